@@ -1,0 +1,69 @@
+// swift-tools-version:6.0
+// BYOC Inference Platform: gateway (data + control plane), CLI, and example model server.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = []
+
+let package = Package(
+    name: "byoc",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "byoc-gateway", targets: ["byoc-gateway"]),
+        .executable(name: "byocctl", targets: ["byocctl"]),
+        .executable(name: "byoc-echo-model", targets: ["byoc-echo-model"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries chosen by the user, wrapped as system-library targets.
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2",
+                       providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
+                       providers: [.apt(["libprotobuf-c-dev", "protobuf-c-compiler"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        // fork/exec with PR_SET_PDEATHSIG for the local runtime.
+        .target(name: "CByocSys"),
+        // The committed protoc-c output of Protos/ (regenerate with Protos/generate.sh).
+        .target(name: "ByocProtos", dependencies: ["CProtobufC"], path: "Generated",
+                exclude: ["README.md"], publicHeadersPath: ".",
+                cSettings: [.headerSearchPath(".")]),
+
+        // Data plane, bottom up.
+        .target(name: "Transport", swiftSettings: swiftSettings),
+        .target(name: "HTTP2", dependencies: ["Transport", "CNGHTTP2"], swiftSettings: swiftSettings),
+        .target(name: "GRPC", dependencies: ["HTTP2", "Transport"], swiftSettings: swiftSettings),
+        .target(name: "Messages", dependencies: ["ByocProtos", "CProtobufC"], swiftSettings: swiftSettings),
+        .target(name: "Router", dependencies: ["GRPC", "HTTP2", "Transport", "Messages"],
+                swiftSettings: swiftSettings),
+
+        // Control plane.
+        .target(name: "Registry", dependencies: ["CSQLite", "Messages"], swiftSettings: swiftSettings),
+        .target(name: "Reconciler", dependencies: ["Registry", "Messages", "Router", "GRPC", "CByocSys"],
+                swiftSettings: swiftSettings),
+        .target(name: "Admin", dependencies: ["Registry", "Reconciler", "Messages", "GRPC"],
+                swiftSettings: swiftSettings),
+
+        // Executables.
+        .executableTarget(name: "byoc-gateway",
+                          dependencies: ["Router", "Admin", "Registry", "Reconciler", "GRPC", "Transport"],
+                          swiftSettings: swiftSettings),
+        .executableTarget(name: "byocctl",
+                          dependencies: ["GRPC", "Messages",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: swiftSettings),
+        .executableTarget(name: "byoc-echo-model", dependencies: ["GRPC", "Messages", "Transport"],
+                          swiftSettings: swiftSettings),
+
+        // Tests.
+        .testTarget(name: "TransportTests", dependencies: ["Transport"]),
+        .testTarget(name: "GRPCTests", dependencies: ["GRPC", "HTTP2", "Transport"]),
+        .testTarget(name: "MessagesTests", dependencies: ["Messages"]),
+        .testTarget(name: "RouterTests", dependencies: ["Router", "GRPC", "HTTP2", "Transport", "Messages"]),
+        .testTarget(name: "ControlPlaneTests", dependencies: ["Registry", "Reconciler", "Admin", "Messages"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderControlPlaneTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderRouterTests: XCTestCase { func testNothing() {} }
