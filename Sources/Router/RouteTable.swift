@@ -1,0 +1,142 @@
+import Foundation
+
+/// A model endpoint (a pod or a local replica) reached over h2c.
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT` (IPv6 as `[::1]:PORT`).
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              port > 0, port < 65536 else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// The routes of one model: its default version and each version's ready endpoints.
+public struct ModelRoutes: Sendable, Equatable {
+    /// The version an empty `version` resolves to.
+    public var defaultVersion: String
+    /// Version -> ready endpoints. A registered version with no ready endpoint has `[]`.
+    public var versions: [String: [Endpoint]]
+
+    public init(defaultVersion: String, versions: [String: [Endpoint]]) {
+        self.defaultVersion = defaultVersion
+        self.versions = versions
+    }
+}
+
+/// An immutable routing snapshot: model -> default version, model+version -> endpoints.
+///
+/// Built off the request path (static file, or registry plus observed endpoints) and handed
+/// to each worker, which swaps its reference on its own loop: no lock on the request path.
+public final class RouteTable: Sendable {
+    /// Increases with every published table.
+    public let generation: UInt64
+    /// Model name -> routes.
+    public let models: [String: ModelRoutes]
+
+    public init(generation: UInt64, models: [String: ModelRoutes]) {
+        self.generation = generation
+        self.models = models
+    }
+
+    /// The empty table a worker starts with.
+    public static let empty = RouteTable(generation: 0, models: [:])
+
+    /// The outcome of resolving a model and version.
+    public enum Resolution: Equatable {
+        /// Routable: the concrete version and its ready endpoints (possibly empty).
+        case found(version: String, endpoints: [Endpoint])
+        /// No such model.
+        case unknownModel
+        /// The model exists, the version does not.
+        case unknownVersion
+    }
+
+    /// Resolves `model`/`version`; an empty version means the model's default version.
+    public func resolve(model: String, version: String) -> Resolution {
+        guard let routes = models[model] else { return .unknownModel }
+        let concrete = version.isEmpty ? routes.defaultVersion : version
+        guard let endpoints = routes.versions[concrete] else { return .unknownVersion }
+        return .found(version: concrete, endpoints: endpoints)
+    }
+
+    /// A copy with another generation number.
+    public func withGeneration(_ generation: UInt64) -> RouteTable {
+        RouteTable(generation: generation, models: models)
+    }
+}
+
+/// An error in a static route file, with the reason.
+public struct RouteFileError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+extension RouteTable {
+    /// Loads a static route file:
+    /// `{"models": {"iris": {"default": "1", "versions": {"1": ["127.0.0.1:9001"]}}}}`.
+    public static func load(path: String, generation: UInt64 = 1) throws -> RouteTable {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw RouteFileError(message: "cannot read route file \(path): \(error.localizedDescription)")
+        }
+        return try parse(data, source: path, generation: generation)
+    }
+
+    /// Parses the JSON of a static route file; `source` names it in errors.
+    public static func parse(_ data: Data, source: String = "routes", generation: UInt64 = 1) throws -> RouteTable {
+        func fail(_ why: String) -> RouteFileError { RouteFileError(message: "\(source): \(why)") }
+        let root: Any
+        do { root = try JSONSerialization.jsonObject(with: data) } catch {
+            throw fail("not valid JSON (\(error.localizedDescription))")
+        }
+        guard let object = root as? [String: Any], let models = object["models"] as? [String: Any] else {
+            throw fail("expected an object with a \"models\" object")
+        }
+        var result: [String: ModelRoutes] = [:]
+        for (name, value) in models {
+            guard let model = value as? [String: Any] else { throw fail("models.\(name) must be an object") }
+            guard let versions = model["versions"] as? [String: Any], !versions.isEmpty else {
+                throw fail("models.\(name).versions must be a non-empty object")
+            }
+            var parsed: [String: [Endpoint]] = [:]
+            for (version, list) in versions {
+                guard let addresses = list as? [String] else {
+                    throw fail("models.\(name).versions.\(version) must be a list of \"HOST:PORT\" strings")
+                }
+                parsed[version] = try addresses.map { address in
+                    guard let endpoint = Endpoint(parsing: address) else {
+                        throw fail("models.\(name).versions.\(version): \"\(address)\" is not HOST:PORT")
+                    }
+                    return endpoint
+                }
+            }
+            let defaultVersion: String
+            if let given = model["default"] {
+                guard let given = given as? String, parsed[given] != nil else {
+                    throw fail("models.\(name).default must name one of its versions")
+                }
+                defaultVersion = given
+            } else if parsed.count == 1 {
+                defaultVersion = parsed.keys.first!
+            } else {
+                throw fail("models.\(name).default is required when a model has several versions")
+            }
+            result[name] = ModelRoutes(defaultVersion: defaultVersion, versions: parsed)
+        }
+        return RouteTable(generation: generation, models: result)
+    }
+}
