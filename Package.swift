@@ -33,7 +33,7 @@ let package = Package(
                 cSettings: [.headerSearchPath(".")]),
 
         // Data plane, bottom up.
-        .target(name: "Transport", swiftSettings: swiftSettings),
+        .target(name: "Transport", dependencies: ["CByocSys"], swiftSettings: swiftSettings),
         .target(name: "HTTP2", dependencies: ["Transport", "CNGHTTP2"], swiftSettings: swiftSettings),
         .target(name: "GRPC", dependencies: ["HTTP2", "Transport"], swiftSettings: swiftSettings),
         .target(name: "Messages", dependencies: ["ByocProtos", "CProtobufC"], swiftSettings: swiftSettings),

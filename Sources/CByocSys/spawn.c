@@ -34,3 +34,7 @@ pid_t byoc_spawn(const char *const argv[], const char *const envp[], int stdout_
     }
     return pid;
 }
+
+int byoc_accept_nonblocking(int listener) {
+    return accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}

@@ -2,6 +2,23 @@
 #ifndef BYOC_SYS_H
 #define BYOC_SYS_H
 #include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+
+/// epoll event bits (macros/enums Swift does not import reliably).
+static inline uint32_t byoc_epollin(void) { return EPOLLIN; }
+static inline uint32_t byoc_epollout(void) { return EPOLLOUT; }
+static inline uint32_t byoc_epollerr(void) { return EPOLLERR; }
+static inline uint32_t byoc_epollhup(void) { return EPOLLHUP; }
+static inline uint32_t byoc_epollrdhup(void) { return EPOLLRDHUP; }
+
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (glibc declares it only under _GNU_SOURCE).
+int byoc_accept_nonblocking(int listener);
 
 /// Starts `argv[0]` (searched on PATH) as a child process in its own process group.
 ///

@@ -1,0 +1,136 @@
+/// gRPC length-prefixed message framing: a 1-byte compressed flag and a 4-byte big-endian length.
+public enum GRPCFraming {
+    /// The prefix size.
+    public static let prefixLength = 5
+
+    /// Frames one uncompressed message.
+    public static func frame(_ message: [UInt8]) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(message.count + prefixLength)
+        appendPrefix(to: &out, length: message.count, compressed: false)
+        out.append(contentsOf: message)
+        return out
+    }
+
+    /// Appends a prefix for a message of `length` bytes.
+    public static func appendPrefix(to out: inout [UInt8], length: Int, compressed: Bool) {
+        out.append(compressed ? 1 : 0)
+        let value = UInt32(truncatingIfNeeded: length)
+        out.append(UInt8(value >> 24))
+        out.append(UInt8((value >> 16) & 0xFF))
+        out.append(UInt8((value >> 8) & 0xFF))
+        out.append(UInt8(value & 0xFF))
+    }
+}
+
+/// A framing violation found while reading messages.
+public enum GRPCFramingError: Error, Equatable {
+    /// The compressed-flag byte was neither 0 nor 1.
+    case invalidFlag(UInt8)
+    /// A compressed message arrived without a `grpc-encoding`.
+    case compressedWithoutEncoding
+    /// A message is larger than the limit.
+    case messageTooLarge(length: Int, limit: Int)
+    /// The stream ended inside a message.
+    case truncated
+
+    /// The gRPC status this violation maps to.
+    public var status: GRPCStatus {
+        switch self {
+        case .invalidFlag(let flag):
+            return GRPCStatus(.invalidArgument, "invalid gRPC message: compressed flag \(flag) is neither 0 nor 1")
+        case .compressedWithoutEncoding:
+            return GRPCStatus(.invalidArgument, "compressed gRPC message without grpc-encoding")
+        case .messageTooLarge(let length, let limit):
+            return GRPCStatus(.resourceExhausted, "message of \(length) bytes is larger than the limit of \(limit) bytes")
+        case .truncated:
+            return GRPCStatus(.invalidArgument, "the stream ended inside a gRPC message")
+        }
+    }
+}
+
+/// Follows message boundaries in a byte stream without holding the messages: what a proxy
+/// needs to enforce limits while bytes flow through.
+public struct GRPCFrameTracker {
+    /// The largest message allowed.
+    public let maxMessageBytes: Int
+    /// Whether the stream declared a `grpc-encoding` (compressed messages allowed).
+    public let compressionAllowed: Bool
+
+    private var prefix: [UInt8] = []
+    private var remainingBody = 0
+    /// Messages whose prefix has been seen.
+    public private(set) var messagesStarted = 0
+
+    public init(maxMessageBytes: Int, compressionAllowed: Bool) {
+        self.maxMessageBytes = maxMessageBytes
+        self.compressionAllowed = compressionAllowed
+        prefix.reserveCapacity(5)
+    }
+
+    /// True when the stream is between messages (may end here).
+    public var atMessageBoundary: Bool { prefix.isEmpty && remainingBody == 0 }
+
+    /// Advances over `bytes`, checking every prefix.
+    public mutating func advance(over bytes: UnsafeRawBufferPointer) throws(GRPCFramingError) {
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            if remainingBody > 0 {
+                let skip = min(remainingBody, count - index)
+                remainingBody -= skip
+                index += skip
+                continue
+            }
+            prefix.append(bytes[index])
+            index += 1
+            if prefix.count == GRPCFraming.prefixLength {
+                let flag = prefix[0]
+                let length = Int(prefix[1]) << 24 | Int(prefix[2]) << 16 | Int(prefix[3]) << 8 | Int(prefix[4])
+                prefix.removeAll(keepingCapacity: true)
+                if flag > 1 { throw .invalidFlag(flag) }
+                if flag == 1 && !compressionAllowed { throw .compressedWithoutEncoding }
+                if length > maxMessageBytes { throw .messageTooLarge(length: length, limit: maxMessageBytes) }
+                remainingBody = length
+                messagesStarted += 1
+            }
+        }
+    }
+}
+
+/// Collects whole messages from a byte stream, for calls the gateway answers itself.
+public struct GRPCMessageReader {
+    public let maxMessageBytes: Int
+    private var buffer: [UInt8] = []
+    private var tracker: GRPCFrameTracker
+
+    public init(maxMessageBytes: Int, compressionAllowed: Bool = false) {
+        self.maxMessageBytes = maxMessageBytes
+        tracker = GRPCFrameTracker(maxMessageBytes: maxMessageBytes, compressionAllowed: compressionAllowed)
+    }
+
+    /// Appends bytes, validating prefixes as they complete.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) throws(GRPCFramingError) {
+        try tracker.advance(over: bytes)
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Removes and returns every complete message (bodies without prefixes).
+    public mutating func takeMessages() -> [[UInt8]] {
+        var messages: [[UInt8]] = []
+        var offset = 0
+        while buffer.count - offset >= GRPCFraming.prefixLength {
+            let length = Int(buffer[offset + 1]) << 24 | Int(buffer[offset + 2]) << 16
+                | Int(buffer[offset + 3]) << 8 | Int(buffer[offset + 4])
+            guard buffer.count - offset - GRPCFraming.prefixLength >= length else { break }
+            let start = offset + GRPCFraming.prefixLength
+            messages.append(Array(buffer[start..<(start + length)]))
+            offset = start + length
+        }
+        if offset > 0 { buffer.removeFirst(offset) }
+        return messages
+    }
+
+    /// True when no partial message is buffered.
+    public var isEmpty: Bool { buffer.isEmpty }
+}

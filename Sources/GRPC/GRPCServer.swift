@@ -1,0 +1,208 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import HTTP2
+import Transport
+
+/// Takes over gRPC calls on one worker once their request headers have arrived.
+public protocol GRPCCallDispatcher: AnyObject {
+    /// Returns the delegate that will handle `stream`, or nil for UNIMPLEMENTED.
+    func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate?
+    /// Graceful shutdown began on this worker.
+    func beginShutdown()
+}
+
+extension GRPCCallDispatcher {
+    public func beginShutdown() {}
+}
+
+/// Configuration of a `GRPCServer`.
+public struct GRPCServerConfig: Sendable {
+    public var host: String
+    public var port: Int
+    public var workers: Int
+    public var http2 = HTTP2Settings()
+    /// How long in-flight calls may run after shutdown begins.
+    public var gracePeriodNanos: UInt64 = 10_000_000_000
+
+    public init(host: String, port: Int, workers: Int) {
+        self.host = host
+        self.port = port
+        self.workers = max(1, workers)
+    }
+}
+
+/// An HTTP/2 gRPC server: N worker threads, each with its own epoll loop, SO_REUSEPORT
+/// listener, connections and dispatcher. Nothing is shared between workers on the request path.
+public final class GRPCServer: @unchecked Sendable {
+    public let config: GRPCServerConfig
+    public private(set) var workers: [GRPCServerWorker] = []
+    private var threads: [Thread] = []
+    private let finished = DispatchGroup()
+    /// The bound address (the real port when port 0 was asked for).
+    public private(set) var boundAddress: SocketAddress?
+
+    public init(config: GRPCServerConfig) {
+        self.config = config
+    }
+
+    /// Binds and starts the workers; `makeDispatcher` runs once per worker on that worker's loop.
+    public func start(makeDispatcher: @escaping (_ index: Int, _ loop: EventLoop) -> GRPCCallDispatcher) throws {
+        var address = try SocketAddress(host: config.host, port: config.port)
+        for index in 0..<config.workers {
+            let loop = try EventLoop(name: "worker-\(index)")
+            let worker = GRPCServerWorker(index: index, loop: loop, config: config)
+            worker.dispatcher = makeDispatcher(index, loop)
+            let listener = try Listener(address: address, reusePort: true, loop: loop) { [unowned worker] fd, _ in
+                worker.accept(fd)
+            }
+            if index == 0 {
+                address = listener.address
+                boundAddress = listener.address
+            }
+            worker.listener = listener
+            workers.append(worker)
+        }
+        for worker in workers {
+            finished.enter()
+            let thread = Thread { [finished] in
+                worker.loop.run()
+                finished.leave()
+            }
+            thread.name = worker.loop.name
+            thread.stackSize = 1 << 20
+            threads.append(thread)
+            thread.start()
+        }
+    }
+
+    /// Stops accepting, sends GOAWAY, lets in-flight calls finish within the grace period,
+    /// then closes everything and stops the workers. Blocks until they stopped.
+    public func shutdown() {
+        for worker in workers {
+            worker.loop.execute { worker.beginShutdown() }
+        }
+        finished.wait()
+    }
+
+    /// Runs `body` on every worker's loop (e.g. to publish a new route table).
+    public func forEachWorker(_ body: @escaping (GRPCServerWorker) -> Void) {
+        for worker in workers {
+            worker.loop.execute { body(worker) }
+        }
+    }
+}
+
+/// One worker: a loop, its listener, its accepted connections and its dispatcher.
+public final class GRPCServerWorker: HTTP2ConnectionDelegate {
+    public let index: Int
+    public let loop: EventLoop
+    let config: GRPCServerConfig
+    var listener: Listener?
+    public internal(set) var dispatcher: GRPCCallDispatcher!
+    private var connections: [ObjectIdentifier: HTTP2Connection] = [:]
+    private var shuttingDown = false
+    /// Open client connections on this worker.
+    public var connectionCount: Int { connections.count }
+
+    init(index: Int, loop: EventLoop, config: GRPCServerConfig) {
+        self.index = index
+        self.loop = loop
+        self.config = config
+    }
+
+    func accept(_ fd: Int32) {
+        guard !shuttingDown else {
+            Socket.close(fd)
+            return
+        }
+        do {
+            let connection = try HTTP2Connection(acceptedFD: fd, peer: "client", loop: loop,
+                                                 settings: config.http2, delegate: self)
+            connections[ObjectIdentifier(connection)] = connection
+        } catch {
+            Socket.close(fd)
+        }
+    }
+
+    public func connection(_ connection: HTTP2Connection, didOpen stream: HTTP2Stream) {
+        stream.delegate = RequestHeadReader(dispatcher: dispatcher)
+    }
+
+    public func connectionDidClose(_ connection: HTTP2Connection, error: HTTP2ConnectionError?) {
+        connections[ObjectIdentifier(connection)] = nil
+        if shuttingDown && connections.isEmpty { loop.stop() }
+    }
+
+    func beginShutdown() {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        listener?.close()
+        dispatcher.beginShutdown()
+        if connections.isEmpty {
+            loop.stop()
+            return
+        }
+        for connection in connections.values { connection.shutdownGracefully() }
+        loop.schedule(afterNanos: config.gracePeriodNanos) { [weak self] in
+            guard let self else { return }
+            for connection in self.connections.values { connection.close(error: HTTP2ConnectionError(.local, "grace period over")) }
+            self.loop.stop()
+        }
+    }
+}
+
+/// The first delegate of every server stream: validates the request headers, then hands the
+/// stream to the dispatcher (or answers 415 / UNIMPLEMENTED itself).
+final class RequestHeadReader: HTTP2StreamDelegate {
+    unowned let dispatcher: GRPCCallDispatcher
+
+    init(dispatcher: GRPCCallDispatcher) {
+        self.dispatcher = dispatcher
+    }
+
+    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+        guard kind == .request else { return }
+        let method = headers[field: ":method"] ?? ""
+        let path = headers[field: ":path"] ?? ""
+        let contentType = headers[field: "content-type"] ?? ""
+        guard contentType.hasPrefix("application/grpc") else {
+            GRPCResponses.sendHTTPError(stream, status: 415,
+                                        message: "content-type must be application/grpc, got \"\(contentType)\"")
+            return
+        }
+        guard method == "POST" else {
+            GRPCResponses.sendHTTPError(stream, status: 405, message: "gRPC calls use POST")
+            return
+        }
+        let now = monotonicNanos()
+        var deadline: UInt64?
+        if let timeout = headers[field: "grpc-timeout"] {
+            guard let nanos = GRPCTimeout.parse(timeout) else {
+                GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.invalidArgument, "malformed grpc-timeout \"\(timeout)\""))
+                return
+            }
+            deadline = now &+ min(nanos, UInt64.max - now)
+        }
+        var encoding = headers[field: "grpc-encoding"]
+        if encoding == "identity" { encoding = nil }
+        let head = GRPCRequestHead(path: path, headers: headers, deadline: deadline, encoding: encoding, receivedAt: now)
+        guard let next = dispatcher.dispatch(stream, head: head) else {
+            if !stream.isClosed && !stream.headersSent {
+                GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.unimplemented, "unknown method \(path)"))
+            }
+            return
+        }
+        stream.delegate = next
+        next.streamHeaders(stream, headers, kind: kind)
+    }
+
+    func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
+        stream.consume(data.count)
+    }
+
+    func streamEnded(_ stream: HTTP2Stream) {}
+
+    func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {}
+}

@@ -1,0 +1,121 @@
+import HTTP2
+import Transport
+
+/// A unary call answered in this process: collects the request message, runs the handler,
+/// sends the response. Lives on its worker's loop; `respond`/`fail` must be called there
+/// (from another thread, go through `loop.execute`).
+public final class UnaryCall: HTTP2StreamDelegate {
+    /// A handler gets the call and the request message.
+    public typealias Handler = (UnaryCall, [UInt8]) -> Void
+
+    public let head: GRPCRequestHead
+    public let loop: EventLoop
+    private let stream: HTTP2Stream
+    private let handler: Handler
+    private var reader: GRPCMessageReader
+    private var message: [UInt8]?
+    private var finished = false
+    private var deadlineTimer: UInt64?
+    /// Called once if the client cancels (or the deadline passes) before the response.
+    public var onCancel: (() -> Void)?
+    /// Response metadata sent with the response headers.
+    public var responseMetadata: [HeaderField] = []
+
+    /// True once the call ended (answered, failed or cancelled).
+    public var isFinished: Bool { finished }
+
+    public init(stream: HTTP2Stream, head: GRPCRequestHead, loop: EventLoop, maxMessageBytes: Int,
+                handler: @escaping Handler) {
+        self.stream = stream
+        self.head = head
+        self.loop = loop
+        self.handler = handler
+        self.reader = GRPCMessageReader(maxMessageBytes: maxMessageBytes, compressionAllowed: false)
+        if let deadline = head.deadline {
+            let now = monotonicNanos()
+            deadlineTimer = loop.schedule(afterNanos: deadline > now ? deadline - now : 0) { [weak self] in
+                self?.deadlineTimer = nil
+                self?.cancel(GRPCStatus(.deadlineExceeded, "deadline exceeded"))
+            }
+        }
+    }
+
+    /// Sends `response` with status OK.
+    public func respond(_ response: [UInt8]) {
+        guard !finished else { return }
+        finish()
+        stream.sendHeaders(GRPCResponses.responseHeaders(extra: responseMetadata), endStream: false)
+        stream.write(GRPCFraming.frame(response))
+        stream.finish(trailers: GRPCResponses.trailers(.ok))
+    }
+
+    /// Ends the call with an error status (trailers-only).
+    public func fail(_ status: GRPCStatus) {
+        guard !finished else { return }
+        finish()
+        GRPCResponses.sendTrailersOnly(stream, status)
+    }
+
+    private func finish() {
+        finished = true
+        if let timer = deadlineTimer { loop.cancelTimer(timer) }
+        deadlineTimer = nil
+    }
+
+    private func cancel(_ status: GRPCStatus?) {
+        guard !finished else { return }
+        if let status { fail(status) } else { finish() }
+        let callback = onCancel
+        onCancel = nil
+        callback?()
+    }
+
+    public func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {}
+
+    public func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
+        defer { stream.consume(data.count) }
+        guard !finished else { return }
+        do { try reader.append(data) } catch {
+            fail(error.status)
+            return
+        }
+        for body in reader.takeMessages() {
+            if message != nil {
+                fail(GRPCStatus(.invalidArgument, "a unary call takes exactly one request message"))
+                return
+            }
+            message = body
+        }
+    }
+
+    public func streamEnded(_ stream: HTTP2Stream) {
+        guard !finished else { return }
+        guard reader.isEmpty, let message else {
+            fail(GRPCStatus(.invalidArgument, reader.isEmpty ? "the request has no message" : "the stream ended inside a gRPC message"))
+            return
+        }
+        handler(self, message)
+    }
+
+    public func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
+        if !finished { cancel(nil) }
+    }
+}
+
+/// A dispatcher that serves a fixed table of unary methods (path -> handler).
+public final class UnaryDispatcher: GRPCCallDispatcher {
+    public let loop: EventLoop
+    public let maxMessageBytes: Int
+    private let handlers: [String: UnaryCall.Handler]
+
+    public init(loop: EventLoop, maxMessageBytes: Int, handlers: [String: UnaryCall.Handler]) {
+        self.loop = loop
+        self.maxMessageBytes = maxMessageBytes
+        self.handlers = handlers
+    }
+
+    public func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+        guard let handler = handlers[head.path] else { return nil }
+        return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: maxMessageBytes, handler: handler)
+    }
+}

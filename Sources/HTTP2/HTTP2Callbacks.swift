@@ -1,0 +1,44 @@
+import CNGHTTP2
+
+// nghttp2 callbacks: private free functions that recover the connection from user_data.
+
+@inline(__always)
+private func owner(_ userData: UnsafeMutableRawPointer?) -> HTTP2Connection {
+    Unmanaged<HTTP2Connection>.fromOpaque(userData!).takeUnretainedValue()
+}
+
+/// The data source read callback shared by every stream with a body.
+let dataSourceRead: byoc_data_source_read_cb = { session, _, buffer, length, flags, source, _ in
+    guard let pointer = source?.pointee.ptr, let buffer, let flags, let session else {
+        return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+    }
+    let stream = Unmanaged<HTTP2Stream>.fromOpaque(pointer).takeUnretainedValue()
+    return stream.readOutbound(into: UnsafeMutableRawBufferPointer(start: buffer, count: length),
+                               flags: flags, session: session)
+}
+
+extension HTTP2Connection {
+    func installCallbacks(_ callbacks: OpaquePointer) {
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
+            guard let frame else { return 0 }
+            return owner(userData).beginHeaders(streamID: byoc_frame_stream_id(frame),
+                                                category: byoc_frame_headers_cat(frame))
+        }
+        nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, _, userData in
+            guard let frame else { return 0 }
+            return owner(userData).header(streamID: byoc_frame_stream_id(frame),
+                                          name: UnsafeRawBufferPointer(start: name, count: nameLength),
+                                          value: UnsafeRawBufferPointer(start: value, count: valueLength))
+        }
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
+            guard let frame else { return 0 }
+            return owner(userData).frameReceived(frame)
+        }
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, userData in
+            owner(userData).dataChunk(streamID: streamID, data: UnsafeRawBufferPointer(start: data, count: length))
+        }
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
+            owner(userData).streamClosed(streamID: streamID, errorCode: errorCode)
+        }
+    }
+}

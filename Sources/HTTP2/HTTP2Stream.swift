@@ -1,0 +1,180 @@
+import CNGHTTP2
+
+/// One header field.
+public struct HeaderField: Sendable, Equatable {
+    public var name: String
+    public var value: String
+
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+extension Array where Element == HeaderField {
+    /// The value of the first field named `name` (names are lower case in HTTP/2).
+    public subscript(field name: String) -> String? {
+        for field in self where field.name == name { return field.value }
+        return nil
+    }
+}
+
+/// Which header block a stream delivered.
+public enum HeaderKind: Sendable, Equatable {
+    /// The request headers (server side).
+    case request
+    /// The response headers (client side); with END_STREAM this is a trailers-only response.
+    case response
+    /// Trailers after the body.
+    case trailers
+}
+
+/// Why a stream closed.
+public enum StreamCloseReason: Equatable, Sendable {
+    /// Closed cleanly in both directions.
+    case finished
+    /// Reset with this HTTP/2 error code, by the peer or by us (REFUSED_STREAM included; GOAWAY
+    /// above the peer's last-stream-id also arrives as REFUSED_STREAM).
+    case reset(UInt32)
+    /// The connection closed while the stream was open.
+    case connectionLost
+    /// The connection never came up: no byte of this stream reached the peer.
+    case connectFailed
+}
+
+/// What a stream's owner hears from it. All calls happen on the connection's loop.
+public protocol HTTP2StreamDelegate: AnyObject {
+    /// A complete header block arrived.
+    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind)
+    /// Body bytes arrived; the owner must `consume` them once it no longer holds them.
+    func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer)
+    /// The peer ended its side (END_STREAM), after the last headers or data.
+    func streamEnded(_ stream: HTTP2Stream)
+    /// `bytes` of queued outbound body left our queue for nghttp2.
+    func streamDrained(_ stream: HTTP2Stream, bytes: Int)
+    /// The stream closed; no more calls follow.
+    func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason)
+}
+
+extension HTTP2StreamDelegate {
+    public func streamDrained(_ stream: HTTP2Stream, bytes: Int) {}
+}
+
+/// One HTTP/2 stream of an `HTTP2Connection`: inbound events go to its delegate, outbound
+/// body bytes wait in a bounded queue until nghttp2 frames them.
+public final class HTTP2Stream {
+    /// The stream id (assigned by nghttp2 when a client stream is submitted).
+    public internal(set) var id: Int32
+    /// The connection this stream belongs to (it owns the stream while open).
+    public unowned let connection: HTTP2Connection
+    /// Receives this stream's events.
+    public var delegate: HTTP2StreamDelegate?
+
+    var receivingHeaders: [HeaderField] = []
+    var receivedHeaderBytes = 0
+    var sawResponseHeaders = false
+
+    var outbound = ByteQueue()
+    var outboundFinished = false
+    var outboundTrailers: [HeaderField]?
+    var dataDeferred = false
+    var dataProviderActive = false
+    /// Received body bytes not yet consumed (returned to the peer's window).
+    var unconsumed = 0
+    var drainedSinceNotify = 0
+    /// True once response (server) or request (client) headers have been submitted.
+    public private(set) var headersSent = false
+    /// True once this side has ended (END_STREAM queued) or reset.
+    public private(set) var localClosed = false
+    /// True once the stream closed.
+    public internal(set) var isClosed = false
+    /// True once the peer ended its side (END_STREAM received).
+    public internal(set) var remoteEnded = false
+
+    init(id: Int32, connection: HTTP2Connection) {
+        self.id = id
+        self.connection = connection
+    }
+
+    /// Bytes queued for sending and not yet handed to nghttp2.
+    public var queuedOutboundBytes: Int { outbound.count }
+
+    /// Sends response headers (server). With `endStream` and no body this is a trailers-only response.
+    public func sendHeaders(_ headers: [HeaderField], endStream: Bool) {
+        guard !headersSent, !isClosed else { return }
+        headersSent = true
+        if endStream { localClosed = true }
+        connection.submitResponse(self, headers: headers, endStream: endStream)
+    }
+
+    /// Queues body bytes (a copy).
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        guard !localClosed, !isClosed else { return }
+        outbound.append(bytes)
+        resumeIfDeferred()
+    }
+
+    /// Queues body bytes (a copy).
+    public func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Ends this side after the queued body, with optional trailers.
+    public func finish(trailers: [HeaderField]? = nil) {
+        guard !localClosed, !isClosed else { return }
+        localClosed = true
+        outboundFinished = true
+        outboundTrailers = trailers
+        resumeIfDeferred()
+    }
+
+    /// Resets the stream with an HTTP/2 error code (CANCEL = 8, REFUSED_STREAM = 7, ...).
+    public func reset(_ errorCode: UInt32) {
+        guard !isClosed else { return }
+        localClosed = true
+        connection.submitReset(self, errorCode: errorCode)
+    }
+
+    /// Returns `bytes` of received body to the peer's flow-control window.
+    public func consume(_ bytes: Int) {
+        guard bytes > 0 else { return }
+        let n = min(bytes, unconsumed)
+        guard n > 0 else { return }
+        unconsumed -= n
+        connection.consume(self, bytes: n)
+    }
+
+    private func resumeIfDeferred() {
+        if dataDeferred {
+            dataDeferred = false
+            connection.resumeData(self)
+        }
+    }
+
+    /// Called by the data source callback: fill `buffer`, report EOF and trailers.
+    func readOutbound(into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>,
+                      session: OpaquePointer) -> Int {
+        let n = outbound.read(into: buffer)
+        if n > 0 {
+            drainedSinceNotify += n
+            connection.noteDrained(self)
+        }
+        if outbound.isEmpty && outboundFinished {
+            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+            if let trailers = outboundTrailers {
+                flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                connection.submitTrailers(self, headers: trailers)
+            }
+            return n
+        }
+        if n == 0 {
+            dataDeferred = true
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        }
+        return n
+    }
+
+    func markHeadersSent() {
+        headersSent = true
+    }
+}

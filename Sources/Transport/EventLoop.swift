@@ -1,0 +1,195 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import CByocSys
+
+/// Something the loop tells about readiness of the file descriptor it registered.
+public protocol EventHandler: AnyObject {
+    /// Called with the epoll event mask (`EPOLLIN`, `EPOLLOUT`, `EPOLLERR`, `EPOLLHUP`).
+    func handleEvents(_ events: UInt32)
+}
+
+/// Something with buffered output that the loop flushes once at the end of an iteration.
+public protocol Flushable: AnyObject {
+    /// Writes what was produced during this loop iteration.
+    func flush()
+}
+
+/// Epoll event masks as `UInt32`.
+public enum IOEvents {
+    public static let readable = byoc_epollin()
+    public static let writable = byoc_epollout()
+    public static let error = byoc_epollerr()
+    public static let hangup = byoc_epollhup()
+    public static let readHangup = byoc_epollrdhup()
+}
+
+/// A single-threaded epoll event loop with timers and a cross-thread task queue.
+///
+/// Everything but `execute(_:)` and `stop()` must be called on the loop's own thread.
+/// Work reaches a loop from other threads only through `execute(_:)` (an eventfd wakes it).
+public final class EventLoop: @unchecked Sendable {
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private var handlers: [EventHandler?] = []
+    private var timers = TimerHeap()
+    private let pending = Mutex<[() -> Void]>([])
+    private let stopRequested = Atomic<Bool>(false)
+    private var dirty: [Flushable] = []
+    private var dirtyIDs = Set<ObjectIdentifier>()
+    private var cachedNow: UInt64 = monotonicNanos()
+
+    /// A name for logs, e.g. `worker-0`.
+    public let name: String
+
+    /// A loop-owned scratch buffer for reads; valid only during one handler call.
+    public let readBuffer: UnsafeMutableRawBufferPointer
+
+    /// A loop-owned scratch buffer for gathering frames before one write.
+    public let writeBuffer: UnsafeMutableRawBufferPointer
+
+    public init(name: String, readBufferSize: Int = 256 * 1024) throws {
+        self.name = name
+        epollFD = try retryingOnInterrupt("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        wakeFD = try retryingOnInterrupt("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
+        readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
+        writeBuffer = .allocate(byteCount: 128 * 1024, alignment: 16)
+        var event = epoll_event()
+        event.events = IOEvents.readable
+        event.data.fd = wakeFD
+        try retryingOnInterrupt("epoll_ctl") { epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) }
+    }
+
+    deinit {
+        close(epollFD)
+        close(wakeFD)
+        readBuffer.deallocate()
+        writeBuffer.deallocate()
+    }
+
+    /// Monotonic nanoseconds, refreshed once per loop iteration.
+    public var now: UInt64 { cachedNow }
+
+    /// Watches `fd` for `events`, calling `handler` on readiness.
+    public func register(fd: Int32, events: UInt32, handler: EventHandler) throws {
+        if Int(fd) >= handlers.count {
+            handlers.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - handlers.count + 64))
+        }
+        handlers[Int(fd)] = handler
+        var event = epoll_event()
+        event.events = events
+        event.data.fd = fd
+        do {
+            try retryingOnInterrupt("epoll_ctl") { epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) }
+        } catch {
+            handlers[Int(fd)] = nil
+            throw error
+        }
+    }
+
+    /// Changes the events watched on a registered `fd`.
+    public func modify(fd: Int32, events: UInt32) {
+        var event = epoll_event()
+        event.events = events
+        event.data.fd = fd
+        _ = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event)
+    }
+
+    /// Stops watching `fd` (call before closing it).
+    public func unregister(fd: Int32) {
+        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+        if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+    }
+
+    /// Runs `callback` on this loop after `nanoseconds`; returns an id for `cancelTimer`.
+    @discardableResult
+    public func schedule(afterNanos nanoseconds: UInt64, _ callback: @escaping () -> Void) -> UInt64 {
+        timers.schedule(deadline: monotonicNanos() &+ nanoseconds, callback)
+    }
+
+    /// Cancels a timer from `schedule`.
+    public func cancelTimer(_ id: UInt64) {
+        timers.cancel(id)
+    }
+
+    /// Asks for `object.flush()` once at the end of this iteration.
+    public func markDirty(_ object: Flushable) {
+        if dirtyIDs.insert(ObjectIdentifier(object)).inserted { dirty.append(object) }
+    }
+
+    /// Runs `task` on the loop's thread soon. Safe from any thread.
+    public func execute(_ task: @escaping () -> Void) {
+        let wasEmpty = pending.withLock { queue -> Bool in
+            queue.append(task)
+            return queue.count == 1
+        }
+        if wasEmpty { wake() }
+    }
+
+    /// Makes `run()` return after the current iteration. Safe from any thread.
+    public func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        wake()
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    /// Runs the loop on the calling thread until `stop()`.
+    public func run() {
+        let capacity = 256
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
+        defer { events.deallocate() }
+        while !stopRequested.load(ordering: .acquiring) {
+            cachedNow = monotonicNanos()
+            var timeout: Int32 = -1
+            if let deadline = timers.nextDeadline() {
+                timeout = deadline <= cachedNow ? 0 : Int32(min((deadline - cachedNow + 999_999) / 1_000_000, 60_000))
+            }
+            if !dirty.isEmpty { timeout = 0 }
+            let count = epoll_wait(epollFD, events, Int32(capacity), timeout)
+            cachedNow = monotonicNanos()
+            if count > 0 {
+                for index in 0..<Int(count) {
+                    let fd = events[index].data.fd
+                    if fd == wakeFD {
+                        var value: UInt64 = 0
+                        _ = read(wakeFD, &value, 8)
+                        continue
+                    }
+                    if Int(fd) < handlers.count, let handler = handlers[Int(fd)] {
+                        handler.handleEvents(events[index].events)
+                    }
+                }
+            }
+            runPendingTasks()
+            for callback in timers.popDue(now: cachedNow) { callback() }
+            flushDirty()
+        }
+        runPendingTasks()
+        flushDirty()
+    }
+
+    private func runPendingTasks() {
+        let tasks = pending.withLock { queue -> [() -> Void] in
+            let taken = queue
+            queue.removeAll(keepingCapacity: true)
+            return taken
+        }
+        for task in tasks { task() }
+    }
+
+    private func flushDirty() {
+        var rounds = 0
+        while !dirty.isEmpty, rounds < 8 {
+            let batch = dirty
+            dirty.removeAll(keepingCapacity: true)
+            dirtyIDs.removeAll(keepingCapacity: true)
+            for object in batch { object.flush() }
+            rounds += 1
+        }
+    }
+}
