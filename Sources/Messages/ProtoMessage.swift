@@ -1,0 +1,252 @@
+// The ProtoMessage protocol and the helpers that move values between Swift and the
+// protoc-c generated C structs. All encoding and decoding goes through protobuf-c.
+import CProtobufC
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An error thrown when bytes are not a valid encoding of the expected message.
+public struct ProtoDecodeError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// What was wrong with the input.
+    public var message: String
+
+    /// Creates an error with a human-readable message.
+    public init(message: String) { self.message = message }
+
+    /// The message.
+    public var description: String { message }
+}
+
+/// A protobuf message that is encoded and decoded through protobuf-c.
+public protocol ProtoMessage {
+    /// Creates a message with every field at its default value.
+    init()
+    /// Decodes a message from its wire encoding; throws `ProtoDecodeError` on bad input.
+    init(serializedBytes: UnsafeRawBufferPointer) throws
+    /// Returns the message's wire encoding (zero bytes when every field is at its default).
+    func serializedBytes() -> [UInt8]
+}
+
+extension ProtoMessage {
+    /// Decodes a message from its wire encoding held in an array.
+    public init(serializedBytes bytes: [UInt8]) throws {
+        self = try bytes.withUnsafeBytes { try Self(serializedBytes: $0) }
+    }
+
+    /// Decodes a message from its wire encoding held in an array slice (e.g. a gRPC frame body).
+    public init(serializedBytes bytes: ArraySlice<UInt8>) throws {
+        self = try bytes.withUnsafeBytes { try Self(serializedBytes: $0) }
+    }
+}
+
+// MARK: - Encoding: building C structs
+
+/// Owns the C memory of one message tree being built for packing and frees it all on deinit.
+///
+/// Strings are copied as NUL-terminated UTF-8, so a Swift string containing U+0000 is
+/// truncated at that character (protobuf-c represents strings as `char *`).
+final class CArena {
+    private var blocks: [UnsafeMutableRawPointer] = []
+    private var emptyString: UnsafeMutablePointer<CChar>?
+
+    init() {}
+
+    deinit {
+        for block in blocks { free(block) }
+    }
+
+    /// Returns zeroed memory for `count` values of `T` (at least one), owned by the arena.
+    func allocate<T>(_: T.Type, count: Int) -> UnsafeMutablePointer<T> {
+        let count = Swift.max(count, 1)
+        guard let raw = calloc(count, MemoryLayout<T>.stride) else {
+            fatalError("Messages: out of memory allocating \(count) x \(T.self)")
+        }
+        blocks.append(raw)
+        return raw.bindMemory(to: T.self, capacity: count)
+    }
+
+    /// Allocates one C message and runs its generated `__init` function on it.
+    func message<T>(_ initialize: (UnsafeMutablePointer<T>?) -> Void) -> UnsafeMutablePointer<T> {
+        let pointer = allocate(T.self, count: 1)
+        initialize(pointer)
+        return pointer
+    }
+
+    /// Copies a string as NUL-terminated UTF-8.
+    func string(_ value: String) -> UnsafeMutablePointer<CChar> {
+        if value.isEmpty {
+            if let emptyString { return emptyString }
+            let pointer = allocate(CChar.self, count: 1)
+            emptyString = pointer
+            return pointer
+        }
+        var value = value
+        return value.withUTF8 { utf8 in
+            let pointer = allocate(CChar.self, count: utf8.count + 1)  // zeroed: NUL-terminated
+            UnsafeMutableRawPointer(pointer).copyMemory(from: utf8.baseAddress!, byteCount: utf8.count)
+            return pointer
+        }
+    }
+
+    /// Copies a repeated string field.
+    func strings(_ values: [String]) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
+        array(values.map { Optional(string($0)) })
+    }
+
+    /// Copies a repeated trivial (scalar or pointer) field; nil when empty.
+    func array<T>(_ values: [T]) -> (Int, UnsafeMutablePointer<T>?) {
+        guard !values.isEmpty else { return (0, nil) }
+        let pointer = allocate(T.self, count: values.count)
+        values.withUnsafeBufferPointer { pointer.initialize(from: $0.baseAddress!, count: $0.count) }
+        return (values.count, pointer)
+    }
+
+    /// Copies a repeated bool field.
+    func bools(_ values: [Bool]) -> (Int, UnsafeMutablePointer<protobuf_c_boolean>?) {
+        array(values.map { $0 ? 1 : 0 })
+    }
+
+    /// Copies a singular bytes field; an empty value has a NULL pointer so it is not encoded.
+    func binary(_ bytes: [UInt8]) -> ProtobufCBinaryData {
+        let (count, pointer) = array(bytes)
+        return ProtobufCBinaryData(len: count, data: pointer)
+    }
+
+    /// Copies a repeated bytes field; every element has a valid pointer, even when empty.
+    func binaries(_ values: [[UInt8]]) -> (Int, UnsafeMutablePointer<ProtobufCBinaryData>?) {
+        array(values.map { bytes -> ProtobufCBinaryData in
+            let pointer = allocate(UInt8.self, count: bytes.count)
+            bytes.withUnsafeBufferPointer { buffer in
+                if let base = buffer.baseAddress { pointer.initialize(from: base, count: buffer.count) }
+            }
+            return ProtobufCBinaryData(len: bytes.count, data: pointer)
+        })
+    }
+
+    /// Builds a repeated message field from Swift values.
+    func messages<Value, C>(
+        _ values: [Value], _ build: (Value) -> UnsafeMutablePointer<C>
+    ) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<C>?>?) {
+        array(values.map { Optional(build($0)) })
+    }
+
+    /// Builds a map field as protobuf-c entry messages, in key order so encoding is deterministic.
+    func map<Value, Entry>(
+        _ dictionary: [String: Value],
+        _ initializeEntry: (UnsafeMutablePointer<Entry>?) -> Void,
+        _ fill: (UnsafeMutablePointer<Entry>, UnsafeMutablePointer<CChar>, Value) -> Void
+    ) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>?) {
+        array(dictionary.sorted { $0.key < $1.key }.map { key, value -> UnsafeMutablePointer<Entry>? in
+            let entry = message(initializeEntry)
+            fill(entry, string(key), value)
+            return entry
+        })
+    }
+}
+
+/// Builds a C message with `build` and packs it with the generated functions.
+func encodeMessage<C>(
+    _ build: (CArena) -> UnsafeMutablePointer<C>,
+    _ packedSize: (UnsafePointer<C>?) -> Int,
+    _ pack: (UnsafePointer<C>?, UnsafeMutablePointer<UInt8>?) -> Int
+) -> [UInt8] {
+    let arena = CArena()
+    return withExtendedLifetime(arena) {
+        let message = UnsafePointer(build(arena))
+        let size = packedSize(message)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = size == 0 ? 0 : pack(message, buffer.baseAddress!)
+            precondition(count == size, "protobuf-c packed \(count) bytes, expected \(size)")
+        }
+    }
+}
+
+// MARK: - Decoding: copying out of unpacked C structs
+
+/// Unpacks `bytes` with the generated function, converts the C struct and frees it.
+func decodeMessage<C, T>(
+    _ bytes: UnsafeRawBufferPointer,
+    _ typeName: String,
+    _ unpack: (UnsafeMutablePointer<ProtobufCAllocator>?, Int, UnsafePointer<UInt8>?) -> UnsafeMutablePointer<C>?,
+    _ freeUnpacked: (UnsafeMutablePointer<C>?, UnsafeMutablePointer<ProtobufCAllocator>?) -> Void,
+    _ convert: (C) -> T
+) throws -> T {
+    var empty: UInt8 = 0
+    let message: UnsafeMutablePointer<C>? = withUnsafePointer(to: &empty) { emptyPointer in
+        let data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyPointer
+        return unpack(nil, bytes.count, data)
+    }
+    guard let message else {
+        throw ProtoDecodeError(message: "invalid \(typeName) protobuf (\(bytes.count) bytes)")
+    }
+    defer { freeUnpacked(message, nil) }
+    return convert(message.pointee)
+}
+
+/// Copies a C string field ("" when NULL).
+func swiftString(_ pointer: UnsafePointer<CChar>?) -> String {
+    guard let pointer else { return "" }
+    return String(cString: pointer)
+}
+
+/// Copies a repeated string field.
+func swiftStrings(_ count: Int, _ pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> [String] {
+    swiftArray(count, pointer).map { swiftString($0) }
+}
+
+/// Copies a repeated scalar field.
+func swiftArray<T>(_ count: Int, _ pointer: UnsafeMutablePointer<T>?) -> [T] {
+    guard count > 0, let pointer else { return [] }
+    return Array(UnsafeBufferPointer(start: pointer, count: count))
+}
+
+/// Copies a repeated bool field.
+func swiftBools(_ count: Int, _ pointer: UnsafeMutablePointer<protobuf_c_boolean>?) -> [Bool] {
+    swiftArray(count, pointer).map { $0 != 0 }
+}
+
+/// Copies a bytes field.
+func swiftBytes(_ binary: ProtobufCBinaryData) -> [UInt8] {
+    swiftArray(binary.len, binary.data)
+}
+
+/// Copies a repeated bytes field.
+func swiftBytesList(_ count: Int, _ pointer: UnsafeMutablePointer<ProtobufCBinaryData>?) -> [[UInt8]] {
+    swiftArray(count, pointer).map(swiftBytes)
+}
+
+/// Converts a repeated message field.
+func swiftMessages<C, T>(
+    _ count: Int, _ pointer: UnsafeMutablePointer<UnsafeMutablePointer<C>?>?, _ convert: (C) -> T
+) -> [T] {
+    swiftArray(count, pointer).compactMap { $0.map { convert($0.pointee) } }
+}
+
+/// Converts a map field; `convert` returns nil to skip an entry. A repeated key keeps the last value.
+func swiftMap<Entry, Value>(
+    _ count: Int, _ pointer: UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>?,
+    _ convert: (Entry) -> (String, Value?)
+) -> [String: Value] {
+    var result: [String: Value] = [:]
+    for entry in swiftArray(count, pointer) {
+        guard let entry else { continue }
+        let (key, value) = convert(entry.pointee)
+        if let value { result[key] = value }
+    }
+    return result
+}
+
+/// Converts a C enum field to its raw proto value.
+func protoEnumValue<E: RawRepresentable>(_ value: E) -> Int32 where E.RawValue: FixedWidthInteger {
+    Int32(truncatingIfNeeded: value.rawValue)
+}
+
+/// Converts a raw proto enum value to the C enum type.
+func cEnum<E: RawRepresentable>(_ value: Int32, as _: E.Type = E.self) -> E where E.RawValue: FixedWidthInteger {
+    E(rawValue: E.RawValue(truncatingIfNeeded: value))!
+}

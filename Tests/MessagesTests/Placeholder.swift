@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderMessagesTests: XCTestCase { func testNothing() {} }
