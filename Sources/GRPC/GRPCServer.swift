@@ -47,13 +47,13 @@ public final class GRPCServer: @unchecked Sendable {
         self.config = config
     }
 
-    /// Binds and starts the workers; `makeDispatcher` runs once per worker on that worker's loop.
+    /// Binds and starts the workers; `makeDispatcher` runs once per worker, after the listeners
+    /// are bound (so `boundAddress` is known), before the worker's loop starts.
     public func start(makeDispatcher: @escaping (_ index: Int, _ loop: EventLoop) -> GRPCCallDispatcher) throws {
         var address = try SocketAddress(host: config.host, port: config.port)
         for index in 0..<config.workers {
             let loop = try EventLoop(name: "worker-\(index)")
             let worker = GRPCServerWorker(index: index, loop: loop, config: config)
-            worker.dispatcher = makeDispatcher(index, loop)
             let listener = try Listener(address: address, reusePort: true, loop: loop) { [unowned worker] fd, _ in
                 worker.accept(fd)
             }
@@ -62,6 +62,7 @@ public final class GRPCServer: @unchecked Sendable {
                 boundAddress = listener.address
             }
             worker.listener = listener
+            worker.dispatcher = makeDispatcher(index, loop)
             workers.append(worker)
         }
         for worker in workers {

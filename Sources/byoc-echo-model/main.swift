@@ -183,7 +183,7 @@ config.gracePeriodNanos = 5_000_000_000
 let server = GRPCServer(config: config)
 do {
     try server.start { _, loop in
-        let servedBy = options.id ?? "\(options.host):\(options.port)"
+        let servedBy = options.id ?? server.boundAddress.map { "\($0)" } ?? "\(options.host):\(options.port)"
         let service = EchoService(options: options, servedBy: servedBy)
         return UnaryDispatcher(loop: loop, maxMessageBytes: 512 << 20, handlers: service.handlers(loop: loop))
     }

@@ -1,0 +1,410 @@
+import CNGHTTP2
+import GRPC
+import HTTP2
+import Transport
+
+/// One proxied gRPC call: the client's stream (downstream half) and the stream to a model
+/// endpoint (upstream half), with the routing, limits, deadline and retry decisions between.
+///
+/// Bytes flow as they arrive and are returned to the sender's flow-control window only once
+/// they have left for the other side, so a call holds at most about one window per direction.
+final class ProxyCall: HTTP2StreamDelegate {
+    /// Where the call is.
+    enum Phase {
+        /// Waiting for fields 1 and 2 of the first message.
+        case routing
+        /// Connected to an upstream stream (or between retries).
+        case proxying
+        /// Answered or cancelled; events are ignored.
+        case finished
+    }
+
+    /// The client-facing half.
+    struct ClientHalf {
+        var tracker: GRPCFrameTracker
+        /// Bytes received before the route was known (not yet returned to the client's window).
+        var held = ByteQueue()
+        /// The first bytes of the body, for the field scan.
+        var scanBytes: [UInt8] = []
+        /// The client sent END_STREAM.
+        var ended = false
+        /// Body bytes received.
+        var received = 0
+        /// Body bytes returned to the client's window.
+        var consumed = 0
+    }
+
+    /// The model-facing half.
+    struct UpstreamHalf {
+        var stream: HTTP2Stream?
+        var endpoint: Endpoint?
+        var tried: [Endpoint] = []
+        var attempts = 0
+        /// A copy of every body byte sent on this attempt, kept while a retry is still allowed.
+        var replay: [UInt8]? = []
+        /// Bytes of this attempt's body that left for the endpoint.
+        var drainedThisAttempt = 0
+        /// The endpoint answered (headers): no retry from here on.
+        var responded = false
+        var sawTrailers = false
+        var trailersOnly = false
+    }
+
+    static let maxScanBytes = 4096 + GRPCFraming.prefixLength
+    static let maxReplayBytes = 64 * 1024
+    static let maxAttempts = 3
+
+    unowned let worker: RouterWorker
+    let client: HTTP2Stream
+    let head: GRPCRequestHead
+    private(set) var phase = Phase.routing
+    var downstream: ClientHalf
+    var upstream = UpstreamHalf()
+    var model = ""
+    var version = ""
+    var endpoints: [Endpoint] = []
+    private var deadlineTimer: UInt64?
+
+    init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead) {
+        self.worker = worker
+        self.client = client
+        self.head = head
+        downstream = ClientHalf(tracker: GRPCFrameTracker(maxMessageBytes: worker.config.maxMessageBytes,
+                                                          compressionAllowed: head.encoding != nil))
+    }
+
+    // MARK: Client side
+
+    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+        if stream === client {
+            guard kind == .request else { return }
+            if let deadline = head.deadline {
+                let now = monotonicNanos()
+                deadlineTimer = worker.loop.schedule(afterNanos: deadline > now ? deadline - now : 0) { [weak self] in
+                    self?.deadlineTimer = nil
+                    self?.deadlinePassed()
+                }
+            }
+            if let model = head.metadata("byoc-model") {
+                route(model: model, version: head.metadata("byoc-version") ?? "")
+            }
+        } else {
+            upstreamHeaders(headers, kind: kind)
+        }
+    }
+
+    func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
+        guard stream === client else {
+            upstreamData(data)
+            return
+        }
+        guard phase != .finished else {
+            stream.consume(data.count)
+            return
+        }
+        do { try downstream.tracker.advance(over: data) } catch {
+            stream.consume(data.count)
+            fail(error.status)
+            return
+        }
+        downstream.received += data.count
+        switch phase {
+        case .routing:
+            downstream.held.append(data)
+            if downstream.scanBytes.count < Self.maxScanBytes {
+                let take = min(data.count, Self.maxScanBytes - downstream.scanBytes.count)
+                downstream.scanBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[0..<take]))
+            }
+            scanForRoute(final: false)
+        case .proxying:
+            forward(data)
+        case .finished:
+            break
+        }
+    }
+
+    func streamEnded(_ stream: HTTP2Stream) {
+        guard stream === client else {
+            upstreamEnded()
+            return
+        }
+        downstream.ended = true
+        switch phase {
+        case .routing:
+            scanForRoute(final: true)
+        case .proxying:
+            if !downstream.tracker.atMessageBoundary {
+                fail(GRPCFramingError.truncated.status)
+                return
+            }
+            upstream.stream?.finish()
+        case .finished:
+            break
+        }
+    }
+
+    func streamDrained(_ stream: HTTP2Stream, bytes: Int) {
+        if stream === client {
+            // Response bytes left for the client: return them to the endpoint's window.
+            upstream.stream?.consume(bytes)
+        } else {
+            upstream.drainedThisAttempt += bytes
+            let owed = upstream.drainedThisAttempt - downstream.consumed
+            if owed > 0 {
+                downstream.consumed += owed
+                client.consume(owed)
+            }
+        }
+    }
+
+    func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
+        if stream === client {
+            if phase != .finished, let upstreamStream = upstream.stream, !upstreamStream.isClosed {
+                upstreamStream.reset(UInt32(NGHTTP2_CANCEL.rawValue))
+            }
+            finish()
+        } else {
+            upstreamClosed(stream, reason: reason)
+        }
+    }
+
+    // MARK: Routing
+
+    private func scanForRoute(final: Bool) {
+        let bytes = downstream.scanBytes
+        if bytes.count < GRPCFraming.prefixLength {
+            if final {
+                fail(GRPCStatus(.invalidArgument, bytes.isEmpty ? "the request has no message" : "the stream ended inside a gRPC message prefix"))
+            }
+            return
+        }
+        let length = Int(bytes[1]) << 24 | Int(bytes[2]) << 16 | Int(bytes[3]) << 8 | Int(bytes[4])
+        if bytes[0] == 1 {
+            // A compressed first message cannot be scanned: routing needs the byoc-model header.
+            fail(GRPCStatus(.invalidArgument, "compressed requests need the byoc-model header to be routed"))
+            return
+        }
+        let result = bytes.withUnsafeBytes { raw in
+            RouteFieldScanner.scan(UnsafeRawBufferPointer(rebasing: raw[GRPCFraming.prefixLength...]), messageLength: length)
+        }
+        switch result {
+        case .found(let model, let version):
+            route(model: model, version: version)
+        case .invalid(let why):
+            fail(GRPCStatus(.invalidArgument, "cannot read model and version from the request: \(why)"))
+        case .needMore:
+            if final || bytes.count >= Self.maxScanBytes {
+                fail(GRPCStatus(.invalidArgument, final ? "the stream ended inside the first message"
+                                    : "model and version fields are longer than \(Self.maxScanBytes) bytes"))
+            }
+        }
+    }
+
+    private func route(model: String, version: String) {
+        guard phase == .routing else { return }
+        guard !model.isEmpty else {
+            fail(GRPCStatus(.invalidArgument, "empty model name: set field 1 (model) or the byoc-model header"))
+            return
+        }
+        self.model = model
+        switch worker.routeTable.resolve(model: model, version: version) {
+        case .unknownModel:
+            fail(GRPCStatus(.notFound, "unknown model \"\(model)\""))
+        case .unknownVersion:
+            fail(GRPCStatus(.notFound, "model \"\(model)\" has no version \"\(version)\""))
+        case .found(let concrete, let list):
+            self.version = concrete
+            guard !list.isEmpty else {
+                fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(concrete)\" has no ready endpoint"))
+                return
+            }
+            endpoints = list
+            phase = .proxying
+            downstream.scanBytes = []
+            startAttempt()
+        }
+    }
+
+    /// Opens an upstream stream on the best untried endpoint and sends what the client sent so far.
+    private func startAttempt() {
+        while upstream.attempts < Self.maxAttempts {
+            guard let endpoint = worker.pickEndpoint(endpoints, excluding: upstream.tried) else { break }
+            upstream.attempts += 1
+            upstream.tried.append(endpoint)
+            let remaining = head.deadline.map { deadline -> UInt64 in
+                let now = monotonicNanos()
+                return deadline > now ? deadline - now : 0
+            }
+            let headers = ProxyHeaders.upstreamRequest(from: head.headers, path: head.path,
+                                                       authority: endpoint.description, remainingNanos: remaining)
+            let stream: HTTP2Stream
+            do { stream = try worker.pool.openStream(to: endpoint, headers: headers, delegate: self) } catch {
+                worker.noteRetry(model: model, version: version)
+                continue
+            }
+            upstream.stream = stream
+            upstream.endpoint = endpoint
+            upstream.drainedThisAttempt = 0
+            if let replay = upstream.replay, !replay.isEmpty {
+                stream.write(replay)
+            }
+            if !downstream.held.isEmpty {
+                var held = downstream.held
+                downstream.held = ByteQueue()
+                var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+                while !held.isEmpty {
+                    let n = chunk.withUnsafeMutableBytes { held.read(into: $0) }
+                    chunk.withUnsafeBytes { forward(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                }
+            }
+            if downstream.ended { stream.finish() }
+            return
+        }
+        let detail = worker.describeFailures(endpoints)
+        fail(GRPCStatus(.unavailable, "no endpoint of model \"\(model)\" version \"\(version)\" is reachable\(detail)"))
+    }
+
+    /// Sends client body bytes upstream, keeping a copy while a retry is possible.
+    private func forward(_ data: UnsafeRawBufferPointer) {
+        guard let stream = upstream.stream else {
+            downstream.held.append(data)
+            return
+        }
+        if upstream.replay != nil {
+            if upstream.replay!.count + data.count <= Self.maxReplayBytes {
+                upstream.replay!.append(contentsOf: data)
+            } else {
+                upstream.replay = nil
+            }
+        }
+        stream.write(data)
+    }
+
+    // MARK: Upstream side
+
+    private func upstreamHeaders(_ headers: [HeaderField], kind: HeaderKind) {
+        guard phase != .finished else { return }
+        switch kind {
+        case .response:
+            upstream.responded = true
+            upstream.replay = nil
+            let forwarded = ProxyHeaders.downstream(headers)
+            if headers[field: "grpc-status"] != nil {
+                upstream.trailersOnly = true
+                worker.noteStatus(model: model, version: version, status: headers[field: "grpc-status"])
+                client.sendHeaders(forwarded, endStream: true)
+            } else {
+                client.sendHeaders(forwarded, endStream: false)
+            }
+        case .trailers:
+            upstream.sawTrailers = true
+            worker.noteStatus(model: model, version: version, status: headers[field: "grpc-status"])
+            client.finish(trailers: ProxyHeaders.downstream(headers))
+        case .request:
+            break
+        }
+    }
+
+    private func upstreamData(_ data: UnsafeRawBufferPointer) {
+        guard phase != .finished, client.headersSent else {
+            upstream.stream?.consume(data.count)
+            return
+        }
+        client.write(data)
+    }
+
+    private func upstreamEnded() {
+        guard phase != .finished else { return }
+        if !upstream.sawTrailers && !upstream.trailersOnly {
+            if client.headersSent {
+                client.finish(trailers: GRPCResponses.trailers(GRPCStatus(.internal, "model endpoint ended the response without grpc-status")))
+            } else {
+                GRPCResponses.sendTrailersOnly(client, GRPCStatus(.internal, "model endpoint ended the response without headers"))
+            }
+        }
+        if downstream.ended || client.isClosed { finishWhenClientCloses() }
+    }
+
+    private func upstreamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
+        if let endpoint = upstream.endpoint, upstream.stream === stream {
+            worker.pool.streamFinished(to: endpoint)
+        }
+        guard upstream.stream === stream else { return }
+        upstream.stream = nil
+        guard phase != .finished else { return }
+        let refused: Bool
+        switch reason {
+        case .finished:
+            if !client.isClosed && !client.localClosed && !upstream.sawTrailers && !upstream.trailersOnly {
+                upstreamEnded()
+            }
+            return
+        case .connectFailed: refused = true
+        case .reset(let code): refused = code == UInt32(NGHTTP2_REFUSED_STREAM.rawValue)
+        case .connectionLost: refused = false
+        }
+        if refused && !upstream.responded && upstream.replay != nil && upstream.attempts < Self.maxAttempts {
+            worker.noteRetry(model: model, version: version)
+            startAttempt()
+            return
+        }
+        let endpoint = upstream.endpoint?.description ?? "endpoint"
+        if !client.headersSent {
+            let why: String
+            switch reason {
+            case .connectFailed: why = "cannot connect to model endpoint \(endpoint)"
+            case .connectionLost: why = "lost the connection to model endpoint \(endpoint)"
+            case .reset(let code): why = "model endpoint \(endpoint) reset the stream (\(String(cString: nghttp2_http2_strerror(code))))"
+            case .finished: why = ""
+            }
+            fail(GRPCStatus(.unavailable, why))
+        } else {
+            // The response already started: pass the failure on as a reset, like the pod did.
+            if case .reset(let code) = reason { client.reset(code) } else { client.reset(UInt32(NGHTTP2_INTERNAL_ERROR.rawValue)) }
+            finish()
+        }
+    }
+
+    // MARK: Ending
+
+    private func deadlinePassed() {
+        guard phase != .finished else { return }
+        if let stream = upstream.stream, !stream.isClosed { stream.reset(UInt32(NGHTTP2_CANCEL.rawValue)) }
+        fail(GRPCStatus(.deadlineExceeded, "deadline exceeded after \(max(0, Int((monotonicNanos() - head.receivedAt) / 1_000_000))) ms"))
+    }
+
+    /// Ends the call with a status the gateway makes, cancelling the upstream stream.
+    func fail(_ status: GRPCStatus) {
+        guard phase != .finished else { return }
+        if let stream = upstream.stream, !stream.isClosed { stream.reset(UInt32(NGHTTP2_CANCEL.rawValue)) }
+        worker.noteStatus(model: model, version: version, status: String(status.code.rawValue))
+        if !client.isClosed {
+            GRPCResponses.sendTrailersOnly(client, status)
+        }
+        releaseHeld()
+        finish()
+    }
+
+    private func finishWhenClientCloses() {
+        if client.isClosed { finish() }
+    }
+
+    private func releaseHeld() {
+        if !downstream.held.isEmpty {
+            let n = downstream.held.count
+            downstream.held.removeAll()
+            downstream.consumed += n
+            client.consume(n)
+        }
+    }
+
+    private func finish() {
+        guard phase != .finished else { return }
+        phase = .finished
+        if let timer = deadlineTimer {
+            worker.loop.cancelTimer(timer)
+            deadlineTimer = nil
+        }
+        releaseHeld()
+    }
+}

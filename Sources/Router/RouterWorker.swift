@@ -1,0 +1,134 @@
+import GRPC
+import HTTP2
+import Messages
+import Transport
+
+/// Router settings shared by every worker.
+public struct RouterConfig: Sendable {
+    /// Largest request message accepted (RESOURCE_EXHAUSTED above).
+    public var maxMessageBytes = 64 << 20
+    /// Upstream connection pool settings.
+    public var pool = UpstreamPoolConfig()
+    /// Name and version reported by ServerMetadata.
+    public var serverName = "byoc-gateway"
+    public var serverVersion = "0.1.0"
+
+    public init() {}
+}
+
+/// Answers Admin RPCs off the worker loops: method name and request bytes in, response bytes
+/// out, or a thrown `GRPCStatus`.
+public typealias AdminHandler = @Sendable (_ method: String, _ request: [UInt8]) async throws -> [UInt8]
+
+/// Per-worker counters, read by the metrics endpoint through the worker's loop.
+public struct RouterCounters {
+    /// Calls by model, version and grpc-status.
+    public var calls: [String: Int] = [:]
+    /// Retries by model and version.
+    public var retries: [String: Int] = [:]
+}
+
+/// One worker's router: the current route table, this worker's upstream pool, and the
+/// dispatch of each call to a proxy, a local service, or the Admin API.
+public final class RouterWorker: GRPCCallDispatcher {
+    /// Paths routed to a model by fields 1 and 2 of their request.
+    static let routedPaths: Set<String> = [
+        "/byoc.v1.Inference/Predict",
+        "/inference.GRPCInferenceService/ModelInfer",
+        "/inference.GRPCInferenceService/ModelMetadata",
+    ]
+
+    public let loop: EventLoop
+    public let config: RouterConfig
+    let pool: UpstreamPool
+    /// The table this worker routes with; replaced on this loop by `install`.
+    public private(set) var routeTable: RouteTable
+    public private(set) var counters = RouterCounters()
+    private var random: FastRandom
+    private var localHandlers: [String: UnaryCall.Handler] = [:]
+    private let admin: AdminHandler?
+
+    public init(loop: EventLoop, config: RouterConfig, routeTable: RouteTable, admin: AdminHandler?, seed: UInt64) {
+        self.loop = loop
+        self.config = config
+        self.routeTable = routeTable
+        self.admin = admin
+        self.pool = UpstreamPool(loop: loop, config: config.pool)
+        self.random = FastRandom(seed: seed)
+        localHandlers = GatewayServices.handlers(for: self)
+    }
+
+    /// Installs a newer route table (call on this worker's loop); older generations are ignored.
+    public func install(_ table: RouteTable) {
+        if table.generation >= routeTable.generation { routeTable = table }
+    }
+
+    public func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+        if let handler = localHandlers[head.path] {
+            return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes, handler: handler)
+        }
+        if head.service == "byoc.v1.Admin" {
+            guard let admin else { return nil }
+            let method = String(head.method)
+            return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes) { call, message in
+                Task {
+                    let result: Result<[UInt8], GRPCStatus>
+                    do { result = .success(try await admin(method, message)) } catch let status as GRPCStatus {
+                        result = .failure(status)
+                    } catch {
+                        result = .failure(GRPCStatus(.internal, "\(error)"))
+                    }
+                    call.loop.execute {
+                        switch result {
+                        case .success(let bytes): call.respond(bytes)
+                        case .failure(let status): call.fail(status)
+                        }
+                    }
+                }
+            }
+        }
+        if Self.routedPaths.contains(head.path) || head.metadata("byoc-model") != nil {
+            return ProxyCall(worker: self, client: stream, head: head)
+        }
+        return nil
+    }
+
+    public func beginShutdown() {}
+
+    /// Picks an endpoint by power-of-two-choices on this worker's in-flight streams, skipping
+    /// endpoints in connect backoff and those in `excluding`.
+    func pickEndpoint(_ endpoints: [Endpoint], excluding tried: [Endpoint]) -> Endpoint? {
+        if endpoints.count == 1 {
+            let only = endpoints[0]
+            return tried.contains(only) || !pool.isAvailable(only) ? nil : only
+        }
+        var load: [Int] = []
+        var eligible: [Bool] = []
+        load.reserveCapacity(endpoints.count)
+        eligible.reserveCapacity(endpoints.count)
+        for endpoint in endpoints {
+            load.append(pool.endpoints[endpoint]?.inFlight ?? 0)
+            eligible.append(!tried.contains(endpoint) && pool.isAvailable(endpoint))
+        }
+        return PowerOfTwoChoices.pick(load: load, eligible: eligible, random: &random).map { endpoints[$0] }
+    }
+
+    /// ": <last error>" of the endpoints that failed recently, for UNAVAILABLE messages.
+    func describeFailures(_ endpoints: [Endpoint]) -> String {
+        let errors = endpoints.compactMap { pool.endpoints[$0]?.lastError }.filter { !$0.isEmpty }
+        return errors.isEmpty ? "" : " (\(errors.prefix(3).joined(separator: "; ")))"
+    }
+
+    func noteStatus(model: String, version: String, status: String?) {
+        counters.calls["\(model)\u{1}\(version)\u{1}\(status ?? "")", default: 0] += 1
+    }
+
+    func noteRetry(model: String, version: String) {
+        counters.retries["\(model)\u{1}\(version)", default: 0] += 1
+    }
+
+    /// Closes upstream connections (worker shutdown).
+    public func closeUpstreams() {
+        pool.closeAll()
+    }
+}
