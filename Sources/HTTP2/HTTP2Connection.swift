@@ -33,10 +33,13 @@ public struct HTTP2ConnectionError: Error, CustomStringConvertible, Sendable {
     public enum Kind: Sendable { case connectFailed, io, protocolError, peerClosed, timedOut, local }
     public var kind: Kind
     public var message: String
+    /// The system call failure behind it, when there is one.
+    public var systemError: SystemError?
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, systemError: SystemError? = nil) {
         self.kind = kind
         self.message = message
+        self.systemError = systemError
     }
 
     public var description: String { message }
@@ -77,6 +80,8 @@ public final class HTTP2Connection: EventHandler, Flushable {
     public private(set) var isClosed = false
     /// True once GOAWAY was received or sent: no new streams.
     public private(set) var isGoingAway = false
+    /// Why the connection closed, once it has.
+    public private(set) var lastError: HTTP2ConnectionError?
     /// Monotonic time of the last stream activity, for idle timeouts.
     public private(set) var lastActive: UInt64
 
@@ -260,6 +265,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
             return
         }
         isClosed = true
+        lastError = error
         loop.unregister(fd: fd)
         Socket.close(fd)
         let reason: StreamCloseReason = (error?.kind == .connectFailed) ? .connectFailed : .connectionLost
@@ -284,7 +290,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
             let error = Socket.pendingError(fd)
             if error != 0 || events & (IOEvents.error | IOEvents.hangup) != 0 {
                 let failure = SystemError("connect \(peer)", code: error == 0 ? ECONNREFUSED : error)
-                close(error: HTTP2ConnectionError(.connectFailed, failure.description))
+                close(error: HTTP2ConnectionError(.connectFailed, failure.description, systemError: failure))
                 return
             }
             connecting = false
