@@ -51,7 +51,7 @@ public enum GRPCResponses {
             stream.sendHeaders(responseHeaders() + trailers(status), endStream: true)
         }
         // We will not read the rest of the request.
-        if !stream.isClosed && !stream.remoteEnded { stream.reset(0) }
+        stream.stopPeerAfterResponse()
     }
 
     /// Sends a plain HTTP error response (e.g. 415 for a wrong content-type).

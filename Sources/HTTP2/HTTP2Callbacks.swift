@@ -37,6 +37,10 @@ extension HTTP2Connection {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, userData in
             owner(userData).dataChunk(streamID: streamID, data: UnsafeRawBufferPointer(start: data, count: length))
         }
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
+            guard let frame else { return 0 }
+            return owner(userData).frameSent(frame)
+        }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
             owner(userData).streamClosed(streamID: streamID, errorCode: errorCode)
         }

@@ -541,6 +541,16 @@ public final class HTTP2Connection: EventHandler, Flushable {
         return 0
     }
 
+    func frameSent(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
+        let flags = UInt32(byoc_frame_flags(frame))
+        guard flags & UInt32(NGHTTP2_FLAG_END_STREAM.rawValue) != 0,
+              let stream = stream(byoc_frame_stream_id(frame)), stream.resetWhenEndSent, !stream.isClosed,
+              !stream.remoteEnded else { return 0 }
+        stream.resetWhenEndSent = false
+        nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, UInt32(NGHTTP2_NO_ERROR.rawValue))
+        return 0
+    }
+
     func dataChunk(streamID: Int32, data: UnsafeRawBufferPointer) -> Int32 {
         guard let stream = stream(streamID) else {
             nghttp2_session_consume(session, streamID, data.count)

@@ -135,6 +135,15 @@ public final class HTTP2Stream {
         connection.submitReset(self, errorCode: errorCode)
     }
 
+    /// Once our END_STREAM is on the wire, asks the peer to stop sending its body
+    /// (RST_STREAM NO_ERROR, RFC 9113 section 8.1) unless it already ended.
+    public func stopPeerAfterResponse() {
+        guard !isClosed, !remoteEnded else { return }
+        resetWhenEndSent = true
+    }
+
+    var resetWhenEndSent = false
+
     /// Returns `bytes` of received body to the peer's flow-control window.
     public func consume(_ bytes: Int) {
         guard bytes > 0 else { return }
