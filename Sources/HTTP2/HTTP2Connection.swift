@@ -65,7 +65,11 @@ public final class HTTP2Connection: EventHandler, Flushable {
     /// Free for the owner (e.g. the pool's bookkeeping).
     public var userData: AnyObject?
 
-    let fd: Int32
+    /// The socket (plain or TLS) this connection reads and writes; replaced once when a client
+    /// connection's TCP connect completes and `makeChannel` wraps it (e.g. in TLS).
+    public private(set) var channel: ByteChannel
+    private let makeChannel: ((Int32) throws -> ByteChannel)?
+    var fd: Int32 { channel.fd }
     var session: OpaquePointer!
     private var pendingOut: [UInt8] = []
     private var pendingOutOffset = 0
@@ -100,10 +104,18 @@ public final class HTTP2Connection: EventHandler, Flushable {
     }
 
     /// Wraps an accepted socket as a server connection.
-    public init(acceptedFD fd: Int32, peer: String, loop: EventLoop, settings: HTTP2Settings,
+    public convenience init(acceptedFD fd: Int32, peer: String, loop: EventLoop, settings: HTTP2Settings,
+                            delegate: HTTP2ConnectionDelegate) throws {
+        try self.init(accepted: PlainChannel(fd: fd), peer: peer, loop: loop, settings: settings, delegate: delegate)
+    }
+
+    /// Wraps an accepted channel (plain or TLS) as a server connection.
+    public init(accepted channel: ByteChannel, peer: String, loop: EventLoop, settings: HTTP2Settings,
                 delegate: HTTP2ConnectionDelegate) throws {
         self.role = .server
-        self.fd = fd
+        self.channel = channel
+        self.makeChannel = nil
+        let fd = channel.fd
         self.peer = peer
         self.loop = loop
         self.settings = settings
@@ -118,10 +130,13 @@ public final class HTTP2Connection: EventHandler, Flushable {
     }
 
     /// Starts a client connection to `address`; streams may be opened before it connects.
+    /// `makeChannel` wraps the connected socket (TLS); nil means h2c.
     public init(connectingTo address: SocketAddress, loop: EventLoop, settings: HTTP2Settings,
-                delegate: HTTP2ConnectionDelegate) throws {
+                delegate: HTTP2ConnectionDelegate, makeChannel: ((Int32) throws -> ByteChannel)? = nil) throws {
         self.role = .client
-        self.fd = try Socket.connect(to: address)
+        let fd = try Socket.connect(to: address)
+        self.channel = PlainChannel(fd: fd)
+        self.makeChannel = makeChannel
         self.peer = address.description
         self.loop = loop
         self.settings = settings
@@ -133,7 +148,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
             try makeSession()
             try loop.register(fd: fd, events: IOEvents.writable, handler: self)
         } catch {
-            Socket.close(fd)
+            channel.close()
             throw error
         }
         watched = IOEvents.writable
@@ -267,7 +282,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
         isClosed = true
         lastError = error
         loop.unregister(fd: fd)
-        Socket.close(fd)
+        channel.close()
         let reason: StreamCloseReason = (error?.kind == .connectFailed) ? .connectFailed : .connectionLost
         let open = streams.values.sorted { $0.id < $1.id }
         streams.removeAll()
@@ -294,6 +309,12 @@ public final class HTTP2Connection: EventHandler, Flushable {
                 return
             }
             connecting = false
+            if let makeChannel {
+                do { channel = try makeChannel(fd) } catch {
+                    close(error: HTTP2ConnectionError(.connectFailed, "\(peer): \(error)"))
+                    return
+                }
+            }
             watched = 0
             updateInterest()
             delegate?.connectionDidConnect(self)
@@ -305,7 +326,8 @@ public final class HTTP2Connection: EventHandler, Flushable {
             if isClosed { return }
         }
         if events & IOEvents.writable != 0 {
-            flush()
+            if channel.needsWritable { readAvailable() }
+            if !isClosed { flush() }
         }
     }
 
@@ -313,7 +335,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
         let buffer = loop.readBuffer
         for _ in 0..<4 {
             let result: IOResult
-            do { result = try Socket.read(fd, into: buffer) } catch {
+            do { result = try channel.read(into: buffer) } catch {
                 close(error: HTTP2ConnectionError(.io, "\(error)"))
                 return
             }
@@ -335,19 +357,23 @@ public final class HTTP2Connection: EventHandler, Flushable {
                     close(error: HTTP2ConnectionError(.protocolError, "HTTP/2 error from \(peer): \(reason)"))
                     return
                 }
-                if n < buffer.count {
+                if n < buffer.count && !channel.hasBufferedInput {
                     loop.markDirty(self)
                     return
                 }
             case .wouldBlock:
                 loop.markDirty(self)
+                updateInterest()
                 return
             case .closed:
                 close(error: streams.isEmpty ? nil : HTTP2ConnectionError(.peerClosed, "\(peer) closed the connection"))
                 return
             }
         }
+        // Still more to read: epoll reports the socket again; input buffered inside the channel
+        // (decrypted TLS records) it cannot see, so come back for that ourselves.
         loop.markDirty(self)
+        if channel.hasBufferedInput { loop.execute { [weak self] in self?.readAvailable() } }
     }
 
     /// Sends what nghttp2 has produced, as far as the socket takes it.
@@ -418,7 +444,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
         var offset = 0
         while offset < bytes.count {
             let result: IOResult
-            do { result = try Socket.write(fd, from: UnsafeRawBufferPointer(rebasing: bytes[offset...])) } catch {
+            do { result = try channel.write(from: UnsafeRawBufferPointer(rebasing: bytes[offset...])) } catch {
                 closeAfterSessionCall = .some(HTTP2ConnectionError(.io, "\(error)"))
                 return false
             }
@@ -439,7 +465,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
             let result: IOResult
             do {
                 result = try pendingOut.withUnsafeBytes { raw in
-                    try Socket.write(fd, from: UnsafeRawBufferPointer(rebasing: raw[pendingOutOffset...]))
+                    try channel.write(from: UnsafeRawBufferPointer(rebasing: raw[pendingOutOffset...]))
                 }
             } catch {
                 close(error: HTTP2ConnectionError(.io, "\(error)"))
@@ -460,7 +486,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
     private func updateInterest() {
         guard !isClosed else { return }
         var wanted = IOEvents.readable
-        if !pendingOut.isEmpty || connecting { wanted |= IOEvents.writable }
+        if !pendingOut.isEmpty || connecting || channel.needsWritable { wanted |= IOEvents.writable }
         if connecting { wanted = IOEvents.writable }
         if wanted != watched {
             watched = wanted
