@@ -113,17 +113,63 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
         self.config = config
     }
 
+    /// HTTP/1.1 requests on the gRPC port go here (nil: such connections are closed).
+    public var http1: HTTP1Server?
+    /// TLS handshakes on the gRPC port go here (nil: TLS connections are closed).
+    public var tls: TLSAcceptor?
+
     func accept(_ fd: Int32) {
         guard !shuttingDown else {
             Socket.close(fd)
             return
         }
+        guard http1 != nil || tls != nil else {
+            serveHTTP2(PlainChannel(fd: fd))
+            return
+        }
         do {
-            let connection = try HTTP2Connection(acceptedFD: fd, peer: "client", loop: loop,
+            _ = try ProtocolSniffer(fd: fd, loop: loop, timeoutNanos: 10_000_000_000) { [weak self] kind in
+                self?.handOff(fd: fd, kind)
+            }
+        } catch {
+            Socket.close(fd)
+        }
+    }
+
+    private func handOff(fd: Int32, _ kind: SniffedProtocol?) {
+        switch kind {
+        case .http2?:
+            serveHTTP2(PlainChannel(fd: fd))
+        case .http1? where http1 != nil:
+            http1!.serve(PlainChannel(fd: fd), loop: loop)
+        case .tls? where tls != nil:
+            tls!.accept(fd: fd, loop: loop) { [weak self] channel, alpn in
+                guard let self, let channel else { return }
+                if alpn == "h2" {
+                    self.serveHTTP2(channel)
+                } else if let http1 = self.http1 {
+                    http1.serve(channel, loop: self.loop)
+                } else {
+                    channel.close()
+                }
+            }
+        default:
+            Socket.close(fd)
+        }
+    }
+
+    /// Serves HTTP/2 (gRPC) on an accepted channel.
+    public func serveHTTP2(_ channel: ByteChannel) {
+        guard !shuttingDown else {
+            channel.close()
+            return
+        }
+        do {
+            let connection = try HTTP2Connection(accepted: channel, peer: "client", loop: loop,
                                                  settings: config.http2, delegate: self)
             connections[ObjectIdentifier(connection)] = connection
         } catch {
-            Socket.close(fd)
+            channel.close()
         }
     }
 
@@ -141,6 +187,7 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
         shuttingDown = true
         listener?.close()
         dispatcher.beginShutdown()
+        http1?.beginShutdown()
         if connections.isEmpty {
             loop.stop()
             return

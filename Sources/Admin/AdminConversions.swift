@@ -1,0 +1,40 @@
+import Messages
+import Registry
+
+/// Maps registry records to and from the Admin API's messages.
+enum AdminConversions {
+    static func resourceSpec(_ resources: Resources) -> ResourceSpec {
+        ResourceSpec(cpuRequest: resources.cpuRequest, cpuLimit: resources.cpuLimit,
+                     memoryRequest: resources.memoryRequest, memoryLimit: resources.memoryLimit)
+    }
+
+    static func resources(_ spec: ResourceSpec) -> Resources {
+        Resources(cpuRequest: spec.cpuRequest, cpuLimit: spec.cpuLimit,
+                  memoryRequest: spec.memoryRequest, memoryLimit: spec.memoryLimit)
+    }
+
+    static func state(_ state: DeploymentState) -> VersionState {
+        switch state {
+        case .pending: return .pending
+        case .deploying: return .deploying
+        case .ready: return .ready
+        case .failed: return .failed
+        case .deleting: return .deleting
+        }
+    }
+
+    static func modelVersion(_ record: VersionRecord) -> ModelVersion {
+        let spec = record.spec
+        return ModelVersion(
+            model: spec.key.model, version: spec.key.version, image: spec.image, command: spec.command,
+            port: spec.port, env: spec.env, minReplicas: spec.minReplicas, maxReplicas: spec.maxReplicas,
+            state: state(record.status.state), readyReplicas: record.status.readyReplicas,
+            message: record.status.message, createdUnixMs: record.createdUnixMs,
+            resources: spec.resources.map(resources), targetCpuUtilization: spec.targetCpuUtilization,
+            desiredReplicas: record.status.desiredReplicas)
+    }
+
+    static func model(_ record: ModelRecord) -> Model {
+        Model(name: record.name, defaultVersion: record.defaultVersion, versions: record.versions.map(modelVersion))
+    }
+}

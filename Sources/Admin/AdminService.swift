@@ -1,0 +1,114 @@
+import GRPC
+import Messages
+import Registry
+
+/// The `byoc.v1.Admin` service: decode, validate, change the registry, wake the reconciler.
+///
+/// Transport-agnostic: the gateway hands it the bare method name and the request message
+/// bytes and sends back the returned bytes, or the thrown `GRPCStatus` as trailers.
+public final class AdminService: Sendable {
+    /// The fully qualified gRPC service name.
+    public static let serviceName = "byoc.v1.Admin"
+    /// The RPCs `call` answers.
+    public static let methods = ["RegisterModel", "ListModels", "GetModel", "SetDefaultVersion",
+                                 "ScaleModelVersion", "DeleteModel"]
+
+    private let registry: Registry
+    private let wake: @Sendable () -> Void
+    private let limits: AdminLimits
+
+    /// - Parameter wake: called after every registry change (connect it to `Reconciler.wake`).
+    public init(registry: Registry, wake: @escaping @Sendable () -> Void, limits: AdminLimits = AdminLimits()) {
+        self.registry = registry
+        self.wake = wake
+        self.limits = limits
+    }
+
+    /// Runs `method` (e.g. "RegisterModel") on a serialized request; returns the serialized
+    /// response. Throws `GRPCStatus`: UNIMPLEMENTED for an unknown method, INVALID_ARGUMENT for
+    /// undecodable or invalid input, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, INTERNAL.
+    public func call(method: String, request: [UInt8]) async throws -> [UInt8] {
+        do {
+            switch method {
+            case "RegisterModel": return try await registerModel(try decode(request)).serializedBytes()
+            case "ListModels": return try await listModels(try decode(request)).serializedBytes()
+            case "GetModel": return try await getModel(try decode(request)).serializedBytes()
+            case "SetDefaultVersion": return try await setDefaultVersion(try decode(request)).serializedBytes()
+            case "ScaleModelVersion": return try await scaleModelVersion(try decode(request)).serializedBytes()
+            case "DeleteModel": return try await deleteModel(try decode(request)).serializedBytes()
+            default: throw GRPCStatus(.unimplemented, "unknown method \(Self.serviceName)/\(method)")
+            }
+        } catch let error as RegistryError {
+            throw Self.status(error)
+        }
+    }
+
+    // MARK: - RPCs
+
+    /// Registers a version (PENDING); the first version of a model becomes its default.
+    private func registerModel(_ request: RegisterModelRequest) async throws -> ModelVersion {
+        let spec = try AdminValidation.registration(request, limits: limits)
+        let record = try await registry.register(spec)
+        wake()
+        return AdminConversions.modelVersion(record)
+    }
+
+    /// Every model with its versions and their current state.
+    private func listModels(_ request: ListModelsRequest) async throws -> ListModelsResponse {
+        ListModelsResponse(models: try await registry.models().map(AdminConversions.model))
+    }
+
+    /// One model with its versions.
+    private func getModel(_ request: GetModelRequest) async throws -> Model {
+        try AdminValidation.model(request.model)
+        return AdminConversions.model(try await registry.model(request.model))
+    }
+
+    /// Points the model's empty-version alias at `version`.
+    private func setDefaultVersion(_ request: SetDefaultVersionRequest) async throws -> Model {
+        try AdminValidation.model(request.model)
+        try AdminValidation.version(request.version)
+        let model = try await registry.setDefault(model: request.model, version: request.version)
+        wake()
+        return AdminConversions.model(model)
+    }
+
+    /// Changes a version's replica bounds (min 0 = 1, max 0 = min).
+    private func scaleModelVersion(_ request: ScaleModelVersionRequest) async throws -> ModelVersion {
+        try AdminValidation.model(request.model)
+        try AdminValidation.version(request.version)
+        let bounds = try AdminValidation.replicas(min: request.minReplicas, max: request.maxReplicas,
+                                                  limit: limits.maxReplicas)
+        let record = try await registry.scale(VersionKey(model: request.model, version: request.version),
+                                              minReplicas: bounds.min, maxReplicas: bounds.max)
+        wake()
+        return AdminConversions.modelVersion(record)
+    }
+
+    /// Deletes one version, or the whole model when `version` is empty.
+    private func deleteModel(_ request: DeleteModelRequest) async throws -> DeleteModelResponse {
+        try AdminValidation.model(request.model)
+        if !request.version.isEmpty { try AdminValidation.version(request.version) }
+        let deleted = try await registry.delete(model: request.model, version: request.version)
+        wake()
+        return DeleteModelResponse(deleted: deleted.map(AdminConversions.modelVersion))
+    }
+
+    // MARK: - Helpers
+
+    private func decode<M: ProtoMessage>(_ bytes: [UInt8]) throws -> M {
+        do { return try M(serializedBytes: bytes) } catch {
+            throw GRPCStatus(.invalidArgument, "cannot decode \(M.self): \(error)")
+        }
+    }
+
+    /// The gRPC status for a registry error.
+    public static func status(_ error: RegistryError) -> GRPCStatus {
+        switch error.code {
+        case .notFound: return GRPCStatus(.notFound, error.message)
+        case .alreadyExists: return GRPCStatus(.alreadyExists, error.message)
+        case .failedPrecondition: return GRPCStatus(.failedPrecondition, error.message)
+        case .internal: return GRPCStatus(.internal, error.message)
+        }
+    }
+}

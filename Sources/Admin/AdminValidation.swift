@@ -1,0 +1,107 @@
+import GRPC
+import Messages
+import Registry
+
+/// Admin input rules; every failure is INVALID_ARGUMENT naming the field and the reason.
+enum AdminValidation {
+    /// Model names: lowercase DNS labels, at most 40 characters.
+    static let maxModelLength = 40
+    /// Versions: lowercase alphanumerics with inner `-` and `.`, at most 20 characters.
+    static let maxVersionLength = 20
+    /// Names the runtime sets itself; the version's env may not override them.
+    static let reservedEnvNames: Set<String> = ["PORT", "BYOC_MODEL", "BYOC_VERSION", "BYOC_REPLICA"]
+
+    static func invalid(_ message: String) -> GRPCStatus { GRPCStatus(.invalidArgument, message) }
+
+    /// Checks a model name (`field` names it in the message).
+    static func model(_ name: String, field: String = "model") throws {
+        guard !name.isEmpty else { throw invalid("\(field) is required") }
+        guard name.count <= maxModelLength else {
+            throw invalid("\(field) \"\(name)\" is too long: \(name.count) characters, at most \(maxModelLength)")
+        }
+        guard isLabel(name, innerExtra: ["-"]) else {
+            throw invalid("\(field) \"\(name)\" must be lowercase letters, digits and '-', starting and ending with a letter or digit")
+        }
+    }
+
+    /// Checks a version name.
+    static func version(_ name: String, field: String = "version") throws {
+        guard !name.isEmpty else { throw invalid("\(field) is required") }
+        guard name.count <= maxVersionLength else {
+            throw invalid("\(field) \"\(name)\" is too long: \(name.count) characters, at most \(maxVersionLength)")
+        }
+        guard isLabel(name, innerExtra: ["-", "."]) else {
+            throw invalid("\(field) \"\(name)\" must be lowercase letters, digits, '-' and '.', starting and ending with a letter or digit")
+        }
+    }
+
+    /// Checks and normalises replica bounds: min 0 means 1, max 0 means min.
+    static func replicas(min: Int32, max: Int32, limit: Int32) throws -> (min: Int32, max: Int32) {
+        guard min >= 0 else { throw invalid("min_replicas must not be negative, got \(min)") }
+        guard max >= 0 else { throw invalid("max_replicas must not be negative, got \(max)") }
+        let effectiveMin = min == 0 ? 1 : min
+        let effectiveMax = max == 0 ? effectiveMin : max
+        guard effectiveMin <= effectiveMax else {
+            throw invalid("min_replicas (\(effectiveMin)) must not be greater than max_replicas (\(effectiveMax))")
+        }
+        guard effectiveMin <= limit else { throw invalid("min_replicas \(effectiveMin) is above the limit of \(limit)") }
+        guard effectiveMax <= limit else { throw invalid("max_replicas \(effectiveMax) is above the limit of \(limit)") }
+        return (effectiveMin, effectiveMax)
+    }
+
+    /// Checks a registration and turns it into the spec the registry stores.
+    static func registration(_ request: RegisterModelRequest, limits: AdminLimits) throws -> VersionSpec {
+        try model(request.model)
+        try version(request.version)
+        guard (0...65535).contains(request.port) else {
+            throw invalid("port must be between 0 and 65535 (0 = the default), got \(request.port)")
+        }
+        let bounds = try replicas(min: request.minReplicas, max: request.maxReplicas, limit: limits.maxReplicas)
+        let image = request.image.trimmingWhitespace
+        guard !image.isEmpty || !request.command.isEmpty else {
+            throw invalid("image or command is required: give the container image, or the command that serves the model on $PORT")
+        }
+        if let program = request.command.first, program.trimmingWhitespace.isEmpty {
+            throw invalid("command[0] must name the program to run, got an empty string")
+        }
+        if request.command.contains(where: { $0.contains("\0") }) {
+            throw invalid("command must not contain NUL characters")
+        }
+        for (name, value) in request.env {
+            guard isEnvName(name) else {
+                throw invalid("env name \"\(name)\" is not a valid environment variable name (letters, digits and '_', not starting with a digit)")
+            }
+            guard !reservedEnvNames.contains(name) else { throw invalid("env name \(name) is set by the platform and cannot be overridden") }
+            guard !value.contains("\0") else { throw invalid("env \(name) must not contain NUL characters") }
+        }
+        guard (0...100).contains(request.targetCpuUtilization) else {
+            throw invalid("target_cpu_utilization must be a percentage between 0 and 100 (0 = the default), got \(request.targetCpuUtilization)")
+        }
+        return VersionSpec(
+            key: VersionKey(model: request.model, version: request.version), image: image, command: request.command,
+            port: request.port, env: request.env, minReplicas: bounds.min, maxReplicas: bounds.max,
+            resources: request.resources.map(AdminConversions.resourceSpec), targetCpuUtilization: request.targetCpuUtilization)
+    }
+
+    /// `[a-z0-9]([-a-z0-9<extra>]*[a-z0-9])?`
+    private static func isLabel(_ text: String, innerExtra: Set<Character>) -> Bool {
+        func isAlphanumeric(_ c: Character) -> Bool { ("a"..."z").contains(c) || ("0"..."9").contains(c) }
+        guard let first = text.first, let last = text.last, isAlphanumeric(first), isAlphanumeric(last) else { return false }
+        return text.allSatisfy { isAlphanumeric($0) || innerExtra.contains($0) }
+    }
+
+    /// `[A-Za-z_][A-Za-z0-9_]*`
+    private static func isEnvName(_ name: String) -> Bool {
+        guard let first = name.first, first == "_" || first.isASCII && first.isLetter else { return false }
+        return name.allSatisfy { $0 == "_" || $0.isASCII && ($0.isLetter || $0.isNumber) }
+    }
+}
+
+extension String {
+    fileprivate var trimmingWhitespace: String {
+        var text = Substring(self)
+        while text.first?.isWhitespace == true { text.removeFirst() }
+        while text.last?.isWhitespace == true { text.removeLast() }
+        return String(text)
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import Registry
+import Router
+
+/// Settings of the reconcile loop.
+public struct ReconcilerOptions: Sendable {
+    /// A full pass runs at least this often even when nothing woke the reconciler.
+    public var resyncInterval: Duration
+    /// Retry delays for a version whose runtime call failed, and for registry read failures.
+    public var errorBackoff: Backoff
+    /// Where the reconciler reports failures (one line each).
+    public var log: @Sendable (String) -> Void
+
+    public init(resyncInterval: Duration = .seconds(5),
+                errorBackoff: Backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30)),
+                log: @escaping @Sendable (String) -> Void = { line in
+                    FileHandle.standardError.write(Data("reconciler: \(line)\n".utf8))
+                }) {
+        self.resyncInterval = resyncInterval
+        self.errorBackoff = errorBackoff
+        self.log = log
+    }
+}
+
+/// The level-triggered control loop: registry (desired) vs. runtime (observed), per version.
+///
+/// Each pass reads every version from the registry, calls `runtime.apply` for each (skipping
+/// versions waiting out an error backoff), `runtime.remove` for each observed version the
+/// registry no longer has, writes state/ready/desired/message back to the registry, and
+/// publishes a new `RouteTable` (registry models and defaults + ready endpoints) when the
+/// routes changed, with a strictly increasing generation. Passes run one at a time; wake-ups
+/// that arrive during a pass coalesce into one more pass.
+public actor Reconciler {
+    private let registry: Registry
+    private let runtime: any Runtime
+    private let options: ReconcilerOptions
+    private let publish: @Sendable (RouteTable) -> Void
+
+    private let signals: AsyncStream<Void>
+    private nonisolated let signal: AsyncStream<Void>.Continuation
+    private var loopTask: Task<Void, Never>?
+    private var tickerTask: Task<Void, Never>?
+    private var retryTask: Task<Void, Never>?
+    private var stopped = false
+
+    private var failures: [VersionKey: Int] = [:]
+    private var retryAt: [VersionKey: ContinuousClock.Instant] = [:]
+    private var registryFailures = 0
+    private var registryRetryAt: ContinuousClock.Instant?
+    private var endpoints: [VersionKey: [Endpoint]] = [:]
+    private var publishedRoutes: [String: ModelRoutes]?
+    private var generation: UInt64
+
+    /// Passes completed so far.
+    public private(set) var passCount = 0
+    /// The last table handed to `publish`, if any.
+    public private(set) var lastPublished: RouteTable?
+
+    /// - Parameters:
+    ///   - publish: receives every new route table (called on the reconciler; must not block).
+    ///   - firstGeneration: the generation of the first published table.
+    public init(registry: Registry, runtime: any Runtime, options: ReconcilerOptions = ReconcilerOptions(),
+                firstGeneration: UInt64 = 1, publish: @escaping @Sendable (RouteTable) -> Void) {
+        self.registry = registry
+        self.runtime = runtime
+        self.options = options
+        self.publish = publish
+        self.generation = firstGeneration
+        (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Starts the loop: a first pass at once (this rebuilds everything after a restart), then
+    /// one per `wake()`, per runtime change, per resync interval and per expiring backoff.
+    public func start() async {
+        guard loopTask == nil, !stopped else { return }
+        await runtime.setChangeHandler { [signal] in signal.yield() }
+        let signals = self.signals
+        loopTask = Task {
+            for await _ in signals {
+                await self.runPass()
+            }
+        }
+        let interval = options.resyncInterval
+        tickerTask = Task { [signal] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                signal.yield()
+            }
+        }
+        signal.yield()
+    }
+
+    /// Asks for a pass soon; calls made while one is pending or running coalesce.
+    public nonisolated func wake() {
+        signal.yield()
+    }
+
+    /// Stops the loop after the current pass, then shuts the runtime down (stopping replicas).
+    public func stop() async {
+        guard !stopped else { return }
+        stopped = true
+        signal.finish()
+        tickerTask?.cancel()
+        retryTask?.cancel()
+        await loopTask?.value
+        await runtime.shutdown()
+    }
+
+    /// One reconcile pass (the loop calls this; tests may too).
+    public func runPass() async {
+        defer { passCount += 1 }
+        let now = ContinuousClock.now
+        if let registryRetryAt, registryRetryAt > now { return }
+        let models: [ModelRecord]
+        do {
+            models = try await registry.snapshot()
+            registryFailures = 0
+            registryRetryAt = nil
+        } catch {
+            registryFailures += 1
+            let delay = options.errorBackoff.delay(afterFailures: registryFailures)
+            registryRetryAt = now + delay
+            options.log("cannot read the registry (\(error)); retrying in \(delay.shortDescription)")
+            scheduleRetryWake()
+            return
+        }
+        var desired: [VersionKey: VersionRecord] = [:]
+        for model in models {
+            for version in model.versions { desired[version.key] = version }
+        }
+
+        let observedKeys = await runtime.observedKeys()
+        for key in observedKeys.sorted() where desired[key] == nil && isDue(key, now) {
+            do {
+                try await runtime.remove(key)
+                clearFailures(key)
+                endpoints[key] = nil
+            } catch {
+                let delay = recordFailure(key, now)
+                options.log("cannot remove \(key) (\(error)); retrying in \(delay.shortDescription)")
+            }
+        }
+
+        for key in desired.keys.sorted() where isDue(key, now) {
+            guard let record = desired[key] else { continue }
+            let status: VersionStatus
+            do {
+                let observed = try await runtime.apply(record.spec)
+                clearFailures(key)
+                endpoints[key] = observed.endpoints
+                status = observed.status
+            } catch {
+                let delay = recordFailure(key, now)
+                let message = "runtime error: \(error); retrying in \(delay.shortDescription)"
+                options.log("\(key): \(message)")
+                status = VersionStatus(state: .failed, readyReplicas: 0, desiredReplicas: record.status.desiredReplicas,
+                                       message: message)
+            }
+            do {
+                try await registry.updateObserved(key, status)
+            } catch {
+                options.log("cannot record the state of \(key): \(error)")
+            }
+        }
+
+        let known = Set(desired.keys).union(observedKeys)
+        endpoints = endpoints.filter { desired[$0.key] != nil }
+        failures = failures.filter { known.contains($0.key) }
+        retryAt = retryAt.filter { known.contains($0.key) }
+
+        publishIfChanged(RouteTableBuilder.routes(models: models, endpoints: endpoints))
+        scheduleRetryWake()
+    }
+
+    // MARK: - Helpers
+
+    private func publishIfChanged(_ routes: [String: ModelRoutes]) {
+        guard routes != publishedRoutes else { return }
+        let table = RouteTable(generation: generation, models: routes)
+        generation += 1
+        publishedRoutes = routes
+        lastPublished = table
+        publish(table)
+    }
+
+    private func isDue(_ key: VersionKey, _ now: ContinuousClock.Instant) -> Bool {
+        guard let at = retryAt[key] else { return true }
+        return at <= now
+    }
+
+    private func recordFailure(_ key: VersionKey, _ now: ContinuousClock.Instant) -> Duration {
+        let count = (failures[key] ?? 0) + 1
+        failures[key] = count
+        let delay = options.errorBackoff.delay(afterFailures: count)
+        retryAt[key] = now + delay
+        return delay
+    }
+
+    private func clearFailures(_ key: VersionKey) {
+        failures[key] = nil
+        retryAt[key] = nil
+    }
+
+    /// Arms one timer for the earliest pending retry, replacing the previous one.
+    private func scheduleRetryWake() {
+        retryTask?.cancel()
+        retryTask = nil
+        let deadlines = Array(retryAt.values) + (registryRetryAt.map { [$0] } ?? [])
+        guard let earliest = deadlines.min(), !stopped else { return }
+        retryTask = Task { [signal] in
+            try? await Task.sleep(until: earliest, clock: .continuous)
+            if !Task.isCancelled { signal.yield() }
+        }
+    }
+}

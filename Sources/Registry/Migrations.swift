@@ -1,0 +1,93 @@
+// The registry schema as an ordered list of migrations, applied once each at open.
+
+/// One schema change: a version number, a name, and its statements.
+struct Migration {
+    var version: Int
+    var name: String
+    var statements: [String]
+}
+
+/// Every migration in order. Append new ones; never edit one that has shipped.
+let registryMigrations: [Migration] = [
+    Migration(version: 1, name: "models, versions and events", statements: [
+        """
+        CREATE TABLE models (
+            name            TEXT PRIMARY KEY NOT NULL,
+            default_version TEXT NOT NULL,
+            created_unix_ms INTEGER NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE versions (
+            model                  TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+            version                TEXT NOT NULL,
+            image                  TEXT NOT NULL DEFAULT '',
+            command_json           TEXT NOT NULL DEFAULT '[]',
+            port                   INTEGER NOT NULL DEFAULT 0,
+            env_json               TEXT NOT NULL DEFAULT '{}',
+            min_replicas           INTEGER NOT NULL,
+            max_replicas           INTEGER NOT NULL,
+            has_resources          INTEGER NOT NULL DEFAULT 0,
+            cpu_request            TEXT NOT NULL DEFAULT '',
+            cpu_limit              TEXT NOT NULL DEFAULT '',
+            memory_request         TEXT NOT NULL DEFAULT '',
+            memory_limit           TEXT NOT NULL DEFAULT '',
+            target_cpu_utilization INTEGER NOT NULL DEFAULT 0,
+            state                  TEXT NOT NULL DEFAULT 'PENDING'
+                CHECK (state IN ('PENDING', 'DEPLOYING', 'READY', 'FAILED', 'DELETING')),
+            ready_replicas         INTEGER NOT NULL DEFAULT 0,
+            desired_replicas       INTEGER NOT NULL DEFAULT 0,
+            message                TEXT NOT NULL DEFAULT '',
+            created_unix_ms        INTEGER NOT NULL,
+            updated_unix_ms        INTEGER NOT NULL,
+            PRIMARY KEY (model, version)
+        )
+        """,
+        """
+        CREATE TABLE events (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            time_unix_ms INTEGER NOT NULL,
+            model        TEXT NOT NULL,
+            version      TEXT NOT NULL DEFAULT '',
+            kind         TEXT NOT NULL,
+            old_state    TEXT,
+            new_state    TEXT,
+            detail       TEXT NOT NULL DEFAULT ''
+        )
+        """,
+        "CREATE INDEX events_by_version ON events (model, version, id)",
+        """
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END
+        """,
+        """
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END
+        """,
+    ]),
+]
+
+extension SQLiteConnection {
+    /// Creates the migrations table and applies every migration newer than the stored version,
+    /// all in one transaction; returns the schema version afterwards. Idempotent.
+    func migrate(_ migrations: [Migration] = registryMigrations) throws -> Int {
+        try executeOnce("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version         INTEGER PRIMARY KEY NOT NULL,
+                name            TEXT NOT NULL,
+                applied_unix_ms INTEGER NOT NULL
+            )
+            """)
+        return try transaction {
+            var current = try statement("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+                .query { Int($0.int64(0)) }.first ?? 0
+            for migration in migrations.sorted(by: { $0.version < $1.version }) where migration.version > current {
+                for sql in migration.statements { try executeOnce(sql) }
+                try statement("INSERT INTO schema_migrations (version, name, applied_unix_ms) VALUES (?, ?, ?)")
+                    .run([.integer(Int64(migration.version)), .text(migration.name), .integer(unixMillisecondsNow())])
+                current = migration.version
+            }
+            return current
+        }
+    }
+}

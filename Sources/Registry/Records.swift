@@ -1,0 +1,148 @@
+import Foundation
+
+// The values the registry stores and returns: keys, desired specs, observed status, events.
+
+/// Identifies one model version.
+public struct VersionKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var model: String
+    public var version: String
+
+    public init(model: String, version: String) {
+        self.model = model
+        self.version = version
+    }
+
+    public var description: String { "\(model)/\(version)" }
+
+    public static func < (lhs: VersionKey, rhs: VersionKey) -> Bool {
+        (lhs.model, lhs.version) < (rhs.model, rhs.version)
+    }
+}
+
+/// Where a model version is in its lifecycle (the `VersionState` of the Admin API).
+public enum DeploymentState: String, Sendable, CaseIterable {
+    case pending = "PENDING"
+    case deploying = "DEPLOYING"
+    case ready = "READY"
+    case failed = "FAILED"
+    case deleting = "DELETING"
+}
+
+/// Kubernetes-style resource quantities ("500m", "1Gi"); empty strings mean unset.
+public struct ResourceSpec: Sendable, Equatable {
+    public var cpuRequest: String
+    public var cpuLimit: String
+    public var memoryRequest: String
+    public var memoryLimit: String
+
+    public init(cpuRequest: String = "", cpuLimit: String = "", memoryRequest: String = "", memoryLimit: String = "") {
+        self.cpuRequest = cpuRequest
+        self.cpuLimit = cpuLimit
+        self.memoryRequest = memoryRequest
+        self.memoryLimit = memoryLimit
+    }
+}
+
+/// The desired state of a model version, as registered (already validated and normalised).
+public struct VersionSpec: Sendable, Equatable {
+    public var key: VersionKey
+    /// Container image; run by Kubernetes, or by docker/podman locally when there is no command.
+    public var image: String
+    /// The local runtime's command serving gRPC on `$PORT`.
+    public var command: [String]
+    /// gRPC port inside the container; 0 = the default (8080).
+    public var port: Int32
+    public var env: [String: String]
+    /// Replicas the runtime keeps running (at least 1 after normalisation).
+    public var minReplicas: Int32
+    /// Autoscaling ceiling (Kubernetes HPA); the local runtime runs `minReplicas`.
+    public var maxReplicas: Int32
+    public var resources: ResourceSpec?
+    /// HPA CPU target in percent; 0 = the runtime's default.
+    public var targetCpuUtilization: Int32
+
+    public init(key: VersionKey, image: String = "", command: [String] = [], port: Int32 = 0,
+                env: [String: String] = [:], minReplicas: Int32 = 1, maxReplicas: Int32 = 1,
+                resources: ResourceSpec? = nil, targetCpuUtilization: Int32 = 0) {
+        self.key = key
+        self.image = image
+        self.command = command
+        self.port = port
+        self.env = env
+        self.minReplicas = minReplicas
+        self.maxReplicas = maxReplicas
+        self.resources = resources
+        self.targetCpuUtilization = targetCpuUtilization
+    }
+}
+
+/// What the reconciler last observed of a version.
+public struct VersionStatus: Sendable, Equatable {
+    public var state: DeploymentState
+    public var readyReplicas: Int32
+    /// Replicas the runtime is aiming for.
+    public var desiredReplicas: Int32
+    /// Human-readable detail, e.g. why the version FAILED.
+    public var message: String
+
+    public init(state: DeploymentState, readyReplicas: Int32 = 0, desiredReplicas: Int32 = 0, message: String = "") {
+        self.state = state
+        self.readyReplicas = readyReplicas
+        self.desiredReplicas = desiredReplicas
+        self.message = message
+    }
+
+    /// A freshly registered version: PENDING, nothing ready.
+    public static let pending = VersionStatus(state: .pending)
+}
+
+/// A stored model version: its spec, last observed status and creation time.
+public struct VersionRecord: Sendable, Equatable {
+    public var spec: VersionSpec
+    public var status: VersionStatus
+    public var createdUnixMs: Int64
+
+    public init(spec: VersionSpec, status: VersionStatus, createdUnixMs: Int64) {
+        self.spec = spec
+        self.status = status
+        self.createdUnixMs = createdUnixMs
+    }
+
+    public var key: VersionKey { spec.key }
+}
+
+/// A stored model: its default version and every version in registration order.
+public struct ModelRecord: Sendable, Equatable {
+    public var name: String
+    public var defaultVersion: String
+    public var createdUnixMs: Int64
+    public var versions: [VersionRecord]
+
+    public init(name: String, defaultVersion: String, createdUnixMs: Int64, versions: [VersionRecord]) {
+        self.name = name
+        self.defaultVersion = defaultVersion
+        self.createdUnixMs = createdUnixMs
+        self.versions = versions
+    }
+}
+
+/// One row of the append-only event log.
+public struct RegistryEvent: Sendable, Equatable {
+    /// What happened.
+    public enum Kind: String, Sendable {
+        case registered, scaled, defaultChanged = "default_changed", deleted, observed
+    }
+
+    public var id: Int64
+    public var timeUnixMs: Int64
+    public var model: String
+    /// Empty for model-level events (a default change).
+    public var version: String
+    public var kind: Kind
+    public var oldState: DeploymentState?
+    public var newState: DeploymentState?
+    public var detail: String
+}
+
+/// Milliseconds since the Unix epoch, now.
+func unixMillisecondsNow() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }

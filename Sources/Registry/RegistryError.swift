@@ -1,0 +1,26 @@
+// Errors the registry reports, with a code that maps one-to-one onto a gRPC status.
+
+/// Why a registry operation was refused or failed.
+public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The category of failure; Admin maps it to a gRPC status code.
+    public enum Code: String, Sendable {
+        /// The model or version does not exist.
+        case notFound = "NOT_FOUND"
+        /// The model version is already registered.
+        case alreadyExists = "ALREADY_EXISTS"
+        /// The operation is not allowed in the current state (e.g. deleting the default version).
+        case failedPrecondition = "FAILED_PRECONDITION"
+        /// The database failed (I/O, corruption, closed).
+        case `internal` = "INTERNAL"
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

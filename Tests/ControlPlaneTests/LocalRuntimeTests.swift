@@ -1,0 +1,185 @@
+import Foundation
+import Reconciler
+import Registry
+import Router
+import XCTest
+
+final class LocalRuntimeTests: XCTestCase {
+    private var directory: TemporaryDirectory!
+    private var runtime: LocalRuntime?
+
+    override func setUpWithError() throws { directory = try TemporaryDirectory() }
+
+    override func tearDown() async throws {
+        await runtime?.shutdown()
+        directory.cleanUp()
+    }
+
+    private func makeRuntime(grace: Duration = .seconds(2), tools: [String] = ["docker", "podman"]) -> LocalRuntime {
+        let options = LocalRuntimeOptions(tickInterval: .milliseconds(20), probeInterval: .milliseconds(50),
+                                          restartBackoff: Backoff(initial: .milliseconds(100), maximum: .seconds(1)),
+                                          containerTools: tools, containerCheckTimeout: .seconds(5))
+        let runtime = LocalRuntime(stateDir: directory.file("state"), prober: TCPConnectProber(), gracePeriod: grace,
+                                   options: options)
+        self.runtime = runtime
+        return runtime
+    }
+
+    /// Applies `spec` (as the reconciler would) until `condition` holds for what is observed.
+    @discardableResult
+    private func applyUntil(_ runtime: LocalRuntime, _ spec: VersionSpec, _ what: String, timeout: Duration = .seconds(10),
+                            file: StaticString = #filePath, line: UInt = #line,
+                            _ condition: (ObservedVersion) -> Bool) async throws -> ObservedVersion {
+        var last = try await runtime.apply(spec)
+        let deadline = ContinuousClock.now + timeout
+        while !condition(last) {
+            guard ContinuousClock.now < deadline else {
+                XCTFail("timed out waiting for \(what); last observed \(last)", file: file, line: line)
+                return last
+            }
+            try await Task.sleep(for: .milliseconds(20))
+            last = try await runtime.apply(spec)
+        }
+        return last
+    }
+
+    private func readEnvironments(_ directory: String) throws -> [[String: String]] {
+        try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }.map { name in
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)"))
+            return try JSONSerialization.jsonObject(with: data) as? [String: String] ?? [:]
+        }
+    }
+
+    func testStartsReplicasWithTheirEnvironmentAndLogs() async throws {
+        let runtime = makeRuntime()
+        let envDir = directory.file("env")
+        try FileManager.default.createDirectory(atPath: envDir, withIntermediateDirectories: true)
+        let spec = testSpec("iris", "1.0", replicas: 2, env: ["ENV_DIR": envDir, "GREETING": "hello world"])
+        let observed = try await applyUntil(runtime, spec, "READY 2/2") { $0.state == .ready }
+        XCTAssertEqual(observed.readyReplicas, 2)
+        XCTAssertEqual(observed.desiredReplicas, 2)
+        XCTAssertEqual(observed.message, "")
+        XCTAssertEqual(observed.endpoints.count, 2)
+
+        await eventually("both children wrote their env") { (try? self.readEnvironments(envDir).count) == 2 }
+        let environments = try readEnvironments(envDir)
+        let ports = Set(environments.compactMap { $0["PORT"].flatMap(Int.init) })
+        XCTAssertEqual(ports, Set(observed.endpoints.map(\.port)), "PORT is the routed endpoint")
+        XCTAssertEqual(Set(environments.compactMap { $0["BYOC_REPLICA"] }), ["0", "1"])
+        for environment in environments {
+            XCTAssertEqual(environment["BYOC_MODEL"], "iris")
+            XCTAssertEqual(environment["BYOC_VERSION"], "1.0")
+            XCTAssertEqual(environment["GREETING"], "hello world")
+            XCTAssertEqual(environment["PATH"], ProcessInfo.processInfo.environment["PATH"])
+            let unexpected = Set(environment.keys).subtracting(["PORT", "BYOC_MODEL", "BYOC_VERSION", "BYOC_REPLICA",
+                                                                "ENV_DIR", "GREETING", "PATH", "HOME", "LANG", "LC_CTYPE"])
+            XCTAssertEqual(unexpected, [], "only the documented variables reach the child")
+        }
+        let pids = await runtime.replicaPIDs(spec.key)
+        XCTAssertEqual(pids.count, 2)
+        let log = runtime.logPath(spec.key, replica: 1)
+        XCTAssertTrue(log.hasSuffix("/state/logs/iris/1.0/replica-1.log"))
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        XCTAssertTrue(text.contains("starting replica 1 of iris/1.0"), text)
+    }
+
+    func testRestartsAKilledReplica() async throws {
+        let runtime = makeRuntime()
+        let spec = testSpec("iris", "1")
+        let ready = try await applyUntil(runtime, spec, "READY") { $0.state == .ready }
+        let firstPids = await runtime.replicaPIDs(spec.key)
+        let firstPid = try XCTUnwrap(firstPids.first)
+        XCTAssertEqual(kill(firstPid, SIGKILL), 0)
+
+        var messages: [String] = []
+        let recovered = try await applyUntil(runtime, spec, "READY with a new process") { observed in
+            messages.append(observed.message)
+            return observed.state == .ready && observed.endpoints != ready.endpoints
+        }
+        XCTAssertEqual(recovered.readyReplicas, 1)
+        XCTAssertTrue(messages.contains { $0.contains("replica 0 killed by signal 9; restarting in") }, "\(Set(messages))")
+        let newPids = await runtime.replicaPIDs(spec.key)
+        let newPid = try XCTUnwrap(newPids.first)
+        XCTAssertNotEqual(newPid, firstPid)
+        XCTAssertFalse(processExists(firstPid), "the killed replica is reaped, not a zombie")
+    }
+
+    func testScaleDownLeavesOneProcess() async throws {
+        let runtime = makeRuntime()
+        var spec = testSpec("iris", "1", replicas: 3)
+        try await applyUntil(runtime, spec, "READY 3/3") { $0.state == .ready && $0.readyReplicas == 3 }
+        let before = await runtime.replicaPIDs(spec.key)
+        XCTAssertEqual(before.count, 3)
+
+        spec.minReplicas = 1
+        let observed = try await runtime.apply(spec)
+        XCTAssertEqual(observed.state, .ready)
+        XCTAssertEqual(observed.desiredReplicas, 1)
+        XCTAssertEqual(observed.endpoints.count, 1)
+        let after = await runtime.replicaPIDs(spec.key)
+        XCTAssertEqual(after, [before[0]], "replica 0 keeps running")
+        await eventually("scaled-down processes are gone") { !before[1...].contains(where: processExists) }
+        XCTAssertTrue(processExists(before[0]))
+    }
+
+    func testRemoveStopsProcessesAndKillsAfterGrace() async throws {
+        let runtime = makeRuntime(grace: .milliseconds(700))
+        let polite = testSpec("polite", "1", replicas: 2)
+        let stubborn = testSpec("stubborn", "1", command: TestModels.stubbornListener)
+        try await applyUntil(runtime, polite, "polite READY") { $0.state == .ready }
+        try await applyUntil(runtime, stubborn, "stubborn READY") { $0.state == .ready }
+        let politePids = await runtime.replicaPIDs(polite.key)
+        let stubbornPids = await runtime.replicaPIDs(stubborn.key)
+        let stubbornPid = try XCTUnwrap(stubbornPids.first)
+
+        await runtime.remove(polite.key)
+        await runtime.remove(stubborn.key)
+        let keys = await runtime.observedKeys()
+        XCTAssertEqual(keys, [])
+        await eventually("SIGTERM stops the polite replicas", timeout: .seconds(2)) { !politePids.contains(where: processExists) }
+        try await Task.sleep(for: .milliseconds(300))
+        XCTAssertTrue(processExists(stubbornPid), "a replica ignoring SIGTERM lives until the grace period ends")
+        await eventually("SIGKILL after the grace period", timeout: .seconds(3)) { !processExists(stubbornPid) }
+        let stopping = await runtime.stoppingPIDs()
+        XCTAssertEqual(stopping, [])
+    }
+
+    func testCommandThatExitsAtOnceEndsFailed() async throws {
+        let runtime = makeRuntime()
+        let spec = testSpec("broken", "1", command: ["/bin/sh", "-c", "echo starting; exit 3"])
+        let observed = try await applyUntil(runtime, spec, "FAILED") { $0.state == .failed }
+        XCTAssertTrue(observed.message.contains("exited with status 3"), observed.message)
+        XCTAssertTrue(observed.message.contains("3 times in a row"), observed.message)
+        XCTAssertEqual(observed.readyReplicas, 0)
+        let log = try String(contentsOfFile: runtime.logPath(spec.key, replica: 0), encoding: .utf8)
+        XCTAssertTrue(log.contains("starting\n"), "stdout goes to the replica log: \(log)")
+
+        let missing = testSpec("missing", "1", command: ["byoc-no-such-program-xyz"])
+        let notFound = try await applyUntil(runtime, missing, "FAILED") { $0.state == .failed }
+        XCTAssertTrue(notFound.message.contains("exited with status 127"), notFound.message)
+    }
+
+    func testImageOnlyWithoutContainerToolFails() async throws {
+        let runtime = makeRuntime(tools: ["byoc-no-such-docker", "byoc-no-such-podman"])
+        let spec = testSpec("boxed", "1", command: [], image: "example.com/boxed:1")
+        let observed = try await applyUntil(runtime, spec, "FAILED") { $0.state == .failed }
+        XCTAssertEqual(observed.message, "image-only versions need docker or podman, and neither works on this machine")
+        let pids = await runtime.replicaPIDs(spec.key)
+        XCTAssertEqual(pids, [])
+    }
+
+    func testShutdownStopsEverythingAndRefusesWork() async throws {
+        let runtime = makeRuntime(grace: .milliseconds(500))
+        let spec = testSpec("iris", "1", replicas: 2)
+        try await applyUntil(runtime, spec, "READY") { $0.state == .ready }
+        let stubborn = testSpec("stubborn", "1", command: TestModels.stubbornListener)
+        try await applyUntil(runtime, stubborn, "READY") { $0.state == .ready }
+        let pids = await runtime.replicaPIDs(spec.key) + (await runtime.replicaPIDs(stubborn.key))
+        await runtime.shutdown()
+        for pid in pids { XCTAssertFalse(processExists(pid), "shutdown leaves no process (\(pid))") }
+        do {
+            _ = try await runtime.apply(spec)
+            XCTFail("apply after shutdown must throw")
+        } catch is RuntimeError {}
+    }
+}

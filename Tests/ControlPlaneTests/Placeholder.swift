@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderControlPlaneTests: XCTestCase { func testNothing() {} }
