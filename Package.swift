@@ -25,6 +25,7 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
         // fork/exec with PR_SET_PDEATHSIG for the local runtime.
         .target(name: "CByocSys"),
         // The committed protoc-c output of Protos/ (regenerate with Protos/generate.sh).
@@ -40,6 +41,13 @@ let package = Package(
         .target(name: "Router", dependencies: ["GRPC", "HTTP2", "Transport", "Messages"],
                 swiftSettings: swiftSettings),
 
+        // TLS on OpenSSL (server with ALPN h2 + client with verification), HTTP/1.1 for browsers,
+        // Prometheus and probes, and the web console (JSON API, UI, metrics).
+        .target(name: "TLS", dependencies: ["COpenSSL", "Transport", "GRPC", "HTTP2"], swiftSettings: swiftSettings),
+        .target(name: "HTTP1", dependencies: ["CHTTPParser", "Transport", "GRPC"], swiftSettings: swiftSettings),
+        .target(name: "WebConsole", dependencies: ["HTTP1", "Admin", "Registry", "Router", "Messages", "GRPC"],
+                swiftSettings: swiftSettings),
+
         // Control plane.
         .target(name: "Registry", dependencies: ["CSQLite", "Messages"], swiftSettings: swiftSettings),
         .target(name: "Reconciler", dependencies: ["Registry", "Messages", "Router", "GRPC", "CByocSys"],
@@ -49,10 +57,11 @@ let package = Package(
 
         // Executables.
         .executableTarget(name: "byoc-gateway",
-                          dependencies: ["Router", "Admin", "Registry", "Reconciler", "GRPC", "Transport"],
+                          dependencies: ["Router", "Admin", "Registry", "Reconciler", "GRPC", "Transport", "TLS", "HTTP1",
+                                         "WebConsole"],
                           swiftSettings: swiftSettings),
         .executableTarget(name: "byocctl",
-                          dependencies: ["GRPC", "Messages",
+                          dependencies: ["GRPC", "Messages", "TLS",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: swiftSettings),
         .executableTarget(name: "byoc-echo-model", dependencies: ["GRPC", "Messages", "Transport"],
@@ -64,6 +73,8 @@ let package = Package(
         .testTarget(name: "MessagesTests", dependencies: ["Messages"]),
         .testTarget(name: "RouterTests", dependencies: ["Router", "GRPC", "HTTP2", "Transport", "Messages"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["Registry", "Reconciler", "Admin", "Messages"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "GRPC", "HTTP2", "Transport"]),
+        .testTarget(name: "WebTests", dependencies: ["HTTP1", "WebConsole", "Transport", "GRPC"]),
     ],
     swiftLanguageModes: [.v5]
 )
