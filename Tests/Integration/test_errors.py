@@ -1,0 +1,215 @@
+"""Errors the gateway makes itself: NOT_FOUND, UNAVAILABLE, DEADLINE_EXCEEDED (with upstream
+cancellation), INVALID_ARGUMENT, UNIMPLEMENTED, HTTP 415; and failover when an endpoint dies."""
+from __future__ import annotations
+
+import signal
+import time
+
+import grpc
+import pytest
+
+import h2raw
+from harness import free_port, pb, predict_request, served_by, wait_channel_ready
+
+PREDICT = "/byoc.v1.Inference/Predict"
+CANCELLED = r"^cancelled /byoc\.v1\.Inference/Predict"
+
+
+def _code(fn, *args, **kwargs):
+    with pytest.raises(grpc.RpcError) as err:
+        fn(*args, **kwargs)
+    return err.value.code()
+
+
+def _raw_unary(channel, method):
+    return channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+
+
+# ---------------------------------------------------------------------------- NOT_FOUND
+
+@pytest.mark.parametrize("model,version,metadata", [
+    ("nope", "", ()),
+    ("nope", "1", ()),
+    ("iris", "9", ()),
+    ("", "", (("byoc-model", "nope"),)),
+    ("", "", (("byoc-model", "iris"), ("byoc-version", "9"))),
+], ids=["model", "model-version", "version", "header-model", "header-version"])
+def test_unknown_model_or_version_is_not_found(cluster, model, version, metadata):
+    stub = cluster.stub()
+    assert _code(stub.Predict, predict_request(model, version), metadata=metadata, timeout=5) \
+        == grpc.StatusCode.NOT_FOUND
+
+
+def test_unknown_model_infer_is_not_found(cluster):
+    stub = pb.oip_grpc.GRPCInferenceServiceStub(cluster.channel())
+    assert _code(stub.ModelInfer, pb.oip.ModelInferRequest(model_name="nope"), timeout=5) \
+        == grpc.StatusCode.NOT_FOUND
+
+
+def test_empty_model_name_is_invalid_argument(cluster):
+    assert _code(cluster.stub().Predict, predict_request("", "1"), timeout=5) \
+        == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# ---------------------------------------------------------------------------- UNAVAILABLE
+
+def test_all_endpoints_down_is_unavailable_within_1s(procs):
+    gw = procs.gateway({
+        "ghost": {"default": "1", "versions": {"1": [f"127.0.0.1:{free_port()}",
+                                                     f"127.0.0.1:{free_port()}"]}},
+        "empty": {"default": "1", "versions": {"1": []}},
+    })
+    ch = procs.channel(gw.address)
+    wait_channel_ready(ch)
+    stub = pb.inference_grpc.InferenceStub(ch)
+    for model in ["ghost", "ghost", "empty", "ghost"]:
+        t0 = time.monotonic()
+        code = _code(stub.Predict, predict_request(model, ""), timeout=5)
+        elapsed = time.monotonic() - t0
+        assert code == grpc.StatusCode.UNAVAILABLE, model
+        assert elapsed < 1.0, f"{model}: UNAVAILABLE after {elapsed:.3f} s"
+
+
+def test_endpoint_killed_next_100_calls_succeed(procs):
+    a = procs.echo("iris", "1", id="iris-1-a")
+    b = procs.echo("iris", "1", id="iris-1-b")
+    gw = procs.gateway({"iris": {"default": "1", "versions": {"1": [a, b]}}})
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    seen = set()
+    for _ in range(40):  # warm the gateway's pools to both endpoints
+        _, call = stub.Predict.with_call(predict_request("iris", "1"), timeout=10)
+        seen.add(served_by(call))
+    assert seen == {"iris-1-a", "iris-1-b"}
+    a.send_signal(signal.SIGKILL)
+    a.wait(timeout=10)
+    time.sleep(0.2)
+    served = []
+    for i in range(100):
+        resp, call = stub.Predict.with_call(predict_request("iris", "1", payload=b"%d" % i), timeout=10)
+        assert resp.payload == b"%d" % i
+        served.append(served_by(call))
+    assert set(served) == {"iris-1-b"}
+
+
+# ---------------------------------------------------------------------------- deadlines
+
+def _slow_cluster(procs):
+    echo = procs.echo("iris", "1", id="iris-1-a")
+    gw = procs.gateway({"iris": {"default": "1", "versions": {"1": [echo]}}})
+    return echo, gw
+
+
+def test_deadline_exceeded_and_upstream_cancelled(procs):
+    """grpcio client: 200 ms deadline vs 2 s delay; the model server sees the cancellation."""
+    echo, gw = _slow_cluster(procs)
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    stub.Predict(predict_request("iris", "1"), timeout=10)  # connection up, pools warm
+    t0 = time.monotonic()
+    code = _code(stub.Predict, predict_request("iris", "1", delay_ms=2000), timeout=0.2)
+    elapsed = time.monotonic() - t0
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert elapsed < 0.4, f"{elapsed:.3f} s"
+    assert echo.wait_for_log(CANCELLED, timeout=2.0), "the model server saw no cancellation"
+    # the gateway still serves, and a deadline that is long enough passes
+    resp = stub.Predict(predict_request("iris", "1", delay_ms=100), timeout=5)
+    assert resp.model == "iris"
+
+
+def test_gateway_enforces_grpc_timeout(procs):
+    """Raw HTTP/2 client that does not enforce its own deadline: the gateway answers
+    DEADLINE_EXCEEDED itself (grpc-timeout: 200m) and cancels the upstream stream."""
+    echo, gw = _slow_cluster(procs)
+    body = h2raw.grpc_frame(predict_request("iris", "1", delay_ms=2000).SerializeToString())
+    with h2raw.RawH2(gw.address) as h:
+        sid = h.request(PREDICT, body, extra=[("grpc-timeout", "200m")])
+        st = h.wait(sid, timeout=5)
+    assert st.grpc_status == grpc.StatusCode.DEADLINE_EXCEEDED.value[0], str(st)
+    assert st.elapsed < 0.4, f"{st.elapsed:.3f} s"
+    assert echo.wait_for_log(CANCELLED, timeout=2.0), "the model server saw no cancellation"
+
+
+def test_client_reset_cancels_upstream(procs):
+    echo, gw = _slow_cluster(procs)
+    body = h2raw.grpc_frame(predict_request("iris", "1", delay_ms=5000).SerializeToString())
+    with h2raw.RawH2(gw.address) as h:
+        sid = h.request(PREDICT, body)
+        h.pump(0.3)
+        assert not h.streams[sid].done, f"the call should still be in flight: {h.streams[sid]}"
+        h.reset(sid)
+        h.flush()
+        h.pump(0.1)
+        assert echo.wait_for_log(CANCELLED, timeout=2.0), "the model server saw no cancellation"
+
+
+# ---------------------------------------------------------------------------- INVALID_ARGUMENT
+
+# Messages whose fields 1/2 cannot be scanned (sent as valid gRPC frames).
+UNPARSABLE = {
+    "field1-varint": b"\x08\x01",                     # field 1 with wire type 0
+    "field2-varint": b"\x0a\x04iris\x10\x01",         # field 2 with wire type 0
+    "field1-truncated": b"\x0a\x10iri",               # length 16, 3 bytes follow
+    "field2-truncated": b"\x0a\x04iris\x12\x05ab",    # length 5, 2 bytes follow
+    "bad-tag": b"\x0a\x04iris\xff",                   # truncated varint tag
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNPARSABLE))
+def test_unparsable_fields_are_invalid_argument(cluster, name):
+    call = _raw_unary(cluster.channel(), PREDICT)
+    assert _code(call, UNPARSABLE[name], timeout=5) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# Bodies whose gRPC framing is broken (sent over raw HTTP/2, no routing header).
+_VALID = predict_request("iris", "1").SerializeToString()
+BAD_FRAMES = {
+    "flag-5": b"\x05" + len(_VALID).to_bytes(4, "big") + _VALID,     # flag byte must be 0 or 1
+    "flag-ff": b"\xff\x00\x00\x00\x02\x0a\x00",
+    "short-prefix": b"\x00\x00\x00",                                  # stream ends inside the prefix
+    "truncated-message": b"\x00\x00\x00\x00\x40" + _VALID,             # 64 announced, fewer sent
+    "compressed-without-encoding": h2raw.grpc_frame(_VALID, compressed=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FRAMES))
+def test_bad_grpc_framing_is_invalid_argument(cluster, name):
+    with h2raw.RawH2(cluster.address) as h:
+        st = h.wait(h.request(PREDICT, BAD_FRAMES[name]), timeout=5)
+    assert st.http_status == 200, str(st)
+    assert st.grpc_status == grpc.StatusCode.INVALID_ARGUMENT.value[0], str(st)
+
+
+def test_garbage_prefix_literal(cluster):
+    """b"\\x05garbage": flag byte 5 is invalid, whatever the length bytes say."""
+    with h2raw.RawH2(cluster.address) as h:
+        st = h.wait(h.request(PREDICT, b"\x05garbage"), timeout=5)
+    assert st.grpc_status == grpc.StatusCode.INVALID_ARGUMENT.value[0], str(st)
+
+
+# ---------------------------------------------------------------------------- UNIMPLEMENTED, 415
+
+@pytest.mark.parametrize("method", [
+    "/byoc.v1.Inference/Nope",
+    "/no.Such/Service",
+    "/no.such.Service/Method",
+    "/inference.GRPCInferenceService/Nope",
+])
+def test_unknown_method_is_unimplemented(cluster, method):
+    call = _raw_unary(cluster.channel(), method)
+    assert _code(call, _VALID, timeout=5) == grpc.StatusCode.UNIMPLEMENTED
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
+def test_wrong_content_type_is_415(cluster, content_type):
+    with h2raw.RawH2(cluster.address) as h:
+        st = h.wait(h.request(PREDICT, h2raw.grpc_frame(_VALID), content_type=content_type), timeout=5)
+    assert st.http_status == 415, str(st)
+
+
+def test_grpc_content_type_variants_accepted(cluster):
+    """application/grpc+proto is a gRPC content-type too."""
+    with h2raw.RawH2(cluster.address) as h:
+        st = h.wait(h.request(PREDICT, h2raw.grpc_frame(_VALID),
+                              content_type="application/grpc+proto"), timeout=5)
+    assert st.http_status == 200 and st.grpc_status == 0, str(st)
+    resp = pb.inference.PredictResponse.FromString(bytes(st.data[5:]))
+    assert (resp.model, resp.version) == ("iris", "1")
