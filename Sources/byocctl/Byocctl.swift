@@ -1,0 +1,21 @@
+import ArgumentParser
+
+/// The root command: only holds the verbs.
+struct Byocctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "byocctl",
+        abstract: "Manage models on a BYOC Inference Platform gateway.",
+        discussion: """
+        Options every verb takes:
+          --server URL       http://HOST:PORT or HOST:PORT (port defaults to 8080);
+                             default $BYOC_SERVER, else http://127.0.0.1:8080
+          -o, --output FMT   table (default) or json
+          --timeout SECONDS  deadline of each call (default 30)
+
+        Exit status: 0 on success; 1 when a call failed, with one line on stderr
+        (CODE: message, or why the gateway could not be reached); 2 on a usage
+        error.
+        """,
+        subcommands: [RegisterCommand.self, ListCommand.self, GetCommand.self, SetDefaultCommand.self,
+                      ScaleCommand.self, DeleteCommand.self, PredictCommand.self, StatusCommand.self])
+}

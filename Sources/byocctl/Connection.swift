@@ -1,0 +1,78 @@
+import Foundation
+import GRPC
+import Messages
+
+/// RPC paths byocctl calls.
+enum RPC {
+    static let registerModel = "/byoc.v1.Admin/RegisterModel"
+    static let listModels = "/byoc.v1.Admin/ListModels"
+    static let getModel = "/byoc.v1.Admin/GetModel"
+    static let setDefaultVersion = "/byoc.v1.Admin/SetDefaultVersion"
+    static let scaleModelVersion = "/byoc.v1.Admin/ScaleModelVersion"
+    static let deleteModel = "/byoc.v1.Admin/DeleteModel"
+    static let predict = "/byoc.v1.Inference/Predict"
+    static let healthCheck = "/grpc.health.v1.Health/Check"
+}
+
+/// One gateway connection; every call's failure comes out as a `CLIError` with one clear line.
+struct Connection {
+    let endpoint: ServerEndpoint
+    let timeoutMs: Int
+    let client: GRPCClient
+
+    init(endpoint: ServerEndpoint, timeoutMs: Int) {
+        self.endpoint = endpoint
+        self.timeoutMs = timeoutMs
+        self.client = GRPCClient(host: endpoint.host, port: endpoint.port)
+    }
+
+    /// Calls `path` and decodes the answer as `Response`; throws `CLIError`.
+    func call<Response: ProtoMessage>(_ path: String, _ request: some ProtoMessage,
+                                      as _: Response.Type = Response.self) async throws -> Response {
+        let bytes = try await callRaw(path, request)
+        do {
+            return try Response(serializedBytes: bytes)
+        } catch {
+            throw CLIError("cannot decode the answer of \(path) from \(endpoint.text): \(error)")
+        }
+    }
+
+    /// Calls `path`; on failure throws the gRPC status (for callers that handle some codes).
+    func callStatus<Response: ProtoMessage>(_ path: String, _ request: some ProtoMessage,
+                                            as _: Response.Type = Response.self) async throws -> Response {
+        let response = try await client.unary(path: path, request: request.serializedBytes(), timeoutMs: timeoutMs)
+        do {
+            return try Response(serializedBytes: response.message)
+        } catch {
+            throw CLIError("cannot decode the answer of \(path) from \(endpoint.text): \(error)")
+        }
+    }
+
+    private func callRaw(_ path: String, _ request: some ProtoMessage) async throws -> [UInt8] {
+        do {
+            return try await client.unary(path: path, request: request.serializedBytes(), timeoutMs: timeoutMs).message
+        } catch let status as GRPCStatus {
+            throw failure(status)
+        } catch {
+            throw CLIError("calling \(endpoint.text): \(error)")
+        }
+    }
+
+    /// The one-line error for a failed call. Failures the client itself saw (connection
+    /// refused, lost, deadline) name the server as the user typed it.
+    func failure(_ status: GRPCStatus) -> CLIError {
+        let authority = client.authority
+        let message = status.message
+        if status.code == .unavailable,
+           message.hasPrefix("cannot connect to \(authority)") || message.hasPrefix("lost the connection to \(authority)") {
+            return CLIError(message.replacingOccurrences(of: authority, with: endpoint.text))
+        }
+        if status.code == .deadlineExceeded, message == "deadline exceeded calling \(authority)" {
+            let seconds = Double(timeoutMs) / 1000
+            let shown = seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+            return CLIError("DEADLINE_EXCEEDED: no answer from \(endpoint.text) within \(shown) s (--timeout)")
+        }
+        let text = message.replacingOccurrences(of: authority, with: endpoint.text)
+        return CLIError(text.isEmpty ? status.code.name : "\(status.code.name): \(text)")
+    }
+}

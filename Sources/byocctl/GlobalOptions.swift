@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+
+/// How results are printed.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+/// The options every verb takes.
+struct GlobalOptions: ParsableArguments {
+    static let defaultServer = "http://127.0.0.1:8080"
+
+    @Option(name: .long, help: ArgumentHelp(
+        "The gateway, http://HOST:PORT or HOST:PORT (default: $BYOC_SERVER, else http://127.0.0.1:8080).",
+        valueName: "url"))
+    var server: String?
+
+    @Option(name: [.short, .long], help: "Output format: table or json.")
+    var output: OutputFormat = .table
+
+    @Option(name: .long, help: ArgumentHelp("Deadline of each call, in seconds.", valueName: "seconds"))
+    var timeout: Double = 30
+
+    func validate() throws {
+        guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
+    }
+
+    /// The server URL as the user gave it (flag, then environment, then the default).
+    var serverText: String {
+        if let server, !server.isEmpty { return server }
+        if let env = ProcessInfo.processInfo.environment["BYOC_SERVER"], !env.isEmpty { return env }
+        return Self.defaultServer
+    }
+
+    var json: Bool { output == .json }
+
+    /// Opens (lazily) a connection to the server.
+    func connect() throws -> Connection {
+        let endpoint = try ServerEndpoint(parsing: serverText)
+        return Connection(endpoint: endpoint, timeoutMs: Int((timeout * 1000).rounded(.up)))
+    }
+}
+
+/// A parsed `--server` value.
+struct ServerEndpoint: Equatable {
+    /// What the user typed, for messages.
+    var text: String
+    var host: String
+    var port: Int
+
+    init(parsing text: String) throws {
+        self.text = text
+        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        let lower = rest.lowercased()
+        if lower.hasPrefix("https://") {
+            throw CLIError.usage("https is not supported yet")
+        } else if lower.hasPrefix("http://") {
+            rest = rest.dropFirst("http://".count)
+        } else if let scheme = rest.range(of: "://") {
+            throw CLIError.usage("unsupported scheme \"\(rest[..<scheme.lowerBound])\" in --server \(text) (use http://HOST:PORT)")
+        }
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        if rest.contains("/") {
+            throw CLIError.usage("--server takes http://HOST:PORT without a path, got \(text)")
+        }
+        var hostPart = rest
+        var portPart: Substring?
+        if rest.hasPrefix("[") {  // [v6]:port
+            guard let close = rest.firstIndex(of: "]") else {
+                throw CLIError.usage("invalid --server \(text): unterminated [")
+            }
+            hostPart = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw CLIError.usage("invalid --server \(text)") }
+                portPart = after.dropFirst()
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            hostPart = rest[..<colon]
+            portPart = rest[rest.index(after: colon)...]
+        }
+        guard !hostPart.isEmpty else { throw CLIError.usage("invalid --server \(text): no host") }
+        host = String(hostPart)
+        if let portPart {
+            guard let port = Int(portPart), (1...65535).contains(port) else {
+                throw CLIError.usage("invalid --server \(text): port must be 1-65535")
+            }
+            self.port = port
+        } else {
+            port = 8080
+        }
+    }
+}

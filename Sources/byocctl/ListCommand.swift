@@ -1,0 +1,19 @@
+import ArgumentParser
+import Messages
+
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List every model version with its state and ready/desired replicas.",
+        discussion: "DEFAULT marks each model's default version with *. -o json prints the list of models.")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let connection = try global.connect()
+        let response = try await connection.call(RPC.listModels, ListModelsRequest(), as: ListModelsResponse.self)
+        let models = response.models.sorted { $0.name < $1.name }
+        Output.emit(global, json: models.map { $0.jsonObject() },
+                    table: models.isEmpty ? "no models registered" : VersionText.listTable(models).render())
+    }
+}
