@@ -332,35 +332,23 @@ final class ProxyCall: HTTP2StreamDelegate {
         guard upstream.stream === stream else { return }
         upstream.stream = nil
         guard phase != .finished else { return }
-        let refused: Bool
-        switch reason {
+        let context = UpstreamClosePolicy.Context(
+            responded: upstream.responded, canReplay: upstream.replay != nil, attempts: upstream.attempts,
+            maxAttempts: Self.maxAttempts, clientHeadersSent: client.headersSent,
+            endpoint: upstream.endpoint?.description ?? "endpoint")
+        switch UpstreamClosePolicy.decide(reason, context) {
         case .finished:
             if !client.isClosed && !client.localClosed && !upstream.sawTrailers && !upstream.trailersOnly {
                 upstreamEnded()
             }
-            return
-        case .connectFailed: refused = true
-        case .reset(let code): refused = code == UInt32(NGHTTP2_REFUSED_STREAM.rawValue)
-        case .connectionLost: refused = false
-        }
-        if refused && !upstream.responded && upstream.replay != nil && upstream.attempts < Self.maxAttempts {
+        case .retry:
             worker.noteRetry(model: model, version: version)
             startAttempt()
-            return
-        }
-        let endpoint = upstream.endpoint?.description ?? "endpoint"
-        if !client.headersSent {
-            let why: String
-            switch reason {
-            case .connectFailed: why = "cannot connect to model endpoint \(endpoint)"
-            case .connectionLost: why = "lost the connection to model endpoint \(endpoint)"
-            case .reset(let code): why = "model endpoint \(endpoint) reset the stream (\(String(cString: nghttp2_http2_strerror(code))))"
-            case .finished: why = ""
-            }
-            fail(GRPCStatus(.unavailable, why))
-        } else {
+        case .fail(let status):
+            fail(status)
+        case .resetClient(let code):
             // The response already started: pass the failure on as a reset, like the pod did.
-            if case .reset(let code) = reason { client.reset(code) } else { client.reset(UInt32(NGHTTP2_INTERNAL_ERROR.rawValue)) }
+            client.reset(code)
             finish()
         }
     }

@@ -1,0 +1,69 @@
+import CNGHTTP2
+import GRPC
+import HTTP2
+
+/// Decides what a proxied call does when its upstream stream closes: the retry rule and the
+/// mapping of upstream failures to what the client sees, as a pure function of the call's state.
+enum UpstreamClosePolicy {
+    /// What the call does next.
+    enum Action: Equatable {
+        /// The stream ended normally; the response path finishes the call.
+        case finished
+        /// No byte reached the model: open the call again on another endpoint.
+        case retry
+        /// Nothing was sent to the client yet: answer with this status.
+        case fail(GRPCStatus)
+        /// The response already started: reset the client's stream with this HTTP/2 code.
+        case resetClient(UInt32)
+    }
+
+    /// The call's state when the upstream stream closed.
+    struct Context {
+        /// The endpoint answered with headers.
+        var responded: Bool
+        /// A full copy of the request body sent so far is still held (replay possible).
+        var canReplay: Bool
+        /// Attempts made, including the one that just closed.
+        var attempts: Int
+        var maxAttempts: Int
+        /// Response headers went to the client.
+        var clientHeadersSent: Bool
+        /// The endpoint, for messages.
+        var endpoint: String
+    }
+
+    /// True when `reason` proves no byte of the request was processed by the model:
+    /// the connection never came up, or the stream was refused (REFUSED_STREAM, which is
+    /// also how streams above a GOAWAY's last-stream-id close).
+    static func nothingReachedModel(_ reason: StreamCloseReason) -> Bool {
+        switch reason {
+        case .connectFailed: return true
+        case .reset(let code): return code == UInt32(NGHTTP2_REFUSED_STREAM.rawValue)
+        case .connectionLost, .finished: return false
+        }
+    }
+
+    static func decide(_ reason: StreamCloseReason, _ context: Context) -> Action {
+        if reason == .finished { return .finished }
+        if nothingReachedModel(reason) && !context.responded && context.canReplay
+            && context.attempts < context.maxAttempts {
+            return .retry
+        }
+        if context.clientHeadersSent {
+            if case .reset(let code) = reason { return .resetClient(code) }
+            return .resetClient(UInt32(NGHTTP2_INTERNAL_ERROR.rawValue))
+        }
+        let endpoint = context.endpoint
+        switch reason {
+        case .connectFailed:
+            return .fail(GRPCStatus(.unavailable, "cannot connect to model endpoint \(endpoint)"))
+        case .connectionLost:
+            return .fail(GRPCStatus(.unavailable, "lost the connection to model endpoint \(endpoint)"))
+        case .reset(let code):
+            let name = String(cString: nghttp2_http2_strerror(code))
+            return .fail(GRPCStatus(.unavailable, "model endpoint \(endpoint) reset the stream (\(name))"))
+        case .finished:
+            return .finished
+        }
+    }
+}
