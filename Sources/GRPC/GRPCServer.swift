@@ -17,6 +17,14 @@ extension GRPCCallDispatcher {
     public func beginShutdown() {}
 }
 
+/// Serves plain (non-gRPC) HTTP requests that arrive over HTTP/2, e.g. `GET /metrics` from
+/// `curl --http2-prior-knowledge`, probes and the web console.
+public protocol PlainHTTPHandler: AnyObject {
+    /// Returns the delegate that serves `stream`, or nil when `path` is not one this handler
+    /// serves (the stream then gets the usual 415 for a non-gRPC content-type).
+    func accept(_ stream: HTTP2Stream, method: String, path: String, headers: [HeaderField]) -> HTTP2StreamDelegate?
+}
+
 /// Configuration of a `GRPCServer`.
 public struct GRPCServerConfig: Sendable {
     public var host: String
@@ -49,7 +57,11 @@ public final class GRPCServer: @unchecked Sendable {
 
     /// Binds and starts the workers; `makeDispatcher` runs once per worker, after the listeners
     /// are bound (so `boundAddress` is known), before the worker's loop starts.
-    public func start(makeDispatcher: @escaping (_ index: Int, _ loop: EventLoop) -> GRPCCallDispatcher) throws {
+    ///
+    /// `configureWorker` (optional) runs once per worker right after its dispatcher is made,
+    /// also before the loop starts: set per-worker hooks there (`http1`, `plainHTTP`, `tls`).
+    public func start(makeDispatcher: @escaping (_ index: Int, _ loop: EventLoop) -> GRPCCallDispatcher,
+                      configureWorker: ((GRPCServerWorker) -> Void)? = nil) throws {
         var address = try SocketAddress(host: config.host, port: config.port)
         for index in 0..<config.workers {
             let loop = try EventLoop(name: "worker-\(index)")
@@ -63,6 +75,7 @@ public final class GRPCServer: @unchecked Sendable {
             }
             worker.listener = listener
             worker.dispatcher = makeDispatcher(index, loop)
+            configureWorker?(worker)
             workers.append(worker)
         }
         for worker in workers {
@@ -106,6 +119,8 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
     private var shuttingDown = false
     /// Open client connections on this worker.
     public var connectionCount: Int { connections.count }
+    /// Open streams over all client connections of this worker (call on the worker's loop).
+    public var streamCount: Int { connections.values.reduce(0) { $0 + $1.activeStreams } }
 
     init(index: Int, loop: EventLoop, config: GRPCServerConfig) {
         self.index = index
@@ -117,6 +132,8 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
     public var http1: HTTP1Server?
     /// TLS handshakes on the gRPC port go here (nil: TLS connections are closed).
     public var tls: TLSAcceptor?
+    /// Non-gRPC requests over HTTP/2 (GET /metrics, /healthz, ...) go here (nil: 415).
+    public var plainHTTP: PlainHTTPHandler?
 
     func accept(_ fd: Int32) {
         guard !shuttingDown else {
@@ -174,7 +191,8 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
     }
 
     public func connection(_ connection: HTTP2Connection, didOpen stream: HTTP2Stream) {
-        stream.delegate = RequestHeadReader(dispatcher: dispatcher)
+        // The worker reads the request headers itself, then hands the stream over.
+        stream.delegate = self
     }
 
     public func connectionDidClose(_ connection: HTTP2Connection, error: HTTP2ConnectionError?) {
@@ -201,21 +219,20 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
     }
 }
 
-/// The first delegate of every server stream: validates the request headers, then hands the
-/// stream to the dispatcher (or answers 415 / UNIMPLEMENTED itself).
-final class RequestHeadReader: HTTP2StreamDelegate {
-    unowned let dispatcher: GRPCCallDispatcher
-
-    init(dispatcher: GRPCCallDispatcher) {
-        self.dispatcher = dispatcher
-    }
-
-    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+/// The worker is the first delegate of every server stream: it validates the request headers,
+/// then hands the stream to the dispatcher (or answers 415 / UNIMPLEMENTED itself).
+extension GRPCServerWorker: HTTP2StreamDelegate {
+    public func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
         guard kind == .request else { return }
         let method = headers[field: ":method"] ?? ""
         let path = headers[field: ":path"] ?? ""
         let contentType = headers[field: "content-type"] ?? ""
         guard contentType.hasPrefix("application/grpc") else {
+            if let plainHTTP, let handler = plainHTTP.accept(stream, method: method, path: path, headers: headers) {
+                stream.delegate = handler
+                handler.streamHeaders(stream, headers, kind: kind)
+                return
+            }
             GRPCResponses.sendHTTPError(stream, status: 415,
                                         message: "content-type must be application/grpc, got \"\(contentType)\"")
             return
@@ -246,11 +263,11 @@ final class RequestHeadReader: HTTP2StreamDelegate {
         next.streamHeaders(stream, headers, kind: kind)
     }
 
-    func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
+    public func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
         stream.consume(data.count)
     }
 
-    func streamEnded(_ stream: HTTP2Stream) {}
+    public func streamEnded(_ stream: HTTP2Stream) {}
 
-    func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {}
+    public func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {}
 }

@@ -19,21 +19,17 @@ public struct ByteQueue {
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
         var remaining = bytes
-        if head < chunks.count, var tail = chunks.popLast() {
-            let room = max(0, Self.chunkSize - tail.count)
-            if room > 0 {
-                let n = min(room, remaining.count)
-                tail.append(contentsOf: UnsafeRawBufferPointer(rebasing: remaining[0..<n]))
-                remaining = UnsafeRawBufferPointer(rebasing: remaining[n...])
-            }
-            chunks.append(tail)
+        // Coalesce into the tail chunk only when it has spare capacity (never reallocate it).
+        if head < chunks.count, chunks[chunks.count - 1].capacity - chunks[chunks.count - 1].count >= remaining.count {
+            chunks[chunks.count - 1].append(contentsOf: remaining)
+            count += bytes.count
+            return
         }
         while remaining.count > 0 {
+            // Exactly sized: a small message costs one small allocation; large bodies arrive
+            // in DATA-frame pieces of up to 16 KiB, each kept as it came.
             let n = min(Self.chunkSize, remaining.count)
-            var chunk = [UInt8]()
-            chunk.reserveCapacity(max(n, min(Self.chunkSize, 16 * 1024)))
-            chunk.append(contentsOf: UnsafeRawBufferPointer(rebasing: remaining[0..<n]))
-            chunks.append(chunk)
+            chunks.append(Array(UnsafeRawBufferPointer(rebasing: remaining[0..<n])))
             remaining = UnsafeRawBufferPointer(rebasing: remaining[n...])
         }
         count += bytes.count
@@ -69,6 +65,16 @@ public struct ByteQueue {
             head = 0
         }
         return copied
+    }
+
+    /// Hands every queued byte to `body`, chunk by chunk, and empties the queue.
+    public mutating func drain(_ body: (UnsafeRawBufferPointer) -> Void) {
+        var offset = headOffset
+        for index in head..<chunks.count {
+            chunks[index].withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+            offset = 0
+        }
+        removeAll()
     }
 
     /// Removes everything.

@@ -64,6 +64,8 @@ final class ProxyCall: HTTP2StreamDelegate {
     var version = ""
     var endpoints: [Endpoint] = []
     private var deadlineTimer: UInt64?
+    /// Counted in the worker's in-flight gauge (from routing until finish).
+    private var countedInFlight = false
 
     init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead) {
         self.worker = worker
@@ -214,6 +216,8 @@ final class ProxyCall: HTTP2StreamDelegate {
             fail(GRPCStatus(.notFound, "model \"\(model)\" has no version \"\(version)\""))
         case .found(let concrete, let list):
             self.version = concrete
+            worker.callStarted(model: model, version: concrete)
+            countedInFlight = true
             guard !list.isEmpty else {
                 fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(concrete)\" has no ready endpoint"))
                 return
@@ -239,6 +243,7 @@ final class ProxyCall: HTTP2StreamDelegate {
                                                        authority: endpoint.description, remainingNanos: remaining)
             let stream: HTTP2Stream
             do { stream = try worker.pool.openStream(to: endpoint, headers: headers, delegate: self) } catch {
+                worker.noteConnectFailure(model: model, version: version)
                 worker.noteRetry(model: model, version: version)
                 continue
             }
@@ -251,11 +256,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             if !downstream.held.isEmpty {
                 var held = downstream.held
                 downstream.held = ByteQueue()
-                var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-                while !held.isEmpty {
-                    let n = chunk.withUnsafeMutableBytes { held.read(into: $0) }
-                    chunk.withUnsafeBytes { forward(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                }
+                held.drain { forward($0) }
             }
             if downstream.ended { stream.finish() }
             return
@@ -291,14 +292,14 @@ final class ProxyCall: HTTP2StreamDelegate {
             let forwarded = ProxyHeaders.downstream(headers)
             if headers[field: "grpc-status"] != nil {
                 upstream.trailersOnly = true
-                worker.noteStatus(model: model, version: version, status: headers[field: "grpc-status"])
+                recordStatus(headers[field: "grpc-status"])
                 client.sendHeaders(forwarded, endStream: true)
             } else {
                 client.sendHeaders(forwarded, endStream: false)
             }
         case .trailers:
             upstream.sawTrailers = true
-            worker.noteStatus(model: model, version: version, status: headers[field: "grpc-status"])
+            recordStatus(headers[field: "grpc-status"])
             client.finish(trailers: ProxyHeaders.downstream(headers))
         case .request:
             break
@@ -332,6 +333,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         guard upstream.stream === stream else { return }
         upstream.stream = nil
         guard phase != .finished else { return }
+        if reason == .connectFailed { worker.noteConnectFailure(model: model, version: version) }
         let context = UpstreamClosePolicy.Context(
             responded: upstream.responded, canReplay: upstream.replay != nil, attempts: upstream.attempts,
             maxAttempts: Self.maxAttempts, clientHeadersSent: client.headersSent,
@@ -365,7 +367,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     func fail(_ status: GRPCStatus) {
         guard phase != .finished else { return }
         if let stream = upstream.stream, !stream.isClosed { stream.reset(UInt32(NGHTTP2_CANCEL.rawValue)) }
-        worker.noteStatus(model: model, version: version, status: String(status.code.rawValue))
+        recordStatus(String(status.code.rawValue))
         if !client.isClosed {
             GRPCResponses.sendTrailersOnly(client, status)
         }
@@ -386,9 +388,19 @@ final class ProxyCall: HTTP2StreamDelegate {
         }
     }
 
+    /// Counts the call's status and latency (once per call, when its status is known).
+    private func recordStatus(_ status: String?) {
+        worker.noteStatus(model: model, version: version, status: status)
+        worker.observeLatency(model: model, version: version, startedAt: head.receivedAt)
+    }
+
     private func finish() {
         guard phase != .finished else { return }
         phase = .finished
+        if countedInFlight {
+            countedInFlight = false
+            worker.callFinished(model: model, version: version)
+        }
         if let timer = deadlineTimer {
             worker.loop.cancelTimer(timer)
             deadlineTimer = nil

@@ -2,12 +2,24 @@ import Foundation
 
 /// A model endpoint (a pod or a local replica) reached over h2c.
 public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
+    public let host: String
+    public let port: Int
+    /// `HOST:PORT` (IPv6 in brackets), computed once: it is the `:authority` of every call.
+    public let description: String
 
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
+        self.description = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    public static func == (lhs: Endpoint, rhs: Endpoint) -> Bool {
+        lhs.port == rhs.port && lhs.host == rhs.host
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(host)
+        hasher.combine(port)
     }
 
     /// Parses `HOST:PORT` (IPv6 as `[::1]:PORT`).
@@ -17,11 +29,8 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { return nil }
-        self.host = host
-        self.port = port
+        self.init(host: host, port: port)
     }
-
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// The routes of one model: its default version and each version's ready endpoints.
