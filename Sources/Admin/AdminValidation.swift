@@ -74,6 +74,13 @@ enum AdminValidation {
             guard !reservedEnvNames.contains(name) else { throw invalid("env name \(name) is set by the platform and cannot be overridden") }
             guard !value.contains("\0") else { throw invalid("env \(name) must not contain NUL characters") }
         }
+        if let resources = request.resources {
+            for (field, value) in [("cpu_request", resources.cpuRequest), ("cpu_limit", resources.cpuLimit),
+                                   ("memory_request", resources.memoryRequest), ("memory_limit", resources.memoryLimit)]
+                where !value.isEmpty && !isQuantity(value) {
+                throw invalid("resources.\(field) \"\(value)\" is not a Kubernetes quantity (e.g. 500m, 2, 256Mi, 1Gi)")
+            }
+        }
         guard (0...100).contains(request.targetCpuUtilization) else {
             throw invalid("target_cpu_utilization must be a percentage between 0 and 100 (0 = the default), got \(request.targetCpuUtilization)")
         }
@@ -88,6 +95,34 @@ enum AdminValidation {
         func isAlphanumeric(_ c: Character) -> Bool { ("a"..."z").contains(c) || ("0"..."9").contains(c) }
         guard let first = text.first, let last = text.last, isAlphanumeric(first), isAlphanumeric(last) else { return false }
         return text.allSatisfy { isAlphanumeric($0) || innerExtra.contains($0) }
+    }
+
+    /// A Kubernetes resource quantity: a decimal number (optionally signed, with a fraction)
+    /// and a suffix: binary (Ki Mi Gi Ti Pi Ei), decimal (n u m k M G T P E) or an exponent (e3).
+    static func isQuantity(_ text: String) -> Bool {
+        let scalars = Array(text.unicodeScalars)
+        var index = 0
+        if index < scalars.count, scalars[index] == "+" || scalars[index] == "-" { index += 1 }
+        var digits = 0
+        var sawDot = false
+        while index < scalars.count {
+            let c = scalars[index]
+            if ("0"..."9").contains(c) {
+                digits += 1
+            } else if c == ".", !sawDot {
+                sawDot = true
+            } else {
+                break
+            }
+            index += 1
+        }
+        guard digits > 0 else { return false }
+        let suffix = String(String.UnicodeScalarView(scalars[index...]))
+        if ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E"].contains(suffix) { return true }
+        guard let first = suffix.first, first == "e" || first == "E" else { return false }
+        var exponent = Substring(suffix.dropFirst())
+        if exponent.first == "+" || exponent.first == "-" { exponent = exponent.dropFirst() }
+        return !exponent.isEmpty && exponent.allSatisfy { ("0"..."9").contains($0) }
     }
 
     /// `[A-Za-z_][A-Za-z0-9_]*`

@@ -22,20 +22,32 @@ public final class ClientEventLoop: @unchecked Sendable {
     }
 }
 
+/// A channel that negotiates before it carries data (TLS): a failure before `isEstablished`
+/// is reported as "cannot connect" rather than "lost the connection".
+public protocol EstablishingChannel: ByteChannel {
+    var isEstablished: Bool { get }
+}
+
 /// A gRPC client over one h2c connection (reopened when it closes), for the CLI and the
 /// control plane. Calls are async; the connection lives on the shared client loop.
+/// With `makeChannel` (e.g. `TLSClientContext.channelFactory(serverName:)` from the TLS
+/// module) the connected socket is wrapped, and `scheme` is sent as `:scheme` ("https").
 public final class GRPCClient: @unchecked Sendable {
     public let host: String
     public let port: Int
     public let authority: String
+    public let scheme: String
+    private let makeChannel: ((Int32) throws -> ByteChannel)?
     private let loop: EventLoop
     private var connection: HTTP2Connection?
     private let connectionOwner = ConnectionOwner()
     private var settings = HTTP2Settings()
 
-    public init(host: String, port: Int) {
+    public init(host: String, port: Int, scheme: String = "http", makeChannel: ((Int32) throws -> ByteChannel)? = nil) {
         self.host = host
         self.port = port
+        self.scheme = scheme
+        self.makeChannel = makeChannel
         self.authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         self.loop = ClientEventLoop.shared.loop
         settings.maxConcurrentStreams = 100
@@ -70,14 +82,15 @@ public final class GRPCClient: @unchecked Sendable {
         } else {
             do {
                 let address = try SocketAddress(host: host, port: port)
-                connection = try HTTP2Connection(connectingTo: address, loop: loop, settings: settings, delegate: connectionOwner)
+                connection = try HTTP2Connection(connectingTo: address, loop: loop, settings: settings, delegate: connectionOwner,
+                                                 makeChannel: makeChannel)
                 self.connection = connection
             } catch {
                 completion(.failure(GRPCStatus(.unavailable, "cannot connect to \(authority): \(Self.reason(error))")))
                 return
             }
         }
-        var headers = [HeaderField(":method", "POST"), HeaderField(":scheme", "http"), HeaderField(":authority", authority),
+        var headers = [HeaderField(":method", "POST"), HeaderField(":scheme", scheme), HeaderField(":authority", authority),
                        HeaderField(":path", path), HeaderField("content-type", "application/grpc"),
                        HeaderField("te", "trailers"), HeaderField("user-agent", "byoc-grpc-client/0.1")]
         if let timeoutMs { headers.append(HeaderField("grpc-timeout", "\(timeoutMs)m")) }
@@ -170,7 +183,14 @@ final class ClientUnaryCall: HTTP2StreamDelegate {
             let why = stream.connection.lastError.map(GRPCClient.reason) ?? "connection refused"
             complete(.failure(GRPCStatus(.unavailable, "cannot connect to \(authority): \(why)")))
         case .connectionLost:
-            complete(.failure(GRPCStatus(.unavailable, "lost the connection to \(authority)")))
+            // A TLS channel that failed its handshake (verification, ALPN) could not connect:
+            // say why in one line.
+            if let channel = stream.connection.channel as? EstablishingChannel, !channel.isEstablished {
+                let why = stream.connection.lastError.map(GRPCClient.reason) ?? "TLS handshake failed"
+                complete(.failure(GRPCStatus(.unavailable, "cannot connect to \(authority): \(why)")))
+            } else {
+                complete(.failure(GRPCStatus(.unavailable, "lost the connection to \(authority)")))
+            }
         case .reset(let code):
             complete(.failure(GRPCStatus(.unavailable, "\(authority) reset the stream (HTTP/2 error \(code))")))
         }

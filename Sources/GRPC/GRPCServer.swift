@@ -60,8 +60,8 @@ public final class GRPCServer: @unchecked Sendable {
     ///
     /// `configureWorker` (optional) runs once per worker right after its dispatcher is made,
     /// also before the loop starts: set per-worker hooks there (`http1`, `plainHTTP`, `tls`).
-    public func start(makeDispatcher: @escaping (_ index: Int, _ loop: EventLoop) -> GRPCCallDispatcher,
-                      configureWorker: ((GRPCServerWorker) -> Void)? = nil) throws {
+    public func start(configureWorker: ((GRPCServerWorker) -> Void)? = nil,
+                      makeDispatcher: @escaping (_ index: Int, _ loop: EventLoop) -> GRPCCallDispatcher) throws {
         var address = try SocketAddress(host: config.host, port: config.port)
         for index in 0..<config.workers {
             let loop = try EventLoop(name: "worker-\(index)")

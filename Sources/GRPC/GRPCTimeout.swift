@@ -28,7 +28,7 @@ public enum GRPCTimeout {
         let units: [(UInt64, String)] = [(1, "n"), (1_000, "u"), (1_000_000, "m"), (1_000_000_000, "S"),
                                          (60_000_000_000, "M"), (3_600_000_000_000, "H")]
         for (size, unit) in units {
-            let value = (nanoseconds + size - 1) / size
+            let value = nanoseconds / size + (nanoseconds % size == 0 ? 0 : 1)
             if value <= 99_999_999 { return "\(value)\(unit)" }
         }
         return "99999999H"

@@ -135,7 +135,9 @@ public final class HTTP2Connection: EventHandler, Flushable {
                 delegate: HTTP2ConnectionDelegate, makeChannel: ((Int32) throws -> ByteChannel)? = nil) throws {
         self.role = .client
         let fd = try Socket.connect(to: address)
-        self.channel = PlainChannel(fd: fd)
+        // With `makeChannel`, the socket must outlive this placeholder: a PlainChannel would
+        // close it when the wrapping channel replaces it.
+        self.channel = makeChannel == nil ? PlainChannel(fd: fd) : ConnectingSocket(fd: fd)
         self.makeChannel = makeChannel
         self.peer = address.description
         self.loop = loop
@@ -206,6 +208,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
         guard id > 0 else { return nil }
         let stream = placeholder
         stream.id = id
+        stream.markHeadersSent()
         streams[id] = stream
         lastActive = loop.now
         loop.markDirty(self)
@@ -283,6 +286,11 @@ public final class HTTP2Connection: EventHandler, Flushable {
         lastError = error
         loop.unregister(fd: fd)
         channel.close()
+        // The owner hears first (a pool records a connect failure and its backoff), then the
+        // streams, whose owners may retry elsewhere with that knowledge.
+        pendingOut = []
+        drained = []
+        delegate?.connectionDidClose(self, error: error)
         let reason: StreamCloseReason = (error?.kind == .connectFailed) ? .connectFailed : .connectionLost
         let open = streams.values.sorted { $0.id < $1.id }
         streams.removeAll()
@@ -292,9 +300,6 @@ public final class HTTP2Connection: EventHandler, Flushable {
             stream.delegate = nil
             delegate?.streamClosed(stream, reason: reason)
         }
-        pendingOut = []
-        drained = []
-        delegate?.connectionDidClose(self, error: error)
     }
 
     // MARK: I/O
@@ -634,4 +639,18 @@ func withNameValues<T>(_ headers: [HeaderField], _ body: (UnsafePointer<nghttp2_
             body(UnsafePointer(nv.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!), nv.count)
         }
     }
+}
+
+/// A client socket until its connect completes and `makeChannel` wraps it (e.g. in TLS): the
+/// wrapper then owns the socket, so unlike `PlainChannel` this does not close it on deinit
+/// (only an explicit `close()`, when the connect fails, does).
+final class ConnectingSocket: ByteChannel {
+    let fd: Int32
+    init(fd: Int32) { self.fd = fd }
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> IOResult { try Socket.read(fd, into: buffer) }
+    func write(from buffer: UnsafeRawBufferPointer) throws -> IOResult { try Socket.write(fd, from: buffer) }
+    var needsWritable: Bool { false }
+    var hasBufferedInput: Bool { false }
+    var alpnProtocol: String? { nil }
+    func close() { Socket.close(fd) }
 }

@@ -185,7 +185,59 @@ func decodeMessage<C, T>(
         throw ProtoDecodeError(message: "invalid \(typeName) protobuf (\(bytes.count) bytes)")
     }
     defer { freeUnpacked(message, nil) }
+    let descriptor = UnsafeRawPointer(message).assumingMemoryBound(to: ProtobufCMessage.self).pointee.descriptor!
+    if let field = stringFieldWithNUL(bytes, descriptor) {
+        throw ProtoDecodeError(message: "invalid \(typeName): string field \(field) contains a NUL character")
+    }
     return convert(message.pointee)
+}
+
+/// The name of a string field (at any depth) whose value holds a NUL byte, if any.
+///
+/// protobuf-c keeps strings as C strings, so such a value would be cut short silently; we walk
+/// the wire bytes (already validated by `unpack`) with the message's descriptor to refuse it.
+func stringFieldWithNUL(_ bytes: UnsafeRawBufferPointer,
+                        _ descriptor: UnsafePointer<ProtobufCMessageDescriptor>) -> String? {
+    var index = 0
+    func varint() -> UInt64? {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while index < bytes.count, shift < 64 {
+            let byte = bytes[index]
+            index += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return value }
+            shift += 7
+        }
+        return nil
+    }
+    while index < bytes.count {
+        guard let tag = varint() else { return nil }
+        switch tag & 7 {
+        case 0: guard varint() != nil else { return nil }
+        case 1: index += 8
+        case 5: index += 4
+        case 2:
+            guard let length = varint(), length <= UInt64(bytes.count - index) else { return nil }
+            let payload = UnsafeRawBufferPointer(rebasing: bytes[index..<(index + Int(length))])
+            index += Int(length)
+            guard let field = protobuf_c_message_descriptor_get_field(descriptor, UInt32(truncatingIfNeeded: tag >> 3)) else {
+                continue
+            }
+            let type = field.pointee.type
+            if type == byoc_protobuf_c_type_string() {
+                if let base = payload.baseAddress, memchr(base, 0, payload.count) != nil {
+                    return String(cString: field.pointee.name)
+                }
+            } else if type == byoc_protobuf_c_type_message() {
+                let nested = field.pointee.descriptor.assumingMemoryBound(to: ProtobufCMessageDescriptor.self)
+                if let name = stringFieldWithNUL(payload, nested) { return "\(String(cString: field.pointee.name)).\(name)" }
+            }
+        default:
+            return nil
+        }
+    }
+    return nil
 }
 
 /// Copies a C string field ("" when NULL).

@@ -53,6 +53,8 @@ public actor Reconciler {
 
     /// Passes completed so far.
     public private(set) var passCount = 0
+    /// Failures so far (registry reads and writes, runtime apply and remove calls); for metrics.
+    public private(set) var errorCount = 0
     /// The last table handed to `publish`, if any.
     public private(set) var lastPublished: RouteTable?
 
@@ -118,6 +120,7 @@ public actor Reconciler {
             registryRetryAt = nil
         } catch {
             registryFailures += 1
+            errorCount += 1
             let delay = options.errorBackoff.delay(afterFailures: registryFailures)
             registryRetryAt = now + delay
             options.log("cannot read the registry (\(error)); retrying in \(delay.shortDescription)")
@@ -136,6 +139,7 @@ public actor Reconciler {
                 clearFailures(key)
                 endpoints[key] = nil
             } catch {
+                errorCount += 1
                 let delay = recordFailure(key, now)
                 options.log("cannot remove \(key) (\(error)); retrying in \(delay.shortDescription)")
             }
@@ -150,6 +154,7 @@ public actor Reconciler {
                 endpoints[key] = observed.endpoints
                 status = observed.status
             } catch {
+                errorCount += 1
                 let delay = recordFailure(key, now)
                 let message = "runtime error: \(error); retrying in \(delay.shortDescription)"
                 options.log("\(key): \(message)")
@@ -159,6 +164,7 @@ public actor Reconciler {
             do {
                 try await registry.updateObserved(key, status)
             } catch {
+                errorCount += 1
                 options.log("cannot record the state of \(key): \(error)")
             }
         }

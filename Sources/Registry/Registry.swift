@@ -48,15 +48,18 @@ public actor Registry {
                 try db.statement("""
                     INSERT INTO versions (model, version, image, command_json, port, env_json,
                         min_replicas, max_replicas, has_resources, cpu_request, cpu_limit,
-                        memory_request, memory_limit, target_cpu_utilization, state,
+                        memory_request, memory_limit, target_cpu_utilization, state, desired_replicas,
                         created_unix_ms, updated_unix_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """).run(Self.specValues(spec) + [.text(DeploymentState.pending.rawValue), .integer(now), .integer(now)])
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).run(Self.specValues(spec) + [.text(DeploymentState.pending.rawValue),
+                                                      .integer(Int64(spec.minReplicas)), .integer(now), .integer(now)])
             } catch let error as SQLiteError where error.isConstraintViolation {
                 throw RegistryError(.alreadyExists, "model \(spec.key.model) version \(spec.key.version) is already registered")
             }
             try appendEvent(spec.key, .registered, old: nil, new: .pending, detail: Self.describe(spec), at: now)
-            return VersionRecord(spec: spec, status: .pending, createdUnixMs: now)
+            // Until the runtime reports, it aims for the minimum.
+            let status = VersionStatus(state: .pending, readyReplicas: 0, desiredReplicas: spec.minReplicas, message: "")
+            return VersionRecord(spec: spec, status: status, createdUnixMs: now)
         }
     }
 

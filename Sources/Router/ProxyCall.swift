@@ -233,6 +233,8 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func startAttempt() {
         while upstream.attempts < Self.maxAttempts {
             guard let endpoint = worker.pickEndpoint(endpoints, excluding: upstream.tried) else { break }
+            // A retry is counted when another attempt really starts.
+            if upstream.attempts > 0 { worker.noteRetry(model: model, version: version) }
             upstream.attempts += 1
             upstream.tried.append(endpoint)
             let remaining = head.deadline.map { deadline -> UInt64 in
@@ -244,7 +246,6 @@ final class ProxyCall: HTTP2StreamDelegate {
             let stream: HTTP2Stream
             do { stream = try worker.pool.openStream(to: endpoint, headers: headers, delegate: self) } catch {
                 worker.noteConnectFailure(model: model, version: version)
-                worker.noteRetry(model: model, version: version)
                 continue
             }
             upstream.stream = stream
@@ -344,7 +345,6 @@ final class ProxyCall: HTTP2StreamDelegate {
                 upstreamEnded()
             }
         case .retry:
-            worker.noteRetry(model: model, version: version)
             startAttempt()
         case .fail(let status):
             fail(status)

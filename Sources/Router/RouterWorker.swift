@@ -21,11 +21,55 @@ public struct RouterConfig: Sendable {
 public typealias AdminHandler = @Sendable (_ method: String, _ request: [UInt8]) async throws -> [UInt8]
 
 /// Per-worker counters, read by the metrics endpoint through the worker's loop.
+///
+/// Keys are `model + "\u{1}" + version` (calls: `+ "\u{1}" + grpc-status`). Calls that never
+/// resolved to a model version (unknown model or version, unparsable request) are counted
+/// under model "" and version "" so that client-chosen names cannot grow the key set.
 public struct RouterCounters {
-    /// Calls by model, version and grpc-status.
+    /// Calls by model, version and grpc-status (the number as text; "" when none was seen).
     public var calls: [String: Int] = [:]
     /// Retries by model and version.
     public var retries: [String: Int] = [:]
+    /// Latency (request headers received -> status known) by model and version.
+    public var latency: [String: LatencyHistogram] = [:]
+    /// Calls routed to a version and not finished yet, by model and version.
+    public var inFlight: [String: Int] = [:]
+    /// Failed connection attempts to model endpoints, by model and version.
+    public var connectFailures: [String: Int] = [:]
+
+    public init() {}
+}
+
+/// A fixed-bucket latency histogram (plain counters; one per model version per worker).
+public struct LatencyHistogram: Sendable, Equatable {
+    /// Upper bounds of the buckets in nanoseconds: 0.5 ms ... 10 s (plus +Inf).
+    public static let boundsNanos: [UInt64] = [
+        500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000, 100_000_000,
+        250_000_000, 500_000_000, 1_000_000_000, 2_500_000_000, 5_000_000_000, 10_000_000_000,
+    ]
+    /// Observations per bucket (not cumulative); the last one is +Inf.
+    public var buckets = [Int](repeating: 0, count: LatencyHistogram.boundsNanos.count + 1)
+    /// Sum of all observations in nanoseconds.
+    public var sumNanos: UInt64 = 0
+    public var count = 0
+
+    public init() {}
+
+    public mutating func observe(nanos: UInt64) {
+        var index = 0
+        let bounds = Self.boundsNanos
+        while index < bounds.count && nanos > bounds[index] { index += 1 }
+        buckets[index] += 1
+        sumNanos &+= nanos
+        count += 1
+    }
+
+    /// Adds another histogram's observations (summing workers on scrape).
+    public mutating func merge(_ other: LatencyHistogram) {
+        for index in buckets.indices { buckets[index] += other.buckets[index] }
+        sumNanos &+= other.sumNanos
+        count += other.count
+    }
 }
 
 /// One worker's router: the current route table, this worker's upstream pool, and the
@@ -120,7 +164,27 @@ public final class RouterWorker: GRPCCallDispatcher {
     }
 
     func noteStatus(model: String, version: String, status: String?) {
+        let model = version.isEmpty ? "" : model
         counters.calls["\(model)\u{1}\(version)\u{1}\(status ?? "")", default: 0] += 1
+    }
+
+    /// Records the latency of a finished call that started at `startedAt` (monotonic ns).
+    func observeLatency(model: String, version: String, startedAt: UInt64) {
+        let now = monotonicNanos()
+        let model = version.isEmpty ? "" : model
+        counters.latency["\(model)\u{1}\(version)", default: LatencyHistogram()].observe(nanos: now > startedAt ? now - startedAt : 0)
+    }
+
+    func callStarted(model: String, version: String) {
+        counters.inFlight["\(model)\u{1}\(version)", default: 0] += 1
+    }
+
+    func callFinished(model: String, version: String) {
+        counters.inFlight["\(model)\u{1}\(version)", default: 0] -= 1
+    }
+
+    func noteConnectFailure(model: String, version: String) {
+        counters.connectFailures["\(model)\u{1}\(version)", default: 0] += 1
     }
 
     func noteRetry(model: String, version: String) {

@@ -73,19 +73,14 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Watches `fd` for `events`, calling `handler` on readiness.
     public func register(fd: Int32, events: UInt32, handler: EventHandler) throws {
+        var event = epoll_event()
+        event.events = events
+        event.data.fd = fd
+        try retryingOnInterrupt("epoll_ctl") { epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) }
         if Int(fd) >= handlers.count {
             handlers.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - handlers.count + 64))
         }
         handlers[Int(fd)] = handler
-        var event = epoll_event()
-        event.events = events
-        event.data.fd = fd
-        do {
-            try retryingOnInterrupt("epoll_ctl") { epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) }
-        } catch {
-            handlers[Int(fd)] = nil
-            throw error
-        }
     }
 
     /// Changes the events watched on a registered `fd`.
@@ -105,7 +100,8 @@ public final class EventLoop: @unchecked Sendable {
     /// Runs `callback` on this loop after `nanoseconds`; returns an id for `cancelTimer`.
     @discardableResult
     public func schedule(afterNanos nanoseconds: UInt64, _ callback: @escaping () -> Void) -> UInt64 {
-        timers.schedule(deadline: monotonicNanos() &+ nanoseconds, callback)
+        let (deadline, overflow) = monotonicNanos().addingReportingOverflow(nanoseconds)
+        return timers.schedule(deadline: overflow ? .max : deadline, callback)
     }
 
     /// Cancels a timer from `schedule`.
@@ -166,7 +162,8 @@ public final class EventLoop: @unchecked Sendable {
                 }
             }
             runPendingTasks()
-            for callback in timers.popDue(now: cachedNow) { callback() }
+            // One at a time: a timer may cancel another that is due in the same iteration.
+            while let callback = timers.popNextDue(now: cachedNow) { callback() }
             flushDirty()
         }
         runPendingTasks()

@@ -20,6 +20,7 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
 
     /// Resolves `host` (an IP literal or, failing that, a name via getaddrinfo) and `port`.
     public init(host: String, port: Int) throws {
+        guard (0...65535).contains(port) else { throw SystemError("resolve \(host):\(port)", code: EINVAL) }
         var v4 = sockaddr_in()
         var v6 = sockaddr_in6()
         if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {

@@ -39,11 +39,17 @@ struct TimerHeap {
     /// Removes and returns the callbacks of every timer due at `now`.
     mutating func popDue(now: UInt64) -> [() -> Void] {
         var due: [() -> Void] = []
+        while let callback = popNextDue(now: now) { due.append(callback) }
+        return due
+    }
+
+    /// Removes and returns the callback of the earliest live timer due at `now`, if any.
+    mutating func popNextDue(now: UInt64) -> (() -> Void)? {
         while let top = heap.first, top.deadline <= now {
             popTop()
-            if let callback = callbacks.removeValue(forKey: top.id) { due.append(callback) }
+            if let callback = callbacks.removeValue(forKey: top.id) { return callback }
         }
-        return due
+        return nil
     }
 
     private mutating func popTop() {

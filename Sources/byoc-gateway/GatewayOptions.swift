@@ -17,6 +17,29 @@ struct GatewayOptions {
     var resyncMs = 5_000
     var connectTimeoutMs = 1_000
     var idleTimeoutMs = 60_000
+    /// HTTP/1.1 (UI, API, metrics, probes): a request's headers must arrive within this time.
+    var httpHeaderTimeoutMs = 10_000
+    /// HTTP/1.1: an idle keep-alive connection is closed after this time.
+    var httpIdleTimeoutMs = 60_000
+    /// `--tls-listen`: a second, TLS-only port (nil: none).
+    var tlsListenHost: String?
+    var tlsListenPort = 0
+    /// `--tls-cert` / `--tls-key`: PEM files (nil: a development certificate in the state dir).
+    var tlsCert: String?
+    var tlsKey: String?
+    /// `--runtime kubernetes`: the API (`--kube-api`, else in-cluster), credentials, namespace,
+    /// leader election and where followers find the route table (see deploy/ROUTING.md).
+    var kubeAPI: String?
+    var kubeTokenFile: String?
+    var kubeCAFile: String?
+    var namespace: String?
+    var leaseName = "byoc-gateway-leader"
+    var podName: String?
+    var advertiseAddress: String?
+    var routesConfigMap = "byoc-gateway-routes"
+    var role = "all"
+    var leaseDurationS = 15
+    var leaseRenewS = 5
 
     /// One line per flag for `--help`.
     static let usage = """
@@ -34,6 +57,28 @@ struct GatewayOptions {
       --resync-ms N               reconciler's periodic resync (default 5000)
       --connect-timeout-ms N      connect timeout to model endpoints (default 1000)
       --idle-timeout-ms N         close idle upstream connections after (default 60000)
+      --http-header-timeout-ms N  HTTP/1.1 request headers must arrive within (default 10000)
+      --http-idle-timeout-ms N    close idle HTTP/1.1 keep-alive connections after (default 60000)
+      --tls-listen HOST:PORT      also serve gRPC over TLS (ALPN h2) on this address
+      --tls-cert PEM              TLS certificate chain (default: a self-signed development
+                                  certificate generated once into STATE_DIR/tls/)
+      --tls-key PEM               TLS private key (with --tls-cert); both re-read on SIGHUP
+      --kube-api URL              Kubernetes API, https://HOST:PORT (http:// = h2c, tests);
+                                  default in-cluster (KUBERNETES_SERVICE_HOST/PORT)
+      --kube-token-file PATH      bearer token, re-read when it changes (default: the
+                                  service-account token when it exists)
+      --kube-ca-file PATH         cluster CA bundle (default: the service-account ca.crt)
+      --namespace NS              namespace of the model workloads (default: the pod's own)
+      --lease-name NAME           coordination.k8s.io Lease electing the reconciling replica
+                                  (default byoc-gateway-leader)
+      --pod-name NAME             this replica's Lease identity (default env POD_NAME, else
+                                  HOSTNAME-PID)
+      --advertise-address H:P     where other replicas forward Admin calls while this one leads
+                                  (default env POD_IP with the listen port, else the listen address)
+      --routes-configmap NAME     ConfigMap the leader writes the route table to, which the other
+                                  replicas route with (default byoc-gateway-routes)
+      --role all|router           router = never lead, only route (default all)
+      --lease-duration-s N        Lease duration (default 15); --lease-renew-s N renew period (default 5)
     """
 
     struct UsageError: Error {
@@ -43,7 +88,11 @@ struct GatewayOptions {
     static func parse(_ arguments: [String], environment: [String: String]) throws -> GatewayOptions {
         var values: [String: String] = [:]
         let known = ["listen", "db", "runtime", "workers", "max-message-bytes", "state-dir", "routes", "grace-period-ms",
-                     "max-concurrent-streams", "max-replicas", "resync-ms", "connect-timeout-ms", "idle-timeout-ms"]
+                     "max-concurrent-streams", "max-replicas", "resync-ms", "connect-timeout-ms", "idle-timeout-ms",
+                     "http-header-timeout-ms", "http-idle-timeout-ms",
+                     "tls-listen", "tls-cert", "tls-key",
+                     "kube-api", "kube-token-file", "kube-ca-file", "namespace", "lease-name", "pod-name",
+                     "advertise-address", "routes-configmap", "role", "lease-duration-s", "lease-renew-s"]
         for flag in known {
             let name = "BYOC_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
             if let value = environment[name], !value.isEmpty { values[flag] = value }
@@ -103,6 +152,44 @@ struct GatewayOptions {
         if let value = try int("resync-ms") { options.resyncMs = value }
         if let value = try int("connect-timeout-ms") { options.connectTimeoutMs = value }
         if let value = try int("idle-timeout-ms") { options.idleTimeoutMs = value }
+        if let value = try int("http-header-timeout-ms") { options.httpHeaderTimeoutMs = value }
+        if let value = try int("http-idle-timeout-ms") { options.httpIdleTimeoutMs = value }
+        if let listen = values["tls-listen"] {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+                  port >= 0, port < 65536 else {
+                throw UsageError(message: "--tls-listen must be HOST:PORT, got \"\(listen)\"")
+            }
+            var host = String(listen[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            options.tlsListenHost = host.isEmpty ? "0.0.0.0" : host
+            options.tlsListenPort = port
+        }
+        options.tlsCert = values["tls-cert"].flatMap { $0.isEmpty ? nil : $0 }
+        options.tlsKey = values["tls-key"].flatMap { $0.isEmpty ? nil : $0 }
+        if (options.tlsCert == nil) != (options.tlsKey == nil) {
+            throw UsageError(message: "--tls-cert and --tls-key go together")
+        }
+        if options.tlsCert != nil && options.tlsListenHost == nil {
+            throw UsageError(message: "--tls-cert and --tls-key need --tls-listen HOST:PORT")
+        }
+        func text(_ flag: String) -> String? { values[flag].flatMap { $0.isEmpty ? nil : $0 } }
+        options.kubeAPI = text("kube-api")
+        options.kubeTokenFile = text("kube-token-file")
+        options.kubeCAFile = text("kube-ca-file")
+        options.namespace = text("namespace")
+        if let value = text("lease-name") { options.leaseName = value }
+        options.podName = text("pod-name") ?? environment["POD_NAME"].flatMap { $0.isEmpty ? nil : $0 }
+        options.advertiseAddress = text("advertise-address")
+        if let value = text("routes-configmap") { options.routesConfigMap = value }
+        if let role = text("role") {
+            guard role == "all" || role == "router" else { throw UsageError(message: "--role must be all or router, got \"\(role)\"") }
+            options.role = role
+        }
+        if let value = try int("lease-duration-s") { options.leaseDurationS = value }
+        if let value = try int("lease-renew-s") { options.leaseRenewS = value }
+        guard options.leaseRenewS * 3 <= options.leaseDurationS * 2 else {
+            throw UsageError(message: "--lease-renew-s must be at most two thirds of --lease-duration-s")
+        }
         return options
     }
 }

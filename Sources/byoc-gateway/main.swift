@@ -33,6 +33,7 @@ do {
     exit(1)
 }
 print("listening on \(gateway.address)")
+if let tlsAddress = gateway.tlsAddress { print("listening on \(tlsAddress) (tls)") }
 
 while true {
     let signal = signalQueue.next()

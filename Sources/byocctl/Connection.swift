@@ -1,6 +1,7 @@
 import Foundation
 import GRPC
 import Messages
+import TLS
 
 /// RPC paths byocctl calls.
 enum RPC {
@@ -20,10 +21,10 @@ struct Connection {
     let timeoutMs: Int
     let client: GRPCClient
 
-    init(endpoint: ServerEndpoint, timeoutMs: Int) {
+    init(endpoint: ServerEndpoint, timeoutMs: Int, tls: TLSClientContext? = nil) {
         self.endpoint = endpoint
         self.timeoutMs = timeoutMs
-        self.client = GRPCClient(host: endpoint.host, port: endpoint.port)
+        self.client = GRPCClient(host: endpoint.host, port: endpoint.port, tls: tls)
     }
 
     /// Calls `path` and decodes the answer as `Response`; throws `CLIError`.

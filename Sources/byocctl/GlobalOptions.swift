@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TLS
 
 /// How results are printed.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -14,6 +15,14 @@ struct GlobalOptions: ParsableArguments {
         "The gateway, http://HOST:PORT or HOST:PORT (default: $BYOC_SERVER, else http://127.0.0.1:8080).",
         valueName: "url"))
     var server: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "PEM file of CA certificates that verify an https server (default: $BYOC_CA_FILE, else the system's).",
+        valueName: "pem"))
+    var caFile: String?
+
+    @Flag(name: .long, help: "Do not verify the https server's certificate (development only; also $BYOC_INSECURE=1).")
+    var insecure = false
 
     @Option(name: [.short, .long], help: "Output format: table or json.")
     var output: OutputFormat = .table
@@ -34,10 +43,22 @@ struct GlobalOptions: ParsableArguments {
 
     var json: Bool { output == .json }
 
-    /// Opens (lazily) a connection to the server.
+    /// Opens (lazily) a connection to the server: TLS for https:// (verified with --ca-file or
+    /// the system's CAs, unless --insecure), h2c otherwise.
     func connect() throws -> Connection {
         let endpoint = try ServerEndpoint(parsing: serverText)
-        return Connection(endpoint: endpoint, timeoutMs: Int((timeout * 1000).rounded(.up)))
+        var tls: TLSClientContext?
+        if endpoint.tls {
+            let environment = ProcessInfo.processInfo.environment
+            let caFile = caFile ?? environment["BYOC_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+            let insecure = insecure || ["1", "true", "yes"].contains(environment["BYOC_INSECURE"]?.lowercased() ?? "")
+            do {
+                tls = try TLSClientContext(caFile: insecure ? nil : caFile, insecure: insecure)
+            } catch {
+                throw CLIError("\(error)")
+            }
+        }
+        return Connection(endpoint: endpoint, timeoutMs: Int((timeout * 1000).rounded(.up)), tls: tls)
     }
 }
 
@@ -47,17 +68,20 @@ struct ServerEndpoint: Equatable {
     var text: String
     var host: String
     var port: Int
+    /// https:// (TLS); the default port is then 443.
+    var tls = false
 
     init(parsing text: String) throws {
         self.text = text
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
         let lower = rest.lowercased()
         if lower.hasPrefix("https://") {
-            throw CLIError.usage("https is not supported yet")
+            rest = rest.dropFirst("https://".count)
+            tls = true
         } else if lower.hasPrefix("http://") {
             rest = rest.dropFirst("http://".count)
         } else if let scheme = rest.range(of: "://") {
-            throw CLIError.usage("unsupported scheme \"\(rest[..<scheme.lowerBound])\" in --server \(text) (use http://HOST:PORT)")
+            throw CLIError.usage("unsupported scheme \"\(rest[..<scheme.lowerBound])\" in --server \(text) (use http://HOST:PORT or https://HOST:PORT)")
         }
         while rest.hasSuffix("/") { rest = rest.dropLast() }
         if rest.contains("/") {
@@ -87,7 +111,7 @@ struct ServerEndpoint: Equatable {
             }
             self.port = port
         } else {
-            port = 8080
+            port = tls ? 443 : 8080
         }
     }
 }

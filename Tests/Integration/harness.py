@@ -406,3 +406,240 @@ def served_by(call) -> str | None:
 
 def grpc_code(err):
     return err.code() if hasattr(err, "code") else None
+
+
+# --------------------------------------------------------------------------- registry gateway
+# A `byoc-gateway --state-dir DIR --db PATH` (Admin API + local runtime), plus what the
+# control-plane tests need to look at: version states through the Admin API and the model
+# replica processes through /proc (the runtime's children carry BYOC_MODEL/BYOC_VERSION).
+
+def admin_stub(channel):
+    return pb.admin_grpc.AdminStub(channel)
+
+
+def state_name(state: int) -> str:
+    return pb.admin.VersionState.Name(state)
+
+
+def proc_stat(pid: int) -> tuple[int, str, int] | None:
+    """(ppid, state letter, start time in clock ticks) of a live pid, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+    return int(fields[1]), fields[0], int(fields[19])
+
+
+def proc_environ(pid: int) -> dict:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return {}
+    env = {}
+    for item in raw.split(b"\0"):
+        if b"=" in item:
+            k, _, v = item.partition(b"=")
+            env[k.decode(errors="replace")] = v.decode(errors="replace")
+    return env
+
+
+class Replica:
+    """One live model replica process (identified by pid and start time, so pid reuse shows)."""
+
+    def __init__(self, pid: int, ppid: int, start: int, env: dict):
+        self.pid, self.ppid, self.start = pid, ppid, start
+        self.model = env.get("BYOC_MODEL", "")
+        self.version = env.get("BYOC_VERSION", "")
+        self.replica = env.get("BYOC_REPLICA", "")
+        self.port = int(env.get("PORT", "0") or 0)
+
+    @property
+    def ident(self) -> tuple[int, int]:
+        return (self.pid, self.start)
+
+    def alive(self) -> bool:
+        st = proc_stat(self.pid)
+        return st is not None and st[1] not in ("Z", "X") and st[2] == self.start
+
+    def __repr__(self):
+        return (f"<Replica {self.model}/{self.version}#{self.replica} pid={self.pid} ppid={self.ppid} "
+                f"port={self.port}>")
+
+
+def model_processes(model: str | None = None, version: str | None = None,
+                    parent: int | None = None) -> list[Replica]:
+    """Live (non-zombie) processes whose environment has BYOC_MODEL/BYOC_VERSION (filtered by
+    `model`, `version`, and parent pid `parent` when given)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        st = proc_stat(pid)
+        if st is None or st[1] in ("Z", "X"):
+            continue
+        if parent is not None and st[0] != parent:
+            continue
+        env = proc_environ(pid)
+        if "BYOC_MODEL" not in env or "BYOC_VERSION" not in env:
+            continue
+        if model is not None and env["BYOC_MODEL"] != model:
+            continue
+        if version is not None and env["BYOC_VERSION"] != version:
+            continue
+        found.append(Replica(pid, st[0], st[2], env))
+    return sorted(found, key=lambda r: (r.model, r.version, r.replica, r.pid))
+
+
+def established_connections(local_port: int) -> int:
+    """ESTABLISHED TCP connections (v4 and v6) whose local port is `local_port` (i.e. accepted
+    by the server listening there)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 4:
+                continue
+            port = int(parts[1].rsplit(":", 1)[1], 16)
+            if port == local_port and parts[3] == "01":
+                count += 1
+    return count
+
+
+class RegistryGateway:
+    """A gateway on the registry (`--state-dir`, `--db`) with the local runtime."""
+
+    def __init__(self, procs: "Processes", state_dir: Path, db: Path, extra: list[str], env: dict | None,
+                 name: str):
+        self.procs = procs
+        self.state_dir = Path(state_dir)
+        self.db = Path(db)
+        self.extra = list(extra)
+        self.env = env
+        self.name = name
+        self.proc: Proc | None = None
+        self.channel = None
+        self.admin = None
+        self.inference = None
+        self.health = None
+
+    def start(self, workers: int = 2, timeout: float = 30.0) -> "RegistryGateway":
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        argv = [binary("byoc-gateway"), "--listen", "127.0.0.1:0", "--state-dir", str(self.state_dir),
+                "--db", str(self.db), "--workers", str(workers), *self.extra]
+        self.proc = self.procs.start(self.name, argv, env=self.env, timeout=timeout)
+        self.channel = self.procs.channel(self.proc.address)
+        self.admin = admin_stub(self.channel)
+        self.inference = pb.inference_grpc.InferenceStub(self.channel)
+        self.health = pb.health_grpc.HealthStub(self.channel)
+        return self
+
+    @property
+    def address(self) -> str:
+        return self.proc.address
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    # -- admin
+    def register(self, model: str, version: str, command=None, timeout: float = 20, **fields):
+        req = pb.admin.RegisterModelRequest(model=model, version=version, command=list(command or []), **fields)
+        return self.admin.RegisterModel(req, timeout=timeout)
+
+    def get_version(self, model: str, version: str):
+        """The version's ModelVersion from GetModel, or None when the model or version is unknown."""
+        import grpc
+        try:
+            m = self.admin.GetModel(pb.admin.GetModelRequest(model=model), timeout=20)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        for v in m.versions:
+            if v.version == version:
+                return v
+        return None
+
+    def wait_state(self, model: str, version: str, state: str = "READY", timeout: float = 60.0,
+                   ready: int | None = None):
+        """Polls GetModel until the version is in `state` (and has `ready` ready replicas when
+        given); returns the ModelVersion; raises AssertionError with the last one on timeout."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            last = self.get_version(model, version)
+            if last is not None and state_name(last.state) == state and (
+                    ready is None or last.ready_replicas == ready):
+                return last
+            if time.monotonic() >= deadline:
+                desc = "missing" if last is None else (
+                    f"{state_name(last.state)} ready={last.ready_replicas} message={last.message!r}")
+                raise AssertionError(f"{model}/{version} not {state}"
+                                     f"{'' if ready is None else f' with {ready} ready'} within {timeout} s: "
+                                     f"{desc}\n{self.replica_logs(model, version)}")
+            time.sleep(0.1)
+
+    # -- data plane
+    def predict(self, model: str, version: str = "", timeout: float = 20, with_call: bool = False, **kw):
+        req = predict_request(model, version, **kw)
+        if with_call:
+            return self.inference.Predict.with_call(req, timeout=timeout)
+        return self.inference.Predict(req, timeout=timeout)
+
+    def wait_predict_ok(self, model: str, version: str = "", timeout: float = 30.0, request=None):
+        """Retries Predict until it succeeds (route tables are published asynchronously)."""
+        import grpc
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.inference.Predict(request or predict_request(model, version), timeout=10)
+            except grpc.RpcError as e:
+                if time.monotonic() >= deadline:
+                    raise AssertionError(f"Predict {model}/{version!r} still fails after {timeout} s: "
+                                         f"{e.code()} {e.details()}")
+            time.sleep(0.1)
+
+    # -- processes and logs
+    def replicas(self, model: str | None = None, version: str | None = None) -> list[Replica]:
+        """The gateway's live child processes for `model`/`version`."""
+        return model_processes(model, version, parent=self.pid)
+
+    def wait_replica_count(self, model: str, version: str, count: int, timeout: float = 30.0) -> list[Replica]:
+        found = []
+
+        def ok():
+            nonlocal found
+            found = self.replicas(model, version)
+            return len(found) == count
+        if not wait_until(ok, timeout, interval=0.1):
+            raise AssertionError(f"{model}/{version}: expected {count} replica processes within {timeout} s, "
+                                 f"found {found}")
+        return found
+
+    def replica_logs(self, model: str, version: str, lines: int = 20) -> str:
+        folder = self.state_dir / "logs" / model / version
+        parts = []
+        if folder.is_dir():
+            for f in sorted(folder.glob("*.log")):
+                text = f.read_bytes().decode("utf-8", "replace").splitlines()[-lines:]
+                parts.append(f"--- {f}\n" + "\n".join(text))
+        return "\n".join(parts) or f"(no replica logs under {folder})"
+
+
+def _registry_gateway(self: "Processes", state_dir: Path | None = None, db: Path | None = None,
+                      extra: list[str] = (), env: dict | None = None, workers: int = 2,
+                      name: str = "gateway", start: bool = True) -> RegistryGateway:
+    """A started registry-mode gateway (state in `state_dir`, default TMP/state)."""
+    state_dir = Path(state_dir) if state_dir else self.dir / "state"
+    db = Path(db) if db else self.dir / "registry.sqlite"
+    gw = RegistryGateway(self, state_dir, db, list(extra), env, name)
+    return gw.start(workers=workers) if start else gw
+
+
+Processes.registry_gateway = _registry_gateway

@@ -188,9 +188,10 @@ def test_connection_refused_names_the_server_as_typed():
     assert line == f"byocctl: cannot connect to http://127.0.0.1:{port}: connection refused"
 
 
-def test_https_is_not_supported_yet():
-    line = one_line_error(ctl("list", server="https://127.0.0.1:8443"), status=2)
-    assert line == "byocctl: https is not supported yet"
+def test_https_to_a_closed_port_is_one_clear_line():
+    port = free_port()
+    line = one_line_error(ctl("list", server=f"https://127.0.0.1:{port}"), status=1)
+    assert line == f"byocctl: cannot connect to https://127.0.0.1:{port}: connection refused"
 
 
 @pytest.mark.parametrize("argv", [

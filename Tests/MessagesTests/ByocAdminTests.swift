@@ -128,3 +128,28 @@ final class ByocAdminTests: XCTestCase {
         XCTAssertTrue(String(decoding: data, as: UTF8.self).contains("\"defaultVersion\""))
     }
 }
+
+/// protobuf-c keeps strings as C strings: a NUL inside one must be refused, not truncated.
+final class EmbeddedNULTests: XCTestCase {
+    func testNULInATopLevelStringIsRefused() {
+        // field 1 (model) = "ir\0is", field 2 (version) = "1"
+        let bytes: [UInt8] = [0x0A, 0x05, 0x69, 0x72, 0x00, 0x69, 0x73, 0x12, 0x01, 0x31]
+        XCTAssertThrowsError(try RegisterModelRequest(serializedBytes: bytes)) { error in
+            XCTAssertTrue("\(error)".contains("model"), "\(error)")
+        }
+    }
+
+    func testNULInAMapValueIsRefused() {
+        // field 6 (env) entry {key "K", value "a\0b"}
+        let entry: [UInt8] = [0x0A, 0x01, 0x4B, 0x12, 0x03, 0x61, 0x00, 0x62]
+        let bytes: [UInt8] = [0x0A, 0x01, 0x6D, 0x32, UInt8(entry.count)] + entry
+        XCTAssertThrowsError(try RegisterModelRequest(serializedBytes: bytes)) { error in
+            XCTAssertTrue("\(error)".contains("env"), "\(error)")
+        }
+    }
+
+    func testBytesFieldsMayHoldNUL() throws {
+        let request = PredictRequest(model: "iris", payload: [0, 1, 0, 2])
+        XCTAssertEqual(try PredictRequest(serializedBytes: request.serializedBytes()).payload, [0, 1, 0, 2])
+    }
+}

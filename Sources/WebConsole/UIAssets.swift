@@ -1,0 +1,610 @@
+/// The web UI: HTML, CSS and JavaScript embedded in the binary (no CDN, no build step).
+///
+/// It talks only to the JSON API (`/api/v1/...`). When the API answers 401 (or `/api/v1/info`
+/// says auth is required) a login box asks for a bearer token, kept in sessionStorage and
+/// sent as `Authorization: Bearer ...`.
+enum UIAssets {
+    static let html = #"""
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>BYOC Inference</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/ui/app.css">
+<script src="/ui/app.js" defer></script>
+</head>
+<body>
+<header class="topbar">
+  <div class="brand"><span class="logo" aria-hidden="true">&#9670;</span> BYOC Inference</div>
+  <div class="top-right">
+    <span id="conn" class="conn" title="auto-refresh every 2 s">connecting&hellip;</span>
+    <button id="logout" class="btn ghost small hidden" type="button">Sign out</button>
+  </div>
+</header>
+
+<main>
+  <section class="card" id="models-card">
+    <div class="card-head">
+      <h2>Models</h2>
+      <span id="mode-note" class="muted"></span>
+    </div>
+    <div id="models-empty" class="empty hidden">No models registered yet. Register one below.</div>
+    <table id="models" class="models">
+      <thead>
+        <tr><th>Model</th><th>Version</th><th>State</th><th>Ready</th><th>Req/s</th><th>p99</th><th>Last minutes</th><th class="actions-col">Actions</th></tr>
+      </thead>
+      <tbody id="models-body"></tbody>
+    </table>
+  </section>
+
+  <div class="grid">
+    <section class="card" id="register-card">
+      <h2>Register a version</h2>
+      <form id="register" autocomplete="off" novalidate>
+        <div class="row2">
+          <label>Model<input id="reg-model" name="model" placeholder="iris" required></label>
+          <label>Version<input id="reg-version" name="version" placeholder="1" required></label>
+        </div>
+        <label>Command <span class="muted">(local runtime; space-separated)</span><input id="reg-command" name="command" placeholder="/usr/local/bin/my-model --flag"></label>
+        <label>Image <span class="muted">(Kubernetes)</span><input id="reg-image" name="image" placeholder="registry.example.com/iris:1"></label>
+        <div class="row3">
+          <label>Port<input id="reg-port" name="port" type="number" min="0" max="65535" placeholder="auto"></label>
+          <label>Min replicas<input id="reg-min" name="minReplicas" type="number" min="0" value="1"></label>
+          <label>Max replicas<input id="reg-max" name="maxReplicas" type="number" min="0" value="1"></label>
+        </div>
+        <label>Environment <span class="muted">(KEY=VALUE per line)</span><textarea id="reg-env" name="env" rows="2" placeholder="LOG_LEVEL=info"></textarea></label>
+        <div class="form-foot">
+          <button id="reg-submit" class="btn primary" type="submit">Register</button>
+          <span id="reg-result" class="result" role="status"></span>
+        </div>
+      </form>
+    </section>
+
+    <section class="card" id="try-card">
+      <h2>Try it</h2>
+      <form id="try" autocomplete="off" novalidate>
+        <div class="row2">
+          <label>Model<select id="try-model"></select></label>
+          <label>Version<select id="try-version"><option value="">(default)</option></select></label>
+        </div>
+        <label>Inputs <span class="muted">(JSON: name &rarr; nested lists)</span><textarea id="try-inputs" rows="4" spellcheck="false">{"x": [[5.1, 3.5, 1.4, 0.2]]}</textarea></label>
+        <label>Parameters <span class="muted">(optional JSON object)</span><input id="try-params" placeholder='{"delay_ms": "5"}' spellcheck="false"></label>
+        <div class="form-foot">
+          <button id="try-send" class="btn primary" type="submit">Send Predict</button>
+          <span id="try-latency" class="result" role="status"></span>
+        </div>
+        <pre id="try-output" class="output hidden"></pre>
+      </form>
+    </section>
+  </div>
+</main>
+
+<div id="toast" class="toast hidden" role="status"></div>
+
+<div id="overlay" class="overlay hidden">
+  <div id="login-box" class="dialog hidden" role="dialog" aria-labelledby="login-title">
+    <h2 id="login-title">Sign in</h2>
+    <p id="login-why" class="muted">This gateway requires an API token.</p>
+    <form id="login">
+      <label>Bearer token<input id="login-token" type="password" autocomplete="off" spellcheck="false"></label>
+      <div class="form-foot">
+        <button id="login-submit" class="btn primary" type="submit">Sign in</button>
+      </div>
+    </form>
+  </div>
+
+  <div id="confirm-dialog" class="dialog hidden" role="dialog" aria-labelledby="confirm-title">
+    <h2 id="confirm-title">Delete?</h2>
+    <p id="confirm-text"></p>
+    <p id="confirm-error" class="error"></p>
+    <div class="form-foot">
+      <button id="confirm-cancel" class="btn ghost" type="button">Cancel</button>
+      <button id="confirm-ok" class="btn danger" type="button">Delete</button>
+    </div>
+  </div>
+
+  <div id="scale-dialog" class="dialog hidden" role="dialog" aria-labelledby="scale-title">
+    <h2 id="scale-title">Scale</h2>
+    <form id="scale">
+      <div class="row2">
+        <label>Min replicas<input id="scale-min" type="number" min="0"></label>
+        <label>Max replicas<input id="scale-max" type="number" min="0"></label>
+      </div>
+      <p id="scale-error" class="error"></p>
+      <div class="form-foot">
+        <button id="scale-cancel" class="btn ghost" type="button">Cancel</button>
+        <button id="scale-ok" class="btn primary" type="submit">Apply</button>
+      </div>
+    </form>
+  </div>
+</div>
+</body>
+</html>
+"""#
+
+    static let style = #"""
+:root {
+  --bg: #f4f6fa; --card: #ffffff; --ink: #17202e; --muted: #677489; --line: #e2e7ef;
+  --accent: #2f6fed; --accent-ink: #ffffff; --danger: #d83a3a; --ok: #1f9d55; --warn: #c27c0e;
+  --radius: 10px; --shadow: 0 1px 2px rgba(16,24,40,.06), 0 1px 3px rgba(16,24,40,.08);
+}
+* { box-sizing: border-box; }
+html, body { margin: 0; padding: 0; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--ink); background: var(--bg); }
+.hidden { display: none !important; }
+.muted { color: var(--muted); font-weight: normal; }
+.topbar { display: flex; align-items: center; justify-content: space-between; gap: 12px; padding: 12px 20px; background: #121a2b; color: #fff; }
+.brand { font-weight: 650; font-size: 16px; letter-spacing: .2px; white-space: nowrap; }
+.logo { color: #7aa5ff; margin-right: 6px; }
+.top-right { display: flex; align-items: center; gap: 10px; }
+.conn { font-size: 12px; color: #b9c3d6; white-space: nowrap; }
+.conn::before { content: ""; display: inline-block; width: 8px; height: 8px; border-radius: 50%; background: #8a94a6; margin-right: 6px; vertical-align: 1px; }
+.conn.live::before { background: #34d27a; }
+.conn.down::before { background: #ff6b6b; }
+main { max-width: 1180px; margin: 0 auto; padding: 20px; display: flex; flex-direction: column; gap: 20px; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: var(--radius); box-shadow: var(--shadow); padding: 16px 18px; min-width: 0; }
+.card h2 { margin: 0 0 12px; font-size: 16px; }
+.card-head { display: flex; align-items: baseline; justify-content: space-between; gap: 12px; }
+.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 20px; }
+label { display: block; font-size: 12px; font-weight: 600; color: #354154; margin: 0 0 10px; }
+input, select, textarea { display: block; width: 100%; margin-top: 4px; padding: 7px 9px; font: inherit; font-weight: normal; color: var(--ink); background: #fff; border: 1px solid #cfd6e2; border-radius: 7px; }
+textarea { resize: vertical; font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 13px; }
+input:focus, select:focus, textarea:focus { outline: 2px solid rgba(47,111,237,.25); border-color: var(--accent); }
+.row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; }
+.row3 { display: grid; grid-template-columns: 1fr 1fr 1fr; gap: 10px; }
+.form-foot { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; margin-top: 4px; }
+.btn { font: inherit; font-weight: 600; border: 1px solid transparent; border-radius: 7px; padding: 7px 14px; cursor: pointer; background: #eef2f8; color: var(--ink); }
+.btn:disabled { opacity: .45; cursor: default; }
+.btn.primary { background: var(--accent); color: var(--accent-ink); }
+.btn.danger { background: var(--danger); color: #fff; }
+.btn.ghost { background: transparent; border-color: #cfd6e2; }
+.topbar .btn.ghost { color: #fff; border-color: #3a4763; }
+.btn.small { padding: 3px 9px; font-size: 12px; }
+.btn.link-danger { color: var(--danger); }
+.result { font-size: 13px; }
+.result.ok { color: var(--ok); }
+.result.err, .error { color: var(--danger); font-size: 13px; }
+.error:empty { display: none; }
+.output { background: #0f1626; color: #d8e3ff; border-radius: 8px; padding: 10px 12px; margin: 12px 0 0; font-size: 12.5px; max-height: 320px; overflow: auto; white-space: pre-wrap; word-break: break-word; }
+.empty { color: var(--muted); padding: 18px 4px; }
+table.models { width: 100%; border-collapse: collapse; }
+table.models th { text-align: left; font-size: 11px; text-transform: uppercase; letter-spacing: .5px; color: var(--muted); font-weight: 600; padding: 6px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+table.models td { padding: 8px; border-bottom: 1px solid var(--line); vertical-align: middle; }
+table.models tr.model-row td { background: #f8f9fc; font-weight: 600; padding-top: 10px; }
+.model-name { font-size: 14px; }
+.model-row .btn { float: right; }
+.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.badge { display: inline-block; font-size: 11px; font-weight: 600; padding: 1px 7px; border-radius: 999px; background: #e8efff; color: #2451b8; margin-left: 6px; vertical-align: 1px; }
+.pill { display: inline-block; font-size: 11px; font-weight: 700; padding: 2px 8px; border-radius: 999px; letter-spacing: .3px; background: #eef1f6; color: #4b5668; }
+.pill.READY { background: #def7e8; color: #137a40; }
+.pill.PENDING, .pill.DEPLOYING { background: #fff3d6; color: #8a5a00; }
+.pill.FAILED { background: #fde2e2; color: #b32020; }
+.pill.DELETING { background: #eceff3; color: #5b6576; }
+.msg { display: block; font-size: 12px; color: var(--muted); max-width: 260px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.msg.bad { color: var(--danger); }
+.actions { white-space: nowrap; text-align: right; }
+.actions .btn { margin-left: 4px; }
+svg.spark { display: block; width: 96px; height: 24px; }
+svg.spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; }
+svg.spark polygon { fill: rgba(47,111,237,.12); stroke: none; }
+svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
+.overlay { position: fixed; inset: 0; background: rgba(15,22,38,.45); display: flex; align-items: center; justify-content: center; padding: 16px; z-index: 20; }
+.dialog { background: #fff; border-radius: 12px; box-shadow: 0 20px 50px rgba(0,0,0,.25); padding: 20px; width: 100%; max-width: 400px; }
+.dialog h2 { margin: 0 0 8px; font-size: 17px; }
+.dialog .form-foot { justify-content: flex-end; margin-top: 14px; }
+.toast { position: fixed; right: 16px; bottom: 16px; max-width: min(420px, calc(100vw - 32px)); background: #121a2b; color: #fff; padding: 10px 14px; border-radius: 8px; box-shadow: var(--shadow); z-index: 30; font-size: 13px; }
+.toast.err { background: #8f1d1d; }
+
+@media (max-width: 820px) {
+  .grid { grid-template-columns: 1fr; }
+}
+@media (max-width: 700px) {
+  main { padding: 12px; gap: 12px; }
+  .topbar { padding: 10px 12px; }
+  .card { padding: 14px; }
+  .row3 { grid-template-columns: 1fr 1fr 1fr; gap: 6px; }
+  table.models, table.models tbody, table.models tr, table.models td { display: block; width: 100%; }
+  table.models thead { display: none; }
+  table.models tr.version-row { border: 1px solid var(--line); border-radius: 8px; margin: 8px 0; padding: 4px 10px; }
+  table.models tr.model-row td { background: transparent; border: 0; padding: 12px 0 0; }
+  table.models td { border: 0; padding: 5px 0; display: flex; justify-content: space-between; align-items: center; gap: 10px; }
+  table.models td::before { content: attr(data-label); font-size: 11px; text-transform: uppercase; letter-spacing: .5px; color: var(--muted); font-weight: 600; }
+  table.models tr.model-row td::before { content: none; }
+  table.models tr.model-row td { justify-content: flex-start; gap: 6px; }
+  .model-row .btn { margin-left: auto; float: none; }
+  table.models td.cell-model { display: none; }
+  table.models td.actions { justify-content: flex-end; flex-wrap: wrap; }
+  table.models td.actions::before { content: none; }
+  .msg { max-width: 190px; }
+}
+"""#
+
+    static let script = #"""
+'use strict';
+(function () {
+  const state = {
+    models: [], stats: new Map(), info: null, token: sessionStorage.getItem('byoc-token') || '',
+    needLogin: false, busy: false, dialog: null,
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  function h(tag, attrs, ...kids) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') el.className = v;
+      else if (k === 'text') el.textContent = v;
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    for (const kid of kids.flat()) {
+      if (kid === null || kid === undefined || kid === false) continue;
+      el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+    }
+    return el;
+  }
+
+  class ApiError extends Error {
+    constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  }
+
+  async function api(method, path, body) {
+    const headers = { 'Accept': 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
+    let res;
+    try {
+      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+    } catch (e) {
+      throw new ApiError(0, 'UNAVAILABLE', 'cannot reach the gateway');
+    }
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+    if (!res.ok) {
+      const err = (data && data.error) || { code: 'HTTP_' + res.status, message: text.trim() || res.statusText };
+      if (res.status === 401) showLogin(err.message);
+      throw new ApiError(res.status, err.code, err.message);
+    }
+    return data;
+  }
+
+  // ---------------------------------------------------------------- login (only when auth is on)
+  function showLogin(why) {
+    state.needLogin = true;
+    $('login-why').textContent = why ? 'The gateway says: ' + why : 'This gateway requires an API token.';
+    openDialog('login-box');
+    setTimeout(() => $('login-token').focus(), 0);
+  }
+
+  $('login').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const token = $('login-token').value.trim();
+    if (!token) return;
+    state.token = token;
+    sessionStorage.setItem('byoc-token', token);
+    $('login-token').value = '';
+    state.needLogin = false;
+    closeDialog();
+    updateLogout();
+    refresh();
+  });
+
+  $('logout').addEventListener('click', () => {
+    state.token = '';
+    sessionStorage.removeItem('byoc-token');
+    updateLogout();
+    refresh();
+  });
+
+  function updateLogout() {
+    const show = !!state.token || !!(state.info && state.info.authRequired);
+    $('logout').classList.toggle('hidden', !show || !state.token);
+  }
+
+  // ---------------------------------------------------------------- dialogs
+  function openDialog(id) {
+    for (const d of ['login-box', 'confirm-dialog', 'scale-dialog']) $(d).classList.toggle('hidden', d !== id);
+    $('overlay').classList.remove('hidden');
+    state.dialog = id;
+  }
+  function closeDialog() {
+    if (state.dialog === 'login-box' && state.needLogin) return;
+    $('overlay').classList.add('hidden');
+    state.dialog = null;
+  }
+  $('overlay').addEventListener('click', (ev) => { if (ev.target === $('overlay')) closeDialog(); });
+  document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closeDialog(); });
+
+  let confirmAction = null;
+  function confirmDelete(title, text, action) {
+    $('confirm-title').textContent = title;
+    $('confirm-text').textContent = text;
+    $('confirm-error').textContent = '';
+    confirmAction = action;
+    openDialog('confirm-dialog');
+    $('confirm-ok').focus();
+  }
+  $('confirm-cancel').addEventListener('click', closeDialog);
+  $('confirm-ok').addEventListener('click', async () => {
+    if (!confirmAction) return;
+    $('confirm-ok').disabled = true;
+    try {
+      await confirmAction();
+      closeDialog();
+    } catch (e) {
+      $('confirm-error').textContent = e.message;
+    } finally {
+      $('confirm-ok').disabled = false;
+    }
+  });
+
+  let scaleTarget = null;
+  function openScale(v) {
+    scaleTarget = v;
+    $('scale-title').textContent = 'Scale ' + v.model + ' v' + v.version;
+    $('scale-min').value = v.minReplicas;
+    $('scale-max').value = v.maxReplicas;
+    $('scale-error').textContent = '';
+    openDialog('scale-dialog');
+    $('scale-min').focus();
+  }
+  $('scale-cancel').addEventListener('click', closeDialog);
+  $('scale').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (!scaleTarget) return;
+    const body = { minReplicas: intOrZero($('scale-min').value), maxReplicas: intOrZero($('scale-max').value) };
+    try {
+      await api('POST', '/api/v1/models/' + enc(scaleTarget.model) + '/versions/' + enc(scaleTarget.version) + '/scale', body);
+      closeDialog();
+      toast('Scaled ' + scaleTarget.model + ' v' + scaleTarget.version);
+      refresh();
+    } catch (e) {
+      $('scale-error').textContent = e.message;
+    }
+  });
+
+  let toastTimer = null;
+  function toast(text, bad) {
+    const t = $('toast');
+    t.textContent = text;
+    t.classList.toggle('err', !!bad);
+    t.classList.remove('hidden');
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => t.classList.add('hidden'), 3500);
+  }
+
+  // ---------------------------------------------------------------- rendering
+  const enc = encodeURIComponent;
+  function intOrZero(s) { const n = parseInt(s, 10); return Number.isFinite(n) ? n : 0; }
+  function fmtRps(x) { return x == null ? '–' : (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)); }
+  function fmtMs(x) { return x == null ? '–' : (x >= 1000 ? (x / 1000).toFixed(2) + ' s' : x >= 10 ? x.toFixed(0) + ' ms' : x.toFixed(2) + ' ms'); }
+
+  function sparkline(values) {
+    const W = 96, H = 24, P = 2;
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('class', 'spark');
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    svg.setAttribute('preserveAspectRatio', 'none');
+    const base = document.createElementNS(ns, 'line');
+    base.setAttribute('x1', 0); base.setAttribute('x2', W); base.setAttribute('y1', H - P); base.setAttribute('y2', H - P);
+    svg.append(base);
+    const pts = (values || []).map((v) => (v == null ? 0 : v));
+    if (pts.length === 1) pts.unshift(0);
+    if (pts.length >= 2) {
+      const max = Math.max(...pts, 0.0001);
+      const xy = pts.map((v, i) => [(i / (pts.length - 1)) * W, H - P - (v / max) * (H - 2 * P)]);
+      const line = xy.map(([x, y]) => x.toFixed(1) + ',' + y.toFixed(1)).join(' ');
+      const area = document.createElementNS(ns, 'polygon');
+      area.setAttribute('points', '0,' + (H - P) + ' ' + line + ' ' + W + ',' + (H - P));
+      const poly = document.createElementNS(ns, 'polyline');
+      poly.setAttribute('points', line);
+      svg.append(area, poly);
+    }
+    const title = document.createElementNS(ns, 'title');
+    title.textContent = 'requests/s over the last minutes';
+    svg.append(title);
+    return svg;
+  }
+
+  function renderModels() {
+    const body = $('models-body');
+    const readOnly = state.info && state.info.mode === 'routes';
+    const rows = [];
+    for (const m of state.models.slice().sort((a, b) => a.name.localeCompare(b.name))) {
+      rows.push(h('tr', { class: 'model-row', 'data-model': m.name },
+        h('td', { colspan: 8 },
+          h('span', { class: 'model-name', text: m.name }),
+          m.defaultVersion ? h('span', { class: 'muted', text: '  · default v' + m.defaultVersion }) : null,
+          readOnly ? null : h('button', {
+            class: 'btn ghost small link-danger', type: 'button', 'data-action': 'delete-model', 'data-model': m.name,
+            onclick: () => confirmDelete('Delete model ' + m.name + '?',
+              'Every version of "' + m.name + '" (' + m.versions.length + ') will be stopped and removed from the registry.',
+              async () => { await api('DELETE', '/api/v1/models/' + enc(m.name)); toast('Deleted model ' + m.name); refresh(); }),
+          }, 'Delete model'))));
+      const versions = m.versions.slice().sort((a, b) => (a.createdUnixMs || 0) - (b.createdUnixMs || 0) || a.version.localeCompare(b.version));
+      for (const v of versions) {
+        const s = state.stats.get(m.name + '/' + v.version);
+        const isDefault = m.defaultVersion === v.version;
+        const failed = v.state === 'FAILED';
+        rows.push(h('tr', { class: 'version-row', 'data-model': m.name, 'data-version': v.version, 'data-state': v.state },
+          h('td', { 'data-label': 'Model', class: 'cell-model', text: m.name }),
+          h('td', { 'data-label': 'Version' },
+            h('div', {}, h('span', { text: v.version }),
+              isDefault ? h('span', { class: 'badge', title: 'default version', text: 'default' }) : null)),
+          h('td', { 'data-label': 'State', class: 'cell-state' },
+            h('div', {},
+              h('span', { class: 'pill state ' + v.state, text: v.state }),
+              v.message ? h('span', { class: 'msg' + (failed ? ' bad' : ''), title: v.message, text: v.message }) : null)),
+          h('td', { 'data-label': 'Ready', class: 'num', text: v.readyReplicas + '/' + (v.desiredReplicas || v.minReplicas) }),
+          h('td', { 'data-label': 'Req/s', class: 'num', text: fmtRps(s ? s.lastRps : null) }),
+          h('td', { 'data-label': 'p99', class: 'num', text: fmtMs(s ? s.lastP99Ms : null) }),
+          h('td', { 'data-label': 'Last minutes' }, sparkline(s ? s.rps : [])),
+          h('td', { class: 'actions' }, readOnly ? null : [
+            h('button', {
+              class: 'btn small', type: 'button', 'data-action': 'default', disabled: isDefault,
+              onclick: async () => {
+                try { await api('POST', '/api/v1/models/' + enc(m.name) + '/default', { version: v.version }); toast(m.name + ': default is now v' + v.version); refresh(); }
+                catch (e) { toast(e.message, true); }
+              },
+            }, 'Set default'),
+            h('button', { class: 'btn small', type: 'button', 'data-action': 'scale', onclick: () => openScale(v) }, 'Scale'),
+            h('button', {
+              class: 'btn small link-danger', type: 'button', 'data-action': 'delete',
+              onclick: () => confirmDelete('Delete ' + m.name + ' v' + v.version + '?',
+                'Its replicas are stopped and the version is removed from the registry.' + (isDefault && m.versions.length > 1 ? ' It is the default version.' : ''),
+                async () => { await api('DELETE', '/api/v1/models/' + enc(m.name) + '/versions/' + enc(v.version)); toast('Deleted ' + m.name + ' v' + v.version); refresh(); }),
+            }, 'Delete'),
+          ])));
+      }
+    }
+    body.replaceChildren(...rows);
+    $('models-empty').classList.toggle('hidden', state.models.length > 0);
+    $('models').classList.toggle('hidden', state.models.length === 0);
+  }
+
+  function renderTryModels() {
+    const sel = $('try-model');
+    const current = sel.value;
+    const names = state.models.map((m) => m.name).sort();
+    const same = names.length === sel.options.length && names.every((n, i) => sel.options[i].value === n);
+    if (!same) {
+      sel.replaceChildren(...names.map((n) => h('option', { value: n, text: n })));
+      if (names.includes(current)) sel.value = current;
+    }
+    renderTryVersions();
+  }
+
+  function renderTryVersions() {
+    const sel = $('try-version');
+    const current = sel.value;
+    const m = state.models.find((x) => x.name === $('try-model').value);
+    const versions = m ? m.versions.map((v) => v.version) : [];
+    const wanted = [''].concat(versions);
+    const same = wanted.length === sel.options.length && wanted.every((n, i) => sel.options[i].value === n);
+    if (!same) {
+      sel.replaceChildren(h('option', { value: '', text: '(default' + (m && m.defaultVersion ? ': v' + m.defaultVersion : '') + ')' }),
+        ...versions.map((v) => h('option', { value: v, text: v })));
+      if (wanted.includes(current)) sel.value = current;
+    }
+  }
+  $('try-model').addEventListener('change', renderTryVersions);
+
+  function setConn(ok, why) {
+    const c = $('conn');
+    c.classList.toggle('live', ok);
+    c.classList.toggle('down', !ok);
+    c.textContent = ok ? 'live · ' + new Date().toLocaleTimeString() : (why || 'disconnected');
+  }
+
+  // ---------------------------------------------------------------- refresh loop
+  async function refresh() {
+    if (state.busy) return;
+    state.busy = true;
+    try {
+      const [models, stats] = await Promise.all([api('GET', '/api/v1/models'), api('GET', '/api/v1/stats')]);
+      state.models = (models && models.models) || [];
+      state.stats = new Map(((stats && stats.series) || []).map((s) => [s.model + '/' + s.version, s]));
+      renderModels();
+      renderTryModels();
+      setConn(true);
+    } catch (e) {
+      setConn(false, e.status === 401 ? 'sign-in required' : e.message);
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- register
+  $('register').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const out = $('reg-result');
+    out.className = 'result';
+    out.textContent = 'Registering…';
+    const env = {};
+    for (const line of $('reg-env').value.split('\n')) {
+      const t = line.trim();
+      if (!t) continue;
+      const i = t.indexOf('=');
+      if (i <= 0) { out.className = 'result err'; out.textContent = 'Environment lines must be KEY=VALUE: "' + t + '"'; return; }
+      env[t.slice(0, i).trim()] = t.slice(i + 1);
+    }
+    const command = $('reg-command').value.trim();
+    const body = {
+      model: $('reg-model').value.trim(), version: $('reg-version').value.trim(),
+      image: $('reg-image').value.trim(), command: command ? command.split(/\s+/) : [],
+      port: intOrZero($('reg-port').value), minReplicas: intOrZero($('reg-min').value), maxReplicas: intOrZero($('reg-max').value),
+      env,
+    };
+    $('reg-submit').disabled = true;
+    try {
+      const v = await api('POST', '/api/v1/models', body);
+      out.className = 'result ok';
+      out.textContent = 'Registered ' + v.model + ' v' + v.version + ' (' + v.state + ')';
+      $('try-model').value = v.model;
+      refresh();
+    } catch (e) {
+      out.className = 'result err';
+      out.textContent = e.message + (e.code ? ' (' + e.code + ')' : '');
+    } finally {
+      $('reg-submit').disabled = false;
+    }
+  });
+
+  // ---------------------------------------------------------------- try it
+  $('try').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const out = $('try-output');
+    const lat = $('try-latency');
+    const model = $('try-model').value;
+    lat.className = 'result';
+    if (!model) { lat.className = 'result err'; lat.textContent = 'Register a model first.'; return; }
+    let inputs, parameters;
+    try { inputs = JSON.parse($('try-inputs').value || '{}'); } catch (e) { lat.className = 'result err'; lat.textContent = 'Inputs are not valid JSON: ' + e.message; return; }
+    try {
+      const p = $('try-params').value.trim();
+      parameters = p ? JSON.parse(p) : {};
+      for (const k of Object.keys(parameters)) parameters[k] = String(parameters[k]);
+    } catch (e) { lat.className = 'result err'; lat.textContent = 'Parameters are not valid JSON: ' + e.message; return; }
+    lat.textContent = 'Sending…';
+    $('try-send').disabled = true;
+    try {
+      const r = await api('POST', '/api/v1/models/' + enc(model) + '/predict', { version: $('try-version').value, inputs, parameters });
+      lat.className = 'result ok';
+      lat.textContent = r.model + ' v' + r.version + ' answered in ' + fmtMs(r.latencyMs);
+      const shown = {};
+      for (const [name, t] of Object.entries(r.outputs || {})) shown[name] = t.values !== undefined ? t.values : t;
+      out.textContent = JSON.stringify(shown, null, 2);
+      out.classList.remove('hidden');
+      out.dataset.raw = JSON.stringify(r);
+    } catch (e) {
+      lat.className = 'result err';
+      lat.textContent = e.message + (e.code ? ' (' + e.code + ')' : '');
+      out.classList.add('hidden');
+    } finally {
+      $('try-send').disabled = false;
+    }
+  });
+
+  // ---------------------------------------------------------------- start
+  async function start() {
+    try {
+      state.info = await api('GET', '/api/v1/info');
+      if (state.info.mode === 'routes') {
+        $('mode-note').textContent = 'static routes (read-only)';
+        $('register-card').classList.add('hidden');
+      }
+      if (state.info.authRequired && !state.token) showLogin('');
+    } catch (e) { /* shown by refresh */ }
+    updateLogout();
+    await refresh();
+    setInterval(() => { if (!state.needLogin && !document.hidden) refresh(); }, 2000);
+  }
+  start();
+})();
+"""#
+}

@@ -1,0 +1,947 @@
+#!/usr/bin/env python3
+"""The benchmark driver behind Tests/Benchmarks/run (standard library only).
+
+Starts two byoc-echo-model servers, the gateway (static routes) and nghttpx (the same two
+backends as one h2 backend group, same worker count), drives each of gateway, nghttpx and one
+echo server directly with h2load using identical flags, and prints one table. Then the extra
+measurements: RSS with idle client connections, throughput with 1,000 route entries against 1,
+and RSS while 16 concurrent 8 MiB calls stream. See README.md in this directory.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+PATH = "/byoc.v1.Inference/Predict"
+GRPC_HEADERS = ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+KiB, MiB = 1 << 10, 1 << 20
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+SETPRIV = shutil.which("setpriv")
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------- protobuf by hand
+
+def varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field_varint(number: int, value: int) -> bytes:
+    return varint(number << 3) + varint(value)
+
+
+def field_bytes(number: int, value: bytes) -> bytes:
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def predict_request(model: str, version: str, *, floats: list[float] | None = None,
+                    shape: list[int] | None = None, payload: bytes = b"") -> bytes:
+    """byoc.v1.PredictRequest: model=1, version=2, inputs=3 (map<string,Tensor>), payload=4."""
+    msg = field_bytes(1, model.encode()) + field_bytes(2, version.encode())
+    if floats is not None:
+        tensor = (field_varint(1, 1)                                            # dtype FLOAT32
+                  + field_bytes(2, b"".join(varint(d) for d in shape or [len(floats)]))  # shape
+                  + field_bytes(3, struct.pack(f"<{len(floats)}f", *floats)))            # floats
+        msg += field_bytes(3, field_bytes(1, b"x") + field_bytes(2, tensor))
+    if payload:
+        msg += field_bytes(4, payload)
+    return msg
+
+
+def grpc_frame(message: bytes) -> bytes:
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
+def workload_body(kind: str, model: str = "iris", version: str = "1") -> bytes:
+    if kind == "small":   # one FLOAT32 tensor [4,4]: 93 bytes framed
+        return grpc_frame(predict_request(model, version, floats=[i * 0.25 for i in range(16)], shape=[4, 4]))
+    if kind == "64KiB":
+        return grpc_frame(predict_request(model, version, payload=bytes(range(256)) * (64 * KiB // 256)))
+    if kind == "8MiB":
+        return grpc_frame(predict_request(model, version, payload=bytes(range(256)) * (8 * MiB // 256)))
+    raise ValueError(kind)
+
+
+# ------------------------------------------------------------------------- /proc
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of the whole process (all threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of stat(5)
+
+
+def proc_status_kib(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def system_busy_seconds() -> float:
+    """CPU time all cores spent busy (user+nice+system+irq+softirq+steal), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)) / CLK_TCK
+
+
+def wait_quiet(max_seconds: float, threshold: float = 0.3, window: float = 2.0) -> str:
+    """Waits (at most max_seconds) until other processes use < threshold cores over `window` s."""
+    deadline = time.monotonic() + max_seconds
+    busy = None
+    while True:
+        b0 = system_busy_seconds()
+        time.sleep(window)
+        busy = (system_busy_seconds() - b0) / window
+        if busy < threshold:
+            return f"quiet ({busy:.2f} cores busy)"
+        if time.monotonic() >= deadline:
+            return f"still busy after {max_seconds:.0f} s ({busy:.2f} cores busy)"
+        log(f"waiting for a quieter machine: {busy:.2f} cores busy")
+
+
+def children_cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:   # cheaper than status for sampling
+        return int(f.read().split()[1]) * PAGE // KiB
+
+
+class RSSSampler:
+    """Samples VmRSS of a process every `interval` seconds on a thread; keeps the maximum."""
+
+    def __init__(self, pid: int | None, interval: float = 0.05):
+        self.pid, self.interval = pid, interval
+        self.max_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while True:
+            try:
+                self.max_kib = max(self.max_kib, rss_kib(self.pid))
+            except (OSError, ValueError):
+                return
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self):
+        if self.pid:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.pid:
+            self._thread.join(timeout=2)
+
+
+# ------------------------------------------------------------------------- processes
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: "Proc", timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive:
+            raise RuntimeError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{proc.name} did not listen on {port} within {timeout} s:\n{proc.tail()}")
+
+
+def child_env() -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("BYOC_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
+    return env
+
+
+class Proc:
+    """A child in its own session (stop kills its group), PDEATHSIG=KILL where setpriv exists."""
+
+    registry: list["Proc"] = []
+
+    def __init__(self, name: str, argv: list[str], logdir: Path):
+        self.name = name
+        self.argv = argv
+        self.log_path = logdir / f"{name}.log"
+        self._log = open(self.log_path, "ab")
+        cmd = [SETPRIV, "--pdeathsig", "KILL", "--", *argv] if SETPRIV else argv
+        self.popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                      env=child_env(), start_new_session=True)
+        self.port: int | None = None
+        Proc.registry.append(self)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, n: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def wait_listening(self, timeout: float = 30.0) -> int:
+        """Waits for the `listening on HOST:PORT` line (byoc binaries)."""
+        deadline = time.monotonic() + timeout
+        pattern = re.compile(r"listening on (\S+):(\d+)")
+        while time.monotonic() < deadline:
+            m = pattern.search(self.log_path.read_text(errors="replace"))
+            if m:
+                self.port = int(m.group(2))
+                return self.port
+            if not self.alive:
+                raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{self.tail()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} printed no 'listening on' line within {timeout} s:\n{self.tail()}")
+
+    def stop(self) -> None:
+        if self.alive:
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.popen.wait(timeout=5)
+        self._log.close()
+        if self in Proc.registry:
+            Proc.registry.remove(self)
+
+    @classmethod
+    def stop_all(cls) -> None:
+        for p in list(reversed(cls.registry)):
+            try:
+                p.stop()
+            except Exception as e:  # keep stopping the others
+                log(f"stopping {p.name}: {e}")
+
+
+# ------------------------------------------------------------------------- the harness
+
+@dataclass
+class Result:
+    workload: str
+    shape: str
+    target: str
+    rps: float = 0.0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    cpu_per_10k: float | None = None
+    hwm_mib: float | None = None          # VmHWM after the run (fresh process per cell)
+    rss_max_mib: float | None = None      # max of VmRSS sampled during the run
+    rss_after_mib: float | None = None    # VmRSS right after the run
+    done: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    errored: int = 0
+    non2xx: int = 0
+    data_per_req: float = 0.0
+    grpc_check: str = "-"
+    other_cores: float | None = None      # CPU used by processes this benchmark did not start
+    rounds: list[float] = field(default_factory=list)   # req/s of each round when --rounds > 1
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def check(self) -> str:
+        return "ok" if not self.problems else "; ".join(self.problems)
+
+
+@dataclass
+class Shape:
+    conns: int
+    streams: int
+    duration: float | None = None    # h2load -D (seconds), or
+    requests: int | None = None      # h2load -n
+
+    @property
+    def label(self) -> str:
+        return f"{self.conns}x{self.streams}"
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.workers = args.workers
+        self.bin = Path(args.bin)
+        self.work = Path(args.work)
+        self.logdir = self.work / "logs"
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        self.bodies: dict[str, Path] = {}
+        self.echo: list[Proc] = []
+        self.results: list[Result] = []
+        self.extras: list[tuple[str, str]] = []   # (measurement, value) lines
+        self.notes: list[str] = []
+        self.counter = 0
+        self.h2load_threads = args.h2load_threads
+        self.machine = {}
+
+    # ---------------------------------------------------------------- setup
+    def snapshot_binaries(self) -> None:
+        """Copies the binaries so a rebuild during the run neither blocks nor changes them."""
+        dst = self.work / "bin"
+        dst.mkdir(exist_ok=True)
+        for name in ("byoc-gateway", "byoc-echo-model"):
+            src = self.bin / name
+            if not (src.is_file() and os.access(src, os.X_OK)):
+                raise SystemExit(f"bench: {src} is missing (build it, or pass --bin DIR)")
+            shutil.copy2(src, dst / name)
+        self.bin = dst
+
+    def write_bodies(self) -> None:
+        for kind in ("small", "64KiB", "8MiB"):
+            path = self.work / f"body-{kind}.bin"
+            path.write_bytes(workload_body(kind))
+            self.bodies[kind] = path
+        log("request bodies: " + ", ".join(f"{k} {p.stat().st_size} B" for k, p in self.bodies.items()))
+
+    def start_echo(self) -> None:
+        for i in range(2):
+            p = Proc(f"echo{i + 1}", [str(self.bin / "byoc-echo-model"), "--listen", "127.0.0.1:0", "--model", "iris",
+                                      "--version", "1", "--workers", str(self.args.echo_workers)], self.logdir)
+            p.wait_listening()
+            self.echo.append(p)
+        log(f"echo servers on {[p.port for p in self.echo]}")
+
+    def routes_file(self, name: str, versions: int = 1) -> Path:
+        endpoints = [f"127.0.0.1:{p.port}" for p in self.echo]
+        if versions == 1:
+            models = {"iris": {"default": "1", "versions": {"1": endpoints}}}
+        else:  # `versions` route entries: 100 models x (versions/100) versions
+            per_model = 10
+            models = {}
+            for m in range(versions // per_model):
+                models[f"model-{m:03d}"] = {"default": "1",
+                                            "versions": {str(v): endpoints for v in range(1, per_model + 1)}}
+        path = self.work / name
+        path.write_text(json.dumps({"models": models}))
+        return path
+
+    def start_gateway(self, routes: Path, tag: str = "") -> Proc:
+        self.counter += 1
+        p = Proc(f"gateway{tag}-{self.counter}", [str(self.bin / "byoc-gateway"), "--listen", "127.0.0.1:0",
+                                                  "--routes", str(routes), "--workers", str(self.workers)], self.logdir)
+        p.wait_listening()
+        return p
+
+    def nghttpx_argv(self, port: int) -> list[str]:
+        argv = ["nghttpx", "--conf=/dev/null", "--single-process",
+                f"--frontend=127.0.0.1,{port};no-tls", f"--workers={self.workers}"]
+        argv += [f"--backend=127.0.0.1,{p.port};;proto=h2" for p in self.echo]
+        argv += NGHTTPX_FAIRNESS_FLAGS
+        argv += ["--errorlog-file=/dev/stderr"]
+        return argv
+
+    def start_nghttpx(self) -> Proc:
+        self.counter += 1
+        port = free_port()
+        p = Proc(f"nghttpx-{self.counter}", self.nghttpx_argv(port), self.logdir)
+        wait_port(port, p)
+        p.port = port
+        return p
+
+    # ---------------------------------------------------------------- load
+    def h2load(self, port: int, body: Path, shape: Shape, log_file: Path | None, timeout: float) -> dict:
+        argv = ["h2load", "-c", str(shape.conns), "-m", str(shape.streams), "-t", str(self.h2load_threads)]
+        if shape.requests:
+            argv += ["-n", str(shape.requests)]
+        else:
+            argv += ["-D", f"{int(shape.duration * 1000)}ms"]
+        argv += ["-d", str(body), *GRPC_HEADERS]
+        if log_file:
+            argv += ["--log-file", str(log_file)]
+        argv.append(f"http://127.0.0.1:{port}{PATH}")
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=child_env())
+        except subprocess.TimeoutExpired as e:
+            return {"error": f"h2load timed out after {timeout:.0f} s", "argv": argv,
+                    "stdout": (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")}
+        text = out.stdout
+        res = {"argv": argv, "stdout": text, "rc": out.returncode}
+        m = re.search(r"finished in ([\d.]+)(us|ms|s), ([\d.]+) req/s", text)
+        if not m:
+            res["error"] = f"h2load exit {out.returncode}: " + " ".join((out.stderr or text).split()[-40:])
+            return res
+        res["secs"] = float(m.group(1)) / {"us": 1e6, "ms": 1e3, "s": 1}[m.group(2)]
+        res["rps"] = float(m.group(3))
+        m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                      r"(\d+) errored, (\d+) timeout", text)
+        res.update(dict(zip(["total", "started", "done", "succeeded", "failed", "errored", "timeout"],
+                            map(int, m.groups()))))
+        m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+        res["2xx"] = int(m.group(1))
+        res["non2xx"] = sum(int(x) for x in m.groups()[1:])
+        m = re.search(r"traffic: .*?, \S+ \((\d+)\) data", text)
+        res["data"] = int(m.group(1)) if m else 0
+        return res
+
+    @staticmethod
+    def latencies(log_file: Path) -> tuple[float | None, float | None]:
+        """p50 and p99 (ms) from h2load's --log-file (start µs, status, duration µs)."""
+        durations = []
+        try:
+            with open(log_file) as f:
+                for line in f:
+                    parts = line.split("\t")
+                    if len(parts) >= 3 and parts[1] != "-1":
+                        durations.append(int(parts[2]))
+        except OSError:
+            return None, None
+        if not durations:
+            return None, None
+        durations.sort()
+
+        def pct(p):  # nearest rank
+            return durations[min(len(durations) - 1, max(0, int(round(p / 100 * len(durations) + 0.5)) - 1))] / 1000
+
+        return pct(50), pct(99)
+
+    def grpc_status_check(self, port: int, body: Path, count: int) -> tuple[bool, str]:
+        """Sends `count` requests with nghttp and checks every response's trailers: grpc-status 0."""
+        argv = ["nghttp", "-n", "-v", "-m", str(count), "-d", str(body), *GRPC_HEADERS,
+                f"http://127.0.0.1:{port}{PATH}"]
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=child_env())
+        except subprocess.TimeoutExpired:
+            return False, "nghttp timed out"
+        statuses = re.findall(r"recv \(stream_id=\d+\) grpc-status: (\S+)", out.stdout)
+        http = re.findall(r"recv \(stream_id=\d+\) :status: (\S+)", out.stdout)
+        ok = len(statuses) == count and all(s == "0" for s in statuses) and all(h == "200" for h in http)
+        if ok:
+            return True, f"0 x{count}"
+        messages = re.findall(r"recv \(stream_id=\d+\) grpc-message: (.*)", out.stdout)
+        return False, (f"grpc-status {statuses or 'missing'} :status {http or 'missing'} "
+                       f"{messages[:1]} rc={out.returncode} {out.stderr.strip()[-200:]}")
+
+    def measure(self, workload: str, shape: Shape, target: str, port: int, proc: Proc | None,
+                body: Path, expect_bytes: int, warmup: Shape | None) -> Result:
+        r = Result(workload, shape.label, target)
+        timeout = (shape.duration or 0) + (self.args.large_timeout if shape.requests else 60)
+        if warmup:
+            self.h2load(port, body, warmup, None, timeout)
+        log_file = self.work / f"h2load-{workload}-{shape.label}-{target}.log"
+        pid = proc.pid if proc else None
+        ours = [p.pid for p in Proc.registry if p.alive]   # proxies and echo servers
+        ours_cpu0, kids0, busy0, t0 = self.cpu_of(ours), children_cpu_seconds(), system_busy_seconds(), time.monotonic()
+        cpu0 = proc_cpu_seconds(pid) if pid else None
+        with RSSSampler(pid) as sampler:
+            res = self.h2load(port, body, shape, log_file, timeout)
+        if pid:
+            cpu1 = proc_cpu_seconds(pid)
+        # Everything else that ran meanwhile (other engineers' builds): busy time not ours.
+        wall = time.monotonic() - t0
+        other = (system_busy_seconds() - busy0) - (self.cpu_of(ours) - ours_cpu0) - (children_cpu_seconds() - kids0)
+        r.other_cores = max(0.0, other / wall) if wall > 0 else None
+        if pid:
+            r.hwm_mib = proc_status_kib(pid, "VmHWM") / KiB
+            r.rss_after_mib = proc_status_kib(pid, "VmRSS") / KiB
+            r.rss_max_mib = max(sampler.max_kib / KiB, r.rss_after_mib)
+        if "error" in res:
+            r.problems.append(res["error"])
+            log(f"{workload} {shape.label} {target}: {res['error']}")
+            return r
+        r.rps, r.done, r.succeeded = res["rps"], res["done"], res["succeeded"]
+        r.failed, r.errored, r.non2xx = res["failed"], res["errored"], res["non2xx"]
+        r.p50_ms, r.p99_ms = self.latencies(log_file)
+        log_file.unlink(missing_ok=True)
+        if pid and r.done:
+            r.cpu_per_10k = (cpu1 - cpu0) / r.done * 10_000
+        if r.failed or r.errored or r.non2xx or res["timeout"]:
+            r.problems.append(f"h2load: {r.failed} failed, {r.errored} errored, {res['timeout']} timeout, "
+                              f"{r.non2xx} non-2xx of {res['total']}")
+        if r.done == 0:
+            r.problems.append("no request completed")
+        else:
+            r.data_per_req = res["data"] / r.done
+            # A gRPC error is a trailers-only 200 with no body: response bytes come up short.
+            if r.data_per_req < 0.98 * expect_bytes:
+                r.problems.append(f"short responses: {r.data_per_req:.0f} B/request, expected {expect_bytes}")
+        if proc and not proc.alive:
+            r.problems.append(f"{target} exited ({proc.popen.returncode})")
+        ok, detail = self.grpc_status_check(port, body, 2 if workload == "8MiB" else 4)
+        r.grpc_check = ("ok " if ok else "FAIL ") + detail
+        if not ok:
+            r.problems.append(f"grpc-status check: {detail}")
+        log(f"{workload:5} {shape.label:6} {target:7} {r.rps:9.1f} req/s  p50 {fmt(r.p50_ms)} ms  "
+            f"p99 {fmt(r.p99_ms)} ms  cpu/10k {fmt(r.cpu_per_10k)}  rss {fmt(r.rss_max_mib)} MiB  "
+            f"other {fmt(r.other_cores)} cores  {r.check}")
+        return r
+
+    @staticmethod
+    def cpu_of(pids: list[int]) -> float:
+        total = 0.0
+        for p in pids:
+            try:
+                total += proc_cpu_seconds(p)
+            except OSError:
+                pass
+        return total
+
+    # ---------------------------------------------------------------- the matrix
+    def shapes(self, workload: str) -> list[Shape]:
+        a = self.args
+        if workload == "8MiB":
+            if self.quick:
+                return [Shape(4, 1, requests=8), Shape(16, 1, requests=16)]
+            # 16x32 / 256x8 would put 4-16 GiB of 8 MiB messages in flight on this machine;
+            # large messages use fewer streams and a request count instead of a duration.
+            return [Shape(16, 1, requests=a.large_requests), Shape(64, 1, requests=2 * a.large_requests)]
+        d = a.duration
+        return [Shape(16, 32, duration=d), Shape(256, 8, duration=d)]
+
+    def warmup_shape(self, shape: Shape) -> Shape | None:
+        if self.args.warmup <= 0:
+            return None
+        if shape.requests:
+            return Shape(shape.conns, shape.streams, requests=shape.conns * shape.streams)
+        return Shape(shape.conns, shape.streams, duration=self.args.warmup)
+
+    def run_matrix(self) -> None:
+        routes = self.routes_file("routes-1.json")
+        for workload in self.args.workloads:
+            body = self.bodies[workload]
+            expect = body.stat().st_size   # the echo returns the same message (model iris, version 1)
+            for shape in self.shapes(workload):
+                # Fresh proxies per cell: VmHWM then is this cell's peak.
+                gw, ngx = self.start_gateway(routes), self.start_nghttpx()
+                targets = [("gateway", gw.port, gw), ("nghttpx", ngx.port, ngx), ("direct", self.echo[0].port, None)]
+                warm = self.warmup_shape(shape)
+                runs: dict[str, list[Result]] = {name: [] for name, _, _ in targets}
+                for rnd in range(self.args.rounds):
+                    # Rotate the order each round so no target always runs first or last.
+                    for name, port, proc in targets[rnd % 3:] + targets[:rnd % 3]:
+                        runs[name].append(self.measure(workload, shape, name, port, proc, body, expect,
+                                                       warm if rnd == 0 else None))
+                for name, _, _ in targets:
+                    self.results.append(combine(runs[name]))
+                gw.stop()
+                ngx.stop()
+
+    # ---------------------------------------------------------------- extras
+    def idle_connections(self) -> None:
+        n = self.args.idle_conns
+        routes = self.routes_file("routes-1.json")
+        for name in ("gateway", "nghttpx"):
+            proc = self.start_gateway(routes, "-idle") if name == "gateway" else self.start_nghttpx()
+            time.sleep(0.5)
+            before = proc_status_kib(proc.pid, "VmRSS")
+            client = subprocess.Popen([sys.executable, str(HERE / "idle_clients.py"), "127.0.0.1", str(proc.port), str(n)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                line = read_line(client, 180)
+                m = re.match(r"open (\d+) (\d+)", line or "")
+                if not m:
+                    raise RuntimeError(f"idle client: {line!r} {client.stderr.read() if client.poll() is not None else ''}")
+                opened, failed = int(m.group(1)), int(m.group(2))
+                time.sleep(2.0)
+                after = 0
+                for _ in range(3):
+                    time.sleep(0.2)
+                    after = max(after, proc_status_kib(proc.pid, "VmRSS"))
+                client.stdin.write("check\n")
+                client.stdin.flush()
+                alive_line = read_line(client, 30) or ""
+                alive = int(alive_line.split()[1]) if alive_line.startswith("alive") else -1
+            finally:
+                try:
+                    client.stdin.write("quit\n")
+                    client.stdin.flush()
+                except OSError:
+                    pass
+                try:
+                    client.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    client.kill()
+                    client.wait()
+            per = (after - before) / max(opened, 1)
+            problems = []
+            if failed:
+                problems.append(f"{failed} connects failed")
+            if alive != opened:
+                problems.append(f"only {alive} of {opened} still open after idling")
+            if not proc.alive:
+                problems.append(f"{name} exited")
+            self.extras.append((f"idle connections: {name}",
+                                f"{opened} open: RSS {before / KiB:.1f} -> {after / KiB:.1f} MiB = "
+                                f"**{per:.1f} KiB per connection**" + (f" ({'; '.join(problems)})" if problems else "")))
+            log(f"{self.extras[-1][0]}: {self.extras[-1][1]}")
+            proc.stop()
+
+    def many_versions(self) -> None:
+        r1 = self.routes_file("routes-1.json")
+        r1000 = self.routes_file("routes-1000.json", versions=1000)
+        gw1, gw1000 = self.start_gateway(r1, "-1v"), self.start_gateway(r1000, "-1000v")
+        body1 = self.bodies["small"]
+        body1000 = self.work / "body-small-model-050.bin"
+        body1000.write_bytes(workload_body("small", "model-050", "5"))
+        shape = Shape(16, 32, duration=self.args.duration)
+        warm = self.warmup_shape(shape)
+        runs: dict[str, list[Result]] = {"1": [], "1000": []}
+        for rnd in range(self.args.version_rounds):
+            for key, gw, body in (("1", gw1, body1), ("1000", gw1000, body1000)):
+                expect = len(workload_body("small"))   # the echo answers as iris/1
+                r = self.measure("small", shape, f"gateway {key} route(s)", gw.port, gw, body, expect,
+                                 warm if rnd == 0 else None)
+                runs[key].append(r)
+        gw1.stop()
+        gw1000.stop()
+        rps1 = statistics.mean(r.rps for r in runs["1"])
+        rps1000 = statistics.mean(r.rps for r in runs["1000"])
+        cpu1 = mean_or_none([r.cpu_per_10k for r in runs["1"]])
+        cpu1000 = mean_or_none([r.cpu_per_10k for r in runs["1000"]])
+        problems = [p for rs in runs.values() for r in rs for p in r.problems]
+        text = (f"1 version: {rps1:.0f} req/s ({' / '.join(f'{r.rps:.0f}' for r in runs['1'])}), "
+                f"cpu {fmt(cpu1)} s/10k; 1,000 versions: {rps1000:.0f} req/s "
+                f"({' / '.join(f'{r.rps:.0f}' for r in runs['1000'])}), cpu {fmt(cpu1000)} s/10k; "
+                f"**ratio 1000/1 = {ratio(rps1000, rps1)}**")
+        if problems:
+            text += f" (problems: {'; '.join(problems)})"
+        self.extras.append(("1,000 route entries vs 1 (small, 16x32, gateway)", text))
+        log(f"{self.extras[-1][0]}: {self.extras[-1][1]}")
+
+    def large_stream_rss(self) -> None:
+        routes = self.routes_file("routes-1.json")
+        body = self.bodies["8MiB"]
+        n = 16 if self.quick else self.args.large_requests * 2
+        for name in ("gateway", "nghttpx"):
+            proc = self.start_gateway(routes, "-8mib") if name == "gateway" else self.start_nghttpx()
+            base = proc_status_kib(proc.pid, "VmRSS")
+            shape = Shape(16, 1, requests=n)
+            with RSSSampler(proc.pid, 0.02) as s:
+                res = self.h2load(proc.port, body, shape, None, self.args.large_timeout)
+            hwm = proc_status_kib(proc.pid, "VmHWM")
+            after = proc_status_kib(proc.pid, "VmRSS")
+            ok = "error" not in res and res.get("succeeded") == n
+            detail = (f"idle {base / KiB:.1f} MiB, **max sampled {max(s.max_kib, after) / KiB:.1f} MiB**, "
+                      f"VmHWM {hwm / KiB:.1f} MiB, after {after / KiB:.1f} MiB; "
+                      + (f"{res['succeeded']}/{n} ok, {res['rps']:.1f} req/s" if "rps" in res else res.get("error", "?")))
+            if not ok:
+                detail += " (FAILED requests)"
+            self.extras.append((f"RSS, 16 concurrent 8 MiB calls: {name}", " ".join(detail.split())))
+            log(f"{self.extras[-1][0]}: {self.extras[-1][1]}")
+            proc.stop()
+
+    # ---------------------------------------------------------------- output
+    def machine_info(self) -> dict:
+        cpu = "?"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        git = run_text(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+        dirty = run_text(["git", "-C", str(ROOT), "status", "--porcelain", "--", "Sources", "Package.swift"])
+        return {
+            "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "command": self.args.command_line,
+            "nproc": str(os.cpu_count()),
+            "kernel": os.uname().release,
+            "cpu": cpu,
+            "mem": f"{os.sysconf('SC_PHYS_PAGES') * PAGE / (1 << 30):.1f} GiB",
+            "git": f"{git}{' + uncommitted changes in Sources/' if dirty else ''}",
+            "tools": run_text(["h2load", "--version"]) + ", " + run_text(["nghttpx", "--version"]),
+            "load_before": load_text(),
+            "binaries": str(self.args.bin),
+        }
+
+    def render(self, markdown: bool) -> str:
+        m = self.machine
+        lines = []
+        lines.append(f"date: {m['date']}; command: `{m['command']}`")
+        lines.append(f"machine: nproc {m['nproc']}, kernel {m['kernel']}, CPU {m['cpu']}, RAM {m['mem']}")
+        lines.append(f"gateway: {m['git']}, binaries from {m['binaries']}; {m['tools']}")
+        lines.append(f"proxy workers {self.workers} each; echo servers 2 x {self.args.echo_workers} worker; "
+                     f"h2load -t {self.h2load_threads}; rounds {self.args.rounds}"
+                     f"{' (median per figure, max for RSS; order rotated)' if self.args.rounds > 1 else ''}; "
+                     f"load average before: {m['load_before']}; after: {m.get('load_after', '?')}")
+        lines.append("")
+        header = ["workload", "conns x streams", "target", "req/s", "p50 ms", "p99 ms", "proxy CPU s/10k req",
+                  "peak RSS MiB (VmHWM)", "max sampled RSS MiB", "other CPU (cores)", "grpc-status", "check"]
+        rows = []
+        for (workload, shape), group in group_cells(self.results):
+            by = {r.target: r for r in group}
+            for t in ("gateway", "nghttpx", "direct"):
+                r = by.get(t)
+                if not r:
+                    continue
+                rows.append([workload, shape, t, f"{r.rps:.0f}" if r.rps >= 100 else f"{r.rps:.1f}",
+                             fmt(r.p50_ms), fmt(r.p99_ms), fmt(r.cpu_per_10k), fmt(r.hwm_mib, 1),
+                             fmt(r.rss_max_mib, 1), fmt(r.other_cores, 1), r.grpc_check, r.check])
+            g = by.get("gateway")
+            for other in ("nghttpx", "direct"):
+                o = by.get(other)
+                if not g or not o:
+                    continue
+                rows.append([workload, shape, f"gateway/{other}", ratio(g.rps, o.rps), ratio(g.p50_ms, o.p50_ms),
+                             ratio(g.p99_ms, o.p99_ms), ratio(g.cpu_per_10k, o.cpu_per_10k),
+                             ratio(g.hwm_mib, o.hwm_mib), ratio(g.rss_max_mib, o.rss_max_mib), "", "", ""])
+        lines += table(header, rows, markdown)
+        if self.extras:
+            lines.append("")
+            if markdown:
+                lines += ["| measurement | result |", "|---|---|"]
+                lines += [f"| {k} | {v} |" for k, v in self.extras]
+            else:
+                lines += [f"{k}: {v.replace('**', '')}" for k, v in self.extras]
+        if self.notes:
+            lines.append("")
+            lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+    def problems(self) -> list[str]:
+        return [f"{r.workload} {r.shape} {r.target}: {r.check}" for r in self.results if r.problems]
+
+
+NGHTTPX_FAIRNESS_FLAGS = [
+    # The gateway's own HTTP/2 settings (Sources/HTTP2/HTTP2Settings.swift), so neither proxy
+    # is held back by a smaller flow-control window or stream limit than the other:
+    "--frontend-http2-max-concurrent-streams=256",       # gateway: 256 (nghttpx default 100)
+    "--frontend-http2-window-size=1048576",              # gateway: 1 MiB per stream (default 64 KiB)
+    "--frontend-http2-connection-window-size=16777216",  # gateway: 16 MiB per connection (default 64 KiB)
+    "--backend-http2-window-size=1048576",               # gateway upstream: 1 MiB (default 64 KiB)
+    "--no-via",                                          # the gateway adds no via header
+]
+
+
+def combine(rs: list[Result]) -> Result:
+    """One row from several rounds: the median of each figure, the maximum of the RSS figures."""
+    if len(rs) == 1:
+        return rs[0]
+    r = Result(rs[0].workload, rs[0].shape, rs[0].target)
+
+    def med(attr):
+        xs = [getattr(x, attr) for x in rs if getattr(x, attr) is not None]
+        return statistics.median(xs) if xs else None
+
+    def mx(attr):
+        xs = [getattr(x, attr) for x in rs if getattr(x, attr) is not None]
+        return max(xs) if xs else None
+
+    r.rps = med("rps") or 0.0
+    r.p50_ms, r.p99_ms, r.cpu_per_10k, r.other_cores = med("p50_ms"), med("p99_ms"), med("cpu_per_10k"), med("other_cores")
+    r.hwm_mib, r.rss_max_mib, r.rss_after_mib = mx("hwm_mib"), mx("rss_max_mib"), mx("rss_after_mib")
+    for attr in ("done", "succeeded", "failed", "errored", "non2xx"):
+        setattr(r, attr, sum(getattr(x, attr) for x in rs))
+    r.data_per_req = med("data_per_req") or 0.0
+    r.problems = [p for x in rs for p in x.problems]
+    checks = [x.grpc_check for x in rs]
+    if all(c.startswith("ok 0 x") for c in checks):
+        r.grpc_check = f"ok 0 x{sum(int(c.split('x')[-1]) for c in checks)}"
+    else:
+        r.grpc_check = next(c for c in checks if not c.startswith("ok"))
+    r.rounds = [x.rps for x in rs]
+    return r
+
+
+def group_cells(results: list[Result]):
+    order: list[tuple[str, str]] = []
+    groups: dict[tuple[str, str], list[Result]] = {}
+    for r in results:
+        key = (r.workload, r.shape)
+        if key not in groups:
+            order.append(key)
+            groups[key] = []
+        groups[key].append(r)
+    return [(k, groups[k]) for k in order]
+
+
+def table(header: list[str], rows: list[list[str]], markdown: bool) -> list[str]:
+    rows = [[" ".join(str(c).split()) for c in row] for row in rows]   # one line per cell
+    if markdown:
+        out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        out += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
+        return out
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    fmt_row = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return [fmt_row(header), fmt_row(["-" * w for w in widths])] + [fmt_row(r) for r in rows]
+
+
+def fmt(x, digits: int = 2) -> str:
+    if x is None:
+        return "-"
+    if digits == 2 and x >= 100:
+        return f"{x:.0f}"
+    return f"{x:.{digits}f}"
+
+
+def ratio(a, b) -> str:
+    if a is None or b is None or b == 0:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def mean_or_none(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.mean(xs) if xs else None
+
+
+def run_text(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def load_text() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def read_line(p: subprocess.Popen, timeout: float) -> str | None:
+    """One stdout line from `p`, or None after `timeout` seconds."""
+    box: list[str] = []
+    t = threading.Thread(target=lambda: box.append(p.stdout.readline()), daemon=True)
+    t.start()
+    t.join(timeout)
+    return box[0].strip() if box else None
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="directory holding byoc-gateway and byoc-echo-model")
+    ap.add_argument("--quick", action="store_true", help="short runs (the smoke test)")
+    ap.add_argument("--workers", type=int, default=1, help="workers of each proxy (gateway and nghttpx)")
+    ap.add_argument("--echo-workers", type=int, default=1)
+    ap.add_argument("--h2load-threads", type=int, default=1)
+    ap.add_argument("--out", help="also write the table as markdown to this file")
+    ap.add_argument("--json", help="also write the raw results as JSON to this file")
+    ap.add_argument("--work", help="scratch directory (default: a new directory under test-output/benchmarks)")
+    ap.add_argument("--duration", type=float, help="seconds per small/64KiB run (default 10, quick 1)")
+    ap.add_argument("--warmup", type=float, help="seconds of warm-up before each run (default 1, quick 0.3)")
+    ap.add_argument("--large-requests", type=int, default=64, help="8 MiB requests at 16x1 (64x1 sends twice as many)")
+    ap.add_argument("--large-timeout", type=float, default=300)
+    ap.add_argument("--idle-conns", type=int, help="idle client connections (default 10000, quick 1000)")
+    ap.add_argument("--version-rounds", type=int, help="alternating rounds of 1 vs 1,000 routes (default 2, quick 1)")
+    ap.add_argument("--workloads", default="small,64KiB,8MiB")
+    ap.add_argument("--rounds", type=int, default=1, help="measure each cell N times (median), order rotated")
+    ap.add_argument("--skip-extras", action="store_true", help="only the main table")
+    ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                    help="first wait up to SECONDS until other processes use < 0.3 cores")
+    ap.add_argument("--command-line", default=" ".join(sys.argv))
+    args = ap.parse_args()
+    q = args.quick
+    args.duration = args.duration or (1.0 if q else 10.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.3 if q else 1.0)
+    args.idle_conns = args.idle_conns or (1000 if q else 10000)
+    args.version_rounds = args.version_rounds or (1 if q else 2)
+    args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    for w in args.workloads:
+        if w not in ("small", "64KiB", "8MiB"):
+            ap.error(f"unknown workload {w}")
+    if args.work is None:
+        base = ROOT / "test-output" / "benchmarks"
+        base.mkdir(parents=True, exist_ok=True)
+        args.work = tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=base)
+    for tool in ("h2load", "nghttpx", "nghttp"):
+        if not shutil.which(tool):
+            raise SystemExit(f"bench: {tool} not found (apt-get install nghttp2-client nghttp2-proxy)")
+
+    raise_nofile()
+
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    b = Bench(args)
+    started = time.monotonic()
+    try:
+        if args.wait_quiet > 0:
+            b.notes.append(f"--wait-quiet: {wait_quiet(args.wait_quiet)} at the start")
+        b.machine = b.machine_info()
+        log(f"work directory {args.work}; load average {b.machine['load_before']}")
+        b.snapshot_binaries()
+        b.write_bodies()
+        b.start_echo()
+        b.run_matrix()
+        if not args.skip_extras:
+            b.idle_connections()
+            b.many_versions()
+            if "8MiB" in args.workloads:
+                b.large_stream_rss()
+        for e in b.echo:
+            if not e.alive:
+                b.notes.append(f"{e.name} exited during the run ({e.popen.returncode})")
+    finally:
+        Proc.stop_all()
+    b.machine["load_after"] = load_text()
+    b.notes.append(f"total time {time.monotonic() - started:.0f} s; logs in {args.work}/logs")
+    text = b.render(markdown=False)
+    print()
+    print(text, end="")
+    if args.out:
+        Path(args.out).write_text(b.render(markdown=True))
+        log(f"markdown table written to {args.out}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": b.machine, "results": [r.__dict__ for r in b.results],
+                                               "extras": b.extras, "notes": b.notes}, indent=1, default=str))
+    problems = b.problems()
+    if problems:
+        log("PROBLEMS:\n  " + "\n  ".join(problems))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""A fake Kubernetes API server for the integration tests (see server.py)."""

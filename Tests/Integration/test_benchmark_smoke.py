@@ -1,0 +1,67 @@
+"""Smoke run of the benchmark harness (Tests/Benchmarks/run --quick), so it cannot rot.
+
+Uses the binaries under test ($BYOC_BIN / swift build --show-bin-path, usually debug) and
+asserts only that the harness works: rows for gateway, nghttpx and direct with non-zero
+requests/s, and every grpc-status check passed. Figures are reported, never asserted.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+import harness
+
+RUN = harness.ROOT / "Tests" / "Benchmarks" / "run"
+TARGETS = ("gateway", "nghttpx", "direct")
+WORKLOADS = ("small", "64KiB", "8MiB")
+
+
+def parse_markdown_rows(text: str) -> list[dict]:
+    """The main table's rows as dicts keyed by its header."""
+    lines = text.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("| workload |"))
+    header = [c.strip() for c in lines[start].strip().strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        rows.append(dict(zip(header, cells)))
+    return rows
+
+
+@pytest.mark.timeout(150)
+def test_benchmark_quick(tmp_path, bin_dir):
+    for tool in ("h2load", "nghttpx", "nghttp"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed (Tests/run installs nghttp2-client and nghttp2-proxy)")
+    out = tmp_path / "table.md"
+    argv = [str(RUN), "--quick", "--bin", str(bin_dir), "--out", str(out), "--work", str(tmp_path / "work"),
+            "--idle-conns", "500"]
+    started = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=harness.child_env())
+    elapsed = time.monotonic() - started
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr[-4000:])
+    assert proc.returncode == 0, f"run --quick exited {proc.returncode}:\n{proc.stderr[-2000:]}"
+    assert out.exists(), "no markdown table written"
+    text = out.read_text()
+    rows = parse_markdown_rows(text)
+    print(f"benchmark smoke run: {elapsed:.0f} s")
+
+    for workload in WORKLOADS:
+        for target in TARGETS:
+            mine = [r for r in rows if r["workload"] == workload and r["target"] == target]
+            assert mine, f"no {workload} row for {target}:\n{text}"
+            for r in mine:
+                assert float(r["req/s"]) > 0, f"{workload} {r['conns x streams']} {target}: zero req/s:\n{text}"
+                assert r["grpc-status"].startswith("ok "), \
+                    f"{workload} {r['conns x streams']} {target}: grpc-status check {r['grpc-status']}"
+        ratios = [r for r in rows if r["workload"] == workload and r["target"].startswith("gateway/")]
+        assert {r["target"] for r in ratios} == {"gateway/nghttpx", "gateway/direct"}, text
+    for measurement in ("idle connections: gateway", "1,000 route entries vs 1", "16 concurrent 8 MiB calls: gateway"):
+        assert measurement in text, f"missing extra measurement {measurement!r}:\n{text}"

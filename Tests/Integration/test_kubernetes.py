@@ -1,0 +1,468 @@
+"""The Kubernetes runtime (`byoc-gateway --runtime kubernetes`) against the fake API server in
+fake_kube/ (HTTP/2, h2c or TLS; schema validation with kubernetes-validate; pods that are real
+byoc-echo-model processes; EndpointSlices per ready pod).
+
+Covers issue 4's "Done when": the objects per model version (valid, labelled, probes, security
+context, HPA, PDB), scale / set-default / delete, drift and garbage collection, rebuild after a
+restart on an empty cluster, two gateways with a Lease (only the holder writes; failover while
+routing), broken watches and 410 Gone, TLS to the API server, Predict balanced per pod.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+
+import harness
+from fake_kube import validation
+
+HERE = Path(__file__).resolve().parent
+MANAGED = "app.kubernetes.io/managed-by"
+KINDS = ("deployments", "services", "horizontalpodautoscalers", "poddisruptionbudgets")
+RESYNC_MS = 2000
+
+pytestmark = pytest.mark.timeout(90)
+
+
+# --------------------------------------------------------------------------- helpers
+
+class FakeKube:
+    """The fake API server process and its HTTP/1.1 control API."""
+
+    def __init__(self, procs: harness.Processes, name="fake-kube", tls: tuple[str, str] | None = None):
+        argv = [sys.executable, "-m", "fake_kube.server", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0",
+                "--state-dir", str(procs.dir), "--bookmark-interval", "1"]
+        if tls:
+            argv += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+        self.proc = procs.start(name, argv, env={"BYOC_ECHO_BIN": harness.binary("byoc-echo-model"),
+                                                 "PYTHONPATH": str(HERE)})
+        m = None
+        for _ in range(100):
+            import re
+            m = re.search(r"control on (\S+):(\d+)", self.proc.log())
+            if m:
+                break
+            time.sleep(0.02)
+        assert m, self.proc.log_tail()
+        self.control = f"http://{m.group(1)}:{m.group(2)}"
+        self.url = ("https" if tls else "http") + f"://{self.proc.address}"
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.control + path, data=data, method=method)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(req, timeout=10) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return json.loads(e.read())
+
+    def objects(self, plural, managed_only=True):
+        items = self.call("GET", f"/objects/{plural}")
+        return {o["metadata"]["name"]: o for o in items
+                if not managed_only or (o["metadata"].get("labels") or {}).get(MANAGED) == "byoc"}
+
+    def names(self, plural):
+        return set(self.objects(plural))
+
+    def workload(self):
+        return {k: self.names(k) for k in KINDS}
+
+    def pods(self):
+        return self.call("GET", "/pods")
+
+    def writes(self):
+        return self.call("GET", "/writes")
+
+
+def start_gateway(procs, fake: FakeKube, db: Path, name="gateway", token="token-a", extra=(), leader=True):
+    """A `byoc-gateway --runtime kubernetes` on the fake; with `leader`, waits until it leads."""
+    token_file = procs.dir / f"{name}.token"
+    token_file.write_text(token + "\n")
+    argv = [harness.binary("byoc-gateway"), "--listen", "127.0.0.1:0", "--runtime", "kubernetes",
+            "--kube-api", fake.url, "--kube-token-file", str(token_file), "--db", str(db),
+            "--state-dir", str(procs.dir / f"{name}-state"), "--workers", "2", "--resync-ms", str(RESYNC_MS),
+            "--grace-period-ms", "1000", *extra]
+    gw = procs.start(name, argv)
+    if leader:
+        assert gw.wait_for_log(r"became the leader", 10), gw.log_tail()
+    return gw
+
+
+def admin(procs, gw):
+    return harness.admin_stub(procs.channel(gw.address))
+
+
+def register(stub, model, version, image, **kw):
+    pb = harness.pb.admin
+    resources = kw.pop("resources", None)
+    req = pb.RegisterModelRequest(model=model, version=version, image=image, **kw)
+    if resources:
+        req.resources.CopyFrom(pb.Resources(**resources))
+    return stub.RegisterModel(req, timeout=10)
+
+
+def version_state(stub, model, version):
+    m = stub.GetModel(harness.pb.admin.GetModelRequest(model=model), timeout=10)
+    for v in m.versions:
+        if v.version == version:
+            return harness.state_name(v.state), v.ready_replicas, v.message
+    return None, 0, ""
+
+
+def wait_state(stub, model, version, state="READY", timeout=20.0, ready=None):
+    last = None
+
+    def ok():
+        nonlocal last
+        try:
+            last = version_state(stub, model, version)
+        except grpc.RpcError as e:
+            last = ("rpc error", 0, str(e))
+            return False
+        return last[0] == state and (ready is None or last[1] == ready)
+
+    assert harness.wait_until(ok, timeout, 0.1), f"{model}/{version}: wanted {state} (ready {ready}), last {last}"
+    return last
+
+
+def served_by_set(procs, gw, model, version="", calls=20):
+    stub = harness.pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    seen = []
+    for _ in range(calls):
+        resp, call = stub.Predict.with_call(harness.predict_request(model, version, b"x"), timeout=5)
+        seen.append((resp.version, harness.served_by(call)))
+    return seen
+
+
+def wait_pods_serving(procs, gw, model, version, n, timeout=20.0):
+    """Until Predict through the gateway reaches n distinct pods of model/version."""
+    seen = set()
+
+    def ok():
+        try:
+            for v, pod in served_by_set(procs, gw, model, version, calls=4 * n):
+                if v == version:
+                    seen.add(pod)
+        except grpc.RpcError:
+            return False
+        return len(seen) >= n
+
+    assert harness.wait_until(ok, timeout, 0.1), f"{model}/{version}: reached only {sorted(seen)}"
+    return seen
+
+
+@pytest.fixture
+def fake(procs):
+    return FakeKube(procs)
+
+
+# --------------------------------------------------------------------------- tests
+
+def test_objects_per_version_are_valid_and_complete(procs, fake, tmp_path):
+    gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
+    stub = admin(procs, gw)
+    register(stub, "iris", "1", "example/iris:1", min_replicas=2, max_replicas=4,
+             resources={"cpu_request": "250m", "memory_request": "128Mi", "cpu_limit": "1", "memory_limit": "256Mi"},
+             env={"MODEL_KIND": "forest"}, port=9000)
+    register(stub, "iris", "2.1", "example/iris:2")
+    register(stub, "wine", "1", "example/wine:1", min_replicas=1, max_replicas=3, target_cpu_utilization=60)
+    for model, version in (("iris", "1"), ("iris", "2.1"), ("wine", "1")):
+        wait_state(stub, model, version)
+
+    iris2 = next(n for n in fake.names("deployments") if n.startswith("iris-2-1"))
+    assert fake.workload() == {
+        "deployments": {"iris-1", iris2, "wine-1"},
+        "services": {"iris-1", iris2, "wine-1"},
+        "horizontalpodautoscalers": {"iris-1", "wine-1"},
+        "poddisruptionbudgets": {"iris-1"},
+    }
+    assert len(iris2) == len("iris-2-1-") + 8  # a dotted version gets a hash suffix
+    for plural in KINDS:
+        for name, obj in fake.objects(plural).items():
+            validation.validate(obj)  # the fake validated it on write; check once more
+            labels = obj["metadata"]["labels"]
+            assert labels[MANAGED] == "byoc"
+            assert labels["byoc.dev/model"] in ("iris", "wine")
+            assert labels["byoc.dev/version"] in ("1", "2.1")
+            assert [f["manager"] for f in obj["metadata"]["managedFields"]][-1] == "byoc"
+
+    dep = fake.objects("deployments")["iris-1"]
+    assert "replicas" not in dep["spec"]  # the HPA owns replicas
+    pod = dep["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["image"] == "example/iris:1"
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env == {"PORT": "9000", "BYOC_MODEL": "iris", "BYOC_VERSION": "1", "MODEL_KIND": "forest"}
+    assert c["ports"] == [{"name": "grpc", "containerPort": 9000, "protocol": "TCP"}]
+    assert c["readinessProbe"]["grpc"] == {"port": 9000}
+    assert c["resources"] == {"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
+    sc = c["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert dep["spec"]["selector"]["matchLabels"] == {"byoc.dev/model": "iris", "byoc.dev/version": "1"}
+    assert fake.objects("deployments")[iris2]["spec"]["replicas"] == 1
+
+    svc = fake.objects("services")["iris-1"]
+    assert svc["spec"]["clusterIP"] == "None"
+    assert svc["spec"]["ports"][0]["name"] == "grpc" and svc["spec"]["ports"][0]["port"] == 9000
+
+    hpa = fake.objects("horizontalpodautoscalers")
+    assert (hpa["iris-1"]["spec"]["minReplicas"], hpa["iris-1"]["spec"]["maxReplicas"]) == (2, 4)
+    assert hpa["iris-1"]["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "iris-1"}
+    target = lambda h: h["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"]  # noqa: E731
+    assert target(hpa["iris-1"]) == 80 and target(hpa["wine-1"]) == 60
+    assert fake.objects("poddisruptionbudgets")["iris-1"]["spec"]["maxUnavailable"] == 1
+
+    # Predict through the gateway reaches the fake's pods, balanced per request.
+    pods = wait_pods_serving(procs, gw, "iris", "1", 2)
+    assert pods == {p["name"] for p in fake.pods() if p["deployment"] == "iris-1"}
+    seen = served_by_set(procs, gw, "iris", "", calls=40)
+    assert {v for v, _ in seen} == {"1"}
+    assert all(sum(1 for _, p in seen if p == name) >= 5 for name in pods), seen
+
+
+def test_scale_set_default_delete(procs, fake, tmp_path):
+    gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
+    stub = admin(procs, gw)
+    pb = harness.pb.admin
+    register(stub, "iris", "1", "example/iris:1", min_replicas=2, max_replicas=3)
+    register(stub, "iris", "2", "example/iris:2")
+    register(stub, "wine", "1", "example/wine:1")
+    wait_state(stub, "iris", "1", ready=2)
+    wait_state(stub, "iris", "2")
+    wait_state(stub, "wine", "1")
+
+    # Scale iris/1 to exactly 1: no HPA, no PDB, replicas 1.
+    stub.ScaleModelVersion(pb.ScaleModelVersionRequest(model="iris", version="1", min_replicas=1, max_replicas=1), timeout=10)
+    assert harness.wait_until(lambda: "iris-1" not in fake.names("horizontalpodautoscalers")
+                              and "iris-1" not in fake.names("poddisruptionbudgets"), 10)
+    assert fake.objects("deployments")["iris-1"]["spec"]["replicas"] == 1
+    wait_state(stub, "iris", "1", ready=1)
+    # ... and up to 3 fixed replicas: PDB back, still no HPA.
+    stub.ScaleModelVersion(pb.ScaleModelVersionRequest(model="iris", version="1", min_replicas=3, max_replicas=3), timeout=10)
+    wait_state(stub, "iris", "1", ready=3)
+    assert "iris-1" in fake.names("poddisruptionbudgets") and "iris-1" not in fake.names("horizontalpodautoscalers")
+    wait_pods_serving(procs, gw, "iris", "1", 3)
+
+    # Set default: an empty version now reaches iris/2.
+    stub.SetDefaultVersion(pb.SetDefaultVersionRequest(model="iris", version="2"), timeout=10)
+    assert harness.wait_until(lambda: {v for v, _ in served_by_set(procs, gw, "iris", calls=4)} == {"2"}, 10)
+    routes = json.loads(fake.objects("configmaps", managed_only=True)["byoc-gateway-routes"]["data"]["routes.json"])
+    assert routes["models"]["iris"]["default"] == "2"
+
+    # Delete a version and a whole model: nothing of them is left.
+    stub.DeleteModel(pb.DeleteModelRequest(model="iris", version="1"), timeout=10)
+    stub.DeleteModel(pb.DeleteModelRequest(model="wine"), timeout=10)
+    want = {"deployments": {"iris-2"}, "services": {"iris-2"}, "horizontalpodautoscalers": set(),
+            "poddisruptionbudgets": set()}
+    assert harness.wait_until(lambda: fake.workload() == want, 10), fake.workload()
+    assert harness.wait_until(lambda: {p["deployment"] for p in fake.pods()} == {"iris-2"}, 10)
+    assert harness.wait_until(lambda: {o["metadata"]["labels"]["kubernetes.io/service-name"]
+                                       for o in fake.objects("endpointslices").values()} == {"iris-2"}, 10)
+    with pytest.raises(grpc.RpcError) as err:
+        served_by_set(procs, gw, "wine", calls=1)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_drift_is_put_back_and_orphans_removed(procs, fake, tmp_path):
+    gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
+    stub = admin(procs, gw)
+    register(stub, "iris", "1", "example/iris:1", min_replicas=2, max_replicas=4)
+    wait_state(stub, "iris", "1", ready=2)
+    full = fake.workload()
+    assert all(full[k] == {"iris-1"} for k in KINDS)
+
+    # Delete every object behind the gateway's back: back within one resync.
+    for plural in KINDS:
+        fake.call("POST", "/delete", {"resource": plural, "name": "iris-1"})
+    t0 = time.monotonic()
+    assert harness.wait_until(lambda: fake.workload() == full, RESYNC_MS / 1000 + 3), fake.workload()
+    assert time.monotonic() - t0 < RESYNC_MS / 1000 + 3
+    wait_state(stub, "iris", "1", ready=2)
+
+    # Edit the image, the HPA bounds and a label: put back.
+    fake.call("POST", "/edit", {"resource": "deployments", "name": "iris-1", "patch": {"spec": {"template": {"spec": {
+        "containers": [{"name": "model", "image": "evil/iris:666"}]}}}}})
+    fake.call("POST", "/edit", {"resource": "horizontalpodautoscalers", "name": "iris-1",
+                                "patch": {"spec": {"minReplicas": 1, "maxReplicas": 9}}})
+    fake.call("POST", "/edit", {"resource": "services", "name": "iris-1",
+                                "patch": {"metadata": {"labels": {"byoc.dev/version": None}}}})
+
+    def restored():
+        dep = fake.objects("deployments").get("iris-1")
+        hpa = fake.objects("horizontalpodautoscalers").get("iris-1")
+        svc = fake.objects("services").get("iris-1")
+        return (dep and dep["spec"]["template"]["spec"]["containers"][0]["image"] == "example/iris:1"
+                and hpa and (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 4)
+                and svc and svc["metadata"]["labels"].get("byoc.dev/version") == "1")
+    assert harness.wait_until(restored, RESYNC_MS / 1000 + 3)
+    wait_state(stub, "iris", "1", ready=2)
+
+    # A labelled orphan (a version the registry does not have) is removed, other objects stay.
+    orphan = {"apiVersion": "v1", "kind": "Service",
+              "metadata": {"name": "ghost-1", "labels": {MANAGED: "byoc", "byoc.dev/model": "ghost", "byoc.dev/version": "1"}},
+              "spec": {"clusterIP": "None", "selector": {"byoc.dev/model": "ghost"}, "ports": [{"name": "grpc", "port": 8080}]}}
+    unrelated = json.loads(json.dumps(orphan))
+    unrelated["metadata"] = {"name": "someone-else", "labels": {"app": "other"}}
+    assert fake.call("POST", "/create", {"resource": "services", "object": orphan})["metadata"]["name"] == "ghost-1"
+    fake.call("POST", "/create", {"resource": "services", "object": unrelated})
+    assert harness.wait_until(lambda: "ghost-1" not in fake.names("services"), RESYNC_MS / 1000 + 3)
+    assert "someone-else" in fake.objects("services", managed_only=False)
+    assert fake.names("services") == {"iris-1"}
+
+
+def test_rebuild_after_restart_on_an_empty_cluster(procs, fake, tmp_path):
+    db = tmp_path / "registry.sqlite"
+    gw = start_gateway(procs, fake, db)
+    stub = admin(procs, gw)
+    register(stub, "iris", "1", "example/iris:1", min_replicas=2, max_replicas=3)
+    register(stub, "iris", "2", "example/iris:2")
+    register(stub, "wine", "1", "example/wine:1", min_replicas=2, max_replicas=2)
+    for m, v in (("iris", "1"), ("iris", "2"), ("wine", "1")):
+        wait_state(stub, m, v)
+    before = fake.workload()
+
+    gw.terminate()
+    assert gw.wait(timeout=15) == 0
+    fake.call("POST", "/wipe", {})
+    assert fake.workload() == {k: set() for k in KINDS} and fake.pods() == []
+
+    gw2 = start_gateway(procs, fake, db, name="gateway-2")
+    stub2 = admin(procs, gw2)
+    assert harness.wait_until(lambda: fake.workload() == before, 15), fake.workload()
+    for m, v in (("iris", "1"), ("iris", "2"), ("wine", "1")):
+        wait_state(stub2, m, v)
+    wait_pods_serving(procs, gw2, "wine", "1", 2)
+
+
+def test_two_gateways_lease_failover_keeps_routing(procs, fake, tmp_path):
+    db = tmp_path / "registry.sqlite"
+    a = start_gateway(procs, fake, db, name="gateway-a", token="token-a")
+    b = start_gateway(procs, fake, db, name="gateway-b", token="token-b", leader=False)
+    stub_b = admin(procs, b)
+    # Admin calls to the follower are forwarded to the leader.
+    register(stub_b, "iris", "1", "example/iris:1", min_replicas=2, max_replicas=2)
+    wait_state(stub_b, "iris", "1", ready=2)
+    wait_pods_serving(procs, b, "iris", "1", 2)  # the follower routes (ConfigMap + EndpointSlices)
+    assert b.count(r"became the leader") == 0
+
+    # Only the Lease holder wrote: every write so far carries A's token.
+    writers = {w["token"] for w in fake.writes()}
+    assert writers == {"token-a"}, fake.writes()
+
+    # Route through B continuously while A dies.
+    failures, calls, stop = [], [0], threading.Event()
+
+    def loop():
+        stub = harness.pb.inference_grpc.InferenceStub(harness.make_channel(b.address))
+        while not stop.is_set():
+            try:
+                stub.Predict(harness.predict_request("iris", "", b"x"), timeout=5)
+                calls[0] += 1
+            except grpc.RpcError as e:
+                failures.append(f"{e.code()}: {e.details()}")
+            time.sleep(0.02)
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    time.sleep(1)
+    killed = time.monotonic()
+    a.kill()
+    lease_duration = 15
+    assert b.wait_for_log(r"became the leader", lease_duration + 5), b.log_tail()
+    took = time.monotonic() - killed
+    # Takeover within the lease duration (+ one follower poll of the Lease).
+    assert took <= lease_duration + 3, took
+    time.sleep(1)
+    # The new leader reconciles and writes.
+    register(stub_b, "wine", "1", "example/wine:1")
+    wait_state(stub_b, "wine", "1")
+    stop.set()
+    t.join(timeout=10)
+    assert calls[0] > 50 and failures == [], (calls, failures[:5])
+    late = [w for w in fake.writes() if w["time"] > time.time() - took + 0 and w["resource"] != "leases"]
+    assert late and {w["token"] for w in late} == {"token-b"}, late
+
+
+def test_broken_watch_and_410_lose_no_endpoint_change(procs, fake, tmp_path):
+    gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
+    stub = admin(procs, gw)
+    pb = harness.pb.admin
+    register(stub, "iris", "1", "example/iris:1", min_replicas=1, max_replicas=1)
+    wait_state(stub, "iris", "1", ready=1)
+    wait_pods_serving(procs, gw, "iris", "1", 1)
+
+    # Break every watch mid-stream (RST_STREAM) and change the endpoints while the gateway
+    # reconnects: the resumed watch replays what happened since its last resourceVersion.
+    fake.call("POST", "/break-watches", {"mode": "reset"})
+    stub.ScaleModelVersion(pb.ScaleModelVersionRequest(model="iris", version="1", min_replicas=2, max_replicas=2), timeout=10)
+    wait_state(stub, "iris", "1", ready=2)
+    wait_pods_serving(procs, gw, "iris", "1", 2)
+    assert gw.wait_for_log(r"broke .*resuming from resourceVersion", 5)
+
+    # Compact the history and close the connection: the watches get 410 Gone and relist; the
+    # endpoint change made meanwhile still arrives.
+    fake.call("POST", "/compact", {})
+    fake.call("POST", "/break-watches", {"mode": "close"})
+    stub.ScaleModelVersion(pb.ScaleModelVersionRequest(model="iris", version="1", min_replicas=3, max_replicas=3), timeout=10)
+    wait_state(stub, "iris", "1", ready=3)
+    wait_pods_serving(procs, gw, "iris", "1", 3)
+    assert gw.wait_for_log(r"gone \(410\); listing again", 10), gw.log_tail()
+
+
+def test_failures_surface_with_reasons(procs, fake, tmp_path):
+    gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
+    stub = admin(procs, gw)
+    # A bad image: FAILED with the pods' reason, not DEPLOYING forever.
+    register(stub, "bad", "1", "bad/image:1")
+    _, _, message = wait_state(stub, "bad", "1", "FAILED")
+    assert "ErrImagePull" in message or "ImagePullBackOff" in message, message
+    # A command-only version cannot run on Kubernetes.
+    register(stub, "cmd", "1", "", command=["python3", "serve.py"])
+    _, _, message = wait_state(stub, "cmd", "1", "FAILED")
+    assert "the kubernetes runtime needs an image" in message
+    # Missing RBAC permission: the error names verb, resource and namespace.
+    fake.call("POST", "/forbid", {"verb": "patch", "resource": "poddisruptionbudgets"})
+    register(stub, "pdb", "1", "example/pdb:1", min_replicas=2, max_replicas=2)
+    _, _, message = wait_state(stub, "pdb", "1", "FAILED")
+    assert "may not patch poddisruptionbudgets.policy in namespace default" in message, message
+    # Throttling and server errors are retried (429 honours Retry-After).
+    fake.call("POST", "/fail-next", {"statuses": [429, 503, 500]})
+    register(stub, "retry", "1", "example/retry:1")
+    wait_state(stub, "retry", "1")
+
+
+def test_tls_to_the_api_server(procs, tmp_path):
+    cert, key = tmp_path / "api.pem", tmp_path / "api.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=fake-kube", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    fake = FakeKube(procs, tls=(str(cert), str(key)))
+    assert fake.url.startswith("https://")
+    gw = start_gateway(procs, fake, tmp_path / "registry.sqlite", extra=["--kube-ca-file", str(cert)])
+    stub = admin(procs, gw)
+    register(stub, "iris", "1", "example/iris:1")
+    wait_state(stub, "iris", "1")
+    wait_pods_serving(procs, gw, "iris", "1", 1)
+
+    # A CA that did not sign the server's certificate: nothing is trusted, nothing is written.
+    other, other_key = tmp_path / "other.pem", tmp_path / "other.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(other_key), "-out",
+                    str(other), "-days", "1", "-subj", "/CN=other"], check=True, capture_output=True)
+    writes = len(fake.writes())
+    bad = start_gateway(procs, fake, tmp_path / "other.sqlite", name="gateway-bad-ca",
+                        extra=["--kube-ca-file", str(other), "--lease-name", "other-lease"], leader=False)
+    assert bad.wait_for_log(r"cannot read or renew Lease", 10), bad.log_tail()
+    assert bad.count(r"became the leader") == 0
+    assert len([w for w in fake.writes() if w["resource"] == "leases" and w["name"] == "other-lease"]) == 0
+    assert len(fake.writes()) >= writes

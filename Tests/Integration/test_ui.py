@@ -1,0 +1,139 @@
+"""The web UI in headless Chromium (Debian's `chromium`, driven over the DevTools protocol).
+
+Loads the UI, shows a server validation message, registers the echo model, waits for READY,
+sends a Predict from the "try it" panel and reads the outputs, then deletes the model, at
+1280 px and again at 390 px. Screenshots of every step go to test-output/ui/ (gitignored).
+"""
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+import cdp
+import harness
+from harness import binary
+
+SHOTS = harness.ROOT / "test-output" / "ui"
+
+pytestmark = pytest.mark.skipif(cdp.chromium_binary() is None, reason="chromium is not installed")
+
+
+def http_json(address: str, method: str, path: str, body=None):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://{address}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with opener.open(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+@pytest.fixture
+def gateway(procs, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    return procs.start("gateway", [binary("byoc-gateway"), "--listen", "127.0.0.1:0",
+                                   "--db", str(tmp_path / "registry.sqlite"), "--state-dir", str(state),
+                                   "--workers", "2"])
+
+
+@pytest.fixture
+def browser(procs, tmp_path):
+    b = cdp.Browser(procs, tmp_path / "chromium-profile")
+    yield b
+    b.close()
+
+
+def row(model: str, version: str) -> str:
+    return f'tr.version-row[data-model="{model}"][data-version="{version}"]'
+
+
+def run_flow(b: cdp.Browser, gw: harness.Proc, prefix: str, width: int, model: str) -> None:
+    mobile = width < 500
+    b.set_viewport(width, 844 if mobile else 900, mobile=mobile)
+    b.navigate(f"http://{gw.address}/")
+    b.wait_for("document.getElementById('conn').classList.contains('live')", what="the first refresh")
+    if mobile:
+        # Nothing may stick out sideways at phone width.
+        assert b.eval("document.documentElement.scrollWidth") <= width
+    b.screenshot(SHOTS / f"{prefix}-1-loaded.png")
+
+    # The server's validation message is shown next to the form.
+    b.fill("#reg-model", "Not_A_Name")
+    b.fill("#reg-version", "1")
+    b.fill("#reg-command", binary("byoc-echo-model"))
+    b.click("#reg-submit")
+    message = b.wait_for("(() => { const e = document.getElementById('reg-result');"
+                         " return e.classList.contains('err') && e.textContent; })()", what="the validation message")
+    assert "INVALID_ARGUMENT" in message and "lowercase" in message, message
+    b.screenshot(SHOTS / f"{prefix}-2-validation.png")
+
+    # Register the echo model and wait until it is READY.
+    b.fill("#reg-model", model)
+    b.click("#reg-submit")
+    b.wait_for("document.getElementById('reg-result').classList.contains('ok')", what="the registration")
+    b.wait_for(f"(() => {{ const r = document.querySelector('{row(model, '1')}');"
+               f" return r && r.dataset.state === 'READY'; }})()", timeout=60, what=f"{model} v1 READY")
+    assert b.text(f"{row(model, '1')} .badge") == "default"
+    assert "1/1" in b.text(row(model, "1"))
+    b.screenshot(SHOTS / f"{prefix}-3-ready.png")
+
+    # Predict from the "try it" panel.
+    b.eval(f"document.getElementById('try-model').value = '{model}';"
+           "document.getElementById('try-model').dispatchEvent(new Event('change'))")
+    b.fill("#try-inputs", '{"x": [[5.1, 3.5, 1.4, 0.2]]}')
+    b.click("#try-send")
+    b.wait_for("!document.getElementById('try-output').classList.contains('hidden')", what="the Predict outputs")
+    outputs = json.loads(b.text("#try-output"))
+    assert outputs == {"x": [[pytest.approx(5.1), pytest.approx(3.5), pytest.approx(1.4), pytest.approx(0.2)]]}, outputs
+    latency = b.text("#try-latency")
+    assert f"{model} v1 answered in" in latency and "ms" in latency, latency
+    b.screenshot(SHOTS / f"{prefix}-4-predict.png")
+
+    if not mobile:
+        # Traffic shows up as requests/s, p99 and a sparkline within a stats interval or two.
+        for _ in range(40):
+            status, _ = http_json(gw.address, "POST", f"/api/v1/models/{model}/predict", {"inputs": {"x": [1.0, 2.0]}})
+            assert status == 200
+        b.wait_for(f"(() => {{ const c = document.querySelector('{row(model, '1')} td[data-label=\"Req/s\"]');"
+                   f" return c && c.textContent !== '–'; }})()", timeout=20, what="requests/s in the table")
+        assert b.eval(f"document.querySelectorAll('{row(model, '1')} svg.spark polyline').length") == 1
+        b.screenshot(SHOTS / f"{prefix}-4b-traffic.png")
+
+    # Delete, with the confirmation dialog.
+    b.click(f"{row(model, '1')} button[data-action=delete]")
+    b.wait_for("!document.getElementById('confirm-dialog').classList.contains('hidden')", what="the confirmation")
+    assert model in b.text("#confirm-title")
+    b.screenshot(SHOTS / f"{prefix}-5-confirm-delete.png", full_page=False)
+    b.click("#confirm-ok")
+    b.wait_for(f"!document.querySelector('{row(model, '1')}')", timeout=30, what="the row to disappear")
+    b.wait_for("document.getElementById('overlay').classList.contains('hidden')")
+    b.screenshot(SHOTS / f"{prefix}-6-deleted.png")
+    status, body = http_json(gw.address, "GET", f"/api/v1/models/{model}")
+    assert status == 404 and body["error"]["code"] == "NOT_FOUND", body
+
+    b.pump(0.2)
+    assert not b.errors, f"JavaScript errors: {b.errors}"
+
+
+def test_ui_register_predict_delete_desktop(gateway, browser):
+    run_flow(browser, gateway, "desktop", 1280, "echo")
+
+
+def test_ui_register_predict_delete_390px(gateway, browser):
+    run_flow(browser, gateway, "mobile", 390, "echo-m")
+
+
+def test_ui_is_self_contained(gateway):
+    """HTML, CSS and JS come from the gateway itself: no external URL anywhere."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for path, kind in [("/", "text/html"), ("/ui/app.js", "text/javascript"), ("/ui/app.css", "text/css")]:
+        with opener.open(f"http://{gateway.address}{path}", timeout=10) as r:
+            assert r.status == 200
+            assert r.headers["Content-Type"].startswith(kind)
+            text = r.read().decode()
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text, path

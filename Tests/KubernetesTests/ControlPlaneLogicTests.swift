@@ -1,0 +1,128 @@
+import Foundation
+import Reconciler
+import Registry
+import Router
+import XCTest
+@testable import Kubernetes
+
+final class ControlPlaneLogicTests: XCTestCase {
+    func testKubeConfigFromFlagsAndInCluster() throws {
+        let flags = try KubeConfig.resolve(apiURL: "http://127.0.0.1:6443", tokenFile: "/t", caFile: nil, namespace: "ns",
+                                           environment: [:], fileExists: { _ in false }, readFile: { _ in nil })
+        XCTAssertEqual(flags.scheme, "http")
+        XCTAssertEqual(flags.authority, "127.0.0.1:6443")
+        XCTAssertEqual(flags.tokenFile, "/t")
+        XCTAssertEqual(flags.namespace, "ns")
+
+        let inCluster = try KubeConfig.resolve(apiURL: nil, tokenFile: nil, caFile: nil, namespace: nil,
+                                               environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"],
+                                               fileExists: { _ in true }, readFile: { _ in "models\n" })
+        XCTAssertEqual(inCluster.url, "https://10.96.0.1:443")
+        XCTAssertEqual(inCluster.tokenFile, "/var/run/secrets/kubernetes.io/serviceaccount/token")
+        XCTAssertEqual(inCluster.caFile, "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+        XCTAssertEqual(inCluster.namespace, "models")
+
+        XCTAssertThrowsError(try KubeConfig.resolve(apiURL: nil, tokenFile: nil, caFile: nil, namespace: nil, environment: [:]))
+        XCTAssertEqual(try KubeConfig.parse(url: "https://[::1]:8443").host, "::1")
+        XCTAssertEqual(try KubeConfig.parse(url: "https://kubernetes.default.svc").port, 443)
+        XCTAssertThrowsError(try KubeConfig.parse(url: "ftp://x"))
+        XCTAssertThrowsError(try KubeConfig.parse(url: "https://x:99999"))
+    }
+
+    func testForbiddenNamesTheMissingPermission() {
+        let error = KubeAPIError(status: 403, reason: "Forbidden", message: "nope",
+                                 request: KubeRequestInfo(verb: "patch", resource: .deployments, namespace: "models", name: "iris-1"))
+        XCTAssertTrue(error.description.contains("may not patch deployments.apps in namespace models"), error.description)
+        XCTAssertTrue(error.description.contains(#"apiGroups ["apps"], resources ["deployments"], verbs ["patch"]"#))
+        let core = KubeAPIError(status: 403, request: KubeRequestInfo(verb: "watch", resource: .pods, namespace: "x"))
+        XCTAssertTrue(core.description.contains("may not watch pods in namespace x"))
+        XCTAssertEqual(KubeResource.endpointSlices.collectionPath(namespace: "n"), "/apis/discovery.k8s.io/v1/namespaces/n/endpointslices")
+        XCTAssertEqual(KubeResource.services.objectPath(namespace: "n", name: "s"), "/api/v1/namespaces/n/services/s")
+    }
+
+    func testLeaseDecisions() {
+        let held = LeaseRecord(holderIdentity: "b", leaseDurationSeconds: 15, renewTime: "t", leaseTransitions: 1)
+        XCTAssertEqual(LeaseDecision.decide(record: held, identity: "b", unchangedFor: .seconds(100)), .renew)
+        XCTAssertEqual(LeaseDecision.decide(record: held, identity: "a", unchangedFor: .seconds(14)), .follow(holder: "b"))
+        XCTAssertEqual(LeaseDecision.decide(record: held, identity: "a", unchangedFor: .seconds(15)), .takeOver)
+        let released = LeaseRecord(holderIdentity: "", leaseDurationSeconds: 15, renewTime: "t", leaseTransitions: 1)
+        XCTAssertEqual(LeaseDecision.decide(record: released, identity: "a", unchangedFor: .zero), .takeOver)
+        XCTAssertTrue(LeaderElector.microTime(Date(timeIntervalSince1970: 1.5)) == "1970-01-01T00:00:01.500000Z")
+    }
+
+    func testEndpointsFromSlices() {
+        let slices: [JSON] = [
+            ["metadata": ["name": "a", "labels": ["kubernetes.io/service-name": "iris-1"]],
+             "ports": [["name": "grpc", "port": 9001]],
+             "endpoints": [["addresses": ["10.0.0.1"], "conditions": ["ready": true]],
+                           ["addresses": ["10.0.0.2"], "conditions": ["ready": false]],
+                           ["addresses": ["10.0.0.3"]]]],
+            ["metadata": ["name": "b", "labels": ["kubernetes.io/service-name": "iris-1"]],
+             "ports": [["name": "grpc", "port": 9002]],
+             "endpoints": [["addresses": ["127.0.0.1"], "conditions": ["ready": true, "terminating": false]],
+                           ["addresses": ["10.0.0.9"], "conditions": ["ready": true, "terminating": true]]]],
+            ["metadata": ["name": "c", "labels": ["kubernetes.io/service-name": "other"]],
+             "ports": [["name": "grpc", "port": 1]], "endpoints": [["addresses": ["10.9.9.9"]]]],
+        ]
+        XCTAssertEqual(ObservedState.endpoints(serviceName: "iris-1", slices: slices).map(\.description),
+                       ["10.0.0.1:9001", "10.0.0.3:9001", "127.0.0.1:9002"])
+    }
+
+    func testObservedStates() {
+        let spec = VersionSpec(key: VersionKey(model: "iris", version: "1"), image: "x", minReplicas: 2, maxReplicas: 2)
+        XCTAssertEqual(ObservedState.observe(spec, deployment: nil, pods: [], slices: []).state, .deploying)
+        let ready: JSON = ["spec": ["replicas": 2], "status": ["readyReplicas": 2]]
+        let observed = ObservedState.observe(spec, deployment: ready, pods: [], slices: [])
+        XCTAssertEqual(observed.state, .ready)
+        XCTAssertEqual(observed.readyReplicas, 2)
+        let half: JSON = ["spec": ["replicas": 2], "status": ["readyReplicas": 1]]
+        XCTAssertEqual(ObservedState.observe(spec, deployment: half, pods: [], slices: []).message, "1/2 replicas ready")
+
+        let pullFailing: JSON = ["metadata": ["name": "iris-1-abc"], "status": ["containerStatuses": [
+            ["name": "model", "state": ["waiting": ["reason": "ImagePullBackOff", "message": "not found"]]]]]]
+        let failed = ObservedState.observe(spec, deployment: ["spec": ["replicas": 2], "status": [:]], pods: [pullFailing], slices: [])
+        XCTAssertEqual(failed.state, .failed)
+        XCTAssertEqual(failed.message, "pod iris-1-abc: ImagePullBackOff: not found")
+        // Some replicas ready: still DEPLOYING, with the reason.
+        XCTAssertEqual(ObservedState.observe(spec, deployment: half, pods: [pullFailing], slices: []).state, .deploying)
+
+        let stuck: JSON = ["spec": ["replicas": 2], "status": ["conditions": [
+            ["type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+             "message": "ReplicaSet \"iris-1-x\" has timed out progressing."]]]]
+        let deadline = ObservedState.observe(spec, deployment: stuck, pods: [], slices: [])
+        XCTAssertEqual(deadline.state, .failed)
+        XCTAssertTrue(deadline.message.hasPrefix("ProgressDeadlineExceeded"))
+    }
+
+    func testRouteConfigMapRoundTrip() throws {
+        let routes: [String: ModelRoutes] = [
+            "iris": ModelRoutes(defaultVersion: "2.0", versions: ["1": [Endpoint(host: "10.0.0.1", port: 1)], "2.0": []]),
+        ]
+        let map = RouteConfigMap.configMap(name: "byoc-gateway-routes", namespace: "models", routes: routes)
+        XCTAssertEqual(map.labels, ["app.kubernetes.io/managed-by": "byoc", "byoc.dev/role": "routes"])
+        XCTAssertFalse(try XCTUnwrap(map[path: "data", "routes.json"]?.string).contains("10.0.0.1"))
+        let table = try XCTUnwrap(RouteConfigMap.table(map))
+        XCTAssertEqual(table["iris"]?.defaultVersion, "2.0")
+        XCTAssertEqual(table["iris"]?.services, ["1": "iris-1", "2.0": KubeNames(VersionKey(model: "iris", version: "2.0")).name])
+        let slice: JSON = ["metadata": ["labels": ["kubernetes.io/service-name": "iris-1"]], "ports": [["name": "grpc", "port": 7]],
+                           "endpoints": [["addresses": ["10.1.1.1"]]]]
+        let rebuilt = RouteConfigMap.routes(table, slices: [slice])
+        XCTAssertEqual(rebuilt["iris"], ModelRoutes(defaultVersion: "2.0", versions: ["1": [Endpoint(host: "10.1.1.1", port: 7)], "2.0": []]))
+    }
+
+    func testFingerprintsIgnoreStatusButNotSpecOrLabels() {
+        let a: JSON = ["metadata": ["generation": 3, "resourceVersion": "10", "labels": ["x": "1"]], "status": ["readyReplicas": 1]]
+        var b = a
+        b["metadata"]?["resourceVersion"] = "11"
+        b["status"] = ["readyReplicas": 2]
+        XCTAssertEqual(KubernetesRuntime.fingerprint(a), KubernetesRuntime.fingerprint(b))
+        var c = a
+        c["metadata"]?["generation"] = 4
+        XCTAssertNotEqual(KubernetesRuntime.fingerprint(a), KubernetesRuntime.fingerprint(c))
+        var d = a
+        d["metadata"]?["labels"] = ["x": "2"]
+        XCTAssertNotEqual(KubernetesRuntime.fingerprint(a), KubernetesRuntime.fingerprint(d))
+        let service: JSON = ["metadata": ["resourceVersion": "5"]]
+        XCTAssertEqual(KubernetesRuntime.fingerprint(service), "rv5")
+    }
+}

@@ -1,0 +1,89 @@
+import Registry
+import XCTest
+@testable import Kubernetes
+
+final class KubeObjectsTests: XCTestCase {
+    let options = KubeObjectOptions(namespace: "models")
+
+    func spec(min: Int32 = 1, max: Int32 = 1, resources: ResourceSpec? = nil, target: Int32 = 0) -> VersionSpec {
+        VersionSpec(key: VersionKey(model: "iris", version: "1"), image: "ghcr.io/acme/iris:1", port: 0,
+                    env: ["B": "2", "A": "1"], minReplicas: min, maxReplicas: max, resources: resources,
+                    targetCpuUtilization: target)
+    }
+
+    func testDeploymentCarriesImageEnvPortProbeAndSecurityContext() throws {
+        let deployment = KubeObjects.deployment(spec(), options)
+        XCTAssertEqual(deployment["apiVersion"], "apps/v1")
+        XCTAssertEqual(deployment[path: "metadata", "name"], "iris-1")
+        XCTAssertEqual(deployment[path: "metadata", "namespace"], "models")
+        XCTAssertEqual(deployment.labels["app.kubernetes.io/managed-by"], "byoc")
+        XCTAssertEqual(deployment[path: "spec", "replicas"], 1)
+        XCTAssertEqual(deployment[path: "spec", "selector", "matchLabels"], ["byoc.dev/model": "iris", "byoc.dev/version": "1"])
+        let pod = try XCTUnwrap(deployment[path: "spec", "template", "spec"])
+        XCTAssertEqual(pod["automountServiceAccountToken"], false)
+        XCTAssertEqual(pod[path: "securityContext", "runAsNonRoot"], true)
+        let container = try XCTUnwrap(pod["containers"]?.array?.first)
+        XCTAssertEqual(container["image"], "ghcr.io/acme/iris:1")
+        XCTAssertEqual(container["env"], [
+            ["name": "PORT", "value": "8080"], ["name": "BYOC_MODEL", "value": "iris"],
+            ["name": "BYOC_VERSION", "value": "1"], ["name": "A", "value": "1"], ["name": "B", "value": "2"],
+        ])
+        XCTAssertEqual(container["ports"], [["name": "grpc", "containerPort": 8080, "protocol": "TCP"]])
+        XCTAssertEqual(container[path: "readinessProbe", "grpc"], ["port": 8080])
+        XCTAssertEqual(container["securityContext"], [
+            "runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "privileged": false,
+            "capabilities": ["drop": ["ALL"]], "seccompProfile": ["type": "RuntimeDefault"],
+        ])
+        XCTAssertEqual(container["resources"], [:])
+    }
+
+    func testAutoscaledVersionsLeaveReplicasToTheHPA() throws {
+        let s = spec(min: 2, max: 5, target: 65)
+        XCTAssertNil(KubeObjects.deployment(s, options)[path: "spec", "replicas"])
+        let hpa = try XCTUnwrap(KubeObjects.horizontalPodAutoscaler(s, options))
+        XCTAssertEqual(hpa["apiVersion"], "autoscaling/v2")
+        XCTAssertEqual(hpa[path: "spec", "minReplicas"], 2)
+        XCTAssertEqual(hpa[path: "spec", "maxReplicas"], 5)
+        XCTAssertEqual(hpa[path: "spec", "scaleTargetRef"], ["apiVersion": "apps/v1", "kind": "Deployment", "name": "iris-1"])
+        XCTAssertEqual(hpa[path: "spec", "metrics"]?.array?.first?[path: "resource", "target", "averageUtilization"], 65)
+        // CPU utilization needs a CPU request: a default one is set when none is given.
+        XCTAssertEqual(KubeObjects.deployment(s, options)[path: "spec", "template", "spec", "containers"]?.array?.first?["resources"],
+                       ["requests": ["cpu": "100m"]])
+        XCTAssertEqual(KubeObjects.horizontalPodAutoscaler(spec(min: 1, max: 2), options)?[path: "spec", "metrics"]?
+            .array?.first?[path: "resource", "target", "averageUtilization"], 80)
+    }
+
+    func testHPAAndPDBOnlyWhenWanted() {
+        XCTAssertNil(KubeObjects.horizontalPodAutoscaler(spec(min: 3, max: 3), options))
+        XCTAssertNil(KubeObjects.podDisruptionBudget(spec(min: 1, max: 4), options))
+        let pdb = KubeObjects.podDisruptionBudget(spec(min: 2, max: 2), options)
+        XCTAssertEqual(pdb?[path: "spec", "maxUnavailable"], 1)
+        XCTAssertEqual(pdb?[path: "spec", "selector", "matchLabels"], ["byoc.dev/model": "iris", "byoc.dev/version": "1"])
+        let kinds = KubeObjects.desired(spec(min: 1, max: 1), options).map { ($0.0.plural, $0.1 != nil) }
+        XCTAssertEqual(kinds.map(\.0), ["deployments", "services", "horizontalpodautoscalers", "poddisruptionbudgets"])
+        XCTAssertEqual(kinds.map(\.1), [true, true, false, false])
+    }
+
+    func testResourcesFromTheRegistry() {
+        let s = spec(resources: ResourceSpec(cpuRequest: "250m", cpuLimit: "1", memoryRequest: "", memoryLimit: "512Mi"))
+        XCTAssertEqual(KubeObjects.deployment(s, options)[path: "spec", "template", "spec", "containers"]?.array?.first?["resources"],
+                       ["requests": ["cpu": "250m"], "limits": ["cpu": "1", "memory": "512Mi"]])
+    }
+
+    func testHeadlessServiceWithTheGrpcPort() {
+        var s = spec()
+        s.port = 9000
+        let service = KubeObjects.service(s, options)
+        XCTAssertEqual(service[path: "spec", "clusterIP"], "None")
+        XCTAssertEqual(service[path: "spec", "ports"], [["name": "grpc", "port": 9000, "targetPort": "grpc", "protocol": "TCP",
+                                                        "appProtocol": "kubernetes.io/h2c"]])
+        XCTAssertEqual(service[path: "spec", "selector"], ["byoc.dev/model": "iris", "byoc.dev/version": "1"])
+    }
+
+    func testSerializationIsStable() {
+        let a = KubeObjects.deployment(spec(), options).text
+        let b = KubeObjects.deployment(spec(), options).text
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(try JSON.parse(a), KubeObjects.deployment(spec(), options))
+    }
+}

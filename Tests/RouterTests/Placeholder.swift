@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderRouterTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,67 @@
+import XCTest
+import HTTP2
+@testable import Router
+
+final class ProxyHeadersTests: XCTestCase {
+    func testHopByHopNames() {
+        for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host", "grpc-timeout"] {
+            XCTAssertTrue(ProxyHeaders.isHopByHop(name), name)
+        }
+        for name in ["content-type", "user-agent", "byoc-model", "grpc-encoding", "grpc-accept-encoding", "authorization",
+                     "x-request-id", ":path", "grpc-status"] {
+            XCTAssertFalse(ProxyHeaders.isHopByHop(name), name)
+        }
+    }
+
+    func testUpstreamRequestRebuildsPseudoHeadersAndDropsHopByHop() {
+        let client = [
+            HeaderField(":method", "POST"), HeaderField(":scheme", "https"), HeaderField(":authority", "gateway.example"),
+            HeaderField(":path", "/client/path"), HeaderField("content-type", "application/grpc"),
+            HeaderField("te", "trailers"), HeaderField("grpc-timeout", "10S"), HeaderField("connection", "keep-alive"),
+            HeaderField("keep-alive", "timeout=5"), HeaderField("host", "gateway.example"), HeaderField("upgrade", "h2c"),
+            HeaderField("transfer-encoding", "chunked"), HeaderField("proxy-connection", "close"),
+            HeaderField("x-custom", "abc"), HeaderField("byoc-model", "iris"), HeaderField("x-custom", "second"),
+        ]
+        let upstream = ProxyHeaders.upstreamRequest(from: client, path: "/byoc.v1.Inference/Predict",
+                                                    authority: "10.0.0.1:9000", remainingNanos: 2_500_000_000)
+        XCTAssertEqual(upstream, [
+            HeaderField(":method", "POST"), HeaderField(":scheme", "http"), HeaderField(":authority", "10.0.0.1:9000"),
+            HeaderField(":path", "/byoc.v1.Inference/Predict"), HeaderField("te", "trailers"),
+            HeaderField("grpc-timeout", "2500000u"),
+            HeaderField("content-type", "application/grpc"), HeaderField("x-custom", "abc"),
+            HeaderField("byoc-model", "iris"), HeaderField("x-custom", "second"),
+        ])
+        // Pseudo-headers come first (HTTP/2 requires it) and appear once each.
+        let pseudo = upstream.prefix { $0.name.hasPrefix(":") }
+        XCTAssertEqual(pseudo.map(\.name), [":method", ":scheme", ":authority", ":path"])
+        XCTAssertFalse(upstream.dropFirst(4).contains { $0.name.hasPrefix(":") })
+        XCTAssertEqual(upstream.filter { $0.name == "te" }.count, 1)
+        XCTAssertEqual(upstream.filter { $0.name == "grpc-timeout" }.count, 1)
+    }
+
+    func testTimeoutHandling() {
+        let none = ProxyHeaders.upstreamRequest(from: [HeaderField("grpc-timeout", "1S")], path: "/a/b", authority: "h:1", remainingNanos: nil)
+        XCTAssertNil(none[field: "grpc-timeout"], "no deadline: the client's grpc-timeout is not forwarded as is")
+        let zero = ProxyHeaders.upstreamRequest(from: [], path: "/a/b", authority: "h:1", remainingNanos: 0)
+        XCTAssertEqual(zero[field: "grpc-timeout"], "1000n", "an expired deadline still sends a positive timeout")
+        let tiny = ProxyHeaders.upstreamRequest(from: [], path: "/a/b", authority: "h:1", remainingNanos: 999)
+        XCTAssertEqual(tiny[field: "grpc-timeout"], "1000n")
+        let minute = ProxyHeaders.upstreamRequest(from: [], path: "/a/b", authority: "h:1", remainingNanos: 60_000_000_000)
+        XCTAssertEqual(minute[field: "grpc-timeout"], "60000000u")
+        XCTAssertEqual(minute[field: "te"], "trailers")
+    }
+
+    func testDownstreamDropsHopByHop() {
+        let upstream = [
+            HeaderField(":status", "200"), HeaderField("content-type", "application/grpc"), HeaderField("connection", "close"),
+            HeaderField("keep-alive", "x"), HeaderField("transfer-encoding", "chunked"), HeaderField("te", "trailers"),
+            HeaderField("host", "pod"), HeaderField("upgrade", "x"), HeaderField("proxy-connection", "x"),
+            HeaderField("x-served-by", "pod-1"), HeaderField("grpc-status", "0"), HeaderField("grpc-message", "ok"),
+        ]
+        let downstream = ProxyHeaders.downstream(upstream)
+        XCTAssertEqual(downstream, [
+            HeaderField(":status", "200"), HeaderField("content-type", "application/grpc"),
+            HeaderField("x-served-by", "pod-1"), HeaderField("grpc-status", "0"), HeaderField("grpc-message", "ok"),
+        ])
+    }
+}

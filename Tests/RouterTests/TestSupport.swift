@@ -1,0 +1,303 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import XCTest
+import GRPC
+import HTTP2
+import Transport
+
+/// An `EventLoop` running on its own thread for the duration of a test.
+final class LoopThread: @unchecked Sendable {
+    let loop: EventLoop
+    private let finished = DispatchSemaphore(value: 0)
+    private var stopped = false
+
+    init(name: String = "test-client") throws {
+        loop = try EventLoop(name: name)
+        let loop = self.loop
+        let finished = self.finished
+        let thread = Thread {
+            loop.run()
+            finished.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Runs `body` on the loop and waits for its result.
+    func sync<T>(_ body: @escaping () -> T) -> T {
+        let done = DispatchSemaphore(value: 0)
+        var result: T?
+        loop.execute {
+            result = body()
+            done.signal()
+        }
+        done.wait()
+        return result!
+    }
+
+    func syncThrowing<T>(_ body: @escaping () throws -> T) throws -> T {
+        try sync { Result { try body() } }.get()
+    }
+
+    @discardableResult
+    func stop(timeout: Double = 5) -> Bool {
+        guard !stopped else { return true }
+        stopped = true
+        loop.stop()
+        return finished.wait(timeout: .now() + timeout) == .success
+    }
+}
+
+/// A value shared between threads.
+final class Locked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+    var current: Value { withLock { $0 } }
+}
+
+/// Runs one test of this bundle in a child process with `BYOC_CRASH_PROBE=1`, so code that traps
+/// fails one test instead of killing the whole run.
+func runCrashProbe(_ testName: String) throws -> (normalExit: Bool, status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    process.arguments = [testName]
+    var environment = ProcessInfo.processInfo.environment
+    environment["BYOC_CRASH_PROBE"] = "1"
+    process.environment = environment
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationReason == .exit, process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+var isCrashProbe: Bool { ProcessInfo.processInfo.environment["BYOC_CRASH_PROBE"] == "1" }
+
+/// Records everything a client stream hears. Fields are written on the client loop and read by
+/// the test after `wait()` returned.
+final class CallRecorder: HTTP2StreamDelegate, @unchecked Sendable {
+    var responseHeaders: [HeaderField]?
+    var trailers: [HeaderField]?
+    var body: [UInt8] = []
+    var dataCalls = 0
+    var ended = false
+    var reason: StreamCloseReason?
+    var closedAt: UInt64 = 0
+    var headersSeen = 0
+    let startedAt = monotonicNanos()
+    private let closed = DispatchSemaphore(value: 0)
+    /// Optional hook on the response headers (on the loop).
+    var onResponseHeaders: ((HTTP2Stream) -> Void)?
+
+    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+        headersSeen += 1
+        switch kind {
+        case .response:
+            responseHeaders = headers
+            onResponseHeaders?(stream)
+        case .trailers: trailers = headers
+        case .request: XCTFail("a client stream got request headers")
+        }
+    }
+
+    func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
+        dataCalls += 1
+        body.append(contentsOf: data)
+        stream.consume(data.count)
+    }
+
+    func streamEnded(_ stream: HTTP2Stream) { ended = true }
+
+    func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
+        self.reason = reason
+        closedAt = monotonicNanos()
+        closed.signal()
+    }
+
+    /// Waits for the stream to close.
+    @discardableResult
+    func wait(timeout: Double = 10, file: StaticString = #filePath, line: UInt = #line) -> Bool {
+        let ok = closed.wait(timeout: .now() + timeout) == .success
+        if !ok { XCTFail("the call did not finish within \(timeout) s", file: file, line: line) }
+        return ok
+    }
+
+    /// Milliseconds from creating the recorder to the stream closing.
+    var elapsedMs: Double { Double(closedAt &- startedAt) / 1e6 }
+
+    /// The grpc-status, from the trailers or a trailers-only response.
+    var grpcStatus: Int? {
+        (trailers?[field: "grpc-status"] ?? responseHeaders?[field: "grpc-status"]).flatMap { Int($0) }
+    }
+
+    var grpcMessage: String? {
+        (trailers?[field: "grpc-message"] ?? responseHeaders?[field: "grpc-message"]).map(PercentEncoding.decode)
+    }
+
+    var httpStatus: String? { responseHeaders?[field: ":status"] }
+
+    /// The response messages (bodies without prefixes).
+    var messages: [[UInt8]] {
+        var reader = GRPCMessageReader(maxMessageBytes: Int(Int32.max), compressionAllowed: true)
+        body.withUnsafeBytes { try? reader.append($0) }
+        return reader.takeMessages()
+    }
+}
+
+/// An h2c client connection on its own loop thread.
+final class TestClient: HTTP2ConnectionDelegate, @unchecked Sendable {
+    let thread: LoopThread
+    let port: Int
+    var connection: HTTP2Connection!
+    var closeError: HTTP2ConnectionError?
+    var closed = false
+    var goaway: (Int32, UInt32)?
+    let didClose = DispatchSemaphore(value: 0)
+
+    init(port: Int, settings: HTTP2Settings = HTTP2Settings()) throws {
+        thread = try LoopThread(name: "client-\(port)")
+        self.port = port
+        do {
+            connection = try thread.syncThrowing { [self] in
+                try HTTP2Connection(connectingTo: SocketAddress(host: "127.0.0.1", port: port), loop: thread.loop,
+                                    settings: settings, delegate: self)
+            }
+        } catch {
+            thread.stop()
+            throw error
+        }
+    }
+
+    func connectionDidClose(_ connection: HTTP2Connection, error: HTTP2ConnectionError?) {
+        closed = true
+        closeError = error
+        didClose.signal()
+    }
+
+    func connection(_ connection: HTTP2Connection, didReceiveGoaway lastStreamID: Int32, errorCode: UInt32) {
+        goaway = (lastStreamID, errorCode)
+    }
+
+    static func requestHeaders(path: String, contentType: String? = "application/grpc", method: String = "POST",
+                               extra: [HeaderField] = []) -> [HeaderField] {
+        var headers = [HeaderField(":method", method), HeaderField(":scheme", "http"),
+                       HeaderField(":authority", "127.0.0.1"), HeaderField(":path", path)]
+        if let contentType { headers.append(HeaderField("content-type", contentType)) }
+        headers.append(HeaderField("te", "trailers"))
+        return headers + extra
+    }
+
+    /// Opens a stream and sends `body` (raw bytes, already framed), ending the request when `end`.
+    func start(headers: [HeaderField], body: [UInt8], end: Bool = true,
+               recorder: CallRecorder = CallRecorder()) -> (HTTP2Stream?, CallRecorder) {
+        let stream = thread.sync { [self] () -> HTTP2Stream? in
+            guard let stream = connection.openStream(headers: headers, delegate: recorder) else { return nil }
+            if !body.isEmpty { stream.write(body) }
+            if end { stream.finish() }
+            return stream
+        }
+        return (stream, recorder)
+    }
+
+    /// A unary call: frames `message`, sends it, waits for the end.
+    func unary(_ path: String, _ message: [UInt8], extra: [HeaderField] = [], timeout: Double = 10) -> CallRecorder {
+        let (stream, recorder) = start(headers: Self.requestHeaders(path: path, extra: extra), body: GRPCFraming.frame(message))
+        XCTAssertNotNil(stream, "openStream failed")
+        recorder.wait(timeout: timeout)
+        return recorder
+    }
+
+    /// A call with raw body bytes and arbitrary headers.
+    func raw(headers: [HeaderField], body: [UInt8], timeout: Double = 10) -> CallRecorder {
+        let (stream, recorder) = start(headers: headers, body: body)
+        XCTAssertNotNil(stream, "openStream failed")
+        recorder.wait(timeout: timeout)
+        return recorder
+    }
+
+    /// Closes the connection and stops the loop.
+    func shutdown() {
+        thread.sync { [self] in connection.close() }
+        thread.stop()
+    }
+}
+
+/// A dispatcher that wraps another and counts the DATA chunks each call receives.
+final class CountingDispatcher: GRPCCallDispatcher {
+    let inner: GRPCCallDispatcher
+    let dataCalls = Locked(0)
+
+    init(_ inner: GRPCCallDispatcher) { self.inner = inner }
+
+    func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+        guard let next = inner.dispatch(stream, head: head) else { return nil }
+        return Counting(next, dataCalls)
+    }
+
+    final class Counting: HTTP2StreamDelegate {
+        let next: HTTP2StreamDelegate
+        let counter: Locked<Int>
+        init(_ next: HTTP2StreamDelegate, _ counter: Locked<Int>) {
+            self.next = next
+            self.counter = counter
+        }
+        func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+            next.streamHeaders(stream, headers, kind: kind)
+        }
+        func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
+            counter.withLock { $0 += 1 }
+            next.streamData(stream, data)
+        }
+        func streamEnded(_ stream: HTTP2Stream) { next.streamEnded(stream) }
+        func streamDrained(_ stream: HTTP2Stream, bytes: Int) { next.streamDrained(stream, bytes: bytes) }
+        func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) { next.streamClosed(stream, reason: reason) }
+    }
+}
+
+/// Starts a one-worker server on 127.0.0.1:0 with `makeDispatcher`.
+func startServer(workers: Int = 1, http2: HTTP2Settings = HTTP2Settings(),
+                 makeDispatcher: @escaping (Int, EventLoop) -> GRPCCallDispatcher) throws -> (GRPCServer, Int) {
+    var config = GRPCServerConfig(host: "127.0.0.1", port: 0, workers: workers)
+    config.gracePeriodNanos = 2_000_000_000
+    config.http2 = http2
+    let server = GRPCServer(config: config)
+    try server.start(makeDispatcher: makeDispatcher)
+    let port = try XCTUnwrap(server.boundAddress?.port)
+    return (server, port)
+}
+
+/// Random bytes.
+func randomBytes(_ count: Int) -> [UInt8] {
+    var generator = SystemRandomNumberGenerator()
+    var bytes = [UInt8](repeating: 0, count: count)
+    var index = 0
+    while index < count {
+        var word = generator.next()
+        for _ in 0..<8 where index < count {
+            bytes[index] = UInt8(truncatingIfNeeded: word)
+            word >>= 8
+            index += 1
+        }
+    }
+    return bytes
+}
+
+/// Waits until `condition` holds, polling every millisecond; false on timeout.
+func waitUntil(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(1_000)
+    }
+    return condition()
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderTLS: XCTestCase { func testNothing() {} }

@@ -1,0 +1,112 @@
+import XCTest
+import HTTP1
+import Router
+@testable import WebConsole
+
+final class MetricsTests: XCTestCase {
+    private func worker(calls: [String: Int], latencyMs: [Double], inFlight: Int, connections: Int) -> WorkerSample {
+        var sample = WorkerSample()
+        sample.router.calls = calls
+        var histogram = LatencyHistogram()
+        for ms in latencyMs { histogram.observe(nanos: UInt64(ms * 1e6)) }
+        sample.router.latency = ["iris\u{1}1": histogram]
+        sample.router.inFlight = ["iris\u{1}1": inFlight]
+        sample.router.retries = ["iris\u{1}1": 1]
+        sample.router.connectFailures = ["iris\u{1}1": 2]
+        sample.http2Connections = connections
+        sample.http1Connections = 1
+        sample.routeGeneration = UInt64(connections)
+        return sample
+    }
+
+    func testWorkersAreSummed() {
+        let a = worker(calls: ["iris\u{1}1\u{1}0": 3, "iris\u{1}1\u{1}14": 1], latencyMs: [0.2, 3, 40], inFlight: 1, connections: 2)
+        let b = worker(calls: ["iris\u{1}1\u{1}0": 5, "\u{1}\u{1}5": 2], latencyMs: [0.7, 20000], inFlight: 2, connections: 3)
+        let s = MetricsSnapshot(workers: [a, b], control: ControlSample(reconcileRuns: 7, reconcileErrors: 1, registryModels: 2, registryVersions: 3))
+        let label = VersionLabel(model: "iris", version: "1")
+        XCTAssertEqual(s.calls[label]?["OK"], 8)
+        XCTAssertEqual(s.calls[label]?["UNAVAILABLE"], 1)
+        XCTAssertEqual(s.calls[VersionLabel(model: "", version: "")]?["NOT_FOUND"], 2)
+        XCTAssertEqual(s.latency[label]?.count, 5)
+        XCTAssertEqual(s.inFlight[label], 3)
+        XCTAssertEqual(s.retries[label], 2)
+        XCTAssertEqual(s.connectFailures[label], 4)
+        XCTAssertEqual(s.http2Connections, 5)
+        XCTAssertEqual(s.routeGeneration, 3)
+
+        let text = PrometheusText.render(s)
+        let lines = Set(text.split(separator: "\n").map(String.init))
+        for expected in [
+            #"byoc_requests_total{model="iris",version="1",code="OK"} 8"#,
+            #"byoc_requests_total{model="iris",version="1",code="UNAVAILABLE"} 1"#,
+            #"byoc_requests_total{model="",version="",code="NOT_FOUND"} 2"#,
+            #"byoc_request_duration_seconds_bucket{model="iris",version="1",le="0.0005"} 1"#,
+            #"byoc_request_duration_seconds_bucket{model="iris",version="1",le="0.001"} 2"#,
+            #"byoc_request_duration_seconds_bucket{model="iris",version="1",le="0.005"} 3"#,
+            #"byoc_request_duration_seconds_bucket{model="iris",version="1",le="0.05"} 4"#,
+            #"byoc_request_duration_seconds_bucket{model="iris",version="1",le="10.0"} 4"#,
+            #"byoc_request_duration_seconds_bucket{model="iris",version="1",le="+Inf"} 5"#,
+            #"byoc_request_duration_seconds_count{model="iris",version="1"} 5"#,
+            #"byoc_requests_in_flight{model="iris",version="1"} 3"#,
+            #"byoc_upstream_retries_total{model="iris",version="1"} 2"#,
+            #"byoc_upstream_connect_failures_total{model="iris",version="1"} 4"#,
+            #"byoc_open_connections{protocol="h2"} 5"#,
+            #"byoc_open_connections{protocol="http1"} 2"#,
+            "byoc_route_table_generation 3",
+            "byoc_reconcile_runs_total 7",
+            "byoc_reconcile_errors_total 1",
+            "byoc_registry_models 2",
+            "byoc_registry_versions 3",
+            "# TYPE byoc_request_duration_seconds histogram",
+            "# TYPE byoc_requests_total counter",
+        ] {
+            XCTAssertTrue(lines.contains(expected), "missing: \(expected)\n\(text)")
+        }
+        XCTAssertTrue(text.hasSuffix("\n"))
+        let sum = lines.first { $0.hasPrefix(#"byoc_request_duration_seconds_sum{model="iris",version="1"}"#) }
+        XCTAssertEqual(Double(sum?.split(separator: " ").last ?? "") ?? 0, 20.0439, accuracy: 0.001)
+    }
+
+    func testLabelEscapingAndCodeNames() {
+        XCTAssertEqual(PrometheusText.escape("a\"b\\c\nd"), #"a\"b\\c\nd"#)
+        XCTAssertEqual(MetricsSnapshot.codeName("0"), "OK")
+        XCTAssertEqual(MetricsSnapshot.codeName("16"), "UNAUTHENTICATED")
+        XCTAssertEqual(MetricsSnapshot.codeName(""), "UNKNOWN")
+        XCTAssertEqual(MetricsSnapshot.codeName("99"), "UNKNOWN")
+        XCTAssertEqual(PrometheusText.seconds(500_000), "0.0005")
+        XCTAssertEqual(PrometheusText.seconds(2_500_000_000), "2.5")
+        XCTAssertEqual(PrometheusText.seconds(10_000_000_000), "10.0")
+    }
+
+    func testQuantileAndStatsHistory() {
+        var h = LatencyHistogram()
+        for _ in 0..<99 { h.observe(nanos: 800_000) }   // (0.5 ms, 1 ms]
+        h.observe(nanos: 30_000_000)                     // (25 ms, 50 ms]
+        let p50 = StatsHistory.quantile(0.5, h)!
+        XCTAssertGreaterThan(p50, 0.0005)
+        XCTAssertLessThanOrEqual(p50, 0.001)
+        XCTAssertLessThanOrEqual(StatsHistory.quantile(0.99, h)!, 0.001)
+        XCTAssertGreaterThan(StatsHistory.quantile(0.999, h)!, 0.025)
+        XCTAssertNil(StatsHistory.quantile(0.99, LatencyHistogram()))
+
+        let history = StatsHistory(capacity: 3)
+        func snapshot(_ calls: Int) -> MetricsSnapshot {
+            var s = MetricsSnapshot()
+            s.calls[VersionLabel(model: "iris", version: "1")] = ["OK": calls]
+            var h = LatencyHistogram()
+            for _ in 0..<calls { h.observe(nanos: 2_000_000) }
+            s.latency[VersionLabel(model: "iris", version: "1")] = h
+            return s
+        }
+        history.record(snapshot(0), nanos: 0, unixMs: 0)
+        for i in 1...5 { history.record(snapshot(i * 10), nanos: UInt64(i) * 5_000_000_000, unixMs: Int64(i) * 5000) }
+        let json = history.jsonObject(intervalSeconds: 5)
+        XCTAssertEqual((json["timestamps"] as? [Int64])?.count, 3)
+        let series = (json["series"] as? [[String: Any]])?.first
+        XCTAssertEqual(series?["model"] as? String, "iris")
+        XCTAssertEqual(series?["lastRps"] as? Double, 2)
+        let p99 = series?["lastP99Ms"] as? Double ?? 0
+        XCTAssertGreaterThan(p99, 1)
+        XCTAssertLessThanOrEqual(p99, 2.5)
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderWeb: XCTestCase { func testNothing() {} }
