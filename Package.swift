@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "HTTP2", dependencies: ["Transport", "CNGHTTP2"], swiftSettings: swiftSettings),
         .target(name: "GRPC", dependencies: ["HTTP2", "Transport"], swiftSettings: swiftSettings),
         .target(name: "Messages", dependencies: ["ByocProtos", "CProtobufC"], swiftSettings: swiftSettings),
-        .target(name: "Router", dependencies: ["GRPC", "HTTP2", "Transport", "Messages"],
+        .target(name: "Router", dependencies: ["GRPC", "HTTP2", "Transport", "Messages", "COpenSSL"],
                 swiftSettings: swiftSettings),
 
         // TLS on OpenSSL (server with ALPN h2 + client with verification), HTTP/1.1 for browsers,
@@ -58,7 +58,7 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .target(name: "Kubernetes", dependencies: ["Reconciler", "Registry", "Router", "HTTP2", "Transport", "TLS", "GRPC"],
                 swiftSettings: swiftSettings),
-        .target(name: "Admin", dependencies: ["Registry", "Reconciler", "Messages", "GRPC"],
+        .target(name: "Admin", dependencies: ["Registry", "Reconciler", "Messages", "GRPC", "Router"],
                 swiftSettings: swiftSettings),
 
         // Executables.

@@ -11,17 +11,24 @@ public final class AdminService: Sendable {
     public static let serviceName = "byoc.v1.Admin"
     /// The RPCs `call` answers.
     public static let methods = ["RegisterModel", "ListModels", "GetModel", "SetDefaultVersion",
-                                 "ScaleModelVersion", "DeleteModel"]
+                                 "ScaleModelVersion", "DeleteModel", "CreateToken", "ListTokens", "RevokeToken"]
 
     private let registry: Registry
     private let wake: @Sendable () -> Void
     private let limits: AdminLimits
+    private let tokens: AdminTokens
 
-    /// - Parameter wake: called after every registry change (connect it to `Reconciler.wake`).
-    public init(registry: Registry, wake: @escaping @Sendable () -> Void, limits: AdminLimits = AdminLimits()) {
+    /// - Parameters:
+    ///   - wake: called after every registry change (connect it to `Reconciler.wake`).
+    ///   - tokensChanged: awaited with every token after one is created or revoked, before the
+    ///     call answers (the gateway installs a new `AuthTable` on its workers from it, so a
+    ///     created token works, and a revoked one fails, as soon as the caller has the answer).
+    public init(registry: Registry, wake: @escaping @Sendable () -> Void, limits: AdminLimits = AdminLimits(),
+                tokensChanged: @escaping @Sendable (TokenSnapshot) async -> Void = { _ in }) {
         self.registry = registry
         self.wake = wake
         self.limits = limits
+        self.tokens = AdminTokens(registry: registry, changed: tokensChanged)
     }
 
     /// Runs `method` (e.g. "RegisterModel") on a serialized request; returns the serialized
@@ -36,6 +43,9 @@ public final class AdminService: Sendable {
             case "SetDefaultVersion": return try await setDefaultVersion(try decode(request)).serializedBytes()
             case "ScaleModelVersion": return try await scaleModelVersion(try decode(request)).serializedBytes()
             case "DeleteModel": return try await deleteModel(try decode(request)).serializedBytes()
+            case "CreateToken": return try await tokens.create(try decode(request)).serializedBytes()
+            case "ListTokens": return try await tokens.list(try decode(request)).serializedBytes()
+            case "RevokeToken": return try await tokens.revoke(try decode(request)).serializedBytes()
             default: throw GRPCStatus(.unimplemented, "unknown method \(Self.serviceName)/\(method)")
             }
         } catch let error as RegistryError {

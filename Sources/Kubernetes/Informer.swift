@@ -86,10 +86,11 @@ public final class Informer: @unchecked Sendable {
     /// Waits until the first list succeeded or `timeout` passed; returns `hasSynced`.
     public func waitForSync(timeout: Duration) async -> Bool {
         if hasSynced { return true }
+        let deadline = ContinuousClock.now + timeout
         let waiter = Task {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 lock.lock()
-                if synced || task == nil {
+                if synced || task == nil || ContinuousClock.now >= deadline {
                     lock.unlock()
                     continuation.resume()
                 } else {
@@ -99,7 +100,7 @@ public final class Informer: @unchecked Sendable {
             }
         }
         let timer = Task {
-            try? await Task.sleep(for: timeout)
+            try? await Task.sleep(until: deadline, clock: .continuous)
             self.releaseWaiters()
         }
         await waiter.value

@@ -554,3 +554,222 @@ public struct DeleteModelResponse: Equatable, Sendable, ProtoMessage {
         }, byoc__v1__delete_model_response__get_packed_size, byoc__v1__delete_model_response__pack)
     }
 }
+
+// MARK: - API tokens
+
+/// An API token as the registry describes it, never with its secret (byoc.v1.Token).
+public struct Token: Equatable, Sendable, ProtoMessage {
+    /// 12 lowercase hex characters; public (the token text is `byoc_<id>_<secret>`).
+    public var id: String
+    /// "admin" or "predict".
+    public var scope: String
+    /// predict: the models the token may call; empty = every model.
+    public var models: [String]
+    /// 0 = never expires.
+    public var expiresUnixMs: Int64
+    public var createdUnixMs: Int64
+    /// 0 = not revoked.
+    public var revokedUnixMs: Int64
+    public var description: String
+
+    /// Creates a token description; every field defaults to empty or zero.
+    public init(id: String = "", scope: String = "", models: [String] = [], expiresUnixMs: Int64 = 0,
+                createdUnixMs: Int64 = 0, revokedUnixMs: Int64 = 0, description: String = "") {
+        self.id = id
+        self.scope = scope
+        self.models = models
+        self.expiresUnixMs = expiresUnixMs
+        self.createdUnixMs = createdUnixMs
+        self.revokedUnixMs = revokedUnixMs
+        self.description = description
+    }
+
+    /// Creates an empty token description.
+    public init() { self.init(id: "") }
+
+    /// Decodes a byoc.v1.Token.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes, "byoc.v1.Token", byoc__v1__token__unpack,
+                                 byoc__v1__token__free_unpacked, Token.init(c:))
+    }
+
+    /// Encodes as a byoc.v1.Token.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(toC, byoc__v1__token__get_packed_size, byoc__v1__token__pack)
+    }
+
+    /// Returns a JSON-compatible dictionary with protobuf JSON names ("expiresUnixMs", ...).
+    public func jsonObject() -> [String: Any] {
+        ["id": id, "scope": scope, "models": models, "expiresUnixMs": Int(expiresUnixMs),
+         "createdUnixMs": Int(createdUnixMs), "revokedUnixMs": Int(revokedUnixMs), "description": description]
+    }
+
+    init(c: Byoc__V1__Token) {
+        self.init(id: swiftString(c.id), scope: swiftString(c.scope), models: swiftStrings(c.n_models, c.models),
+                  expiresUnixMs: c.expires_unix_ms, createdUnixMs: c.created_unix_ms,
+                  revokedUnixMs: c.revoked_unix_ms, description: swiftString(c.description))
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__Token> {
+        let m = arena.message(byoc__v1__token__init)
+        m.pointee.id = arena.string(id)
+        m.pointee.scope = arena.string(scope)
+        (m.pointee.n_models, m.pointee.models) = arena.strings(models)
+        m.pointee.expires_unix_ms = expiresUnixMs
+        m.pointee.created_unix_ms = createdUnixMs
+        m.pointee.revoked_unix_ms = revokedUnixMs
+        m.pointee.description = arena.string(description)
+        return m
+    }
+}
+
+/// Creates an API token (byoc.v1.CreateTokenRequest).
+public struct CreateTokenRequest: Equatable, Sendable, ProtoMessage {
+    /// "admin" or "predict".
+    public var scope: String
+    /// predict only: the models it may call; empty = every model.
+    public var models: [String]
+    /// 0 = never; otherwise in the future.
+    public var expiresUnixMs: Int64
+    public var description: String
+
+    /// Creates a request; every field defaults to empty or zero.
+    public init(scope: String = "", models: [String] = [], expiresUnixMs: Int64 = 0, description: String = "") {
+        self.scope = scope
+        self.models = models
+        self.expiresUnixMs = expiresUnixMs
+        self.description = description
+    }
+
+    /// Creates an empty request.
+    public init() { self.init(scope: "") }
+
+    /// Decodes a byoc.v1.CreateTokenRequest.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes, "byoc.v1.CreateTokenRequest", byoc__v1__create_token_request__unpack,
+                                 byoc__v1__create_token_request__free_unpacked) {
+            CreateTokenRequest(scope: swiftString($0.scope), models: swiftStrings($0.n_models, $0.models),
+                               expiresUnixMs: $0.expires_unix_ms, description: swiftString($0.description))
+        }
+    }
+
+    /// Encodes as a byoc.v1.CreateTokenRequest.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage({ arena in
+            let m = arena.message(byoc__v1__create_token_request__init)
+            m.pointee.scope = arena.string(scope)
+            (m.pointee.n_models, m.pointee.models) = arena.strings(models)
+            m.pointee.expires_unix_ms = expiresUnixMs
+            m.pointee.description = arena.string(description)
+            return m
+        }, byoc__v1__create_token_request__get_packed_size, byoc__v1__create_token_request__pack)
+    }
+}
+
+/// The created token and its full text, shown only here (byoc.v1.CreateTokenResponse).
+public struct CreateTokenResponse: Equatable, Sendable, ProtoMessage {
+    public var token: Token?
+    /// The full bearer token text `byoc_<id>_<secret>`.
+    public var secret: String
+
+    /// Creates a response; every field defaults to unset or empty.
+    public init(token: Token? = nil, secret: String = "") {
+        self.token = token
+        self.secret = secret
+    }
+
+    /// Creates an empty response.
+    public init() { self.init(token: nil) }
+
+    /// Decodes a byoc.v1.CreateTokenResponse.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes, "byoc.v1.CreateTokenResponse", byoc__v1__create_token_response__unpack,
+                                 byoc__v1__create_token_response__free_unpacked) {
+            CreateTokenResponse(token: $0.token.map { Token(c: $0.pointee) }, secret: swiftString($0.secret))
+        }
+    }
+
+    /// Encodes as a byoc.v1.CreateTokenResponse.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage({ arena in
+            let m = arena.message(byoc__v1__create_token_response__init)
+            m.pointee.token = token?.toC(arena)
+            m.pointee.secret = arena.string(secret)
+            return m
+        }, byoc__v1__create_token_response__get_packed_size, byoc__v1__create_token_response__pack)
+    }
+}
+
+/// Lists every token (byoc.v1.ListTokensRequest; no fields).
+public struct ListTokensRequest: Equatable, Sendable, ProtoMessage {
+    /// Creates the request.
+    public init() {}
+
+    /// Decodes a byoc.v1.ListTokensRequest.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes, "byoc.v1.ListTokensRequest", byoc__v1__list_tokens_request__unpack,
+                                 byoc__v1__list_tokens_request__free_unpacked) { _ in ListTokensRequest() }
+    }
+
+    /// Encodes as a byoc.v1.ListTokensRequest.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage({ $0.message(byoc__v1__list_tokens_request__init) },
+                      byoc__v1__list_tokens_request__get_packed_size, byoc__v1__list_tokens_request__pack)
+    }
+}
+
+/// Every token, revoked and expired ones too, oldest first (byoc.v1.ListTokensResponse).
+public struct ListTokensResponse: Equatable, Sendable, ProtoMessage {
+    public var tokens: [Token]
+
+    /// Creates a response; `tokens` defaults to empty.
+    public init(tokens: [Token] = []) { self.tokens = tokens }
+
+    /// Creates an empty response.
+    public init() { self.init(tokens: []) }
+
+    /// Decodes a byoc.v1.ListTokensResponse.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes, "byoc.v1.ListTokensResponse", byoc__v1__list_tokens_response__unpack,
+                                 byoc__v1__list_tokens_response__free_unpacked) {
+            ListTokensResponse(tokens: swiftMessages($0.n_tokens, $0.tokens, Token.init(c:)))
+        }
+    }
+
+    /// Encodes as a byoc.v1.ListTokensResponse.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage({ arena in
+            let m = arena.message(byoc__v1__list_tokens_response__init)
+            (m.pointee.n_tokens, m.pointee.tokens) = arena.messages(tokens) { $0.toC(arena) }
+            return m
+        }, byoc__v1__list_tokens_response__get_packed_size, byoc__v1__list_tokens_response__pack)
+    }
+}
+
+/// Revokes a token by id (byoc.v1.RevokeTokenRequest).
+public struct RevokeTokenRequest: Equatable, Sendable, ProtoMessage {
+    public var id: String
+
+    /// Creates a request; `id` defaults to empty.
+    public init(id: String = "") { self.id = id }
+
+    /// Creates an empty request.
+    public init() { self.init(id: "") }
+
+    /// Decodes a byoc.v1.RevokeTokenRequest.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes, "byoc.v1.RevokeTokenRequest", byoc__v1__revoke_token_request__unpack,
+                                 byoc__v1__revoke_token_request__free_unpacked) {
+            RevokeTokenRequest(id: swiftString($0.id))
+        }
+    }
+
+    /// Encodes as a byoc.v1.RevokeTokenRequest.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage({ arena in
+            let m = arena.message(byoc__v1__revoke_token_request__init)
+            m.pointee.id = arena.string(id)
+            return m
+        }, byoc__v1__revoke_token_request__get_packed_size, byoc__v1__revoke_token_request__pack)
+    }
+}

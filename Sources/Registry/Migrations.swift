@@ -65,6 +65,21 @@ let registryMigrations: [Migration] = [
         BEGIN SELECT RAISE(ABORT, 'events are append-only'); END
         """,
     ]),
+    // API tokens: only SHA-256 of each secret is stored (hex), never the secret itself.
+    Migration(version: 2, name: "api tokens", statements: [
+        """
+        CREATE TABLE tokens (
+            id              TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 12),
+            secret_sha256   TEXT NOT NULL CHECK (length(secret_sha256) = 64),
+            scope           TEXT NOT NULL CHECK (scope IN ('admin', 'predict')),
+            models_json     TEXT NOT NULL DEFAULT '[]',
+            expires_unix_ms INTEGER NOT NULL DEFAULT 0,
+            created_unix_ms INTEGER NOT NULL,
+            revoked_unix_ms INTEGER NOT NULL DEFAULT 0,
+            description     TEXT NOT NULL DEFAULT ''
+        )
+        """,
+    ]),
 ]
 
 extension SQLiteConnection {

@@ -131,6 +131,9 @@ public struct RegistryEvent: Sendable, Equatable {
     /// What happened.
     public enum Kind: String, Sendable {
         case registered, scaled, defaultChanged = "default_changed", deleted, observed
+        /// An API token was created or revoked (model and version are ""; the detail names the
+        /// token's id and scope, never its secret).
+        case tokenCreated = "token_created", tokenRevoked = "token_revoked"
     }
 
     public var id: Int64
@@ -142,6 +145,58 @@ public struct RegistryEvent: Sendable, Equatable {
     public var oldState: DeploymentState?
     public var newState: DeploymentState?
     public var detail: String
+}
+
+/// What an API token may call.
+public enum TokenScopeName: String, Sendable, CaseIterable {
+    case admin, predict
+}
+
+/// A stored API token: everything but the secret, of which only SHA-256 is kept.
+public struct TokenRecord: Sendable, Equatable {
+    /// 12 lowercase hex characters; public.
+    public var id: String
+    /// SHA-256 of the secret (32 bytes).
+    public var secretSHA256: [UInt8]
+    public var scope: TokenScopeName
+    /// predict: the models it may call; empty = every model.
+    public var models: [String]
+    /// 0 = never.
+    public var expiresUnixMs: Int64
+    public var createdUnixMs: Int64
+    /// 0 = not revoked.
+    public var revokedUnixMs: Int64
+    public var description: String
+
+    public init(id: String, secretSHA256: [UInt8], scope: TokenScopeName, models: [String] = [],
+                expiresUnixMs: Int64 = 0, createdUnixMs: Int64 = 0, revokedUnixMs: Int64 = 0, description: String = "") {
+        self.id = id
+        self.secretSHA256 = secretSHA256
+        self.scope = scope
+        self.models = models
+        self.expiresUnixMs = expiresUnixMs
+        self.createdUnixMs = createdUnixMs
+        self.revokedUnixMs = revokedUnixMs
+        self.description = description
+    }
+
+    /// Neither revoked nor expired at `nowUnixMs`.
+    public func isUsable(atUnixMs nowUnixMs: Int64) -> Bool {
+        revokedUnixMs == 0 && (expiresUnixMs == 0 || expiresUnixMs > nowUnixMs)
+    }
+}
+
+/// Every token with a stamp that grows with every registry change, read in one go, so the
+/// newest of several concurrently taken snapshots can be told apart.
+public struct TokenSnapshot: Sendable, Equatable {
+    /// The newest event id when the tokens were read.
+    public var version: Int64
+    public var tokens: [TokenRecord]
+
+    public init(version: Int64, tokens: [TokenRecord]) {
+        self.version = version
+        self.tokens = tokens
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.

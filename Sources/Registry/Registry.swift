@@ -211,6 +211,110 @@ public actor Registry {
         }
     }
 
+    // MARK: - API tokens
+
+    /// Stores a new token (`createdUnixMs` 0 = now); ALREADY_EXISTS when the id is taken.
+    /// Appends a `token_created` event naming the id and scope (never the secret).
+    public func createToken(_ token: TokenRecord) throws -> TokenRecord {
+        var token = token
+        if token.createdUnixMs == 0 { token.createdUnixMs = unixMillisecondsNow() }
+        guard token.secretSHA256.count == 32 else {
+            throw RegistryError(.internal, "token \(token.id): the secret hash must be 32 bytes")
+        }
+        let stored = token
+        return try write {
+            do {
+                try db.statement("""
+                    INSERT INTO tokens (id, secret_sha256, scope, models_json, expires_unix_ms, created_unix_ms,
+                        revoked_unix_ms, description)
+                    VALUES (?, ?, ?, ?, ?, ?, 0, ?)
+                    """).run([.text(stored.id), .text(Self.hex(stored.secretSHA256)), .text(stored.scope.rawValue),
+                              .text(try JSONColumn.encode(stored.models)), .integer(stored.expiresUnixMs),
+                              .integer(stored.createdUnixMs), .text(stored.description)])
+            } catch let error as SQLiteError where error.isConstraintViolation {
+                throw RegistryError(.alreadyExists, "token \(stored.id) already exists")
+            }
+            try appendEvent(VersionKey(model: "", version: ""), .tokenCreated, old: nil, new: nil,
+                            detail: Self.describe(stored), at: stored.createdUnixMs)
+            var created = stored
+            created.revokedUnixMs = 0
+            return created
+        }
+    }
+
+    /// Every token (revoked and expired ones too), oldest first.
+    public func tokens() throws -> [TokenRecord] {
+        try read { try db.statement("\(Self.tokenColumns) ORDER BY created_unix_ms, id").query([], Self.tokenRecord) }
+    }
+
+    /// Every token and the newest event id, read together (the gateway's `AuthTable` generation).
+    public func tokenSnapshot() throws -> TokenSnapshot {
+        try read {
+            let version = try db.statement("SELECT COALESCE(MAX(id), 0) FROM events").query { $0.int64(0) }.first ?? 0
+            let tokens = try db.statement("\(Self.tokenColumns) ORDER BY created_unix_ms, id").query([], Self.tokenRecord)
+            return TokenSnapshot(version: version, tokens: tokens)
+        }
+    }
+
+    /// One token; NOT_FOUND when there is none with `id`.
+    public func token(_ id: String) throws -> TokenRecord {
+        try read { try loadToken(id) }
+    }
+
+    /// Revokes a token (from now on it authenticates nothing) and returns it; revoking a revoked
+    /// token changes nothing. NOT_FOUND when unknown. Appends a `token_revoked` event.
+    public func revokeToken(_ id: String) throws -> TokenRecord {
+        try write {
+            let current = try loadToken(id)
+            guard current.revokedUnixMs == 0 else { return current }
+            let now = unixMillisecondsNow()
+            try db.statement("UPDATE tokens SET revoked_unix_ms = ? WHERE id = ?").run([.integer(now), .text(id)])
+            try appendEvent(VersionKey(model: "", version: ""), .tokenRevoked, old: nil, new: nil,
+                            detail: "token \(id) revoked", at: now)
+            return try loadToken(id)
+        }
+    }
+
+    private func loadToken(_ id: String) throws -> TokenRecord {
+        guard let token = try db.statement("\(Self.tokenColumns) WHERE id = ?").query([.text(id)], Self.tokenRecord).first else {
+            throw RegistryError(.notFound, "there is no token \(id)")
+        }
+        return token
+    }
+
+    private static let tokenColumns = """
+        SELECT id, secret_sha256, scope, models_json, expires_unix_ms, created_unix_ms, revoked_unix_ms, description
+        FROM tokens
+        """
+
+    private static func tokenRecord(_ row: SQLiteStatement) throws -> TokenRecord {
+        TokenRecord(id: row.text(0), secretSHA256: unhex(row.text(1)), scope: TokenScopeName(rawValue: row.text(2)) ?? .predict,
+                    models: try JSONColumn.decode([String].self, row.text(3)), expiresUnixMs: row.int64(4),
+                    createdUnixMs: row.int64(5), revokedUnixMs: row.int64(6), description: row.text(7))
+    }
+
+    private static func describe(_ token: TokenRecord) -> String {
+        var text = "token \(token.id) scope \(token.scope.rawValue)"
+        if token.scope == .predict { text += token.models.isEmpty ? " on every model" : " on \(token.models.joined(separator: ","))" }
+        if token.expiresUnixMs != 0 { text += ", expires \(token.expiresUnixMs)" }
+        return text
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+
+    private static func unhex(_ text: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex, let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex) {
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return [] }
+            bytes.append(byte)
+            index = next
+        }
+        return bytes
+    }
+
     // MARK: - Helpers
 
     private func write<T>(_ body: () throws -> T) throws -> T {

@@ -63,6 +63,8 @@ final class ProxyCall: HTTP2StreamDelegate {
     var model = ""
     var version = ""
     var endpoints: [Endpoint] = []
+    /// The caller's token when auth is on (nil: off); its models are checked in `route`.
+    var grant: AuthEntry?
     private var deadlineTimer: UInt64?
     /// Counted in the worker's in-flight gauge (from routing until finish).
     private var countedInFlight = false
@@ -209,6 +211,12 @@ final class ProxyCall: HTTP2StreamDelegate {
             return
         }
         self.model = model
+        if let grant, let denied = AuthTable.check(grant, model: model) {
+            // Before resolving, so a token cannot probe which models exist.
+            self.model = ""
+            fail(denied.status)
+            return
+        }
         switch worker.routeTable.resolve(model: model, version: version) {
         case .unknownModel:
             fail(GRPCStatus(.notFound, "unknown model \"\(model)\""))
@@ -242,7 +250,8 @@ final class ProxyCall: HTTP2StreamDelegate {
                 return deadline > now ? deadline - now : 0
             }
             let headers = ProxyHeaders.upstreamRequest(from: head.headers, path: head.path,
-                                                       authority: endpoint.description, remainingNanos: remaining)
+                                                       authority: endpoint.description, remainingNanos: remaining,
+                                                       dropAuthorization: grant != nil)
             let stream: HTTP2Stream
             do { stream = try worker.pool.openStream(to: endpoint, headers: headers, delegate: self) } catch {
                 worker.noteConnectFailure(model: model, version: version)

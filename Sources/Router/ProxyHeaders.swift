@@ -16,9 +16,10 @@ enum ProxyHeaders {
     }
 
     /// The upstream request headers: our pseudo-headers, `te: trailers`, the remaining
-    /// deadline, and the client's metadata minus hop-by-hop headers.
+    /// deadline, and the client's metadata minus hop-by-hop headers (and minus `authorization`
+    /// when the gateway checked it itself: the platform's tokens never reach a model).
     static func upstreamRequest(from client: [HeaderField], path: String, authority: String,
-                                remainingNanos: UInt64?) -> [HeaderField] {
+                                remainingNanos: UInt64?, dropAuthorization: Bool = false) -> [HeaderField] {
         var headers: [HeaderField] = [
             HeaderField(":method", "POST"),
             HeaderField(":scheme", "http"),
@@ -31,6 +32,7 @@ enum ProxyHeaders {
             headers.append(HeaderField("grpc-timeout", GRPCTimeout.format(nanoseconds: max(remainingNanos, 1_000))))
         }
         for field in client where !field.name.hasPrefix(":") && !isHopByHop(field.name) {
+            if dropAuthorization && field.name == "authorization" { continue }
             headers.append(field)
         }
         return headers

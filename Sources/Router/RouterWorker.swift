@@ -12,6 +12,9 @@ public struct RouterConfig: Sendable {
     /// Name and version reported by ServerMetadata.
     public var serverName = "byoc-gateway"
     public var serverVersion = "0.1.0"
+    /// `--require-auth`: the tokens every worker starts with (nil: no credentials required).
+    /// Newer snapshots arrive through `RouterWorker.install(_: AuthTable)`.
+    public var auth: AuthTable?
 
     public init() {}
 }
@@ -91,6 +94,8 @@ public final class RouterWorker: GRPCCallDispatcher {
     private var random: FastRandom
     private var localHandlers: [String: UnaryCall.Handler] = [:]
     private let admin: AdminHandler?
+    /// The tokens this worker checks calls against (nil: auth off); replaced on this loop.
+    public private(set) var authTable: AuthTable?
 
     public init(loop: EventLoop, config: RouterConfig, routeTable: RouteTable, admin: AdminHandler?, seed: UInt64) {
         self.loop = loop
@@ -99,6 +104,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         self.admin = admin
         self.pool = UpstreamPool(loop: loop, config: config.pool)
         self.random = FastRandom(seed: seed)
+        self.authTable = config.auth
         localHandlers = GatewayServices.handlers(for: self)
     }
 
@@ -107,12 +113,23 @@ public final class RouterWorker: GRPCCallDispatcher {
         if table.generation >= routeTable.generation { routeTable = table }
     }
 
+    /// Installs a newer token snapshot (call on this worker's loop); older generations are
+    /// ignored, and a worker started without auth never turns it on.
+    public func install(_ table: AuthTable) {
+        guard let current = authTable else { return }
+        if table.generation >= current.generation { authTable = table }
+    }
+
     public func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
         if let handler = localHandlers[head.path] {
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes, handler: handler)
         }
         if head.service == "byoc.v1.Admin" {
             guard let admin else { return nil }
+            if let auth = authTable, case .failure(let failure) = auth.authorizeAdmin(authorization: head.metadata("authorization")) {
+                GRPCResponses.sendTrailersOnly(stream, failure.status)
+                return nil
+            }
             let method = String(head.method)
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes) { call, message in
                 Task {
@@ -132,7 +149,21 @@ public final class RouterWorker: GRPCCallDispatcher {
             }
         }
         if Self.routedPaths.contains(head.path) || head.metadata("byoc-model") != nil {
-            return ProxyCall(worker: self, client: stream, head: head)
+            var grant: AuthEntry?
+            if let auth = authTable {
+                // Authenticate now; the model is checked once routing knows it (ProxyCall.route).
+                switch auth.authenticate(authorization: head.metadata("authorization")) {
+                case .success(let entry):
+                    grant = entry
+                case .failure(let failure):
+                    noteStatus(model: "", version: "", status: String(failure.status.code.rawValue))
+                    GRPCResponses.sendTrailersOnly(stream, failure.status)
+                    return nil
+                }
+            }
+            let call = ProxyCall(worker: self, client: stream, head: head)
+            call.grant = grant
+            return call
         }
         return nil
     }

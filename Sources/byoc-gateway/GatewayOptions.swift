@@ -40,6 +40,12 @@ struct GatewayOptions {
     var role = "all"
     var leaseDurationS = 15
     var leaseRenewS = 5
+    /// `--require-auth`: Admin RPCs, the JSON API and the UI need an admin token, Predict a
+    /// token for the model (`authorization: Bearer <token>`).
+    var requireAuth = false
+    /// `--admin-token-file`: the full text of the first admin token (created in the registry
+    /// when its id is unknown); without it, the first start with --require-auth prints one.
+    var adminTokenFile: String?
 
     /// One line per flag for `--help`.
     static let usage = """
@@ -79,6 +85,12 @@ struct GatewayOptions {
                                   replicas route with (default byoc-gateway-routes)
       --role all|router           router = never lead, only route (default all)
       --lease-duration-s N        Lease duration (default 15); --lease-renew-s N renew period (default 5)
+      --require-auth[=true|false] require API tokens (authorization: Bearer <token>): an admin
+                                  token for the Admin API, the JSON API and the UI, a predict
+                                  token for the model (or an admin token) for Predict
+      --admin-token-file PATH     the first admin token's full text (byoc_<id>_<secret>), created
+                                  in the registry if unknown; without it the first start with
+                                  --require-auth prints a new admin token once to stderr
     """
 
     struct UsageError: Error {
@@ -92,7 +104,8 @@ struct GatewayOptions {
                      "http-header-timeout-ms", "http-idle-timeout-ms",
                      "tls-listen", "tls-cert", "tls-key",
                      "kube-api", "kube-token-file", "kube-ca-file", "namespace", "lease-name", "pod-name",
-                     "advertise-address", "routes-configmap", "role", "lease-duration-s", "lease-renew-s"]
+                     "advertise-address", "routes-configmap", "role", "lease-duration-s", "lease-renew-s",
+                     "require-auth", "admin-token-file"]
         for flag in known {
             let name = "BYOC_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
             if let value = environment[name], !value.isEmpty { values[flag] = value }
@@ -107,6 +120,8 @@ struct GatewayOptions {
             if let equals = argument.firstIndex(of: "=") {
                 value = String(argument[argument.index(after: equals)...])
                 argument = String(argument[..<equals])
+            } else if argument == "require-auth" {
+                value = "true"  // a bare boolean flag
             } else {
                 index += 1
                 guard index < arguments.count else { throw UsageError(message: "--\(argument) needs a value") }
@@ -187,6 +202,14 @@ struct GatewayOptions {
         }
         if let value = try int("lease-duration-s") { options.leaseDurationS = value }
         if let value = try int("lease-renew-s") { options.leaseRenewS = value }
+        if let value = values["require-auth"] {
+            switch value.lowercased() {
+            case "1", "true", "yes", "on": options.requireAuth = true
+            case "0", "false", "no", "off", "": options.requireAuth = false
+            default: throw UsageError(message: "--require-auth must be true or false, got \"\(value)\"")
+            }
+        }
+        options.adminTokenFile = text("admin-token-file")
         guard options.leaseRenewS * 3 <= options.leaseDurationS * 2 else {
             throw UsageError(message: "--lease-renew-s must be at most two thirds of --lease-duration-s")
         }

@@ -126,3 +126,18 @@ final class ControlPlaneLogicTests: XCTestCase {
         XCTAssertEqual(KubernetesRuntime.fingerprint(service), "rv5")
     }
 }
+
+final class TokenSourceTests: XCTestCase {
+    func testTheTokenIsReReadWhenTheFileChanges() throws {
+        let path = NSTemporaryDirectory() + "byoc-token-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "first\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let source = TokenSource(path: path)
+        XCTAssertEqual(try source.current(), "first")
+        try "second\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 5)], ofItemAtPath: path)
+        XCTAssertEqual(try source.current(), "second")
+        XCTAssertNil(try TokenSource(path: nil).current())
+        XCTAssertThrowsError(try TokenSource(path: path + "-missing").current())
+    }
+}

@@ -514,6 +514,276 @@ void   byoc__v1__delete_model_response__free_unpacked
   assert(message->base.descriptor == &byoc__v1__delete_model_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   byoc__v1__token__init
+                     (Byoc__V1__Token         *message)
+{
+  static const Byoc__V1__Token init_value = BYOC__V1__TOKEN__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__token__get_packed_size
+                     (const Byoc__V1__Token *message)
+{
+  assert(message->base.descriptor == &byoc__v1__token__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__token__pack
+                     (const Byoc__V1__Token *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__token__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__token__pack_to_buffer
+                     (const Byoc__V1__Token *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__token__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__Token *
+       byoc__v1__token__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__Token *)
+     protobuf_c_message_unpack (&byoc__v1__token__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__token__free_unpacked
+                     (Byoc__V1__Token *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__token__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__create_token_request__init
+                     (Byoc__V1__CreateTokenRequest         *message)
+{
+  static const Byoc__V1__CreateTokenRequest init_value = BYOC__V1__CREATE_TOKEN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__create_token_request__get_packed_size
+                     (const Byoc__V1__CreateTokenRequest *message)
+{
+  assert(message->base.descriptor == &byoc__v1__create_token_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__create_token_request__pack
+                     (const Byoc__V1__CreateTokenRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__create_token_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__create_token_request__pack_to_buffer
+                     (const Byoc__V1__CreateTokenRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__create_token_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__CreateTokenRequest *
+       byoc__v1__create_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__CreateTokenRequest *)
+     protobuf_c_message_unpack (&byoc__v1__create_token_request__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__create_token_request__free_unpacked
+                     (Byoc__V1__CreateTokenRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__create_token_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__create_token_response__init
+                     (Byoc__V1__CreateTokenResponse         *message)
+{
+  static const Byoc__V1__CreateTokenResponse init_value = BYOC__V1__CREATE_TOKEN_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__create_token_response__get_packed_size
+                     (const Byoc__V1__CreateTokenResponse *message)
+{
+  assert(message->base.descriptor == &byoc__v1__create_token_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__create_token_response__pack
+                     (const Byoc__V1__CreateTokenResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__create_token_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__create_token_response__pack_to_buffer
+                     (const Byoc__V1__CreateTokenResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__create_token_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__CreateTokenResponse *
+       byoc__v1__create_token_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__CreateTokenResponse *)
+     protobuf_c_message_unpack (&byoc__v1__create_token_response__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__create_token_response__free_unpacked
+                     (Byoc__V1__CreateTokenResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__create_token_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__list_tokens_request__init
+                     (Byoc__V1__ListTokensRequest         *message)
+{
+  static const Byoc__V1__ListTokensRequest init_value = BYOC__V1__LIST_TOKENS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__list_tokens_request__get_packed_size
+                     (const Byoc__V1__ListTokensRequest *message)
+{
+  assert(message->base.descriptor == &byoc__v1__list_tokens_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__list_tokens_request__pack
+                     (const Byoc__V1__ListTokensRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__list_tokens_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__list_tokens_request__pack_to_buffer
+                     (const Byoc__V1__ListTokensRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__list_tokens_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__ListTokensRequest *
+       byoc__v1__list_tokens_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__ListTokensRequest *)
+     protobuf_c_message_unpack (&byoc__v1__list_tokens_request__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__list_tokens_request__free_unpacked
+                     (Byoc__V1__ListTokensRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__list_tokens_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__list_tokens_response__init
+                     (Byoc__V1__ListTokensResponse         *message)
+{
+  static const Byoc__V1__ListTokensResponse init_value = BYOC__V1__LIST_TOKENS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__list_tokens_response__get_packed_size
+                     (const Byoc__V1__ListTokensResponse *message)
+{
+  assert(message->base.descriptor == &byoc__v1__list_tokens_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__list_tokens_response__pack
+                     (const Byoc__V1__ListTokensResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__list_tokens_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__list_tokens_response__pack_to_buffer
+                     (const Byoc__V1__ListTokensResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__list_tokens_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__ListTokensResponse *
+       byoc__v1__list_tokens_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__ListTokensResponse *)
+     protobuf_c_message_unpack (&byoc__v1__list_tokens_response__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__list_tokens_response__free_unpacked
+                     (Byoc__V1__ListTokensResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__list_tokens_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__revoke_token_request__init
+                     (Byoc__V1__RevokeTokenRequest         *message)
+{
+  static const Byoc__V1__RevokeTokenRequest init_value = BYOC__V1__REVOKE_TOKEN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__revoke_token_request__get_packed_size
+                     (const Byoc__V1__RevokeTokenRequest *message)
+{
+  assert(message->base.descriptor == &byoc__v1__revoke_token_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__revoke_token_request__pack
+                     (const Byoc__V1__RevokeTokenRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__revoke_token_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__revoke_token_request__pack_to_buffer
+                     (const Byoc__V1__RevokeTokenRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__revoke_token_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__RevokeTokenRequest *
+       byoc__v1__revoke_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__RevokeTokenRequest *)
+     protobuf_c_message_unpack (&byoc__v1__revoke_token_request__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__revoke_token_request__free_unpacked
+                     (Byoc__V1__RevokeTokenRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__revoke_token_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor byoc__v1__resources__field_descriptors[4] =
 {
   {
@@ -1443,6 +1713,344 @@ const ProtobufCMessageDescriptor byoc__v1__delete_model_response__descriptor =
   (ProtobufCMessageInit) byoc__v1__delete_model_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor byoc__v1__token__field_descriptors[7] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Token, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scope",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Token, scope),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "models",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Byoc__V1__Token, n_models),
+    offsetof(Byoc__V1__Token, models),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_unix_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Token, expires_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_unix_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Token, created_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revoked_unix_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Token, revoked_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Token, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__token__field_indices_by_name[] = {
+  4,   /* field[4] = created_unix_ms */
+  6,   /* field[6] = description */
+  3,   /* field[3] = expires_unix_ms */
+  0,   /* field[0] = id */
+  2,   /* field[2] = models */
+  5,   /* field[5] = revoked_unix_ms */
+  1,   /* field[1] = scope */
+};
+static const ProtobufCIntRange byoc__v1__token__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor byoc__v1__token__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.Token",
+  "Token",
+  "Byoc__V1__Token",
+  "byoc.v1",
+  sizeof(Byoc__V1__Token),
+  7,
+  byoc__v1__token__field_descriptors,
+  byoc__v1__token__field_indices_by_name,
+  1,  byoc__v1__token__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__token__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__create_token_request__field_descriptors[4] =
+{
+  {
+    "scope",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CreateTokenRequest, scope),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "models",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Byoc__V1__CreateTokenRequest, n_models),
+    offsetof(Byoc__V1__CreateTokenRequest, models),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_unix_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CreateTokenRequest, expires_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CreateTokenRequest, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__create_token_request__field_indices_by_name[] = {
+  3,   /* field[3] = description */
+  2,   /* field[2] = expires_unix_ms */
+  1,   /* field[1] = models */
+  0,   /* field[0] = scope */
+};
+static const ProtobufCIntRange byoc__v1__create_token_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor byoc__v1__create_token_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.CreateTokenRequest",
+  "CreateTokenRequest",
+  "Byoc__V1__CreateTokenRequest",
+  "byoc.v1",
+  sizeof(Byoc__V1__CreateTokenRequest),
+  4,
+  byoc__v1__create_token_request__field_descriptors,
+  byoc__v1__create_token_request__field_indices_by_name,
+  1,  byoc__v1__create_token_request__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__create_token_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__create_token_response__field_descriptors[2] =
+{
+  {
+    "token",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CreateTokenResponse, token),
+    &byoc__v1__token__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secret",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CreateTokenResponse, secret),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__create_token_response__field_indices_by_name[] = {
+  1,   /* field[1] = secret */
+  0,   /* field[0] = token */
+};
+static const ProtobufCIntRange byoc__v1__create_token_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor byoc__v1__create_token_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.CreateTokenResponse",
+  "CreateTokenResponse",
+  "Byoc__V1__CreateTokenResponse",
+  "byoc.v1",
+  sizeof(Byoc__V1__CreateTokenResponse),
+  2,
+  byoc__v1__create_token_response__field_descriptors,
+  byoc__v1__create_token_response__field_indices_by_name,
+  1,  byoc__v1__create_token_response__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__create_token_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define byoc__v1__list_tokens_request__field_descriptors NULL
+#define byoc__v1__list_tokens_request__field_indices_by_name NULL
+#define byoc__v1__list_tokens_request__number_ranges NULL
+const ProtobufCMessageDescriptor byoc__v1__list_tokens_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.ListTokensRequest",
+  "ListTokensRequest",
+  "Byoc__V1__ListTokensRequest",
+  "byoc.v1",
+  sizeof(Byoc__V1__ListTokensRequest),
+  0,
+  byoc__v1__list_tokens_request__field_descriptors,
+  byoc__v1__list_tokens_request__field_indices_by_name,
+  0,  byoc__v1__list_tokens_request__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__list_tokens_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__list_tokens_response__field_descriptors[1] =
+{
+  {
+    "tokens",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Byoc__V1__ListTokensResponse, n_tokens),
+    offsetof(Byoc__V1__ListTokensResponse, tokens),
+    &byoc__v1__token__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__list_tokens_response__field_indices_by_name[] = {
+  0,   /* field[0] = tokens */
+};
+static const ProtobufCIntRange byoc__v1__list_tokens_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor byoc__v1__list_tokens_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.ListTokensResponse",
+  "ListTokensResponse",
+  "Byoc__V1__ListTokensResponse",
+  "byoc.v1",
+  sizeof(Byoc__V1__ListTokensResponse),
+  1,
+  byoc__v1__list_tokens_response__field_descriptors,
+  byoc__v1__list_tokens_response__field_indices_by_name,
+  1,  byoc__v1__list_tokens_response__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__list_tokens_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__revoke_token_request__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__RevokeTokenRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__revoke_token_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange byoc__v1__revoke_token_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor byoc__v1__revoke_token_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.RevokeTokenRequest",
+  "RevokeTokenRequest",
+  "Byoc__V1__RevokeTokenRequest",
+  "byoc.v1",
+  sizeof(Byoc__V1__RevokeTokenRequest),
+  1,
+  byoc__v1__revoke_token_request__field_descriptors,
+  byoc__v1__revoke_token_request__field_indices_by_name,
+  1,  byoc__v1__revoke_token_request__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__revoke_token_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue byoc__v1__version_state__enum_values_by_number[6] =
 {
   { "VERSION_STATE_UNSPECIFIED", "BYOC__V1__VERSION_STATE__VERSION_STATE_UNSPECIFIED", 0 },
@@ -1479,7 +2087,7 @@ const ProtobufCEnumDescriptor byoc__v1__version_state__descriptor =
   byoc__v1__version_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[6] =
+static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[9] =
 {
   { "RegisterModel", &byoc__v1__register_model_request__descriptor, &byoc__v1__model_version__descriptor },
   { "ListModels", &byoc__v1__list_models_request__descriptor, &byoc__v1__list_models_response__descriptor },
@@ -1487,12 +2095,18 @@ static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[6] =
   { "SetDefaultVersion", &byoc__v1__set_default_version_request__descriptor, &byoc__v1__model__descriptor },
   { "ScaleModelVersion", &byoc__v1__scale_model_version_request__descriptor, &byoc__v1__model_version__descriptor },
   { "DeleteModel", &byoc__v1__delete_model_request__descriptor, &byoc__v1__delete_model_response__descriptor },
+  { "CreateToken", &byoc__v1__create_token_request__descriptor, &byoc__v1__create_token_response__descriptor },
+  { "ListTokens", &byoc__v1__list_tokens_request__descriptor, &byoc__v1__list_tokens_response__descriptor },
+  { "RevokeToken", &byoc__v1__revoke_token_request__descriptor, &byoc__v1__token__descriptor },
 };
 const unsigned byoc__v1__admin__method_indices_by_name[] = {
+  6,        /* CreateToken */
   5,        /* DeleteModel */
   2,        /* GetModel */
   1,        /* ListModels */
+  7,        /* ListTokens */
   0,        /* RegisterModel */
+  8,        /* RevokeToken */
   4,        /* ScaleModelVersion */
   3         /* SetDefaultVersion */
 };
@@ -1503,7 +2117,7 @@ const ProtobufCServiceDescriptor byoc__v1__admin__descriptor =
   "Admin",
   "Byoc__V1__Admin",
   "byoc.v1",
-  6,
+  9,
   byoc__v1__admin__method_descriptors,
   byoc__v1__admin__method_indices_by_name
 };
@@ -1554,6 +2168,30 @@ void byoc__v1__admin__delete_model(ProtobufCService *service,
 {
   assert(service->descriptor == &byoc__v1__admin__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void byoc__v1__admin__create_token(ProtobufCService *service,
+                                   const Byoc__V1__CreateTokenRequest *input,
+                                   Byoc__V1__CreateTokenResponse_Closure closure,
+                                   void *closure_data)
+{
+  assert(service->descriptor == &byoc__v1__admin__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void byoc__v1__admin__list_tokens(ProtobufCService *service,
+                                  const Byoc__V1__ListTokensRequest *input,
+                                  Byoc__V1__ListTokensResponse_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &byoc__v1__admin__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void byoc__v1__admin__revoke_token(ProtobufCService *service,
+                                   const Byoc__V1__RevokeTokenRequest *input,
+                                   Byoc__V1__Token_Closure closure,
+                                   void *closure_data)
+{
+  assert(service->descriptor == &byoc__v1__admin__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
                             Byoc__V1__Admin_ServiceDestroy destroy)

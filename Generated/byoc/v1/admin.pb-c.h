@@ -28,6 +28,12 @@ typedef struct Byoc__V1__SetDefaultVersionRequest Byoc__V1__SetDefaultVersionReq
 typedef struct Byoc__V1__ScaleModelVersionRequest Byoc__V1__ScaleModelVersionRequest;
 typedef struct Byoc__V1__DeleteModelRequest Byoc__V1__DeleteModelRequest;
 typedef struct Byoc__V1__DeleteModelResponse Byoc__V1__DeleteModelResponse;
+typedef struct Byoc__V1__Token Byoc__V1__Token;
+typedef struct Byoc__V1__CreateTokenRequest Byoc__V1__CreateTokenRequest;
+typedef struct Byoc__V1__CreateTokenResponse Byoc__V1__CreateTokenResponse;
+typedef struct Byoc__V1__ListTokensRequest Byoc__V1__ListTokensRequest;
+typedef struct Byoc__V1__ListTokensResponse Byoc__V1__ListTokensResponse;
+typedef struct Byoc__V1__RevokeTokenRequest Byoc__V1__RevokeTokenRequest;
 
 
 /* --- enums --- */
@@ -260,6 +266,111 @@ struct  Byoc__V1__DeleteModelResponse
     , 0,NULL }
 
 
+/*
+ * An API token as the registry describes it: never its secret.
+ */
+struct  Byoc__V1__Token
+{
+  ProtobufCMessage base;
+  /*
+   * 12 lowercase hex characters; public (the token text is byoc_<id>_<secret>)
+   */
+  char *id;
+  /*
+   * "admin" (every RPC) or "predict" (Predict/ModelInfer/ModelMetadata)
+   */
+  char *scope;
+  /*
+   * predict: the models it may call; empty = every model
+   */
+  size_t n_models;
+  char **models;
+  /*
+   * 0 = never
+   */
+  int64_t expires_unix_ms;
+  int64_t created_unix_ms;
+  /*
+   * 0 = not revoked
+   */
+  int64_t revoked_unix_ms;
+  char *description;
+};
+#define BYOC__V1__TOKEN__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__token__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Byoc__V1__CreateTokenRequest
+{
+  ProtobufCMessage base;
+  /*
+   * "admin" or "predict"
+   */
+  char *scope;
+  /*
+   * predict only; empty = every model (names need not be registered yet)
+   */
+  size_t n_models;
+  char **models;
+  /*
+   * 0 = never; otherwise in the future
+   */
+  int64_t expires_unix_ms;
+  char *description;
+};
+#define BYOC__V1__CREATE_TOKEN_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__create_token_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Byoc__V1__CreateTokenResponse
+{
+  ProtobufCMessage base;
+  Byoc__V1__Token *token;
+  /*
+   * the full bearer token text byoc_<id>_<secret>; shown only here
+   */
+  char *secret;
+};
+#define BYOC__V1__CREATE_TOKEN_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__create_token_response__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Byoc__V1__ListTokensRequest
+{
+  ProtobufCMessage base;
+};
+#define BYOC__V1__LIST_TOKENS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__list_tokens_request__descriptor) \
+     }
+
+
+struct  Byoc__V1__ListTokensResponse
+{
+  ProtobufCMessage base;
+  /*
+   * revoked and expired ones too, oldest first
+   */
+  size_t n_tokens;
+  Byoc__V1__Token **tokens;
+};
+#define BYOC__V1__LIST_TOKENS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__list_tokens_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Byoc__V1__RevokeTokenRequest
+{
+  ProtobufCMessage base;
+  char *id;
+};
+#define BYOC__V1__REVOKE_TOKEN_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__revoke_token_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
 /* Byoc__V1__Resources methods */
 void   byoc__v1__resources__init
                      (Byoc__V1__Resources         *message);
@@ -475,6 +586,120 @@ Byoc__V1__DeleteModelResponse *
 void   byoc__v1__delete_model_response__free_unpacked
                      (Byoc__V1__DeleteModelResponse *message,
                       ProtobufCAllocator *allocator);
+/* Byoc__V1__Token methods */
+void   byoc__v1__token__init
+                     (Byoc__V1__Token         *message);
+size_t byoc__v1__token__get_packed_size
+                     (const Byoc__V1__Token   *message);
+size_t byoc__v1__token__pack
+                     (const Byoc__V1__Token   *message,
+                      uint8_t             *out);
+size_t byoc__v1__token__pack_to_buffer
+                     (const Byoc__V1__Token   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__Token *
+       byoc__v1__token__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__token__free_unpacked
+                     (Byoc__V1__Token *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__CreateTokenRequest methods */
+void   byoc__v1__create_token_request__init
+                     (Byoc__V1__CreateTokenRequest         *message);
+size_t byoc__v1__create_token_request__get_packed_size
+                     (const Byoc__V1__CreateTokenRequest   *message);
+size_t byoc__v1__create_token_request__pack
+                     (const Byoc__V1__CreateTokenRequest   *message,
+                      uint8_t             *out);
+size_t byoc__v1__create_token_request__pack_to_buffer
+                     (const Byoc__V1__CreateTokenRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__CreateTokenRequest *
+       byoc__v1__create_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__create_token_request__free_unpacked
+                     (Byoc__V1__CreateTokenRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__CreateTokenResponse methods */
+void   byoc__v1__create_token_response__init
+                     (Byoc__V1__CreateTokenResponse         *message);
+size_t byoc__v1__create_token_response__get_packed_size
+                     (const Byoc__V1__CreateTokenResponse   *message);
+size_t byoc__v1__create_token_response__pack
+                     (const Byoc__V1__CreateTokenResponse   *message,
+                      uint8_t             *out);
+size_t byoc__v1__create_token_response__pack_to_buffer
+                     (const Byoc__V1__CreateTokenResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__CreateTokenResponse *
+       byoc__v1__create_token_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__create_token_response__free_unpacked
+                     (Byoc__V1__CreateTokenResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__ListTokensRequest methods */
+void   byoc__v1__list_tokens_request__init
+                     (Byoc__V1__ListTokensRequest         *message);
+size_t byoc__v1__list_tokens_request__get_packed_size
+                     (const Byoc__V1__ListTokensRequest   *message);
+size_t byoc__v1__list_tokens_request__pack
+                     (const Byoc__V1__ListTokensRequest   *message,
+                      uint8_t             *out);
+size_t byoc__v1__list_tokens_request__pack_to_buffer
+                     (const Byoc__V1__ListTokensRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__ListTokensRequest *
+       byoc__v1__list_tokens_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__list_tokens_request__free_unpacked
+                     (Byoc__V1__ListTokensRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__ListTokensResponse methods */
+void   byoc__v1__list_tokens_response__init
+                     (Byoc__V1__ListTokensResponse         *message);
+size_t byoc__v1__list_tokens_response__get_packed_size
+                     (const Byoc__V1__ListTokensResponse   *message);
+size_t byoc__v1__list_tokens_response__pack
+                     (const Byoc__V1__ListTokensResponse   *message,
+                      uint8_t             *out);
+size_t byoc__v1__list_tokens_response__pack_to_buffer
+                     (const Byoc__V1__ListTokensResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__ListTokensResponse *
+       byoc__v1__list_tokens_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__list_tokens_response__free_unpacked
+                     (Byoc__V1__ListTokensResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__RevokeTokenRequest methods */
+void   byoc__v1__revoke_token_request__init
+                     (Byoc__V1__RevokeTokenRequest         *message);
+size_t byoc__v1__revoke_token_request__get_packed_size
+                     (const Byoc__V1__RevokeTokenRequest   *message);
+size_t byoc__v1__revoke_token_request__pack
+                     (const Byoc__V1__RevokeTokenRequest   *message,
+                      uint8_t             *out);
+size_t byoc__v1__revoke_token_request__pack_to_buffer
+                     (const Byoc__V1__RevokeTokenRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__RevokeTokenRequest *
+       byoc__v1__revoke_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__revoke_token_request__free_unpacked
+                     (Byoc__V1__RevokeTokenRequest *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Byoc__V1__Resources_Closure)
@@ -516,6 +741,24 @@ typedef void (*Byoc__V1__DeleteModelRequest_Closure)
 typedef void (*Byoc__V1__DeleteModelResponse_Closure)
                  (const Byoc__V1__DeleteModelResponse *message,
                   void *closure_data);
+typedef void (*Byoc__V1__Token_Closure)
+                 (const Byoc__V1__Token *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__CreateTokenRequest_Closure)
+                 (const Byoc__V1__CreateTokenRequest *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__CreateTokenResponse_Closure)
+                 (const Byoc__V1__CreateTokenResponse *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__ListTokensRequest_Closure)
+                 (const Byoc__V1__ListTokensRequest *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__ListTokensResponse_Closure)
+                 (const Byoc__V1__ListTokensResponse *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__RevokeTokenRequest_Closure)
+                 (const Byoc__V1__RevokeTokenRequest *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -547,6 +790,18 @@ struct Byoc__V1__Admin_Service
                        const Byoc__V1__DeleteModelRequest *input,
                        Byoc__V1__DeleteModelResponse_Closure closure,
                        void *closure_data);
+  void (*create_token)(Byoc__V1__Admin_Service *service,
+                       const Byoc__V1__CreateTokenRequest *input,
+                       Byoc__V1__CreateTokenResponse_Closure closure,
+                       void *closure_data);
+  void (*list_tokens)(Byoc__V1__Admin_Service *service,
+                      const Byoc__V1__ListTokensRequest *input,
+                      Byoc__V1__ListTokensResponse_Closure closure,
+                      void *closure_data);
+  void (*revoke_token)(Byoc__V1__Admin_Service *service,
+                       const Byoc__V1__RevokeTokenRequest *input,
+                       Byoc__V1__Token_Closure closure,
+                       void *closure_data);
 };
 typedef void (*Byoc__V1__Admin_ServiceDestroy)(Byoc__V1__Admin_Service *);
 void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
@@ -560,7 +815,10 @@ void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
       function_prefix__ ## get_model,\
       function_prefix__ ## set_default_version,\
       function_prefix__ ## scale_model_version,\
-      function_prefix__ ## delete_model  }
+      function_prefix__ ## delete_model,\
+      function_prefix__ ## create_token,\
+      function_prefix__ ## list_tokens,\
+      function_prefix__ ## revoke_token  }
 void byoc__v1__admin__register_model(ProtobufCService *service,
                                      const Byoc__V1__RegisterModelRequest *input,
                                      Byoc__V1__ModelVersion_Closure closure,
@@ -585,6 +843,18 @@ void byoc__v1__admin__delete_model(ProtobufCService *service,
                                    const Byoc__V1__DeleteModelRequest *input,
                                    Byoc__V1__DeleteModelResponse_Closure closure,
                                    void *closure_data);
+void byoc__v1__admin__create_token(ProtobufCService *service,
+                                   const Byoc__V1__CreateTokenRequest *input,
+                                   Byoc__V1__CreateTokenResponse_Closure closure,
+                                   void *closure_data);
+void byoc__v1__admin__list_tokens(ProtobufCService *service,
+                                  const Byoc__V1__ListTokensRequest *input,
+                                  Byoc__V1__ListTokensResponse_Closure closure,
+                                  void *closure_data);
+void byoc__v1__admin__revoke_token(ProtobufCService *service,
+                                   const Byoc__V1__RevokeTokenRequest *input,
+                                   Byoc__V1__Token_Closure closure,
+                                   void *closure_data);
 
 /* --- descriptors --- */
 
@@ -602,6 +872,12 @@ extern const ProtobufCMessageDescriptor byoc__v1__set_default_version_request__d
 extern const ProtobufCMessageDescriptor byoc__v1__scale_model_version_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__delete_model_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__delete_model_response__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__token__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__create_token_request__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__create_token_response__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__list_tokens_request__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__list_tokens_response__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__revoke_token_request__descriptor;
 extern const ProtobufCServiceDescriptor byoc__v1__admin__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -1,0 +1,281 @@
+// API tokens on the request path: the token format, its hashing, and the immutable AuthTable
+// snapshot every worker checks `authorization: Bearer <token>` against without a lock.
+import COpenSSL
+import Foundation
+import GRPC
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a token may call.
+public enum TokenScope: Sendable, Equatable {
+    /// Every RPC: the Admin API, the JSON API and UI, and Predict on every model.
+    case admin
+    /// Predict (and ModelInfer / ModelMetadata) on the listed models; empty = every model.
+    case predict(models: Set<String>)
+
+    /// "admin" or "predict".
+    public var name: String {
+        switch self {
+        case .admin: return "admin"
+        case .predict: return "predict"
+        }
+    }
+}
+
+/// The token text `byoc_<id>_<secret>` and its cryptography (OpenSSL).
+///
+/// `id` is 12 lowercase hex characters (6 random bytes) and public: it names the token in
+/// lists, events and messages. `secret` is 32 random bytes (RAND_bytes) in base64url without
+/// padding (43 characters). The registry keeps SHA-256 of the secret's text, never the secret.
+public enum APIToken {
+    public static let prefix = "byoc_"
+    public static let idLength = 12
+    public static let secretLength = 43
+    /// The length of a whole token text.
+    public static let textLength = 5 + 12 + 1 + 43
+
+    /// A new token: its id, its secret, and the full text to hand to the user (once).
+    public static func generate() throws -> (id: String, secret: String, text: String) {
+        let idBytes = try randomBytes(6)
+        let id = idBytes.map { byte -> String in
+            let hex = String(byte, radix: 16)
+            return hex.count == 1 ? "0" + hex : hex
+        }.joined()
+        let secret = base64URL(try randomBytes(32))
+        return (id, secret, prefix + id + "_" + secret)
+    }
+
+    /// Splits a token text into id and secret; nil unless it is exactly `byoc_<12 hex>_<43 base64url>`.
+    public static func parse<S: StringProtocol>(_ text: S) -> (id: String, secret: String)? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == textLength, bytes.starts(with: prefix.utf8), bytes[5 + idLength] == UInt8(ascii: "_") else {
+            return nil
+        }
+        let id = bytes[5..<(5 + idLength)]
+        let secret = bytes[(6 + idLength)...]
+        guard id.allSatisfy(isLowerHex), secret.allSatisfy(isBase64URL) else { return nil }
+        return (String(decoding: id, as: UTF8.self), String(decoding: secret, as: UTF8.self))
+    }
+
+    /// True for a well-formed token id (12 lowercase hex characters).
+    public static func isValidID(_ id: String) -> Bool {
+        id.utf8.count == idLength && id.utf8.allSatisfy(isLowerHex)
+    }
+
+    /// SHA-256 of the secret's text (what the registry stores).
+    public static func hash<S: StringProtocol>(secret: S) -> [UInt8] {
+        var text = String(secret)
+        return text.withUTF8 { utf8 in
+            [UInt8](unsafeUninitializedCapacity: Int(SHA256_DIGEST_LENGTH)) { buffer, count in
+                _ = SHA256(utf8.baseAddress, utf8.count, buffer.baseAddress)
+                count = Int(SHA256_DIGEST_LENGTH)
+            }
+        }
+    }
+
+    /// Lowercase hex of a hash (the registry's column format).
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Bytes of lowercase or uppercase hex text; nil when malformed.
+    public static func bytes(hex: String) -> [UInt8]? {
+        let chars = Array(hex.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(chars.count / 2)
+        var index = 0
+        while index < chars.count {
+            guard let high = nibble(chars[index]), let low = nibble(chars[index + 1]) else { return nil }
+            out.append(high << 4 | low)
+            index += 2
+        }
+        return out
+    }
+
+    /// Compares two hashes in constant time (CRYPTO_memcmp); false when the lengths differ.
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        guard !a.isEmpty else { return true }
+        return a.withUnsafeBytes { x in b.withUnsafeBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0 } }
+    }
+
+    /// The token of an `authorization` header value `Bearer <token>` (scheme case-insensitive);
+    /// nil when the value is not a bearer credential.
+    public static func bearer(_ header: String) -> Substring? {
+        var value = Substring(header)
+        while value.first == " " || value.first == "\t" { value.removeFirst() }
+        guard value.utf8.count > 7, value.utf8.prefix(6).map({ $0 | 0x20 }) == Array("bearer".utf8) else { return nil }
+        value = value.dropFirst(6)
+        guard value.first == " " || value.first == "\t" else { return nil }
+        while value.first == " " || value.first == "\t" { value.removeFirst() }
+        while value.last == " " || value.last == "\t" { value.removeLast() }
+        return value.isEmpty ? nil : value
+    }
+
+    static func randomBytes(_ count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let ok = bytes.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
+        guard ok == 1 else { throw AuthFailure.unauthenticated("the random number generator failed") }
+        return bytes
+    }
+
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        var text = Data(bytes).base64EncodedString()
+        text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        while text.hasSuffix("=") { text.removeLast() }
+        return text
+    }
+
+    private static func isLowerHex(_ c: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(c)
+    }
+
+    private static func isBase64URL(_ c: UInt8) -> Bool {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")
+    }
+}
+
+/// Why a call was refused. Messages never contain the presented token (at most its public id).
+public enum AuthFailure: Error, Equatable, Sendable {
+    /// Missing, malformed, unknown, wrong, expired or revoked credentials: UNAUTHENTICATED.
+    case unauthenticated(String)
+    /// A valid token without the right scope or model: PERMISSION_DENIED.
+    case permissionDenied(String)
+
+    /// The gRPC status the gateway answers with.
+    public var status: GRPCStatus {
+        switch self {
+        case .unauthenticated(let message): return GRPCStatus(.unauthenticated, message)
+        case .permissionDenied(let message): return GRPCStatus(.permissionDenied, message)
+        }
+    }
+}
+
+/// One token as the request path sees it.
+public struct AuthEntry: Sendable, Equatable {
+    public let id: String
+    /// SHA-256 of the secret.
+    public let secretHash: [UInt8]
+    public let scope: TokenScope
+    /// 0 = never.
+    public let expiresUnixMs: Int64
+    /// 0 = not revoked.
+    public let revokedUnixMs: Int64
+
+    public init(id: String, secretHash: [UInt8], scope: TokenScope, expiresUnixMs: Int64 = 0, revokedUnixMs: Int64 = 0) {
+        self.id = id
+        self.secretHash = secretHash
+        self.scope = scope
+        self.expiresUnixMs = expiresUnixMs
+        self.revokedUnixMs = revokedUnixMs
+    }
+
+    public var isAdmin: Bool { scope == .admin }
+
+    /// True when the token may call `model` (admin tokens may call every model).
+    public func allows(model: String) -> Bool {
+        switch scope {
+        case .admin: return true
+        case .predict(let models): return models.isEmpty || models.contains(model)
+        }
+    }
+}
+
+/// An immutable snapshot of the tokens: id -> entry. Built off the request path whenever the
+/// tokens change and installed on every worker like a `RouteTable`; checking a request reads
+/// only this value (no lock, no SQLite). Expiry is checked per request against the wall clock.
+public final class AuthTable: Sendable {
+    /// Increases with every published table.
+    public let generation: UInt64
+    let entries: [String: AuthEntry]
+    /// Compared against when the id is unknown, so unknown ids cost the same as wrong secrets.
+    private static let placeholderHash = [UInt8](repeating: 0, count: 32)
+
+    public init(generation: UInt64, entries: [AuthEntry]) {
+        self.generation = generation
+        var map: [String: AuthEntry] = [:]
+        for entry in entries { map[entry.id] = entry }
+        self.entries = map
+    }
+
+    /// Every token, by id.
+    public var tokens: [String: AuthEntry] { entries }
+
+    /// This table with another generation.
+    public func withGeneration(_ generation: UInt64) -> AuthTable {
+        AuthTable(generation: generation, entries: Array(entries.values))
+    }
+
+    /// Who the `authorization` header value says the caller is.
+    public func authenticate(authorization: String?, nowUnixMs: Int64 = AuthClock.unixMillis()) -> Result<AuthEntry, AuthFailure> {
+        guard let authorization, !authorization.isEmpty else {
+            return .failure(.unauthenticated("missing credentials: send the header authorization: Bearer <token>"))
+        }
+        guard let text = APIToken.bearer(authorization) else {
+            return .failure(.unauthenticated("the authorization header must be \"Bearer <token>\""))
+        }
+        guard let (id, secret) = APIToken.parse(text) else {
+            return .failure(.unauthenticated("malformed API token (expected byoc_<id>_<secret>)"))
+        }
+        let presented = APIToken.hash(secret: secret)
+        let entry = entries[id]
+        let matches = APIToken.constantTimeEqual(presented, entry?.secretHash ?? Self.placeholderHash)
+        guard let entry, matches else { return .failure(.unauthenticated("invalid API token")) }
+        if entry.revokedUnixMs != 0 { return .failure(.unauthenticated("API token \(entry.id) has been revoked")) }
+        if entry.expiresUnixMs != 0 && entry.expiresUnixMs <= nowUnixMs {
+            return .failure(.unauthenticated("API token \(entry.id) has expired"))
+        }
+        return .success(entry)
+    }
+
+    /// The Admin API (and the JSON API and UI): an admin token.
+    public func authorizeAdmin(authorization: String?, nowUnixMs: Int64 = AuthClock.unixMillis()) -> Result<AuthEntry, AuthFailure> {
+        authenticate(authorization: authorization, nowUnixMs: nowUnixMs).flatMap { entry in
+            entry.isAdmin ? .success(entry)
+                : .failure(.permissionDenied("API token \(entry.id) has scope \(entry.scope.name); the Admin API needs an admin token"))
+        }
+    }
+
+    /// Predict on `model`: a predict token listing the model (or every model), or an admin token.
+    public func authorizePredict(authorization: String?, model: String,
+                                 nowUnixMs: Int64 = AuthClock.unixMillis()) -> Result<AuthEntry, AuthFailure> {
+        authenticate(authorization: authorization, nowUnixMs: nowUnixMs).flatMap { entry in
+            Self.check(entry, model: model).map { .failure($0) } ?? .success(entry)
+        }
+    }
+
+    /// PERMISSION_DENIED when `entry` may not call `model`, else nil.
+    public static func check(_ entry: AuthEntry, model: String) -> AuthFailure? {
+        entry.allows(model: model) ? nil
+            : .permissionDenied("API token \(entry.id) may not call model \"\(model)\"")
+    }
+}
+
+/// The wall clock for token expiry.
+public enum AuthClock {
+    /// Milliseconds since the Unix epoch (CLOCK_REALTIME).
+    public static func unixMillis() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}
