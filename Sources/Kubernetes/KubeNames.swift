@@ -2,10 +2,10 @@ import Registry
 
 /// Names and labels of the objects of one model version.
 ///
-/// The name is `MODEL-VERSION` with `.` in the version turned into `-`, which is a valid
-/// DNS-1035 label (what Services need) when it starts with a letter and has at most 63
-/// characters. Otherwise, and whenever the version had a `.` (so `1.2` and `1-2` cannot
-/// collide), the name gets an 8-hex-digit hash of `MODEL/VERSION` as a suffix, is cut to fit 63
+/// The name is `MODEL-VERSION`, a valid DNS-1035 label (what Services need) when it starts with
+/// a letter and has at most 63 characters; it is unambiguous when the version has no `-` or
+/// `.` (the last `-` splits it). Otherwise (so `a-1`/`2` and `a`/`1-2`, or `1.2` and `1-2`, cannot
+/// collide) the name gets an 8-hex-digit hash of `MODEL/VERSION` as a suffix, is cut to fit 63
 /// characters, and starts with `m` when the model starts with a digit. The labels, not the
 /// name, identify a version: garbage collection and removal select by label.
 public struct KubeNames: Sendable, Equatable {
@@ -51,7 +51,8 @@ public struct KubeNames: Sendable, Equatable {
     static func objectName(_ key: VersionKey) -> String {
         let plain = "\(key.model)-\(key.version.replacingOccurrences(of: ".", with: "-"))"
         let startsWithLetter = plain.first.map { ("a"..."z").contains($0) } ?? false
-        if plain.count <= maxLength, startsWithLetter, !key.version.contains(".") { return plain }
+        let ambiguous = key.version.utf8.contains(UInt8(ascii: ".")) || key.version.utf8.contains(UInt8(ascii: "-"))
+        if plain.count <= maxLength, startsWithLetter, !ambiguous { return plain }
         let hash = String(fnv1a("\(key.model)/\(key.version)") & 0xffff_ffff, radix: 16)
         let suffix = "-" + String(repeating: "0", count: 8 - hash.count) + hash
         var base = (startsWithLetter ? "" : "m") + plain

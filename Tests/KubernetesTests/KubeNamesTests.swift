@@ -5,7 +5,18 @@ import XCTest
 final class KubeNamesTests: XCTestCase {
     func testPlainNameWhenItIsADNSLabel() {
         XCTAssertEqual(KubeNames(VersionKey(model: "iris", version: "1")).name, "iris-1")
-        XCTAssertEqual(KubeNames(VersionKey(model: "sentiment-en", version: "v2-rc1")).name, "sentiment-en-v2-rc1")
+        XCTAssertEqual(KubeNames(VersionKey(model: "sentiment-en", version: "v2")).name, "sentiment-en-v2")
+    }
+
+    func testDashesInVersionsGetAHashSoModelAndVersionCannotCollide() {
+        // Without the hash both would be "a-1-2".
+        let first = KubeNames(VersionKey(model: "a-1", version: "2")).name
+        let second = KubeNames(VersionKey(model: "a", version: "1-2")).name
+        XCTAssertEqual(first, "a-1-2")
+        XCTAssertNotEqual(first, second)
+        XCTAssertTrue(second.hasPrefix("a-1-2-"))
+        XCTAssertTrue(KubeNames.isDNSLabel(second))
+        XCTAssertTrue(KubeNames(VersionKey(model: "sentiment-en", version: "v2-rc1")).name.hasPrefix("sentiment-en-v2-rc1-"))
     }
 
     func testDottedVersionsGetAHashSoTheyCannotCollide() {
