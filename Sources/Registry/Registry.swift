@@ -218,6 +218,9 @@ public actor Registry {
     public func createToken(_ token: TokenRecord) throws -> TokenRecord {
         var token = token
         if token.createdUnixMs == 0 { token.createdUnixMs = unixMillisecondsNow() }
+        guard token.id.utf8.count == 12, token.id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw RegistryError(.internal, "a token id is 12 lowercase hex characters")
+        }
         guard token.secretSHA256.count == 32 else {
             throw RegistryError(.internal, "token \(token.id): the secret hash must be 32 bytes")
         }

@@ -26,6 +26,8 @@ final class Gateway: @unchecked Sendable {
     /// `--tls-listen`: the certificate (re-read on SIGHUP) and the TLS ports on the workers.
     private var tlsContext: TLSServerContext?
     private var tlsListeners: TLSListeners?
+    /// `--require-auth` / `--admin-token-file` (nil: neither given).
+    private var auth: GatewayAuth?
 
     init(options: GatewayOptions) {
         self.options = options
@@ -45,10 +47,13 @@ final class Gateway: @unchecked Sendable {
         } else {
             admin = try startControlPlane()
         }
+        auth = try GatewayAuth.setUp(options: options, registry: registry)
+        auth?.install = { [weak self] table in await self?.install(table) }
         var routerConfig = RouterConfig()
         routerConfig.maxMessageBytes = options.maxMessageBytes
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
         routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
+        if let auth, auth.required { routerConfig.auth = auth.table }
 
         var config = GRPCServerConfig(host: options.listenHost, port: options.listenPort, workers: options.workers)
         config.gracePeriodNanos = UInt64(options.gracePeriodMs) * 1_000_000
@@ -93,7 +98,9 @@ final class Gateway: @unchecked Sendable {
                 return sample
             }
         }
-        return WebConsole(admin: admin, control: control, options: consoleOptions)
+        let console = WebConsole(admin: admin, control: control, options: consoleOptions)
+        console.authorizer = auth?.consoleAuthorizer()
+        return console
     }
 
     /// Opens the registry and builds the reconciler and the Admin API; returns the Admin handler.
@@ -114,7 +121,8 @@ final class Gateway: @unchecked Sendable {
                                     options: ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs))),
                                     publish: { [weak self] table in self?.publish(table) })
         let service = AdminService(registry: registry, wake: { reconciler.wake() },
-                                   limits: AdminLimits(maxReplicas: Int32(options.maxReplicas)))
+                                   limits: AdminLimits(maxReplicas: Int32(options.maxReplicas)),
+                                   tokensChanged: { [weak self] snapshot in await self?.auth?.update(snapshot) })
         self.registry = registry
         self.reconciler = reconciler
         FileHandle.standardError.write(Data("byoc-gateway: registry \(path), runtime \(options.runtime), state in \(options.stateDir)\n".utf8))
@@ -174,6 +182,22 @@ final class Gateway: @unchecked Sendable {
         let stamped = table.withGeneration(generation.next())
         for router in routers {
             router.loop.execute { router.install(stamped) }
+        }
+    }
+
+    /// Installs a token snapshot on every worker; returns once each has it.
+    private func install(_ table: AuthTable) async {
+        await withTaskGroup(of: Void.self) { group in
+            for router in routers {
+                group.addTask {
+                    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                        router.loop.execute {
+                            router.install(table)
+                            done.resume()
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -11,11 +11,14 @@ struct Byocctl: AsyncParsableCommand {
                              default $BYOC_SERVER, else http://127.0.0.1:8080
           -o, --output FMT   table (default) or json
           --timeout SECONDS  deadline of each call (default 30)
+          --token TOKEN      API token, sent as authorization: Bearer (default
+                             $BYOC_TOKEN); needed when the gateway runs --require-auth
 
         Exit status: 0 on success; 1 when a call failed, with one line on stderr
         (CODE: message, or why the gateway could not be reached); 2 on a usage
         error.
         """,
         subcommands: [RegisterCommand.self, ListCommand.self, GetCommand.self, SetDefaultCommand.self,
-                      ScaleCommand.self, DeleteCommand.self, PredictCommand.self, StatusCommand.self])
+                      ScaleCommand.self, DeleteCommand.self, PredictCommand.self, StatusCommand.self,
+                      TokenCommand.self])
 }

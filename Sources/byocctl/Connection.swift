@@ -13,6 +13,9 @@ enum RPC {
     static let deleteModel = "/byoc.v1.Admin/DeleteModel"
     static let predict = "/byoc.v1.Inference/Predict"
     static let healthCheck = "/grpc.health.v1.Health/Check"
+    static let createToken = "/byoc.v1.Admin/CreateToken"
+    static let listTokens = "/byoc.v1.Admin/ListTokens"
+    static let revokeToken = "/byoc.v1.Admin/RevokeToken"
 }
 
 /// One gateway connection; every call's failure comes out as a `CLIError` with one clear line.
@@ -20,11 +23,14 @@ struct Connection {
     let endpoint: ServerEndpoint
     let timeoutMs: Int
     let client: GRPCClient
+    /// `authorization: Bearer <token>` on every call when a token was given.
+    let metadata: [(String, String)]
 
-    init(endpoint: ServerEndpoint, timeoutMs: Int, tls: TLSClientContext? = nil) {
+    init(endpoint: ServerEndpoint, timeoutMs: Int, tls: TLSClientContext? = nil, token: String? = nil) {
         self.endpoint = endpoint
         self.timeoutMs = timeoutMs
         self.client = GRPCClient(host: endpoint.host, port: endpoint.port, tls: tls)
+        self.metadata = token.map { [("authorization", "Bearer \($0)")] } ?? []
     }
 
     /// Calls `path` and decodes the answer as `Response`; throws `CLIError`.
@@ -41,7 +47,8 @@ struct Connection {
     /// Calls `path`; on failure throws the gRPC status (for callers that handle some codes).
     func callStatus<Response: ProtoMessage>(_ path: String, _ request: some ProtoMessage,
                                             as _: Response.Type = Response.self) async throws -> Response {
-        let response = try await client.unary(path: path, request: request.serializedBytes(), timeoutMs: timeoutMs)
+        let response = try await client.unary(path: path, request: request.serializedBytes(), metadata: metadata,
+                                              timeoutMs: timeoutMs)
         do {
             return try Response(serializedBytes: response.message)
         } catch {
@@ -51,7 +58,8 @@ struct Connection {
 
     private func callRaw(_ path: String, _ request: some ProtoMessage) async throws -> [UInt8] {
         do {
-            return try await client.unary(path: path, request: request.serializedBytes(), timeoutMs: timeoutMs).message
+            return try await client.unary(path: path, request: request.serializedBytes(), metadata: metadata,
+                                          timeoutMs: timeoutMs).message
         } catch let status as GRPCStatus {
             throw failure(status)
         } catch {

@@ -24,6 +24,10 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Do not verify the https server's certificate (development only; also $BYOC_INSECURE=1).")
     var insecure = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "API token sent as authorization: Bearer (default: $BYOC_TOKEN).", valueName: "token"))
+    var token: String?
+
     @Option(name: [.short, .long], help: "Output format: table or json.")
     var output: OutputFormat = .table
 
@@ -58,7 +62,14 @@ struct GlobalOptions: ParsableArguments {
                 throw CLIError("\(error)")
             }
         }
-        return Connection(endpoint: endpoint, timeoutMs: Int((timeout * 1000).rounded(.up)), tls: tls)
+        return Connection(endpoint: endpoint, timeoutMs: Int((timeout * 1000).rounded(.up)), tls: tls, token: tokenText)
+    }
+
+    /// The API token (flag, then $BYOC_TOKEN), trimmed; nil when none.
+    var tokenText: String? {
+        let given = token ?? ProcessInfo.processInfo.environment["BYOC_TOKEN"]
+        guard let text = given?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
+        return text
     }
 }
 

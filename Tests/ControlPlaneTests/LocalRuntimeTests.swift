@@ -1,5 +1,5 @@
 import Foundation
-import Reconciler
+@testable import Reconciler
 import Registry
 import Router
 import XCTest
@@ -71,8 +71,11 @@ final class LocalRuntimeTests: XCTestCase {
             XCTAssertEqual(environment["BYOC_VERSION"], "1.0")
             XCTAssertEqual(environment["GREETING"], "hello world")
             XCTAssertEqual(environment["PATH"], ProcessInfo.processInfo.environment["PATH"])
+            // BYOC_STATE_DIR marks the runtime's processes so a restart can kill what a crash left.
+            XCTAssertEqual(environment["BYOC_STATE_DIR"].map { URL(fileURLWithPath: $0).lastPathComponent }, "state")
             let unexpected = Set(environment.keys).subtracting(["PORT", "BYOC_MODEL", "BYOC_VERSION", "BYOC_REPLICA",
-                                                                "ENV_DIR", "GREETING", "PATH", "HOME", "LANG", "LC_CTYPE"])
+                                                                "BYOC_STATE_DIR", "ENV_DIR", "GREETING", "PATH", "HOME",
+                                                                "LANG", "LC_CTYPE"])
             XCTAssertEqual(unexpected, [], "only the documented variables reach the child")
         }
         let pids = await runtime.replicaPIDs(spec.key)
@@ -181,5 +184,32 @@ final class LocalRuntimeTests: XCTestCase {
             _ = try await runtime.apply(spec)
             XCTFail("apply after shutdown must throw")
         } catch is RuntimeError {}
+    }
+}
+
+/// A restarted runtime kills the processes a killed one left behind, wrapper children included.
+final class OrphanReaperTests: XCTestCase {
+    func testKillsOnlyProcessesCarryingTheMarker() throws {
+        let marker = "BYOC_STATE_DIR=/tmp/orphan-test-\(UUID().uuidString)"
+        func start(_ environment: [String: String]) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            // A wrapper whose child outlives it, like `sh -c "python serve.py"`.
+            process.arguments = ["-c", "sleep 30 & wait"]
+            process.environment = environment
+            try process.run()
+            return process
+        }
+        let parts = marker.split(separator: "=", maxSplits: 1).map(String.init)
+        let ours = try start(["PATH": "/usr/bin:/bin", parts[0]: parts[1]])
+        let other = try start(["PATH": "/usr/bin:/bin", parts[0]: parts[1] + "-other"])
+        defer { other.terminate() }
+        Thread.sleep(forTimeInterval: 0.3)
+        let killed = OrphanReaper.killProcesses(withEnvironmentEntry: marker)
+        XCTAssertTrue(killed.contains(ours.processIdentifier), "the marked wrapper is killed")
+        XCTAssertEqual(killed.count, 2, "the wrapper and its sleeping child carry the marker: \(killed)")
+        XCTAssertFalse(killed.contains(other.processIdentifier), "a process of another state dir is left alone")
+        ours.waitUntilExit()
+        XCTAssertTrue(other.isRunning)
     }
 }

@@ -18,11 +18,15 @@ public struct LocalRuntimeOptions: Sendable {
     public var containerTools: [String]
     /// How long `TOOL info` may take before the tool counts as not working.
     public var containerCheckTimeout: Duration
+    /// How long a replica leaving (scale-down, removal, relaunch) keeps running after it left the
+    /// routes, so the new route table reaches every worker before the replica is told to stop.
+    public var drainDelay: Duration
 
     public init(tickInterval: Duration = .milliseconds(100), probeInterval: Duration = .milliseconds(250),
                 restartBackoff: Backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30)),
                 backoffResetAfter: Duration = .seconds(30), failAfterEarlyExits: Int = 3,
-                containerTools: [String] = ["docker", "podman"], containerCheckTimeout: Duration = .seconds(15)) {
+                containerTools: [String] = ["docker", "podman"], containerCheckTimeout: Duration = .seconds(15),
+                drainDelay: Duration = .seconds(1)) {
         self.tickInterval = tickInterval
         self.probeInterval = probeInterval
         self.restartBackoff = restartBackoff
@@ -30,6 +34,7 @@ public struct LocalRuntimeOptions: Sendable {
         self.failAfterEarlyExits = failAfterEarlyExits
         self.containerTools = containerTools
         self.containerCheckTimeout = containerCheckTimeout
+        self.drainDelay = drainDelay
     }
 }
 
@@ -62,10 +67,12 @@ public actor LocalRuntime: Runtime {
     private enum ToolCheck { case unchecked, checking, found(ContainerTool), missing }
     private var containerTool: ToolCheck = .unchecked
 
-    /// A process being stopped: SIGTERM sent, SIGKILL due at `killAt`.
+    /// A process being stopped: SIGTERM due at `termAt` (after draining), SIGKILL at `killAt`.
     private struct StoppingProcess {
         var pid: pid_t
+        var termAt: ContinuousClock.Instant
         var killAt: ContinuousClock.Instant
+        var termed = false
         var killed = false
         var containerName: String?
     }
@@ -76,7 +83,14 @@ public actor LocalRuntime: Runtime {
         self.prober = prober
         self.gracePeriod = gracePeriod
         self.options = options
+        self.stateMarker = "BYOC_STATE_DIR=" + URL(fileURLWithPath: stateDir).standardizedFileURL.path
+        OrphanReaper.killProcesses(withEnvironmentEntry: stateMarker)
     }
+
+    /// `BYOC_STATE_DIR=<absolute state dir>`, in every replica's environment: it marks the
+    /// processes (and their descendants) this runtime started, so a restarted gateway can kill
+    /// what a killed one left behind, even children of wrapper scripts.
+    private let stateMarker: String
 
     // MARK: - Runtime
 
@@ -138,8 +152,15 @@ public actor LocalRuntime: Runtime {
         isShutDown = true
         tickTask?.cancel()
         tickTask = nil
-        for version in versions.values { stopAll(version) }
+        for version in versions.values { stopAll(version, drain: false) }
         versions.removeAll()
+        // Replicas still draining get their SIGTERM now: nothing routes to them any more.
+        let now = ContinuousClock.now
+        for index in stopping.indices where !stopping[index].termed {
+            ChildProcess.signalGroup(stopping[index].pid, SIGTERM)
+            stopping[index].termed = true
+            stopping[index].killAt = now + gracePeriod
+        }
         let hardDeadline = ContinuousClock.now + gracePeriod + .seconds(5)
         while (!stopping.isEmpty || launchesInFlight > 0) && ContinuousClock.now < hardDeadline {
             reapStopping(now: .now)
@@ -227,6 +248,8 @@ public actor LocalRuntime: Runtime {
         environment["BYOC_MODEL"] = spec.key.model
         environment["BYOC_VERSION"] = spec.key.version
         environment["BYOC_REPLICA"] = String(index)
+        let marker = stateMarker.split(separator: "=", maxSplits: 1)
+        environment[String(marker[0])] = String(marker[1])
         return environment
     }
 
@@ -323,16 +346,25 @@ public actor LocalRuntime: Runtime {
 
     // MARK: - Stopping
 
-    private func stopAll(_ version: LocalVersion) {
+    private func stopAll(_ version: LocalVersion, drain: Bool = true) {
         for slot in version.slots.values {
-            if let pid = slot.pid { beginStopping(pid, containerName: slot.containerName) }
+            if let pid = slot.pid { beginStopping(pid, containerName: slot.containerName, drain: drain) }
         }
         version.slots.removeAll()
     }
 
-    private func beginStopping(_ pid: pid_t, containerName: String?) {
-        ChildProcess.signalGroup(pid, SIGTERM)
-        stopping.append(StoppingProcess(pid: pid, killAt: .now + gracePeriod, containerName: containerName))
+    /// Stops a replica that already left the observed endpoints: with `drain`, SIGTERM waits
+    /// `drainDelay` so the route table without it is published first; SIGKILL follows after the
+    /// grace period.
+    private func beginStopping(_ pid: pid_t, containerName: String?, drain: Bool = true) {
+        let now = ContinuousClock.now
+        let termAt = drain && options.drainDelay > .zero ? now + options.drainDelay : now
+        var process = StoppingProcess(pid: pid, termAt: termAt, killAt: termAt + gracePeriod, containerName: containerName)
+        if termAt <= now {
+            ChildProcess.signalGroup(pid, SIGTERM)
+            process.termed = true
+        }
+        stopping.append(process)
     }
 
     private func reapStopping(now: ContinuousClock.Instant) {
@@ -342,6 +374,10 @@ public actor LocalRuntime: Runtime {
                 return nil
             }
             var process = process
+            if !process.termed, now >= process.termAt {
+                ChildProcess.signalGroup(process.pid, SIGTERM)
+                process.termed = true
+            }
             if !process.killed, now >= process.killAt {
                 ChildProcess.signalGroup(process.pid, SIGKILL)
                 process.killed = true
