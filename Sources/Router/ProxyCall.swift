@@ -65,6 +65,8 @@ final class ProxyCall: HTTP2StreamDelegate {
     var endpoints: [Endpoint] = []
     /// The caller's token when auth is on (nil: off); its models are checked in `route`.
     var grant: AuthEntry?
+    /// This call's model version counters, once routed.
+    private var stats: VersionStats?
     private var deadlineTimer: UInt64?
     /// Counted in the worker's in-flight gauge (from routing until finish).
     private var countedInFlight = false
@@ -224,7 +226,8 @@ final class ProxyCall: HTTP2StreamDelegate {
             fail(GRPCStatus(.notFound, "model \"\(model)\" has no version \"\(version)\""))
         case .found(let concrete, let list):
             self.version = concrete
-            worker.callStarted(model: model, version: concrete)
+            stats = worker.versionStats(model: model, version: concrete)
+            stats?.inFlight += 1
             countedInFlight = true
             guard !list.isEmpty else {
                 fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(concrete)\" has no ready endpoint"))
@@ -242,7 +245,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         while upstream.attempts < Self.maxAttempts {
             guard let endpoint = worker.pickEndpoint(endpoints, excluding: upstream.tried) else { break }
             // A retry is counted when another attempt really starts.
-            if upstream.attempts > 0 { worker.noteRetry(model: model, version: version) }
+            if upstream.attempts > 0 { stats?.retries += 1 }
             upstream.attempts += 1
             upstream.tried.append(endpoint)
             let remaining = head.deadline.map { deadline -> UInt64 in
@@ -254,7 +257,7 @@ final class ProxyCall: HTTP2StreamDelegate {
                                                        dropAuthorization: grant != nil)
             let stream: HTTP2Stream
             do { stream = try worker.pool.openStream(to: endpoint, headers: headers, delegate: self) } catch {
-                worker.noteConnectFailure(model: model, version: version)
+                stats?.connectFailures += 1
                 continue
             }
             upstream.stream = stream
@@ -343,7 +346,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         guard upstream.stream === stream else { return }
         upstream.stream = nil
         guard phase != .finished else { return }
-        if reason == .connectFailed { worker.noteConnectFailure(model: model, version: version) }
+        if reason == .connectFailed { stats?.connectFailures += 1 }
         let context = UpstreamClosePolicy.Context(
             responded: upstream.responded, canReplay: upstream.replay != nil, attempts: upstream.attempts,
             maxAttempts: Self.maxAttempts, clientHeadersSent: client.headersSent,
@@ -399,8 +402,9 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     /// Counts the call's status and latency (once per call, when its status is known).
     private func recordStatus(_ status: String?) {
-        worker.noteStatus(model: model, version: version, status: status)
-        worker.observeLatency(model: model, version: version, startedAt: head.receivedAt)
+        let now = monotonicNanos()
+        let entry = stats ?? worker.versionStats(model: "", version: "")
+        entry.record(status: status.flatMap { Int($0) }, latencyNanos: now > head.receivedAt ? now - head.receivedAt : 0)
     }
 
     private func finish() {
@@ -408,7 +412,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         phase = .finished
         if countedInFlight {
             countedInFlight = false
-            worker.callFinished(model: model, version: version)
+            stats?.inFlight -= 1
         }
         if let timer = deadlineTimer {
             worker.loop.cancelTimer(timer)

@@ -90,7 +90,27 @@ public final class RouterWorker: GRPCCallDispatcher {
     let pool: UpstreamPool
     /// The table this worker routes with; replaced on this loop by `install`.
     public private(set) var routeTable: RouteTable
-    public private(set) var counters = RouterCounters()
+    /// Live per-version counters; a call looks its entry up once, when its route is known.
+    private var stats: [StatsKey: VersionStats] = [:]
+    /// Calls that never resolved to a model version share one entry.
+    private lazy var unrouted = versionStats(model: "", version: "")
+
+    /// A snapshot of this worker's counters in the scrape format (call on the worker's loop).
+    public var counters: RouterCounters {
+        var snapshot = RouterCounters()
+        for (key, entry) in stats {
+            let label = "\(key.model)\u{1}\(key.version)"
+            for (code, count) in entry.callsByStatus.enumerated() where count > 0 {
+                let status = code < VersionStats.noStatus ? String(code) : ""
+                snapshot.calls["\(label)\u{1}\(status)"] = count
+            }
+            if entry.retries > 0 { snapshot.retries[label] = entry.retries }
+            if entry.latency.count > 0 { snapshot.latency[label] = entry.latency }
+            if entry.inFlight != 0 || entry.latency.count > 0 { snapshot.inFlight[label] = entry.inFlight }
+            if entry.connectFailures > 0 { snapshot.connectFailures[label] = entry.connectFailures }
+        }
+        return snapshot
+    }
     private var random: FastRandom
     private var localHandlers: [String: UnaryCall.Handler] = [:]
     private let admin: AdminHandler?
@@ -156,7 +176,7 @@ public final class RouterWorker: GRPCCallDispatcher {
                 case .success(let entry):
                     grant = entry
                 case .failure(let failure):
-                    noteStatus(model: "", version: "", status: String(failure.status.code.rawValue))
+                    noteUnroutedStatus(failure.status.code)
                     GRPCResponses.sendTrailersOnly(stream, failure.status)
                     return nil
                 }
@@ -194,36 +214,47 @@ public final class RouterWorker: GRPCCallDispatcher {
         return errors.isEmpty ? "" : " (\(errors.prefix(3).joined(separator: "; ")))"
     }
 
-    func noteStatus(model: String, version: String, status: String?) {
-        let model = version.isEmpty ? "" : model
-        counters.calls["\(model)\u{1}\(version)\u{1}\(status ?? "")", default: 0] += 1
+    /// The counters of a model version (model and version "" for calls never routed).
+    func versionStats(model: String, version: String) -> VersionStats {
+        let key = StatsKey(model: version.isEmpty ? "" : model, version: version)
+        if let entry = stats[key] { return entry }
+        let entry = VersionStats()
+        stats[key] = entry
+        return entry
     }
 
-    /// Records the latency of a finished call that started at `startedAt` (monotonic ns).
-    func observeLatency(model: String, version: String, startedAt: UInt64) {
-        let now = monotonicNanos()
-        let model = version.isEmpty ? "" : model
-        counters.latency["\(model)\u{1}\(version)", default: LatencyHistogram()].observe(nanos: now > startedAt ? now - startedAt : 0)
-    }
-
-    func callStarted(model: String, version: String) {
-        counters.inFlight["\(model)\u{1}\(version)", default: 0] += 1
-    }
-
-    func callFinished(model: String, version: String) {
-        counters.inFlight["\(model)\u{1}\(version)", default: 0] -= 1
-    }
-
-    func noteConnectFailure(model: String, version: String) {
-        counters.connectFailures["\(model)\u{1}\(version)", default: 0] += 1
-    }
-
-    func noteRetry(model: String, version: String) {
-        counters.retries["\(model)\u{1}\(version)", default: 0] += 1
+    /// Counts a call that ended before it was routed (e.g. refused credentials).
+    func noteUnroutedStatus(_ code: GRPCStatusCode) {
+        unrouted.record(status: code.rawValue, latencyNanos: 0)
     }
 
     /// Closes upstream connections (worker shutdown).
     public func closeUpstreams() {
         pool.closeAll()
+    }
+}
+
+/// Identifies a model version's counters.
+struct StatsKey: Hashable {
+    var model: String
+    var version: String
+}
+
+/// One model version's counters on one worker: plain fields, touched only on the worker's loop.
+final class VersionStats {
+    /// Index of calls that ended without a grpc-status.
+    static let noStatus = 17
+    /// Calls by grpc-status code (0...16), and without one (17).
+    var callsByStatus = [Int](repeating: 0, count: 18)
+    var retries = 0
+    var inFlight = 0
+    var connectFailures = 0
+    var latency = LatencyHistogram()
+
+    /// Counts a finished call with its status (nil or unknown: no status) and latency.
+    func record(status: Int?, latencyNanos: UInt64) {
+        let index = status.flatMap { (0..<Self.noStatus).contains($0) ? $0 : nil } ?? Self.noStatus
+        callsByStatus[index] += 1
+        latency.observe(nanos: latencyNanos)
     }
 }
