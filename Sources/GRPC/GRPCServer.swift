@@ -145,8 +145,9 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
             return
         }
         do {
-            _ = try ProtocolSniffer(fd: fd, loop: loop, timeoutNanos: 10_000_000_000) { [weak self] kind in
-                self?.handOff(fd: fd, kind)
+            // Workers live as long as the process: unowned keeps them off the weak-reference path.
+            _ = try ProtocolSniffer(fd: fd, loop: loop, timeoutNanos: 10_000_000_000) { [unowned self] kind in
+                self.handOff(fd: fd, kind)
             }
         } catch {
             Socket.close(fd)
@@ -160,8 +161,8 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
         case .http1? where http1 != nil:
             http1!.serve(PlainChannel(fd: fd), loop: loop)
         case .tls? where tls != nil:
-            tls!.accept(fd: fd, loop: loop) { [weak self] channel, alpn in
-                guard let self, let channel else { return }
+            tls!.accept(fd: fd, loop: loop) { [unowned self] channel, alpn in
+                guard let channel else { return }
                 if alpn == "h2" {
                     self.serveHTTP2(channel)
                 } else if let http1 = self.http1 {
@@ -211,8 +212,7 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
             return
         }
         for connection in connections.values { connection.shutdownGracefully() }
-        loop.schedule(afterNanos: config.gracePeriodNanos) { [weak self] in
-            guard let self else { return }
+        loop.schedule(afterNanos: config.gracePeriodNanos) { [unowned self] in
             for connection in self.connections.values { connection.close(error: HTTP2ConnectionError(.local, "grace period over")) }
             self.loop.stop()
         }

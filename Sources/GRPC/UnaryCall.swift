@@ -33,9 +33,10 @@ public final class UnaryCall: HTTP2StreamDelegate {
         self.reader = GRPCMessageReader(maxMessageBytes: maxMessageBytes, compressionAllowed: false)
         if let deadline = head.deadline {
             let now = monotonicNanos()
-            deadlineTimer = loop.schedule(afterNanos: deadline > now ? deadline - now : 0) { [weak self] in
-                self?.deadlineTimer = nil
-                self?.cancel(GRPCStatus(.deadlineExceeded, "deadline exceeded"))
+            // Held until it fires or `finish` cancels it.
+            deadlineTimer = loop.schedule(afterNanos: deadline > now ? deadline - now : 0) {
+                self.deadlineTimer = nil
+                self.cancel(GRPCStatus(.deadlineExceeded, "deadline exceeded"))
             }
         }
     }

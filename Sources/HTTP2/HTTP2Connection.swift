@@ -61,7 +61,9 @@ public final class HTTP2Connection: EventHandler, Flushable {
     public let settings: HTTP2Settings
     /// The peer's address, for logs.
     public let peer: String
-    public weak var delegate: HTTP2ConnectionDelegate?
+    /// The owner (a server worker, a pool). Held strongly (a weak reference would put every
+    /// retain of the owner on the runtime's slow path); released when the connection closes.
+    public var delegate: HTTP2ConnectionDelegate?
     /// Free for the owner (e.g. the pool's bookkeeping).
     public var userData: AnyObject?
 
@@ -300,6 +302,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
             stream.delegate = nil
             delegate?.streamClosed(stream, reason: reason)
         }
+        delegate = nil
     }
 
     // MARK: I/O
@@ -515,6 +518,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
         }
         if let stream = stream(streamID) {
             stream.receivingHeaders.removeAll(keepingCapacity: true)
+            stream.receivingHeaders.reserveCapacity(16)
             stream.receivedHeaderBytes = 0
         }
         return 0
@@ -527,8 +531,8 @@ public final class HTTP2Connection: EventHandler, Flushable {
             || stream.receivedHeaderBytes > Int(settings.maxHeaderListSize) {
             return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
         }
-        stream.receivingHeaders.append(HeaderField(String(decoding: name, as: UTF8.self),
-                                                   String(decoding: value, as: UTF8.self)))
+        stream.receivingHeaders.append(HeaderField(HeaderInterner.names.string(name),
+                                                   HeaderInterner.values.string(value)))
         return 0
     }
 
@@ -620,7 +624,10 @@ public final class HTTP2Connection: EventHandler, Flushable {
 
 /// Builds nghttp2 name/value pairs over one contiguous copy of the headers for `body`.
 func withNameValues<T>(_ headers: [HeaderField], _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
+    var total = 0
+    for field in headers { total += field.name.utf8.count + field.value.utf8.count }
     var bytes: [UInt8] = []
+    bytes.reserveCapacity(total)
     var ranges: [(Int, Int, Int, Int)] = []
     ranges.reserveCapacity(headers.count)
     for field in headers {

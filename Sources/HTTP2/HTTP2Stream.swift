@@ -65,8 +65,10 @@ extension HTTP2StreamDelegate {
 public final class HTTP2Stream {
     /// The stream id (assigned by nghttp2 when a client stream is submitted).
     public internal(set) var id: Int32
-    /// The connection this stream belongs to (it owns the stream while open).
-    public unowned let connection: HTTP2Connection
+    /// The connection this stream belongs to (it owns the stream while open). Unchecked: every
+    /// method that reaches the connection returns early once the stream closed, and a
+    /// connection closes its streams before it goes away.
+    public unowned(unsafe) let connection: HTTP2Connection
     /// Receives this stream's events.
     public var delegate: HTTP2StreamDelegate?
 

@@ -54,7 +54,8 @@ final class ProxyCall: HTTP2StreamDelegate {
     static let maxReplayBytes = 64 * 1024
     static let maxAttempts = 3
 
-    unowned let worker: RouterWorker
+    /// The worker that owns this call (workers live as long as the process).
+    unowned(unsafe) let worker: RouterWorker
     let client: HTTP2Stream
     let head: GRPCRequestHead
     private(set) var phase = Phase.routing
@@ -86,9 +87,11 @@ final class ProxyCall: HTTP2StreamDelegate {
             guard kind == .request else { return }
             if let deadline = head.deadline {
                 let now = monotonicNanos()
-                deadlineTimer = worker.loop.schedule(afterNanos: deadline > now ? deadline - now : 0) { [weak self] in
-                    self?.deadlineTimer = nil
-                    self?.deadlinePassed()
+                // The timer holds the call until it fires or `finish` cancels it (a weak
+                // reference would cost a side-table allocation per call).
+                deadlineTimer = worker.loop.schedule(afterNanos: deadline > now ? deadline - now : 0) {
+                    self.deadlineTimer = nil
+                    self.deadlinePassed()
                 }
             }
             if let model = head.metadata("byoc-model") {
@@ -116,12 +119,19 @@ final class ProxyCall: HTTP2StreamDelegate {
         downstream.received += data.count
         switch phase {
         case .routing:
+            // Usually the first DATA frame holds the prefix and fields 1 and 2: route from it
+            // directly, without holding a copy.
+            if downstream.scanBytes.isEmpty && downstream.held.isEmpty && scanForRoute(data, final: false) {
+                if phase == .proxying { forward(data) } else { stream.consume(data.count) }
+                return
+            }
             downstream.held.append(data)
             if downstream.scanBytes.count < Self.maxScanBytes {
                 let take = min(data.count, Self.maxScanBytes - downstream.scanBytes.count)
                 downstream.scanBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[0..<take]))
             }
-            scanForRoute(final: false)
+            let scanned = downstream.scanBytes
+            _ = scanned.withUnsafeBytes { scanForRoute($0, final: false) }
         case .proxying:
             forward(data)
         case .finished:
@@ -137,7 +147,8 @@ final class ProxyCall: HTTP2StreamDelegate {
         downstream.ended = true
         switch phase {
         case .routing:
-            scanForRoute(final: true)
+            let scanned = downstream.scanBytes
+            _ = scanned.withUnsafeBytes { scanForRoute($0, final: true) }
         case .proxying:
             if !downstream.tracker.atMessageBoundary {
                 fail(GRPCFramingError.truncated.status)
@@ -176,33 +187,38 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     // MARK: Routing
 
-    private func scanForRoute(final: Bool) {
-        let bytes = downstream.scanBytes
+    /// Reads model and version from the body's first bytes; true when the call moved on
+    /// (routed, or failed), false when more bytes are needed.
+    private func scanForRoute(_ bytes: UnsafeRawBufferPointer, final: Bool) -> Bool {
         if bytes.count < GRPCFraming.prefixLength {
             if final {
                 fail(GRPCStatus(.invalidArgument, bytes.isEmpty ? "the request has no message" : "the stream ended inside a gRPC message prefix"))
+                return true
             }
-            return
+            return false
         }
         let length = Int(bytes[1]) << 24 | Int(bytes[2]) << 16 | Int(bytes[3]) << 8 | Int(bytes[4])
         if bytes[0] == 1 {
             // A compressed first message cannot be scanned: routing needs the byoc-model header.
             fail(GRPCStatus(.invalidArgument, "compressed requests need the byoc-model header to be routed"))
-            return
+            return true
         }
-        let result = bytes.withUnsafeBytes { raw in
-            RouteFieldScanner.scan(UnsafeRawBufferPointer(rebasing: raw[GRPCFraming.prefixLength...]), messageLength: length)
-        }
+        let result = RouteFieldScanner.scan(UnsafeRawBufferPointer(rebasing: bytes[GRPCFraming.prefixLength...]),
+                                            messageLength: length)
         switch result {
         case .found(let model, let version):
             route(model: model, version: version)
+            return true
         case .invalid(let why):
             fail(GRPCStatus(.invalidArgument, "cannot read model and version from the request: \(why)"))
+            return true
         case .needMore:
             if final || bytes.count >= Self.maxScanBytes {
                 fail(GRPCStatus(.invalidArgument, final ? "the stream ended inside the first message"
                                     : "model and version fields are longer than \(Self.maxScanBytes) bytes"))
+                return true
             }
+            return false
         }
     }
 

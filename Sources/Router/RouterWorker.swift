@@ -144,7 +144,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         if let handler = localHandlers[head.path] {
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes, handler: handler)
         }
-        if head.service == "byoc.v1.Admin" {
+        if head.path.hasPrefix("/byoc.v1.Admin/") {
             guard let admin else { return nil }
             if let auth = authTable, case .failure(let failure) = auth.authorizeAdmin(authorization: head.metadata("authorization")) {
                 GRPCResponses.sendTrailersOnly(stream, failure.status)
@@ -193,19 +193,32 @@ public final class RouterWorker: GRPCCallDispatcher {
     /// Picks an endpoint by power-of-two-choices on this worker's in-flight streams, skipping
     /// endpoints in connect backoff and those in `excluding`.
     func pickEndpoint(_ endpoints: [Endpoint], excluding tried: [Endpoint]) -> Endpoint? {
-        if endpoints.count == 1 {
-            let only = endpoints[0]
-            return tried.contains(only) || !pool.isAvailable(only) ? nil : only
+        func eligible(_ endpoint: Endpoint) -> Bool { !tried.contains(endpoint) && pool.isAvailable(endpoint) }
+        switch endpoints.count {
+        case 0:
+            return nil
+        case 1:
+            return eligible(endpoints[0]) ? endpoints[0] : nil
+        case 2:
+            // The common case without temporary arrays: both candidates are the two endpoints.
+            let (a, b) = random.next(below: 2) == 0 ? (endpoints[0], endpoints[1]) : (endpoints[1], endpoints[0])
+            switch (eligible(a), eligible(b)) {
+            case (true, true): return pool.inFlight(b) < pool.inFlight(a) ? b : a
+            case (true, false): return a
+            case (false, true): return b
+            case (false, false): return nil
+            }
+        default:
+            var load: [Int] = []
+            var usable: [Bool] = []
+            load.reserveCapacity(endpoints.count)
+            usable.reserveCapacity(endpoints.count)
+            for endpoint in endpoints {
+                load.append(pool.inFlight(endpoint))
+                usable.append(eligible(endpoint))
+            }
+            return PowerOfTwoChoices.pick(load: load, eligible: usable, random: &random).map { endpoints[$0] }
         }
-        var load: [Int] = []
-        var eligible: [Bool] = []
-        load.reserveCapacity(endpoints.count)
-        eligible.reserveCapacity(endpoints.count)
-        for endpoint in endpoints {
-            load.append(pool.endpoints[endpoint]?.inFlight ?? 0)
-            eligible.append(!tried.contains(endpoint) && pool.isAvailable(endpoint))
-        }
-        return PowerOfTwoChoices.pick(load: load, eligible: eligible, random: &random).map { endpoints[$0] }
     }
 
     /// ": <last error>" of the endpoints that failed recently, for UNAVAILABLE messages.

@@ -63,6 +63,11 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
         return state
     }
 
+    /// Streams this worker has open to `endpoint`.
+    func inFlight(_ endpoint: Endpoint) -> Int {
+        endpoints[endpoint]?.inFlight ?? 0
+    }
+
     /// True when `endpoint` is not in connect backoff.
     func isAvailable(_ endpoint: Endpoint) -> Bool {
         guard let state = endpoints[endpoint] else { return true }
