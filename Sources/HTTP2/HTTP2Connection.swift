@@ -204,7 +204,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
         let placeholder = HTTP2Stream(id: -1, connection: self)
         placeholder.delegate = delegate
         var provider = byoc_data_provider(Unmanaged.passUnretained(placeholder).toOpaque(), dataSourceRead)
-        let id = withNameValues(headers) { nva, count in
+        let id = withNameValues(headers, scratch: loop.headerScratch) { nva, count in
             nghttp2_submit_request(session, nil, nva, count, &provider, Unmanaged.passUnretained(placeholder).toOpaque())
         }
         guard id > 0 else { return nil }
@@ -220,13 +220,13 @@ public final class HTTP2Connection: EventHandler, Flushable {
     func submitResponse(_ stream: HTTP2Stream, headers: [HeaderField], endStream: Bool) {
         guard !isClosed else { return }
         if endStream {
-            _ = withNameValues(headers) { nva, count in
+            _ = withNameValues(headers, scratch: loop.headerScratch) { nva, count in
                 nghttp2_submit_response(session, stream.id, nva, count, nil)
             }
         } else {
             var provider = byoc_data_provider(Unmanaged.passUnretained(stream).toOpaque(), dataSourceRead)
             stream.dataProviderActive = true
-            _ = withNameValues(headers) { nva, count in
+            _ = withNameValues(headers, scratch: loop.headerScratch) { nva, count in
                 nghttp2_submit_response(session, stream.id, nva, count, &provider)
             }
         }
@@ -234,7 +234,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
     }
 
     func submitTrailers(_ stream: HTTP2Stream, headers: [HeaderField]) {
-        _ = withNameValues(headers) { nva, count in
+        _ = withNameValues(headers, scratch: loop.headerScratch) { nva, count in
             nghttp2_submit_trailer(session, stream.id, nva, count)
         }
     }
@@ -622,10 +622,42 @@ public final class HTTP2Connection: EventHandler, Flushable {
     }
 }
 
-/// Builds nghttp2 name/value pairs over one contiguous copy of the headers for `body`.
-func withNameValues<T>(_ headers: [HeaderField], _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
+/// Builds nghttp2 name/value pairs over one contiguous copy of the headers for `body`, in
+/// `scratch` when they fit (no allocation on the request path), else in temporary arrays.
+func withNameValues<T>(_ headers: [HeaderField], scratch: UnsafeMutableRawBufferPointer,
+                       _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
     var total = 0
     for field in headers { total += field.name.utf8.count + field.value.utf8.count }
+    let nvBytes = headers.count * MemoryLayout<nghttp2_nv>.stride
+    guard headers.count > 0, nvBytes + total <= scratch.count else {
+        return withNameValuesAllocating(headers, total: total, body)
+    }
+    let nva = scratch.baseAddress!.bindMemory(to: nghttp2_nv.self, capacity: headers.count)
+    let bytes = (scratch.baseAddress! + nvBytes).assumingMemoryBound(to: UInt8.self)
+    var offset = 0
+    for (index, field) in headers.enumerated() {
+        let nameStart = offset
+        offset += copyUTF8(field.name, to: bytes + offset)
+        let valueStart = offset
+        offset += copyUTF8(field.value, to: bytes + offset)
+        nva[index] = byoc_nv(bytes + nameStart, valueStart - nameStart, bytes + valueStart, offset - valueStart,
+                             UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+    }
+    return body(UnsafePointer(nva), headers.count)
+}
+
+/// Copies a string's UTF-8 bytes to `destination`; returns how many.
+@inline(__always)
+private func copyUTF8(_ string: String, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+    var string = string
+    return string.withUTF8 { utf8 in
+        if let base = utf8.baseAddress { destination.update(from: base, count: utf8.count) }
+        return utf8.count
+    }
+}
+
+private func withNameValuesAllocating<T>(_ headers: [HeaderField], total: Int,
+                                         _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(total)
     var ranges: [(Int, Int, Int, Int)] = []
@@ -647,6 +679,7 @@ func withNameValues<T>(_ headers: [HeaderField], _ body: (UnsafePointer<nghttp2_
         }
     }
 }
+
 
 /// A client socket until its connect completes and `makeChannel` wraps it (e.g. in TLS): the
 /// wrapper then owns the socket, so unlike `PlainChannel` this does not close it on deinit

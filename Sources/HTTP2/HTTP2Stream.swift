@@ -116,9 +116,11 @@ public final class HTTP2Stream {
         resumeIfDeferred()
     }
 
-    /// Queues body bytes (a copy).
+    /// Queues body bytes (the array itself, shared copy-on-write).
     public func write(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { write($0) }
+        guard !localClosed, !isClosed else { return }
+        outbound.append(chunk: bytes)
+        resumeIfDeferred()
     }
 
     /// Ends this side after the queued body, with optional trailers.

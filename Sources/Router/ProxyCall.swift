@@ -41,7 +41,9 @@ final class ProxyCall: HTTP2StreamDelegate {
         var tried: [Endpoint] = []
         var attempts = 0
         /// A copy of every body byte sent on this attempt, kept while a retry is still allowed.
-        var replay: [UInt8]? = []
+        /// The chunks share storage with what was queued upstream (no second copy).
+        var replay: [[UInt8]]? = []
+        var replayBytes = 0
         /// Bytes of this attempt's body that left for the endpoint.
         var drainedThisAttempt = 0
         /// The endpoint answered (headers): no retry from here on.
@@ -263,7 +265,6 @@ final class ProxyCall: HTTP2StreamDelegate {
             // A retry is counted when another attempt really starts.
             if upstream.attempts > 0 { stats?.retries += 1 }
             upstream.attempts += 1
-            upstream.tried.append(endpoint)
             let remaining = head.deadline.map { deadline -> UInt64 in
                 let now = monotonicNanos()
                 return deadline > now ? deadline - now : 0
@@ -274,13 +275,14 @@ final class ProxyCall: HTTP2StreamDelegate {
             let stream: HTTP2Stream
             do { stream = try worker.pool.openStream(to: endpoint, headers: headers, delegate: self) } catch {
                 stats?.connectFailures += 1
+                upstream.tried.append(endpoint)
                 continue
             }
             upstream.stream = stream
             upstream.endpoint = endpoint
             upstream.drainedThisAttempt = 0
-            if let replay = upstream.replay, !replay.isEmpty {
-                stream.write(replay)
+            if let replay = upstream.replay {
+                for chunk in replay { stream.write(chunk) }
             }
             if !downstream.held.isEmpty {
                 var held = downstream.held
@@ -300,14 +302,18 @@ final class ProxyCall: HTTP2StreamDelegate {
             downstream.held.append(data)
             return
         }
+        // One copy of the bytes, queued upstream and (while a retry is possible) kept for it.
+        let chunk = Array(data)
         if upstream.replay != nil {
-            if upstream.replay!.count + data.count <= Self.maxReplayBytes {
-                upstream.replay!.append(contentsOf: data)
+            if upstream.replayBytes + chunk.count <= Self.maxReplayBytes {
+                upstream.replay!.append(chunk)
+                upstream.replayBytes += chunk.count
             } else {
                 upstream.replay = nil
+            upstream.replayBytes = 0
             }
         }
-        stream.write(data)
+        stream.write(chunk)
     }
 
     // MARK: Upstream side
@@ -318,6 +324,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         case .response:
             upstream.responded = true
             upstream.replay = nil
+            upstream.replayBytes = 0
             let forwarded = ProxyHeaders.downstream(headers)
             if headers[field: "grpc-status"] != nil {
                 upstream.trailersOnly = true
@@ -373,6 +380,8 @@ final class ProxyCall: HTTP2StreamDelegate {
                 upstreamEnded()
             }
         case .retry:
+            // Endpoints are remembered only when a retry needs them (no array on the common path).
+            if let endpoint = upstream.endpoint { upstream.tried.append(endpoint) }
             startAttempt()
         case .fail(let status):
             fail(status)

@@ -40,6 +40,9 @@ enum ProxyHeaders {
 
     /// Response headers or trailers for the client: the upstream's minus hop-by-hop headers.
     static func downstream(_ upstream: [HeaderField]) -> [HeaderField] {
-        upstream.filter { !isHopByHop($0.name) || $0.name == "grpc-timeout" }
+        func dropped(_ field: HeaderField) -> Bool { isHopByHop(field.name) && field.name != "grpc-timeout" }
+        // Usually nothing is dropped: pass the same array on instead of copying it.
+        guard upstream.contains(where: dropped) else { return upstream }
+        return upstream.filter { !dropped($0) }
     }
 }

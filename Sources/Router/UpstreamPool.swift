@@ -102,8 +102,10 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
             let connection = try HTTP2Connection(connectingTo: state.address!, loop: loop, settings: config.http2, delegate: self)
             connection.userData = state
             state.connections.append(connection)
-            let timer = loop.schedule(afterNanos: config.connectTimeoutNanos) { [weak self, weak connection] in
-                guard let self, let connection else { return }
+            // The timer holds the connection until it fires or is cancelled (on connect or close);
+            // weak captures would put the connection's and the pool's reference counting on the
+            // runtime's slow path for their whole life.
+            let timer = loop.schedule(afterNanos: config.connectTimeoutNanos) { [unowned(unsafe) self] in
                 self.connectTimers[ObjectIdentifier(connection)] = nil
                 connection.close(error: HTTP2ConnectionError(.connectFailed, "connect \(state.endpoint): timed out"))
             }
@@ -153,9 +155,9 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
     private func scheduleSweep() {
         guard sweepTimer == nil else { return }
         let interval = max(config.idleTimeoutNanos / 4, 100_000_000)
-        sweepTimer = loop.schedule(afterNanos: interval) { [weak self] in
-            self?.sweepTimer = nil
-            self?.sweep()
+        sweepTimer = loop.schedule(afterNanos: interval) { [unowned(unsafe) self] in
+            self.sweepTimer = nil
+            self.sweep()
         }
     }
 

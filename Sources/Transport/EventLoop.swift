@@ -49,12 +49,17 @@ public final class EventLoop: @unchecked Sendable {
     /// A loop-owned scratch buffer for gathering frames before one write.
     public let writeBuffer: UnsafeMutableRawBufferPointer
 
+    /// A loop-owned scratch buffer for building header blocks handed to nghttp2 (which copies
+    /// them before the submit call returns); valid only during one call.
+    public let headerScratch: UnsafeMutableRawBufferPointer
+
     public init(name: String, readBufferSize: Int = 256 * 1024) throws {
         self.name = name
         epollFD = try retryingOnInterrupt("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
         wakeFD = try retryingOnInterrupt("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
         readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
         writeBuffer = .allocate(byteCount: 128 * 1024, alignment: 16)
+        headerScratch = .allocate(byteCount: 32 * 1024, alignment: 16)
         var event = epoll_event()
         event.events = IOEvents.readable
         event.data.fd = wakeFD
@@ -66,6 +71,7 @@ public final class EventLoop: @unchecked Sendable {
         close(wakeFD)
         readBuffer.deallocate()
         writeBuffer.deallocate()
+        headerScratch.deallocate()
     }
 
     /// Monotonic nanoseconds, refreshed once per loop iteration.

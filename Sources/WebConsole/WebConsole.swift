@@ -27,7 +27,9 @@ public struct WebConsoleOptions: Sendable {
 final class ConsoleWorker: @unchecked Sendable {
     let loop: EventLoop
     let router: RouterWorker
-    weak var grpc: GRPCServerWorker?
+    /// The worker's gRPC side. Workers live as long as the process; a weak reference here
+    /// would move every retain of the worker (one per stream) onto the runtime's slow path.
+    unowned(unsafe) var grpc: GRPCServerWorker?
     var http1: HTTP1ServerWorker!
 
     init(loop: EventLoop, router: RouterWorker, grpc: GRPCServerWorker?) {

@@ -26,6 +26,7 @@ struct EchoOptions {
         if let port = environment["PORT"].flatMap(Int.init) { options.port = port }
         if let model = environment["BYOC_MODEL"], !model.isEmpty { options.model = model }
         if let version = environment["BYOC_VERSION"], !version.isEmpty { options.version = version }
+        if let host = environment["BYOC_HOST"], !host.isEmpty { options.host = host }
         var index = 0
         func value(_ flag: String) throws -> String {
             index += 1

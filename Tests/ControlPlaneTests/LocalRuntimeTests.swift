@@ -72,9 +72,10 @@ final class LocalRuntimeTests: XCTestCase {
             XCTAssertEqual(environment["GREETING"], "hello world")
             XCTAssertEqual(environment["PATH"], ProcessInfo.processInfo.environment["PATH"])
             // BYOC_STATE_DIR marks the runtime's processes so a restart can kill what a crash left.
+            XCTAssertEqual(environment["BYOC_HOST"], "127.0.0.1", "replicas are asked to bind loopback")
             XCTAssertEqual(environment["BYOC_STATE_DIR"].map { URL(fileURLWithPath: $0).lastPathComponent }, "state")
             let unexpected = Set(environment.keys).subtracting(["PORT", "BYOC_MODEL", "BYOC_VERSION", "BYOC_REPLICA",
-                                                                "BYOC_STATE_DIR", "ENV_DIR", "GREETING", "PATH", "HOME",
+                                                                "BYOC_STATE_DIR", "BYOC_HOST", "ENV_DIR", "GREETING", "PATH", "HOME",
                                                                 "LANG", "LC_CTYPE"])
             XCTAssertEqual(unexpected, [], "only the documented variables reach the child")
         }

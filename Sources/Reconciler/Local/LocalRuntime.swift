@@ -248,6 +248,8 @@ public actor LocalRuntime: Runtime {
         environment["BYOC_MODEL"] = spec.key.model
         environment["BYOC_VERSION"] = spec.key.version
         environment["BYOC_REPLICA"] = String(index)
+        // Local replicas are reached through the gateway only: ask them to bind loopback.
+        environment["BYOC_HOST"] = "127.0.0.1"
         let marker = stateMarker.split(separator: "=", maxSplits: 1)
         environment[String(marker[0])] = String(marker[1])
         return environment
