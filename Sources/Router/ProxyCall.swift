@@ -39,6 +39,8 @@ final class ProxyCall: HTTP2StreamDelegate {
         var stream: HTTP2Stream?
         var endpoint: Endpoint?
         var tried: [Endpoint] = []
+        /// The pool's state of the endpoint of the current attempt.
+        var target: EndpointState?
         var attempts = 0
         /// A copy of every body byte sent on this attempt, kept while a retry is still allowed.
         /// The chunks share storage with what was queued upstream (no second copy).
@@ -261,7 +263,8 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// Opens an upstream stream on the best untried endpoint and sends what the client sent so far.
     private func startAttempt() {
         while upstream.attempts < Self.maxAttempts {
-            guard let endpoint = worker.pickEndpoint(endpoints, excluding: upstream.tried) else { break }
+            guard let target = worker.pickEndpoint(endpoints, excluding: upstream.tried) else { break }
+            let endpoint = target.endpoint
             // A retry is counted when another attempt really starts.
             if upstream.attempts > 0 { stats?.retries += 1 }
             upstream.attempts += 1
@@ -273,13 +276,14 @@ final class ProxyCall: HTTP2StreamDelegate {
                                                        authority: endpoint.description, remainingNanos: remaining,
                                                        dropAuthorization: grant != nil)
             let stream: HTTP2Stream
-            do { stream = try worker.pool.openStream(to: endpoint, headers: headers, delegate: self) } catch {
+            do { stream = try worker.pool.openStream(to: target, headers: headers, delegate: self) } catch {
                 stats?.connectFailures += 1
                 upstream.tried.append(endpoint)
                 continue
             }
             upstream.stream = stream
             upstream.endpoint = endpoint
+            upstream.target = target
             upstream.drainedThisAttempt = 0
             if let replay = upstream.replay {
                 for chunk in replay { stream.write(chunk) }
@@ -363,8 +367,8 @@ final class ProxyCall: HTTP2StreamDelegate {
     }
 
     private func upstreamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
-        if let endpoint = upstream.endpoint, upstream.stream === stream {
-            worker.pool.streamFinished(to: endpoint)
+        if let target = upstream.target, upstream.stream === stream {
+            worker.pool.streamFinished(to: target)
         }
         guard upstream.stream === stream else { return }
         upstream.stream = nil

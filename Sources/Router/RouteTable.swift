@@ -10,16 +10,22 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
-        self.description = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let description = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
+        self.description = description
+        var key: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in description.utf8 { key = (key ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        self.key = key
     }
 
+    /// FNV-1a of `description`, computed once: pools hash endpoints on every call.
+    private let key: UInt64
+
     public static func == (lhs: Endpoint, rhs: Endpoint) -> Bool {
-        lhs.port == rhs.port && lhs.host == rhs.host
+        lhs.key == rhs.key && lhs.port == rhs.port && lhs.host == rhs.host
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(host)
-        hasher.combine(port)
+        hasher.combine(key)
     }
 
     /// Parses `HOST:PORT` (IPv6 as `[::1]:PORT`).

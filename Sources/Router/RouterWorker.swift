@@ -192,32 +192,32 @@ public final class RouterWorker: GRPCCallDispatcher {
 
     /// Picks an endpoint by power-of-two-choices on this worker's in-flight streams, skipping
     /// endpoints in connect backoff and those in `excluding`.
-    func pickEndpoint(_ endpoints: [Endpoint], excluding tried: [Endpoint]) -> Endpoint? {
-        func eligible(_ endpoint: Endpoint) -> Bool { !tried.contains(endpoint) && pool.isAvailable(endpoint) }
+    func pickEndpoint(_ endpoints: [Endpoint], excluding tried: [Endpoint]) -> EndpointState? {
+        // One pool lookup per candidate; the call keeps the state it gets back.
+        func eligible(_ state: EndpointState) -> Bool {
+            pool.isAvailable(state) && (tried.isEmpty || !tried.contains(state.endpoint))
+        }
         switch endpoints.count {
         case 0:
             return nil
         case 1:
-            return eligible(endpoints[0]) ? endpoints[0] : nil
+            let only = pool.state(for: endpoints[0])
+            return eligible(only) ? only : nil
         case 2:
             // The common case without temporary arrays: both candidates are the two endpoints.
-            let (a, b) = random.next(below: 2) == 0 ? (endpoints[0], endpoints[1]) : (endpoints[1], endpoints[0])
+            let first = random.next(below: 2)
+            let a = pool.state(for: endpoints[first])
+            let b = pool.state(for: endpoints[1 - first])
             switch (eligible(a), eligible(b)) {
-            case (true, true): return pool.inFlight(b) < pool.inFlight(a) ? b : a
+            case (true, true): return b.inFlight < a.inFlight ? b : a
             case (true, false): return a
             case (false, true): return b
             case (false, false): return nil
             }
         default:
-            var load: [Int] = []
-            var usable: [Bool] = []
-            load.reserveCapacity(endpoints.count)
-            usable.reserveCapacity(endpoints.count)
-            for endpoint in endpoints {
-                load.append(pool.inFlight(endpoint))
-                usable.append(eligible(endpoint))
-            }
-            return PowerOfTwoChoices.pick(load: load, eligible: usable, random: &random).map { endpoints[$0] }
+            let states = endpoints.map { pool.state(for: $0) }
+            return PowerOfTwoChoices.pick(load: states.map(\.inFlight), eligible: states.map(eligible), random: &random)
+                .map { states[$0] }
         }
     }
 

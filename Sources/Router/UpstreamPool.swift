@@ -63,20 +63,14 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
         return state
     }
 
-    /// Streams this worker has open to `endpoint`.
-    func inFlight(_ endpoint: Endpoint) -> Int {
-        endpoints[endpoint]?.inFlight ?? 0
+    /// True when the endpoint is not in connect backoff.
+    func isAvailable(_ state: EndpointState) -> Bool {
+        state.backoffUntil <= loop.now
     }
 
-    /// True when `endpoint` is not in connect backoff.
-    func isAvailable(_ endpoint: Endpoint) -> Bool {
-        guard let state = endpoints[endpoint] else { return true }
-        return state.backoffUntil <= loop.now
-    }
-
-    /// Opens a stream to `endpoint` on a connection with room, connecting when needed.
-    func openStream(to endpoint: Endpoint, headers: [HeaderField], delegate: HTTP2StreamDelegate) throws(PoolError) -> HTTP2Stream {
-        let state = state(for: endpoint)
+    /// Opens a stream to the endpoint on a connection with room, connecting when needed.
+    func openStream(to state: EndpointState, headers: [HeaderField], delegate: HTTP2StreamDelegate) throws(PoolError) -> HTTP2Stream {
+        let endpoint = state.endpoint
         for connection in state.connections where connection.hasCapacity {
             if let stream = connection.openStream(headers: headers, delegate: delegate) {
                 state.inFlight += 1
@@ -92,8 +86,8 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
     }
 
     /// Tells the pool a stream to `endpoint` ended.
-    func streamFinished(to endpoint: Endpoint) {
-        if let state = endpoints[endpoint], state.inFlight > 0 { state.inFlight -= 1 }
+    func streamFinished(to state: EndpointState) {
+        if state.inFlight > 0 { state.inFlight -= 1 }
     }
 
     private func connect(_ state: EndpointState) throws(PoolError) -> HTTP2Connection {

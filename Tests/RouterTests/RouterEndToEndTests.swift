@@ -325,7 +325,7 @@ final class RouterEndToEndTests: XCTestCase {
         XCTAssertEqual(response(call)?.payload, [4, 5, 6], "the replayed request body arrived intact")
         XCTAssertEqual(live.requests.current.count, 1)
         XCTAssertEqual(onWorker { $0.counters.retries["iris\u{1}1"] }, 1)
-        XCTAssertFalse(onWorker { $0.pool.isAvailable(dead) }, "the refusing endpoint is in backoff")
+        XCTAssertFalse(onWorker { $0.pool.isAvailable($0.pool.state(for: dead)) }, "the refusing endpoint is in backoff")
         // While it is in backoff every call goes straight to the live one.
         for _ in 0..<5 { XCTAssertEqual(response(predict(client))?.model, "live") }
         XCTAssertEqual(onWorker { $0.counters.retries["iris\u{1}1"] }, 1)

@@ -25,10 +25,10 @@ final class RouterWorkerUnitTests: XCTestCase {
 
     func testPickEndpointSkipsTriedAndBackedOffEndpoints() throws {
         let worker = try worker()
-        XCTAssertEqual(worker.pickEndpoint([a], excluding: []), a)
+        XCTAssertEqual(worker.pickEndpoint([a], excluding: [])?.endpoint, a)
         XCTAssertNil(worker.pickEndpoint([a], excluding: [a]))
         for _ in 0..<200 {
-            let picked = worker.pickEndpoint([a, b, c], excluding: [b])
+            let picked = worker.pickEndpoint([a, b, c], excluding: [b])?.endpoint
             XCTAssertNotNil(picked)
             XCTAssertNotEqual(picked, b)
         }
@@ -37,20 +37,20 @@ final class RouterWorkerUnitTests: XCTestCase {
 
         // An endpoint in connect backoff is not picked.
         worker.pool.state(for: a).backoffUntil = .max
-        XCTAssertFalse(worker.pool.isAvailable(a))
+        XCTAssertFalse(worker.pool.isAvailable(worker.pool.state(for: a)))
         XCTAssertNil(worker.pickEndpoint([a], excluding: []))
-        for _ in 0..<200 { XCTAssertEqual(worker.pickEndpoint([a, b], excluding: []), b) }
+        for _ in 0..<200 { XCTAssertEqual(worker.pickEndpoint([a, b], excluding: [])?.endpoint, b) }
     }
 
     func testPickEndpointPrefersFewerInFlight() throws {
         let worker = try worker()
         worker.pool.state(for: a).inFlight = 10
         worker.pool.state(for: b).inFlight = 2
-        for _ in 0..<500 { XCTAssertEqual(worker.pickEndpoint([a, b], excluding: []), b) }
-        worker.pool.streamFinished(to: b)
+        for _ in 0..<500 { XCTAssertEqual(worker.pickEndpoint([a, b], excluding: [])?.endpoint, b) }
+        worker.pool.streamFinished(to: worker.pool.state(for: b))
         XCTAssertEqual(worker.pool.state(for: b).inFlight, 1)
         worker.pool.state(for: c).inFlight = 0
-        worker.pool.streamFinished(to: c)
+        worker.pool.streamFinished(to: worker.pool.state(for: c))
         XCTAssertEqual(worker.pool.state(for: c).inFlight, 0, "in-flight never goes negative")
     }
 
