@@ -2,9 +2,11 @@ import CNGHTTP2
 
 // nghttp2 callbacks: private free functions that recover the connection from user_data.
 
+/// Runs `body` with the connection behind `userData` without retaining it: nghttp2 calls
+/// back only from inside `mem_recv`/`mem_send`, which the connection itself is running.
 @inline(__always)
-private func owner(_ userData: UnsafeMutableRawPointer?) -> HTTP2Connection {
-    Unmanaged<HTTP2Connection>.fromOpaque(userData!).takeUnretainedValue()
+private func withOwner<T>(_ userData: UnsafeMutableRawPointer?, _ body: (HTTP2Connection) -> T) -> T {
+    Unmanaged<HTTP2Connection>.fromOpaque(userData!)._withUnsafeGuaranteedRef(body)
 }
 
 /// The data source read callback shared by every stream with a body.
@@ -12,37 +14,41 @@ let dataSourceRead: byoc_data_source_read_cb = { session, _, buffer, length, fla
     guard let pointer = source?.pointee.ptr, let buffer, let flags, let session else {
         return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
     }
-    let stream = Unmanaged<HTTP2Stream>.fromOpaque(pointer).takeUnretainedValue()
-    return stream.readOutbound(into: UnsafeMutableRawBufferPointer(start: buffer, count: length),
-                               flags: flags, session: session)
+    // The connection holds the stream while nghttp2 may read from it.
+    return Unmanaged<HTTP2Stream>.fromOpaque(pointer)._withUnsafeGuaranteedRef { stream in
+        stream.readOutbound(into: UnsafeMutableRawBufferPointer(start: buffer, count: length), flags: flags, session: session)
+    }
 }
 
 extension HTTP2Connection {
     func installCallbacks(_ callbacks: OpaquePointer) {
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
             guard let frame else { return 0 }
-            return owner(userData).beginHeaders(streamID: byoc_frame_stream_id(frame),
-                                                category: byoc_frame_headers_cat(frame))
+            return withOwner(userData) {
+                $0.beginHeaders(streamID: byoc_frame_stream_id(frame), category: byoc_frame_headers_cat(frame))
+            }
         }
         nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, _, userData in
             guard let frame else { return 0 }
-            return owner(userData).header(streamID: byoc_frame_stream_id(frame),
-                                          name: UnsafeRawBufferPointer(start: name, count: nameLength),
-                                          value: UnsafeRawBufferPointer(start: value, count: valueLength))
+            return withOwner(userData) {
+                $0.header(streamID: byoc_frame_stream_id(frame),
+                          name: UnsafeRawBufferPointer(start: name, count: nameLength),
+                          value: UnsafeRawBufferPointer(start: value, count: valueLength))
+            }
         }
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
             guard let frame else { return 0 }
-            return owner(userData).frameReceived(frame)
+            return withOwner(userData) { $0.frameReceived(frame) }
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, userData in
-            owner(userData).dataChunk(streamID: streamID, data: UnsafeRawBufferPointer(start: data, count: length))
+            withOwner(userData) { $0.dataChunk(streamID: streamID, data: UnsafeRawBufferPointer(start: data, count: length)) }
         }
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
             guard let frame else { return 0 }
-            return owner(userData).frameSent(frame)
+            return withOwner(userData) { $0.frameSent(frame) }
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
-            owner(userData).streamClosed(streamID: streamID, errorCode: errorCode)
+            withOwner(userData) { $0.streamClosed(streamID: streamID, errorCode: errorCode) }
         }
     }
 }

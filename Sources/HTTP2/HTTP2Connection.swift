@@ -525,15 +525,19 @@ public final class HTTP2Connection: EventHandler, Flushable {
     }
 
     func header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 {
-        guard let stream = stream(streamID) else { return 0 }
-        stream.receivedHeaderBytes += name.count + value.count + 32
-        if stream.receivingHeaders.count >= settings.maxHeaderCount
-            || stream.receivedHeaderBytes > Int(settings.maxHeaderListSize) {
-            return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        guard let pointer = nghttp2_session_get_stream_user_data(session, streamID) else { return 0 }
+        let maxCount = settings.maxHeaderCount
+        let maxBytes = Int(settings.maxHeaderListSize)
+        // The hottest callback: reach the stream without retaining it (the session holds it).
+        return Unmanaged<HTTP2Stream>.fromOpaque(pointer)._withUnsafeGuaranteedRef { stream in
+            stream.receivedHeaderBytes += name.count + value.count + 32
+            if stream.receivingHeaders.count >= maxCount || stream.receivedHeaderBytes > maxBytes {
+                return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+            }
+            stream.receivingHeaders.append(HeaderField(HeaderInterner.names.string(name),
+                                                       HeaderInterner.values.string(value)))
+            return 0
         }
-        stream.receivingHeaders.append(HeaderField(HeaderInterner.names.string(name),
-                                                   HeaderInterner.values.string(value)))
-        return 0
     }
 
     func frameReceived(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
