@@ -2,11 +2,15 @@
 
 Loads the UI, shows a server validation message, registers the echo model, waits for READY,
 sends a Predict from the "try it" panel and reads the outputs, then deletes the model, at
-1280 px and again at 390 px. Screenshots of every step go to test-output/ui/ (gitignored).
+1280 px and again at 390 px; and once more on a gateway with --require-auth, where the flow
+starts by logging in with an admin token. Screenshots of every step go to test-output/ui/
+(gitignored).
 """
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 import urllib.request
 
 import pytest
@@ -20,11 +24,13 @@ SHOTS = harness.ROOT / "test-output" / "ui"
 pytestmark = pytest.mark.skipif(cdp.chromium_binary() is None, reason="chromium is not installed")
 
 
-def http_json(address: str, method: str, path: str, body=None):
+def http_json(address: str, method: str, path: str, body=None, token: str | None = None):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://{address}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(f"http://{address}{path}", data=data, method=method, headers=headers)
     try:
         with opener.open(req, timeout=30) as r:
             return r.status, json.loads(r.read() or b"null")
@@ -42,6 +48,24 @@ def gateway(procs, tmp_path):
 
 
 @pytest.fixture
+def admin_token() -> str:
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    return f"byoc_{secrets.token_hex(6)}_{secret}"
+
+
+@pytest.fixture
+def auth_gateway(procs, tmp_path, admin_token):
+    state = tmp_path / "state"
+    state.mkdir()
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(admin_token + "\n")
+    token_file.chmod(0o600)
+    return procs.start("gateway", [binary("byoc-gateway"), "--listen", "127.0.0.1:0",
+                                   "--db", str(tmp_path / "registry.sqlite"), "--state-dir", str(state),
+                                   "--workers", "2", "--require-auth", "--admin-token-file", str(token_file)])
+
+
+@pytest.fixture
 def browser(procs, tmp_path):
     b = cdp.Browser(procs, tmp_path / "chromium-profile")
     yield b
@@ -52,10 +76,26 @@ def row(model: str, version: str) -> str:
     return f'tr.version-row[data-model="{model}"][data-version="{version}"]'
 
 
-def run_flow(b: cdp.Browser, gw: harness.Proc, prefix: str, width: int, model: str) -> None:
+def run_flow(b: cdp.Browser, gw: harness.Proc, prefix: str, width: int, model: str,
+             token: str | None = None) -> None:
     mobile = width < 500
     b.set_viewport(width, 844 if mobile else 900, mobile=mobile)
     b.navigate(f"http://{gw.address}/")
+    if token:
+        # The gateway requires a token: the login box comes up; a wrong token is refused.
+        b.wait_for("!document.getElementById('login-box').classList.contains('hidden')"
+                   " && !document.getElementById('overlay').classList.contains('hidden')", what="the login box")
+        b.screenshot(SHOTS / f"{prefix}-0-login.png")
+        b.fill("#login-token", "byoc_000000000000_" + "A" * 43)
+        b.click("#login-submit")
+        b.wait_for("(() => { const w = document.getElementById('login-why').textContent;"
+                   " return !document.getElementById('login-box').classList.contains('hidden') && w.includes('invalid'); })()",
+                   what="the refusal of a wrong token")
+        b.screenshot(SHOTS / f"{prefix}-0-login-refused.png")
+        b.fill("#login-token", token)
+        b.click("#login-submit")
+        # The dialogs live in one overlay: signing in closes it.
+        b.wait_for("document.getElementById('overlay').classList.contains('hidden')", what="the login to succeed")
     b.wait_for("document.getElementById('conn').classList.contains('live')", what="the first refresh")
     if mobile:
         # Nothing may stick out sideways at phone width.
@@ -97,7 +137,8 @@ def run_flow(b: cdp.Browser, gw: harness.Proc, prefix: str, width: int, model: s
     if not mobile:
         # Traffic shows up as requests/s, p99 and a sparkline within a stats interval or two.
         for _ in range(40):
-            status, _ = http_json(gw.address, "POST", f"/api/v1/models/{model}/predict", {"inputs": {"x": [1.0, 2.0]}})
+            status, _ = http_json(gw.address, "POST", f"/api/v1/models/{model}/predict", {"inputs": {"x": [1.0, 2.0]}},
+                                  token=token)
             assert status == 200
         b.wait_for(f"(() => {{ const c = document.querySelector('{row(model, '1')} td[data-label=\"Req/s\"]');"
                    f" return c && c.textContent !== '–'; }})()", timeout=20, what="requests/s in the table")
@@ -113,7 +154,7 @@ def run_flow(b: cdp.Browser, gw: harness.Proc, prefix: str, width: int, model: s
     b.wait_for(f"!document.querySelector('{row(model, '1')}')", timeout=30, what="the row to disappear")
     b.wait_for("document.getElementById('overlay').classList.contains('hidden')")
     b.screenshot(SHOTS / f"{prefix}-6-deleted.png")
-    status, body = http_json(gw.address, "GET", f"/api/v1/models/{model}")
+    status, body = http_json(gw.address, "GET", f"/api/v1/models/{model}", token=token)
     assert status == 404 and body["error"]["code"] == "NOT_FOUND", body
 
     b.pump(0.2)
@@ -126,6 +167,12 @@ def test_ui_register_predict_delete_desktop(gateway, browser):
 
 def test_ui_register_predict_delete_390px(gateway, browser):
     run_flow(browser, gateway, "mobile", 390, "echo-m")
+
+
+def test_ui_login_then_register_predict_delete(auth_gateway, browser, admin_token):
+    run_flow(browser, auth_gateway, "auth", 1280, "echo-a", token=admin_token)
+    # The secret never shows up in the gateway's log.
+    assert admin_token.split("_")[2] not in auth_gateway.log()
 
 
 def test_ui_is_self_contained(gateway):
