@@ -71,11 +71,11 @@ final class LocalRuntimeTests: XCTestCase {
             XCTAssertEqual(environment["BYOC_VERSION"], "1.0")
             XCTAssertEqual(environment["GREETING"], "hello world")
             XCTAssertEqual(environment["PATH"], ProcessInfo.processInfo.environment["PATH"])
-            // BYOC_STATE_DIR marks the runtime's processes so a restart can kill what a crash left.
+            // BYOC_REPLICA_OF marks the runtime's processes so a restart can kill what a crash left.
             XCTAssertEqual(environment["BYOC_HOST"], "127.0.0.1", "replicas are asked to bind loopback")
-            XCTAssertEqual(environment["BYOC_STATE_DIR"].map { URL(fileURLWithPath: $0).lastPathComponent }, "state")
+            XCTAssertEqual(environment["BYOC_REPLICA_OF"].map { URL(fileURLWithPath: $0).lastPathComponent }, "state")
             let unexpected = Set(environment.keys).subtracting(["PORT", "BYOC_MODEL", "BYOC_VERSION", "BYOC_REPLICA",
-                                                                "BYOC_STATE_DIR", "BYOC_HOST", "ENV_DIR", "GREETING", "PATH", "HOME",
+                                                                "BYOC_REPLICA_OF", "BYOC_HOST", "ENV_DIR", "GREETING", "PATH", "HOME",
                                                                 "LANG", "LC_CTYPE"])
             XCTAssertEqual(unexpected, [], "only the documented variables reach the child")
         }
@@ -191,7 +191,7 @@ final class LocalRuntimeTests: XCTestCase {
 /// A restarted runtime kills the processes a killed one left behind, wrapper children included.
 final class OrphanReaperTests: XCTestCase {
     func testKillsOnlyProcessesCarryingTheMarker() throws {
-        let marker = "BYOC_STATE_DIR=/tmp/orphan-test-\(UUID().uuidString)"
+        let marker = "\(OrphanReaper.markerName)=/tmp/orphan-test-\(UUID().uuidString)"
         func start(_ environment: [String: String]) throws -> Process {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -212,5 +212,13 @@ final class OrphanReaperTests: XCTestCase {
         XCTAssertFalse(killed.contains(other.processIdentifier), "a process of another state dir is left alone")
         ours.waitUntilExit()
         XCTAssertTrue(other.isRunning)
+    }
+
+    func testTheGatewayAndItsParentsAreNeverKilled() {
+        // A shell that started the gateway may carry the same variables; the reaper spares the
+        // whole ancestor chain of the calling process.
+        let chain = OrphanReaper.ancestors(of: getpid())
+        XCTAssertEqual(chain.first, getpid())
+        XCTAssertTrue(chain.contains(getppid()), "\(chain) must contain the parent \(getppid())")
     }
 }

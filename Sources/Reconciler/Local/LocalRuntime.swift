@@ -83,13 +83,14 @@ public actor LocalRuntime: Runtime {
         self.prober = prober
         self.gracePeriod = gracePeriod
         self.options = options
-        self.stateMarker = "BYOC_STATE_DIR=" + URL(fileURLWithPath: stateDir).standardizedFileURL.path
+        self.stateMarker = OrphanReaper.markerName + "=" + URL(fileURLWithPath: stateDir).standardizedFileURL.path
         OrphanReaper.killProcesses(withEnvironmentEntry: stateMarker)
     }
 
-    /// `BYOC_STATE_DIR=<absolute state dir>`, in every replica's environment: it marks the
+    /// `BYOC_REPLICA_OF=<absolute state dir>`, in every replica's environment: it marks the
     /// processes (and their descendants) this runtime started, so a restarted gateway can kill
-    /// what a killed one left behind, even children of wrapper scripts.
+    /// what a killed one left behind, even children of wrapper scripts. (Not `BYOC_STATE_DIR`:
+    /// that is the gateway's own configuration variable, which its parent shell may carry.)
     private let stateMarker: String
 
     // MARK: - Runtime
