@@ -74,14 +74,18 @@ let package = Package(
                           swiftSettings: swiftSettings),
 
         // Tests.
-        .testTarget(name: "TransportTests", dependencies: ["Transport"]),
-        .testTarget(name: "GRPCTests", dependencies: ["GRPC", "HTTP2", "Transport"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
+        // Test helpers shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["GRPC", "HTTP2", "Transport"],
+                path: "Tests/TestSupport"),
+        .testTarget(name: "GRPCTests", dependencies: ["GRPC", "HTTP2", "Transport", "TestSupport"]),
         .testTarget(name: "MessagesTests", dependencies: ["Messages"]),
-        .testTarget(name: "RouterTests", dependencies: ["Router", "GRPC", "HTTP2", "Transport", "Messages"]),
+        .testTarget(name: "RouterTests", dependencies: ["Router", "GRPC", "HTTP2", "Transport", "Messages",
+                                                       "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["Registry", "Reconciler", "Admin", "Messages"]),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "Reconciler", "Registry", "Router", "HTTP2", "Transport"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "GRPC", "HTTP2", "Transport"]),
-        .testTarget(name: "WebTests", dependencies: ["HTTP1", "WebConsole", "Transport", "GRPC"]),
+        .testTarget(name: "WebTests", dependencies: ["HTTP1", "WebConsole", "Transport", "GRPC", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

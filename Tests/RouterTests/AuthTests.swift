@@ -3,6 +3,7 @@ import GRPC
 import HTTP2
 import Messages
 import Transport
+import TestSupport
 import XCTest
 @testable import Router
 

@@ -2,6 +2,7 @@ import CNGHTTP2
 import GRPC
 import HTTP2
 @testable import Router
+import TestSupport
 import XCTest
 
 /// The retry rule and failure mapping of a proxied call, without sockets.

@@ -2,44 +2,11 @@
 import Glibc
 #endif
 import Foundation
+import TestSupport
 import XCTest
 import GRPC
 import HTTP1
 import Transport
-
-/// An `EventLoop` running on its own thread for the duration of a test.
-final class LoopThread: @unchecked Sendable {
-    let loop: EventLoop
-    private let finished = DispatchSemaphore(value: 0)
-
-    init(name: String = "web-test-loop") throws {
-        loop = try EventLoop(name: name)
-        let loop = self.loop
-        let thread = Thread { [finished] in
-            loop.run()
-            finished.signal()
-        }
-        thread.name = name
-        thread.start()
-    }
-
-    /// Runs `body` on the loop and waits for its result.
-    func sync<T>(_ body: @escaping () -> T) -> T {
-        let done = DispatchSemaphore(value: 0)
-        var result: T?
-        loop.execute {
-            result = body()
-            done.signal()
-        }
-        done.wait()
-        return result!
-    }
-
-    func stop() {
-        loop.stop()
-        _ = finished.wait(timeout: .now() + 5)
-    }
-}
 
 /// An HTTP/1.1 server on 127.0.0.1:0 with a test service, on its own loop thread.
 final class TestHTTPServer: @unchecked Sendable {

@@ -7,26 +7,39 @@ import GRPC
 import HTTP2
 import Transport
 
+// Shared by the test targets (TransportTests, GRPCTests, RouterTests, WebTests): loop threads,
+// a raw HTTP/2 test client, call recorders, crash probes and small helpers.
+
 /// An `EventLoop` running on its own thread for the duration of a test.
-final class LoopThread: @unchecked Sendable {
-    let loop: EventLoop
+public final class LoopThread: @unchecked Sendable {
+    public let loop: EventLoop
     private let finished = DispatchSemaphore(value: 0)
+    private let started = DispatchSemaphore(value: 0)
+    private var thread: pthread_t?
     private var stopped = false
 
-    init(name: String = "test-client") throws {
+    public init(name: String = "test-loop") throws {
         loop = try EventLoop(name: name)
         let loop = self.loop
-        let finished = self.finished
-        let thread = Thread {
+        let thread = Thread { [self] in
+            self.thread = pthread_self()
+            self.started.signal()
             loop.run()
-            finished.signal()
+            self.finished.signal()
         }
         thread.name = name
         thread.start()
+        started.wait()
+    }
+
+    /// True when called on the loop's thread.
+    public var isOnLoopThread: Bool {
+        guard let thread else { return false }
+        return pthread_equal(thread, pthread_self()) != 0
     }
 
     /// Runs `body` on the loop and waits for its result.
-    func sync<T>(_ body: @escaping () -> T) -> T {
+    public func sync<T>(_ body: @escaping () -> T) -> T {
         let done = DispatchSemaphore(value: 0)
         var result: T?
         loop.execute {
@@ -37,12 +50,12 @@ final class LoopThread: @unchecked Sendable {
         return result!
     }
 
-    func syncThrowing<T>(_ body: @escaping () throws -> T) throws -> T {
+    public func syncThrowing<T>(_ body: @escaping () throws -> T) throws -> T {
         try sync { Result { try body() } }.get()
     }
 
     @discardableResult
-    func stop(timeout: Double = 5) -> Bool {
+    public func stop(timeout: Double = 5) -> Bool {
         guard !stopped else { return true }
         stopped = true
         loop.stop()
@@ -51,21 +64,21 @@ final class LoopThread: @unchecked Sendable {
 }
 
 /// A value shared between threads.
-final class Locked<Value>: @unchecked Sendable {
+public final class Locked<Value>: @unchecked Sendable {
     private var value: Value
     private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) -> T) -> T {
+    public init(_ value: Value) { self.value = value }
+    public func withLock<T>(_ body: (inout Value) -> T) -> T {
         lock.lock()
         defer { lock.unlock() }
         return body(&value)
     }
-    var current: Value { withLock { $0 } }
+    public var current: Value { withLock { $0 } }
 }
 
 /// Runs one test of this bundle in a child process with `BYOC_CRASH_PROBE=1`, so code that traps
 /// fails one test instead of killing the whole run.
-func runCrashProbe(_ testName: String) throws -> (normalExit: Bool, status: Int32, output: String) {
+public func runCrashProbe(_ testName: String) throws -> (normalExit: Bool, status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
     process.arguments = [testName]
@@ -81,25 +94,27 @@ func runCrashProbe(_ testName: String) throws -> (normalExit: Bool, status: Int3
     return (process.terminationReason == .exit, process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-var isCrashProbe: Bool { ProcessInfo.processInfo.environment["BYOC_CRASH_PROBE"] == "1" }
+public var isCrashProbe: Bool { ProcessInfo.processInfo.environment["BYOC_CRASH_PROBE"] == "1" }
 
 /// Records everything a client stream hears. Fields are written on the client loop and read by
 /// the test after `wait()` returned.
-final class CallRecorder: HTTP2StreamDelegate, @unchecked Sendable {
-    var responseHeaders: [HeaderField]?
-    var trailers: [HeaderField]?
-    var body: [UInt8] = []
-    var dataCalls = 0
-    var ended = false
-    var reason: StreamCloseReason?
-    var closedAt: UInt64 = 0
-    var headersSeen = 0
-    let startedAt = monotonicNanos()
+public final class CallRecorder: HTTP2StreamDelegate, @unchecked Sendable {
+    public init() {}
+
+    public var responseHeaders: [HeaderField]?
+    public var trailers: [HeaderField]?
+    public var body: [UInt8] = []
+    public var dataCalls = 0
+    public var ended = false
+    public var reason: StreamCloseReason?
+    public var closedAt: UInt64 = 0
+    public var headersSeen = 0
+    public let startedAt = monotonicNanos()
     private let closed = DispatchSemaphore(value: 0)
     /// Optional hook on the response headers (on the loop).
-    var onResponseHeaders: ((HTTP2Stream) -> Void)?
+    public var onResponseHeaders: ((HTTP2Stream) -> Void)?
 
-    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+    public func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
         headersSeen += 1
         switch kind {
         case .response:
@@ -110,15 +125,15 @@ final class CallRecorder: HTTP2StreamDelegate, @unchecked Sendable {
         }
     }
 
-    func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
+    public func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
         dataCalls += 1
         body.append(contentsOf: data)
         stream.consume(data.count)
     }
 
-    func streamEnded(_ stream: HTTP2Stream) { ended = true }
+    public func streamEnded(_ stream: HTTP2Stream) { ended = true }
 
-    func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
+    public func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
         self.reason = reason
         closedAt = monotonicNanos()
         closed.signal()
@@ -126,28 +141,28 @@ final class CallRecorder: HTTP2StreamDelegate, @unchecked Sendable {
 
     /// Waits for the stream to close.
     @discardableResult
-    func wait(timeout: Double = 10, file: StaticString = #filePath, line: UInt = #line) -> Bool {
+    public func wait(timeout: Double = 10, file: StaticString = #filePath, line: UInt = #line) -> Bool {
         let ok = closed.wait(timeout: .now() + timeout) == .success
         if !ok { XCTFail("the call did not finish within \(timeout) s", file: file, line: line) }
         return ok
     }
 
     /// Milliseconds from creating the recorder to the stream closing.
-    var elapsedMs: Double { Double(closedAt &- startedAt) / 1e6 }
+    public var elapsedMs: Double { Double(closedAt &- startedAt) / 1e6 }
 
     /// The grpc-status, from the trailers or a trailers-only response.
-    var grpcStatus: Int? {
+    public var grpcStatus: Int? {
         (trailers?[field: "grpc-status"] ?? responseHeaders?[field: "grpc-status"]).flatMap { Int($0) }
     }
 
-    var grpcMessage: String? {
+    public var grpcMessage: String? {
         (trailers?[field: "grpc-message"] ?? responseHeaders?[field: "grpc-message"]).map(PercentEncoding.decode)
     }
 
-    var httpStatus: String? { responseHeaders?[field: ":status"] }
+    public var httpStatus: String? { responseHeaders?[field: ":status"] }
 
     /// The response messages (bodies without prefixes).
-    var messages: [[UInt8]] {
+    public var messages: [[UInt8]] {
         var reader = GRPCMessageReader(maxMessageBytes: Int(Int32.max), compressionAllowed: true)
         body.withUnsafeBytes { try? reader.append($0) }
         return reader.takeMessages()
@@ -155,16 +170,16 @@ final class CallRecorder: HTTP2StreamDelegate, @unchecked Sendable {
 }
 
 /// An h2c client connection on its own loop thread.
-final class TestClient: HTTP2ConnectionDelegate, @unchecked Sendable {
-    let thread: LoopThread
-    let port: Int
-    var connection: HTTP2Connection!
-    var closeError: HTTP2ConnectionError?
-    var closed = false
-    var goaway: (Int32, UInt32)?
-    let didClose = DispatchSemaphore(value: 0)
+public final class TestClient: HTTP2ConnectionDelegate, @unchecked Sendable {
+    public let thread: LoopThread
+    public let port: Int
+    public var connection: HTTP2Connection!
+    public var closeError: HTTP2ConnectionError?
+    public var closed = false
+    public var goaway: (Int32, UInt32)?
+    public let didClose = DispatchSemaphore(value: 0)
 
-    init(port: Int, settings: HTTP2Settings = HTTP2Settings()) throws {
+    public init(port: Int, settings: HTTP2Settings = HTTP2Settings()) throws {
         thread = try LoopThread(name: "client-\(port)")
         self.port = port
         do {
@@ -178,17 +193,17 @@ final class TestClient: HTTP2ConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    func connectionDidClose(_ connection: HTTP2Connection, error: HTTP2ConnectionError?) {
+    public func connectionDidClose(_ connection: HTTP2Connection, error: HTTP2ConnectionError?) {
         closed = true
         closeError = error
         didClose.signal()
     }
 
-    func connection(_ connection: HTTP2Connection, didReceiveGoaway lastStreamID: Int32, errorCode: UInt32) {
+    public func connection(_ connection: HTTP2Connection, didReceiveGoaway lastStreamID: Int32, errorCode: UInt32) {
         goaway = (lastStreamID, errorCode)
     }
 
-    static func requestHeaders(path: String, contentType: String? = "application/grpc", method: String = "POST",
+    public static func requestHeaders(path: String, contentType: String? = "application/grpc", method: String = "POST",
                                extra: [HeaderField] = []) -> [HeaderField] {
         var headers = [HeaderField(":method", method), HeaderField(":scheme", "http"),
                        HeaderField(":authority", "127.0.0.1"), HeaderField(":path", path)]
@@ -198,7 +213,7 @@ final class TestClient: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     /// Opens a stream and sends `body` (raw bytes, already framed), ending the request when `end`.
-    func start(headers: [HeaderField], body: [UInt8], end: Bool = true,
+    public func start(headers: [HeaderField], body: [UInt8], end: Bool = true,
                recorder: CallRecorder = CallRecorder()) -> (HTTP2Stream?, CallRecorder) {
         let stream = thread.sync { [self] () -> HTTP2Stream? in
             guard let stream = connection.openStream(headers: headers, delegate: recorder) else { return nil }
@@ -210,7 +225,7 @@ final class TestClient: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     /// A unary call: frames `message`, sends it, waits for the end.
-    func unary(_ path: String, _ message: [UInt8], extra: [HeaderField] = [], timeout: Double = 10) -> CallRecorder {
+    public func unary(_ path: String, _ message: [UInt8], extra: [HeaderField] = [], timeout: Double = 10) -> CallRecorder {
         let (stream, recorder) = start(headers: Self.requestHeaders(path: path, extra: extra), body: GRPCFraming.frame(message))
         XCTAssertNotNil(stream, "openStream failed")
         recorder.wait(timeout: timeout)
@@ -218,7 +233,7 @@ final class TestClient: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     /// A call with raw body bytes and arbitrary headers.
-    func raw(headers: [HeaderField], body: [UInt8], timeout: Double = 10) -> CallRecorder {
+    public func raw(headers: [HeaderField], body: [UInt8], timeout: Double = 10) -> CallRecorder {
         let (stream, recorder) = start(headers: headers, body: body)
         XCTAssertNotNil(stream, "openStream failed")
         recorder.wait(timeout: timeout)
@@ -226,20 +241,20 @@ final class TestClient: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     /// Closes the connection and stops the loop.
-    func shutdown() {
+    public func shutdown() {
         thread.sync { [self] in connection.close() }
         thread.stop()
     }
 }
 
 /// A dispatcher that wraps another and counts the DATA chunks each call receives.
-final class CountingDispatcher: GRPCCallDispatcher {
-    let inner: GRPCCallDispatcher
-    let dataCalls = Locked(0)
+public final class CountingDispatcher: GRPCCallDispatcher {
+    public let inner: GRPCCallDispatcher
+    public let dataCalls = Locked(0)
 
-    init(_ inner: GRPCCallDispatcher) { self.inner = inner }
+    public init(_ inner: GRPCCallDispatcher) { self.inner = inner }
 
-    func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+    public func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
         guard let next = inner.dispatch(stream, head: head) else { return nil }
         return Counting(next, dataCalls)
     }
@@ -264,8 +279,15 @@ final class CountingDispatcher: GRPCCallDispatcher {
     }
 }
 
+/// Polls `fd` for `events` for at most `milliseconds`; returns the revents.
+public func pollFD(_ fd: Int32, events: Int16, milliseconds: Int32) -> Int16 {
+    var entry = pollfd(fd: fd, events: events, revents: 0)
+    let rc = poll(&entry, 1, milliseconds)
+    return rc > 0 ? entry.revents : 0
+}
+
 /// Starts a one-worker server on 127.0.0.1:0 with `makeDispatcher`.
-func startServer(workers: Int = 1, http2: HTTP2Settings = HTTP2Settings(),
+public func startServer(workers: Int = 1, http2: HTTP2Settings = HTTP2Settings(),
                  makeDispatcher: @escaping (Int, EventLoop) -> GRPCCallDispatcher) throws -> (GRPCServer, Int) {
     var config = GRPCServerConfig(host: "127.0.0.1", port: 0, workers: workers)
     config.gracePeriodNanos = 2_000_000_000
@@ -277,7 +299,7 @@ func startServer(workers: Int = 1, http2: HTTP2Settings = HTTP2Settings(),
 }
 
 /// Random bytes.
-func randomBytes(_ count: Int) -> [UInt8] {
+public func randomBytes(_ count: Int) -> [UInt8] {
     var generator = SystemRandomNumberGenerator()
     var bytes = [UInt8](repeating: 0, count: count)
     var index = 0
@@ -293,7 +315,7 @@ func randomBytes(_ count: Int) -> [UInt8] {
 }
 
 /// Waits until `condition` holds, polling every millisecond; false on timeout.
-func waitUntil(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
+public func waitUntil(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if condition() { return true }
