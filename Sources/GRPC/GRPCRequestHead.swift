@@ -13,12 +13,6 @@ public struct GRPCRequestHead {
     /// When the headers arrived (monotonic nanoseconds).
     public var receivedAt: UInt64
 
-    /// The service part of the path (`package.Service`).
-    public var service: Substring {
-        let trimmed = path.dropFirst()
-        return trimmed.split(separator: "/", maxSplits: 1).first ?? ""
-    }
-
     /// The method part of the path.
     public var method: Substring {
         guard let slash = path.lastIndex(of: "/") else { return "" }

@@ -11,10 +11,14 @@ public protocol GRPCCallDispatcher: AnyObject {
     func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate?
     /// Graceful shutdown began on this worker.
     func beginShutdown()
+    /// The worker's loop is about to stop: release what the dispatcher holds (e.g. upstream
+    /// connections).
+    func didStop()
 }
 
 extension GRPCCallDispatcher {
     public func beginShutdown() {}
+    public func didStop() {}
 }
 
 /// Serves plain (non-gRPC) HTTP requests that arrive over HTTP/2, e.g. `GET /metrics` from
@@ -98,13 +102,6 @@ public final class GRPCServer: @unchecked Sendable {
             worker.loop.execute { worker.beginShutdown() }
         }
         finished.wait()
-    }
-
-    /// Runs `body` on every worker's loop (e.g. to publish a new route table).
-    public func forEachWorker(_ body: @escaping (GRPCServerWorker) -> Void) {
-        for worker in workers {
-            worker.loop.execute { body(worker) }
-        }
     }
 }
 
@@ -198,8 +195,18 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
 
     public func connectionDidClose(_ connection: HTTP2Connection, error: HTTP2ConnectionError?) {
         connections[ObjectIdentifier(connection)] = nil
-        if shuttingDown && connections.isEmpty { loop.stop() }
+        if shuttingDown && connections.isEmpty { stopLoop() }
     }
+
+    /// Lets the dispatcher release what it holds, then stops the loop (once).
+    private func stopLoop() {
+        guard !stopped else { return }
+        stopped = true
+        dispatcher.didStop()
+        loop.stop()
+    }
+
+    private var stopped = false
 
     func beginShutdown() {
         guard !shuttingDown else { return }
@@ -208,13 +215,13 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
         dispatcher.beginShutdown()
         http1?.beginShutdown()
         if connections.isEmpty {
-            loop.stop()
+            stopLoop()
             return
         }
         for connection in connections.values { connection.shutdownGracefully() }
         loop.schedule(afterNanos: config.gracePeriodNanos) { [unowned self] in
             for connection in self.connections.values { connection.close(error: HTTP2ConnectionError(.local, "grace period over")) }
-            self.loop.stop()
+            self.stopLoop()
         }
     }
 }

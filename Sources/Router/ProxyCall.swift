@@ -28,8 +28,6 @@ final class ProxyCall: HTTP2StreamDelegate {
         var scanBytes: [UInt8] = []
         /// The client sent END_STREAM.
         var ended = false
-        /// Body bytes received.
-        var received = 0
         /// Body bytes returned to the client's window.
         var consumed = 0
     }
@@ -37,10 +35,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// The model-facing half.
     struct UpstreamHalf {
         var stream: HTTP2Stream?
-        var endpoint: Endpoint?
-        var tried: [Endpoint] = []
         /// The pool's state of the endpoint of the current attempt.
         var target: EndpointState?
+        /// Endpoints of failed attempts (filled only when a retry needs them).
+        var tried: [Endpoint] = []
         var attempts = 0
         /// A copy of every body byte sent on this attempt, kept while a retry is still allowed.
         /// The chunks share storage with what was queued upstream (no second copy).
@@ -70,11 +68,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     var endpoints: [Endpoint] = []
     /// The caller's token when auth is on (nil: off); its models are checked in `route`.
     var grant: AuthEntry?
-    /// This call's model version counters, once routed.
+    /// This call's model version counters, once routed (it counts in their in-flight gauge
+    /// from then until `finish`).
     private var stats: VersionStats?
     private var deadlineTimer: UInt64?
-    /// Counted in the worker's in-flight gauge (from routing until finish).
-    private var countedInFlight = false
 
     init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead) {
         self.worker = worker
@@ -120,7 +117,6 @@ final class ProxyCall: HTTP2StreamDelegate {
             fail(error.status)
             return
         }
-        downstream.received += data.count
         switch phase {
         case .routing:
             // Usually the first DATA frame holds the prefix and fields 1 and 2: route from it
@@ -248,7 +244,6 @@ final class ProxyCall: HTTP2StreamDelegate {
             self.version = concrete
             stats = worker.versionStats(model: model, version: concrete)
             stats?.inFlight += 1
-            countedInFlight = true
             guard !list.isEmpty else {
                 fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(concrete)\" has no ready endpoint"))
                 return
@@ -282,7 +277,6 @@ final class ProxyCall: HTTP2StreamDelegate {
                 continue
             }
             upstream.stream = stream
-            upstream.endpoint = endpoint
             upstream.target = target
             upstream.drainedThisAttempt = 0
             if let replay = upstream.replay {
@@ -314,7 +308,7 @@ final class ProxyCall: HTTP2StreamDelegate {
                 upstream.replayBytes += chunk.count
             } else {
                 upstream.replay = nil
-            upstream.replayBytes = 0
+                upstream.replayBytes = 0
             }
         }
         stream.write(chunk)
@@ -332,14 +326,14 @@ final class ProxyCall: HTTP2StreamDelegate {
             let forwarded = ProxyHeaders.downstream(headers)
             if headers[field: "grpc-status"] != nil {
                 upstream.trailersOnly = true
-                recordStatus(headers[field: "grpc-status"])
+                recordStatus(headers[field: "grpc-status"].flatMap { Int($0) })
                 client.sendHeaders(forwarded, endStream: true)
             } else {
                 client.sendHeaders(forwarded, endStream: false)
             }
         case .trailers:
             upstream.sawTrailers = true
-            recordStatus(headers[field: "grpc-status"])
+            recordStatus(headers[field: "grpc-status"].flatMap { Int($0) })
             client.finish(trailers: ProxyHeaders.downstream(headers))
         case .request:
             break
@@ -357,13 +351,14 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func upstreamEnded() {
         guard phase != .finished else { return }
         if !upstream.sawTrailers && !upstream.trailersOnly {
+            recordStatus(GRPCStatusCode.internal.rawValue)
             if client.headersSent {
                 client.finish(trailers: GRPCResponses.trailers(GRPCStatus(.internal, "model endpoint ended the response without grpc-status")))
             } else {
                 GRPCResponses.sendTrailersOnly(client, GRPCStatus(.internal, "model endpoint ended the response without headers"))
             }
         }
-        if downstream.ended || client.isClosed { finishWhenClientCloses() }
+        if client.isClosed { finish() }
     }
 
     private func upstreamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
@@ -377,7 +372,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         let context = UpstreamClosePolicy.Context(
             responded: upstream.responded, canReplay: upstream.replay != nil, attempts: upstream.attempts,
             maxAttempts: Self.maxAttempts, clientHeadersSent: client.headersSent,
-            endpoint: upstream.endpoint?.description ?? "endpoint")
+            endpoint: upstream.target?.endpoint.description ?? "endpoint")
         switch UpstreamClosePolicy.decide(reason, context) {
         case .finished:
             if !client.isClosed && !client.localClosed && !upstream.sawTrailers && !upstream.trailersOnly {
@@ -385,7 +380,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             }
         case .retry:
             // Endpoints are remembered only when a retry needs them (no array on the common path).
-            if let endpoint = upstream.endpoint { upstream.tried.append(endpoint) }
+            if let target = upstream.target { upstream.tried.append(target.endpoint) }
             startAttempt()
         case .fail(let status):
             fail(status)
@@ -399,8 +394,6 @@ final class ProxyCall: HTTP2StreamDelegate {
     // MARK: Ending
 
     private func deadlinePassed() {
-        guard phase != .finished else { return }
-        if let stream = upstream.stream, !stream.isClosed { stream.reset(UInt32(NGHTTP2_CANCEL.rawValue)) }
         fail(GRPCStatus(.deadlineExceeded, "deadline exceeded after \(max(0, Int((monotonicNanos() - head.receivedAt) / 1_000_000))) ms"))
     }
 
@@ -408,16 +401,11 @@ final class ProxyCall: HTTP2StreamDelegate {
     func fail(_ status: GRPCStatus) {
         guard phase != .finished else { return }
         if let stream = upstream.stream, !stream.isClosed { stream.reset(UInt32(NGHTTP2_CANCEL.rawValue)) }
-        recordStatus(String(status.code.rawValue))
+        recordStatus(status.code.rawValue)
         if !client.isClosed {
             GRPCResponses.sendTrailersOnly(client, status)
         }
-        releaseHeld()
         finish()
-    }
-
-    private func finishWhenClientCloses() {
-        if client.isClosed { finish() }
     }
 
     private func releaseHeld() {
@@ -430,19 +418,15 @@ final class ProxyCall: HTTP2StreamDelegate {
     }
 
     /// Counts the call's status and latency (once per call, when its status is known).
-    private func recordStatus(_ status: String?) {
+    private func recordStatus(_ code: Int?) {
         let now = monotonicNanos()
-        let entry = stats ?? worker.versionStats(model: "", version: "")
-        entry.record(status: status.flatMap { Int($0) }, latencyNanos: now > head.receivedAt ? now - head.receivedAt : 0)
+        (stats ?? worker.unroutedStats).record(status: code, latencyNanos: now > head.receivedAt ? now - head.receivedAt : 0)
     }
 
     private func finish() {
         guard phase != .finished else { return }
         phase = .finished
-        if countedInFlight {
-            countedInFlight = false
-            stats?.inFlight -= 1
-        }
+        stats?.inFlight -= 1
         if let timer = deadlineTimer {
             worker.loop.cancelTimer(timer)
             deadlineTimer = nil

@@ -93,7 +93,7 @@ public final class RouterWorker: GRPCCallDispatcher {
     /// Live per-version counters; a call looks its entry up once, when its route is known.
     private var stats: [StatsKey: VersionStats] = [:]
     /// Calls that never resolved to a model version share one entry.
-    private lazy var unrouted = versionStats(model: "", version: "")
+    private(set) lazy var unroutedStats = versionStats(model: "", version: "")
 
     /// A snapshot of this worker's counters in the scrape format (call on the worker's loop).
     public var counters: RouterCounters {
@@ -238,11 +238,11 @@ public final class RouterWorker: GRPCCallDispatcher {
 
     /// Counts a call that ended before it was routed (e.g. refused credentials).
     func noteUnroutedStatus(_ code: GRPCStatusCode) {
-        unrouted.record(status: code.rawValue, latencyNanos: 0)
+        unroutedStats.record(status: code.rawValue, latencyNanos: 0)
     }
 
-    /// Closes upstream connections (worker shutdown).
-    public func closeUpstreams() {
+    /// The worker stops: close its connections to model endpoints, which nothing uses now.
+    public func didStop() {
         pool.closeAll()
     }
 }

@@ -22,7 +22,6 @@ public enum IOEvents {
     public static let writable = byoc_epollout()
     public static let error = byoc_epollerr()
     public static let hangup = byoc_epollhup()
-    public static let readHangup = byoc_epollrdhup()
 }
 
 /// A single-threaded epoll event loop with timers and a cross-thread task queue.

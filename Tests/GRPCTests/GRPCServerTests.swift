@@ -594,15 +594,12 @@ final class GRPCHelpersTests: XCTestCase {
     func testRequestHeadPathParts() {
         var head = GRPCRequestHead(path: "/byoc.v1.Inference/Predict", headers: [HeaderField("byoc-model", "iris")],
                                    deadline: nil, encoding: nil, receivedAt: 0)
-        XCTAssertEqual(head.service, "byoc.v1.Inference")
         XCTAssertEqual(head.method, "Predict")
         XCTAssertEqual(head.metadata("byoc-model"), "iris")
         XCTAssertNil(head.metadata("byoc-version"))
         head.path = "/"
-        XCTAssertEqual(head.service, "")
         XCTAssertEqual(head.method, "")
         head.path = ""
-        XCTAssertEqual(head.service, "")
         XCTAssertEqual(head.method, "")
     }
 

@@ -210,7 +210,6 @@ final class AuthEndToEndTests: XCTestCase {
 
     override func tearDown() {
         client?.shutdown()
-        gateway?.forEachWorker { ($0.dispatcher as? RouterWorker)?.closeUpstreams() }
         gateway?.shutdown()
         model?.stop()
         super.tearDown()

@@ -75,7 +75,6 @@ final class RouterEndToEndTests: XCTestCase {
         clients.forEach { $0.shutdown() }
         clients = []
         if let gateway {
-            gateway.forEachWorker { worker in (worker.dispatcher as? RouterWorker)?.closeUpstreams() }
             gateway.shutdown()
         }
         gateway = nil
