@@ -16,10 +16,10 @@ enum AdminValidation {
     /// Checks a model name (`field` names it in the message).
     static func model(_ name: String, field: String = "model") throws {
         guard !name.isEmpty else { throw invalid("\(field) is required") }
-        guard name.count <= maxModelLength else {
-            throw invalid("\(field) \"\(name)\" is too long: \(name.count) characters, at most \(maxModelLength)")
+        guard name.utf8.count <= maxModelLength else {
+            throw invalid("\(field) \"\(name)\" is too long: \(name.utf8.count) bytes, at most \(maxModelLength)")
         }
-        guard isLabel(name, innerExtra: ["-"]) else {
+        guard isLabel(name, innerExtra: [UInt8(ascii: "-")]) else {
             throw invalid("\(field) \"\(name)\" must be lowercase letters, digits and '-', starting and ending with a letter or digit")
         }
     }
@@ -27,10 +27,10 @@ enum AdminValidation {
     /// Checks a version name.
     static func version(_ name: String, field: String = "version") throws {
         guard !name.isEmpty else { throw invalid("\(field) is required") }
-        guard name.count <= maxVersionLength else {
-            throw invalid("\(field) \"\(name)\" is too long: \(name.count) characters, at most \(maxVersionLength)")
+        guard name.utf8.count <= maxVersionLength else {
+            throw invalid("\(field) \"\(name)\" is too long: \(name.utf8.count) bytes, at most \(maxVersionLength)")
         }
-        guard isLabel(name, innerExtra: ["-", "."]) else {
+        guard isLabel(name, innerExtra: [UInt8(ascii: "-"), UInt8(ascii: ".")]) else {
             throw invalid("\(field) \"\(name)\" must be lowercase letters, digits, '-' and '.', starting and ending with a letter or digit")
         }
     }
@@ -90,11 +90,15 @@ enum AdminValidation {
             resources: request.resources.map(AdminConversions.resourceSpec), targetCpuUtilization: request.targetCpuUtilization)
     }
 
-    /// `[a-z0-9]([-a-z0-9<extra>]*[a-z0-9])?`
-    private static func isLabel(_ text: String, innerExtra: Set<Character>) -> Bool {
-        func isAlphanumeric(_ c: Character) -> Bool { ("a"..."z").contains(c) || ("0"..."9").contains(c) }
-        guard let first = text.first, let last = text.last, isAlphanumeric(first), isAlphanumeric(last) else { return false }
-        return text.allSatisfy { isAlphanumeric($0) || innerExtra.contains($0) }
+    /// `[a-z0-9]([-a-z0-9<extra>]*[a-z0-9])?`, checked byte by byte: comparing `Character`s
+    /// would let a letter followed by a combining mark through.
+    private static func isLabel(_ text: String, innerExtra: [UInt8]) -> Bool {
+        func isAlphanumeric(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        }
+        let bytes = text.utf8
+        guard let first = bytes.first, let last = bytes.last, isAlphanumeric(first), isAlphanumeric(last) else { return false }
+        return bytes.allSatisfy { isAlphanumeric($0) || innerExtra.contains($0) }
     }
 
     /// A Kubernetes resource quantity: a decimal number (optionally signed, with a fraction)

@@ -79,6 +79,10 @@ final class AdminTests: XCTestCase {
             ("model ends with dash", valid { $0.model = "iris-" }, "must be lowercase"),
             ("model with dot", valid { $0.model = "ir.is" }, "must be lowercase"),
             ("model too long", valid { $0.model = String(repeating: "a", count: 41) }, "at most 40"),
+            // A letter followed by a combining mark is one Character but not [a-z].
+            ("model with combining mark", valid { $0.model = "xb\u{0301}y" }, "must be lowercase"),
+            ("version with combining mark", valid { $0.version = "1\u{0301}2" }, "must be lowercase"),
+            ("model too long in bytes", valid { $0.model = String(repeating: "\u{00e9}", count: 21) }, "at most 40"),
             ("empty version", valid { $0.version = "" }, "version is required"),
             ("version starts with dot", valid { $0.version = ".1" }, "version \".1\" must be"),
             ("version with underscore", valid { $0.version = "v_1" }, "version \"v_1\" must be"),

@@ -31,8 +31,10 @@ struct ContainerTool: Sendable {
     }
 
     /// The container name of one replica, stable across restarts so an orphan can be removed.
+    /// `_` separates the parts: names may contain `-` (model `a-1` version `0` and model `a`
+    /// version `1-0` would otherwise share a name) but never `_`.
     static func containerName(_ key: VersionKey, replica: Int) -> String {
-        "byoc-\(key.model)-\(key.version)-\(replica)"
+        "byoc_\(key.model)_\(key.version)_\(replica)"
     }
 
     /// `run` in the foreground, removed on exit, publishing the model port on 127.0.0.1:`hostPort`.
