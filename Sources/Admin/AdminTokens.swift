@@ -28,7 +28,7 @@ struct AdminTokens: Sendable {
         token.id = generated.id
         token.secretSHA256 = APIToken.hash(secret: generated.secret)
         let created = try await registry.createToken(token)
-        await publish()
+        try await publish()
         return CreateTokenResponse(token: Self.message(created), secret: generated.text)
     }
 
@@ -44,12 +44,14 @@ struct AdminTokens: Sendable {
                                 : "id must be the token's 12 lowercase hex characters (byocctl token list shows them)")
         }
         let revoked = try await registry.revokeToken(request.id)
-        await publish()
+        try await publish()
         return Self.message(revoked)
     }
 
-    private func publish() async {
-        if let snapshot = try? await registry.tokenSnapshot() { await changed(snapshot) }
+    /// Installs the new token table on every worker before the RPC answers; a failed read fails
+    /// the RPC (INTERNAL) rather than answering while the workers keep the old table.
+    private func publish() async throws {
+        await changed(try await registry.tokenSnapshot())
     }
 
     /// The request as a record to store (id and hash still empty); INVALID_ARGUMENT naming the field.
