@@ -229,8 +229,9 @@ enum ConsoleRoutes {
             guard let data = Data(base64Encoded: payload) else { throw APIError.invalid("\"payload\" must be base64") }
             message.payload = Array(data)
         }
+        // The default is also the ceiling: a call may not hold an HTTP/1.1 connection longer.
         var timeout = Int(try f.int32("timeoutMs"))
-        if timeout <= 0 { timeout = console.options.predictTimeoutMs }
+        if timeout <= 0 || timeout > console.options.predictTimeoutMs { timeout = console.options.predictTimeoutMs }
         guard let client = console.client else { throw APIError(503, "UNAVAILABLE", "the gateway is not serving yet") }
         var metadata: [(String, String)] = []
         if let authorization = request.header("authorization") { metadata.append(("authorization", authorization)) }

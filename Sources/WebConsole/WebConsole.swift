@@ -17,7 +17,7 @@ public struct WebConsoleOptions: Sendable {
     public var mode = "registry"
     public var serverName = "byoc-gateway"
     public var serverVersion = "0.1.0"
-    /// Deadline of a Predict sent from the UI.
+    /// Deadline of a Predict sent from the UI (the default and the ceiling for `timeoutMs`).
     public var predictTimeoutMs = 30_000
 
     public init() {}
