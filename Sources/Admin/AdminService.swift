@@ -7,12 +7,6 @@ import Registry
 /// Transport-agnostic: the gateway hands it the bare method name and the request message
 /// bytes and sends back the returned bytes, or the thrown `GRPCStatus` as trailers.
 public final class AdminService: Sendable {
-    /// The fully qualified gRPC service name.
-    public static let serviceName = "byoc.v1.Admin"
-    /// The RPCs `call` answers.
-    public static let methods = ["RegisterModel", "ListModels", "GetModel", "SetDefaultVersion",
-                                 "ScaleModelVersion", "DeleteModel", "CreateToken", "ListTokens", "RevokeToken"]
-
     private let registry: Registry
     private let wake: @Sendable () -> Void
     private let limits: AdminLimits
@@ -46,7 +40,7 @@ public final class AdminService: Sendable {
             case "CreateToken": return try await tokens.create(try decode(request)).serializedBytes()
             case "ListTokens": return try await tokens.list(try decode(request)).serializedBytes()
             case "RevokeToken": return try await tokens.revoke(try decode(request)).serializedBytes()
-            default: throw GRPCStatus(.unimplemented, "unknown method \(Self.serviceName)/\(method)")
+            default: throw GRPCStatus(.unimplemented, "unknown method byoc.v1.Admin/\(method)")
             }
         } catch let error as RegistryError {
             throw Self.status(error)

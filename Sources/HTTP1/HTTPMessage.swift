@@ -58,15 +58,6 @@ public struct HTTPRequest: Sendable {
     static func decode(_ text: String) -> String {
         text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? text
     }
-
-    /// The bearer token of an `Authorization: Bearer ...` header, if any.
-    public var bearerToken: String? {
-        guard let value = header("authorization") else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
-    }
 }
 
 /// An HTTP response. `Content-Length` and `Connection` are added when it is sent.

@@ -55,8 +55,6 @@ public actor Reconciler {
     public private(set) var passCount = 0
     /// Failures so far (registry reads and writes, runtime apply and remove calls); for metrics.
     public private(set) var errorCount = 0
-    /// The last table handed to `publish`, if any.
-    public private(set) var lastPublished: RouteTable?
 
     /// - Parameters:
     ///   - publish: receives every new route table (called on the reconciler; must not block).
@@ -115,7 +113,7 @@ public actor Reconciler {
         if let registryRetryAt, registryRetryAt > now { return }
         let models: [ModelRecord]
         do {
-            models = try await registry.snapshot()
+            models = try await registry.models()
             registryFailures = 0
             registryRetryAt = nil
         } catch {
@@ -185,7 +183,6 @@ public actor Reconciler {
         let table = RouteTable(generation: generation, models: routes)
         generation += 1
         publishedRoutes = routes
-        lastPublished = table
         publish(table)
     }
 

@@ -91,9 +91,6 @@ public struct VersionStatus: Sendable, Equatable {
         self.desiredReplicas = desiredReplicas
         self.message = message
     }
-
-    /// A freshly registered version: PENDING, nothing ready.
-    public static let pending = VersionStatus(state: .pending)
 }
 
 /// A stored model version: its spec, last observed status and creation time.

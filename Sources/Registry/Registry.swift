@@ -174,9 +174,6 @@ public actor Registry {
         }
     }
 
-    /// Every model and version: the reconciler's desired state (same as `models()`).
-    public func snapshot() throws -> [ModelRecord] { try models() }
-
     /// One model with its versions; NOT_FOUND when it is not registered.
     public func model(_ name: String) throws -> ModelRecord {
         try read { try loadModel(name) }

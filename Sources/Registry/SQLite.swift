@@ -93,8 +93,6 @@ final class SQLiteConnection {
     }
 
     /// Rows changed by the most recent INSERT, UPDATE or DELETE.
-    var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
-
     private func prepare(_ sql: String) throws -> SQLiteStatement {
         let db = try open()
         var raw: OpaquePointer?

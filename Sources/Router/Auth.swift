@@ -217,14 +217,6 @@ public final class AuthTable: Sendable {
         self.entries = map
     }
 
-    /// Every token, by id.
-    public var tokens: [String: AuthEntry] { entries }
-
-    /// This table with another generation.
-    public func withGeneration(_ generation: UInt64) -> AuthTable {
-        AuthTable(generation: generation, entries: Array(entries.values))
-    }
-
     /// Who the `authorization` header value says the caller is.
     public func authenticate(authorization: String?, nowUnixMs: Int64 = AuthClock.unixMillis()) -> Result<AuthEntry, AuthFailure> {
         guard let authorization, !authorization.isEmpty else {

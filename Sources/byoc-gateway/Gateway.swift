@@ -112,9 +112,6 @@ final class Gateway: @unchecked Sendable {
         do { registry = try Registry(path: path) } catch {
             throw GatewayError(message: "cannot open the registry \(path): \(error)")
         }
-        guard options.runtime == "local" else {
-            throw GatewayError(message: "--runtime kubernetes is not available in this build yet")
-        }
         let runtime = LocalRuntime(stateDir: options.stateDir, prober: GRPCHealthProber(),
                                    gracePeriod: .milliseconds(Int64(min(options.gracePeriodMs, 5_000))))
         let reconciler = Reconciler(registry: registry, runtime: runtime,

@@ -140,14 +140,19 @@ struct GatewayOptions {
             }
             return value
         }
-        if let listen = values["listen"] {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+        /// `HOST:PORT` (IPv6 in brackets, port 0 allowed, empty host = all interfaces).
+        func hostPort(_ flag: String) throws -> (host: String, port: Int)? {
+            guard let text = values[flag] else { return nil }
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
                   port >= 0, port < 65536 else {
-                throw UsageError(message: "--listen must be HOST:PORT, got \"\(listen)\"")
+                throw UsageError(message: "--\(flag) must be HOST:PORT, got \"\(text)\"")
             }
-            var host = String(listen[..<colon])
+            var host = String(text[..<colon])
             if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            options.listenHost = host.isEmpty ? "0.0.0.0" : host
+            return (host.isEmpty ? "0.0.0.0" : host, port)
+        }
+        if let (host, port) = try hostPort("listen") {
+            options.listenHost = host
             options.listenPort = port
         }
         options.db = values["db"]
@@ -169,14 +174,8 @@ struct GatewayOptions {
         if let value = try int("idle-timeout-ms") { options.idleTimeoutMs = value }
         if let value = try int("http-header-timeout-ms") { options.httpHeaderTimeoutMs = value }
         if let value = try int("http-idle-timeout-ms") { options.httpIdleTimeoutMs = value }
-        if let listen = values["tls-listen"] {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-                  port >= 0, port < 65536 else {
-                throw UsageError(message: "--tls-listen must be HOST:PORT, got \"\(listen)\"")
-            }
-            var host = String(listen[..<colon])
-            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            options.tlsListenHost = host.isEmpty ? "0.0.0.0" : host
+        if let (host, port) = try hostPort("tls-listen") {
+            options.tlsListenHost = host
             options.tlsListenPort = port
         }
         options.tlsCert = values["tls-cert"].flatMap { $0.isEmpty ? nil : $0 }

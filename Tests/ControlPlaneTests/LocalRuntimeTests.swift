@@ -214,6 +214,14 @@ final class OrphanReaperTests: XCTestCase {
         XCTAssertTrue(other.isRunning)
     }
 
+    func testContainerNamesOfDifferentVersionsNeverCollide() {
+        // With "-" as the separator both would be byoc-a-1-0-0.
+        let first = ContainerTool.containerName(VersionKey(model: "a-1", version: "0"), replica: 0)
+        let second = ContainerTool.containerName(VersionKey(model: "a", version: "1-0"), replica: 0)
+        XCTAssertNotEqual(first, second)
+        XCTAssertEqual(first, "byoc_a-1_0_0")
+    }
+
     func testTheGatewayAndItsParentsAreNeverKilled() {
         // A shell that started the gateway may carry the same variables; the reaper spares the
         // whole ancestor chain of the calling process.

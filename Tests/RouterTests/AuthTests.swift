@@ -196,7 +196,9 @@ final class AuthTableTests: XCTestCase {
         let worker = RouterWorker(loop: try EventLoop(name: "unit"), config: config, routeTable: .empty, admin: nil, seed: 1)
         XCTAssertEqual(worker.authTable?.generation, 3)
         worker.install(table([entry()], generation: 4))
-        XCTAssertEqual(worker.authTable?.tokens.count, 1)
+        XCTAssertEqual(worker.authTable?.generation, 4)
+        let token = "byoc_\(AuthTableTests.id)_\(AuthTableTests.secret)"
+        XCTAssertNotNil(try? worker.authTable?.authenticate(authorization: "Bearer \(token)").get(), "the new table is in use")
         worker.install(table([], generation: 2))
         XCTAssertEqual(worker.authTable?.generation, 4, "an older table is ignored")
     }

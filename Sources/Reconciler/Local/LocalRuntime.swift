@@ -83,15 +83,15 @@ public actor LocalRuntime: Runtime {
         self.prober = prober
         self.gracePeriod = gracePeriod
         self.options = options
-        self.stateMarker = OrphanReaper.markerName + "=" + URL(fileURLWithPath: stateDir).standardizedFileURL.path
-        OrphanReaper.killProcesses(withEnvironmentEntry: stateMarker)
+        self.statePath = URL(fileURLWithPath: stateDir).standardizedFileURL.path
+        OrphanReaper.killProcesses(withEnvironmentEntry: OrphanReaper.markerName + "=" + statePath)
     }
 
-    /// `BYOC_REPLICA_OF=<absolute state dir>`, in every replica's environment: it marks the
+    /// The absolute state dir, set as `BYOC_REPLICA_OF` in every replica's environment: it marks the
     /// processes (and their descendants) this runtime started, so a restarted gateway can kill
     /// what a killed one left behind, even children of wrapper scripts. (Not `BYOC_STATE_DIR`:
     /// that is the gateway's own configuration variable, which its parent shell may carry.)
-    private let stateMarker: String
+    private let statePath: String
 
     // MARK: - Runtime
 
@@ -214,7 +214,7 @@ public actor LocalRuntime: Runtime {
                 await runQuietly(tool.removeArguments(name: name))
                 request.arguments = tool.runArguments(spec: spec, name: name, hostPort: port,
                                                       environment: containerEnvironment(spec, index: index))
-                request.environment = Self.inheritedEnvironment(extra: ["DOCKER_HOST", "DOCKER_CONFIG", "XDG_RUNTIME_DIR", "CONTAINER_HOST"])
+                request.environment = Self.containerToolEnvironment()
             }
             request.logHeader = "--- byoc: starting replica \(index) of \(key) on 127.0.0.1:\(port) at \(Date()): "
                 + request.arguments.joined(separator: " ")
@@ -251,8 +251,7 @@ public actor LocalRuntime: Runtime {
         environment["BYOC_REPLICA"] = String(index)
         // Local replicas are reached through the gateway only: ask them to bind loopback.
         environment["BYOC_HOST"] = "127.0.0.1"
-        let marker = stateMarker.split(separator: "=", maxSplits: 1)
-        environment[String(marker[0])] = String(marker[1])
+        environment[OrphanReaper.markerName] = statePath
         return environment
     }
 
@@ -264,6 +263,11 @@ public actor LocalRuntime: Runtime {
         environment["BYOC_VERSION"] = spec.key.version
         environment["BYOC_REPLICA"] = String(index)
         return environment
+    }
+
+    /// What docker or podman needs from the gateway's environment to reach its engine.
+    private static func containerToolEnvironment() -> [String: String] {
+        inheritedEnvironment(extra: ["DOCKER_HOST", "DOCKER_CONFIG", "XDG_RUNTIME_DIR", "CONTAINER_HOST"])
     }
 
     private static func inheritedEnvironment(extra: [String]) -> [String: String] {
@@ -396,7 +400,7 @@ public actor LocalRuntime: Runtime {
         containerTool = .checking
         let candidates = options.containerTools
         let timeout = options.containerCheckTimeout
-        let environment = Self.inheritedEnvironment(extra: ["DOCKER_HOST", "DOCKER_CONFIG", "XDG_RUNTIME_DIR", "CONTAINER_HOST"])
+        let environment = Self.containerToolEnvironment()
         Task {
             let tool = await ContainerTool.detect(candidates: candidates, environment: environment, timeout: timeout)
             self.containerToolChecked(tool)
@@ -417,7 +421,7 @@ public actor LocalRuntime: Runtime {
     /// Runs a short helper command to completion (at most 30 s), output discarded.
     private func runQuietly(_ arguments: [String]) async {
         let request = SpawnRequest(arguments: arguments,
-                                   environment: Self.inheritedEnvironment(extra: ["DOCKER_HOST", "DOCKER_CONFIG", "XDG_RUNTIME_DIR", "CONTAINER_HOST"]),
+                                   environment: Self.containerToolEnvironment(),
                                    logPath: nil)
         guard let pid = try? await ProcessSpawner.shared.spawn(request) else { return }
         let deadline = ContinuousClock.now + .seconds(30)
