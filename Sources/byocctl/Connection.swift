@@ -36,11 +36,14 @@ struct Connection {
     /// Calls `path` and decodes the answer as `Response`; throws `CLIError`.
     func call<Response: ProtoMessage>(_ path: String, _ request: some ProtoMessage,
                                       as _: Response.Type = Response.self) async throws -> Response {
-        let bytes = try await callRaw(path, request)
         do {
-            return try Response(serializedBytes: bytes)
+            return try await callStatus(path, request)
+        } catch let status as GRPCStatus {
+            throw failure(status)
+        } catch let error as CLIError {
+            throw error
         } catch {
-            throw CLIError("cannot decode the answer of \(path) from \(endpoint.text): \(error)")
+            throw CLIError("calling \(endpoint.text): \(error)")
         }
     }
 
@@ -53,17 +56,6 @@ struct Connection {
             return try Response(serializedBytes: response.message)
         } catch {
             throw CLIError("cannot decode the answer of \(path) from \(endpoint.text): \(error)")
-        }
-    }
-
-    private func callRaw(_ path: String, _ request: some ProtoMessage) async throws -> [UInt8] {
-        do {
-            return try await client.unary(path: path, request: request.serializedBytes(), metadata: metadata,
-                                          timeoutMs: timeoutMs).message
-        } catch let status as GRPCStatus {
-            throw failure(status)
-        } catch {
-            throw CLIError("calling \(endpoint.text): \(error)")
         }
     }
 
