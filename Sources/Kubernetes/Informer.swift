@@ -27,10 +27,9 @@ public final class Informer: @unchecked Sendable {
     private var objects: [String: JSON] = [:]
     private var synced = false
     private var task: Task<Void, Never>?
-    private var syncWaiters: [CheckedContinuation<Void, Never>] = []
-
-    /// Lists performed (the first one included), for tests and logs.
-    public private(set) var listCount = 0
+    /// Callers of `waitForSync`, by id, so a caller's timeout resumes only its own continuation.
+    private var syncWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiterID: UInt64 = 0
     private var lastFailure: String?
 
     /// The last list or watch failure, cleared by a successful list.
@@ -70,10 +69,10 @@ public final class Informer: @unchecked Sendable {
         let task = self.task
         self.task = nil
         let waiters = syncWaiters
-        syncWaiters = []
+        syncWaiters = [:]
         lock.unlock()
         task?.cancel()
-        for waiter in waiters { waiter.resume() }
+        for waiter in waiters.values { waiter.resume() }
     }
 
     /// True once the first list succeeded.
@@ -87,33 +86,39 @@ public final class Informer: @unchecked Sendable {
     public func waitForSync(timeout: Duration) async -> Bool {
         if hasSynced { return true }
         let deadline = ContinuousClock.now + timeout
-        let waiter = Task {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                lock.lock()
-                if synced || task == nil || ContinuousClock.now >= deadline {
-                    lock.unlock()
-                    continuation.resume()
-                } else {
-                    syncWaiters.append(continuation)
-                    lock.unlock()
-                }
+        let id = makeWaiterID()
+        // Wakes this caller alone at its deadline. Should it fire before the continuation is
+        // registered, the registration sees the deadline passed and resumes at once.
+        let timer = Task { [weak self] in
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            self?.releaseWaiter(id)
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if synced || task == nil || ContinuousClock.now >= deadline {
+                lock.unlock()
+                continuation.resume()
+            } else {
+                syncWaiters[id] = continuation
+                lock.unlock()
             }
         }
-        let timer = Task {
-            try? await Task.sleep(until: deadline, clock: .continuous)
-            self.releaseWaiters()
-        }
-        await waiter.value
         timer.cancel()
         return hasSynced
     }
 
-    private func releaseWaiters() {
+    private func makeWaiterID() -> UInt64 {
         lock.lock()
-        let waiters = syncWaiters
-        syncWaiters = []
+        defer { lock.unlock() }
+        nextWaiterID += 1
+        return nextWaiterID
+    }
+
+    private func releaseWaiter(_ id: UInt64) {
+        lock.lock()
+        let waiter = syncWaiters.removeValue(forKey: id)
         lock.unlock()
-        for waiter in waiters { waiter.resume() }
+        waiter?.resume()
     }
 
     /// Every cached object.
@@ -187,7 +192,7 @@ public final class Informer: @unchecked Sendable {
         var fresh: [String: JSON] = [:]
         for item in items { fresh[item.name] = item }
         let (old, wasSynced, waiters) = replace(with: fresh)
-        for waiter in waiters { waiter.resume() }
+        for waiter in waiters.values { waiter.resume() }
         for (name, object) in fresh where old[name] != object {
             onChange(InformerChange(kind: .upserted, resource: resource, object: object))
         }
@@ -198,7 +203,7 @@ public final class Informer: @unchecked Sendable {
         return resourceVersion
     }
 
-    private func replace(with fresh: [String: JSON]) -> ([String: JSON], Bool, [CheckedContinuation<Void, Never>]) {
+    private func replace(with fresh: [String: JSON]) -> ([String: JSON], Bool, [UInt64: CheckedContinuation<Void, Never>]) {
         lock.lock()
         defer { lock.unlock() }
         let old = objects
@@ -206,9 +211,8 @@ public final class Informer: @unchecked Sendable {
         lastFailure = nil
         let wasSynced = synced
         synced = true
-        listCount += 1
         let waiters = syncWaiters
-        syncWaiters = []
+        syncWaiters = [:]
         return (old, wasSynced, waiters)
     }
 

@@ -128,8 +128,9 @@ public final class KubeClient: @unchecked Sendable {
                               info: KubeRequestInfo(verb: "update", resource: resource, namespace: ns, name: name)).json()
     }
 
-    /// DELETE one object (foreground propagation, so a Deployment's pods go with it); false
-    /// when it did not exist.
+    /// DELETE one object (background propagation: the API removes the object at once and the
+    /// garbage collector then deletes its dependents, e.g. a Deployment's ReplicaSets and pods);
+    /// false when it did not exist.
     @discardableResult
     public func delete(_ resource: KubeResource, name: String, namespace: String? = nil) async throws -> Bool {
         let ns = namespace ?? config.namespace

@@ -93,7 +93,8 @@ public enum KubeObjects {
             ],
         ]
         if !hasHPA(spec) { deploymentSpec["replicas"] = .int(Int64(spec.minReplicas)) }
-        return ["apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata(names, options), "spec": deploymentSpec]
+        return ["apiVersion": .string(KubeResource.deployments.apiVersion), "kind": .string(KubeResource.deployments.kind),
+                "metadata": metadata(names, options), "spec": deploymentSpec]
     }
 
     static func resources(_ spec: VersionSpec, _ options: KubeObjectOptions) -> JSON {
@@ -114,7 +115,8 @@ public enum KubeObjects {
     public static func service(_ spec: VersionSpec, _ options: KubeObjectOptions) -> JSON {
         let names = KubeNames(spec.key)
         return [
-            "apiVersion": "v1", "kind": "Service", "metadata": metadata(names, options),
+            "apiVersion": .string(KubeResource.services.apiVersion), "kind": .string(KubeResource.services.kind),
+            "metadata": metadata(names, options),
             "spec": [
                 "clusterIP": "None",
                 "selector": .strings(names.selector),
@@ -131,9 +133,11 @@ public enum KubeObjects {
         let names = KubeNames(spec.key)
         let target = spec.targetCpuUtilization == 0 ? options.defaultTargetCPU : spec.targetCpuUtilization
         return [
-            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": metadata(names, options),
+            "apiVersion": .string(KubeResource.horizontalPodAutoscalers.apiVersion),
+            "kind": .string(KubeResource.horizontalPodAutoscalers.kind), "metadata": metadata(names, options),
             "spec": [
-                "scaleTargetRef": ["apiVersion": "apps/v1", "kind": "Deployment", "name": .string(names.name)],
+                "scaleTargetRef": ["apiVersion": .string(KubeResource.deployments.apiVersion),
+                                   "kind": .string(KubeResource.deployments.kind), "name": .string(names.name)],
                 "minReplicas": .int(Int64(spec.minReplicas)),
                 "maxReplicas": .int(Int64(spec.maxReplicas)),
                 "metrics": [[
@@ -149,7 +153,8 @@ public enum KubeObjects {
         guard hasPDB(spec) else { return nil }
         let names = KubeNames(spec.key)
         return [
-            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": metadata(names, options),
+            "apiVersion": .string(KubeResource.podDisruptionBudgets.apiVersion),
+            "kind": .string(KubeResource.podDisruptionBudgets.kind), "metadata": metadata(names, options),
             "spec": ["maxUnavailable": 1, "selector": ["matchLabels": .strings(names.selector)]],
         ]
     }

@@ -73,8 +73,14 @@ public enum LeaseDecision: Equatable, Sendable {
 /// renew within `renewDeadline` steps down before the Lease can expire for the others; one
 /// whose `onStartedLeading` reports it cannot lead releases the Lease and waits. On a
 /// graceful stop the leader releases the Lease (empty holder) so a follower takes over at once.
+///
+/// The elector talks to the API through its own client: one attempt per request and a request
+/// timeout no longer than `renewInterval` (the shared client's retries could otherwise hold a
+/// renew round far past the deadline), and a leader's round is cut off when `renewDeadline`
+/// since its last renewal is reached.
 public final class LeaderElector: @unchecked Sendable {
     public let options: LeaderElectionOptions
+    /// The elector's own client (`electionClientOptions`), closed on `stop`.
     private let client: KubeClient
     private let onStartedLeading: @Sendable () async -> Bool
     private let onStoppedLeading: @Sendable () async -> Void
@@ -91,7 +97,9 @@ public final class LeaderElector: @unchecked Sendable {
     public init(client: KubeClient, options: LeaderElectionOptions,
                 onStartedLeading: @escaping @Sendable () async -> Bool,
                 onStoppedLeading: @escaping @Sendable () async -> Void) {
-        self.client = client
+        self.client = KubeClient(config: client.config,
+                                 options: Self.electionClientOptions(client.options, renewInterval: options.renewInterval),
+                                 loop: client.loop)
         self.options = options
         self.onStartedLeading = onStartedLeading
         self.onStoppedLeading = onStoppedLeading
@@ -127,6 +135,16 @@ public final class LeaderElector: @unchecked Sendable {
             await onStoppedLeading()
             await release()
         }
+        client.close()
+    }
+
+    /// The elector's client options: `base` with a single attempt per request and a request
+    /// timeout of at most `renewInterval`.
+    static func electionClientOptions(_ base: KubeClientOptions, renewInterval: Duration) -> KubeClientOptions {
+        var options = base
+        options.maxAttempts = 1
+        options.requestTimeout = min(base.requestTimeout, renewInterval)
+        return options
     }
 
     private func takeTask() -> Task<Void, Never>? {
@@ -142,8 +160,11 @@ public final class LeaderElector: @unchecked Sendable {
     private func run() async {
         while !Task.isCancelled {
             let held: Bool
+            // A leader's round must end by the renew deadline; a follower's is bounded by the
+            // request timeout alone.
+            let deadline = isLeader ? lastRenew.map { $0 + options.renewDeadline } : nil
             do {
-                held = try await tryAcquireOrRenew()
+                held = try await tryAcquireOrRenew(until: deadline)
             } catch {
                 options.log("cannot read or renew Lease \(options.leaseName): \(error)")
                 held = false
@@ -189,10 +210,13 @@ public final class LeaderElector: @unchecked Sendable {
         lock.unlock()
     }
 
-    private func tryAcquireOrRenew() async throws -> Bool {
-        guard let lease = try await client.get(.leases, name: options.leaseName) else {
+    private func tryAcquireOrRenew(until deadline: ContinuousClock.Instant?) async throws -> Bool {
+        let client = self.client
+        let name = options.leaseName
+        guard let lease = try await Self.bounded(until: deadline, { try await client.get(.leases, name: name) }) else {
+            let object = leaseObject(base: nil, transitions: 0, acquire: true)
             do {
-                let created = try await client.create(.leases, leaseObject(base: nil, transitions: 0, acquire: true))
+                let created = try await Self.bounded(until: deadline) { try await client.create(.leases, object) }
                 remember(created)
                 observe(LeaseRecord(lease: created))
                 return true
@@ -216,7 +240,7 @@ public final class LeaderElector: @unchecked Sendable {
             object = leaseObject(base: lease, transitions: record.leaseTransitions + 1, acquire: true)
         }
         do {
-            let updated = try await client.update(.leases, object)
+            let updated = try await Self.bounded(until: deadline) { try await client.update(.leases, object) }
             remember(updated)
             observe(LeaseRecord(lease: updated))
             return true
@@ -248,7 +272,8 @@ public final class LeaderElector: @unchecked Sendable {
             "leaseTransitions": .int(transitions),
         ]
         spec["acquireTime"] = acquire ? .string(now) : (base?[path: "spec", "acquireTime"] ?? .string(now))
-        return ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec]
+        return ["apiVersion": .string(KubeResource.leases.apiVersion), "kind": .string(KubeResource.leases.kind),
+                "metadata": metadata, "spec": spec]
     }
 
     /// Gives the Lease up (empty holder) so another replica need not wait for it to expire.
@@ -263,6 +288,26 @@ public final class LeaderElector: @unchecked Sendable {
         }
     }
 
+    /// Runs `operation`, giving up with `RenewDeadlineExceeded` at `deadline` (nil: no limit).
+    /// An operation still running then is left to end on its own (one attempt, bounded by the
+    /// request timeout); its result is dropped.
+    static func bounded<T: Sendable>(until deadline: ContinuousClock.Instant?,
+                                     _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let deadline else { return try await operation() }
+        guard ContinuousClock.now < deadline else { throw RenewDeadlineExceeded() }
+        let race = DeadlineRace<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            let timer = Task {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                race.finish(.failure(RenewDeadlineExceeded()))
+            }
+            race.install(continuation, timer: timer)
+            Task {
+                do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
+            }
+        }
+    }
+
     /// RFC 3339 with microseconds, UTC (the API's MicroTime).
     static func microTime(_ date: Date) -> String {
         let seconds = date.timeIntervalSince1970
@@ -273,5 +318,47 @@ public final class LeaderElector: @unchecked Sendable {
         gmtime_r(&time, &tm)
         return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1,
                       Int(tm.tm_mday), Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec), micros)
+    }
+}
+
+/// A leader's renew round did not finish by the renew deadline.
+struct RenewDeadlineExceeded: Error, CustomStringConvertible {
+    var description: String { "the renew deadline passed" }
+}
+
+/// Resumes a continuation once, with whichever of the operation and the deadline ends first.
+private final class DeadlineRace<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, Error>?
+    private var result: Result<T, Error>?
+    private var timer: Task<Void, Never>?
+
+    func install(_ continuation: CheckedContinuation<T, Error>, timer: Task<Void, Never>) {
+        lock.lock()
+        if let result {
+            lock.unlock()
+            timer.cancel()
+            continuation.resume(with: result)
+            return
+        }
+        self.continuation = continuation
+        self.timer = timer
+        lock.unlock()
+    }
+
+    func finish(_ outcome: Result<T, Error>) {
+        lock.lock()
+        guard result == nil else {
+            lock.unlock()
+            return
+        }
+        result = outcome
+        let continuation = self.continuation
+        self.continuation = nil
+        let timer = self.timer
+        self.timer = nil
+        lock.unlock()
+        timer?.cancel()
+        continuation?.resume(with: outcome)
     }
 }

@@ -29,7 +29,7 @@ public enum RouteConfigMap {
         }
         let document: JSON = ["models": .object(models)]
         return [
-            "apiVersion": "v1", "kind": "ConfigMap",
+            "apiVersion": .string(KubeResource.configMaps.apiVersion), "kind": .string(KubeResource.configMaps.kind),
             "metadata": ["name": .string(name), "namespace": .string(namespace),
                          "labels": [.init(stringLiteral: KubeNames.managedByLabel): .string(KubeNames.managedByValue),
                                     .init(stringLiteral: roleLabel): .string(roleValue)]],

@@ -50,6 +50,33 @@ final class ControlPlaneLogicTests: XCTestCase {
         XCTAssertTrue(LeaderElector.microTime(Date(timeIntervalSince1970: 1.5)) == "1970-01-01T00:00:01.500000Z")
     }
 
+    func testElectionRequestsAreSingleAttemptsWithinTheRenewInterval() {
+        var base = KubeClientOptions()
+        base.requestTimeout = .seconds(30)
+        base.maxAttempts = 5
+        let options = LeaderElector.electionClientOptions(base, renewInterval: .seconds(5))
+        XCTAssertEqual(options.maxAttempts, 1)
+        XCTAssertEqual(options.requestTimeout, .seconds(5))
+        base.requestTimeout = .seconds(2)
+        XCTAssertEqual(LeaderElector.electionClientOptions(base, renewInterval: .seconds(5)).requestTimeout, .seconds(2))
+    }
+
+    func testARenewRoundEndsAtTheRenewDeadline() async throws {
+        let start = ContinuousClock.now
+        do {
+            _ = try await LeaderElector.bounded(until: start + .milliseconds(100)) {
+                try await Task.sleep(for: .seconds(5))
+                return 1
+            }
+            XCTFail("the round outlived its deadline")
+        } catch is RenewDeadlineExceeded {}
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(2))
+        let quick = try await LeaderElector.bounded(until: ContinuousClock.now + .seconds(5)) { 7 }
+        XCTAssertEqual(quick, 7)
+        let unbounded = try await LeaderElector.bounded(until: nil) { 8 }
+        XCTAssertEqual(unbounded, 8)
+    }
+
     func testEndpointsFromSlices() {
         let slices: [JSON] = [
             ["metadata": ["name": "a", "labels": ["kubernetes.io/service-name": "iris-1"]],
