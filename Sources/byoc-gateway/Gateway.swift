@@ -59,7 +59,8 @@ final class Gateway: @unchecked Sendable {
         config.gracePeriodNanos = UInt64(options.gracePeriodMs) * 1_000_000
         config.http2.maxConcurrentStreams = UInt32(options.maxConcurrentStreams)
         server = GRPCServer(config: config)
-        let console = makeConsole(admin: admin)
+        let directory = RoutersByLoop()
+        let console = makeConsole(admin: admin, routers: directory)
         self.console = console
         let table = initial
         var made: [RouterWorker] = []
@@ -67,6 +68,7 @@ final class Gateway: @unchecked Sendable {
             let router = RouterWorker(loop: loop, config: routerConfig, routeTable: table, admin: admin,
                                       seed: UInt64(index + 1) &* 0x9E37_79B9 ^ UInt64(UInt32(truncatingIfNeeded: getpid())))
             made.append(router)
+            directory.add(router)
             return router
         }
         routers = made
@@ -80,7 +82,7 @@ final class Gateway: @unchecked Sendable {
     }
 
     /// The web console, reading reconcile and registry numbers for /metrics off the request path.
-    private func makeConsole(admin: AdminHandler?) -> WebConsole {
+    private func makeConsole(admin: AdminHandler?, routers: RoutersByLoop) -> WebConsole {
         var consoleOptions = WebConsoleOptions()
         consoleOptions.mode = options.routes == nil ? "registry" : "routes"
         consoleOptions.limits.headerTimeoutNanos = UInt64(options.httpHeaderTimeoutMs) * 1_000_000
@@ -99,7 +101,7 @@ final class Gateway: @unchecked Sendable {
             }
         }
         let console = WebConsole(admin: admin, control: control, options: consoleOptions)
-        console.authorizer = auth?.consoleAuthorizer()
+        console.authorizer = auth?.consoleAuthorizer(routers: routers)
         return console
     }
 
@@ -287,4 +289,18 @@ func blockOn(_ body: @escaping @Sendable () async -> Void) {
         done.signal()
     }
     done.wait()
+}
+
+/// Each worker's router by its event loop. Filled while the server starts, before any worker
+/// loop runs; only read afterwards (on the workers), so it needs no lock.
+final class RoutersByLoop: @unchecked Sendable {
+    private var routers: [ObjectIdentifier: RouterWorker] = [:]
+
+    func add(_ router: RouterWorker) {
+        routers[ObjectIdentifier(router.loop)] = router
+    }
+
+    func router(on loop: EventLoop) -> RouterWorker? {
+        routers[ObjectIdentifier(loop)]
+    }
 }

@@ -22,8 +22,7 @@ final class GatewayAuth: @unchecked Sendable {
         self.current = table
     }
 
-    /// The newest table (the web console's authorizer reads it; the gRPC path reads the
-    /// worker's own copy).
+    /// The newest table (off the request path: workers read their own installed copy).
     var table: AuthTable { lock.withLock { current } }
 
     /// A newer token snapshot from the Admin API: stored and installed on every worker before
@@ -118,22 +117,28 @@ final class GatewayAuth: @unchecked Sendable {
     }
 
     /// The web console's request-authorization hook (nil when credentials are not required).
-    func consoleAuthorizer() -> HTTPAuthorizer? {
-        required ? ConsoleAuthorizer(auth: self) : nil
+    func consoleAuthorizer(routers: RoutersByLoop) -> HTTPAuthorizer? {
+        required ? ConsoleAuthorizer(routers: routers) : nil
     }
 }
 
 /// Admin token for the JSON API and the UI's data; the UI's Predict route also takes a predict
 /// token for its model (the call it makes is checked again on the gRPC path).
+///
+/// It reads the table the worker serving the request has installed on its own loop, like the
+/// gRPC path: no lock per request.
 final class ConsoleAuthorizer: HTTPAuthorizer {
-    let auth: GatewayAuth
+    let routers: RoutersByLoop
 
-    init(auth: GatewayAuth) { self.auth = auth }
+    init(routers: RoutersByLoop) { self.routers = routers }
 
     var authRequired: Bool { true }
 
     func authorize(_ request: HTTPRequest, loop: EventLoop, decide: @escaping (HTTPAuthDecision) -> Void) {
-        let table = auth.table
+        guard let table = routers.router(on: loop)?.authTable else {
+            decide(.unauthenticated("API tokens are not loaded on this worker"))
+            return
+        }
         let header = request.header("authorization")
         let result: Result<AuthEntry, AuthFailure>
         if request.method == "POST", request.path.hasSuffix("/predict"), let model = request.params["model"] {
