@@ -29,6 +29,8 @@ public enum GRPCFramingError: Error, Equatable {
     case invalidFlag(UInt8)
     /// A compressed message arrived without a `grpc-encoding`.
     case compressedWithoutEncoding
+    /// A compressed message in an encoding this side does not decompress.
+    case unsupportedEncoding(String)
     /// A message is larger than the limit.
     case messageTooLarge(length: Int, limit: Int)
     /// The stream ended inside a message.
@@ -41,6 +43,8 @@ public enum GRPCFramingError: Error, Equatable {
             return GRPCStatus(.invalidArgument, "invalid gRPC message: compressed flag \(flag) is neither 0 nor 1")
         case .compressedWithoutEncoding:
             return GRPCStatus(.invalidArgument, "compressed gRPC message without grpc-encoding")
+        case .unsupportedEncoding(let encoding):
+            return GRPCStatus(.unimplemented, "grpc-encoding \"\(encoding)\" is not supported here; send identity (uncompressed) messages")
         case .messageTooLarge(let length, let limit):
             return GRPCStatus(.resourceExhausted, "message of \(length) bytes is larger than the limit of \(limit) bytes")
         case .truncated:
@@ -54,17 +58,21 @@ public enum GRPCFramingError: Error, Equatable {
 public struct GRPCFrameTracker {
     /// The largest message allowed.
     public let maxMessageBytes: Int
-    /// Whether the stream declared a `grpc-encoding` (compressed messages allowed).
+    /// Whether compressed messages pass (a proxy forwards them as they are); otherwise they are
+    /// refused, naming `encoding` when the stream declared one.
     public let compressionAllowed: Bool
+    /// The stream's `grpc-encoding` (nil: none or identity).
+    public let encoding: String?
 
     private var prefix: [UInt8] = []
     private var remainingBody = 0
     /// Messages whose prefix has been seen.
     public private(set) var messagesStarted = 0
 
-    public init(maxMessageBytes: Int, compressionAllowed: Bool) {
+    public init(maxMessageBytes: Int, compressionAllowed: Bool, encoding: String? = nil) {
         self.maxMessageBytes = maxMessageBytes
         self.compressionAllowed = compressionAllowed
+        self.encoding = encoding
         prefix.reserveCapacity(5)
     }
 
@@ -89,7 +97,9 @@ public struct GRPCFrameTracker {
                 let length = Int(prefix[1]) << 24 | Int(prefix[2]) << 16 | Int(prefix[3]) << 8 | Int(prefix[4])
                 prefix.removeAll(keepingCapacity: true)
                 if flag > 1 { throw .invalidFlag(flag) }
-                if flag == 1 && !compressionAllowed { throw .compressedWithoutEncoding }
+                if flag == 1 && !compressionAllowed {
+                    throw encoding.map { .unsupportedEncoding($0) } ?? .compressedWithoutEncoding
+                }
                 if length > maxMessageBytes { throw .messageTooLarge(length: length, limit: maxMessageBytes) }
                 remainingBody = length
                 messagesStarted += 1
@@ -104,9 +114,10 @@ public struct GRPCMessageReader {
     private var buffer: [UInt8] = []
     private var tracker: GRPCFrameTracker
 
-    public init(maxMessageBytes: Int, compressionAllowed: Bool = false) {
+    public init(maxMessageBytes: Int, compressionAllowed: Bool = false, encoding: String? = nil) {
         self.maxMessageBytes = maxMessageBytes
-        tracker = GRPCFrameTracker(maxMessageBytes: maxMessageBytes, compressionAllowed: compressionAllowed)
+        tracker = GRPCFrameTracker(maxMessageBytes: maxMessageBytes, compressionAllowed: compressionAllowed,
+                                   encoding: encoding)
     }
 
     /// Appends bytes, validating prefixes as they complete.

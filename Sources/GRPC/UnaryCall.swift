@@ -30,7 +30,9 @@ public final class UnaryCall: HTTP2StreamDelegate {
         self.head = head
         self.loop = loop
         self.handler = handler
-        self.reader = GRPCMessageReader(maxMessageBytes: maxMessageBytes, compressionAllowed: false)
+        // Calls answered here never decompress: a compressed message is refused, as
+        // UNIMPLEMENTED naming the encoding when the client declared one.
+        self.reader = GRPCMessageReader(maxMessageBytes: maxMessageBytes, compressionAllowed: false, encoding: head.encoding)
         if let deadline = head.deadline {
             let now = monotonicNanos()
             // Held until it fires or `finish` cancels it.

@@ -205,3 +205,19 @@ final class GRPCMessageReaderTests: XCTestCase {
         XCTAssertEqual(lenient.takeMessages(), [[9]])
     }
 }
+
+/// A side that does not decompress names the declared encoding instead of claiming there was none.
+final class UnsupportedEncodingTests: XCTestCase {
+    func testCompressedMessageWithADeclaredEncodingIsUnimplemented() {
+        var reader = GRPCMessageReader(maxMessageBytes: 1024, encoding: "gzip")
+        let frame: [UInt8] = [1, 0, 0, 0, 1, 0xff]
+        XCTAssertThrowsError(try frame.withUnsafeBytes { try reader.append($0) }) { error in
+            XCTAssertEqual(error as? GRPCFramingError, .unsupportedEncoding("gzip"))
+            XCTAssertEqual((error as? GRPCFramingError)?.status.code, .unimplemented)
+        }
+        var bare = GRPCMessageReader(maxMessageBytes: 1024)
+        XCTAssertThrowsError(try frame.withUnsafeBytes { try bare.append($0) }) { error in
+            XCTAssertEqual(error as? GRPCFramingError, .compressedWithoutEncoding)
+        }
+    }
+}
