@@ -163,7 +163,11 @@ final class AdminTokenTests: XCTestCase {
         XCTAssertGreaterThan(revoked.revokedUnixMs, 0)
         XCTAssertEqual(published.all.count, 2)
         let after = AuthTable(try XCTUnwrap(published.all.last))
-        XCTAssertEqual(try? after.authenticate(authorization: "Bearer \(created.secret)").get(), nil)
+        // Exactly the revocation failure, not any error (a wrong-secret or parse failure would
+        // also make `try?` nil).
+        let afterRevoke: AuthFailure?
+        if case .failure(let failure) = after.authenticate(authorization: "Bearer \(created.secret)") { afterRevoke = failure } else { afterRevoke = nil }
+        XCTAssertEqual(afterRevoke, .unauthenticated("API token \(token.id) has been revoked"))
         XCTAssertGreaterThan(after.generation, table.generation)
     }
 

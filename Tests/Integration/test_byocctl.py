@@ -105,26 +105,19 @@ class AdminGateway:
         return f"http://{self.proc.address}"
 
 
-def _admin_unimplemented(address: str) -> bool:
-    with harness.make_channel(address) as channel:
-        stub = pb.admin_grpc.AdminStub(channel)
-        try:
-            stub.ListModels(pb.admin.ListModelsRequest(), timeout=10)
-        except grpc.RpcError as e:
-            return e.code() == grpc.StatusCode.UNIMPLEMENTED
-    return False
-
-
 @pytest.fixture
 def admin(procs, tmp_path) -> AdminGateway:
-    """A gateway with the registry and the local runtime; skips while the Admin API is not wired."""
+    """A gateway with the registry and the local runtime (the Admin API must answer)."""
     state = tmp_path / "state"
     state.mkdir()
     gw = procs.start("gateway", [binary("byoc-gateway"), "--listen", "127.0.0.1:0",
                                  "--db", str(tmp_path / "registry.sqlite"), "--state-dir", str(state),
                                  "--workers", "2"])
-    if _admin_unimplemented(gw.address):
-        pytest.skip("the gateway answers UNIMPLEMENTED for /byoc.v1.Admin/ListModels (Admin API not wired yet)")
+    with harness.make_channel(gw.address) as channel:
+        try:
+            pb.admin_grpc.AdminStub(channel).ListModels(pb.admin.ListModelsRequest(), timeout=10)
+        except grpc.RpcError as e:
+            pytest.fail(f"/byoc.v1.Admin/ListModels on a registry gateway failed: {e.code()} {e.details()}")
     return AdminGateway(gw, state, binary("byoc-echo-model"))
 
 
@@ -428,6 +421,34 @@ def test_already_exists_and_unknown_version(admin):
     assert line.startswith("byocctl: NOT_FOUND: "), line
     line = one_line_error(ctl("scale", "iris", "1", "--min", "3", "--max", "1", server=admin.url))
     assert line.startswith("byocctl: INVALID_ARGUMENT: "), line
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["register", "okname", "V1", "--command", "/bin/true"], "version"),
+    (["register", "okname", "1", "--command", "/bin/true", "--port", "70000"], "port"),
+], ids=["version-V1", "port-70000"])
+def test_register_invalid_field_is_one_line(admin, argv, field):
+    """The gateway's validation reaches the user as one INVALID_ARGUMENT line naming the field,
+    and nothing is registered."""
+    line = one_line_error(ctl(*argv, server=admin.url))
+    assert line.startswith("byocctl: INVALID_ARGUMENT: "), line
+    detail = line[len("byocctl: INVALID_ARGUMENT: "):]
+    assert re.search(rf"\b{field}\b", detail), f"the message does not name {field!r}: {line}"
+    if field == "port":
+        assert "70000" in detail, line
+    assert ctl("list", server=admin.url, check=True).stdout.strip() == "no models registered"
+
+
+def test_delete_default_version_with_others_is_failed_precondition(admin):
+    register_echo(admin, "iris", "1", wait=False)
+    register_echo(admin, "iris", "2", wait=False)
+    line = one_line_error(ctl("delete", "iris", "1", server=admin.url))
+    assert line.startswith("byocctl: FAILED_PRECONDITION: "), line
+    assert len(line) > len("byocctl: FAILED_PRECONDITION: ")
+    # nothing was deleted: both versions remain and 1 is still the default
+    doc = parse_json(ctl("get", "iris", "-o", "json", server=admin.url, check=True))
+    assert doc["defaultVersion"] == "1", doc
+    assert sorted(v["version"] for v in doc["versions"]) == ["1", "2"], doc
 
 
 def test_status_lists_versions(admin):

@@ -2,6 +2,7 @@
 cancellation), INVALID_ARGUMENT, UNIMPLEMENTED, HTTP 415; and failover when an endpoint dies."""
 from __future__ import annotations
 
+import gzip
 import signal
 import time
 
@@ -46,6 +47,18 @@ def test_unknown_model_infer_is_not_found(cluster):
         == grpc.StatusCode.NOT_FOUND
 
 
+def test_unknown_model_metadata_is_not_found(cluster):
+    stub = pb.oip_grpc.GRPCInferenceServiceStub(cluster.channel())
+    assert _code(stub.ModelMetadata, pb.oip.ModelMetadataRequest(name="nope"), timeout=5) \
+        == grpc.StatusCode.NOT_FOUND
+
+
+def test_empty_model_infer_name_is_invalid_argument(cluster):
+    stub = pb.oip_grpc.GRPCInferenceServiceStub(cluster.channel())
+    assert _code(stub.ModelInfer, pb.oip.ModelInferRequest(model_name="", model_version="1"), timeout=5) \
+        == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_empty_model_name_is_invalid_argument(cluster):
     assert _code(cluster.stub().Predict, predict_request("", "1"), timeout=5) \
         == grpc.StatusCode.INVALID_ARGUMENT
@@ -68,6 +81,14 @@ def test_all_endpoints_down_is_unavailable_within_1s(procs):
         elapsed = time.monotonic() - t0
         assert code == grpc.StatusCode.UNAVAILABLE, model
         assert elapsed < 1.0, f"{model}: UNAVAILABLE after {elapsed:.3f} s"
+
+
+def test_model_infer_without_endpoints_is_unavailable(procs):
+    gw = procs.gateway({"empty": {"default": "1", "versions": {"1": []}}})
+    stub = pb.oip_grpc.GRPCInferenceServiceStub(procs.channel(gw.address))
+    for version in ("", "1"):
+        assert _code(stub.ModelInfer, pb.oip.ModelInferRequest(model_name="empty", model_version=version),
+                     timeout=5) == grpc.StatusCode.UNAVAILABLE, version
 
 
 def test_endpoint_killed_next_100_calls_succeed(procs):
@@ -213,3 +234,139 @@ def test_grpc_content_type_variants_accepted(cluster):
     assert st.http_status == 200 and st.grpc_status == 0, str(st)
     resp = pb.inference.PredictResponse.FromString(bytes(st.data[5:]))
     assert (resp.model, resp.version) == ("iris", "1")
+
+
+def test_missing_content_type_is_415(cluster):
+    with h2raw.RawH2(cluster.address) as h:
+        st = h.wait(h.request(PREDICT, h2raw.grpc_frame(_VALID), content_type=None), timeout=5)
+    assert st.http_status == 415, str(st)
+
+
+def test_wrong_content_type_on_health_is_415(cluster):
+    body = h2raw.grpc_frame(pb.health.HealthCheckRequest(service="").SerializeToString())
+    with h2raw.RawH2(cluster.address) as h:
+        good = h.wait(h.request("/grpc.health.v1.Health/Check", body), timeout=5)
+        bad = h.wait(h.request("/grpc.health.v1.Health/Check", body, content_type="text/plain"), timeout=5)
+        none = h.wait(h.request("/grpc.health.v1.Health/Check", body, content_type=None), timeout=5)
+    assert good.http_status == 200 and good.grpc_status == 0, str(good)  # the path is served
+    assert bad.http_status == 415, str(bad)
+    assert none.http_status == 415, str(none)
+
+
+def test_wrong_content_type_on_admin_is_415(procs):
+    gw = procs.registry_gateway()
+    body = h2raw.grpc_frame(b"")  # an empty ListModelsRequest
+    with h2raw.RawH2(gw.address) as h:
+        good = h.wait(h.request("/byoc.v1.Admin/ListModels", body), timeout=5)
+        bad = h.wait(h.request("/byoc.v1.Admin/ListModels", body, content_type="application/json"), timeout=5)
+        none = h.wait(h.request("/byoc.v1.Admin/ListModels", body, content_type=None), timeout=5)
+    assert good.http_status == 200 and good.grpc_status == 0, str(good)  # the path is served
+    assert bad.http_status == 415, str(bad)
+    assert none.http_status == 415, str(none)
+
+
+# ---------------------------------------------------------------------------- compression
+
+def _compressed_call(cluster):
+    """A gzip-compressed Predict frame WITH grpc-encoding and the byoc-model header."""
+    body = h2raw.grpc_frame(gzip.compress(_VALID), compressed=True)
+    with h2raw.RawH2(cluster.address) as h:
+        return h.wait(h.request(PREDICT, body, extra=[("grpc-encoding", "gzip"), ("byoc-model", "iris"),
+                                                      ("byoc-version", "1")]), timeout=5)
+
+
+class _RecordingUpstream:
+    """A one-connection-at-a-time h2c gRPC server that records each request's headers and body
+    and answers OK with an empty message, so a test sees exactly what the gateway forwarded."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.requests: list[tuple[dict, bytes]] = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import socket
+        import h2.config
+        import h2.connection
+        import h2.events
+        while not self.stopped:
+            try:
+                conn_sock, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            conn_sock.settimeout(0.2)
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+            conn.initiate_connection()
+            conn_sock.sendall(conn.data_to_send())
+            heads, bodies = {}, {}
+            while not self.stopped:
+                try:
+                    chunk = conn_sock.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                for event in conn.receive_data(chunk):
+                    if isinstance(event, h2.events.RequestReceived):
+                        heads[event.stream_id] = dict(event.headers)
+                        bodies[event.stream_id] = bytearray()
+                    elif isinstance(event, h2.events.DataReceived):
+                        bodies[event.stream_id] += event.data
+                        conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    elif isinstance(event, h2.events.StreamEnded):
+                        sid = event.stream_id
+                        self.requests.append((heads[sid], bytes(bodies[sid])))
+                        conn.send_headers(sid, [(":status", "200"), ("content-type", "application/grpc")])
+                        conn.send_data(sid, h2raw.grpc_frame(b""))
+                        conn.send_headers(sid, [("grpc-status", "0")], end_stream=True)
+                out = conn.data_to_send()
+                if out:
+                    conn_sock.sendall(out)
+            conn_sock.close()
+
+    def close(self):
+        self.stopped = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_compressed_with_encoding_and_header_is_forwarded_unchanged(procs):
+    """The gateway routes the compressed call by its header and forwards the frame as it is
+    (flag 1, gzip bytes) with grpc-encoding, and relays the model's answer."""
+    upstream = _RecordingUpstream()
+    try:
+        gw = procs.gateway({"iris": {"default": "1", "versions": {"1": [upstream.address]}}})
+        body = h2raw.grpc_frame(gzip.compress(_VALID), compressed=True)
+        with h2raw.RawH2(gw.address) as h:
+            st = h.wait(h.request(PREDICT, body, extra=[("grpc-encoding", "gzip"), ("byoc-model", "iris")]),
+                        timeout=5)
+        assert st.http_status == 200 and st.grpc_status == 0, f"not forwarded/relayed: {st}"
+        assert len(upstream.requests) == 1, upstream.requests
+        headers, forwarded = upstream.requests[0]
+        assert headers.get(":path") == PREDICT, headers
+        assert headers.get("grpc-encoding") == "gzip", headers
+        assert forwarded == body, "the compressed frame was not forwarded unchanged"
+    finally:
+        upstream.close()
+
+
+def test_compressed_with_encoding_and_header_is_not_refused_as_compressed(cluster):
+    """The gateway forwards the call (it declared grpc-encoding and names its model); the echo
+    model, which does not decompress, answers UNIMPLEMENTED naming the encoding — not the
+    gateway's "compressed ... without grpc-encoding" INVALID_ARGUMENT."""
+    st = _compressed_call(cluster)
+    assert st.http_status == 200 and st.grpc_status is not None, str(st)
+    message = st.grpc_message or ""
+    assert not (st.grpc_status == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "compressed" in message), \
+        f"answered with the gateway's compressed-message refusal: {st}"
+    assert st.grpc_status == grpc.StatusCode.UNIMPLEMENTED.value[0] and "gzip" in message, str(st)

@@ -71,9 +71,14 @@ def test_predict_counters_and_histogram(cluster):
         assert value(parsed, "byoc_registry_models") == 2 and value(parsed, "byoc_registry_versions") == 3
         assert value(parsed, "byoc_workers") == 2
         assert value(parsed, "byoc_open_connections", protocol="h2") >= 4
-        for name in ("byoc_open_streams", "byoc_reconcile_runs_total", "byoc_reconcile_errors_total",
-                     "byoc_upstream_connect_failures_total", "byoc_upstream_retries_total"):
-            assert any(key[0] == name for key in parsed) or name in text, name
+        # Unlabelled metrics always have a sample (a HELP/TYPE line alone does not count). The
+        # per-model upstream counters have samples only once something failed or was retried:
+        # test_upstream_connect_failures_and_retries requires those.
+        for name in ("byoc_open_streams", "byoc_reconcile_runs_total", "byoc_reconcile_errors_total"):
+            assert any(key[0] == name for key in parsed), \
+                f"no sample line for {name} (a HELP/TYPE line alone does not count)"
+        for name in ("byoc_upstream_connect_failures_total", "byoc_upstream_retries_total"):
+            assert f"# TYPE {name} counter" in text, name
     # The h2c scrape itself is an open stream at the time it renders.
     assert value(samples(h2), "byoc_open_streams") >= 1
 
@@ -89,6 +94,22 @@ def test_upstream_connect_failures(procs):
     parsed = samples(scrape(gw.address))
     assert value(parsed, "byoc_upstream_connect_failures_total", model="gone", version="1") >= 1
     assert value(parsed, "byoc_requests_total", model="gone", version="1", code="UNAVAILABLE") == 3
+
+
+def test_upstream_connect_failures_and_retries(procs):
+    """A version with a dead and a live endpoint: calls that picked the dead one are retried on
+    the live one, and both per-model counters get a parsed sample."""
+    live = procs.echo("mixed", "1")
+    gw = procs.gateway({"mixed": {"default": "1", "versions": {"1": [f"127.0.0.1:{harness.free_port()}", live]}}})
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    for _ in range(10):
+        stub.Predict(harness.predict_request("mixed"), timeout=10)
+    parsed = samples(scrape(gw.address))
+    failures = value(parsed, "byoc_upstream_connect_failures_total", model="mixed", version="1")
+    retries = value(parsed, "byoc_upstream_retries_total", model="mixed", version="1")
+    assert failures is not None and failures >= 1, f"no connect-failure sample for mixed/1: {failures}"
+    assert retries is not None and retries >= 1, f"no retry sample for mixed/1: {retries}"
+    assert value(parsed, "byoc_requests_total", model="mixed", version="1", code="OK") == 10
 
 
 def test_registry_and_reconciler_metrics(procs, tmp_path):

@@ -142,7 +142,8 @@ def test_restart_twice_in_a_row(procs):
 
     gw2 = start_pair(procs, "gateway-2")
     # crash again as soon as the new gateway has started its replicas
-    harness.wait_until(lambda: len(gw2.replicas()) >= 1, 15, 0.02)
+    assert harness.wait_until(lambda: len(gw2.replicas()) >= 1, 15, 0.02), \
+        "the restarted gateway started no replica within 15 s"
     second = gw2.replicas()
     gw2.proc.popen.send_signal(signal.SIGKILL)
     gw2.proc.wait(10)

@@ -78,7 +78,12 @@ public final class Locked<Value>: @unchecked Sendable {
 
 /// Runs one test of this bundle in a child process with `BYOC_CRASH_PROBE=1`, so code that traps
 /// fails one test instead of killing the whole run.
-public func runCrashProbe(_ testName: String) throws -> (normalExit: Bool, status: Int32, output: String) {
+///
+/// `testName` is `Module.Class/method`. Exit status 0 alone proves nothing (a renamed or filtered
+/// probe runs zero tests and still exits 0), so a clean exit must also show that exactly this one
+/// test ran and passed (`Executed 1 test`, `Test Case 'Class.method' passed`); otherwise the
+/// calling test fails here.
+public func runCrashProbe(_ testName: String, file: StaticString = #filePath, line: UInt = #line) throws -> (normalExit: Bool, status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
     process.arguments = [testName]
@@ -91,7 +96,35 @@ public func runCrashProbe(_ testName: String) throws -> (normalExit: Bool, statu
     try process.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationReason == .exit, process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let output = String(decoding: data, as: UTF8.self)
+    let normalExit = process.terminationReason == .exit
+    if normalExit && process.terminationStatus == 0 {
+        let problems = crashProbeOutputProblems(testName, output)
+        if !problems.isEmpty {
+            XCTFail("crash probe \(testName) exited 0 but " + problems.joined(separator: "; ")
+                    + ". Output:\n" + output, file: file, line: line)
+        }
+    }
+    return (normalExit, process.terminationStatus, output)
+}
+
+/// What is missing from a child's XCTest output for `Module.Class/method` to count as one test
+/// that ran and passed. Empty when it did.
+public func crashProbeOutputProblems(_ testName: String, _ output: String) -> [String] {
+    var problems: [String] = []
+    // "Module.Class/method" -> "Class.method" (how Linux XCTest names a test case).
+    let parts = testName.split(separator: "/", maxSplits: 1).map(String.init)
+    let className = parts.first.map { $0.split(separator: ".").last.map(String.init) ?? $0 } ?? testName
+    let method = parts.count > 1 ? parts[1] : ""
+    let caseName = "\(className).\(method)"
+    let lines = output.split(whereSeparator: \.isNewline)
+    if !lines.contains(where: { $0.contains("Executed 1 test,") }) {
+        problems.append("did not print \"Executed 1 test\"")
+    }
+    if !lines.contains(where: { $0.contains("Test Case '\(caseName)' passed") }) {
+        problems.append("did not print \"Test Case '\(caseName)' passed\"")
+    }
+    return problems
 }
 
 public var isCrashProbe: Bool { ProcessInfo.processInfo.environment["BYOC_CRASH_PROBE"] == "1" }
