@@ -158,18 +158,24 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
         case .http1? where http1 != nil:
             http1!.serve(PlainChannel(fd: fd), loop: loop)
         case .tls? where tls != nil:
-            tls!.accept(fd: fd, loop: loop) { [unowned self] channel, alpn in
-                guard let channel else { return }
-                if alpn == "h2" {
-                    self.serveHTTP2(channel)
-                } else if let http1 = self.http1 {
-                    http1.serve(channel, loop: self.loop)
-                } else {
-                    channel.close()
-                }
-            }
+            serveTLS(fd: fd, acceptor: tls!)
         default:
             Socket.close(fd)
+        }
+    }
+
+    /// Runs the TLS handshake on an accepted socket, then serves what ALPN chose: h2 as gRPC,
+    /// http/1.1 (or no ALPN) through the HTTP/1.1 server when there is one; anything else closes.
+    public func serveTLS(fd: Int32, acceptor: TLSAcceptor) {
+        acceptor.accept(fd: fd, loop: loop) { [unowned self] channel, alpn in
+            guard let channel else { return }
+            if alpn == "h2" {
+                self.serveHTTP2(channel)
+            } else if alpn == "http/1.1" || alpn == nil, let http1 = self.http1 {
+                http1.serve(channel, loop: self.loop)
+            } else {
+                channel.close()
+            }
         }
     }
 

@@ -78,16 +78,7 @@ final class TLSAcceptHandler: EventHandler {
             let accepted: Int32?
             do { accepted = try Socket.accept(fd) } catch { return }
             guard let connection = accepted else { return }
-            acceptor.accept(fd: connection, loop: worker.loop) { [weak self] channel, alpn in
-                guard let self, let channel else { return }
-                if alpn == "h2" {
-                    self.worker.serveHTTP2(channel)
-                } else if alpn == "http/1.1" || alpn == nil, let http1 = self.worker.http1 {
-                    http1.serve(channel, loop: self.worker.loop)
-                } else {
-                    channel.close()
-                }
-            }
+            worker.serveTLS(fd: connection, acceptor: acceptor)
         }
     }
 
