@@ -128,6 +128,13 @@ public final class EventLoop: @unchecked Sendable {
         if wasEmpty { wake() }
     }
 
+    /// Runs `body` on the loop's thread and hands its result to an async caller.
+    public func submit<T>(_ body: @escaping () -> T) async -> T {
+        await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+            execute { continuation.resume(returning: body()) }
+        }
+    }
+
     /// Makes `run()` return after the current iteration. Safe from any thread.
     public func stop() {
         stopRequested.store(true, ordering: .releasing)

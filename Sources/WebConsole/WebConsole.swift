@@ -154,11 +154,7 @@ public final class WebConsole: @unchecked Sendable {
         let list = lock.withLock { workers }
         let samples = await withTaskGroup(of: WorkerSample.self) { group in
             for worker in list {
-                group.addTask {
-                    await withCheckedContinuation { continuation in
-                        worker.loop.execute { continuation.resume(returning: worker.sample()) }
-                    }
-                }
+                group.addTask { await worker.loop.submit { worker.sample() } }
             }
             var all: [WorkerSample] = []
             for await sample in group { all.append(sample) }

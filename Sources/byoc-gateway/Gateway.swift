@@ -188,14 +188,7 @@ final class Gateway: @unchecked Sendable {
     private func install(_ table: AuthTable) async {
         await withTaskGroup(of: Void.self) { group in
             for router in routers {
-                group.addTask {
-                    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                        router.loop.execute {
-                            router.install(table)
-                            done.resume()
-                        }
-                    }
-                }
+                group.addTask { await router.loop.submit { router.install(table) } }
             }
         }
     }
