@@ -47,11 +47,8 @@ final class AuthTableTests: XCTestCase {
 
     func testSHA256OfTheSecretText() {
         // SHA-256("abc"), FIPS 180-2 test vector.
-        XCTAssertEqual(APIToken.hex(APIToken.hash(secret: "abc")),
-                       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(APIToken.bytes(hex: APIToken.hex(APIToken.hash(secret: "x"))), APIToken.hash(secret: "x"))
-        XCTAssertNil(APIToken.bytes(hex: "abc"))
-        XCTAssertNil(APIToken.bytes(hex: "zz"))
+        let hex = APIToken.hash(secret: "abc").map { String(format: "%02x", $0) }.joined()
+        XCTAssertEqual(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 
     func testConstantTimeEqual() {
