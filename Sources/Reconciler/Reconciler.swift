@@ -28,7 +28,8 @@ public struct ReconcilerOptions: Sendable {
 /// versions waiting out an error backoff), `runtime.remove` for each observed version the
 /// registry no longer has, writes state/ready/desired/message back to the registry, and
 /// publishes a new `RouteTable` (registry models and defaults + ready endpoints) when the
-/// routes changed, with a strictly increasing generation. Passes run one at a time; wake-ups
+/// routes changed (unnumbered: the one publisher to the workers, the gateway, stamps each
+/// table with its generation). Passes run one at a time; wake-ups
 /// that arrive during a pass coalesce into one more pass.
 public actor Reconciler {
     private let registry: Registry
@@ -49,7 +50,6 @@ public actor Reconciler {
     private var registryRetryAt: ContinuousClock.Instant?
     private var endpoints: [VersionKey: [Endpoint]] = [:]
     private var publishedRoutes: [String: ModelRoutes]?
-    private var generation: UInt64
 
     /// Passes completed so far.
     public private(set) var passCount = 0
@@ -58,14 +58,12 @@ public actor Reconciler {
 
     /// - Parameters:
     ///   - publish: receives every new route table (called on the reconciler; must not block).
-    ///   - firstGeneration: the generation of the first published table.
     public init(registry: Registry, runtime: any Runtime, options: ReconcilerOptions = ReconcilerOptions(),
-                firstGeneration: UInt64 = 1, publish: @escaping @Sendable (RouteTable) -> Void) {
+                publish: @escaping @Sendable (RouteTable) -> Void) {
         self.registry = registry
         self.runtime = runtime
         self.options = options
         self.publish = publish
-        self.generation = firstGeneration
         (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -180,8 +178,7 @@ public actor Reconciler {
 
     private func publishIfChanged(_ routes: [String: ModelRoutes]) {
         guard routes != publishedRoutes else { return }
-        let table = RouteTable(generation: generation, models: routes)
-        generation += 1
+        let table = RouteTable(generation: 0, models: routes)
         publishedRoutes = routes
         publish(table)
     }
