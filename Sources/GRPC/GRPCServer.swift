@@ -237,10 +237,12 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
 extension GRPCServerWorker: HTTP2StreamDelegate {
     public func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
         guard kind == .request else { return }
-        let method = headers[field: ":method"] ?? ""
-        let path = headers[field: ":path"] ?? ""
-        let contentType = headers[field: "content-type"] ?? ""
-        guard contentType.hasPrefix("application/grpc") else {
+        let fields = RequestFields(headers)
+        let method = fields.method ?? ""
+        let path = fields.path ?? ""
+        let contentType = fields.contentType ?? ""
+        // The exact value first: it is the interned string nearly every call carries.
+        guard contentType == "application/grpc" || contentType.hasPrefix("application/grpc") else {
             if let plainHTTP, let handler = plainHTTP.accept(stream, method: method, path: path, headers: headers) {
                 stream.delegate = handler
                 handler.streamHeaders(stream, headers, kind: kind)
@@ -256,14 +258,14 @@ extension GRPCServerWorker: HTTP2StreamDelegate {
         }
         let now = monotonicNanos()
         var deadline: UInt64?
-        if let timeout = headers[field: "grpc-timeout"] {
+        if let timeout = fields.timeout {
             guard let nanos = GRPCTimeout.parse(timeout) else {
                 GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.invalidArgument, "malformed grpc-timeout \"\(timeout)\""))
                 return
             }
             deadline = now &+ min(nanos, UInt64.max - now)
         }
-        var encoding = headers[field: "grpc-encoding"]
+        var encoding = fields.encoding
         if encoding == "identity" { encoding = nil }
         let head = GRPCRequestHead(path: path, headers: headers, deadline: deadline, encoding: encoding, receivedAt: now)
         guard let next = dispatcher.dispatch(stream, head: head) else {
@@ -283,4 +285,31 @@ extension GRPCServerWorker: HTTP2StreamDelegate {
     public func streamEnded(_ stream: HTTP2Stream) {}
 
     public func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {}
+}
+
+/// The request headers the worker acts on, read in one pass (the first of each name wins).
+struct RequestFields {
+    var method: String?
+    var path: String?
+    var contentType: String?
+    var timeout: String?
+    var encoding: String?
+
+    init(_ headers: [HeaderField]) {
+        for field in headers {
+            // By length first: each field is compared with at most two names.
+            switch field.name.utf8.count {
+            case 5 where path == nil && field.name == ":path": path = field.value
+            case 7 where method == nil && field.name == ":method": method = field.value
+            case 12:
+                if contentType == nil && field.name == "content-type" {
+                    contentType = field.value
+                } else if timeout == nil && field.name == "grpc-timeout" {
+                    timeout = field.value
+                }
+            case 13 where encoding == nil && field.name == "grpc-encoding": encoding = field.value
+            default: break
+            }
+        }
+    }
 }

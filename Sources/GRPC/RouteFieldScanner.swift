@@ -45,12 +45,23 @@ public enum RouteFieldScanner {
             let end = start + Int(length)
             if end > available { return .needMore }
             let bytes = UnsafeRawBufferPointer(rebasing: message[start..<end])
-            guard let text = String(validating: bytes, as: UTF8.self) else {
+            guard let text = decodeUTF8(bytes) else {
                 return .invalid("field \(fieldNumber) is not valid UTF-8")
             }
             if fieldNumber == 1 { model = text } else { version = text }
             index = end
         }
+    }
+
+    /// The string of `bytes`, nil when they are not valid UTF-8. Names are nearly always
+    /// ASCII, which needs no validation beyond the byte check (and `String(validating:)`
+    /// costs several times more, on every routed call).
+    @inline(__always)
+    private static func decodeUTF8(_ bytes: UnsafeRawBufferPointer) -> String? {
+        var high: UInt8 = 0
+        for byte in bytes { high |= byte }
+        if high < 0x80 { return String(decoding: bytes, as: UTF8.self) }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     /// Reads a varint at `index`; nil when it is incomplete within the available bytes or too long.

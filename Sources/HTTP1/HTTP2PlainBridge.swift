@@ -40,7 +40,7 @@ final class PlainHTTP2Request: HTTP2StreamDelegate {
         var host: String?
         for field in headers {
             if field.name == ":authority" { host = field.value }
-            if field.name.hasPrefix(":") { continue }
+            if field.isPseudo { continue }
             fields.append((name: field.name.lowercased(), value: field.value))
         }
         if let host, !fields.contains(where: { $0.name == "host" }) { fields.append((name: "host", value: host)) }

@@ -639,13 +639,16 @@ func withNameValues<T>(_ headers: [HeaderField], scratch: UnsafeMutableRawBuffer
     let nva = scratch.baseAddress!.bindMemory(to: nghttp2_nv.self, capacity: headers.count)
     let bytes = (scratch.baseAddress! + nvBytes).assumingMemoryBound(to: UInt8.self)
     var offset = 0
-    for (index, field) in headers.enumerated() {
-        let nameStart = offset
-        offset += copyUTF8(field.name, to: bytes + offset)
-        let valueStart = offset
-        offset += copyUTF8(field.value, to: bytes + offset)
-        nva[index] = byoc_nv(bytes + nameStart, valueStart - nameStart, bytes + valueStart, offset - valueStart,
-                             UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+    // Indexing the buffer borrows each field: no retain/release of its strings per field.
+    headers.withUnsafeBufferPointer { fields in
+        for index in fields.indices {
+            let nameStart = offset
+            offset += copyUTF8(fields[index].name, to: bytes + offset)
+            let valueStart = offset
+            offset += copyUTF8(fields[index].value, to: bytes + offset)
+            nva[index] = byoc_nv(bytes + nameStart, valueStart - nameStart, bytes + valueStart, offset - valueStart,
+                                 UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+        }
     }
     return body(UnsafePointer(nva), headers.count)
 }
@@ -653,11 +656,17 @@ func withNameValues<T>(_ headers: [HeaderField], scratch: UnsafeMutableRawBuffer
 /// Copies a string's UTF-8 bytes to `destination`; returns how many.
 @inline(__always)
 private func copyUTF8(_ string: String, to destination: UnsafeMutablePointer<UInt8>) -> Int {
-    var string = string
-    return string.withUTF8 { utf8 in
+    let copied = string.utf8.withContiguousStorageIfAvailable { utf8 in
         if let base = utf8.baseAddress { destination.update(from: base, count: utf8.count) }
         return utf8.count
     }
+    if let copied { return copied }
+    var count = 0
+    for byte in string.utf8 {
+        destination[count] = byte
+        count += 1
+    }
+    return count
 }
 
 private func withNameValuesAllocating<T>(_ headers: [HeaderField], total: Int,

@@ -5,13 +5,18 @@ import HTTP2
 enum ProxyHeaders {
     /// Connection-specific headers that never cross a proxy (RFC 9113 section 8.2.2), plus
     /// those the proxy sets itself.
+    /// Dispatches on the name's length first, so a name compares against at most two
+    /// candidates (a `switch` over strings would compare every field with all eight).
     static func isHopByHop(_ name: String) -> Bool {
-        switch name {
-        case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host",
-             "grpc-timeout":
-            return true
-        default:
-            return false
+        switch name.utf8.count {
+        case 2: return name == "te"
+        case 4: return name == "host"
+        case 7: return name == "upgrade"
+        case 10: return name == "connection" || name == "keep-alive"
+        case 12: return name == "grpc-timeout"
+        case 16: return name == "proxy-connection"
+        case 17: return name == "transfer-encoding"
+        default: return false
         }
     }
 
@@ -20,19 +25,19 @@ enum ProxyHeaders {
     /// when the gateway checked it itself: the platform's tokens never reach a model).
     static func upstreamRequest(from client: [HeaderField], path: String, authority: String,
                                 remainingNanos: UInt64?, dropAuthorization: Bool = false) -> [HeaderField] {
-        var headers: [HeaderField] = [
-            HeaderField(":method", "POST"),
-            HeaderField(":scheme", "http"),
-            HeaderField(":authority", authority),
-            HeaderField(":path", path),
-            HeaderField("te", "trailers"),
-        ]
+        // Sized once (an array literal followed by reserveCapacity would allocate twice).
+        var headers: [HeaderField] = []
         headers.reserveCapacity(client.count + 6)
+        headers.append(HeaderField(":method", "POST"))
+        headers.append(HeaderField(":scheme", "http"))
+        headers.append(HeaderField(":authority", authority))
+        headers.append(HeaderField(":path", path))
+        headers.append(HeaderField("te", "trailers"))
         if let remainingNanos {
             headers.append(HeaderField("grpc-timeout", GRPCTimeout.format(nanoseconds: max(remainingNanos, 1_000))))
         }
-        for field in client where !field.name.hasPrefix(":") && !isHopByHop(field.name) {
-            if dropAuthorization && field.name == "authorization" { continue }
+        for field in client where !field.isPseudo && !isHopByHop(field.name) {
+            if dropAuthorization && field.hasName("authorization") { continue }
             headers.append(field)
         }
         return headers

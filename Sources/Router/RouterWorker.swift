@@ -85,6 +85,14 @@ public final class RouterWorker: GRPCCallDispatcher {
         "/inference.GRPCInferenceService/ModelMetadata",
     ]
 
+    /// What a known path is served by.
+    enum PathKind {
+        /// Answered on the worker (health, OIP server calls).
+        case local(UnaryCall.Handler)
+        /// Proxied to a model version.
+        case routed
+    }
+
     public let loop: EventLoop
     public let config: RouterConfig
     let pool: UpstreamPool
@@ -112,7 +120,8 @@ public final class RouterWorker: GRPCCallDispatcher {
         return snapshot
     }
     private var random: FastRandom
-    private var localHandlers: [String: UnaryCall.Handler] = [:]
+    /// Every path with a fixed destination: one hash lookup per call decides where it goes.
+    private var paths: [String: PathKind] = [:]
     private let admin: AdminHandler?
     /// The tokens this worker checks calls against (nil: auth off); replaced on this loop.
     public private(set) var authTable: AuthTable?
@@ -125,7 +134,8 @@ public final class RouterWorker: GRPCCallDispatcher {
         self.pool = UpstreamPool(loop: loop, config: config.pool)
         self.random = FastRandom(seed: seed)
         self.authTable = config.auth
-        localHandlers = GatewayServices.handlers(for: self)
+        for path in Self.routedPaths { paths[path] = .routed }
+        for (path, handler) in GatewayServices.handlers(for: self) { paths[path] = .local(handler) }
     }
 
     /// Installs a newer route table (call on this worker's loop); older generations are ignored.
@@ -141,10 +151,11 @@ public final class RouterWorker: GRPCCallDispatcher {
     }
 
     public func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
-        if let handler = localHandlers[head.path] {
+        let kind = paths[head.path]
+        if case .local(let handler)? = kind {
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes, handler: handler)
         }
-        if head.path.hasPrefix("/byoc.v1.Admin/") {
+        if kind == nil && head.path.hasPrefix("/byoc.v1.Admin/") {
             guard let admin else { return nil }
             if let auth = authTable, case .failure(let failure) = auth.authorizeAdmin(authorization: head.metadata("authorization")) {
                 GRPCResponses.sendTrailersOnly(stream, failure.status)
@@ -168,24 +179,28 @@ public final class RouterWorker: GRPCCallDispatcher {
                 }
             }
         }
-        if Self.routedPaths.contains(head.path) || head.metadata("byoc-model") != nil {
-            var grant: AuthEntry?
-            if let auth = authTable {
-                // Authenticate now; the model is checked once routing knows it (ProxyCall.route).
-                switch auth.authenticate(authorization: head.metadata("authorization")) {
-                case .success(let entry):
-                    grant = entry
-                case .failure(let failure):
-                    noteUnroutedStatus(failure.status.code)
-                    GRPCResponses.sendTrailersOnly(stream, failure.status)
-                    return nil
-                }
-            }
-            let call = ProxyCall(worker: self, client: stream, head: head)
-            call.grant = grant
-            return call
-        }
+        if case .routed? = kind { return proxy(stream, head: head) }
+        if head.metadata("byoc-model") != nil { return proxy(stream, head: head) }
         return nil
+    }
+
+    /// Hands a call to a new `ProxyCall`, after authenticating it when auth is on.
+    private func proxy(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+        var grant: AuthEntry?
+        if let auth = authTable {
+            // Authenticate now; the model is checked once routing knows it (ProxyCall.route).
+            switch auth.authenticate(authorization: head.metadata("authorization")) {
+            case .success(let entry):
+                grant = entry
+            case .failure(let failure):
+                noteUnroutedStatus(failure.status.code)
+                GRPCResponses.sendTrailersOnly(stream, failure.status)
+                return nil
+            }
+        }
+        let call = ProxyCall(worker: self, client: stream, head: head)
+        call.grant = grant
+        return call
     }
 
     public func beginShutdown() {}

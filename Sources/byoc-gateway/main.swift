@@ -7,6 +7,7 @@ import GRPC
 import Router
 import Transport
 
+AllocatorTuning.reexecIfNeeded()
 setvbuf(stdout, nil, _IOLBF, 0)
 
 /// Writes one line to stderr.
