@@ -65,7 +65,8 @@ final class ProxyCall: HTTP2StreamDelegate {
     var upstream = UpstreamHalf()
     var model = ""
     var version = ""
-    var endpoints: [Endpoint] = []
+    /// The resolved model version, once routed.
+    var route: ResolvedRoute?
     /// The caller's token when auth is on (nil: off); its models are checked in `route`.
     var grant: AuthEntry?
     /// This call's model version counters, once routed (it counts in their in-flight gauge
@@ -235,20 +236,20 @@ final class ProxyCall: HTTP2StreamDelegate {
             fail(denied.status)
             return
         }
-        switch worker.routeTable.resolve(model: model, version: version) {
+        switch worker.resolve(model: model, version: version) {
         case .unknownModel:
             fail(GRPCStatus(.notFound, "unknown model \"\(model)\""))
         case .unknownVersion:
             fail(GRPCStatus(.notFound, "model \"\(model)\" has no version \"\(version)\""))
-        case .found(let concrete, let list):
-            self.version = concrete
-            stats = worker.versionStats(model: model, version: concrete)
-            stats?.inFlight += 1
-            guard !list.isEmpty else {
-                fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(concrete)\" has no ready endpoint"))
+        case .found(let route):
+            self.version = route.version
+            stats = route.stats
+            route.stats.inFlight += 1
+            guard !route.endpoints.isEmpty else {
+                fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(route.version)\" has no ready endpoint"))
                 return
             }
-            endpoints = list
+            self.route = route
             phase = .proxying
             downstream.scanBytes = []
             startAttempt()
@@ -257,8 +258,9 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     /// Opens an upstream stream on the best untried endpoint and sends what the client sent so far.
     private func startAttempt() {
+        guard let route else { return }
         while upstream.attempts < Self.maxAttempts {
-            guard let target = worker.pickEndpoint(endpoints, excluding: upstream.tried) else { break }
+            guard let target = worker.pickEndpoint(route.endpoints, excluding: upstream.tried) else { break }
             let endpoint = target.endpoint
             // A retry is counted when another attempt really starts.
             if upstream.attempts > 0 { stats?.retries += 1 }
@@ -290,7 +292,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             if downstream.ended { stream.finish() }
             return
         }
-        let detail = worker.describeFailures(endpoints)
+        let detail = worker.describeFailures(route.endpoints)
         fail(GRPCStatus(.unavailable, "no endpoint of model \"\(model)\" version \"\(version)\" is reachable\(detail)"))
     }
 

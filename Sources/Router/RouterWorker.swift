@@ -100,6 +100,9 @@ public final class RouterWorker: GRPCCallDispatcher {
     public private(set) var routeTable: RouteTable
     /// Live per-version counters; a call looks its entry up once, when its route is known.
     private var stats: [StatsKey: VersionStats] = [:]
+    /// Routes resolved against the current table, by the model and version a call asked for
+    /// (only those the table has, so clients cannot grow it); emptied when a table is installed.
+    private var resolved: [StatsKey: ResolvedRoute] = [:]
     /// Calls that never resolved to a model version share one entry.
     private(set) lazy var unroutedStats = versionStats(model: "", version: "")
 
@@ -140,7 +143,35 @@ public final class RouterWorker: GRPCCallDispatcher {
 
     /// Installs a newer route table (call on this worker's loop); older generations are ignored.
     public func install(_ table: RouteTable) {
-        if table.generation >= routeTable.generation { routeTable = table }
+        guard table.generation >= routeTable.generation else { return }
+        routeTable = table
+        resolved.removeAll()
+    }
+
+    /// What resolving a call's model and version found.
+    enum RouteLookup {
+        case found(ResolvedRoute)
+        case unknownModel
+        case unknownVersion
+    }
+
+    /// Resolves `model`/`version` ("" = the default version) to this worker's endpoint states
+    /// and counters: one hash lookup per call once the route was seen, instead of two table
+    /// lookups, one counter lookup and one pool lookup per endpoint.
+    func resolve(model: String, version: String) -> RouteLookup {
+        let key = StatsKey(model: model, version: version)
+        if let route = resolved[key], !route.endpoints.contains(where: \.retired) { return .found(route) }
+        switch routeTable.resolve(model: model, version: version) {
+        case .unknownModel:
+            return .unknownModel
+        case .unknownVersion:
+            return .unknownVersion
+        case .found(let concrete, let list):
+            let route = ResolvedRoute(version: concrete, endpoints: list.map { pool.state(for: $0) },
+                                      stats: versionStats(model: model, version: concrete))
+            resolved[key] = route
+            return .found(route)
+        }
     }
 
     /// Installs a newer token snapshot (call on this worker's loop); older generations are
@@ -207,8 +238,7 @@ public final class RouterWorker: GRPCCallDispatcher {
 
     /// Picks an endpoint by power-of-two-choices on this worker's in-flight streams, skipping
     /// endpoints in connect backoff and those in `excluding`.
-    func pickEndpoint(_ endpoints: [Endpoint], excluding tried: [Endpoint]) -> EndpointState? {
-        // One pool lookup per candidate; the call keeps the state it gets back.
+    func pickEndpoint(_ endpoints: [EndpointState], excluding tried: [Endpoint]) -> EndpointState? {
         func eligible(_ state: EndpointState) -> Bool {
             pool.isAvailable(state) && (tried.isEmpty || !tried.contains(state.endpoint))
         }
@@ -216,13 +246,13 @@ public final class RouterWorker: GRPCCallDispatcher {
         case 0:
             return nil
         case 1:
-            let only = pool.state(for: endpoints[0])
+            let only = pool.live(endpoints[0])
             return eligible(only) ? only : nil
         case 2:
             // The common case without temporary arrays: both candidates are the two endpoints.
             let first = random.next(below: 2)
-            let a = pool.state(for: endpoints[first])
-            let b = pool.state(for: endpoints[1 - first])
+            let a = pool.live(endpoints[first])
+            let b = pool.live(endpoints[1 - first])
             switch (eligible(a), eligible(b)) {
             case (true, true): return b.inFlight < a.inFlight ? b : a
             case (true, false): return a
@@ -230,15 +260,15 @@ public final class RouterWorker: GRPCCallDispatcher {
             case (false, false): return nil
             }
         default:
-            let states = endpoints.map { pool.state(for: $0) }
+            let states = endpoints.map { pool.live($0) }
             return PowerOfTwoChoices.pick(load: states.map(\.inFlight), eligible: states.map(eligible), random: &random)
                 .map { states[$0] }
         }
     }
 
     /// ": <last error>" of the endpoints that failed recently, for UNAVAILABLE messages.
-    func describeFailures(_ endpoints: [Endpoint]) -> String {
-        let errors = endpoints.compactMap { pool.endpoints[$0]?.lastError }.filter { !$0.isEmpty }
+    func describeFailures(_ endpoints: [EndpointState]) -> String {
+        let errors = endpoints.map { pool.live($0).lastError }.filter { !$0.isEmpty }
         return errors.isEmpty ? "" : " (\(errors.prefix(3).joined(separator: "; ")))"
     }
 
@@ -262,7 +292,21 @@ public final class RouterWorker: GRPCCallDispatcher {
     }
 }
 
-/// Identifies a model version's counters.
+/// A model version resolved on one worker: its concrete version, the pool's state of each
+/// ready endpoint (in the table's order) and its counters.
+final class ResolvedRoute {
+    let version: String
+    let endpoints: [EndpointState]
+    let stats: VersionStats
+
+    init(version: String, endpoints: [EndpointState], stats: VersionStats) {
+        self.version = version
+        self.endpoints = endpoints
+        self.stats = stats
+    }
+}
+
+/// Identifies a model version (its counters, a resolved route).
 struct StatsKey: Hashable {
     var model: String
     var version: String

@@ -26,6 +26,9 @@ final class EndpointState {
     var consecutiveFailures = 0
     var backoffUntil: UInt64 = 0
     var lastError = ""
+    /// Set when the idle sweep dropped this state from the pool: holders (cached routes) must
+    /// look the endpoint up again instead of opening connections the pool no longer tracks.
+    var retired = false
 
     init(endpoint: Endpoint) {
         self.endpoint = endpoint
@@ -52,6 +55,12 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
     init(loop: EventLoop, config: UpstreamPoolConfig) {
         self.loop = loop
         self.config = config
+    }
+
+    /// `state`, or the pool's current state of its endpoint when the sweep retired it.
+    @inline(__always)
+    func live(_ state: EndpointState) -> EndpointState {
+        state.retired ? self.state(for: state.endpoint) : state
     }
 
     /// The state of `endpoint`, created on first use.
@@ -155,7 +164,7 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
         }
     }
 
-    private func sweep() {
+    func sweep() {
         let now = loop.now
         for state in endpoints.values {
             for connection in state.connections
@@ -163,7 +172,11 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
                 connection.shutdownGracefully()
             }
         }
-        endpoints = endpoints.filter { !$0.value.connections.isEmpty || $0.value.inFlight > 0 || $0.value.backoffUntil > now }
+        for (endpoint, state) in endpoints
+        where state.connections.isEmpty && state.inFlight == 0 && state.backoffUntil <= now {
+            state.retired = true
+            endpoints[endpoint] = nil
+        }
         if !endpoints.isEmpty { scheduleSweep() }
     }
 

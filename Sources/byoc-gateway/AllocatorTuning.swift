@@ -14,7 +14,7 @@ import Glibc
 /// did not change measurably, since the cache only holds blocks the worker freed and reuses.
 ///
 /// Nothing happens when `GLIBC_TUNABLES` already sets a tcache count (an operator's choice
-/// wins), when `BYOC_MALLOC_TUNING=off`, or when the re-exec fails (the gateway then runs
+/// wins), when `BYOC_MALLOC_TUNING=off`, under valgrind, or when the re-exec fails (the gateway then runs
 /// with glibc's defaults). Replicas the local runtime starts do not inherit the setting: their
 /// environment is built from an allow-list.
 enum AllocatorTuning {
@@ -24,6 +24,8 @@ enum AllocatorTuning {
     /// Call first thing in `main`, before any thread starts.
     static func reexecIfNeeded() {
         if let setting = getenv("BYOC_MALLOC_TUNING"), String(cString: setting) == "off" { return }
+        // Under valgrind, /proc/self/exe is valgrind's launcher, which refuses to run directly.
+        if let preload = getenv("LD_PRELOAD"), String(cString: preload).contains("vgpreload") { return }
         let current = getenv("GLIBC_TUNABLES").map { String(cString: $0) } ?? ""
         if current.contains("glibc.malloc.tcache_count") { return }
         let value = current.isEmpty ? tunable : current + ":" + tunable
