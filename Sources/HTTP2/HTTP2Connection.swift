@@ -200,11 +200,20 @@ public final class HTTP2Connection: EventHandler, Flushable {
     /// Opens a client stream with request headers; the body follows with `write`/`finish`.
     /// Returns nil when the connection cannot take another stream.
     public func openStream(headers: [HeaderField], delegate: HTTP2StreamDelegate) -> HTTP2Stream? {
+        openStream(delegate: delegate) { writer in writer.append(contentsOf: headers) }
+    }
+
+    /// Opens a client stream whose request headers `writeHeaders` writes straight into the
+    /// loop's header scratch buffer (no array of fields on the way). Returns nil when the
+    /// connection cannot take another stream.
+    public func openStream(delegate: HTTP2StreamDelegate, headers writeHeaders: (inout HeaderListWriter) -> Void) -> HTTP2Stream? {
         guard role == .client, !isClosed, !isGoingAway else { return nil }
         let placeholder = HTTP2Stream(id: -1, connection: self)
         placeholder.delegate = delegate
         var provider = byoc_data_provider(Unmanaged.passUnretained(placeholder).toOpaque(), dataSourceRead)
-        let id = withNameValues(headers, scratch: loop.headerScratch) { nva, count in
+        var writer = HeaderListWriter(scratch: loop.headerScratch)
+        writeHeaders(&writer)
+        let id = writer.withNameValues { nva, count in
             nghttp2_submit_request(session, nil, nva, count, &provider, Unmanaged.passUnretained(placeholder).toOpaque())
         }
         guard id > 0 else { return nil }
@@ -626,31 +635,80 @@ public final class HTTP2Connection: EventHandler, Flushable {
     }
 }
 
-/// Builds nghttp2 name/value pairs over one contiguous copy of the headers for `body`, in
-/// `scratch` when they fit (no allocation on the request path), else in temporary arrays.
+/// Builds nghttp2 name/value pairs for `headers` in `scratch` and runs `body` with them.
 func withNameValues<T>(_ headers: [HeaderField], scratch: UnsafeMutableRawBufferPointer,
                        _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
-    var total = 0
-    for field in headers { total += field.name.utf8.count + field.value.utf8.count }
-    let nvBytes = headers.count * MemoryLayout<nghttp2_nv>.stride
-    guard headers.count > 0, nvBytes + total <= scratch.count else {
-        return withNameValuesAllocating(headers, total: total, body)
+    var writer = HeaderListWriter(scratch: scratch)
+    writer.append(contentsOf: headers)
+    return writer.withNameValues(body)
+}
+
+/// Writes a header list as nghttp2 name/value pairs into a scratch buffer (the loop's): one
+/// contiguous copy of the bytes, no allocation and no reference counting per field. A list
+/// that does not fit (more than `maxFields` fields, or more bytes than the buffer holds after
+/// the pairs) spills into an array of fields and is copied into temporary storage instead.
+public struct HeaderListWriter {
+    /// Pairs reserved at the start of the scratch buffer.
+    static let maxFields = 256
+    private let nva: UnsafeMutablePointer<nghttp2_nv>
+    private let bytes: UnsafeMutablePointer<UInt8>
+    private let byteCapacity: Int
+    private var used = 0
+    /// Pairs written to the scratch buffer.
+    private var written = 0
+    /// Every field, once the list outgrew the scratch buffer.
+    private var spilled: [HeaderField]?
+
+    /// A writer over `scratch`, which must hold `maxFields` pairs and some bytes.
+    public init(scratch: UnsafeMutableRawBufferPointer) {
+        let pairBytes = Self.maxFields * MemoryLayout<nghttp2_nv>.stride
+        precondition(scratch.count > pairBytes, "header scratch buffer too small")
+        nva = scratch.baseAddress!.bindMemory(to: nghttp2_nv.self, capacity: Self.maxFields)
+        bytes = (scratch.baseAddress! + pairBytes).assumingMemoryBound(to: UInt8.self)
+        byteCapacity = scratch.count - pairBytes
     }
-    let nva = scratch.baseAddress!.bindMemory(to: nghttp2_nv.self, capacity: headers.count)
-    let bytes = (scratch.baseAddress! + nvBytes).assumingMemoryBound(to: UInt8.self)
-    var offset = 0
-    // Indexing the buffer borrows each field: no retain/release of its strings per field.
-    headers.withUnsafeBufferPointer { fields in
-        for index in fields.indices {
-            let nameStart = offset
-            offset += copyUTF8(fields[index].name, to: bytes + offset)
-            let valueStart = offset
-            offset += copyUTF8(fields[index].value, to: bytes + offset)
-            nva[index] = byoc_nv(bytes + nameStart, valueStart - nameStart, bytes + valueStart, offset - valueStart,
-                                 UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+
+    /// Appends one field.
+    public mutating func append(_ name: String, _ value: String) {
+        if spilled == nil {
+            if written < Self.maxFields && used + name.utf8.count + value.utf8.count <= byteCapacity {
+                let nameStart = used
+                used += copyUTF8(name, to: bytes + used)
+                let valueStart = used
+                used += copyUTF8(value, to: bytes + used)
+                nva[written] = byoc_nv(bytes + nameStart, valueStart - nameStart, bytes + valueStart, used - valueStart,
+                                       UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+                written += 1
+                return
+            }
+            spilled = fields
+        }
+        spilled!.append(HeaderField(name, value))
+    }
+
+    /// Appends every field of `headers`, in order.
+    public mutating func append(contentsOf headers: [HeaderField]) {
+        // Indexing the buffer borrows each field: no retain/release of its strings per field.
+        headers.withUnsafeBufferPointer { fields in
+            for index in fields.indices { append(fields[index].name, fields[index].value) }
         }
     }
-    return body(UnsafePointer(nva), headers.count)
+
+    /// The fields written so far.
+    public var fields: [HeaderField] {
+        if let spilled { return spilled }
+        return (0..<written).map { index in
+            let pair = nva[index]
+            return HeaderField(String(decoding: UnsafeBufferPointer(start: pair.name, count: pair.namelen), as: UTF8.self),
+                               String(decoding: UnsafeBufferPointer(start: pair.value, count: pair.valuelen), as: UTF8.self))
+        }
+    }
+
+    /// Runs `body` with the name/value pairs of the list.
+    func withNameValues<T>(_ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
+        guard let spilled else { return body(UnsafePointer(nva), written) }
+        return withNameValuesAllocating(spilled, body)
+    }
 }
 
 /// Copies a string's UTF-8 bytes to `destination`; returns how many.
@@ -669,10 +727,9 @@ private func copyUTF8(_ string: String, to destination: UnsafeMutablePointer<UIn
     return count
 }
 
-private func withNameValuesAllocating<T>(_ headers: [HeaderField], total: Int,
-                                         _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
+private func withNameValuesAllocating<T>(_ headers: [HeaderField], _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
     var bytes: [UInt8] = []
-    bytes.reserveCapacity(total)
+    bytes.reserveCapacity(headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count })
     var ranges: [(Int, Int, Int, Int)] = []
     ranges.reserveCapacity(headers.count)
     for field in headers {

@@ -269,11 +269,15 @@ final class ProxyCall: HTTP2StreamDelegate {
                 let now = monotonicNanos()
                 return deadline > now ? deadline - now : 0
             }
-            let headers = ProxyHeaders.upstreamRequest(from: head.headers, path: head.path,
-                                                       authority: endpoint.description, remainingNanos: remaining,
-                                                       dropAuthorization: grant != nil)
+            let dropAuthorization = grant != nil
             let stream: HTTP2Stream
-            do { stream = try worker.pool.openStream(to: target, headers: headers, delegate: self) } catch {
+            do {
+                stream = try worker.pool.openStream(to: target, delegate: self) { writer in
+                    ProxyHeaders.writeUpstreamRequest(into: &writer, from: head.headers, path: head.path,
+                                                      authority: endpoint.description, remainingNanos: remaining,
+                                                      dropAuthorization: dropAuthorization)
+                }
+            } catch {
                 stats?.connectFailures += 1
                 upstream.tried.append(endpoint)
                 continue

@@ -20,27 +20,27 @@ enum ProxyHeaders {
         }
     }
 
-    /// The upstream request headers: our pseudo-headers, `te: trailers`, the remaining
+    /// Writes the upstream request headers: our pseudo-headers, `te: trailers`, the remaining
     /// deadline, and the client's metadata minus hop-by-hop headers (and minus `authorization`
     /// when the gateway checked it itself: the platform's tokens never reach a model).
-    static func upstreamRequest(from client: [HeaderField], path: String, authority: String,
-                                remainingNanos: UInt64?, dropAuthorization: Bool = false) -> [HeaderField] {
-        // Sized once (an array literal followed by reserveCapacity would allocate twice).
-        var headers: [HeaderField] = []
-        headers.reserveCapacity(client.count + 6)
-        headers.append(HeaderField(":method", "POST"))
-        headers.append(HeaderField(":scheme", "http"))
-        headers.append(HeaderField(":authority", authority))
-        headers.append(HeaderField(":path", path))
-        headers.append(HeaderField("te", "trailers"))
+    static func writeUpstreamRequest(into writer: inout HeaderListWriter, from client: [HeaderField], path: String,
+                                     authority: String, remainingNanos: UInt64?, dropAuthorization: Bool = false) {
+        writer.append(":method", "POST")
+        writer.append(":scheme", "http")
+        writer.append(":authority", authority)
+        writer.append(":path", path)
+        writer.append("te", "trailers")
         if let remainingNanos {
-            headers.append(HeaderField("grpc-timeout", GRPCTimeout.format(nanoseconds: max(remainingNanos, 1_000))))
+            writer.append("grpc-timeout", GRPCTimeout.format(nanoseconds: max(remainingNanos, 1_000)))
         }
-        for field in client where !field.isPseudo && !isHopByHop(field.name) {
-            if dropAuthorization && field.hasName("authorization") { continue }
-            headers.append(field)
+        client.withUnsafeBufferPointer { fields in
+            for index in fields.indices {
+                let field = fields[index]
+                if field.isPseudo || isHopByHop(field.name) { continue }
+                if dropAuthorization && field.hasName("authorization") { continue }
+                writer.append(field.name, field.value)
+            }
         }
-        return headers
     }
 
     /// Response headers or trailers for the client: the upstream's minus hop-by-hop headers.

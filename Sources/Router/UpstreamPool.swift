@@ -78,16 +78,18 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
     }
 
     /// Opens a stream to the endpoint on a connection with room, connecting when needed.
-    func openStream(to state: EndpointState, headers: [HeaderField], delegate: HTTP2StreamDelegate) throws(PoolError) -> HTTP2Stream {
+    /// `headers` writes the request headers (it may run more than once).
+    func openStream(to state: EndpointState, delegate: HTTP2StreamDelegate,
+                    headers: (inout HeaderListWriter) -> Void) throws(PoolError) -> HTTP2Stream {
         let endpoint = state.endpoint
         for connection in state.connections where connection.hasCapacity {
-            if let stream = connection.openStream(headers: headers, delegate: delegate) {
+            if let stream = connection.openStream(delegate: delegate, headers: headers) {
                 state.inFlight += 1
                 return stream
             }
         }
         let connection = try connect(state)
-        guard let stream = connection.openStream(headers: headers, delegate: delegate) else {
+        guard let stream = connection.openStream(delegate: delegate, headers: headers) else {
             throw PoolError(message: "cannot open a stream to \(endpoint)")
         }
         state.inFlight += 1

@@ -4,6 +4,17 @@ import HTTP2
 @testable import Router
 
 final class ProxyHeadersTests: XCTestCase {
+    /// What `writeUpstreamRequest` writes, read back from the writer.
+    private func upstreamRequest(from client: [HeaderField], path: String, authority: String,
+                                 remainingNanos: UInt64?, dropAuthorization: Bool = false) -> [HeaderField] {
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 * 1024, alignment: 16)
+        defer { scratch.deallocate() }
+        var writer = HeaderListWriter(scratch: scratch)
+        ProxyHeaders.writeUpstreamRequest(into: &writer, from: client, path: path, authority: authority,
+                                          remainingNanos: remainingNanos, dropAuthorization: dropAuthorization)
+        return writer.fields
+    }
+
     func testHopByHopNames() {
         for name in ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host", "grpc-timeout"] {
             XCTAssertTrue(ProxyHeaders.isHopByHop(name), name)
@@ -23,7 +34,7 @@ final class ProxyHeadersTests: XCTestCase {
             HeaderField("transfer-encoding", "chunked"), HeaderField("proxy-connection", "close"),
             HeaderField("x-custom", "abc"), HeaderField("byoc-model", "iris"), HeaderField("x-custom", "second"),
         ]
-        let upstream = ProxyHeaders.upstreamRequest(from: client, path: "/byoc.v1.Inference/Predict",
+        let upstream = upstreamRequest(from: client, path: "/byoc.v1.Inference/Predict",
                                                     authority: "10.0.0.1:9000", remainingNanos: 2_500_000_000)
         XCTAssertEqual(upstream, [
             HeaderField(":method", "POST"), HeaderField(":scheme", "http"), HeaderField(":authority", "10.0.0.1:9000"),
@@ -41,13 +52,13 @@ final class ProxyHeadersTests: XCTestCase {
     }
 
     func testTimeoutHandling() {
-        let none = ProxyHeaders.upstreamRequest(from: [HeaderField("grpc-timeout", "1S")], path: "/a/b", authority: "h:1", remainingNanos: nil)
+        let none = upstreamRequest(from: [HeaderField("grpc-timeout", "1S")], path: "/a/b", authority: "h:1", remainingNanos: nil)
         XCTAssertNil(none[field: "grpc-timeout"], "no deadline: the client's grpc-timeout is not forwarded as is")
-        let zero = ProxyHeaders.upstreamRequest(from: [], path: "/a/b", authority: "h:1", remainingNanos: 0)
+        let zero = upstreamRequest(from: [], path: "/a/b", authority: "h:1", remainingNanos: 0)
         XCTAssertEqual(zero[field: "grpc-timeout"], "1000n", "an expired deadline still sends a positive timeout")
-        let tiny = ProxyHeaders.upstreamRequest(from: [], path: "/a/b", authority: "h:1", remainingNanos: 999)
+        let tiny = upstreamRequest(from: [], path: "/a/b", authority: "h:1", remainingNanos: 999)
         XCTAssertEqual(tiny[field: "grpc-timeout"], "1000n")
-        let minute = ProxyHeaders.upstreamRequest(from: [], path: "/a/b", authority: "h:1", remainingNanos: 60_000_000_000)
+        let minute = upstreamRequest(from: [], path: "/a/b", authority: "h:1", remainingNanos: 60_000_000_000)
         XCTAssertEqual(minute[field: "grpc-timeout"], "60000000u")
         XCTAssertEqual(minute[field: "te"], "trailers")
     }
