@@ -151,13 +151,13 @@ final class ClientUnaryCall: HTTP2StreamDelegate {
         complete(.failure(GRPCStatus(.deadlineExceeded, "deadline exceeded calling \(authority)")))
     }
 
-    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+    func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
         switch kind {
         case .response:
-            self.headers = headers
-            if headers[field: "grpc-status"] != nil { trailers = headers }
+            self.headers = headers.fields
+            if headers[field: "grpc-status"] != nil { trailers = self.headers }
         case .trailers:
-            trailers = headers
+            trailers = headers.fields
         case .request:
             break
         }

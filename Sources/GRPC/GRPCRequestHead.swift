@@ -5,7 +5,7 @@ public struct GRPCRequestHead {
     /// `/package.Service/Method`.
     public var path: String
     /// All request headers, pseudo-headers included.
-    public var headers: [HeaderField]
+    public var headers: HeaderBlock
     /// Absolute deadline in monotonic nanoseconds, from `grpc-timeout`.
     public var deadline: UInt64?
     /// The `grpc-encoding` header, when present and not `identity`.

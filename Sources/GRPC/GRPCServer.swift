@@ -235,7 +235,7 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
 /// The worker is the first delegate of every server stream: it validates the request headers,
 /// then hands the stream to the dispatcher (or answers 415 / UNIMPLEMENTED itself).
 extension GRPCServerWorker: HTTP2StreamDelegate {
-    public func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+    public func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
         guard kind == .request else { return }
         let fields = RequestFields(headers)
         let method = fields.method ?? ""
@@ -243,7 +243,7 @@ extension GRPCServerWorker: HTTP2StreamDelegate {
         let contentType = fields.contentType ?? ""
         // The exact value first: it is the interned string nearly every call carries.
         guard contentType == "application/grpc" || contentType.hasPrefix("application/grpc") else {
-            if let plainHTTP, let handler = plainHTTP.accept(stream, method: method, path: path, headers: headers) {
+            if let plainHTTP, let handler = plainHTTP.accept(stream, method: method, path: path, headers: headers.fields) {
                 stream.delegate = handler
                 handler.streamHeaders(stream, headers, kind: kind)
                 return
@@ -287,7 +287,9 @@ extension GRPCServerWorker: HTTP2StreamDelegate {
     public func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {}
 }
 
-/// The request headers the worker acts on, read in one pass (the first of each name wins).
+/// The request headers the worker acts on, read in one pass over the block's bytes (the
+/// first of each name wins). Common values (method, content type, gRPC paths) come back as
+/// shared strings.
 struct RequestFields {
     var method: String?
     var path: String?
@@ -295,21 +297,27 @@ struct RequestFields {
     var timeout: String?
     var encoding: String?
 
-    init(_ headers: [HeaderField]) {
-        for field in headers {
+    init(_ headers: HeaderBlock) {
+        headers.visit { name, value in
             // By length first: each field is compared with at most two names.
-            switch field.name.utf8.count {
-            case 5 where path == nil && field.name == ":path": path = field.value
-            case 7 where method == nil && field.name == ":method": method = field.value
+            switch name.count {
+            case 5 where path == nil && Self.equal(name, ":path"): path = HeaderBlock.string(value)
+            case 7 where method == nil && Self.equal(name, ":method"): method = HeaderBlock.string(value)
             case 12:
-                if contentType == nil && field.name == "content-type" {
-                    contentType = field.value
-                } else if timeout == nil && field.name == "grpc-timeout" {
-                    timeout = field.value
+                if contentType == nil && Self.equal(name, "content-type") {
+                    contentType = HeaderBlock.string(value)
+                } else if timeout == nil && Self.equal(name, "grpc-timeout") {
+                    timeout = HeaderBlock.string(value)
                 }
-            case 13 where encoding == nil && field.name == "grpc-encoding": encoding = field.value
+            case 13 where encoding == nil && Self.equal(name, "grpc-encoding"): encoding = HeaderBlock.string(value)
             default: break
             }
+            return true
         }
+    }
+
+    @inline(__always)
+    private static func equal(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        HeaderBlock.equal(bytes, UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
     }
 }

@@ -73,7 +73,7 @@ public final class UnaryCall: HTTP2StreamDelegate {
         callback?()
     }
 
-    public func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {}
+    public func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {}
 
     public func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
         defer { stream.consume(data.count) }

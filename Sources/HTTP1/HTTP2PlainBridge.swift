@@ -34,7 +34,7 @@ final class PlainHTTP2Request: HTTP2StreamDelegate {
         self.bridge = bridge
     }
 
-    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+    func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
         guard kind == .request, request == nil else { return }
         var fields: [(name: String, value: String)] = []
         var host: String?

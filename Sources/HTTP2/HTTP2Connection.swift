@@ -226,24 +226,28 @@ public final class HTTP2Connection: EventHandler, Flushable {
         return stream
     }
 
-    func submitResponse(_ stream: HTTP2Stream, headers: [HeaderField], endStream: Bool) {
+    func submitResponse(_ stream: HTTP2Stream, endStream: Bool, headers write: (inout HeaderListWriter) -> Void) {
         guard !isClosed else { return }
+        var writer = HeaderListWriter(scratch: loop.headerScratch)
+        write(&writer)
         if endStream {
-            _ = withNameValues(headers, scratch: loop.headerScratch) { nva, count in
+            _ = writer.withNameValues { nva, count in
                 nghttp2_submit_response(session, stream.id, nva, count, nil)
             }
         } else {
             var provider = byoc_data_provider(Unmanaged.passUnretained(stream).toOpaque(), dataSourceRead)
             stream.dataProviderActive = true
-            _ = withNameValues(headers, scratch: loop.headerScratch) { nva, count in
+            _ = writer.withNameValues { nva, count in
                 nghttp2_submit_response(session, stream.id, nva, count, &provider)
             }
         }
         loop.markDirty(self)
     }
 
-    func submitTrailers(_ stream: HTTP2Stream, headers: [HeaderField]) {
-        _ = withNameValues(headers, scratch: loop.headerScratch) { nva, count in
+    func submitTrailers(_ stream: HTTP2Stream, headers: HeaderBlock) {
+        var writer = HeaderListWriter(scratch: loop.headerScratch)
+        writer.append(contentsOf: headers)
+        _ = writer.withNameValues { nva, count in
             nghttp2_submit_trailer(session, stream.id, nva, count)
         }
     }
@@ -526,8 +530,8 @@ public final class HTTP2Connection: EventHandler, Flushable {
             delegate?.connection(self, didOpen: stream)
         }
         if let stream = stream(streamID) {
-            stream.receivingHeaders.removeAll(keepingCapacity: true)
-            stream.receivingHeaders.reserveCapacity(16)
+            stream.receivingHeaders = HeaderBlock()
+            stream.receivingHeaders.reserveCapacity(256)
             stream.receivedHeaderBytes = 0
         }
         return 0
@@ -543,8 +547,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
             if stream.receivingHeaders.count >= maxCount || stream.receivedHeaderBytes > maxBytes {
                 return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
             }
-            stream.receivingHeaders.append(HeaderField(HeaderInterner.names.string(name),
-                                                       HeaderInterner.values.string(value)))
+            stream.receivingHeaders.append(name: name, value: value)
             return 0
         }
     }
@@ -566,7 +569,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
             default: kind = role == .client && !stream.sawResponseHeaders ? .response : .trailers
             }
             let headers = stream.receivingHeaders
-            stream.receivingHeaders = []
+            stream.receivingHeaders = HeaderBlock()
             stream.delegate?.streamHeaders(stream, headers, kind: kind)
             if endStream, !stream.isClosed {
                 stream.remoteEnded = true
@@ -635,14 +638,6 @@ public final class HTTP2Connection: EventHandler, Flushable {
     }
 }
 
-/// Builds nghttp2 name/value pairs for `headers` in `scratch` and runs `body` with them.
-func withNameValues<T>(_ headers: [HeaderField], scratch: UnsafeMutableRawBufferPointer,
-                       _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
-    var writer = HeaderListWriter(scratch: scratch)
-    writer.append(contentsOf: headers)
-    return writer.withNameValues(body)
-}
-
 /// Writes a header list as nghttp2 name/value pairs into a scratch buffer (the loop's): one
 /// contiguous copy of the bytes, no allocation and no reference counting per field. A list
 /// that does not fit (more than `maxFields` fields, or more bytes than the buffer holds after
@@ -670,12 +665,21 @@ public struct HeaderListWriter {
 
     /// Appends one field.
     public mutating func append(_ name: String, _ value: String) {
+        withUTF8Bytes(name) { name in
+            withUTF8Bytes(value) { value in append(name: name, value: value) }
+        }
+    }
+
+    /// Appends one field from raw bytes (copied).
+    public mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         if spilled == nil {
-            if written < Self.maxFields && used + name.utf8.count + value.utf8.count <= byteCapacity {
+            if written < Self.maxFields && used + name.count + value.count <= byteCapacity {
                 let nameStart = used
-                used += copyUTF8(name, to: bytes + used)
+                if name.count > 0 { (bytes + used).update(from: name.baseAddress!.assumingMemoryBound(to: UInt8.self), count: name.count) }
+                used += name.count
                 let valueStart = used
-                used += copyUTF8(value, to: bytes + used)
+                if value.count > 0 { (bytes + used).update(from: value.baseAddress!.assumingMemoryBound(to: UInt8.self), count: value.count) }
+                used += value.count
                 nva[written] = byoc_nv(bytes + nameStart, valueStart - nameStart, bytes + valueStart, used - valueStart,
                                        UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
                 written += 1
@@ -683,7 +687,30 @@ public struct HeaderListWriter {
             }
             spilled = fields
         }
-        spilled!.append(HeaderField(name, value))
+        spilled!.append(HeaderField(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+    }
+
+    /// Appends every field of `block`, in order, pointing at the block's bytes instead of
+    /// copying them: the block must stay alive and unchanged until the list is submitted
+    /// (every caller submits before it returns).
+    public mutating func append(contentsOf block: HeaderBlock) {
+        block.visit { name, value in
+            append(referencing: name, value: value)
+            return true
+        }
+    }
+
+    /// Appends one field whose bytes outlive the submission (see `append(contentsOf:)`).
+    public mutating func append(referencing name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        guard spilled == nil, written < Self.maxFields else {
+            append(name: name, value: value)
+            return
+        }
+        let empty = UnsafeMutablePointer<UInt8>(bytes)
+        nva[written] = byoc_nv(name.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) } ?? UnsafePointer(empty), name.count,
+                               value.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) } ?? UnsafePointer(empty), value.count,
+                               UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+        written += 1
     }
 
     /// Appends every field of `headers`, in order.
@@ -709,22 +736,6 @@ public struct HeaderListWriter {
         guard let spilled else { return body(UnsafePointer(nva), written) }
         return withNameValuesAllocating(spilled, body)
     }
-}
-
-/// Copies a string's UTF-8 bytes to `destination`; returns how many.
-@inline(__always)
-private func copyUTF8(_ string: String, to destination: UnsafeMutablePointer<UInt8>) -> Int {
-    let copied = string.utf8.withContiguousStorageIfAvailable { utf8 in
-        if let base = utf8.baseAddress { destination.update(from: base, count: utf8.count) }
-        return utf8.count
-    }
-    if let copied { return copied }
-    var count = 0
-    for byte in string.utf8 {
-        destination[count] = byte
-        count += 1
-    }
-    return count
 }
 
 private func withNameValuesAllocating<T>(_ headers: [HeaderField], _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {

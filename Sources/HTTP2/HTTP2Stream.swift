@@ -59,7 +59,7 @@ public enum StreamCloseReason: Equatable, Sendable {
 /// What a stream's owner hears from it. All calls happen on the connection's loop.
 public protocol HTTP2StreamDelegate: AnyObject {
     /// A complete header block arrived.
-    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind)
+    func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind)
     /// Body bytes arrived; the owner must `consume` them once it no longer holds them.
     func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer)
     /// The peer ended its side (END_STREAM), after the last headers or data.
@@ -86,13 +86,13 @@ public final class HTTP2Stream {
     /// Receives this stream's events.
     public var delegate: HTTP2StreamDelegate?
 
-    var receivingHeaders: [HeaderField] = []
+    var receivingHeaders = HeaderBlock()
     var receivedHeaderBytes = 0
     var sawResponseHeaders = false
 
     var outbound = ByteQueue()
     var outboundFinished = false
-    var outboundTrailers: [HeaderField]?
+    var outboundTrailers: HeaderBlock?
     var dataDeferred = false
     var dataProviderActive = false
     /// Received body bytes not yet consumed (returned to the peer's window).
@@ -117,10 +117,19 @@ public final class HTTP2Stream {
 
     /// Sends response headers (server). With `endStream` and no body this is a trailers-only response.
     public func sendHeaders(_ headers: [HeaderField], endStream: Bool) {
+        sendHeaders(endStream: endStream) { $0.append(contentsOf: headers) }
+    }
+
+    /// Sends response headers (server) from a received block, e.g. a proxied response.
+    public func sendHeaders(_ headers: HeaderBlock, endStream: Bool) {
+        sendHeaders(endStream: endStream) { $0.append(contentsOf: headers) }
+    }
+
+    private func sendHeaders(endStream: Bool, _ write: (inout HeaderListWriter) -> Void) {
         guard !headersSent, !isClosed else { return }
         headersSent = true
         if endStream { localClosed = true }
-        connection.submitResponse(self, headers: headers, endStream: endStream)
+        connection.submitResponse(self, endStream: endStream, headers: write)
     }
 
     /// Queues body bytes (a copy).
@@ -139,10 +148,19 @@ public final class HTTP2Stream {
 
     /// Ends this side after the queued body, with optional trailers.
     public func finish(trailers: [HeaderField]? = nil) {
+        finish(trailerBlock: trailers.map { HeaderBlock($0) })
+    }
+
+    /// Ends this side after the queued body, with trailers from a received block.
+    public func finish(trailers: HeaderBlock) {
+        finish(trailerBlock: trailers)
+    }
+
+    private func finish(trailerBlock: HeaderBlock?) {
         guard !localClosed, !isClosed else { return }
         localClosed = true
         outboundFinished = true
-        outboundTrailers = trailers
+        outboundTrailers = trailerBlock
         resumeIfDeferred()
     }
 

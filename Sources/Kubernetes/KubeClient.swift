@@ -335,10 +335,10 @@ final class KubeUnaryCall: KubeStreamDelegate {
         complete(.failure(KubeTransportError("the Kubernetes API did not answer in time")))
     }
 
-    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+    func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
         guard kind == .response else { return }
         status = headers[field: ":status"].flatMap(Int.init) ?? 0
-        self.headers = headers
+        self.headers = headers.fields
     }
 
     func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
@@ -426,10 +426,10 @@ final class KubeWatchCall: KubeStreamDelegate {
         if let error { continuation.finish(throwing: error) } else { continuation.finish() }
     }
 
-    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+    func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
         guard kind == .response else { return }
         status = headers[field: ":status"].flatMap(Int.init) ?? 0
-        self.headers = headers
+        self.headers = headers.fields
     }
 
     func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {

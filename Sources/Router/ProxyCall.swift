@@ -84,7 +84,7 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     // MARK: Client side
 
-    func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+    func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
         if stream === client {
             guard kind == .request else { return }
             if let deadline = head.deadline {
@@ -322,7 +322,7 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     // MARK: Upstream side
 
-    private func upstreamHeaders(_ headers: [HeaderField], kind: HeaderKind) {
+    private func upstreamHeaders(_ headers: HeaderBlock, kind: HeaderKind) {
         guard phase != .finished else { return }
         switch kind {
         case .response:
@@ -330,9 +330,9 @@ final class ProxyCall: HTTP2StreamDelegate {
             upstream.replay = nil
             upstream.replayBytes = 0
             let forwarded = ProxyHeaders.downstream(headers)
-            if headers[field: "grpc-status"] != nil {
+            if let status = headers[field: "grpc-status"] {
                 upstream.trailersOnly = true
-                recordStatus(headers[field: "grpc-status"].flatMap { Int($0) })
+                recordStatus(Int(status))
                 client.sendHeaders(forwarded, endStream: true)
             } else {
                 client.sendHeaders(forwarded, endStream: false)

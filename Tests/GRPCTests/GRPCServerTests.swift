@@ -374,7 +374,7 @@ final class StateProbeDispatcher: GRPCCallDispatcher {
         let owner: StateProbeDispatcher
         init(_ owner: StateProbeDispatcher) { self.owner = owner }
 
-        func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+        func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
             owner.record("headers", stream)
         }
         func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) { stream.consume(data.count) }
@@ -592,7 +592,7 @@ final class GRPCHelpersTests: XCTestCase {
     }
 
     func testRequestHeadPathParts() {
-        var head = GRPCRequestHead(path: "/byoc.v1.Inference/Predict", headers: [HeaderField("byoc-model", "iris")],
+        var head = GRPCRequestHead(path: "/byoc.v1.Inference/Predict", headers: HeaderBlock([HeaderField("byoc-model", "iris")]),
                                    deadline: nil, encoding: nil, receivedAt: 0)
         XCTAssertEqual(head.method, "Predict")
         XCTAssertEqual(head.metadata("byoc-model"), "iris")

@@ -49,4 +49,52 @@ final class HeaderListWriterTests: XCTestCase {
             XCTAssertEqual(pairs(writer), headers)
         }
     }
+
+    func testABlockIsReferencedAndSurvivesASpill() {
+        let block = HeaderBlock([HeaderField(":status", "200"), HeaderField("content-type", "application/grpc"),
+                                 HeaderField("x-empty", "")])
+        withScratch(extraBytes: 32) { scratch in
+            var writer = HeaderListWriter(scratch: scratch)
+            writer.append(contentsOf: block)
+            XCTAssertEqual(pairs(writer), block.fields)
+            // The scratch bytes are still free (the block was not copied); these do not fit them.
+            let more = [HeaderField("x-a", String(repeating: "a", count: 20)), HeaderField("x-b", String(repeating: "b", count: 20))]
+            writer.append(contentsOf: more)
+            XCTAssertEqual(pairs(writer), block.fields + more)
+        }
+    }
+}
+
+final class HeaderBlockTests: XCTestCase {
+    func testFieldsRoundTripAndLookups() {
+        let fields = [HeaderField(":path", "/byoc.v1.Inference/Predict"), HeaderField("x-bin", "a\u{0}b"),
+                      HeaderField("empty", ""), HeaderField("dup", "1"), HeaderField("dup", "2")]
+        let block = HeaderBlock(fields)
+        XCTAssertEqual(block.count, 5)
+        XCTAssertEqual(block.fields, fields)
+        XCTAssertEqual(Array(block), fields)
+        XCTAssertEqual(block[field: "dup"], "1", "the first of a name")
+        XCTAssertEqual(block[field: "empty"], "")
+        XCTAssertNil(block[field: "missing"])
+        XCTAssertTrue(block.contains("x-bin"))
+        XCTAssertFalse(block.contains("x-bi"))
+        XCTAssertEqual(HeaderBlock(), HeaderBlock([]))
+        XCTAssertTrue(HeaderBlock().isEmpty)
+        XCTAssertNotEqual(block, HeaderBlock(Array(fields.dropLast())))
+        XCTAssertNotEqual(block, HeaderBlock(Array(fields.dropLast()) + [HeaderField("dup", "3")]))
+    }
+
+    func testGrowsAndCopiesOnWrite() {
+        var block = HeaderBlock()
+        var expected: [HeaderField] = []
+        for index in 0..<200 {  // past several reallocations
+            let field = HeaderField("x-\(index)", String(repeating: "v", count: index % 50))
+            block.append(field.name, field.value)
+            expected.append(field)
+        }
+        let copy = block
+        block.append("last", "1")
+        XCTAssertEqual(copy.fields, expected, "a copy does not see later appends")
+        XCTAssertEqual(block.fields, expected + [HeaderField("last", "1")])
+    }
 }

@@ -29,7 +29,7 @@ final class FakeModel: @unchecked Sendable {
         let cancels = self.cancels
         let started = handlerStarted
         let predict: UnaryCall.Handler = { call, message in
-            requests.withLock { $0.append(call.head.headers) }
+            requests.withLock { $0.append(call.head.headers.fields) }
             call.onCancel = { cancels.withLock { $0 += 1 } }
             started.signal()
             call.responseMetadata = [HeaderField("x-served-by", name)]
@@ -50,7 +50,7 @@ final class FakeModel: @unchecked Sendable {
             }
         }
         let echo: UnaryCall.Handler = { call, message in
-            requests.withLock { $0.append(call.head.headers) }
+            requests.withLock { $0.append(call.head.headers.fields) }
             call.responseMetadata = [HeaderField("x-served-by", name)]
             call.respond(message)
         }

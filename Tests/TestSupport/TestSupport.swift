@@ -147,13 +147,13 @@ public final class CallRecorder: HTTP2StreamDelegate, @unchecked Sendable {
     /// Optional hook on the response headers (on the loop).
     public var onResponseHeaders: ((HTTP2Stream) -> Void)?
 
-    public func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+    public func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
         headersSeen += 1
         switch kind {
         case .response:
-            responseHeaders = headers
+            responseHeaders = headers.fields
             onResponseHeaders?(stream)
-        case .trailers: trailers = headers
+        case .trailers: trailers = headers.fields
         case .request: XCTFail("a client stream got request headers")
         }
     }
@@ -299,7 +299,7 @@ public final class CountingDispatcher: GRPCCallDispatcher {
             self.next = next
             self.counter = counter
         }
-        func streamHeaders(_ stream: HTTP2Stream, _ headers: [HeaderField], kind: HeaderKind) {
+        func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
             next.streamHeaders(stream, headers, kind: kind)
         }
         func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {

@@ -1,0 +1,174 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A header block as bytes: every field's name and value back to back in one buffer.
+///
+/// This is how headers arrive from nghttp2 and how the proxy passes them on: one allocation
+/// per block, no `String` per field, and forwarding copies bytes instead of re-encoding
+/// strings. Fields are read as byte views (`visit`, `value(of:)`); iterating the block (it is a
+/// `Sequence` of `HeaderField`) or `fields` decodes them into strings for code that wants those.
+///
+/// Layout per field: name length and value length (two little-endian `UInt32`), name bytes,
+/// value bytes.
+// Sendable: a value type with copy-on-write storage (bytes are written only while the storage
+// is uniquely referenced), like Array.
+public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
+    private static let lengthBytes = 8
+    /// The encoded fields (nil while empty). Written only while uniquely referenced (a block is
+    /// built once, then passed around and read).
+    private var storage: HeaderBytes?
+    /// Number of fields.
+    public private(set) var count = 0
+
+    /// An empty block.
+    public init() {}
+
+    /// A block with `fields`, in order.
+    public init(_ fields: [HeaderField]) {
+        reserveCapacity(fields.reduce(0) { $0 + Self.lengthBytes + $1.name.utf8.count + $1.value.utf8.count })
+        for field in fields { append(field.name, field.value) }
+    }
+
+    public var isEmpty: Bool { count == 0 }
+
+    /// Reserves room for `bytes` of encoded fields in total.
+    public mutating func reserveCapacity(_ bytes: Int) {
+        let used = storage?.header ?? 0
+        if let storage, storage.capacity >= bytes, isKnownUniquelyReferenced(&self.storage) { return }
+        let grown = HeaderBytes.create(minimumCapacity: Swift.max(bytes, used)) { _ in used } as! HeaderBytes
+        if let storage, used > 0 {
+            grown.withUnsafeMutablePointerToElements { target in
+                storage.withUnsafeMutablePointerToElements { source in target.update(from: source, count: used) }
+            }
+        }
+        storage = grown
+    }
+
+    /// Appends a field from raw bytes (copied).
+    public mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        let used = storage?.header ?? 0
+        let needed = used + Self.lengthBytes + name.count + value.count
+        if storage == nil || storage!.capacity < needed || !isKnownUniquelyReferenced(&storage) {
+            reserveCapacity(Swift.max(needed, 2 * used, 256))
+        }
+        let storage = storage!
+        storage.withUnsafeMutablePointerToElements { base in
+            let record = UnsafeMutableRawPointer(base + used)
+            record.storeBytes(of: UInt32(truncatingIfNeeded: name.count).littleEndian, as: UInt32.self)
+            record.storeBytes(of: UInt32(truncatingIfNeeded: value.count).littleEndian, toByteOffset: 4, as: UInt32.self)
+            if name.count > 0 { (record + Self.lengthBytes).copyMemory(from: name.baseAddress!, byteCount: name.count) }
+            if value.count > 0 { (record + Self.lengthBytes + name.count).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        }
+        storage.header = needed
+        count += 1
+    }
+
+    /// Appends a field.
+    public mutating func append(_ name: String, _ value: String) {
+        withUTF8Bytes(name) { name in
+            withUTF8Bytes(value) { value in append(name: name, value: value) }
+        }
+    }
+
+    /// Calls `body` with each field's name and value bytes, in order, until it returns false.
+    /// The views are valid only inside `body` (and while the block is neither changed nor freed).
+    public func visit(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool) {
+        guard let storage else { return }
+        let used = storage.header
+        storage.withUnsafeMutablePointerToElements { base in
+            let raw = UnsafeRawPointer(base)
+            var offset = 0
+            while offset < used {
+                let nameLength = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                let valueLength = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)))
+                let nameStart = offset + Self.lengthBytes
+                let valueStart = nameStart + nameLength
+                offset = valueStart + valueLength
+                if !body(UnsafeRawBufferPointer(start: raw + nameStart, count: nameLength),
+                         UnsafeRawBufferPointer(start: raw + valueStart, count: valueLength)) { return }
+            }
+        }
+    }
+
+    public static func == (lhs: HeaderBlock, rhs: HeaderBlock) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        var equal = true
+        var right: [(UnsafeRawBufferPointer, UnsafeRawBufferPointer)] = []
+        rhs.visit { name, value in
+            right.append((name, value))
+            return true
+        }
+        var index = 0
+        lhs.visit { name, value in
+            equal = Self.equal(name, right[index].0) && Self.equal(value, right[index].1)
+            index += 1
+            return equal
+        }
+        return equal
+    }
+
+    /// Calls `body` with the value bytes of the first field named `name`; nil when there is none.
+    public func withValue<T>(of name: String, _ body: (UnsafeRawBufferPointer) -> T) -> T? {
+        var result: T?
+        withUTF8Bytes(name) { wanted in
+            visit { fieldName, value in
+                guard Self.equal(fieldName, wanted) else { return true }
+                result = body(value)
+                return false
+            }
+        }
+        return result
+    }
+
+    /// True when a field named `name` is present.
+    public func contains(_ name: String) -> Bool {
+        withValue(of: name) { _ in true } ?? false
+    }
+
+    /// The value of the first field named `name` (names are lower case in HTTP/2).
+    public subscript(field name: String) -> String? {
+        withValue(of: name) { HeaderInterner.values.string($0) }
+    }
+
+    /// The fields as strings (common names and values are shared, not allocated).
+    public var fields: [HeaderField] {
+        var result: [HeaderField] = []
+        result.reserveCapacity(count)
+        visit { name, value in
+            result.append(HeaderField(HeaderInterner.names.string(name), HeaderInterner.values.string(value)))
+            return true
+        }
+        return result
+    }
+
+    public func makeIterator() -> IndexingIterator<[HeaderField]> {
+        fields.makeIterator()
+    }
+
+    public var underestimatedCount: Int { count }
+
+    /// A string for header bytes: the shared instance for common values (content types, the
+    /// gRPC paths, status codes), else a new one.
+    public static func string(_ bytes: UnsafeRawBufferPointer) -> String {
+        HeaderInterner.values.string(bytes)
+    }
+
+    /// True when `bytes` are exactly `other`.
+    @inline(__always)
+    public static func equal(_ bytes: UnsafeRawBufferPointer, _ other: UnsafeRawBufferPointer) -> Bool {
+        bytes.count == other.count && (bytes.count == 0 || memcmp(bytes.baseAddress!, other.baseAddress!, bytes.count) == 0)
+    }
+}
+
+/// The bytes of a `HeaderBlock`: the used byte count in the header, the fields in the tail.
+final class HeaderBytes: ManagedBuffer<Int, UInt8> {}
+
+/// Runs `body` with the UTF-8 bytes of `string` (no copy for native strings).
+@inline(__always)
+func withUTF8Bytes<T>(_ string: String, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+    if let result = string.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
+        return result
+    }
+    return Array(string.utf8).withUnsafeBytes(body)
+}

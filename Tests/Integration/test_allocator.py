@@ -1,0 +1,40 @@
+"""The gateway's one-time re-exec that raises glibc's tcache (Sources/byoc-gateway/AllocatorTuning.swift)."""
+from __future__ import annotations
+
+import pytest
+
+from harness import binary, pb, predict_request, proc_environ, write_routes
+
+TUNABLE = "glibc.malloc.tcache_count=1024"
+
+
+def _start(procs, env: dict):
+    echo = procs.echo("iris", "1")
+    routes = write_routes(procs.dir / "routes-alloc.json", {"iris": {"default": "1", "versions": {"1": [echo]}}})
+    gw = procs.start("gateway", [binary("byoc-gateway"), "--listen", "127.0.0.1:0", "--routes", str(routes),
+                                 "--workers", "1"], env=env)
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    reply = stub.Predict(predict_request("iris", "1", payload=b"x"), timeout=10)
+    assert reply.payload == b"x"
+    return gw
+
+
+@pytest.mark.timeout(60)
+def test_gateway_runs_with_the_tcache_tunable_under_its_own_pid(procs):
+    gw = _start(procs, {})
+    # The process the harness started is the one serving (execv keeps the pid), now with the tunable.
+    assert proc_environ(gw.pid).get("GLIBC_TUNABLES") == TUNABLE
+
+
+@pytest.mark.timeout(60)
+def test_an_operators_tunables_are_kept_and_extended(procs):
+    gw = _start(procs, {"GLIBC_TUNABLES": "glibc.malloc.mxfast=0"})
+    assert proc_environ(gw.pid).get("GLIBC_TUNABLES") == "glibc.malloc.mxfast=0:" + TUNABLE
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("env", [{"GLIBC_TUNABLES": "glibc.malloc.tcache_count=7"}, {"BYOC_MALLOC_TUNING": "off"}],
+                         ids=["operator-sets-tcache", "opt-out"])
+def test_no_reexec_when_the_operator_decided(procs, env):
+    gw = _start(procs, env)
+    assert proc_environ(gw.pid).get("GLIBC_TUNABLES") == env.get("GLIBC_TUNABLES")
