@@ -64,7 +64,9 @@ public struct GRPCFrameTracker {
     /// The stream's `grpc-encoding` (nil: none or identity).
     public let encoding: String?
 
-    private var prefix: [UInt8] = []
+    /// The bytes of a prefix seen so far, accumulated big-endian (no buffer to allocate).
+    private var prefixBits: UInt64 = 0
+    private var prefixCount = 0
     private var remainingBody = 0
     /// Messages whose prefix has been seen.
     public private(set) var messagesStarted = 0
@@ -73,11 +75,10 @@ public struct GRPCFrameTracker {
         self.maxMessageBytes = maxMessageBytes
         self.compressionAllowed = compressionAllowed
         self.encoding = encoding
-        prefix.reserveCapacity(5)
     }
 
     /// True when the stream is between messages (may end here).
-    public var atMessageBoundary: Bool { prefix.isEmpty && remainingBody == 0 }
+    public var atMessageBoundary: Bool { prefixCount == 0 && remainingBody == 0 }
 
     /// Advances over `bytes`, checking every prefix.
     public mutating func advance(over bytes: UnsafeRawBufferPointer) throws(GRPCFramingError) {
@@ -90,12 +91,14 @@ public struct GRPCFrameTracker {
                 index += skip
                 continue
             }
-            prefix.append(bytes[index])
+            prefixBits = prefixBits << 8 | UInt64(bytes[index])
+            prefixCount += 1
             index += 1
-            if prefix.count == GRPCFraming.prefixLength {
-                let flag = prefix[0]
-                let length = Int(prefix[1]) << 24 | Int(prefix[2]) << 16 | Int(prefix[3]) << 8 | Int(prefix[4])
-                prefix.removeAll(keepingCapacity: true)
+            if prefixCount == GRPCFraming.prefixLength {
+                let flag = UInt8(truncatingIfNeeded: prefixBits >> 32)
+                let length = Int(prefixBits & 0xFFFF_FFFF)
+                prefixBits = 0
+                prefixCount = 0
                 if flag > 1 { throw .invalidFlag(flag) }
                 if flag == 1 && !compressionAllowed {
                     throw encoding.map { .unsupportedEncoding($0) } ?? .compressedWithoutEncoding

@@ -700,6 +700,19 @@ public struct HeaderListWriter {
         }
     }
 
+    /// Appends a field whose name and value are literals (static bytes: referenced, not copied).
+    public mutating func appendLiteral(_ name: StaticString, _ value: StaticString) {
+        append(referencing: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount),
+               value: UnsafeRawBufferPointer(start: value.utf8Start, count: value.utf8CodeUnitCount))
+    }
+
+    /// Appends a field with a literal name.
+    public mutating func append(literal name: StaticString, _ value: String) {
+        withUTF8Bytes(value) { value in
+            append(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value)
+        }
+    }
+
     /// Appends one field whose bytes outlive the submission (see `append(contentsOf:)`).
     public mutating func append(referencing name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         guard spilled == nil, written < Self.maxFields else {

@@ -40,10 +40,9 @@ final class ProxyCall: HTTP2StreamDelegate {
         /// Endpoints of failed attempts (filled only when a retry needs them).
         var tried: [Endpoint] = []
         var attempts = 0
-        /// A copy of every body byte sent on this attempt, kept while a retry is still allowed.
-        /// The chunks share storage with what was queued upstream (no second copy).
-        var replay: [[UInt8]]? = []
-        var replayBytes = 0
+        /// A copy of every body byte sent on this attempt, kept while a retry is still allowed
+        /// (nil once too large to keep, or once the endpoint answered).
+        var replay: ReplayChunks? = ReplayChunks()
         /// Bytes of this attempt's body that left for the endpoint.
         var drainedThisAttempt = 0
         /// The endpoint answered (headers): no retry from here on.
@@ -285,9 +284,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             upstream.stream = stream
             upstream.target = target
             upstream.drainedThisAttempt = 0
-            if let replay = upstream.replay {
-                for chunk in replay { stream.write(chunk) }
-            }
+            upstream.replay?.forEach { stream.write($0) }
             if !downstream.held.isEmpty {
                 var held = downstream.held
                 downstream.held = ByteQueue()
@@ -308,13 +305,11 @@ final class ProxyCall: HTTP2StreamDelegate {
         }
         // One copy of the bytes, queued upstream and (while a retry is possible) kept for it.
         let chunk = Array(data)
-        if upstream.replay != nil {
-            if upstream.replayBytes + chunk.count <= Self.maxReplayBytes {
+        if let kept = upstream.replay?.bytes {
+            if kept + chunk.count <= Self.maxReplayBytes {
                 upstream.replay!.append(chunk)
-                upstream.replayBytes += chunk.count
             } else {
                 upstream.replay = nil
-                upstream.replayBytes = 0
             }
         }
         stream.write(chunk)
@@ -328,7 +323,6 @@ final class ProxyCall: HTTP2StreamDelegate {
         case .response:
             upstream.responded = true
             upstream.replay = nil
-            upstream.replayBytes = 0
             let forwarded = ProxyHeaders.downstream(headers)
             if let status = headers[field: "grpc-status"] {
                 upstream.trailersOnly = true
@@ -438,5 +432,27 @@ final class ProxyCall: HTTP2StreamDelegate {
             deadlineTimer = nil
         }
         releaseHeld()
+    }
+}
+
+/// The body chunks sent on an attempt, kept for a retry. The chunks share storage with what was
+/// queued upstream (no second copy), and the first is stored inline: a unary call's body is
+/// usually one chunk, and keeping it then allocates nothing.
+struct ReplayChunks {
+    private var first: [UInt8]?
+    private var rest: [[UInt8]] = []
+    /// Bytes kept.
+    private(set) var bytes = 0
+
+    mutating func append(_ chunk: [UInt8]) {
+        if first == nil { first = chunk } else { rest.append(chunk) }
+        bytes += chunk.count
+    }
+
+    /// Calls `body` with every chunk, in order.
+    func forEach(_ body: ([UInt8]) -> Void) {
+        guard let first else { return }
+        body(first)
+        for chunk in rest { body(chunk) }
     }
 }

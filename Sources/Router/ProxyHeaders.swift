@@ -30,13 +30,13 @@ enum ProxyHeaders {
     /// client's fields are passed as views of `client`'s bytes, which must outlive the submission.
     static func writeUpstreamRequest(into writer: inout HeaderListWriter, from client: HeaderBlock, path: String,
                                      authority: String, remainingNanos: UInt64?, dropAuthorization: Bool = false) {
-        writer.append(":method", "POST")
-        writer.append(":scheme", "http")
-        writer.append(":authority", authority)
-        writer.append(":path", path)
-        writer.append("te", "trailers")
+        writer.appendLiteral(":method", "POST")
+        writer.appendLiteral(":scheme", "http")
+        writer.append(literal: ":authority", authority)
+        writer.append(literal: ":path", path)
+        writer.appendLiteral("te", "trailers")
         if let remainingNanos {
-            writer.append("grpc-timeout", GRPCTimeout.format(nanoseconds: max(remainingNanos, 1_000)))
+            writer.append(literal: "grpc-timeout", GRPCTimeout.format(nanoseconds: max(remainingNanos, 1_000)))
         }
         client.visit { name, value in
             if name.first == UInt8(ascii: ":") || isHopByHop(name) { return true }
