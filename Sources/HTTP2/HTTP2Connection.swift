@@ -80,7 +80,10 @@ public final class HTTP2Connection: EventHandler, Flushable {
     private var inSession = 0
     private var closeAfterSessionCall: HTTP2ConnectionError??
     private var drained: [HTTP2Stream] = []
-    var streams: [Int32: HTTP2Stream] = [:]
+    /// Open streams, as a list through the streams themselves (the connection holds the first,
+    /// each stream the next): opening and closing a stream costs no hashing.
+    private var firstStream: HTTP2Stream?
+    private var openStreamCount = 0
 
     /// True once closed; no further calls have effect.
     public private(set) var isClosed = false
@@ -92,7 +95,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
     public private(set) var lastActive: UInt64
 
     /// Open streams.
-    public var activeStreams: Int { streams.count }
+    public var activeStreams: Int { openStreamCount }
 
     /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS.
     public var peerMaxConcurrentStreams: Int {
@@ -220,7 +223,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
         let stream = placeholder
         stream.id = id
         stream.markHeadersSent()
-        streams[id] = stream
+        link(stream)
         lastActive = loop.now
         loop.markDirty(self)
         return stream
@@ -307,8 +310,10 @@ public final class HTTP2Connection: EventHandler, Flushable {
         drained = []
         delegate?.connectionDidClose(self, error: error)
         let reason: StreamCloseReason = (error?.kind == .connectFailed) ? .connectFailed : .connectionLost
-        let open = streams.values.sorted { $0.id < $1.id }
-        streams.removeAll()
+        var open: [HTTP2Stream] = []
+        open.reserveCapacity(openStreamCount)
+        while let stream = firstStream { open.append(stream); unlink(stream) }
+        open.sort { $0.id < $1.id }
         for stream in open {
             stream.isClosed = true
             let delegate = stream.delegate
@@ -387,7 +392,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
                 updateInterest()
                 return
             case .closed:
-                close(error: streams.isEmpty ? nil : HTTP2ConnectionError(.peerClosed, "\(peer) closed the connection"))
+                close(error: openStreamCount == 0 ? nil : HTTP2ConnectionError(.peerClosed, "\(peer) closed the connection"))
                 return
             }
         }
@@ -520,7 +525,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
     func beginHeaders(streamID: Int32, category: nghttp2_headers_category) -> Int32 {
         if role == .server && category == NGHTTP2_HCAT_REQUEST {
             let stream = HTTP2Stream(id: streamID, connection: self)
-            streams[streamID] = stream
+            link(stream)
             nghttp2_session_set_stream_user_data(session, streamID, Unmanaged.passUnretained(stream).toOpaque())
             lastActive = loop.now
             if isGoingAway {
@@ -618,7 +623,8 @@ public final class HTTP2Connection: EventHandler, Flushable {
     }
 
     func streamClosed(streamID: Int32, errorCode: UInt32) -> Int32 {
-        guard let stream = streams.removeValue(forKey: streamID) else { return 0 }
+        guard let stream = stream(streamID), stream.isLinked else { return 0 }
+        unlink(stream)
         stream.isClosed = true
         if stream.unconsumed > 0 {
             nghttp2_session_consume(session, streamID, stream.unconsumed)
@@ -630,6 +636,28 @@ public final class HTTP2Connection: EventHandler, Flushable {
         delegate?.streamClosed(stream, reason: errorCode == 0 ? .finished : .reset(errorCode))
         self.delegate?.connectionCapacityChanged(self)
         return 0
+    }
+
+    /// Adds an opened stream to the list of open streams.
+    private func link(_ stream: HTTP2Stream) {
+        stream.next = firstStream
+        firstStream?.previous = stream
+        stream.previous = nil
+        stream.isLinked = true
+        firstStream = stream
+        openStreamCount += 1
+    }
+
+    /// Removes a stream from the list (the caller holds it).
+    private func unlink(_ stream: HTTP2Stream) {
+        guard stream.isLinked else { return }
+        let next = stream.next
+        if let previous = stream.previous { previous.next = next } else { firstStream = next }
+        next?.previous = stream.previous
+        stream.next = nil
+        stream.previous = nil
+        stream.isLinked = false
+        openStreamCount -= 1
     }
 
     private func stream(_ id: Int32) -> HTTP2Stream? {

@@ -86,6 +86,12 @@ public final class HTTP2Stream {
     /// Receives this stream's events.
     public var delegate: HTTP2StreamDelegate?
 
+    /// The connection's list of open streams: the next one (held) and the previous one.
+    var next: HTTP2Stream?
+    unowned(unsafe) var previous: HTTP2Stream?
+    /// True while in the connection's list.
+    var isLinked = false
+
     var receivingHeaders = HeaderBlock()
     var receivedHeaderBytes = 0
     var sawResponseHeaders = false

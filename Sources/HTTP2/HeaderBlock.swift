@@ -34,9 +34,10 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
 
     /// Reserves room for `bytes` of encoded fields in total.
     public mutating func reserveCapacity(_ bytes: Int) {
-        let used = storage?.header ?? 0
-        if let storage, storage.capacity >= bytes, isKnownUniquelyReferenced(&self.storage) { return }
-        let grown = HeaderBytes.create(minimumCapacity: Swift.max(bytes, used)) { _ in used } as! HeaderBytes
+        let used = storage?.header.used ?? 0
+        if let storage, storage.header.capacity >= bytes, isKnownUniquelyReferenced(&self.storage) { return }
+        let capacity = Swift.max(bytes, used)
+        let grown = HeaderBytes.create(minimumCapacity: capacity) { _ in (used, capacity) } as! HeaderBytes
         if let storage, used > 0 {
             grown.withUnsafeMutablePointerToElements { target in
                 storage.withUnsafeMutablePointerToElements { source in target.update(from: source, count: used) }
@@ -47,9 +48,9 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
 
     /// Appends a field from raw bytes (copied).
     public mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        let used = storage?.header ?? 0
+        let used = storage?.header.used ?? 0
         let needed = used + Self.lengthBytes + name.count + value.count
-        if storage == nil || storage!.capacity < needed || !isKnownUniquelyReferenced(&storage) {
+        if storage == nil || storage!.header.capacity < needed || !isKnownUniquelyReferenced(&storage) {
             reserveCapacity(Swift.max(needed, 2 * used, 256))
         }
         let storage = storage!
@@ -60,7 +61,7 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
             if name.count > 0 { (record + Self.lengthBytes).copyMemory(from: name.baseAddress!, byteCount: name.count) }
             if value.count > 0 { (record + Self.lengthBytes + name.count).copyMemory(from: value.baseAddress!, byteCount: value.count) }
         }
-        storage.header = needed
+        storage.header.used = needed
         count += 1
     }
 
@@ -75,7 +76,7 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
     /// The views are valid only inside `body` (and while the block is neither changed nor freed).
     public func visit(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool) {
         guard let storage else { return }
-        let used = storage.header
+        let used = storage.header.used
         storage.withUnsafeMutablePointerToElements { base in
             let raw = UnsafeRawPointer(base)
             var offset = 0
@@ -161,8 +162,10 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
     }
 }
 
-/// The bytes of a `HeaderBlock`: the used byte count in the header, the fields in the tail.
-final class HeaderBytes: ManagedBuffer<Int, UInt8> {}
+/// The bytes of a `HeaderBlock`: the used and allocated byte counts in the header (the
+/// capacity is kept rather than asked of the allocator: `ManagedBuffer.capacity` calls
+/// `malloc_usable_size`), the fields in the tail.
+final class HeaderBytes: ManagedBuffer<(used: Int, capacity: Int), UInt8> {}
 
 /// Runs `body` with the UTF-8 bytes of `string` (no copy for native strings).
 @inline(__always)

@@ -103,6 +103,11 @@ public final class RouterWorker: GRPCCallDispatcher {
     /// Routes resolved against the current table, by the model and version a call asked for
     /// (only those the table has, so clients cannot grow it); emptied when a table is installed.
     private var resolved: [StatsKey: ResolvedRoute] = [:]
+    /// The last route resolved: consecutive calls usually name the same model version, and
+    /// comparing two short strings costs less than hashing them.
+    private var lastResolved: (key: StatsKey, route: ResolvedRoute)?
+    /// The last path dispatched and what serves it, for the same reason.
+    private var lastPath: (path: String, kind: PathKind?)?
     /// Calls that never resolved to a model version share one entry.
     private(set) lazy var unroutedStats = versionStats(model: "", version: "")
 
@@ -146,6 +151,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         guard table.generation >= routeTable.generation else { return }
         routeTable = table
         resolved.removeAll()
+        lastResolved = nil
     }
 
     /// What resolving a call's model and version found.
@@ -159,8 +165,15 @@ public final class RouterWorker: GRPCCallDispatcher {
     /// and counters: one hash lookup per call once the route was seen, instead of two table
     /// lookups, one counter lookup and one pool lookup per endpoint.
     func resolve(model: String, version: String) -> RouteLookup {
+        if let last = lastResolved, last.key.model == model, last.key.version == version,
+           !last.route.endpoints.contains(where: \.retired) {
+            return .found(last.route)
+        }
         let key = StatsKey(model: model, version: version)
-        if let route = resolved[key], !route.endpoints.contains(where: \.retired) { return .found(route) }
+        if let route = resolved[key], !route.endpoints.contains(where: \.retired) {
+            lastResolved = (key, route)
+            return .found(route)
+        }
         switch routeTable.resolve(model: model, version: version) {
         case .unknownModel:
             return .unknownModel
@@ -170,6 +183,7 @@ public final class RouterWorker: GRPCCallDispatcher {
             let route = ResolvedRoute(version: concrete, endpoints: list.map { pool.state(for: $0) },
                                       stats: versionStats(model: model, version: concrete))
             resolved[key] = route
+            lastResolved = (key, route)
             return .found(route)
         }
     }
@@ -182,7 +196,13 @@ public final class RouterWorker: GRPCCallDispatcher {
     }
 
     public func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
-        let kind = paths[head.path]
+        let kind: PathKind?
+        if let last = lastPath, last.path == head.path {
+            kind = last.kind
+        } else {
+            kind = paths[head.path]
+            lastPath = (head.path, kind)
+        }
         if case .local(let handler)? = kind {
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes, handler: handler)
         }
