@@ -21,6 +21,9 @@ public final class HTTP1Connection: EventHandler, Flushable {
         case closed
     }
 
+    /// Flushable: set while waiting in the loop's dirty list.
+    public var isMarkedDirty = false
+
     /// Where in a request the reader is (each phase has its own timeout).
     enum ReadPhase {
         case idle, headers, body

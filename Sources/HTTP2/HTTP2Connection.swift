@@ -66,6 +66,8 @@ public final class HTTP2Connection: EventHandler, Flushable {
     public var delegate: HTTP2ConnectionDelegate?
     /// Free for the owner (e.g. the pool's bookkeeping).
     public var userData: AnyObject?
+    /// Flushable: set while waiting in the loop's dirty list.
+    public var isMarkedDirty = false
 
     /// The socket (plain or TLS) this connection reads and writes; replaced once when a client
     /// connection's TCP connect completes and `makeChannel` wraps it (e.g. in TLS).
@@ -302,6 +304,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
         }
         isClosed = true
         lastError = error
+        headerBlockStream = nil
         loop.unregister(fd: fd)
         channel.close()
         // The owner hears first (a pool records a connect failure and its backoff), then the
@@ -538,16 +541,31 @@ public final class HTTP2Connection: EventHandler, Flushable {
             stream.receivingHeaders = HeaderBlock()
             stream.receivingHeaders.reserveCapacity(256)
             stream.receivedHeaderBytes = 0
+            headerBlockStream = (streamID, Unmanaged.passUnretained(stream))
+        } else {
+            headerBlockStream = nil
         }
         return 0
     }
 
+    /// The stream whose header block nghttp2 is delivering: its fields arrive right after
+    /// `beginHeaders`, one callback each, so the stream is remembered instead of looked up in
+    /// nghttp2's stream map per field. Unretained: the open-stream list holds it, and it is
+    /// cleared when the block completes or the stream closes.
+    private var headerBlockStream: (id: Int32, stream: Unmanaged<HTTP2Stream>)?
+
     func header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 {
-        guard let pointer = nghttp2_session_get_stream_user_data(session, streamID) else { return 0 }
+        let current: Unmanaged<HTTP2Stream>
+        if let block = headerBlockStream, block.id == streamID {
+            current = block.stream
+        } else {
+            guard let pointer = nghttp2_session_get_stream_user_data(session, streamID) else { return 0 }
+            current = Unmanaged<HTTP2Stream>.fromOpaque(pointer)
+        }
         let maxCount = settings.maxHeaderCount
         let maxBytes = Int(settings.maxHeaderListSize)
         // The hottest callback: reach the stream without retaining it (the session holds it).
-        return Unmanaged<HTTP2Stream>.fromOpaque(pointer)._withUnsafeGuaranteedRef { stream in
+        return current._withUnsafeGuaranteedRef { stream in
             stream.receivedHeaderBytes += name.count + value.count + 32
             if stream.receivingHeaders.count >= maxCount || stream.receivedHeaderBytes > maxBytes {
                 return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
@@ -564,6 +582,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
         let endStream = flags & UInt32(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch type {
         case Int32(NGHTTP2_HEADERS.rawValue):
+            headerBlockStream = nil
             guard let stream = stream(streamID) else { return 0 }
             let kind: HeaderKind
             switch byoc_frame_headers_cat(frame) {
@@ -623,6 +642,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
     }
 
     func streamClosed(streamID: Int32, errorCode: UInt32) -> Int32 {
+        if headerBlockStream?.id == streamID { headerBlockStream = nil }
         guard let stream = stream(streamID), stream.isLinked else { return 0 }
         unlink(stream)
         stream.isClosed = true

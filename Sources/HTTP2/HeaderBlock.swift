@@ -132,6 +132,18 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
         withValue(of: name) { HeaderInterner.values.string($0) }
     }
 
+    /// The value of the first field named `name`, a literal (no conversion of the name).
+    public subscript(literal name: StaticString) -> String? {
+        let wanted = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        var result: String?
+        visit { fieldName, value in
+            guard Self.equal(fieldName, wanted) else { return true }
+            result = HeaderInterner.values.string(value)
+            return false
+        }
+        return result
+    }
+
     /// The fields as strings (common names and values are shared, not allocated).
     public var fields: [HeaderField] {
         var result: [HeaderField] = []

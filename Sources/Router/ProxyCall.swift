@@ -95,8 +95,8 @@ final class ProxyCall: HTTP2StreamDelegate {
                     self.deadlinePassed()
                 }
             }
-            if let model = head.metadata("byoc-model") {
-                route(model: model, version: head.metadata("byoc-version") ?? "")
+            if let model = head.headers[literal: "byoc-model"] {
+                route(model: model, version: head.headers[literal: "byoc-version"] ?? "")
             }
         } else {
             upstreamHeaders(headers, kind: kind)
@@ -324,7 +324,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             upstream.responded = true
             upstream.replay = nil
             let forwarded = ProxyHeaders.downstream(headers)
-            if let status = headers[field: "grpc-status"] {
+            if let status = headers[literal: "grpc-status"] {
                 upstream.trailersOnly = true
                 recordStatus(Int(status))
                 client.sendHeaders(forwarded, endStream: true)
@@ -333,7 +333,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             }
         case .trailers:
             upstream.sawTrailers = true
-            recordStatus(headers[field: "grpc-status"].flatMap { Int($0) })
+            recordStatus(headers[literal: "grpc-status"].flatMap { Int($0) })
             client.finish(trailers: ProxyHeaders.downstream(headers))
         case .request:
             break

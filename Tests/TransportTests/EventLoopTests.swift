@@ -7,6 +7,7 @@ import XCTest
 @testable import Transport
 
 private final class FlushCounter: Flushable {
+    var isMarkedDirty = false
     var flushes = 0
     var onFlush: (() -> Void)?
     func flush() {
