@@ -176,6 +176,9 @@ public final class HTTP2Connection: EventHandler, Flushable {
         nghttp2_option_set_stream_reset_rate_limit(option, settings.streamResetBurst, settings.streamResetRate)
         nghttp2_option_set_max_continuations(option, settings.maxContinuations)
         nghttp2_option_set_max_send_header_block_length(option, 64 * 1024)
+        // No RFC 7540 priority tree: every call is as important as any other, and keeping closed
+        // streams around for the tree only costs memory and map work (SETTINGS below says so).
+        nghttp2_option_set_no_closed_streams(option, 1)
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -192,6 +195,7 @@ public final class HTTP2Connection: EventHandler, Flushable {
             .init(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: settings.initialWindowSize),
             .init(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: settings.maxHeaderListSize),
             .init(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: settings.maxFrameSize),
+            .init(settings_id: Int32(NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES.rawValue), value: 1),
         ]
         if role == .client {
             entries.append(.init(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0))
