@@ -152,6 +152,14 @@ public final class EventLoop: @unchecked Sendable {
         _ = write(wakeFD, &one, 8)
     }
 
+    /// Output produced by handlers is flushed after every this many ready descriptors, not only
+    /// once per `epoll_wait`: a proxy worker woken by many client connections then starts
+    /// sending calls upstream (and answers back) while it still reads the rest, so the model
+    /// servers and clients work in parallel with it. Measured (small Predict, 16x32, one worker):
+    /// 4 and 8 gave ~8 % more calls/s than one flush per wakeup at the same CPU per call; a
+    /// flush after every descriptor cost ~4 % more CPU per call.
+    static let eventsPerFlush = 4
+
     /// Runs the loop on the calling thread until `stop()`.
     public func run() {
         let capacity = 256
@@ -167,6 +175,7 @@ public final class EventLoop: @unchecked Sendable {
             let count = epoll_wait(epollFD, events, Int32(capacity), timeout)
             cachedNow = monotonicNanos()
             if count > 0 {
+                var handled = 0
                 for index in 0..<Int(count) {
                     let fd = events[index].data.fd
                     if fd == wakeFD {
@@ -176,6 +185,8 @@ public final class EventLoop: @unchecked Sendable {
                     }
                     if Int(fd) < handlers.count, let handler = handlers[Int(fd)] {
                         handler.handleEvents(events[index].events)
+                        handled += 1
+                        if handled % Self.eventsPerFlush == 0 { flushDirty() }
                     }
                 }
             }
