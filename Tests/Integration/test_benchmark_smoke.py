@@ -1,4 +1,5 @@
-"""Smoke run of the benchmark harness (Tests/Benchmarks/run --quick), so it cannot rot.
+"""Smoke runs of the benchmark harness (Tests/Benchmarks/run --quick) and of the instruction
+counter (Tests/Benchmarks/callgrind), so they cannot rot.
 
 Uses the binaries under test ($BYOC_BIN / swift build --show-bin-path, usually debug) and
 asserts only that the harness works: rows for gateway, nghttpx and direct with non-zero
@@ -65,3 +66,19 @@ def test_benchmark_quick(tmp_path, bin_dir):
         assert {r["target"] for r in ratios} == {"gateway/nghttpx", "gateway/direct"}, text
     for measurement in ("idle connections: gateway", "1,000 route entries vs 1", "16 concurrent 8 MiB calls: gateway"):
         assert measurement in text, f"missing extra measurement {measurement!r}:\n{text}"
+
+
+@pytest.mark.timeout(180)
+def test_callgrind_counts_instructions_per_call(bin_dir):
+    if shutil.which("valgrind") is None or shutil.which("h2load") is None:
+        pytest.skip("valgrind or h2load not installed (Tests/run installs them)")
+    script = harness.ROOT / "Tests" / "Benchmarks" / "callgrind"
+    proc = subprocess.run([str(script), "gateway", "300"], capture_output=True, text=True, timeout=170,
+                          env=harness.child_env({"BYOC_BIN": str(bin_dir)}))
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr[-4000:])
+    assert proc.returncode == 0, f"callgrind exited {proc.returncode}:\n{proc.stderr[-2000:]}"
+    assert "300 succeeded" in proc.stdout, "every measured call succeeded"
+    line = next(l for l in proc.stdout.splitlines() if "instructions for 300 calls" in l)
+    per_call = int(line.split("= ")[1].split()[0])
+    assert per_call > 1000, line
