@@ -5,14 +5,14 @@ import Glibc
 /// A header block as bytes: every field's name and value back to back in one buffer.
 ///
 /// This is how headers arrive from nghttp2 and how the proxy passes them on: one allocation
-/// per block, no `String` per field, and forwarding copies bytes instead of re-encoding
-/// strings. Fields are read as byte views (`visit`, `value(of:)`); iterating the block (it is a
+/// per block, no `String` per field, and forwarding hands nghttp2 the bytes where they are
+/// (`HeaderListWriter.append(contentsOf:)`). Fields are read as byte views (`visit`) or looked
+/// up by name (`subscript(field:)`, `subscript(literal:)`); iterating the block (it is a
 /// `Sequence` of `HeaderField`) or `fields` decodes them into strings for code that wants those.
 ///
 /// Layout per field: name length and value length (two little-endian `UInt32`), name bytes,
-/// value bytes.
-// Sendable: a value type with copy-on-write storage (bytes are written only while the storage
-// is uniquely referenced), like Array.
+/// value bytes. A value type with copy-on-write storage (bytes are written only while the
+/// storage is uniquely referenced), hence `@unchecked Sendable` like `Array`.
 public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
     private static let lengthBytes = 8
     /// The encoded fields (nil while empty). Written only while uniquely referenced (a block is
@@ -110,7 +110,7 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
     }
 
     /// Calls `body` with the value bytes of the first field named `name`; nil when there is none.
-    public func withValue<T>(of name: String, _ body: (UnsafeRawBufferPointer) -> T) -> T? {
+    private func withValue<T>(of name: String, _ body: (UnsafeRawBufferPointer) -> T) -> T? {
         var result: T?
         withUTF8Bytes(name) { wanted in
             visit { fieldName, value in
@@ -120,11 +120,6 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
             }
         }
         return result
-    }
-
-    /// True when a field named `name` is present.
-    public func contains(_ name: String) -> Bool {
-        withValue(of: name) { _ in true } ?? false
     }
 
     /// The value of the first field named `name` (names are lower case in HTTP/2).
