@@ -19,20 +19,26 @@ import Glibc
 /// environment is built from an allow-list.
 enum AllocatorTuning {
     static let tunable = "glibc.malloc.tcache_count=1024"
+    /// Set in the environment of the re-executed process: it is the tuned one (never re-exec
+    /// twice, whatever glibc did to `GLIBC_TUNABLES` while parsing it), and operators and tests
+    /// can see in /proc/PID/environ that the setting was applied.
+    static let marker = "BYOC_MALLOC_TUNED"
 
     /// Re-executes this process with the tunable set, unless one of the cases above applies.
     /// Call first thing in `main`, before any thread starts.
     static func reexecIfNeeded() {
+        if getenv(marker) != nil { return }
         if let setting = getenv("BYOC_MALLOC_TUNING"), String(cString: setting) == "off" { return }
         // Under valgrind, /proc/self/exe is valgrind's launcher, which refuses to run directly.
         if let preload = getenv("LD_PRELOAD"), String(cString: preload).contains("vgpreload") { return }
         let current = getenv("GLIBC_TUNABLES").map { String(cString: $0) } ?? ""
         if current.contains("glibc.malloc.tcache_count") { return }
         let value = current.isEmpty ? tunable : current + ":" + tunable
-        guard setenv("GLIBC_TUNABLES", value, 1) == 0 else { return }
+        guard setenv("GLIBC_TUNABLES", value, 1) == 0, setenv(marker, "1", 1) == 0 else { return }
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         // Still here: the re-exec failed. Run as we are, without leaving the setting behind
         // for processes we start.
+        unsetenv(marker)
         if current.isEmpty { unsetenv("GLIBC_TUNABLES") } else { setenv("GLIBC_TUNABLES", current, 1) }
     }
 }

@@ -23,17 +23,21 @@ def _start(procs, env: dict):
 def test_gateway_runs_with_the_tcache_tunable_under_its_own_pid(procs):
     gw = _start(procs, {})
     # The process the harness started is the one serving (execv keeps the pid), now with the tunable.
-    assert proc_environ(gw.pid).get("GLIBC_TUNABLES") == TUNABLE
+    env = proc_environ(gw.pid)
+    assert env.get("GLIBC_TUNABLES") == TUNABLE
+    assert env.get("BYOC_MALLOC_TUNED") == "1"
 
 
 @pytest.mark.timeout(60)
 def test_an_operators_other_tunables_are_kept(procs):
-    # The gateway re-executes with "glibc.malloc.mxfast=0:glibc.malloc.tcache_count=1024" (it
-    # serves, so it did not loop). glibc 2.36 rewrites the variable in place while parsing it and
-    # shows only the first tunable in /proc/PID/environ afterwards, so only the operator's part is
+    # The gateway re-executes with "glibc.malloc.mxfast=0:glibc.malloc.tcache_count=1024" (the
+    # marker says it did). glibc 2.36 rewrites the variable in place while parsing it and shows
+    # only the first tunable in /proc/PID/environ afterwards, so only the operator's part is
     # checked there; `ld.so --list-tunables` confirms both apply with that value.
     gw = _start(procs, {"GLIBC_TUNABLES": "glibc.malloc.mxfast=0"})
-    assert proc_environ(gw.pid).get("GLIBC_TUNABLES", "").startswith("glibc.malloc.mxfast=0")
+    env = proc_environ(gw.pid)
+    assert env.get("BYOC_MALLOC_TUNED") == "1"
+    assert env.get("GLIBC_TUNABLES", "").startswith("glibc.malloc.mxfast=0")
 
 
 @pytest.mark.timeout(60)
@@ -41,4 +45,6 @@ def test_an_operators_other_tunables_are_kept(procs):
                          ids=["operator-sets-tcache", "opt-out"])
 def test_no_reexec_when_the_operator_decided(procs, env):
     gw = _start(procs, env)
-    assert proc_environ(gw.pid).get("GLIBC_TUNABLES") == env.get("GLIBC_TUNABLES")
+    seen = proc_environ(gw.pid)
+    assert "BYOC_MALLOC_TUNED" not in seen, "no re-exec"
+    assert seen.get("GLIBC_TUNABLES") == env.get("GLIBC_TUNABLES")
