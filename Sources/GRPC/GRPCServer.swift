@@ -301,23 +301,19 @@ struct RequestFields {
         headers.visit { name, value in
             // By length first: each field is compared with at most two names.
             switch name.count {
-            case 5 where path == nil && Self.equal(name, ":path"): path = HeaderBlock.string(value)
-            case 7 where method == nil && Self.equal(name, ":method"): method = HeaderBlock.string(value)
+            case 5 where path == nil && HeaderBlock.equal(name, ":path"): path = HeaderBlock.string(value)
+            case 7 where method == nil && HeaderBlock.equal(name, ":method"): method = HeaderBlock.string(value)
             case 12:
-                if contentType == nil && Self.equal(name, "content-type") {
+                if contentType == nil && HeaderBlock.equal(name, "content-type") {
                     contentType = HeaderBlock.string(value)
-                } else if timeout == nil && Self.equal(name, "grpc-timeout") {
+                } else if timeout == nil && HeaderBlock.equal(name, "grpc-timeout") {
                     timeout = HeaderBlock.string(value)
                 }
-            case 13 where encoding == nil && Self.equal(name, "grpc-encoding"): encoding = HeaderBlock.string(value)
+            case 13 where encoding == nil && HeaderBlock.equal(name, "grpc-encoding"): encoding = HeaderBlock.string(value)
             default: break
             }
             return true
         }
     }
 
-    @inline(__always)
-    private static func equal(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
-        HeaderBlock.equal(bytes, UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-    }
 }

@@ -34,13 +34,13 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
 
     /// Reserves room for `bytes` of encoded fields in total.
     public mutating func reserveCapacity(_ bytes: Int) {
+        if isKnownUniquelyReferenced(&storage), storage!.header.capacity >= bytes { return }
         let used = storage?.header.used ?? 0
-        if let storage, storage.header.capacity >= bytes, isKnownUniquelyReferenced(&self.storage) { return }
         let capacity = Swift.max(bytes, used)
         let grown = HeaderBytes.create(minimumCapacity: capacity) { _ in (used, capacity) } as! HeaderBytes
-        if let storage, used > 0 {
-            grown.withUnsafeMutablePointerToElements { target in
-                storage.withUnsafeMutablePointerToElements { source in target.update(from: source, count: used) }
+        if used > 0 {
+            withEncoded { old in
+                grown.withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0).copyMemory(from: old.baseAddress!, byteCount: used) }
             }
         }
         storage = grown
@@ -50,7 +50,7 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
     public mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         let used = storage?.header.used ?? 0
         let needed = used + Self.lengthBytes + name.count + value.count
-        if storage == nil || storage!.header.capacity < needed || !isKnownUniquelyReferenced(&storage) {
+        if !isKnownUniquelyReferenced(&storage) || storage!.header.capacity < needed {
             reserveCapacity(Swift.max(needed, 2 * used, 256))
         }
         let storage = storage!
@@ -70,6 +70,12 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
         withUTF8Bytes(name) { name in
             withUTF8Bytes(value) { value in append(name: name, value: value) }
         }
+    }
+
+    /// Calls `body` with the encoded fields (empty when there are none).
+    private func withEncoded<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
+        guard let storage else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return storage.withUnsafeMutablePointerToElements { body(UnsafeRawBufferPointer(start: $0, count: storage.header.used)) }
     }
 
     /// Calls `body` with each field's name and value bytes, in order, until it returns false.
@@ -92,51 +98,30 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
         }
     }
 
+    /// Equal fields in the same order (the encoding is canonical, so the bytes decide).
     public static func == (lhs: HeaderBlock, rhs: HeaderBlock) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        var equal = true
-        var right: [(UnsafeRawBufferPointer, UnsafeRawBufferPointer)] = []
-        rhs.visit { name, value in
-            right.append((name, value))
-            return true
-        }
-        var index = 0
-        lhs.visit { name, value in
-            equal = Self.equal(name, right[index].0) && Self.equal(value, right[index].1)
-            index += 1
-            return equal
-        }
-        return equal
+        lhs.count == rhs.count && lhs.withEncoded { left in rhs.withEncoded { right in equal(left, right) } }
     }
 
-    /// Calls `body` with the value bytes of the first field named `name`; nil when there is none.
-    private func withValue<T>(of name: String, _ body: (UnsafeRawBufferPointer) -> T) -> T? {
-        var result: T?
-        withUTF8Bytes(name) { wanted in
-            visit { fieldName, value in
-                guard Self.equal(fieldName, wanted) else { return true }
-                result = body(value)
-                return false
-            }
+    /// The value of the first field whose name is `wanted`.
+    private func firstValue(named wanted: UnsafeRawBufferPointer) -> String? {
+        var result: String?
+        visit { name, value in
+            guard Self.equal(name, wanted) else { return true }
+            result = HeaderInterner.values.string(value)
+            return false
         }
         return result
     }
 
     /// The value of the first field named `name` (names are lower case in HTTP/2).
     public subscript(field name: String) -> String? {
-        withValue(of: name) { HeaderInterner.values.string($0) }
+        withUTF8Bytes(name) { firstValue(named: $0) }
     }
 
     /// The value of the first field named `name`, a literal (no conversion of the name).
     public subscript(literal name: StaticString) -> String? {
-        let wanted = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
-        var result: String?
-        visit { fieldName, value in
-            guard Self.equal(fieldName, wanted) else { return true }
-            result = HeaderInterner.values.string(value)
-            return false
-        }
-        return result
+        firstValue(named: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
     }
 
     /// The fields as strings (common names and values are shared, not allocated).
@@ -166,6 +151,12 @@ public struct HeaderBlock: @unchecked Sendable, Equatable, Sequence {
     @inline(__always)
     public static func equal(_ bytes: UnsafeRawBufferPointer, _ other: UnsafeRawBufferPointer) -> Bool {
         bytes.count == other.count && (bytes.count == 0 || memcmp(bytes.baseAddress!, other.baseAddress!, bytes.count) == 0)
+    }
+
+    /// True when `bytes` are exactly the literal `name` (a header name, say).
+    @inline(__always)
+    public static func equal(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        equal(bytes, UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
     }
 }
 

@@ -8,21 +8,17 @@ enum ProxyHeaders {
     /// against at most two candidates.
     static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
-        case 2: return equal(name, "te")
-        case 4: return equal(name, "host")
-        case 7: return equal(name, "upgrade")
-        case 10: return equal(name, "connection") || equal(name, "keep-alive")
-        case 12: return equal(name, "grpc-timeout")
-        case 16: return equal(name, "proxy-connection")
-        case 17: return equal(name, "transfer-encoding")
+        case 2: return HeaderBlock.equal(name, "te")
+        case 4: return HeaderBlock.equal(name, "host")
+        case 7: return HeaderBlock.equal(name, "upgrade")
+        case 10: return HeaderBlock.equal(name, "connection") || HeaderBlock.equal(name, "keep-alive")
+        case 12: return HeaderBlock.equal(name, "grpc-timeout")
+        case 16: return HeaderBlock.equal(name, "proxy-connection")
+        case 17: return HeaderBlock.equal(name, "transfer-encoding")
         default: return false
         }
     }
 
-    @inline(__always)
-    private static func equal(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
-        HeaderBlock.equal(bytes, UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-    }
 
     /// Writes the upstream request headers: our pseudo-headers, `te: trailers`, the remaining
     /// deadline, and the client's metadata minus hop-by-hop headers (and minus `authorization`
@@ -40,7 +36,7 @@ enum ProxyHeaders {
         }
         client.visit { name, value in
             if name.first == UInt8(ascii: ":") || isHopByHop(name) { return true }
-            if dropAuthorization && equal(name, "authorization") { return true }
+            if dropAuthorization && HeaderBlock.equal(name, "authorization") { return true }
             writer.append(referencing: name, value: value)
             return true
         }
@@ -49,7 +45,7 @@ enum ProxyHeaders {
     /// Response headers or trailers for the client: the upstream's minus hop-by-hop headers
     /// (`grpc-timeout` is not one in a response).
     static func downstream(_ upstream: HeaderBlock) -> HeaderBlock {
-        func dropped(_ name: UnsafeRawBufferPointer) -> Bool { isHopByHop(name) && !equal(name, "grpc-timeout") }
+        func dropped(_ name: UnsafeRawBufferPointer) -> Bool { isHopByHop(name) && !HeaderBlock.equal(name, "grpc-timeout") }
         var any = false
         upstream.visit { name, _ in
             any = dropped(name)
