@@ -5,7 +5,7 @@ import PackageDescription
 /// Release builds skip dynamic exclusivity checks: the data plane is single-threaded per worker
 /// and the checks cost several percent of CPU per request (measured with perf).
 let swiftSettings: [SwiftSetting] = [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release)),
 ]
 
 let package = Package(

@@ -81,7 +81,10 @@ public final class HTTP2Connection: EventHandler, Flushable {
     private var connecting: Bool
     private var inSession = 0
     private var closeAfterSessionCall: HTTP2ConnectionError??
+    /// Streams whose bytes left since the last `notifyDrained` (a stream may appear twice).
     private var drained: [HTTP2Stream] = []
+    /// The streams `notifyDrained` is telling about (empty between calls; its storage is reused).
+    private var notifying: [HTTP2Stream] = []
     /// Open streams, as a list through the streams themselves (the connection holds the first,
     /// each stream the next): opening and closing a stream costs no hashing.
     private var firstStream: HTTP2Stream?
@@ -457,14 +460,21 @@ public final class HTTP2Connection: EventHandler, Flushable {
         }
     }
 
+    /// Tells the delegates of streams whose bytes left how many did. The two lists swap, so
+    /// neither is reallocated per flush (copying `drained` and emptying it would allocate anew).
     private func notifyDrained() {
-        guard !drained.isEmpty else { return }
-        let streams = drained
-        drained.removeAll(keepingCapacity: true)
-        for stream in streams where stream.drainedSinceNotify > 0 {
-            let n = stream.drainedSinceNotify
-            stream.drainedSinceNotify = 0
-            stream.delegate?.streamDrained(stream, bytes: n)
+        // Re-entered from a delegate: the outer call's loop picks up what was added.
+        guard notifying.isEmpty else { return }
+        while !drained.isEmpty {
+            swap(&drained, &notifying)
+            // Each entry moves out as it is told (no second pass to destroy them); the order
+            // does not matter, every stream hears its own count.
+            while let stream = notifying.popLast() {
+                let n = stream.drainedSinceNotify
+                guard n > 0 else { continue }
+                stream.drainedSinceNotify = 0
+                stream.delegate?.streamDrained(stream, bytes: n)
+            }
         }
     }
 
