@@ -2,25 +2,28 @@ import GRPC
 import Messages
 import Registry
 
-/// The `byoc.v1.Admin` service: decode, validate, change the registry, wake the reconciler.
+/// The `byoc.v1.Admin` service: decode, validate, change the registry, bring routing up to date.
 ///
 /// Transport-agnostic: the gateway hands it the bare method name and the request message
 /// bytes and sends back the returned bytes, or the thrown `GRPCStatus` as trailers.
 public final class AdminService: Sendable {
     private let registry: Registry
-    private let wake: @Sendable () -> Void
+    private let changed: @Sendable () async -> Void
     private let limits: AdminLimits
     private let tokens: AdminTokens
 
     /// - Parameters:
-    ///   - wake: called after every registry change (connect it to `Reconciler.wake`).
+    ///   - changed: awaited after every registry change, before the call answers. The gateway
+    ///     publishes routes from the registry and returns once every worker routes with them
+    ///     (`Reconciler.syncRoutes`), and wakes the reconciler: a caller that sets a default
+    ///     version or deletes one sees the change in the next call it makes.
     ///   - tokensChanged: awaited with every token after one is created or revoked, before the
     ///     call answers (the gateway installs a new `AuthTable` on its workers from it, so a
     ///     created token works, and a revoked one fails, as soon as the caller has the answer).
-    public init(registry: Registry, wake: @escaping @Sendable () -> Void, limits: AdminLimits = AdminLimits(),
+    public init(registry: Registry, changed: @escaping @Sendable () async -> Void, limits: AdminLimits = AdminLimits(),
                 tokensChanged: @escaping @Sendable (TokenSnapshot) async -> Void = { _ in }) {
         self.registry = registry
-        self.wake = wake
+        self.changed = changed
         self.limits = limits
         self.tokens = AdminTokens(registry: registry, changed: tokensChanged)
     }
@@ -53,7 +56,7 @@ public final class AdminService: Sendable {
     private func registerModel(_ request: RegisterModelRequest) async throws -> ModelVersion {
         let spec = try AdminValidation.registration(request, limits: limits)
         let record = try await registry.register(spec)
-        wake()
+        await changed()
         return AdminConversions.modelVersion(record)
     }
 
@@ -73,7 +76,7 @@ public final class AdminService: Sendable {
         try AdminValidation.model(request.model)
         try AdminValidation.version(request.version)
         let model = try await registry.setDefault(model: request.model, version: request.version)
-        wake()
+        await changed()
         return AdminConversions.model(model)
     }
 
@@ -85,7 +88,7 @@ public final class AdminService: Sendable {
                                                   limit: limits.maxReplicas)
         let record = try await registry.scale(VersionKey(model: request.model, version: request.version),
                                               minReplicas: bounds.min, maxReplicas: bounds.max)
-        wake()
+        await changed()
         return AdminConversions.modelVersion(record)
     }
 
@@ -94,7 +97,7 @@ public final class AdminService: Sendable {
         try AdminValidation.model(request.model)
         if !request.version.isEmpty { try AdminValidation.version(request.version) }
         let deleted = try await registry.delete(model: request.model, version: request.version)
-        wake()
+        await changed()
         return DeleteModelResponse(deleted: deleted.map(AdminConversions.modelVersion))
     }
 

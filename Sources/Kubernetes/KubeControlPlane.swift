@@ -47,7 +47,7 @@ public final class KubeControlPlane: @unchecked Sendable {
 
     public let client: KubeClient
     public let options: KubeControlPlaneOptions
-    private let makeAdmin: @Sendable (Registry, @escaping @Sendable () -> Void) -> AdminHandler
+    private let makeAdmin: @Sendable (Registry, @escaping @Sendable () async -> Void) -> AdminHandler
     private let publish: @Sendable (RouteTable) -> Void
     private var follower: RouteFollower!
     private var elector: LeaderElector?
@@ -62,10 +62,11 @@ public final class KubeControlPlane: @unchecked Sendable {
     private var ownAddress: String?
 
     /// - Parameters:
-    ///   - makeAdmin: builds the Admin API over the registry (with the reconciler's wake-up).
+    ///   - makeAdmin: builds the Admin API over the registry; the closure it receives publishes
+    ///     routes from the registry and wakes the reconciler (await it after every change).
     ///   - publish: hands a route table to the data plane.
     public init(client: KubeClient, options: KubeControlPlaneOptions,
-                makeAdmin: @escaping @Sendable (Registry, @escaping @Sendable () -> Void) -> AdminHandler,
+                makeAdmin: @escaping @Sendable (Registry, @escaping @Sendable () async -> Void) -> AdminHandler,
                 publish: @escaping @Sendable (RouteTable) -> Void) {
         self.client = client
         self.options = options
@@ -131,7 +132,10 @@ public final class KubeControlPlane: @unchecked Sendable {
         let reconciler = Reconciler(registry: registry, runtime: runtime, options: options.reconciler) { [weak self] table in
             self?.leaderPublished(table)
         }
-        let admin = makeAdmin(registry) { reconciler.wake() }
+        let admin = makeAdmin(registry) {
+            await reconciler.syncRoutes()
+            reconciler.wake()
+        }
         lock.withLock {
             leading = true
             self.registry = registry

@@ -50,6 +50,10 @@ public actor Reconciler {
     private var registryRetryAt: ContinuousClock.Instant?
     private var endpoints: [VersionKey: [Endpoint]] = [:]
     private var publishedRoutes: [String: ModelRoutes]?
+    /// The newest registry read so far: routes are always built from it, so a pass that read
+    /// the registry before an Admin change cannot publish older routes than `syncRoutes` did
+    /// while the pass was waiting on the runtime.
+    private var newestModels: (models: [ModelRecord], revision: UInt64)?
 
     /// Passes completed so far.
     public private(set) var passCount = 0
@@ -111,7 +115,9 @@ public actor Reconciler {
         if let registryRetryAt, registryRetryAt > now { return }
         let models: [ModelRecord]
         do {
-            models = try await registry.models()
+            let read = try await registry.modelsWithRevision()
+            models = read.models
+            noteModels(read)
             registryFailures = 0
             registryRetryAt = nil
         } catch {
@@ -170,11 +176,30 @@ public actor Reconciler {
         failures = failures.filter { known.contains($0.key) }
         retryAt = retryAt.filter { known.contains($0.key) }
 
-        publishIfChanged(RouteTableBuilder.routes(models: models, endpoints: endpoints))
+        publishRoutes()
         scheduleRetryWake()
     }
 
+    /// Publishes routes from the registry as it is now and the endpoints last observed, without
+    /// waiting for a pass (which may be busy with the runtime). The Admin API calls this after
+    /// a change, so a new default version or a deleted one routes as soon as the call answers.
+    public func syncRoutes() async {
+        guard let read = try? await registry.modelsWithRevision() else { return }
+        noteModels(read)
+        publishRoutes()
+    }
+
     // MARK: - Helpers
+
+    private func noteModels(_ read: (models: [ModelRecord], revision: UInt64)) {
+        if let newest = newestModels, newest.revision > read.revision { return }
+        newestModels = read
+    }
+
+    private func publishRoutes() {
+        guard let newest = newestModels else { return }
+        publishIfChanged(RouteTableBuilder.routes(models: newest.models, endpoints: endpoints))
+    }
 
     private func publishIfChanged(_ routes: [String: ModelRoutes]) {
         guard routes != publishedRoutes else { return }

@@ -10,6 +10,9 @@ public actor Registry {
     private let db: SQLiteConnection
     /// The schema version after migrations ran at open.
     public nonisolated let schemaVersion: Int
+    /// Write transactions committed since the registry was opened: of two reads, the one with
+    /// the higher revision saw the newer registry (see `modelsWithRevision`).
+    public private(set) var revision: UInt64 = 0
 
     /// Opens (creating if needed) the registry at `path` and applies pending migrations.
     public init(path: String) throws {
@@ -174,6 +177,11 @@ public actor Registry {
         }
     }
 
+    /// Every model (as `models()`) and the revision they are from, read together.
+    public func modelsWithRevision() throws -> (models: [ModelRecord], revision: UInt64) {
+        (try models(), revision)
+    }
+
     /// One model with its versions; NOT_FOUND when it is not registered.
     public func model(_ name: String) throws -> ModelRecord {
         try read { try loadModel(name) }
@@ -318,7 +326,10 @@ public actor Registry {
     // MARK: - Helpers
 
     private func write<T>(_ body: () throws -> T) throws -> T {
-        do { return try db.transaction(body) } catch { throw Self.wrap(error) }
+        let result: T
+        do { result = try db.transaction(body) } catch { throw Self.wrap(error) }
+        revision &+= 1
+        return result
     }
 
     private func read<T>(_ body: () throws -> T) throws -> T {

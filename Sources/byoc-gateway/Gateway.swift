@@ -119,7 +119,11 @@ final class Gateway: @unchecked Sendable {
         let reconciler = Reconciler(registry: registry, runtime: runtime,
                                     options: ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs))),
                                     publish: { [weak self] table in self?.publish(table) })
-        let service = AdminService(registry: registry, wake: { reconciler.wake() },
+        let service = AdminService(registry: registry, changed: { [weak self] in
+                                       await reconciler.syncRoutes()
+                                       reconciler.wake()
+                                       await self?.routesInstalled()
+                                   },
                                    limits: AdminLimits(maxReplicas: Int32(options.maxReplicas)),
                                    tokensChanged: { [weak self] snapshot in await self?.auth?.update(snapshot) })
         self.registry = registry
@@ -155,8 +159,12 @@ final class Gateway: @unchecked Sendable {
         kubeOptions.campaign = options.role == "all"
         kubeOptions.reconciler = ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs)))
         let limits = AdminLimits(maxReplicas: Int32(options.maxReplicas))
-        kube = KubeControlPlane(client: client, options: kubeOptions, makeAdmin: { registry, wake in
-            let service = AdminService(registry: registry, wake: wake, limits: limits)
+        kube = KubeControlPlane(client: client, options: kubeOptions, makeAdmin: { [weak self] registry, changed in
+            let gateway = self
+            let service = AdminService(registry: registry, changed: { [weak gateway] in
+                await changed()
+                await gateway?.routesInstalled()
+            }, limits: limits)
             return { method, request in try await service.call(method: method, request: request) }
         }, publish: { [weak self] table in self?.publish(table) })
         FileHandle.standardError.write(Data(("byoc-gateway: runtime kubernetes, API \(config.url), namespace \(config.namespace), "
@@ -186,9 +194,20 @@ final class Gateway: @unchecked Sendable {
 
     /// Installs a token snapshot on every worker; returns once each has it.
     private func install(_ table: AuthTable) async {
+        await onEveryWorker { $0.install(table) }
+    }
+
+    /// Returns once every worker installed the route tables published before the call (each
+    /// loop runs what is posted to it in order).
+    func routesInstalled() async {
+        await onEveryWorker { _ in }
+    }
+
+    /// Runs `body` on every worker's loop; returns once all have run it.
+    private func onEveryWorker(_ body: @escaping @Sendable (RouterWorker) -> Void) async {
         await withTaskGroup(of: Void.self) { group in
             for router in routers {
-                group.addTask { await router.loop.submit { router.install(table) } }
+                group.addTask { await router.loop.submit { body(router) } }
             }
         }
     }

@@ -16,7 +16,7 @@ final class AdminTests: XCTestCase {
         registry = try Registry(path: directory.file("admin.db"))
         wakes = WakeCounter()
         let counter = wakes!
-        admin = AdminService(registry: registry, wake: { counter.wake() }, limits: AdminLimits(maxReplicas: 8))
+        admin = AdminService(registry: registry, changed: { counter.wake() }, limits: AdminLimits(maxReplicas: 8))
     }
 
     override func tearDown() { directory.cleanUp() }

@@ -72,6 +72,39 @@ final class ReconcilerTests: XCTestCase {
         XCTAssertTrue(shutDown, "stop shuts the runtime down")
     }
 
+    /// An Admin change routes at once (`syncRoutes`) even while a pass waits on the runtime, and
+    /// that pass, which read the registry before the change, does not publish the older routes.
+    func testSyncRoutesPublishesAtOnceAndAnOlderPassCannotUndoIt() async throws {
+        let registry = try Registry(path: directory.file("r.db"))
+        _ = try await registry.register(testSpec("iris", "1"))
+        _ = try await registry.register(testSpec("iris", "2"))
+        let runtime = FakeRuntime()
+        let recorder = TableRecorder()
+        let reconciler = makeReconciler(registry, runtime, recorder)
+        await reconciler.runPass()
+        XCTAssertEqual(recorder.latest?.models["iris"]?.defaultVersion, "1")
+
+        await runtime.closeGate()
+        let stuckPass = Task { await reconciler.runPass() }
+        await eventually("the pass waits on the runtime") { await runtime.blockedApplies > 0 }
+        _ = try await registry.setDefault(model: "iris", version: "2")
+        _ = try await registry.delete(model: "iris", version: "1")
+        await reconciler.syncRoutes()
+        let synced = try XCTUnwrap(recorder.latest)
+        XCTAssertEqual(synced.models["iris"]?.defaultVersion, "2")
+        XCTAssertNil(synced.models["iris"]?.versions["1"], "the deleted version is gone from the routes")
+        XCTAssertEqual(synced.models["iris"]?.versions["2"]?.count, 1, "endpoints observed earlier are kept")
+
+        let publishedBefore = recorder.all.count
+        await runtime.openGate()
+        await stuckPass.value
+        for table in recorder.all.dropFirst(publishedBefore) {
+            XCTAssertEqual(table.models["iris"]?.defaultVersion, "2", "a pass with an older registry read published")
+            XCTAssertNil(table.models["iris"]?.versions["1"])
+        }
+        XCTAssertEqual(recorder.latest?.models["iris"]?.defaultVersion, "2")
+    }
+
     func testRegisteredVersionWithNothingReadyIsRoutedWithNoEndpoints() async throws {
         let registry = try Registry(path: directory.file("r.db"))
         _ = try await registry.register(testSpec("iris", "1"))

@@ -115,15 +115,32 @@ actor FakeRuntime: Runtime {
     private var running: [VersionKey: VersionSpec] = [:]
     private var ports: [VersionKey: Int] = [:]
     private var handler: (@Sendable () -> Void)?
+    /// While closed, `apply` waits (a pass stuck on a slow runtime); `blockedApplies` counts them.
+    private var gateClosed = false
+    private var gateWaiters: [CheckedContinuation<Void, Never>] = []
+    private(set) var blockedApplies = 0
 
     func injectFailures(_ key: VersionKey, count: Int) { failuresToInject[key] = count }
+
+    func closeGate() { gateClosed = true }
+
+    func openGate() {
+        gateClosed = false
+        let waiters = gateWaiters
+        gateWaiters = []
+        for waiter in waiters { waiter.resume() }
+    }
 
     /// Simulates a runtime-side change (e.g. a replica died) and notifies the reconciler.
     func fireChange() { handler?() }
 
     func setChangeHandler(_ handler: @escaping @Sendable () -> Void) { self.handler = handler }
 
-    func apply(_ spec: VersionSpec) throws -> ObservedVersion {
+    func apply(_ spec: VersionSpec) async throws -> ObservedVersion {
+        if gateClosed {
+            blockedApplies += 1
+            await withCheckedContinuation { gateWaiters.append($0) }
+        }
         applies.append((spec.key, .now))
         if let remaining = failuresToInject[spec.key], remaining > 0 {
             failuresToInject[spec.key] = remaining - 1

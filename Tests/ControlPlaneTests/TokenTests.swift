@@ -111,7 +111,7 @@ final class AdminTokenTests: XCTestCase {
         registry = try Registry(path: directory.file("admin-tokens.db"))
         let published = PublishedSnapshots()
         self.published = published
-        admin = AdminService(registry: registry, wake: {}, tokensChanged: { published.add($0) })
+        admin = AdminService(registry: registry, changed: {}, tokensChanged: { published.add($0) })
     }
 
     override func tearDown() { directory.cleanUp() }
