@@ -86,6 +86,7 @@ let package = Package(
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "Reconciler", "Registry", "Router", "HTTP2", "Transport"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "GRPC", "HTTP2", "Transport"]),
         .testTarget(name: "WebTests", dependencies: ["HTTP1", "WebConsole", "Transport", "GRPC", "TestSupport"]),
+        .testTarget(name: "byocctlTests", dependencies: ["byocctl", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v5]
 )

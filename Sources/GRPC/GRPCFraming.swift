@@ -53,8 +53,58 @@ public enum GRPCFramingError: Error, Equatable {
     }
 }
 
-/// Follows message boundaries in a byte stream without holding the messages: what a proxy
-/// needs to enforce limits while bytes flow through.
+/// Finds the 5-byte message prefixes in a gRPC byte stream, without holding or checking the
+/// messages: the boundaries alone (a proxy's response direction), or under `GRPCFrameTracker`.
+public struct GRPCMessageBoundaries {
+    /// The bytes of a prefix seen so far, accumulated big-endian (no buffer to allocate).
+    private var prefixBits: UInt64 = 0
+    private var prefixCount = 0
+    private var remainingBody = 0
+
+    public init() {}
+
+    /// True when the stream is between messages (may end here).
+    public var atMessageBoundary: Bool { prefixCount == 0 && remainingBody == 0 }
+
+    /// Advances over `bytes`, calling `prefix` with each complete prefix's flag and length (the
+    /// message body that follows is skipped whatever `prefix` does, unless it throws).
+    @inline(__always)
+    public mutating func advance<E: Error>(over bytes: UnsafeRawBufferPointer,
+                                           prefix: (_ flag: UInt8, _ length: Int) throws(E) -> Void) throws(E) {
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            if remainingBody > 0 {
+                let skip = min(remainingBody, count - index)
+                remainingBody -= skip
+                index += skip
+                continue
+            }
+            let flag: UInt8
+            let length: Int
+            if prefixCount == 0 && count - index >= GRPCFraming.prefixLength {
+                // The whole prefix is here (nearly always): read it at once.
+                flag = bytes[index]
+                length = Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: index + 1, as: UInt32.self)))
+                index += GRPCFraming.prefixLength
+            } else {
+                prefixBits = prefixBits << 8 | UInt64(bytes[index])
+                prefixCount += 1
+                index += 1
+                guard prefixCount == GRPCFraming.prefixLength else { continue }
+                flag = UInt8(truncatingIfNeeded: prefixBits >> 32)
+                length = Int(prefixBits & 0xFFFF_FFFF)
+                prefixBits = 0
+                prefixCount = 0
+            }
+            try prefix(flag, length)
+            remainingBody = length
+        }
+    }
+}
+
+/// Follows message boundaries in a byte stream without holding the messages, checking each
+/// prefix: what a proxy needs to enforce limits while bytes flow through.
 public struct GRPCFrameTracker {
     /// The largest message allowed.
     public let maxMessageBytes: Int
@@ -64,10 +114,7 @@ public struct GRPCFrameTracker {
     /// The stream's `grpc-encoding` (nil: none or identity).
     public let encoding: String?
 
-    /// The bytes of a prefix seen so far, accumulated big-endian (no buffer to allocate).
-    private var prefixBits: UInt64 = 0
-    private var prefixCount = 0
-    private var remainingBody = 0
+    private var boundaries = GRPCMessageBoundaries()
     /// Messages whose prefix has been seen.
     public private(set) var messagesStarted = 0
 
@@ -78,35 +125,21 @@ public struct GRPCFrameTracker {
     }
 
     /// True when the stream is between messages (may end here).
-    public var atMessageBoundary: Bool { prefixCount == 0 && remainingBody == 0 }
+    public var atMessageBoundary: Bool { boundaries.atMessageBoundary }
 
     /// Advances over `bytes`, checking every prefix.
     public mutating func advance(over bytes: UnsafeRawBufferPointer) throws(GRPCFramingError) {
-        var index = 0
-        let count = bytes.count
-        while index < count {
-            if remainingBody > 0 {
-                let skip = min(remainingBody, count - index)
-                remainingBody -= skip
-                index += skip
-                continue
+        let limit = maxMessageBytes
+        let compressionAllowed = compressionAllowed
+        var started = 0
+        defer { messagesStarted += started }
+        try boundaries.advance(over: bytes) { (flag, length) throws(GRPCFramingError) in
+            if flag > 1 { throw .invalidFlag(flag) }
+            if flag == 1 && !compressionAllowed {
+                throw encoding.map { .unsupportedEncoding($0) } ?? .compressedWithoutEncoding
             }
-            prefixBits = prefixBits << 8 | UInt64(bytes[index])
-            prefixCount += 1
-            index += 1
-            if prefixCount == GRPCFraming.prefixLength {
-                let flag = UInt8(truncatingIfNeeded: prefixBits >> 32)
-                let length = Int(prefixBits & 0xFFFF_FFFF)
-                prefixBits = 0
-                prefixCount = 0
-                if flag > 1 { throw .invalidFlag(flag) }
-                if flag == 1 && !compressionAllowed {
-                    throw encoding.map { .unsupportedEncoding($0) } ?? .compressedWithoutEncoding
-                }
-                if length > maxMessageBytes { throw .messageTooLarge(length: length, limit: maxMessageBytes) }
-                remainingBody = length
-                messagesStarted += 1
-            }
+            if length > limit { throw .messageTooLarge(length: length, limit: limit) }
+            started += 1
         }
     }
 }

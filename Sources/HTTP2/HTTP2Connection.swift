@@ -10,6 +10,8 @@ public protocol HTTP2ConnectionDelegate: AnyObject {
     func connection(_ connection: HTTP2Connection, didOpen stream: HTTP2Stream)
     /// Client side: the TCP connection is up.
     func connectionDidConnect(_ connection: HTTP2Connection)
+    /// The peer's first SETTINGS frame arrived: it speaks HTTP/2.
+    func connectionDidReceivePeerSettings(_ connection: HTTP2Connection)
     /// The peer sent GOAWAY; streams above `lastStreamID` close as REFUSED_STREAM.
     func connection(_ connection: HTTP2Connection, didReceiveGoaway lastStreamID: Int32, errorCode: UInt32)
     /// A stream closed or the peer's SETTINGS changed: capacity may have changed.
@@ -23,6 +25,7 @@ extension HTTP2ConnectionDelegate {
         stream.reset(UInt32(NGHTTP2_REFUSED_STREAM.rawValue))
     }
     public func connectionDidConnect(_ connection: HTTP2Connection) {}
+    public func connectionDidReceivePeerSettings(_ connection: HTTP2Connection) {}
     public func connection(_ connection: HTTP2Connection, didReceiveGoaway lastStreamID: Int32, errorCode: UInt32) {}
     public func connectionCapacityChanged(_ connection: HTTP2Connection) {}
 }
@@ -85,6 +88,8 @@ public final class HTTP2Connection: EventHandler, Flushable {
     private var drained: [HTTP2Stream] = []
     /// The streams `notifyDrained` is telling about (empty between calls; its storage is reused).
     private var notifying: [HTTP2Stream] = []
+    /// A SETTINGS frame came from the peer (its connection preface).
+    private var receivedPeerSettings = false
     /// Open streams, as a list through the streams themselves (the connection holds the first,
     /// each stream the next): opening and closing a stream costs no hashing.
     private var firstStream: HTTP2Stream?
@@ -92,6 +97,8 @@ public final class HTTP2Connection: EventHandler, Flushable {
 
     /// True once closed; no further calls have effect.
     public private(set) var isClosed = false
+    /// Client side: the TCP connect has not completed yet.
+    public var isConnecting: Bool { connecting }
     /// True once GOAWAY was received or sent: no new streams.
     public private(set) var isGoingAway = false
     /// Why the connection closed, once it has.
@@ -623,6 +630,10 @@ public final class HTTP2Connection: EventHandler, Flushable {
             delegate?.connection(self, didReceiveGoaway: byoc_frame_goaway_last_stream_id(frame),
                                  errorCode: byoc_frame_goaway_error(frame))
         case Int32(NGHTTP2_SETTINGS.rawValue):
+            if !receivedPeerSettings {
+                receivedPeerSettings = true
+                delegate?.connectionDidReceivePeerSettings(self)
+            }
             delegate?.connectionCapacityChanged(self)
         default:
             break

@@ -49,6 +49,9 @@ final class ProxyCall: HTTP2StreamDelegate {
         var responded = false
         var sawTrailers = false
         var trailersOnly = false
+        /// Message boundaries of the response body forwarded to the client, so a lost endpoint
+        /// can still end the response cleanly between messages.
+        var response = GRPCMessageBoundaries()
     }
 
     static let maxScanBytes = 4096 + GRPCFraming.prefixLength
@@ -345,6 +348,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             upstream.stream?.consume(data.count)
             return
         }
+        upstream.response.advance(over: data) { _, _ in }
         client.write(data)
     }
 
@@ -372,6 +376,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         let context = UpstreamClosePolicy.Context(
             responded: upstream.responded, canReplay: upstream.replay != nil, attempts: upstream.attempts,
             maxAttempts: Self.maxAttempts, clientHeadersSent: client.headersSent,
+            responseAtMessageBoundary: upstream.response.atMessageBoundary,
             endpoint: upstream.target?.endpoint.description ?? "endpoint")
         switch UpstreamClosePolicy.decide(reason, context) {
         case .finished:
@@ -384,6 +389,10 @@ final class ProxyCall: HTTP2StreamDelegate {
             startAttempt()
         case .fail(let status):
             fail(status)
+        case .endClient(let status):
+            recordStatus(status.code.rawValue)
+            if !client.isClosed && !client.localClosed { client.finish(trailers: GRPCResponses.trailers(status)) }
+            finish()
         case .resetClient(let code):
             // The response already started: pass the failure on as a reset, like the pod did.
             client.reset(code)

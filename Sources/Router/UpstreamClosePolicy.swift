@@ -13,7 +13,9 @@ enum UpstreamClosePolicy {
         case retry
         /// Nothing was sent to the client yet: answer with this status.
         case fail(GRPCStatus)
-        /// The response already started: reset the client's stream with this HTTP/2 code.
+        /// The response started and is between messages: end it with trailers carrying this status.
+        case endClient(GRPCStatus)
+        /// The response stopped inside a message: reset the client's stream with this HTTP/2 code.
         case resetClient(UInt32)
     }
 
@@ -28,6 +30,8 @@ enum UpstreamClosePolicy {
         var maxAttempts: Int
         /// Response headers went to the client.
         var clientHeadersSent: Bool
+        /// The response body forwarded so far ends at a gRPC message boundary.
+        var responseAtMessageBoundary = true
         /// The endpoint, for messages.
         var endpoint: String
     }
@@ -49,11 +53,16 @@ enum UpstreamClosePolicy {
             && context.attempts < context.maxAttempts {
             return .retry
         }
-        if context.clientHeadersSent {
-            if case .reset(let code) = reason { return .resetClient(code) }
-            return .resetClient(UInt32(NGHTTP2_INTERNAL_ERROR.rawValue))
-        }
         let endpoint = context.endpoint
+        if context.clientHeadersSent {
+            // A reset the model sent passes on as it is (CANCEL stays CANCELLED for the client).
+            if case .reset(let code) = reason { return .resetClient(code) }
+            // The model went away: between messages the response can still end properly, with
+            // UNAVAILABLE as a client connected to the model directly would see; inside a
+            // message only a reset is left.
+            guard context.responseAtMessageBoundary else { return .resetClient(UInt32(NGHTTP2_INTERNAL_ERROR.rawValue)) }
+            return .endClient(GRPCStatus(.unavailable, "lost the connection to model endpoint \(endpoint) during the response"))
+        }
         switch reason {
         case .connectFailed:
             return .fail(GRPCStatus(.unavailable, "cannot connect to model endpoint \(endpoint)"))

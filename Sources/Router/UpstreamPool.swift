@@ -110,9 +110,13 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
             // The timer holds the connection until it fires or is cancelled (on connect or close);
             // weak captures would put the connection's and the pool's reference counting on the
             // runtime's slow path for their whole life.
+            // Until the endpoint's SETTINGS arrive, not just the TCP connect: an endpoint that
+            // accepts connections but does not speak HTTP/2 fails the same way as one that is down.
+            let timeoutMs = config.connectTimeoutNanos / 1_000_000
             let timer = loop.schedule(afterNanos: config.connectTimeoutNanos) { [unowned(unsafe) self] in
                 self.connectTimers[ObjectIdentifier(connection)] = nil
-                connection.close(error: HTTP2ConnectionError(.connectFailed, "connect \(state.endpoint): timed out"))
+                let what = connection.isConnecting ? "connect \(state.endpoint)" : "no HTTP/2 SETTINGS from \(state.endpoint)"
+                connection.close(error: HTTP2ConnectionError(.connectFailed, "\(what): timed out after \(timeoutMs) ms"))
             }
             connectTimers[ObjectIdentifier(connection)] = timer
             return connection
@@ -132,7 +136,7 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
 
     // MARK: HTTP2ConnectionDelegate
 
-    func connectionDidConnect(_ connection: HTTP2Connection) {
+    func connectionDidReceivePeerSettings(_ connection: HTTP2Connection) {
         if let timer = connectTimers.removeValue(forKey: ObjectIdentifier(connection)) { loop.cancelTimer(timer) }
         guard let state = connection.userData as? EndpointState else { return }
         state.consecutiveFailures = 0

@@ -61,7 +61,7 @@ struct GatewayOptions {
       --max-concurrent-streams N  SETTINGS_MAX_CONCURRENT_STREAMS per client connection (default 256)
       --max-replicas N            ceiling for min/max replicas in the Admin API (default 16)
       --resync-ms N               reconciler's periodic resync (default 5000)
-      --connect-timeout-ms N      connect timeout to model endpoints (default 1000)
+      --connect-timeout-ms N      connect timeout to model endpoints, until their HTTP/2 SETTINGS (default 1000)
       --idle-timeout-ms N         close idle upstream connections after (default 60000)
       --http-header-timeout-ms N  HTTP/1.1 request headers must arrive within (default 10000)
       --http-idle-timeout-ms N    close idle HTTP/1.1 keep-alive connections after (default 60000)

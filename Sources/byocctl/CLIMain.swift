@@ -3,28 +3,80 @@ import Foundation
 
 /// Runs the root command and maps errors to messages and exit statuses.
 enum CLIMain {
-    static func run(_ arguments: [String]) async -> Never {
+    static func run(_ rawArguments: [String]) async -> Never {
+        let outcome = await execute(rawArguments)
+        if !outcome.text.isEmpty {
+            if outcome.toStdout { Stdout.write(outcome.text) } else { Stderr.line(outcome.text) }
+        }
+        exit(outcome.exitCode)
+    }
+
+    /// Parses and runs one command line; what is left to print, and the exit status.
+    static func execute(_ rawArguments: [String]) async -> Outcome {
+        var arguments = rawArguments
         do {
+            arguments = try ArgumentOrder.movingGlobalOptionsAfterVerb(rawArguments)
             var command = try Byocctl.parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
-            exit(0)
-        } catch let error as CLIError {
-            Stderr.line("byocctl: \(error.message)")
-            exit(error.exitCode)
+            return Outcome(text: "", toStdout: true, exitCode: 0)
         } catch {
-            let code = Byocctl.exitCode(for: error)
-            let message = Byocctl.fullMessage(for: error)
-            if code == .success {
-                if !message.isEmpty { print(message) }
-                exit(0)
+            return Outcome(error: error, arguments: arguments)
+        }
+    }
+
+    /// What a failed (or help-requesting) run prints and its exit status: help on stdout with
+    /// status 0; anything else as one line `byocctl: MESSAGE` on stderr with status 2 for usage
+    /// errors and 1 for failed calls.
+    struct Outcome: Equatable {
+        var text: String
+        var toStdout: Bool
+        var exitCode: Int32
+
+        /// `arguments`: what was parsed (after ArgumentOrder), to name the verb in the hint.
+        init(error: Error, arguments: [String]) {
+            if let error = error as? CLIError {
+                self.init(text: "byocctl: \(Self.oneLine(error.message))", toStdout: false, exitCode: error.exitCode)
+                return
             }
-            if !message.isEmpty { Stderr.line(message) }
+            let code = Byocctl.exitCode(for: error)
+            if code == .success {  // --help, help VERB, a bare byocctl: the full help on stdout.
+                self.init(text: Byocctl.fullMessage(for: error), toStdout: true, exitCode: 0)
+                return
+            }
+            let message = Self.oneLine(Byocctl.message(for: error))
             // ArgumentParser reports usage errors as EX_USAGE (64); byocctl's usage status is 2.
-            exit(code == .validationFailure ? CLIError.usage : code.rawValue)
+            guard code == .validationFailure else {
+                self.init(text: message.isEmpty ? "" : "byocctl: \(message)", toStdout: false, exitCode: code.rawValue)
+                return
+            }
+            let verb = (["byocctl"] + ArgumentOrder.commandPath(arguments)).joined(separator: " ")
+            let text = message.isEmpty ? "usage error" : Self.lowercasingFirstWord(message)
+            self.init(text: "byocctl: \(text) (see '\(verb) --help')", toStdout: false, exitCode: CLIError.usage)
+        }
+
+        init(text: String, toStdout: Bool, exitCode: Int32) {
+            self.text = text
+            self.toStdout = toStdout
+            self.exitCode = exitCode
+        }
+
+        /// The lines of `text`, trimmed and joined with spaces.
+        static func oneLine(_ text: String) -> String {
+            text.split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }
+                .joined(separator: " ")
+        }
+
+        /// "Missing expected argument" -> "missing expected argument" (not "NOT_FOUND", "URL").
+        static func lowercasingFirstWord(_ text: String) -> String {
+            guard let first = text.first, first.isUppercase,
+                  let second = text.dropFirst().first, second.isLowercase else { return text }
+            return first.lowercased() + text.dropFirst()
         }
     }
 }

@@ -195,8 +195,8 @@ def test_https_to_a_closed_port_is_one_clear_line():
 ])
 def test_usage_errors_exit_2(argv):
     out = ctl(*argv, server=f"http://127.0.0.1:{free_port()}")
-    assert out.returncode == 2, f"exit {out.returncode}: {out.stderr}"
-    assert out.stderr.strip()
+    one_line_error(out, status=2)
+    assert out.stdout == ""
 
 
 @pytest.mark.parametrize("inputs, message", [
@@ -463,3 +463,166 @@ def test_status_lists_versions(admin):
     assert doc["gateway"] == "SERVING"
     assert [(v["model"], v["version"], v["state"], v["readyReplicas"], v["desiredReplicas"], v["default"])
             for v in doc["versions"]] == [("iris", "1", "READY", 1, 1, True)]
+
+
+# --------------------------------------------------------------------------- global options before the verb
+
+def ctl_argv(*argv: str, env: dict | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
+    """Runs `byocctl ARGV...` exactly as given ($BYOC_SERVER and $BYOC_TOKEN cleared unless `env` sets them)."""
+    extra = {"BYOC_SERVER": "", "BYOC_TOKEN": ""}
+    extra.update(env or {})
+    return subprocess.run([binary("byocctl"), *argv], capture_output=True, text=True, timeout=timeout,
+                          env=child_env(extra))
+
+
+def ok(out: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert out.returncode == 0, f"$ byocctl {' '.join(out.args[1:])}\nexit {out.returncode}\n{out.stderr}{out.stdout}"
+    return out
+
+
+def closed_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def test_global_options_before_the_verb(admin):
+    url, x = admin.url, '{"x": [[5.1, 3.5, 1.4, 0.2]]}'
+    doc = parse_json(ok(ctl_argv("--server", url, "-o", "json", "register", "iris", "1", "--command", admin.echo,
+                                 "--wait", "--wait-timeout", "60")))
+    assert (doc["model"], doc["version"], doc["state"]) == ("iris", "1", "READY")
+    # --opt=value forms, and the long name of -o
+    doc = parse_json(ok(ctl_argv(f"--server={url}", "-o=json", "register", "iris", "2", "--command", admin.echo)))
+    assert doc["version"] == "2"
+    models = parse_json(ok(ctl_argv("--server", url, "--output", "json", "list")))
+    assert [m["name"] for m in models] == ["iris"]
+    assert parse_json(ok(ctl_argv(f"--server={url}", "--output=json", "get", "iris")))["defaultVersion"] == "1"
+    # table output, with --timeout before the verb too
+    rows = parse_table(ok(ctl_argv("--timeout", "20", "--server", url, "list")).stdout, LIST_HEADERS)
+    assert {r["VERSION"] for r in rows} == {"1", "2"}
+    out = ok(ctl_argv("--server", url, "set-default", "iris", "2"))
+    assert "iris: default version is now 2" in out.stdout
+    assert parse_json(ok(ctl_argv("--server", url, "predict", "iris", "--input", x)))["version"] == "2"
+    doc = parse_json(ok(ctl_argv("-o", "json", "--server", url, "scale", "iris", "2", "--min", "2", "--max", "3")))
+    assert (doc["minReplicas"], doc["maxReplicas"]) == (2, 3)
+    assert parse_json(ok(ctl_argv("--server", url, "-o", "json", "status")))["gateway"] == "SERVING"
+    # mixed: some before the verb, some after
+    doc = parse_json(ok(ctl_argv("--server", url, "delete", "iris", "1", "-o", "json")))
+    assert [(v["model"], v["version"]) for v in doc["deleted"]] == [("iris", "1")]
+    doc = parse_json(ok(ctl_argv("-o", "json", "get", "iris", "--server", url)))
+    assert [v["version"] for v in doc["versions"]] == ["2"]
+
+
+def test_option_after_the_verb_wins(admin):
+    url = admin.url
+    # --server: the one after the verb is used (the one before points at a closed port)
+    assert parse_json(ok(ctl_argv("--server", closed_url(), "-o", "json", "list", "--server", url))) == []
+    refused = closed_url()
+    line = one_line_error(ctl_argv("--server", url, "list", "--server", refused))
+    assert line == f"byocctl: cannot connect to {refused}: connection refused"
+    # -o: after the verb wins either way
+    assert parse_json(ok(ctl_argv("-o", "table", "--server", url, "list", "-o", "json"))) == []
+    assert ok(ctl_argv("-o", "json", "--server", url, "list", "-o", "table")).stdout.strip() == "no models registered"
+    # repeated before the verb: the last one
+    assert parse_json(ok(ctl_argv("-o", "table", "-o", "json", "--server", url, "list"))) == []
+
+
+def test_byoc_server_env_with_output_before_the_verb(admin, routed):
+    env = {"BYOC_SERVER": admin.url}
+    assert parse_json(ok(ctl_argv("-o", "json", "list", env=env))) == []
+    assert parse_json(ok(ctl_argv("-o", "json", "status", env=env)))["gateway"] == "SERVING"
+    assert parse_json(ok(ctl_argv("--output=json", "status", env=env)))["server"] == admin.url
+    # --server before the verb overrides $BYOC_SERVER
+    doc = parse_json(ok(ctl_argv("--server", routed.address, "-o", "json", "status", env=env)))
+    assert doc["server"] == routed.address
+    doc = parse_json(ok(ctl_argv("-o", "json", "predict", "iris", "--input", '{"x": [1]}',
+                                 env={"BYOC_SERVER": routed.address})))
+    assert doc["model"] == "iris" and doc["version"] == "1"
+    # and a closed $BYOC_SERVER is still reported in one line
+    refused = closed_url()
+    line = one_line_error(ctl_argv("-o", "json", "list", env={"BYOC_SERVER": refused}))
+    assert line == f"byocctl: cannot connect to {refused}: connection refused"
+
+
+def test_token_before_the_verb(procs, tmp_path):
+    import base64
+    import secrets
+    admin_token = ("byoc_" + secrets.token_hex(6) + "_"
+                   + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(admin_token + "\n")
+    token_file.chmod(0o600)
+    gw = procs.registry_gateway(extra=["--require-auth", "--admin-token-file", str(token_file)])
+    url = f"http://{gw.address}"
+    wrong = admin_token[:-4] + ("AAAA" if not admin_token.endswith("AAAA") else "BBBB")
+
+    assert parse_json(ok(ctl_argv("--token", admin_token, "--server", url, "-o", "json", "list"))) == []
+    assert parse_json(ok(ctl_argv(f"--token={admin_token}", "-o", "json", "list", "--server", url))) == []
+    line = one_line_error(ctl_argv("--server", url, "list"))
+    assert line.startswith("byocctl: UNAUTHENTICATED: "), line
+    # token verbs (a verb with sub-verbs) take them before `token` too
+    tokens = parse_json(ok(ctl_argv("--server", url, "--token", admin_token, "-o", "json", "token", "list")))
+    assert isinstance(tokens, list)
+    out = ok(ctl_argv("--server", url, "--token", admin_token, "-o", "json", "token", "create", "--scope", "predict",
+                      "--model", "iris", "--description", "before the verb"))
+    assert parse_json(out)["token"]["description"] == "before the verb"
+    # after the verb wins
+    assert parse_json(ok(ctl_argv("--token", wrong, "--server", url, "-o", "json", "list",
+                                  "--token", admin_token))) == []
+    line = one_line_error(ctl_argv("--token", admin_token, "--server", url, "list", "--token", wrong))
+    assert line.startswith("byocctl: UNAUTHENTICATED: "), line
+    # --token before the verb overrides $BYOC_TOKEN
+    assert parse_json(ok(ctl_argv("--token", admin_token, "-o", "json", "list",
+                                  env={"BYOC_SERVER": url, "BYOC_TOKEN": wrong}))) == []
+
+
+USAGE_ERRORS = [
+    (["list", "-o", "yaml"], "byocctl: the value 'yaml' is invalid for '-o <output>'. "
+                             "Please provide one of 'table' and 'json'. (see 'byocctl list --help')"),
+    (["-o", "yaml", "list"], "byocctl: the value 'yaml' is invalid for '-o <output>'. "
+                             "Please provide one of 'table' and 'json'. (see 'byocctl list --help')"),
+    (["list", "--bogus"], "byocctl: unknown option '--bogus' (see 'byocctl list --help')"),
+    (["-o", "json", "--bogus", "list"], "byocctl: unknown option '--bogus' (see 'byocctl --help')"),
+    (["get"], "byocctl: missing expected argument '<model>' (see 'byocctl get --help')"),
+    (["-o", "json", "get"], "byocctl: missing expected argument '<model>' (see 'byocctl get --help')"),
+    (["scale", "m", "v"], "byocctl: missing expected argument '--min <min>' (see 'byocctl scale --help')"),
+    (["scale", "m", "v", "--min"], "byocctl: missing value for '--min <min>' (see 'byocctl scale --help')"),
+    (["frobnicate"], "byocctl: unexpected argument 'frobnicate' (see 'byocctl --help')"),
+    (["token", "frobnicate"], "byocctl: unexpected argument 'frobnicate' (see 'byocctl token --help')"),
+    (["--server", "http://127.0.0.1:1"], "byocctl: no verb after '--server http://127.0.0.1:1' (see 'byocctl --help')"),
+    (["--server"], "byocctl: missing value for '--server' (see 'byocctl --help')"),
+    (["list", "--timeout", "0"], "byocctl: --timeout must be a positive number of seconds (see 'byocctl list --help')"),
+    (["--timeout", "0", "list"], "byocctl: --timeout must be a positive number of seconds (see 'byocctl list --help')"),
+    (["predict", "iris", "--param", "novalue"],
+     "byocctl: --param takes KEY=VALUE, got \"novalue\" (see 'byocctl predict --help')"),
+    (["--server", "ftp://h", "list"],
+     "byocctl: unsupported scheme \"ftp\" in --server ftp://h (use http://HOST:PORT or https://HOST:PORT)"),
+]
+
+
+@pytest.mark.parametrize("argv, message", USAGE_ERRORS, ids=[" ".join(argv) for argv, _ in USAGE_ERRORS])
+def test_usage_errors_are_one_exact_line(argv, message):
+    out = ctl_argv(*argv, env={"BYOC_SERVER": closed_url()})
+    assert one_line_error(out, status=2) == message
+    assert out.stdout == ""
+
+
+HELP_REQUESTS = [
+    (["--help"], "USAGE: byocctl [--server URL]"),
+    (["-h"], "USAGE: byocctl [--server URL]"),
+    (["help"], "USAGE: byocctl [--server URL]"),
+    ([], "USAGE: byocctl [--server URL]"),
+    (["help", "scale"], "USAGE: byocctl scale"),
+    (["list", "--help"], "USAGE: byocctl list"),
+    (["--server", "http://127.0.0.1:1", "--help"], "USAGE: byocctl [--server URL]"),
+    (["--server", "http://127.0.0.1:1", "help", "get"], "USAGE: byocctl get"),
+    (["-o", "json", "list", "--help"], "USAGE: byocctl list"),
+    (["--token", "t", "token", "create", "--help"], "USAGE: byocctl token create"),
+]
+
+
+@pytest.mark.parametrize("argv, usage", HELP_REQUESTS,
+                         ids=[" ".join(argv) or "no-arguments" for argv, _ in HELP_REQUESTS])
+def test_help_still_works(argv, usage):
+    out = ok(ctl_argv(*argv))
+    assert out.stderr == ""
+    assert usage in out.stdout, out.stdout
+    assert "--server" in out.stdout

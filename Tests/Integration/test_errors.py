@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import signal
+import sys
 import time
 
 import grpc
@@ -110,6 +111,78 @@ def test_endpoint_killed_next_100_calls_succeed(procs):
         assert resp.payload == b"%d" % i
         served.append(served_by(call))
     assert set(served) == {"iris-1-b"}
+
+
+# A model server (grpcio) whose Predict sends its response headers and one whole message,
+# then dies before the trailers: the process exits with the response half done.
+DYING_MODEL = """
+import os, sys, time
+from concurrent import futures
+import grpc
+
+def predict(request, context):
+    context.send_initial_metadata((("x-model", "dying"),))
+    yield b""  # an empty PredictResponse: one whole gRPC message
+    time.sleep(0.3)
+    os._exit(3)
+
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("byoc.v1.Inference", {
+    "Predict": grpc.unary_stream_rpc_method_handler(predict)}),))
+port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+print(f"listening on 127.0.0.1:{port}", flush=True)
+server.wait_for_termination()
+"""
+
+
+def test_model_dying_after_a_whole_message_ends_the_call_unavailable(procs, tmp_path):
+    """The response started and stopped between messages: the gateway ends it with trailers
+    (UNAVAILABLE naming the endpoint), as a client connected to the model would see, rather
+    than resetting the stream (which grpcio reports as INTERNAL)."""
+    script = tmp_path / "dying_model.py"
+    script.write_text(DYING_MODEL)
+    model = procs.start("dying-model", [sys.executable, str(script)])
+    gw = procs.gateway({"dying": {"default": "1", "versions": {"1": [model]}}})
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Predict(predict_request("dying", "1"), timeout=10)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE, (err.value.code(), err.value.details())
+    details = err.value.details() or ""
+    assert "lost the connection to model endpoint" in details and model.address in details, details
+    assert ("x-model", "dying") in (err.value.initial_metadata() or ()), "the model's headers were forwarded"
+    model.wait(timeout=10)
+    # The gateway is unharmed: the endpoint is gone, so the next call is UNAVAILABLE too.
+    assert _code(stub.Predict, predict_request("dying", "1"), timeout=10) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_endpoint_that_accepts_but_never_speaks_http2(procs):
+    """A socket that completes the TCP handshake but never sends SETTINGS counts as a failed
+    connect after --connect-timeout-ms: the call fails over to another endpoint, and with no
+    other endpoint it is UNAVAILABLE at once, not held until the client's deadline."""
+    import socket
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(64)  # the kernel accepts connections; nobody reads or writes
+    try:
+        silent = f"127.0.0.1:{mute.getsockname()[1]}"
+        echo = procs.echo("iris", "1", id="iris-1-b")
+        gw = procs.gateway({"iris": {"default": "1", "versions": {"1": [silent, echo]}},
+                            "mute": {"default": "1", "versions": {"1": [silent]}}},
+                           extra=["--connect-timeout-ms", "300"])
+        stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+        t0 = time.monotonic()
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(predict_request("mute", "1"), timeout=10)
+        elapsed = time.monotonic() - t0
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE, (err.value.code(), err.value.details())
+        assert "no HTTP/2 SETTINGS" in (err.value.details() or ""), err.value.details()
+        assert elapsed < 3, f"{elapsed:.2f} s: held toward the client's deadline"
+        for i in range(10):
+            resp, call = stub.Predict.with_call(predict_request("iris", "1", payload=b"%d" % i), timeout=10)
+            assert resp.payload == b"%d" % i and served_by(call) == "iris-1-b"
+    finally:
+        mute.close()
 
 
 # ---------------------------------------------------------------------------- deadlines

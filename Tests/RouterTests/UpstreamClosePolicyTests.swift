@@ -11,9 +11,9 @@ final class UpstreamClosePolicyTests: XCTestCase {
     private let cancel = StreamCloseReason.reset(UInt32(NGHTTP2_CANCEL.rawValue))
 
     private func context(responded: Bool = false, canReplay: Bool = true, attempts: Int = 1,
-                         headersSent: Bool = false) -> UpstreamClosePolicy.Context {
+                         headersSent: Bool = false, atBoundary: Bool = true) -> UpstreamClosePolicy.Context {
         .init(responded: responded, canReplay: canReplay, attempts: attempts, maxAttempts: 3,
-              clientHeadersSent: headersSent, endpoint: "10.0.0.1:9000")
+              clientHeadersSent: headersSent, responseAtMessageBoundary: atBoundary, endpoint: "10.0.0.1:9000")
     }
 
     func testNormalCloseFinishes() {
@@ -49,7 +49,15 @@ final class UpstreamClosePolicyTests: XCTestCase {
     func testResetAfterTheResponseStartedResetsTheClientWithTheSameCode() {
         XCTAssertEqual(UpstreamClosePolicy.decide(cancel, context(responded: true, headersSent: true)),
                        .resetClient(UInt32(NGHTTP2_CANCEL.rawValue)))
+        XCTAssertEqual(UpstreamClosePolicy.decide(cancel, context(responded: true, headersSent: true, atBoundary: false)),
+                       .resetClient(UInt32(NGHTTP2_CANCEL.rawValue)))
+    }
+
+    func testModelLostAfterTheResponseStartedEndsWithUnavailableBetweenMessages() {
         XCTAssertEqual(UpstreamClosePolicy.decide(.connectionLost, context(responded: true, headersSent: true)),
+                       .endClient(GRPCStatus(.unavailable, "lost the connection to model endpoint 10.0.0.1:9000 during the response")))
+        // Inside a message the client cannot be given a clean end: reset.
+        XCTAssertEqual(UpstreamClosePolicy.decide(.connectionLost, context(responded: true, headersSent: true, atBoundary: false)),
                        .resetClient(UInt32(NGHTTP2_INTERNAL_ERROR.rawValue)))
     }
 
