@@ -107,11 +107,11 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
             let connection = try HTTP2Connection(connectingTo: state.address!, loop: loop, settings: config.http2, delegate: self)
             connection.userData = state
             state.connections.append(connection)
-            // The timer holds the connection until it fires or is cancelled (on connect or close);
-            // weak captures would put the connection's and the pool's reference counting on the
-            // runtime's slow path for their whole life.
-            // Until the endpoint's SETTINGS arrive, not just the TCP connect: an endpoint that
-            // accepts connections but does not speak HTTP/2 fails the same way as one that is down.
+            // The connect timer runs until the endpoint's SETTINGS arrive, not just until the TCP
+            // connect: an endpoint that accepts connections but does not speak HTTP/2 fails the
+            // same way as one that is down. It holds the connection until it fires or is
+            // cancelled (on SETTINGS or close); weak captures would put the connection's and the
+            // pool's reference counting on the runtime's slow path for their whole life.
             let timeoutMs = config.connectTimeoutNanos / 1_000_000
             let timer = loop.schedule(afterNanos: config.connectTimeoutNanos) { [unowned(unsafe) self] in
                 self.connectTimers[ObjectIdentifier(connection)] = nil
