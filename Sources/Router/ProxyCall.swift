@@ -66,14 +66,15 @@ final class ProxyCall: HTTP2StreamDelegate {
     var downstream: ClientHalf
     var upstream = UpstreamHalf()
     var model = ""
-    var version = ""
-    /// The resolved model version, once routed.
-    var route: ResolvedRoute?
+    /// The resolved model version, once routed (the call counts in its in-flight gauge from
+    /// then until `finish`).
+    private var resolved: ResolvedRoute?
+    /// The concrete version serving the call ("" until routed).
+    var version: String { resolved?.version ?? "" }
+    /// This call's model version counters, once routed.
+    private var stats: VersionStats? { resolved?.stats }
     /// The caller's token when auth is on (nil: off); its models are checked in `route`.
     var grant: AuthEntry?
-    /// This call's model version counters, once routed (it counts in their in-flight gauge
-    /// from then until `finish`).
-    private var stats: VersionStats?
     private var deadlineTimer: UInt64?
 
     init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead) {
@@ -133,8 +134,7 @@ final class ProxyCall: HTTP2StreamDelegate {
                 let take = min(data.count, Self.maxScanBytes - downstream.scanBytes.count)
                 downstream.scanBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[0..<take]))
             }
-            let scanned = downstream.scanBytes
-            _ = scanned.withUnsafeBytes { scanForRoute($0, final: false) }
+            scanCollected(final: false)
         case .proxying:
             forward(data)
         case .finished:
@@ -150,8 +150,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         downstream.ended = true
         switch phase {
         case .routing:
-            let scanned = downstream.scanBytes
-            _ = scanned.withUnsafeBytes { scanForRoute($0, final: true) }
+            scanCollected(final: true)
         case .proxying:
             if !downstream.tracker.atMessageBoundary {
                 fail(GRPCFramingError.truncated.status)
@@ -189,6 +188,13 @@ final class ProxyCall: HTTP2StreamDelegate {
     }
 
     // MARK: Routing
+
+    /// Scans the first body bytes collected so far (through a second reference: routing
+    /// empties `scanBytes`).
+    private func scanCollected(final: Bool) {
+        let scanned = downstream.scanBytes
+        _ = scanned.withUnsafeBytes { scanForRoute($0, final: final) }
+    }
 
     /// Reads model and version from the body's first bytes; true when the call moved on
     /// (routed, or failed), false when more bytes are needed.
@@ -244,14 +250,12 @@ final class ProxyCall: HTTP2StreamDelegate {
         case .unknownVersion:
             fail(GRPCStatus(.notFound, "model \"\(model)\" has no version \"\(version)\""))
         case .found(let route):
-            self.version = route.version
-            stats = route.stats
+            resolved = route
             route.stats.inFlight += 1
             guard !route.endpoints.isEmpty else {
                 fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(route.version)\" has no ready endpoint"))
                 return
             }
-            self.route = route
             phase = .proxying
             downstream.scanBytes = []
             startAttempt()
@@ -260,7 +264,7 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     /// Opens an upstream stream on the best untried endpoint and sends what the client sent so far.
     private func startAttempt() {
-        guard let route else { return }
+        guard let route = resolved else { return }
         while upstream.attempts < Self.maxAttempts {
             guard let target = worker.pickEndpoint(route.endpoints, excluding: upstream.tried) else { break }
             let endpoint = target.endpoint
