@@ -114,6 +114,8 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
     public internal(set) var dispatcher: GRPCCallDispatcher!
     private var connections: [ObjectIdentifier: HTTP2Connection] = [:]
     private var shuttingDown = false
+    /// `stopLoop` ran (the dispatcher was told, the loop asked to stop).
+    private var stopped = false
     /// Open client connections on this worker.
     public var connectionCount: Int { connections.count }
     /// Open streams over all client connections of this worker (call on the worker's loop).
@@ -211,8 +213,6 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
         dispatcher.didStop()
         loop.stop()
     }
-
-    private var stopped = false
 
     func beginShutdown() {
         guard !shuttingDown else { return }
@@ -315,5 +315,4 @@ struct RequestFields {
             return true
         }
     }
-
 }

@@ -1,6 +1,6 @@
 /// A FIFO of bytes stored as chunks, for data waiting to be framed by nghttp2.
 ///
-/// A whole chunk can be handed over without copying (`append(chunk:)`, shared copy-on-write
+/// A whole chunk can be handed over without copying (`append(_: [UInt8])`, shared copy-on-write
 /// with the caller); raw bytes are copied into a new, exactly sized chunk. The first chunk is
 /// stored inline, so a queue that holds one message at a time (the common case for unary
 /// calls) allocates nothing beyond that message. Memory is bounded by the caller: a proxied
@@ -20,7 +20,7 @@ public struct ByteQueue {
     public var isEmpty: Bool { count == 0 }
 
     /// Appends `chunk` itself (no copy: arrays are shared until written to).
-    public mutating func append(chunk: [UInt8]) {
+    public mutating func append(_ chunk: [UInt8]) {
         guard !chunk.isEmpty else { return }
         if count == 0 {
             first = chunk
@@ -36,14 +36,9 @@ public struct ByteQueue {
         var remaining = bytes
         while remaining.count > 0 {
             let n = min(Self.chunkSize, remaining.count)
-            append(chunk: Array(UnsafeRawBufferPointer(rebasing: remaining[0..<n])))
+            append(Array(UnsafeRawBufferPointer(rebasing: remaining[0..<n])))
             remaining = UnsafeRawBufferPointer(rebasing: remaining[n...])
         }
-    }
-
-    /// Appends a copy of `bytes`.
-    public mutating func append(_ bytes: [UInt8]) {
-        append(chunk: bytes)
     }
 
     /// Copies up to `destination.count` bytes out, removing them; returns how many.

@@ -12,14 +12,6 @@ public struct HeaderField: Sendable, Equatable {
 }
 
 extension HeaderField {
-    /// True when this field is named `name`. Lengths are compared first: most names differ in
-    /// length, and that check costs far less than a full string comparison (header lookups
-    /// run several times per proxied call).
-    @inline(__always)
-    public func hasName(_ name: String) -> Bool {
-        self.name.utf8.count == name.utf8.count && self.name == name
-    }
-
     /// True for a pseudo-header (`:method`, `:path`, ...).
     @inline(__always)
     public var isPseudo: Bool { name.utf8.first == UInt8(ascii: ":") }
@@ -28,7 +20,7 @@ extension HeaderField {
 extension Array where Element == HeaderField {
     /// The value of the first field named `name` (names are lower case in HTTP/2).
     public subscript(field name: String) -> String? {
-        for field in self where field.hasName(name) { return field.value }
+        for field in self where field.name == name { return field.value }
         return nil
     }
 }
@@ -148,7 +140,7 @@ public final class HTTP2Stream {
     /// Queues body bytes (the array itself, shared copy-on-write).
     public func write(_ bytes: [UInt8]) {
         guard !localClosed, !isClosed else { return }
-        outbound.append(chunk: bytes)
+        outbound.append(bytes)
         resumeIfDeferred()
     }
 

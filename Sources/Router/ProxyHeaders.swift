@@ -19,7 +19,6 @@ enum ProxyHeaders {
         }
     }
 
-
     /// Writes the upstream request headers: our pseudo-headers, `te: trailers`, the remaining
     /// deadline, and the client's metadata minus hop-by-hop headers (and minus `authorization`
     /// when the gateway checked it itself: the platform's tokens never reach a model). The
