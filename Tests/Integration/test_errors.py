@@ -315,27 +315,26 @@ def test_missing_content_type_is_415(cluster):
     assert st.http_status == 415, str(st)
 
 
-def test_wrong_content_type_on_health_is_415(cluster):
-    body = h2raw.grpc_frame(pb.health.HealthCheckRequest(service="").SerializeToString())
-    with h2raw.RawH2(cluster.address) as h:
-        good = h.wait(h.request("/grpc.health.v1.Health/Check", body), timeout=5)
-        bad = h.wait(h.request("/grpc.health.v1.Health/Check", body, content_type="text/plain"), timeout=5)
-        none = h.wait(h.request("/grpc.health.v1.Health/Check", body, content_type=None), timeout=5)
+def _assert_415_unless_grpc(address, path, body, wrong):
+    """`path` is served with application/grpc, and refused with HTTP 415 with `wrong` or none."""
+    with h2raw.RawH2(address) as h:
+        good = h.wait(h.request(path, body), timeout=5)
+        bad = h.wait(h.request(path, body, content_type=wrong), timeout=5)
+        none = h.wait(h.request(path, body, content_type=None), timeout=5)
     assert good.http_status == 200 and good.grpc_status == 0, str(good)  # the path is served
     assert bad.http_status == 415, str(bad)
     assert none.http_status == 415, str(none)
+
+
+def test_wrong_content_type_on_health_is_415(cluster):
+    body = h2raw.grpc_frame(pb.health.HealthCheckRequest(service="").SerializeToString())
+    _assert_415_unless_grpc(cluster.address, "/grpc.health.v1.Health/Check", body, "text/plain")
 
 
 def test_wrong_content_type_on_admin_is_415(procs):
     gw = procs.registry_gateway()
-    body = h2raw.grpc_frame(b"")  # an empty ListModelsRequest
-    with h2raw.RawH2(gw.address) as h:
-        good = h.wait(h.request("/byoc.v1.Admin/ListModels", body), timeout=5)
-        bad = h.wait(h.request("/byoc.v1.Admin/ListModels", body, content_type="application/json"), timeout=5)
-        none = h.wait(h.request("/byoc.v1.Admin/ListModels", body, content_type=None), timeout=5)
-    assert good.http_status == 200 and good.grpc_status == 0, str(good)  # the path is served
-    assert bad.http_status == 415, str(bad)
-    assert none.http_status == 415, str(none)
+    # An empty ListModelsRequest.
+    _assert_415_unless_grpc(gw.address, "/byoc.v1.Admin/ListModels", h2raw.grpc_frame(b""), "application/json")
 
 
 # ---------------------------------------------------------------------------- compression
