@@ -87,10 +87,8 @@ public enum TensorJSON {
             return try rawTensor(name: name, fields: fields, base64: base64, dtype: dtype)
         }
         if case .object(let fields) = value, let values = fields["values"] {
-            if case .string(let d)? = fields["dtype"] {
-                guard let parsed = DataType(name: d) else { throw TensorJSONError("input \"\(name)\": unknown dtype \(d)") }
-                dtype = dtype ?? parsed
-            }
+            let declared = try declaredDType(name: name, fields)  // checked even when `dtype` is given
+            dtype = dtype ?? declared
             shape = try Self.shape(name: name, values, into: &leaves)
             if case .array(let dims)? = fields["shape"] {
                 shape = try declaredShape(name: name, dims)
@@ -108,17 +106,21 @@ public enum TensorJSON {
         return try fill(name: name, leaves: leaves, shape: shape, dtype: dtype)
     }
 
+    /// The `"dtype"` field of an input object (nil when absent); throws for an unknown name.
+    private static func declaredDType(name: String, _ fields: [String: JSONValue]) throws -> DataType? {
+        guard case .string(let d)? = fields["dtype"] else { return nil }
+        guard let parsed = DataType(name: d) else { throw TensorJSONError("input \"\(name)\": unknown dtype \(d)") }
+        return parsed
+    }
+
     /// `{"dtype": D, "shape": [..], "raw": BASE64}`: row-major little-endian bytes as they are.
     static func rawTensor(name: String, fields: [String: JSONValue], base64: String,
                           dtype: DataType?) throws -> Tensor {
         guard let bytes = Data(base64Encoded: base64) else {
             throw TensorJSONError("input \"\(name)\": raw must be base64")
         }
-        var tensor = Tensor(dtype: dtype ?? .bytes, raw: [UInt8](bytes))
-        if case .string(let d)? = fields["dtype"] {
-            guard let parsed = DataType(name: d) else { throw TensorJSONError("input \"\(name)\": unknown dtype \(d)") }
-            tensor.dtype = dtype ?? parsed
-        }
+        let declared = try declaredDType(name: name, fields)  // checked even when `dtype` is given
+        var tensor = Tensor(dtype: dtype ?? declared ?? .bytes, raw: [UInt8](bytes))
         if case .array(let dims)? = fields["shape"] {
             tensor.shape = try declaredShape(name: name, dims)
         }

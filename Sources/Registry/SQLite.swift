@@ -92,7 +92,7 @@ final class SQLiteConnection {
         try check(sqlite3_busy_timeout(try open(), milliseconds), "busy_timeout")
     }
 
-    /// Rows changed by the most recent INSERT, UPDATE or DELETE.
+    /// A prepared statement for `sql` (persistent: statements are cached by the caller).
     private func prepare(_ sql: String) throws -> SQLiteStatement {
         let db = try open()
         var raw: OpaquePointer?

@@ -245,7 +245,7 @@ enum ConsoleRoutes {
             throw APIError(502, "INTERNAL", "the model's response is not a PredictResponse: \(error)")
         }
         var outputs: [String: Any] = [:]
-        for (name, tensor) in response.outputs { outputs[name] = TensorJSON.json(tensor) }
+        for (name, tensor) in response.outputs { outputs[name] = TensorJSON.nestedObject(tensor) }
         var body: [String: Any] = ["model": response.model, "version": response.version, "outputs": outputs,
                                    "latencyMs": (latencyMs * 1000).rounded() / 1000]
         if let servedBy = reply.headers[field: "byoc-served-by"] { body["servedBy"] = servedBy }

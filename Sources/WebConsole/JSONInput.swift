@@ -150,8 +150,4 @@ extension TensorJSON {
             throw APIError.invalid(error.message)
         }
     }
-
-    /// An output tensor as the UI shows it: the protobuf JSON fields plus "values" nested by
-    /// "shape" (decoded from raw bytes when the model answers with them).
-    static func json(_ tensor: Tensor) -> [String: Any] { nestedObject(tensor) }
 }

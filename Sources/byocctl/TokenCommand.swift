@@ -35,11 +35,7 @@ struct TokenCreateCommand: AsyncParsableCommand {
         let connection = try global.connect()
         let response = try await connection.call(RPC.createToken, request, as: CreateTokenResponse.self)
         let token = response.token ?? Token()
-        if global.json {
-            Output.emit(global, json: ["token": token.jsonObject(), "secret": response.secret] as [String: Any], table: "")
-            return
-        }
-        Stdout.write("""
+        Output.emit(global, json: ["token": token.jsonObject(), "secret": response.secret] as [String: Any], table: """
             created \(TokenTime.summary(token))
             token (shown only this once; the gateway keeps only a hash):
             \(response.secret)
@@ -132,14 +128,19 @@ enum TokenTime {
         return total
     }
 
-    static func format(_ unixMs: Int64) -> String {
+    /// One formatter for every cell (the CLI is single-threaded).
+    nonisolated(unsafe) private static let iso8601: ISO8601DateFormatter = {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(unixMs) / 1000))
+        return formatter
+    }()
+
+    static func format(_ unixMs: Int64) -> String {
+        iso8601.string(from: Date(timeIntervalSince1970: Double(unixMs) / 1000))
     }
 
     static func models(_ token: Token) -> String {
-        token.scope == "admin" ? "*" : (token.models.isEmpty ? "*" : token.models.joined(separator: ","))
+        token.scope == "admin" || token.models.isEmpty ? "*" : token.models.joined(separator: ",")
     }
 
     static func status(_ token: Token, now: Date) -> String {
