@@ -15,7 +15,7 @@ public final class AdminService: Sendable {
     /// - Parameters:
     ///   - changed: awaited after every registry change, before the call answers. The gateway
     ///     publishes routes from the registry and returns once every worker routes with them
-    ///     (`Reconciler.syncRoutes`), and wakes the reconciler: a caller that sets a default
+    ///     (`Reconciler.registryChanged`), and wakes the reconciler: a caller that sets a default
     ///     version or deletes one sees the change in the next call it makes.
     ///   - tokensChanged: awaited with every token after one is created or revoked, before the
     ///     call answers (the gateway installs a new `AuthTable` on its workers from it, so a

@@ -132,10 +132,7 @@ public final class KubeControlPlane: @unchecked Sendable {
         let reconciler = Reconciler(registry: registry, runtime: runtime, options: options.reconciler) { [weak self] table in
             self?.leaderPublished(table)
         }
-        let admin = makeAdmin(registry) {
-            await reconciler.syncRoutes()
-            reconciler.wake()
-        }
+        let admin = makeAdmin(registry) { await reconciler.registryChanged() }
         lock.withLock {
             leading = true
             self.registry = registry

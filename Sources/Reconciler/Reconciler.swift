@@ -181,12 +181,18 @@ public actor Reconciler {
     }
 
     /// Publishes routes from the registry as it is now and the endpoints last observed, without
-    /// waiting for a pass (which may be busy with the runtime). The Admin API calls this after
-    /// a change, so a new default version or a deleted one routes as soon as the call answers.
+    /// waiting for a pass (which may be busy with the runtime), so a new default version or a
+    /// deleted one routes at once.
     public func syncRoutes() async {
         guard let read = try? await registry.modelsWithRevision() else { return }
         noteModels(read)
         publishRoutes()
+    }
+
+    /// The registry changed (an Admin call): routes now (`syncRoutes`), and a pass soon.
+    public func registryChanged() async {
+        await syncRoutes()
+        wake()
     }
 
     // MARK: - Helpers

@@ -12,7 +12,7 @@ public actor Registry {
     public nonisolated let schemaVersion: Int
     /// Write transactions committed since the registry was opened: of two reads, the one with
     /// the higher revision saw the newer registry (see `modelsWithRevision`).
-    public private(set) var revision: UInt64 = 0
+    private var revision: UInt64 = 0
 
     /// Opens (creating if needed) the registry at `path` and applies pending migrations.
     public init(path: String) throws {

@@ -120,8 +120,7 @@ final class Gateway: @unchecked Sendable {
                                     options: ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs))),
                                     publish: { [weak self] table in self?.publish(table) })
         let service = AdminService(registry: registry, changed: { [weak self] in
-                                       await reconciler.syncRoutes()
-                                       reconciler.wake()
+                                       await reconciler.registryChanged()
                                        await self?.routesInstalled()
                                    },
                                    limits: AdminLimits(maxReplicas: Int32(options.maxReplicas)),

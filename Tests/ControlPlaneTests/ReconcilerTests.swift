@@ -90,14 +90,14 @@ final class ReconcilerTests: XCTestCase {
         _ = try await registry.setDefault(model: "iris", version: "2")
         _ = try await registry.delete(model: "iris", version: "1")
         await reconciler.syncRoutes()
-        let synced = try XCTUnwrap(recorder.latest)
-        XCTAssertEqual(synced.models["iris"]?.defaultVersion, "2")
-        XCTAssertNil(synced.models["iris"]?.versions["1"], "the deleted version is gone from the routes")
-        XCTAssertEqual(synced.models["iris"]?.versions["2"]?.count, 1, "endpoints observed earlier are kept")
-
+        let synced = recorder.latest
         let publishedBefore = recorder.all.count
+        // Release the stuck pass before asserting, so a failed assertion cannot leave it waiting.
         await runtime.openGate()
         await stuckPass.value
+        XCTAssertEqual(synced?.models["iris"]?.defaultVersion, "2")
+        XCTAssertNil(synced?.models["iris"]?.versions["1"], "the deleted version is gone from the routes")
+        XCTAssertEqual(synced?.models["iris"]?.versions["2"]?.count, 1, "endpoints observed earlier are kept")
         for table in recorder.all.dropFirst(publishedBefore) {
             XCTAssertEqual(table.models["iris"]?.defaultVersion, "2", "a pass with an older registry read published")
             XCTAssertNil(table.models["iris"]?.versions["1"])
