@@ -204,8 +204,17 @@ final class OrphanReaperTests: XCTestCase {
         let parts = marker.split(separator: "=", maxSplits: 1).map(String.init)
         let ours = try start(["PATH": "/usr/bin:/bin", parts[0]: parts[1]])
         let other = try start(["PATH": "/usr/bin:/bin", parts[0]: parts[1] + "-other"])
-        defer { other.terminate() }
-        Thread.sleep(forTimeInterval: 0.3)
+        // The other wrapper's child too, not only the wrapper.
+        defer { _ = OrphanReaper.killProcesses(withEnvironmentEntry: marker + "-other") }
+        // Wait (bounded) until both wrappers started their `sleep` child.
+        func hasChild(_ pid: Int32) -> Bool {
+            let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            return !children.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while !(hasChild(ours.processIdentifier) && hasChild(other.processIdentifier)) && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
         let killed = OrphanReaper.killProcesses(withEnvironmentEntry: marker)
         XCTAssertTrue(killed.contains(ours.processIdentifier), "the marked wrapper is killed")
         XCTAssertEqual(killed.count, 2, "the wrapper and its sleeping child carry the marker: \(killed)")

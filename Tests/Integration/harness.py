@@ -157,11 +157,15 @@ def _kill_leftovers() -> None:
 
 
 def child_env(extra: dict | None = None) -> dict:
+    """This process's environment without proxies, plus `extra` (a value of None removes the name)."""
     env = {k: v for k, v in os.environ.items()
            if k.lower() not in ("http_proxy", "https_proxy", "grpc_proxy", "all_proxy")}
     env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
-    if extra:
-        env.update(extra)
+    for name, value in (extra or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return env
 
 

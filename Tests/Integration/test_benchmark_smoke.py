@@ -79,6 +79,7 @@ def test_callgrind_counts_instructions_per_call(bin_dir):
     sys.stderr.write(proc.stderr[-4000:])
     assert proc.returncode == 0, f"callgrind exited {proc.returncode}:\n{proc.stderr[-2000:]}"
     assert "300 succeeded" in proc.stdout, "every measured call succeeded"
-    line = next(l for l in proc.stdout.splitlines() if "instructions for 300 calls" in l)
+    line = next((l for l in proc.stdout.splitlines() if "instructions for 300 calls" in l), None)
+    assert line, f"no instructions-per-call line:\n{proc.stdout[-2000:]}"
     per_call = int(line.split("= ")[1].split()[0])
     assert per_call > 1000, line

@@ -292,7 +292,7 @@ def test_unknown_method_is_unimplemented(cluster, method):
     assert _code(call, _VALID, timeout=5) == grpc.StatusCode.UNIMPLEMENTED
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json", None], ids=["text", "json", "missing"])
 def test_wrong_content_type_is_415(cluster, content_type):
     with h2raw.RawH2(cluster.address) as h:
         st = h.wait(h.request(PREDICT, h2raw.grpc_frame(_VALID), content_type=content_type), timeout=5)
@@ -307,12 +307,6 @@ def test_grpc_content_type_variants_accepted(cluster):
     assert st.http_status == 200 and st.grpc_status == 0, str(st)
     resp = pb.inference.PredictResponse.FromString(bytes(st.data[5:]))
     assert (resp.model, resp.version) == ("iris", "1")
-
-
-def test_missing_content_type_is_415(cluster):
-    with h2raw.RawH2(cluster.address) as h:
-        st = h.wait(h.request(PREDICT, h2raw.grpc_frame(_VALID), content_type=None), timeout=5)
-    assert st.http_status == 415, str(st)
 
 
 def _assert_415_unless_grpc(address, path, body, wrong):
@@ -439,6 +433,5 @@ def test_compressed_with_encoding_and_header_is_not_refused_as_compressed(cluste
     st = _compressed_call(cluster)
     assert st.http_status == 200 and st.grpc_status is not None, str(st)
     message = st.grpc_message or ""
-    assert not (st.grpc_status == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "compressed" in message), \
-        f"answered with the gateway's compressed-message refusal: {st}"
-    assert st.grpc_status == grpc.StatusCode.UNIMPLEMENTED.value[0] and "gzip" in message, str(st)
+    assert st.grpc_status == grpc.StatusCode.UNIMPLEMENTED.value[0] and "gzip" in message, \
+        f"expected the model's UNIMPLEMENTED naming gzip (not the gateway's refusal): {st}"
