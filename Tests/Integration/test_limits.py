@@ -68,6 +68,16 @@ def test_64mib_response_passes_intact(small, procs):
     assert resp.payload == b"a" * n
 
 
+@pytest.mark.timeout(240)
+def test_just_over_the_64mib_default_is_resource_exhausted(small, procs):
+    gw, _, _ = small
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    req = predict_request("iris", "1", payload=b"z" * (64 * MiB))
+    assert req.ByteSize() > 64 * MiB
+    assert _code(stub.Predict, req, timeout=120) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert stub.Predict(predict_request("iris", "1", payload=b"after"), timeout=30).payload == b"after"
+
+
 @pytest.mark.parametrize("routing", ["body", "header"])
 def test_max_message_bytes_enforced(procs, routing):
     echo = procs.echo("iris", "1", id="iris-1-a")
