@@ -59,8 +59,6 @@ public enum HTTPAuthDecision: Sendable {
 /// before its handler runs. Called on the request's loop; `decide` may be called later (after
 /// an async token lookup) but must then be called on that loop too (`loop.execute`).
 public protocol HTTPAuthorizer: AnyObject {
-    /// True when credentials are required (the UI shows its login box then).
-    var authRequired: Bool { get }
     func authorize(_ request: HTTPRequest, loop: EventLoop, decide: @escaping (HTTPAuthDecision) -> Void)
 }
 

@@ -72,7 +72,7 @@ enum ConsoleRoutes {
         r.add("GET", "/api/v1/info") { _, responder in
             responder.respond(.json(200, [
                 "server": console.options.serverName, "version": console.options.serverVersion,
-                "mode": console.options.mode, "authRequired": console.authorizer?.authRequired ?? false,
+                "mode": console.options.mode, "authRequired": console.authRequired,
             ] as [String: Any]))
         }
         r.add("GET", "/api/v1/models", requiresAuth: true) { _, responder in

@@ -65,8 +65,11 @@ public final class WebConsole: @unchecked Sendable {
     public let stats: StatsHistory
     let admin: AdminHandler?
     let control: (@Sendable () async -> ControlSample)?
-    /// The request-authorization hook for the JSON API (nil: open). Set before `attach`.
-    public var authorizer: HTTPAuthorizer?
+    /// Makes each worker's request-authorization hook for the JSON API, from that worker's
+    /// router (nil: open). Set before `attach`.
+    public var makeAuthorizer: ((RouterWorker) -> HTTPAuthorizer)?
+    /// Credentials are required (the UI shows its login box).
+    public var authRequired: Bool { makeAuthorizer != nil }
 
     private let lock = NSLock()
     private var workers: [ConsoleWorker] = []
@@ -97,7 +100,8 @@ public final class WebConsole: @unchecked Sendable {
     /// gRPC server).
     public func makeServers(loop: EventLoop, router: RouterWorker, grpc: GRPCServerWorker?) -> (HTTP1ServerWorker, HTTP2PlainBridge) {
         let worker = ConsoleWorker(loop: loop, router: router, grpc: grpc)
-        let service = HTTPService(router: ConsoleRoutes.router(console: self, worker: worker), authorizer: authorizer)
+        let service = HTTPService(router: ConsoleRoutes.router(console: self, worker: worker),
+                                  authorizer: makeAuthorizer?(router))
         service.errorResponse = { request, status, message in
             if request.path.hasPrefix("/api/") {
                 return .jsonError(status, code: ConsoleRoutes.codeName(status), message: message)

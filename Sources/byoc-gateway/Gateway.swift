@@ -40,6 +40,7 @@ final class Gateway: @unchecked Sendable {
     var tlsAddress: String? { tlsListeners.map { "\($0.address)" } }
 
     func start() throws {
+        try GatewayAuth.checkOptions(options)
         var initial = RouteTable.empty
         var admin: AdminHandler?
         if let routes = options.routes {
@@ -47,20 +48,18 @@ final class Gateway: @unchecked Sendable {
         } else {
             admin = try startControlPlane()
         }
-        auth = try GatewayAuth.setUp(options: options, registry: registry)
-        auth?.install = { [weak self] table in await self?.install(table) }
+        auth = try GatewayAuth.setUp(options: options, registry: registry) { [weak self] table in await self?.install(table) }
         var routerConfig = RouterConfig()
         routerConfig.maxMessageBytes = options.maxMessageBytes
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
         routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
-        if let auth, auth.required { routerConfig.auth = auth.table }
+        if let auth, auth.required { routerConfig.auth = auth.initialTable }
 
         var config = GRPCServerConfig(host: options.listenHost, port: options.listenPort, workers: options.workers)
         config.gracePeriodNanos = UInt64(options.gracePeriodMs) * 1_000_000
         config.http2.maxConcurrentStreams = UInt32(options.maxConcurrentStreams)
         server = GRPCServer(config: config)
-        let directory = RoutersByLoop()
-        let console = makeConsole(admin: admin, routers: directory)
+        let console = makeConsole(admin: admin)
         self.console = console
         let table = initial
         var made: [RouterWorker] = []
@@ -68,7 +67,6 @@ final class Gateway: @unchecked Sendable {
             let router = RouterWorker(loop: loop, config: routerConfig, routeTable: table, admin: admin,
                                       seed: UInt64(index + 1) &* 0x9E37_79B9 ^ UInt64(UInt32(truncatingIfNeeded: getpid())))
             made.append(router)
-            directory.add(router)
             return router
         }
         routers = made
@@ -82,7 +80,7 @@ final class Gateway: @unchecked Sendable {
     }
 
     /// The web console, reading reconcile and registry numbers for /metrics off the request path.
-    private func makeConsole(admin: AdminHandler?, routers: RoutersByLoop) -> WebConsole {
+    private func makeConsole(admin: AdminHandler?) -> WebConsole {
         var consoleOptions = WebConsoleOptions()
         consoleOptions.mode = options.routes == nil ? "registry" : "routes"
         consoleOptions.limits.headerTimeoutNanos = UInt64(options.httpHeaderTimeoutMs) * 1_000_000
@@ -101,7 +99,7 @@ final class Gateway: @unchecked Sendable {
             }
         }
         let console = WebConsole(admin: admin, control: control, options: consoleOptions)
-        console.authorizer = auth?.consoleAuthorizer(routers: routers)
+        if let auth, auth.required { console.makeAuthorizer = { ConsoleAuthorizer(router: $0) } }
         return console
     }
 
@@ -292,26 +290,20 @@ struct GatewayError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Runs `body` to completion from synchronous code (startup and shutdown only).
-func blockOn(_ body: @escaping @Sendable () async -> Void) {
+/// Runs `body` to completion from synchronous code (startup and shutdown only); returns its
+/// result or rethrows its error.
+func blockOn<T: Sendable, E: Error>(_ body: @escaping @Sendable () async throws(E) -> T) throws(E) -> T {
+    let outcome = BlockOnOutcome<T, E>()
     let done = DispatchSemaphore(value: 0)
     Task {
-        await body()
+        do throws(E) { outcome.result = .success(try await body()) } catch { outcome.result = .failure(error) }
         done.signal()
     }
     done.wait()
+    return try outcome.result!.get()
 }
 
-/// Each worker's router by its event loop. Filled while the server starts, before any worker
-/// loop runs; only read afterwards (on the workers), so it needs no lock.
-final class RoutersByLoop: @unchecked Sendable {
-    private var routers: [ObjectIdentifier: RouterWorker] = [:]
-
-    func add(_ router: RouterWorker) {
-        routers[ObjectIdentifier(router.loop)] = router
-    }
-
-    func router(on loop: EventLoop) -> RouterWorker? {
-        routers[ObjectIdentifier(loop)]
-    }
+/// Where `blockOn`'s task leaves its result (written before the semaphore, read after it).
+private final class BlockOnOutcome<T, E: Error>: @unchecked Sendable {
+    var result: Result<T, E>?
 }

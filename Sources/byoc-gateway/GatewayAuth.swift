@@ -9,64 +9,55 @@ import Transport
 /// and its publication to every worker (each installs it on its own loop, like route tables).
 ///
 /// Tokens are never logged, except the one line that hands out a generated first admin token.
-final class GatewayAuth: @unchecked Sendable {
+final class GatewayAuth: Sendable {
     /// Credentials are checked (else only the first admin token from a file is created).
     let required: Bool
-    private let lock = NSLock()
-    private var current: AuthTable
+    /// The tokens the workers start with.
+    let initialTable: AuthTable
     /// Installs a table on every worker and returns once all have it.
-    var install: @Sendable (AuthTable) async -> Void = { _ in }
+    private let install: @Sendable (AuthTable) async -> Void
 
-    private init(required: Bool, table: AuthTable) {
+    private init(required: Bool, table: AuthTable, install: @escaping @Sendable (AuthTable) async -> Void) {
         self.required = required
-        self.current = table
+        self.initialTable = table
+        self.install = install
     }
 
-    /// The newest table (off the request path: workers read their own installed copy).
-    var table: AuthTable { lock.withLock { current } }
-
-    /// A newer token snapshot from the Admin API: stored and installed on every worker before
-    /// the Admin call answers. Older snapshots (concurrent changes) are ignored.
+    /// A token snapshot from the Admin API: installed on every worker before the Admin call
+    /// answers (each worker ignores a snapshot older than the one it has).
     func update(_ snapshot: TokenSnapshot) async {
-        let table = AuthTable(snapshot)
-        let newer: Bool = lock.withLock {
-            guard table.generation >= current.generation else { return false }
-            current = table
-            return true
-        }
-        if newer && required { await install(table) }
+        if required { await install(AuthTable(snapshot)) }
     }
 
-    /// Sets up auth from the options: nil when neither --require-auth nor --admin-token-file
-    /// is given. Creates the file's admin token in the registry when its id is unknown; with
-    /// --require-auth and no usable admin token, generates one and prints it once to stderr.
-    static func setUp(options: GatewayOptions, registry: Registry?) throws -> GatewayAuth? {
-        guard options.requireAuth || options.adminTokenFile != nil else { return nil }
+    /// Refuses the auth options that cannot work, before anything is started.
+    static func checkOptions(_ options: GatewayOptions) throws {
+        guard options.requireAuth || options.adminTokenFile != nil else { return }
         if options.runtime == "kubernetes" && options.routes == nil {
             // The registry (and its tokens) lives with the Lease holder only; followers could not
             // check tokens. Refuse rather than run open.
             throw GatewayError(message: "--require-auth and --admin-token-file are not supported with --runtime kubernetes yet")
         }
+        if options.requireAuth && options.routes != nil && options.adminTokenFile == nil {
+            throw GatewayError(message: "--require-auth with --routes needs --admin-token-file (there is no registry to keep tokens in)")
+        }
+    }
+
+    /// Sets up auth from the options: nil when neither --require-auth nor --admin-token-file
+    /// is given. Creates the file's admin token in the registry when its id is unknown; with
+    /// --require-auth and no usable admin token, generates one and prints it once to stderr.
+    static func setUp(options: GatewayOptions, registry: Registry?,
+                      install: @escaping @Sendable (AuthTable) async -> Void) throws -> GatewayAuth? {
+        guard options.requireAuth || options.adminTokenFile != nil else { return nil }
         let fileToken = try options.adminTokenFile.map { try readTokenFile($0) }
         guard let registry else {
-            // --routes (a pure router): no registry, so the file's token is the only one.
-            guard options.requireAuth else { return nil }
-            guard let fileToken else {
-                throw GatewayError(message: "--require-auth with --routes needs --admin-token-file (there is no registry to keep tokens in)")
-            }
+            // --routes (a pure router): no registry, so the file's token is the only one
+            // (`checkOptions` made sure there is one when credentials are required).
+            guard options.requireAuth, let fileToken else { return nil }
             let entry = AuthEntry(id: fileToken.id, secretHash: APIToken.hash(secret: fileToken.secret), scope: .admin)
-            return GatewayAuth(required: true, table: AuthTable(generation: 1, entries: [entry]))
+            return GatewayAuth(required: true, table: AuthTable(generation: 1, entries: [entry]), install: install)
         }
-        final class Box: @unchecked Sendable { var result: Result<TokenSnapshot, Error>? }
-        let box = Box()
-        blockOn {
-            do {
-                box.result = .success(try await bootstrap(registry: registry, fileToken: fileToken, options: options))
-            } catch {
-                box.result = .failure(error)
-            }
-        }
-        return GatewayAuth(required: options.requireAuth, table: AuthTable(try box.result!.get()))
+        let snapshot = try blockOn { try await bootstrap(registry: registry, fileToken: fileToken, options: options) }
+        return GatewayAuth(required: options.requireAuth, table: AuthTable(snapshot), install: install)
     }
 
     /// Makes sure there is a first admin token; returns the tokens to start with.
@@ -115,27 +106,21 @@ final class GatewayAuth: @unchecked Sendable {
         }
         return token
     }
-
-    /// The web console's request-authorization hook (nil when credentials are not required).
-    func consoleAuthorizer(routers: RoutersByLoop) -> HTTPAuthorizer? {
-        required ? ConsoleAuthorizer(routers: routers) : nil
-    }
 }
 
 /// Admin token for the JSON API and the UI's data; the UI's Predict route also takes a predict
 /// token for its model (the call it makes is checked again on the gRPC path).
 ///
-/// It reads the table the worker serving the request has installed on its own loop, like the
-/// gRPC path: no lock per request.
+/// One per worker: it reads the table that worker's router has installed on its own loop,
+/// like the gRPC path: no lock per request.
 final class ConsoleAuthorizer: HTTPAuthorizer {
-    let routers: RoutersByLoop
+    /// The router of the worker this authorizer serves (workers live as long as the process).
+    unowned let router: RouterWorker
 
-    init(routers: RoutersByLoop) { self.routers = routers }
-
-    var authRequired: Bool { true }
+    init(router: RouterWorker) { self.router = router }
 
     func authorize(_ request: HTTPRequest, loop: EventLoop, decide: @escaping (HTTPAuthDecision) -> Void) {
-        guard let table = routers.router(on: loop)?.authTable else {
+        guard let table = router.authTable else {
             decide(.unauthenticated("API tokens are not loaded on this worker"))
             return
         }

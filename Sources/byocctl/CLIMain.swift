@@ -36,34 +36,6 @@ enum CLIMain {
         var toStdout: Bool
         var exitCode: Int32
 
-        /// `arguments`: what was parsed (after ArgumentOrder), to name the verb in the hint.
-        init(error: Error, arguments: [String]) {
-            if let error = error as? CLIError {
-                self.init(text: "byocctl: \(Self.oneLine(error.message))", toStdout: false, exitCode: error.exitCode)
-                return
-            }
-            let code = Byocctl.exitCode(for: error)
-            if code == .success {  // --help, help VERB, a bare byocctl: the full help on stdout.
-                self.init(text: Byocctl.fullMessage(for: error), toStdout: true, exitCode: 0)
-                return
-            }
-            let message = Self.oneLine(Byocctl.message(for: error))
-            // ArgumentParser reports usage errors as EX_USAGE (64); byocctl's usage status is 2.
-            guard code == .validationFailure else {
-                self.init(text: message.isEmpty ? "" : "byocctl: \(message)", toStdout: false, exitCode: code.rawValue)
-                return
-            }
-            let verb = (["byocctl"] + ArgumentOrder.commandPath(arguments)).joined(separator: " ")
-            let text = message.isEmpty ? "usage error" : Self.lowercasingFirstWord(message)
-            self.init(text: "byocctl: \(text) (see '\(verb) --help')", toStdout: false, exitCode: CLIError.usage)
-        }
-
-        init(text: String, toStdout: Bool, exitCode: Int32) {
-            self.text = text
-            self.toStdout = toStdout
-            self.exitCode = exitCode
-        }
-
         /// The lines of `text`, trimmed and joined with spaces.
         static func oneLine(_ text: String) -> String {
             text.split(whereSeparator: \.isNewline)
@@ -78,6 +50,30 @@ enum CLIMain {
                   let second = text.dropFirst().first, second.isLowercase else { return text }
             return first.lowercased() + text.dropFirst()
         }
+    }
+}
+
+extension CLIMain.Outcome {
+    /// `arguments`: what was parsed (after ArgumentOrder), to name the verb in the hint.
+    init(error: Error, arguments: [String]) {
+        if let error = error as? CLIError {
+            self.init(text: "byocctl: \(Self.oneLine(error.message))", toStdout: false, exitCode: error.exitCode)
+            return
+        }
+        let code = Byocctl.exitCode(for: error)
+        if code == .success {  // --help, help VERB, a bare byocctl: the full help on stdout.
+            self.init(text: Byocctl.fullMessage(for: error), toStdout: true, exitCode: 0)
+            return
+        }
+        let message = Self.oneLine(Byocctl.message(for: error))
+        // ArgumentParser reports usage errors as EX_USAGE (64); byocctl's usage status is 2.
+        guard code == .validationFailure else {
+            self.init(text: message.isEmpty ? "" : "byocctl: \(message)", toStdout: false, exitCode: code.rawValue)
+            return
+        }
+        let verb = (["byocctl"] + ArgumentOrder.commandPath(arguments)).joined(separator: " ")
+        let text = message.isEmpty ? "usage error" : Self.lowercasingFirstWord(message)
+        self.init(text: "byocctl: \(text) (see '\(verb) --help')", toStdout: false, exitCode: CLIError.usage)
     }
 }
 

@@ -210,7 +210,6 @@ final class HTTPServerTests: XCTestCase {
 
     func testAuthorizationHook() throws {
         final class TokenCheck: HTTPAuthorizer {
-            var authRequired: Bool { true }
             func authorize(_ request: HTTPRequest, loop: EventLoop, decide: @escaping (HTTPAuthDecision) -> Void) {
                 guard let header = request.header("authorization"), header.hasPrefix("Bearer "),
                       case let token = String(header.dropFirst(7)), !token.isEmpty else { return decide(.unauthenticated()) }
