@@ -74,11 +74,13 @@ public final class KubeClient: @unchecked Sendable {
     // MARK: - Typed calls
 
     /// GET one object; nil when it does not exist.
-    public func get(_ resource: KubeResource, name: String, namespace: String? = nil) async throws -> JSON? {
+    public func get(_ resource: KubeResource, name: String, namespace: String? = nil,
+                    deadline: ContinuousClock.Instant? = nil) async throws -> JSON? {
         let ns = namespace ?? config.namespace
         do {
             return try await send("GET", path: resource.objectPath(namespace: ns, name: name),
-                                  info: KubeRequestInfo(verb: "get", resource: resource, namespace: ns, name: name)).json()
+                                  info: KubeRequestInfo(verb: "get", resource: resource, namespace: ns, name: name),
+                                  deadline: deadline).json()
         } catch let error as KubeAPIError where error.isNotFound {
             return nil
         }
@@ -110,22 +112,26 @@ public final class KubeClient: @unchecked Sendable {
 
     /// POST a new object; 409 AlreadyExists is the caller's to handle (not retried).
     @discardableResult
-    public func create(_ resource: KubeResource, _ object: JSON, namespace: String? = nil) async throws -> JSON {
+    public func create(_ resource: KubeResource, _ object: JSON, namespace: String? = nil,
+                       deadline: ContinuousClock.Instant? = nil) async throws -> JSON {
         let ns = namespace ?? config.namespace
         return try await send("POST", path: resource.collectionPath(namespace: ns), query: [("fieldManager", options.fieldManager)],
                               body: object.serialized(), contentType: "application/json",
-                              info: KubeRequestInfo(verb: "create", resource: resource, namespace: ns, name: object.name)).json()
+                              info: KubeRequestInfo(verb: "create", resource: resource, namespace: ns, name: object.name),
+                              deadline: deadline).json()
     }
 
     /// PUT an object carrying `metadata.resourceVersion`: optimistic concurrency, so a 409
     /// Conflict is thrown to the caller, never retried.
     @discardableResult
-    public func update(_ resource: KubeResource, _ object: JSON, namespace: String? = nil) async throws -> JSON {
+    public func update(_ resource: KubeResource, _ object: JSON, namespace: String? = nil,
+                       deadline: ContinuousClock.Instant? = nil) async throws -> JSON {
         let ns = namespace ?? config.namespace
         let name = object.name
         return try await send("PUT", path: resource.objectPath(namespace: ns, name: name), query: [("fieldManager", options.fieldManager)],
                               body: object.serialized(), contentType: "application/json",
-                              info: KubeRequestInfo(verb: "update", resource: resource, namespace: ns, name: name)).json()
+                              info: KubeRequestInfo(verb: "update", resource: resource, namespace: ns, name: name),
+                              deadline: deadline).json()
     }
 
     /// DELETE one object (background propagation: the API removes the object at once and the
@@ -181,16 +187,19 @@ public final class KubeClient: @unchecked Sendable {
     // MARK: - Requests with retries
 
     /// Sends a request, retrying transport failures, 429, 5xx and (with `retryConflict`) 409 with
-    /// backoff; returns a 2xx response or throws `KubeAPIError` / `KubeTransportError`.
+    /// backoff; returns a 2xx response or throws `KubeAPIError` / `KubeTransportError`. With a
+    /// `deadline`, every attempt ends by then (and none starts after it).
     public func send(_ method: String, path: String, query: [(String, String)] = [], body: Data? = nil,
-                     contentType: String? = nil, info: KubeRequestInfo, retryConflict: Bool = false) async throws -> KubeResponse {
+                     contentType: String? = nil, info: KubeRequestInfo, retryConflict: Bool = false,
+                     deadline: ContinuousClock.Instant? = nil) async throws -> KubeResponse {
         var attempt = 0
         var delay = options.backoffInitial
         while true {
             attempt += 1
             let wait: Duration
             do {
-                let response = try await perform(method, path: path + Self.queryString(query), body: body, contentType: contentType)
+                let response = try await perform(method, path: path + Self.queryString(query), body: body,
+                                                 contentType: contentType, deadline: deadline)
                 if (200..<300).contains(response.status) { return response }
                 let error = Self.apiError(response, info: info)
                 let retryable = response.status == 429 || response.status >= 500 || (retryConflict && response.status == 409)
@@ -211,10 +220,19 @@ public final class KubeClient: @unchecked Sendable {
         }
     }
 
-    /// One attempt.
-    func perform(_ method: String, path: String, body: Data?, contentType: String?) async throws -> KubeResponse {
+    /// One attempt, within the request timeout and `deadline` (whichever ends first).
+    func perform(_ method: String, path: String, body: Data?, contentType: String?,
+                 deadline: ContinuousClock.Instant? = nil) async throws -> KubeResponse {
         let token = try tokens.current()
-        let timeout = options.requestTimeout.nanoseconds
+        var timeout = options.requestTimeout
+        var cutByDeadline = false
+        if let deadline {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw KubeTransportError("\(method) \(path): the deadline passed") }
+            cutByDeadline = left < timeout
+            timeout = min(timeout, left)
+        }
+        let timeoutNanos = timeout.nanoseconds
         let limit = options.maxResponseBytes
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<KubeResponse, Error>) in
             loop.execute { [self] in
@@ -222,7 +240,9 @@ public final class KubeClient: @unchecked Sendable {
                 start(method: method, path: path, token: token, body: body, contentType: contentType, delegate: call) { error in
                     call.complete(.failure(error))
                 }
-                call.timer = loop.schedule(afterNanos: timeout) { [weak call] in call?.timedOut() }
+                call.timer = loop.schedule(afterNanos: timeoutNanos) { [weak call] in
+                    call?.timedOut(cutByDeadline ? "before the caller's deadline" : "in time")
+                }
             }
         }
     }
@@ -330,9 +350,10 @@ final class KubeUnaryCall: KubeStreamDelegate {
         completion(result)
     }
 
-    func timedOut() {
+    /// The timer fired: `when` completes "did not answer ..." ("in time", "before the caller's deadline").
+    func timedOut(_ when: String) {
         stream?.reset(8)
-        complete(.failure(KubeTransportError("the Kubernetes API did not answer in time")))
+        complete(.failure(KubeTransportError("the Kubernetes API did not answer \(when)")))
     }
 
     func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {

@@ -211,12 +211,12 @@ public final class LeaderElector: @unchecked Sendable {
     }
 
     private func tryAcquireOrRenew(until deadline: ContinuousClock.Instant?) async throws -> Bool {
-        let client = self.client
-        let name = options.leaseName
-        guard let lease = try await Self.bounded(until: deadline, { try await client.get(.leases, name: name) }) else {
+        // Each request ends by the renew deadline (the client's timeout is cut to it).
+        if let deadline, ContinuousClock.now >= deadline { throw RenewDeadlineExceeded() }
+        guard let lease = try await client.get(.leases, name: options.leaseName, deadline: deadline) else {
             let object = leaseObject(base: nil, transitions: 0, acquire: true)
             do {
-                let created = try await Self.bounded(until: deadline) { try await client.create(.leases, object) }
+                let created = try await client.create(.leases, object, deadline: deadline)
                 remember(created)
                 observe(LeaseRecord(lease: created))
                 return true
@@ -240,7 +240,7 @@ public final class LeaderElector: @unchecked Sendable {
             object = leaseObject(base: lease, transitions: record.leaseTransitions + 1, acquire: true)
         }
         do {
-            let updated = try await Self.bounded(until: deadline) { try await client.update(.leases, object) }
+            let updated = try await client.update(.leases, object, deadline: deadline)
             remember(updated)
             observe(LeaseRecord(lease: updated))
             return true
@@ -288,26 +288,6 @@ public final class LeaderElector: @unchecked Sendable {
         }
     }
 
-    /// Runs `operation`, giving up with `RenewDeadlineExceeded` at `deadline` (nil: no limit).
-    /// An operation still running then is left to end on its own (one attempt, bounded by the
-    /// request timeout); its result is dropped.
-    static func bounded<T: Sendable>(until deadline: ContinuousClock.Instant?,
-                                     _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        guard let deadline else { return try await operation() }
-        guard ContinuousClock.now < deadline else { throw RenewDeadlineExceeded() }
-        let race = DeadlineRace<T>()
-        return try await withCheckedThrowingContinuation { continuation in
-            let timer = Task {
-                try? await Task.sleep(until: deadline, clock: .continuous)
-                race.finish(.failure(RenewDeadlineExceeded()))
-            }
-            race.install(continuation, timer: timer)
-            Task {
-                do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
-            }
-        }
-    }
-
     /// RFC 3339 with microseconds, UTC (the API's MicroTime).
     static func microTime(_ date: Date) -> String {
         let seconds = date.timeIntervalSince1970
@@ -324,41 +304,4 @@ public final class LeaderElector: @unchecked Sendable {
 /// A leader's renew round did not finish by the renew deadline.
 struct RenewDeadlineExceeded: Error, CustomStringConvertible {
     var description: String { "the renew deadline passed" }
-}
-
-/// Resumes a continuation once, with whichever of the operation and the deadline ends first.
-private final class DeadlineRace<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, Error>?
-    private var result: Result<T, Error>?
-    private var timer: Task<Void, Never>?
-
-    func install(_ continuation: CheckedContinuation<T, Error>, timer: Task<Void, Never>) {
-        lock.lock()
-        if let result {
-            lock.unlock()
-            timer.cancel()
-            continuation.resume(with: result)
-            return
-        }
-        self.continuation = continuation
-        self.timer = timer
-        lock.unlock()
-    }
-
-    func finish(_ outcome: Result<T, Error>) {
-        lock.lock()
-        guard result == nil else {
-            lock.unlock()
-            return
-        }
-        result = outcome
-        let continuation = self.continuation
-        self.continuation = nil
-        let timer = self.timer
-        self.timer = nil
-        lock.unlock()
-        timer?.cancel()
-        continuation?.resume(with: outcome)
-    }
 }

@@ -61,19 +61,40 @@ final class ControlPlaneLogicTests: XCTestCase {
         XCTAssertEqual(LeaderElector.electionClientOptions(base, renewInterval: .seconds(5)).requestTimeout, .seconds(2))
     }
 
-    func testARenewRoundEndsAtTheRenewDeadline() async throws {
-        // The body would return after 5 s: only the deadline can end the round with the error.
-        do {
-            _ = try await LeaderElector.bounded(until: ContinuousClock.now + .milliseconds(100)) {
-                try await Task.sleep(for: .seconds(5))
-                return 1
+    /// The elector's requests end by its renew deadline: a request's timeout is cut to the
+    /// caller's deadline (here against a socket that accepts and never answers).
+    func testARequestEndsAtItsDeadline() async throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                bind(fd, pointer, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, pointer, &length) == 0
             }
-            XCTFail("the round outlived its deadline")
-        } catch is RenewDeadlineExceeded {}
-        let quick = try await LeaderElector.bounded(until: ContinuousClock.now + .seconds(5)) { 7 }
-        XCTAssertEqual(quick, 7)
-        let unbounded = try await LeaderElector.bounded(until: nil) { 8 }
-        XCTAssertEqual(unbounded, 8)
+        }
+        XCTAssertTrue(bound)
+        var options = KubeClientOptions()
+        options.requestTimeout = .seconds(60)
+        options.maxAttempts = 1
+        let client = KubeClient(config: KubeConfig(scheme: "http", host: "127.0.0.1", port: Int(UInt16(bigEndian: address.sin_port))),
+                                options: options)
+        defer { client.close() }
+        do {
+            _ = try await client.get(.leases, name: "byoc-gateway", deadline: ContinuousClock.now + .milliseconds(200))
+            XCTFail("a request to a silent server returned")
+        } catch {
+            XCTAssertTrue("\(error)".contains("before the caller's deadline"), "\(error)")
+        }
+        do {
+            _ = try await client.get(.leases, name: "byoc-gateway", deadline: ContinuousClock.now - .seconds(1))
+            XCTFail("a request after its deadline was sent")
+        } catch {
+            XCTAssertTrue("\(error)".contains("the deadline passed"), "\(error)")
+        }
     }
 
     func testEndpointsFromSlices() {
