@@ -51,6 +51,11 @@ public struct LocalRuntimeOptions: Sendable {
 /// replica is restarted with exponential backoff. Scale-down, removal and shutdown send SIGTERM,
 /// then SIGKILL after the grace period. See `LocalVersion` for the state rules.
 public actor LocalRuntime: Runtime {
+    /// The absolute state dir. Also set as `BYOC_REPLICA_OF` in every replica's environment: it
+    /// marks the processes (and their descendants) this runtime started, so a restarted gateway
+    /// can kill what a killed one left behind, even children of wrapper scripts. (Not
+    /// `BYOC_STATE_DIR`: that is the gateway's own configuration variable, which its parent
+    /// shell may carry.)
     private let stateDir: String
     private let prober: any HealthProber
     private let gracePeriod: Duration
@@ -79,19 +84,12 @@ public actor LocalRuntime: Runtime {
 
     public init(stateDir: String, prober: any HealthProber, gracePeriod: Duration = .seconds(5),
                 options: LocalRuntimeOptions = LocalRuntimeOptions()) {
-        self.stateDir = stateDir
+        self.stateDir = URL(fileURLWithPath: stateDir).standardizedFileURL.path
         self.prober = prober
         self.gracePeriod = gracePeriod
         self.options = options
-        self.statePath = URL(fileURLWithPath: stateDir).standardizedFileURL.path
-        OrphanReaper.killProcesses(withEnvironmentEntry: OrphanReaper.markerName + "=" + statePath)
+        OrphanReaper.killProcesses(withEnvironmentEntry: OrphanReaper.markerName + "=" + self.stateDir)
     }
-
-    /// The absolute state dir, set as `BYOC_REPLICA_OF` in every replica's environment: it marks the
-    /// processes (and their descendants) this runtime started, so a restarted gateway can kill
-    /// what a killed one left behind, even children of wrapper scripts. (Not `BYOC_STATE_DIR`:
-    /// that is the gateway's own configuration variable, which its parent shell may carry.)
-    private let statePath: String
 
     // MARK: - Runtime
 
@@ -129,7 +127,7 @@ public actor LocalRuntime: Runtime {
 
         for index in version.slots.keys where index >= version.desiredReplicas {
             if let slot = version.slots.removeValue(forKey: index), let pid = slot.pid {
-                beginStopping(pid, containerName: slot.containerName)
+                beginStopping(pid, containerName: slot.containerName, drain: slot.isReady)
             }
         }
         for index in 0..<version.desiredReplicas where version.slots[index] == nil {
@@ -155,11 +153,10 @@ public actor LocalRuntime: Runtime {
         tickTask = nil
         for version in versions.values { stopAll(version, drain: false) }
         versions.removeAll()
-        // Replicas still draining get their SIGTERM now: nothing routes to them any more.
+        // Replicas still draining are due their SIGTERM now: nothing routes to them any more.
         let now = ContinuousClock.now
         for index in stopping.indices where !stopping[index].termed {
-            ChildProcess.signalGroup(stopping[index].pid, SIGTERM)
-            stopping[index].termed = true
+            stopping[index].termAt = now
             stopping[index].killAt = now + gracePeriod
         }
         let hardDeadline = ContinuousClock.now + gracePeriod + .seconds(5)
@@ -225,7 +222,8 @@ public actor LocalRuntime: Runtime {
 
         guard !isShutDown, let current = versions[key], current === version,
               case .launching(let pending)? = current.slots[index]?.phase, pending == launch else {
-            if case .success(let started) = outcome { beginStopping(started.pid, containerName: containerName) }
+            // Never ready, so never routed: no need to drain.
+            if case .success(let started) = outcome { beginStopping(started.pid, containerName: containerName, drain: false) }
             return
         }
         switch outcome {
@@ -251,7 +249,7 @@ public actor LocalRuntime: Runtime {
         environment["BYOC_REPLICA"] = String(index)
         // Local replicas are reached through the gateway only: ask them to bind loopback.
         environment["BYOC_HOST"] = "127.0.0.1"
-        environment[OrphanReaper.markerName] = statePath
+        environment[OrphanReaper.markerName] = stateDir
         return environment
     }
 
@@ -355,22 +353,19 @@ public actor LocalRuntime: Runtime {
 
     private func stopAll(_ version: LocalVersion, drain: Bool = true) {
         for slot in version.slots.values {
-            if let pid = slot.pid { beginStopping(pid, containerName: slot.containerName, drain: drain) }
+            if let pid = slot.pid { beginStopping(pid, containerName: slot.containerName, drain: drain && slot.isReady) }
         }
         version.slots.removeAll()
     }
 
-    /// Stops a replica that already left the observed endpoints: with `drain`, SIGTERM waits
-    /// `drainDelay` so the route table without it is published first; SIGKILL follows after the
-    /// grace period.
-    private func beginStopping(_ pid: pid_t, containerName: String?, drain: Bool = true) {
+    /// Stops a replica that already left the observed endpoints: with `drain` (it was ready, so
+    /// it may still be routed to), SIGTERM waits `drainDelay` so the route table without it is
+    /// published first; SIGKILL follows after the grace period.
+    private func beginStopping(_ pid: pid_t, containerName: String?, drain: Bool) {
         let now = ContinuousClock.now
         let termAt = drain && options.drainDelay > .zero ? now + options.drainDelay : now
         var process = StoppingProcess(pid: pid, termAt: termAt, killAt: termAt + gracePeriod, containerName: containerName)
-        if termAt <= now {
-            ChildProcess.signalGroup(pid, SIGTERM)
-            process.termed = true
-        }
+        Self.signalIfDue(&process, now: now)
         stopping.append(process)
     }
 
@@ -381,15 +376,20 @@ public actor LocalRuntime: Runtime {
                 return nil
             }
             var process = process
-            if !process.termed, now >= process.termAt {
-                ChildProcess.signalGroup(process.pid, SIGTERM)
-                process.termed = true
-            }
-            if !process.killed, now >= process.killAt {
-                ChildProcess.signalGroup(process.pid, SIGKILL)
-                process.killed = true
-            }
+            Self.signalIfDue(&process, now: now)
             return process
+        }
+    }
+
+    /// Sends SIGTERM, then SIGKILL, to a stopping replica's process group once each is due.
+    private static func signalIfDue(_ process: inout StoppingProcess, now: ContinuousClock.Instant) {
+        if !process.termed, now >= process.termAt {
+            ChildProcess.signalGroup(process.pid, SIGTERM)
+            process.termed = true
+        }
+        if !process.killed, now >= process.killAt {
+            ChildProcess.signalGroup(process.pid, SIGKILL)
+            process.killed = true
         }
     }
 
