@@ -39,7 +39,7 @@ struct AdminTokens: Sendable {
 
     /// Revokes a token; it stops authenticating as soon as the workers have the new table.
     func revoke(_ request: RevokeTokenRequest) async throws -> Token {
-        guard APIToken.isValidID(request.id) else {
+        guard TokenText.isValidID(request.id) else {
             throw GRPCStatus(.invalidArgument, request.id.isEmpty ? "id is required"
                                 : "id must be the token's 12 lowercase hex characters (byocctl token list shows them)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Messages
 
 /// The model registry: models, versions and their events in one SQLite file.
 ///
@@ -223,7 +224,7 @@ public actor Registry {
     public func createToken(_ token: TokenRecord) throws -> TokenRecord {
         var token = token
         if token.createdUnixMs == 0 { token.createdUnixMs = unixMillisecondsNow() }
-        guard token.id.utf8.count == 12, token.id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+        guard TokenText.isValidID(token.id) else {
             throw RegistryError(.internal, "a token id is 12 lowercase hex characters")
         }
         guard token.secretSHA256.count == 32 else {

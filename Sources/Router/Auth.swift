@@ -3,6 +3,7 @@
 import COpenSSL
 import Foundation
 import GRPC
+import Messages
 
 #if canImport(Glibc)
 import Glibc
@@ -24,18 +25,10 @@ public enum TokenScope: Sendable, Equatable {
     }
 }
 
-/// The token text `byoc_<id>_<secret>` and its cryptography (OpenSSL).
+/// Making and checking API tokens (OpenSSL); their text format is `Messages.TokenText`.
 ///
-/// `id` is 12 lowercase hex characters (6 random bytes) and public: it names the token in
-/// lists, events and messages. `secret` is 32 random bytes (RAND_bytes) in base64url without
-/// padding (43 characters). The registry keeps SHA-256 of the secret's text, never the secret.
+/// The registry keeps SHA-256 of the secret's text, never the secret.
 public enum APIToken {
-    public static let prefix = "byoc_"
-    public static let idLength = 12
-    public static let secretLength = 43
-    /// The length of a whole token text.
-    public static let textLength = 5 + 12 + 1 + 43
-
     /// A new token: its id, its secret, and the full text to hand to the user (once).
     public static func generate() throws -> (id: String, secret: String, text: String) {
         let idBytes = try randomBytes(6)
@@ -44,24 +37,7 @@ public enum APIToken {
             return hex.count == 1 ? "0" + hex : hex
         }.joined()
         let secret = base64URL(try randomBytes(32))
-        return (id, secret, prefix + id + "_" + secret)
-    }
-
-    /// Splits a token text into id and secret; nil unless it is exactly `byoc_<12 hex>_<43 base64url>`.
-    public static func parse<S: StringProtocol>(_ text: S) -> (id: String, secret: String)? {
-        let bytes = Array(text.utf8)
-        guard bytes.count == textLength, bytes.starts(with: prefix.utf8), bytes[5 + idLength] == UInt8(ascii: "_") else {
-            return nil
-        }
-        let id = bytes[5..<(5 + idLength)]
-        let secret = bytes[(6 + idLength)...]
-        guard id.allSatisfy(isLowerHex), secret.allSatisfy(isBase64URL) else { return nil }
-        return (String(decoding: id, as: UTF8.self), String(decoding: secret, as: UTF8.self))
-    }
-
-    /// True for a well-formed token id (12 lowercase hex characters).
-    public static func isValidID(_ id: String) -> Bool {
-        id.utf8.count == idLength && id.utf8.allSatisfy(isLowerHex)
+        return (id, secret, TokenText.prefix + id + "_" + secret)
     }
 
     /// SHA-256 of the secret's text (what the registry stores).
@@ -107,15 +83,6 @@ public enum APIToken {
         text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
         while text.hasSuffix("=") { text.removeLast() }
         return text
-    }
-
-    private static func isLowerHex(_ c: UInt8) -> Bool {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(c)
-    }
-
-    private static func isBase64URL(_ c: UInt8) -> Bool {
-        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")
     }
 }
 
@@ -190,7 +157,7 @@ public final class AuthTable: Sendable {
         guard let text = APIToken.bearer(authorization) else {
             return .failure(.unauthenticated("the authorization header must be \"Bearer <token>\""))
         }
-        guard let (id, secret) = APIToken.parse(text) else {
+        guard let (id, secret) = TokenText.parse(text) else {
             return .failure(.unauthenticated("malformed API token (expected byoc_<id>_<secret>)"))
         }
         let presented = APIToken.hash(secret: secret)

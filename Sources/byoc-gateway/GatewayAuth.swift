@@ -1,6 +1,7 @@
 import Admin
 import Foundation
 import HTTP1
+import Messages
 import Registry
 import Router
 import Transport
@@ -101,7 +102,7 @@ final class GatewayAuth: Sendable {
             throw GatewayError(message: "--admin-token-file \(path): cannot read the file")
         }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let token = APIToken.parse(text) else {
+        guard let token = TokenText.parse(text) else {
             throw GatewayError(message: "--admin-token-file \(path): expected one token byoc_<12 lowercase hex>_<43 base64url characters>")
         }
         return token

@@ -75,10 +75,8 @@ struct TokenRevokeCommand: AsyncParsableCommand {
 
     func run() async throws {
         var id = self.id.trimmingCharacters(in: .whitespacesAndNewlines)
-        // Accept the whole token text too: its id is the part after byoc_.
-        if id.hasPrefix("byoc_"), id.count > 17 {
-            id = String(id.dropFirst(5).prefix(12))
-        }
+        // Accept the whole token text too.
+        if let parsed = TokenText.parse(id) { id = parsed.id }
         let connection = try global.connect()
         let token = try await connection.call(RPC.revokeToken, RevokeTokenRequest(id: id), as: Token.self)
         Output.emit(global, json: token.jsonObject(), table: "revoked \(TokenTime.summary(token))")

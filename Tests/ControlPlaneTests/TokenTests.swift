@@ -140,7 +140,7 @@ final class AdminTokenTests: XCTestCase {
                                                                        expiresUnixMs: expires, description: "ci"),
                                      as: CreateTokenResponse.self)
         let token = try XCTUnwrap(created.token)
-        let parsed = try XCTUnwrap(APIToken.parse(created.secret))
+        let parsed = try XCTUnwrap(TokenText.parse(created.secret))
         XCTAssertEqual(parsed.id, token.id)
         XCTAssertEqual(token.scope, "predict")
         XCTAssertEqual(token.models, ["iris", "not-yet"], "deduplicated; unregistered names are fine")

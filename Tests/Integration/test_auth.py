@@ -255,6 +255,12 @@ def test_token_admin_rpcs_through_byocctl(auth):
     assert ctl_code(ctl("predict", "iris", "--input", '{"x": [1]}', server=srv, token=token)) == "UNAUTHENTICATED"
     assert "revoked" in ctl("token", "list", server=srv, token=admin).stdout
 
+    # The whole token text names its token too (the output shows only the id).
+    other_id, other = auth.create("predict", ["iris"], description="revoked by its text")
+    by_text = ctl("token", "revoke", other, server=srv, token=admin)
+    assert by_text.returncode == 0 and f"revoked token {other_id}" in by_text.stdout, by_text.stderr
+    assert other not in by_text.stdout + by_text.stderr
+
     assert_no_secrets_logged(auth)
 
 

@@ -34,11 +34,11 @@ final class AuthTableTests: XCTestCase {
         var seen = Set<String>()
         for _ in 0..<200 {
             let token = try APIToken.generate()
-            XCTAssertEqual(token.text.count, APIToken.textLength)
+            XCTAssertEqual(token.text.count, TokenText.textLength)
             XCTAssertEqual(token.text, "byoc_\(token.id)_\(token.secret)")
-            XCTAssertTrue(APIToken.isValidID(token.id), token.id)
+            XCTAssertTrue(TokenText.isValidID(token.id), token.id)
             XCTAssertEqual(token.secret.count, 43)
-            let parsed = try XCTUnwrap(APIToken.parse(token.text))
+            let parsed = try XCTUnwrap(TokenText.parse(token.text))
             XCTAssertEqual(parsed.id, token.id)
             XCTAssertEqual(parsed.secret, token.secret)
             XCTAssertTrue(seen.insert(token.text).inserted)
@@ -79,7 +79,7 @@ final class AuthTableTests: XCTestCase {
 
     func testParseRefusesMalformedTokens() {
         let good = Self.text
-        XCTAssertNotNil(APIToken.parse(good))
+        XCTAssertNotNil(TokenText.parse(good))
         let bad = [
             "", "byoc_", "byoc__", good + "A", String(good.dropLast()),
             good.replacingOccurrences(of: "byoc_", with: "BYOC_"),
@@ -91,10 +91,10 @@ final class AuthTableTests: XCTestCase {
             "byoc_0123456789ab_" + String(Self.secret.dropLast()) + "é",
             " " + good, good + " ",
         ]
-        for text in bad { XCTAssertNil(APIToken.parse(text), text) }
-        XCTAssertTrue(APIToken.isValidID("0123456789ab"))
-        XCTAssertFalse(APIToken.isValidID("0123456789a"))
-        XCTAssertFalse(APIToken.isValidID("0123456789aB"))
+        for text in bad { XCTAssertNil(TokenText.parse(text), text) }
+        XCTAssertTrue(TokenText.isValidID("0123456789ab"))
+        XCTAssertFalse(TokenText.isValidID("0123456789a"))
+        XCTAssertFalse(TokenText.isValidID("0123456789aB"))
     }
 
     func testBearerHeaderParsing() {
