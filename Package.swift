@@ -84,7 +84,7 @@ let package = Package(
                                                        "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["Registry", "Reconciler", "Admin", "Messages"]),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "Reconciler", "Registry", "Router", "HTTP2", "Transport"]),
-        .testTarget(name: "TLSTests", dependencies: ["TLS", "GRPC", "HTTP2", "Transport"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "GRPC", "HTTP2", "Transport", "TestSupport"]),
         .testTarget(name: "WebTests", dependencies: ["HTTP1", "WebConsole", "Transport", "GRPC", "TestSupport"]),
         .testTarget(name: "byocctlTests", dependencies: ["byocctl", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],

@@ -61,7 +61,8 @@ public actor Reconciler {
     public private(set) var errorCount = 0
 
     /// - Parameters:
-    ///   - publish: receives every new route table (called on the reconciler; must not block).
+    ///   - publish: receives every new route table, unnumbered (generation 0: the gateway, the
+    ///     one publisher to the workers, stamps each); called on the reconciler, must not block.
     public init(registry: Registry, runtime: any Runtime, options: ReconcilerOptions = ReconcilerOptions(),
                 publish: @escaping @Sendable (RouteTable) -> Void) {
         self.registry = registry

@@ -5,11 +5,13 @@ Imported by conftest.py and by the test modules (pytest puts this directory on s
 from __future__ import annotations
 
 import atexit
+import base64
 import importlib
 import json
 import os
 import re
 import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -408,8 +410,10 @@ def served_by(call) -> str | None:
     return None
 
 
-def grpc_code(err):
-    return err.code() if hasattr(err, "code") else None
+def make_token() -> str:
+    """A well-formed API token text (byoc_<12 hex>_<43 base64url>) that no gateway has seen."""
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    return f"byoc_{secrets.token_hex(6)}_{secret}"
 
 
 # --------------------------------------------------------------------------- registry gateway
@@ -494,25 +498,6 @@ def model_processes(model: str | None = None, version: str | None = None,
             continue
         found.append(Replica(pid, st[0], st[2], env))
     return sorted(found, key=lambda r: (r.model, r.version, r.replica, r.pid))
-
-
-def established_connections(local_port: int) -> int:
-    """ESTABLISHED TCP connections (v4 and v6) whose local port is `local_port` (i.e. accepted
-    by the server listening there)."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except FileNotFoundError:
-            continue
-        for line in lines:
-            parts = line.split()
-            if len(parts) < 4:
-                continue
-            port = int(parts[1].rsplit(":", 1)[1], 16)
-            if port == local_port and parts[3] == "01":
-                count += 1
-    return count
 
 
 class RegistryGateway:

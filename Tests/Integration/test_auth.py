@@ -9,9 +9,7 @@ no gateway log line and no replica log contains a secret (except that one printe
 """
 from __future__ import annotations
 
-import base64
 import re
-import secrets
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ import grpc
 import pytest
 
 import harness
-from harness import binary, child_env, pb
+from harness import binary, child_env, make_token, pb
 
 UNAUTH = grpc.StatusCode.UNAUTHENTICATED
 DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -29,12 +27,6 @@ NOT_FOUND = grpc.StatusCode.NOT_FOUND
 
 TOKEN_RE = re.compile(r"byoc_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 FIRST_TOKEN_LINE = "FIRST ADMIN TOKEN"
-
-
-def make_token() -> str:
-    """A well-formed token text that the gateway has never seen."""
-    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-    return f"byoc_{secrets.token_hex(6)}_{secret}"
 
 
 def md(token: str | None):

@@ -543,10 +543,7 @@ def test_byoc_server_env_with_output_before_the_verb(admin, routed):
 
 
 def test_token_before_the_verb(procs, tmp_path):
-    import base64
-    import secrets
-    admin_token = ("byoc_" + secrets.token_hex(6) + "_"
-                   + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+    admin_token = harness.make_token()
     token_file = tmp_path / "admin-token"
     token_file.write_text(admin_token + "\n")
     token_file.chmod(0o600)

@@ -8,9 +8,7 @@ starts by logging in with an admin token. Screenshots of every step go to test-o
 """
 from __future__ import annotations
 
-import base64
 import json
-import secrets
 import urllib.request
 
 import pytest
@@ -49,8 +47,7 @@ def gateway(procs, tmp_path):
 
 @pytest.fixture
 def admin_token() -> str:
-    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-    return f"byoc_{secrets.token_hex(6)}_{secret}"
+    return harness.make_token()
 
 
 @pytest.fixture

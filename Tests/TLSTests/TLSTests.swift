@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import GRPC
 import HTTP2
+import TestSupport
 import TLS
 import Transport
 import XCTest
@@ -363,24 +364,4 @@ final class TLSTests: XCTestCase {
         }
         XCTAssertNoThrow(try TLSClientContext())  // system trust store
     }
-}
-
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
-    }
-}
-
-func waitUntil(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(10_000)
-    }
-    return condition()
 }

@@ -144,15 +144,12 @@ public final class CallRecorder: HTTP2StreamDelegate, @unchecked Sendable {
     public var headersSeen = 0
     public let startedAt = monotonicNanos()
     private let closed = DispatchSemaphore(value: 0)
-    /// Optional hook on the response headers (on the loop).
-    public var onResponseHeaders: ((HTTP2Stream) -> Void)?
 
     public func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
         headersSeen += 1
         switch kind {
         case .response:
             responseHeaders = headers.fields
-            onResponseHeaders?(stream)
         case .trailers: trailers = headers.fields
         case .request: XCTFail("a client stream got request headers")
         }
