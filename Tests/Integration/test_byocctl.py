@@ -489,9 +489,11 @@ def test_global_options_before_the_verb(admin):
     doc = parse_json(ok(ctl_argv("--server", url, "-o", "json", "register", "iris", "1", "--command", admin.echo,
                                  "--wait", "--wait-timeout", "60")))
     assert (doc["model"], doc["version"], doc["state"]) == ("iris", "1", "READY")
-    # --opt=value forms, and the long name of -o
-    doc = parse_json(ok(ctl_argv(f"--server={url}", "-o=json", "register", "iris", "2", "--command", admin.echo)))
-    assert doc["version"] == "2"
+    # --opt=value forms, and the long name of -o. Waits until READY: version 2 becomes the default
+    # below, and routing follows SetDefaultVersion at once.
+    doc = parse_json(ok(ctl_argv(f"--server={url}", "-o=json", "register", "iris", "2", "--command", admin.echo,
+                                 "--wait", "--wait-timeout", "60")))
+    assert (doc["version"], doc["state"]) == ("2", "READY")
     models = parse_json(ok(ctl_argv("--server", url, "--output", "json", "list")))
     assert [m["name"] for m in models] == ["iris"]
     assert parse_json(ok(ctl_argv(f"--server={url}", "--output=json", "get", "iris")))["defaultVersion"] == "1"
