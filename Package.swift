@@ -20,72 +20,93 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // C libraries chosen by the user, wrapped as system-library targets.
-        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2",
+        // C libraries chosen by the user, wrapped as system-library targets (Sources/Shims).
+        .systemLibrary(name: "CNGHTTP2", path: "Sources/Shims/CNGHTTP2", pkgConfig: "libnghttp2",
                        providers: [.apt(["libnghttp2-dev"])]),
-        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
+        .systemLibrary(name: "CProtobufC", path: "Sources/Shims/CProtobufC", pkgConfig: "libprotobuf-c",
                        providers: [.apt(["libprotobuf-c-dev", "protobuf-c-compiler"])]),
-        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
+        .systemLibrary(name: "COpenSSL", path: "Sources/Shims/COpenSSL", pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
+        .systemLibrary(name: "CSQLite", path: "Sources/Shims/CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
-        // fork/exec with PR_SET_PDEATHSIG for the local runtime.
-        .target(name: "CByocSys"),
+        .systemLibrary(name: "CHTTPParser", path: "Sources/Shims/CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
+        // fork/exec with PR_SET_PDEATHSIG for the local runtime, eventfd/epoll helpers.
+        .target(name: "CByocSys", path: "Sources/Shims/CByocSys"),
         // The committed protoc-c output of Protos/ (regenerate with Protos/generate.sh).
         .target(name: "ByocProtos", dependencies: ["CProtobufC"], path: "Generated",
                 exclude: ["README.md"], publicHeadersPath: ".",
                 cSettings: [.headerSearchPath(".")]),
 
-        // Data plane, bottom up.
-        .target(name: "Transport", dependencies: ["CByocSys"], swiftSettings: swiftSettings),
-        .target(name: "HTTP2", dependencies: ["Transport", "CNGHTTP2"], swiftSettings: swiftSettings),
-        .target(name: "GRPC", dependencies: ["HTTP2", "Transport"], swiftSettings: swiftSettings),
-        .target(name: "Messages", dependencies: ["ByocProtos", "CProtobufC"], swiftSettings: swiftSettings),
-        .target(name: "Router", dependencies: ["GRPC", "HTTP2", "Transport", "Messages", "COpenSSL"],
+        // Shared vocabulary of both planes (Sources/Shared): protobuf messages, the route and
+        // token tables the control plane builds and the data plane reads, and libcrypto.
+        .target(name: "Messages", dependencies: ["ByocProtos", "CProtobufC"], path: "Sources/Shared/Messages",
                 swiftSettings: swiftSettings),
+        .target(name: "Crypto", dependencies: ["COpenSSL"], path: "Sources/Shared/Crypto", swiftSettings: swiftSettings),
+        .target(name: "Routing", dependencies: ["Crypto"], path: "Sources/Shared/Routing", swiftSettings: swiftSettings),
 
-        // TLS on OpenSSL (server with ALPN h2 + client with verification), HTTP/1.1 for browsers,
-        // Prometheus and probes, and the web console (JSON API, UI, metrics).
-        .target(name: "TLS", dependencies: ["COpenSSL", "Transport", "GRPC", "HTTP2"], swiftSettings: swiftSettings),
-        .target(name: "HTTP1", dependencies: ["CHTTPParser", "Transport", "GRPC"], swiftSettings: swiftSettings),
-        .target(name: "WebConsole", dependencies: ["HTTP1", "Admin", "Registry", "Router", "Messages", "GRPC"],
+        // The protocol stack, bottom up (Sources/Protocols): used by the data plane, the
+        // Kubernetes client, byocctl and the example model.
+        .target(name: "Transport", dependencies: ["CByocSys"], path: "Sources/Protocols/Transport",
                 swiftSettings: swiftSettings),
+        .target(name: "TLS", dependencies: ["COpenSSL", "Transport"], path: "Sources/Protocols/TLS",
+                swiftSettings: swiftSettings),
+        .target(name: "HTTP2", dependencies: ["Transport", "CNGHTTP2"], path: "Sources/Protocols/HTTP2",
+                swiftSettings: swiftSettings),
+        .target(name: "GRPC", dependencies: ["HTTP2", "TLS", "Transport"], path: "Sources/Protocols/GRPC",
+                swiftSettings: swiftSettings),
+        .target(name: "HTTP1", dependencies: ["CHTTPParser", "Transport"], path: "Sources/Protocols/HTTP1",
+                swiftSettings: swiftSettings),
+        // The server runtime: worker threads, listeners, protocol sniffing and hand-off to
+        // HTTP/2 (gRPC), HTTP/1.1 or TLS.
+        .target(name: "Server", dependencies: ["GRPC", "HTTP1", "HTTP2", "TLS", "Transport"],
+                path: "Sources/Protocols/Server", swiftSettings: swiftSettings),
 
-        // Control plane.
-        .target(name: "Registry", dependencies: ["CSQLite", "Messages"], swiftSettings: swiftSettings),
-        .target(name: "Reconciler", dependencies: ["Registry", "Messages", "Router", "GRPC", "CByocSys"],
-                swiftSettings: swiftSettings),
-        .target(name: "Kubernetes", dependencies: ["Reconciler", "Registry", "Router", "HTTP2", "Transport", "TLS", "GRPC"],
-                swiftSettings: swiftSettings),
-        .target(name: "Admin", dependencies: ["Registry", "Reconciler", "Messages", "GRPC", "Router"],
-                swiftSettings: swiftSettings),
+        // Data plane (Sources/DataPlane): route, balance, proxy.
+        .target(name: "Router", dependencies: ["GRPC", "HTTP2", "Transport", "Messages", "Routing", "CNGHTTP2"],
+                path: "Sources/DataPlane/Router", swiftSettings: swiftSettings),
 
-        // Executables.
+        // Control plane (Sources/ControlPlane): registry, reconciler, Admin API, web console.
+        .target(name: "Registry", dependencies: ["CSQLite", "Routing"], path: "Sources/ControlPlane/Registry",
+                swiftSettings: swiftSettings),
+        .target(name: "Reconciler", dependencies: ["Registry", "Routing"], path: "Sources/ControlPlane/Reconciler",
+                swiftSettings: swiftSettings),
+        .target(name: "Admin", dependencies: ["Registry", "Messages", "GRPC", "Routing"],
+                path: "Sources/ControlPlane/Admin", swiftSettings: swiftSettings),
+        .target(name: "WebConsole", dependencies: ["HTTP1", "Server", "Router", "Messages", "GRPC", "Routing", "Transport"],
+                path: "Sources/ControlPlane/WebConsole", swiftSettings: swiftSettings),
+
+        // Runtimes under the reconciler's `Runtime` interface (Sources/Runtimes).
+        .target(name: "Local", dependencies: ["Reconciler", "Registry", "Routing", "GRPC", "Messages", "CByocSys"],
+                path: "Sources/Runtimes/Local", swiftSettings: swiftSettings),
+        .target(name: "Kubernetes", dependencies: ["Reconciler", "Registry", "Routing", "GRPC", "HTTP2", "Transport"],
+                path: "Sources/Runtimes/Kubernetes", swiftSettings: swiftSettings),
+
+        // Executables (Sources/Executables).
         .executableTarget(name: "byoc-gateway",
-                          dependencies: ["Router", "Admin", "Registry", "Reconciler", "GRPC", "Transport", "TLS", "HTTP1",
-                                         "WebConsole", "Kubernetes"],
-                          swiftSettings: swiftSettings),
+                          dependencies: ["Router", "Server", "Admin", "Registry", "Reconciler", "Local", "Kubernetes",
+                                         "Routing", "Messages", "GRPC", "HTTP1", "TLS", "Transport", "WebConsole"],
+                          path: "Sources/Executables/byoc-gateway", swiftSettings: swiftSettings),
         .executableTarget(name: "byocctl",
-                          dependencies: ["GRPC", "Messages", "TLS",
+                          dependencies: ["GRPC", "Messages", "Routing", "TLS",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          swiftSettings: swiftSettings),
-        .executableTarget(name: "byoc-echo-model", dependencies: ["GRPC", "Messages", "Transport"],
-                          swiftSettings: swiftSettings),
+                          path: "Sources/Executables/byocctl", swiftSettings: swiftSettings),
+        .executableTarget(name: "byoc-echo-model", dependencies: ["Server", "GRPC", "HTTP2", "Messages", "Transport"],
+                          path: "Sources/Executables/byoc-echo-model", swiftSettings: swiftSettings),
 
         // Tests.
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         // Test helpers shared by the test targets.
-        .target(name: "TestSupport", dependencies: ["GRPC", "HTTP2", "Transport"],
+        .target(name: "TestSupport", dependencies: ["Server", "GRPC", "HTTP2", "Transport"],
                 path: "Tests/TestSupport"),
-        .testTarget(name: "GRPCTests", dependencies: ["GRPC", "HTTP2", "Transport", "TestSupport"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
+        .testTarget(name: "GRPCTests", dependencies: ["Server", "GRPC", "HTTP2", "Transport", "TestSupport", "CNGHTTP2"]),
         .testTarget(name: "MessagesTests", dependencies: ["Messages"]),
-        .testTarget(name: "RouterTests", dependencies: ["Router", "GRPC", "HTTP2", "Transport", "Messages",
-                                                       "TestSupport"]),
-        .testTarget(name: "ControlPlaneTests", dependencies: ["Registry", "Reconciler", "Admin", "Messages"]),
-        .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "Reconciler", "Registry", "Router", "HTTP2", "Transport"]),
-        .testTarget(name: "TLSTests", dependencies: ["TLS", "GRPC", "HTTP2", "Transport", "TestSupport"]),
-        .testTarget(name: "WebTests", dependencies: ["HTTP1", "WebConsole", "Transport", "GRPC", "TestSupport"]),
+        .testTarget(name: "RouterTests", dependencies: ["Router", "Routing", "Server", "GRPC", "HTTP2", "Transport",
+                                                       "Messages", "TestSupport", "CNGHTTP2"]),
+        .testTarget(name: "ControlPlaneTests", dependencies: ["Registry", "Reconciler", "Local", "Admin", "Messages",
+                                                             "Routing", "GRPC"]),
+        .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "Reconciler", "Registry", "Routing"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "Server", "GRPC", "HTTP2", "Transport", "TestSupport"]),
+        .testTarget(name: "WebTests", dependencies: ["HTTP1", "WebConsole", "Routing", "Router", "Transport", "GRPC", "TestSupport"]),
         .testTarget(name: "byocctlTests", dependencies: ["byocctl", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v5]

@@ -747,7 +747,7 @@ class Bench:
 
 
 NGHTTPX_FAIRNESS_FLAGS = [
-    # The gateway's own HTTP/2 settings (Sources/HTTP2/HTTP2Settings.swift), so neither proxy
+    # The gateway's own HTTP/2 settings (Sources/Protocols/HTTP2/HTTP2Settings.swift), so neither proxy
     # is held back by a smaller flow-control window or stream limit than the other:
     "--frontend-http2-max-concurrent-streams=256",       # gateway: 256 (nghttpx default 100)
     "--frontend-http2-window-size=1048576",              # gateway: 1 MiB per stream (default 64 KiB)

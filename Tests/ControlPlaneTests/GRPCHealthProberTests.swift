@@ -1,6 +1,7 @@
 import Foundation
+import Local
 import Reconciler
-import Router
+import Routing
 import XCTest
 
 final class GRPCHealthProberTests: XCTestCase {

@@ -1,7 +1,7 @@
 import Foundation
-@testable import Reconciler
+@testable import Local
+import Reconciler
 import Registry
-import Router
 import XCTest
 
 final class LocalRuntimeTests: XCTestCase {

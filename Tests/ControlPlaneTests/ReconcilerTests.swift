@@ -1,7 +1,7 @@
 import Foundation
+import Local
 import Reconciler
 import Registry
-import Router
 import XCTest
 
 final class ReconcilerTests: XCTestCase {

@@ -1,7 +1,8 @@
 import Foundation
+import Local
 import Reconciler
 import Registry
-import Router
+import Routing
 import XCTest
 
 /// A fresh temporary directory, removed by `cleanUp()`.

@@ -3,7 +3,7 @@ import Foundation
 import GRPC
 import Messages
 import Registry
-import Router
+import Routing
 import XCTest
 
 /// The registry's tokens table and the Admin API's token RPCs.

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Server
 import TestSupport
 import XCTest
 @testable import GRPC

@@ -1,4 +1,4 @@
-"""The gateway's one-time re-exec that raises glibc's tcache (Sources/byoc-gateway/AllocatorTuning.swift)."""
+"""The gateway's one-time re-exec that raises glibc's tcache (Sources/Executables/byoc-gateway/AllocatorTuning.swift)."""
 from __future__ import annotations
 
 import pytest

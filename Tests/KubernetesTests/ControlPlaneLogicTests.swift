@@ -1,7 +1,7 @@
 import Foundation
 import Reconciler
 import Registry
-import Router
+import Routing
 import XCTest
 @testable import Kubernetes
 

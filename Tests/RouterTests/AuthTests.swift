@@ -2,6 +2,8 @@ import Foundation
 import GRPC
 import HTTP2
 import Messages
+import Routing
+import Server
 import Transport
 import TestSupport
 import XCTest
@@ -66,10 +68,12 @@ final class AuthTableTests: XCTestCase {
 
     /// The secret comparison goes through CRYPTO_memcmp, never `==` on the hashes.
     func testTheSecretComparisonIsOpenSSLConstantTime() throws {
-        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../Sources/Router/Auth.swift").standardizedFileURL
-        let text = try String(contentsOf: source, encoding: .utf8)
-        XCTAssertTrue(text.contains("CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0"))
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Shared")
+        let crypto = try String(contentsOf: sources.appendingPathComponent("Crypto/Crypto.swift").standardizedFileURL, encoding: .utf8)
+        XCTAssertTrue(crypto.contains("CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0"))
+        let token = try String(contentsOf: sources.appendingPathComponent("Routing/APIToken.swift").standardizedFileURL, encoding: .utf8)
+        XCTAssertTrue(token.contains("Crypto.constantTimeEqual(a, b)"), "APIToken.constantTimeEqual is libcrypto's")
+        let text = try String(contentsOf: sources.appendingPathComponent("Routing/Auth.swift").standardizedFileURL, encoding: .utf8)
         let authenticate = try XCTUnwrap(text.range(of: "public func authenticate(")).upperBound
         let body = text[authenticate...].prefix(1_500)
         XCTAssertTrue(body.contains("APIToken.constantTimeEqual(presented,"), "authenticate must compare with constantTimeEqual")

@@ -1,4 +1,5 @@
 import Foundation
+import Routing
 import TestSupport
 import XCTest
 @testable import Router

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import Foundation
+import Routing
+import Server
 import TestSupport
 import XCTest
 import GRPC

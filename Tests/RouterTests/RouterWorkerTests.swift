@@ -1,3 +1,4 @@
+import Routing
 import TestSupport
 import XCTest
 import Transport

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import GRPC
 import HTTP2
+import Server
 import TestSupport
 import TLS
 import Transport

@@ -5,6 +5,7 @@ import Foundation
 import XCTest
 import GRPC
 import HTTP2
+import Server
 import Transport
 
 // Shared by the test targets (TransportTests, GRPCTests, RouterTests, WebTests): loop threads,

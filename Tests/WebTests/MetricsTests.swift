@@ -1,3 +1,4 @@
+import Routing
 import XCTest
 import HTTP1
 import Router

@@ -1,0 +1,18 @@
+import Registry
+import Routing
+
+/// Builds route tables from the registry's models and the runtime's ready endpoints.
+enum RouteTableBuilder {
+    /// Model -> routes: every registered version is present, with `[]` when nothing is ready.
+    static func routes(models: [ModelRecord], endpoints: [VersionKey: [Endpoint]]) -> [String: ModelRoutes] {
+        var result: [String: ModelRoutes] = [:]
+        for model in models {
+            var versions: [String: [Endpoint]] = [:]
+            for version in model.versions {
+                versions[version.key.version] = (endpoints[version.key] ?? []).sorted { $0.description < $1.description }
+            }
+            result[model.name] = ModelRoutes(defaultVersion: model.defaultVersion, versions: versions)
+        }
+        return result
+    }
+}

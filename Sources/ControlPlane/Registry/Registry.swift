@@ -1,0 +1,421 @@
+import Foundation
+import Routing
+
+/// The model registry: models, versions and their events in one SQLite file.
+///
+/// An actor, so every call runs off the data-plane worker loops and one at a time on this
+/// connection; the schema's constraints (primary keys, foreign keys, CHECKs) keep the data
+/// consistent even when another process opens the same file. Every change is one
+/// transaction that also appends to the `events` table.
+public actor Registry {
+    private let db: SQLiteConnection
+    /// The schema version after migrations ran at open.
+    public nonisolated let schemaVersion: Int
+    /// Write transactions committed since the registry was opened: of two reads, the one with
+    /// the higher revision saw the newer registry (see `modelsWithRevision`).
+    private var revision: UInt64 = 0
+
+    /// Opens (creating if needed) the registry at `path` and applies pending migrations.
+    public init(path: String) throws {
+        do {
+            let connection = try SQLiteConnection(path: path)
+            try connection.setBusyTimeout(milliseconds: 5_000)
+            let mode = try connection.executeOnce("PRAGMA journal_mode = WAL")
+            guard mode?.lowercased() == "wal" else {
+                throw SQLiteError(code: 0, message: "cannot switch \(path) to WAL (journal_mode is \(mode ?? "unknown"))")
+            }
+            try connection.executeOnce("PRAGMA synchronous = NORMAL")
+            try connection.executeOnce("PRAGMA foreign_keys = ON")
+            schemaVersion = try connection.migrate()
+            db = connection
+        } catch {
+            throw Self.wrap(error)
+        }
+    }
+
+    /// Closes the database; later calls fail with INTERNAL.
+    public func close() { db.close() }
+
+    // MARK: - Changes
+
+    /// Registers a new version; the first version of a model creates the model and becomes its
+    /// default. Throws ALREADY_EXISTS when the model version is registered (enforced by the
+    /// primary key, so concurrent registrations cannot both succeed).
+    public func register(_ spec: VersionSpec) throws -> VersionRecord {
+        let now = unixMillisecondsNow()
+        return try write {
+            try db.statement("""
+                INSERT INTO models (name, default_version, created_unix_ms) VALUES (?, ?, ?)
+                ON CONFLICT (name) DO NOTHING
+                """).run([.text(spec.key.model), .text(spec.key.version), .integer(now)])
+            do {
+                try db.statement("""
+                    INSERT INTO versions (model, version, image, command_json, port, env_json,
+                        min_replicas, max_replicas, has_resources, cpu_request, cpu_limit,
+                        memory_request, memory_limit, target_cpu_utilization, state, desired_replicas,
+                        created_unix_ms, updated_unix_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).run(Self.specValues(spec) + [.text(DeploymentState.pending.rawValue),
+                                                      .integer(Int64(spec.minReplicas)), .integer(now), .integer(now)])
+            } catch let error as SQLiteError where error.isConstraintViolation {
+                throw RegistryError(.alreadyExists, "model \(spec.key.model) version \(spec.key.version) is already registered")
+            }
+            try appendEvent(spec.key, .registered, old: nil, new: .pending, detail: Self.describe(spec), at: now)
+            // Until the runtime reports, it aims for the minimum.
+            let status = VersionStatus(state: .pending, readyReplicas: 0, desiredReplicas: spec.minReplicas, message: "")
+            return VersionRecord(spec: spec, status: status, createdUnixMs: now)
+        }
+    }
+
+    /// Makes `version` the default of `model`; returns the model.
+    public func setDefault(model: String, version: String) throws -> ModelRecord {
+        try write {
+            let current = try loadModel(model)
+            guard current.versions.contains(where: { $0.key.version == version }) else {
+                throw RegistryError(.notFound, "model \(model) has no version \(version)")
+            }
+            guard current.defaultVersion != version else { return current }
+            try db.statement("UPDATE models SET default_version = ? WHERE name = ?").run([.text(version), .text(model)])
+            try appendEvent(VersionKey(model: model, version: ""), .defaultChanged, old: nil, new: nil,
+                            detail: "default version \(current.defaultVersion) -> \(version)", at: unixMillisecondsNow())
+            return try loadModel(model)
+        }
+    }
+
+    /// Sets a version's replica bounds (already validated); returns the version.
+    public func scale(_ key: VersionKey, minReplicas: Int32, maxReplicas: Int32) throws -> VersionRecord {
+        try write {
+            let current = try loadVersion(key)
+            let now = unixMillisecondsNow()
+            try db.statement("""
+                UPDATE versions SET min_replicas = ?, max_replicas = ?, updated_unix_ms = ?
+                WHERE model = ? AND version = ?
+                """).run([.integer(Int64(minReplicas)), .integer(Int64(maxReplicas)), .integer(now),
+                          .text(key.model), .text(key.version)])
+            try appendEvent(key, .scaled, old: current.status.state, new: current.status.state,
+                            detail: "replicas \(current.spec.minReplicas)-\(current.spec.maxReplicas) -> \(minReplicas)-\(maxReplicas)",
+                            at: now)
+            return try loadVersion(key)
+        }
+    }
+
+    /// Deletes one version, or every version of the model when `version` is nil or empty;
+    /// returns what was deleted (state DELETING). Deleting the last version deletes the model.
+    /// Deleting the default version while others remain is FAILED_PRECONDITION: set another
+    /// default first.
+    public func delete(model: String, version: String? = nil) throws -> [VersionRecord] {
+        try write {
+            let current = try loadModel(model)
+            let doomed: [VersionRecord]
+            if let version, !version.isEmpty {
+                guard let record = current.versions.first(where: { $0.key.version == version }) else {
+                    throw RegistryError(.notFound, "model \(model) has no version \(version)")
+                }
+                if version == current.defaultVersion, current.versions.count > 1 {
+                    throw RegistryError(.failedPrecondition,
+                        "version \(version) is the default of model \(model), which has other versions; set another default version first")
+                }
+                doomed = [record]
+            } else {
+                doomed = current.versions
+            }
+            let now = unixMillisecondsNow()
+            for record in doomed {
+                try db.statement("DELETE FROM versions WHERE model = ? AND version = ?")
+                    .run([.text(model), .text(record.key.version)])
+                try appendEvent(record.key, .deleted, old: record.status.state, new: .deleting, detail: "", at: now)
+            }
+            if doomed.count == current.versions.count {
+                try db.statement("DELETE FROM models WHERE name = ?").run([.text(model)])
+            }
+            return doomed.map { record in
+                var deleted = record
+                deleted.status.state = .deleting
+                return deleted
+            }
+        }
+    }
+
+    /// Records what the reconciler observed; appends an `observed` event and returns true only
+    /// when something changed. A version deleted meanwhile is ignored (returns false).
+    @discardableResult
+    public func updateObserved(_ key: VersionKey, _ status: VersionStatus) throws -> Bool {
+        try write {
+            let rows = try db.statement("""
+                SELECT state, ready_replicas, desired_replicas, message FROM versions WHERE model = ? AND version = ?
+                """).query([.text(key.model), .text(key.version)]) { row in
+                VersionStatus(state: DeploymentState(rawValue: row.text(0)) ?? .pending, readyReplicas: row.int32(1),
+                              desiredReplicas: row.int32(2), message: row.text(3))
+            }
+            guard let old = rows.first, old != status else { return false }
+            let now = unixMillisecondsNow()
+            try db.statement("""
+                UPDATE versions SET state = ?, ready_replicas = ?, desired_replicas = ?, message = ?, updated_unix_ms = ?
+                WHERE model = ? AND version = ?
+                """).run([.text(status.state.rawValue), .integer(Int64(status.readyReplicas)),
+                          .integer(Int64(status.desiredReplicas)), .text(status.message), .integer(now),
+                          .text(key.model), .text(key.version)])
+            try appendEvent(key, .observed, old: old.state, new: status.state,
+                            detail: "ready \(status.readyReplicas)/\(status.desiredReplicas)"
+                                + (status.message.isEmpty ? "" : ": \(status.message)"), at: now)
+            return true
+        }
+    }
+
+    // MARK: - Reads
+
+    /// Every model with its versions, models by name, versions in registration order.
+    public func models() throws -> [ModelRecord] {
+        try read {
+            let versions = try db.statement("\(Self.versionColumns) ORDER BY rowid").query([], Self.versionRecord)
+            let byModel = Dictionary(grouping: versions, by: { $0.key.model })
+            return try db.statement("SELECT name, default_version, created_unix_ms FROM models ORDER BY name")
+                .query { row in
+                    let name = row.text(0)
+                    return ModelRecord(name: name, defaultVersion: row.text(1), createdUnixMs: row.int64(2),
+                                       versions: byModel[name] ?? [])
+                }
+        }
+    }
+
+    /// Every model (as `models()`) and the revision they are from, read together.
+    public func modelsWithRevision() throws -> (models: [ModelRecord], revision: UInt64) {
+        (try models(), revision)
+    }
+
+    /// One model with its versions; NOT_FOUND when it is not registered.
+    public func model(_ name: String) throws -> ModelRecord {
+        try read { try loadModel(name) }
+    }
+
+    /// One version; NOT_FOUND when the model or version is not registered.
+    public func version(_ key: VersionKey) throws -> VersionRecord {
+        try read { try loadVersion(key) }
+    }
+
+    /// Events, oldest first, optionally only those of `model` (and `version`).
+    public func events(model: String? = nil, version: String? = nil) throws -> [RegistryEvent] {
+        try read {
+            try db.statement("""
+                SELECT id, time_unix_ms, model, version, kind, old_state, new_state, detail FROM events
+                WHERE (?1 IS NULL OR model = ?1) AND (?2 IS NULL OR version = ?2) ORDER BY id
+                """).query([model.map { .text($0) } ?? .null, version.map { .text($0) } ?? .null]) { row in
+                RegistryEvent(id: row.int64(0), timeUnixMs: row.int64(1), model: row.text(2), version: row.text(3),
+                              kind: RegistryEvent.Kind(rawValue: row.text(4)) ?? .observed,
+                              oldState: row.optionalText(5).flatMap(DeploymentState.init(rawValue:)),
+                              newState: row.optionalText(6).flatMap(DeploymentState.init(rawValue:)),
+                              detail: row.text(7))
+            }
+        }
+    }
+
+    /// Rows of the migrations table: (version, name), oldest first.
+    public func appliedMigrations() throws -> [(version: Int, name: String)] {
+        try read {
+            try db.statement("SELECT version, name FROM schema_migrations ORDER BY version")
+                .query { (version: Int($0.int64(0)), name: $0.text(1)) }
+        }
+    }
+
+    // MARK: - API tokens
+
+    /// Stores a new token (`createdUnixMs` 0 = now); ALREADY_EXISTS when the id is taken.
+    /// Appends a `token_created` event naming the id and scope (never the secret).
+    public func createToken(_ token: TokenRecord) throws -> TokenRecord {
+        var token = token
+        if token.createdUnixMs == 0 { token.createdUnixMs = unixMillisecondsNow() }
+        guard TokenText.isValidID(token.id) else {
+            throw RegistryError(.internal, "a token id is 12 lowercase hex characters")
+        }
+        guard token.secretSHA256.count == 32 else {
+            throw RegistryError(.internal, "token \(token.id): the secret hash must be 32 bytes")
+        }
+        let stored = token
+        return try write {
+            do {
+                try db.statement("""
+                    INSERT INTO tokens (id, secret_sha256, scope, models_json, expires_unix_ms, created_unix_ms,
+                        revoked_unix_ms, description)
+                    VALUES (?, ?, ?, ?, ?, ?, 0, ?)
+                    """).run([.text(stored.id), .text(Self.hex(stored.secretSHA256)), .text(stored.scope.rawValue),
+                              .text(try JSONColumn.encode(stored.models)), .integer(stored.expiresUnixMs),
+                              .integer(stored.createdUnixMs), .text(stored.description)])
+            } catch let error as SQLiteError where error.isConstraintViolation {
+                throw RegistryError(.alreadyExists, "token \(stored.id) already exists")
+            }
+            try appendEvent(VersionKey(model: "", version: ""), .tokenCreated, old: nil, new: nil,
+                            detail: Self.describe(stored), at: stored.createdUnixMs)
+            var created = stored
+            created.revokedUnixMs = 0
+            return created
+        }
+    }
+
+    /// Every token (revoked and expired ones too), oldest first.
+    public func tokens() throws -> [TokenRecord] {
+        try read { try db.statement("\(Self.tokenColumns) ORDER BY created_unix_ms, id").query([], Self.tokenRecord) }
+    }
+
+    /// Every token and the newest event id, read together (the gateway's `AuthTable` generation).
+    public func tokenSnapshot() throws -> TokenSnapshot {
+        try read {
+            let version = try db.statement("SELECT COALESCE(MAX(id), 0) FROM events").query { $0.int64(0) }.first ?? 0
+            let tokens = try db.statement("\(Self.tokenColumns) ORDER BY created_unix_ms, id").query([], Self.tokenRecord)
+            return TokenSnapshot(version: version, tokens: tokens)
+        }
+    }
+
+    /// One token; NOT_FOUND when there is none with `id`.
+    public func token(_ id: String) throws -> TokenRecord {
+        try read { try loadToken(id) }
+    }
+
+    /// Revokes a token (from now on it authenticates nothing) and returns it; revoking a revoked
+    /// token changes nothing. NOT_FOUND when unknown. Appends a `token_revoked` event.
+    public func revokeToken(_ id: String) throws -> TokenRecord {
+        try write {
+            let current = try loadToken(id)
+            guard current.revokedUnixMs == 0 else { return current }
+            let now = unixMillisecondsNow()
+            try db.statement("UPDATE tokens SET revoked_unix_ms = ? WHERE id = ?").run([.integer(now), .text(id)])
+            try appendEvent(VersionKey(model: "", version: ""), .tokenRevoked, old: nil, new: nil,
+                            detail: "token \(id) revoked", at: now)
+            return try loadToken(id)
+        }
+    }
+
+    private func loadToken(_ id: String) throws -> TokenRecord {
+        guard let token = try db.statement("\(Self.tokenColumns) WHERE id = ?").query([.text(id)], Self.tokenRecord).first else {
+            throw RegistryError(.notFound, "there is no token \(id)")
+        }
+        return token
+    }
+
+    private static let tokenColumns = """
+        SELECT id, secret_sha256, scope, models_json, expires_unix_ms, created_unix_ms, revoked_unix_ms, description
+        FROM tokens
+        """
+
+    private static func tokenRecord(_ row: SQLiteStatement) throws -> TokenRecord {
+        TokenRecord(id: row.text(0), secretSHA256: unhex(row.text(1)), scope: TokenScopeName(rawValue: row.text(2)) ?? .predict,
+                    models: try JSONColumn.decode([String].self, row.text(3)), expiresUnixMs: row.int64(4),
+                    createdUnixMs: row.int64(5), revokedUnixMs: row.int64(6), description: row.text(7))
+    }
+
+    private static func describe(_ token: TokenRecord) -> String {
+        var text = "token \(token.id) scope \(token.scope.rawValue)"
+        if token.scope == .predict { text += token.models.isEmpty ? " on every model" : " on \(token.models.joined(separator: ","))" }
+        if token.expiresUnixMs != 0 { text += ", expires \(token.expiresUnixMs)" }
+        return text
+    }
+
+    private static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+
+    private static func unhex(_ text: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex, let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex) {
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return [] }
+            bytes.append(byte)
+            index = next
+        }
+        return bytes
+    }
+
+    // MARK: - Helpers
+
+    private func write<T>(_ body: () throws -> T) throws -> T {
+        let result: T
+        do { result = try db.transaction(body) } catch { throw Self.wrap(error) }
+        revision &+= 1
+        return result
+    }
+
+    private func read<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw Self.wrap(error) }
+    }
+
+    private func loadModel(_ name: String) throws -> ModelRecord {
+        let models = try db.statement("SELECT default_version, created_unix_ms FROM models WHERE name = ?")
+            .query([.text(name)]) { (defaultVersion: $0.text(0), created: $0.int64(1)) }
+        guard let model = models.first else { throw RegistryError(.notFound, "model \(name) is not registered") }
+        let versions = try db.statement("\(Self.versionColumns) WHERE model = ? ORDER BY rowid")
+            .query([.text(name)], Self.versionRecord)
+        return ModelRecord(name: name, defaultVersion: model.defaultVersion, createdUnixMs: model.created, versions: versions)
+    }
+
+    private func loadVersion(_ key: VersionKey) throws -> VersionRecord {
+        let rows = try db.statement("\(Self.versionColumns) WHERE model = ? AND version = ?")
+            .query([.text(key.model), .text(key.version)], Self.versionRecord)
+        if let record = rows.first { return record }
+        _ = try loadModel(key.model)  // NOT_FOUND naming the model when the model is missing
+        throw RegistryError(.notFound, "model \(key.model) has no version \(key.version)")
+    }
+
+    private func appendEvent(_ key: VersionKey, _ kind: RegistryEvent.Kind, old: DeploymentState?,
+                             new: DeploymentState?, detail: String, at time: Int64) throws {
+        try db.statement("""
+            INSERT INTO events (time_unix_ms, model, version, kind, old_state, new_state, detail)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """).run([.integer(time), .text(key.model), .text(key.version), .text(kind.rawValue),
+                      old.map { .text($0.rawValue) } ?? .null, new.map { .text($0.rawValue) } ?? .null,
+                      .text(detail)])
+    }
+
+    private static let versionColumns = """
+        SELECT model, version, image, command_json, port, env_json, min_replicas, max_replicas,
+               has_resources, cpu_request, cpu_limit, memory_request, memory_limit, target_cpu_utilization,
+               state, ready_replicas, desired_replicas, message, created_unix_ms
+        FROM versions
+        """
+
+    private static func versionRecord(_ row: SQLiteStatement) throws -> VersionRecord {
+        let resources = row.int64(8) != 0
+            ? ResourceSpec(cpuRequest: row.text(9), cpuLimit: row.text(10), memoryRequest: row.text(11), memoryLimit: row.text(12))
+            : nil
+        let spec = VersionSpec(
+            key: VersionKey(model: row.text(0), version: row.text(1)), image: row.text(2),
+            command: try JSONColumn.decode([String].self, row.text(3)), port: row.int32(4),
+            env: try JSONColumn.decode([String: String].self, row.text(5)), minReplicas: row.int32(6),
+            maxReplicas: row.int32(7), resources: resources, targetCpuUtilization: row.int32(13))
+        let status = VersionStatus(state: DeploymentState(rawValue: row.text(14)) ?? .pending, readyReplicas: row.int32(15),
+                                   desiredReplicas: row.int32(16), message: row.text(17))
+        return VersionRecord(spec: spec, status: status, createdUnixMs: row.int64(18))
+    }
+
+    private static func specValues(_ spec: VersionSpec) throws -> [SQLiteValue] {
+        let resources = spec.resources ?? ResourceSpec()
+        return [
+            .text(spec.key.model), .text(spec.key.version), .text(spec.image),
+            .text(try JSONColumn.encode(spec.command)), .integer(Int64(spec.port)), .text(try JSONColumn.encode(spec.env)),
+            .integer(Int64(spec.minReplicas)), .integer(Int64(spec.maxReplicas)), .integer(spec.resources == nil ? 0 : 1),
+            .text(resources.cpuRequest), .text(resources.cpuLimit), .text(resources.memoryRequest), .text(resources.memoryLimit),
+            .integer(Int64(spec.targetCpuUtilization)),
+        ]
+    }
+
+    private static func describe(_ spec: VersionSpec) -> String {
+        let what = spec.command.isEmpty ? "image \(spec.image)" : "command \(spec.command.joined(separator: " "))"
+        return "\(what), replicas \(spec.minReplicas)-\(spec.maxReplicas)"
+    }
+
+    private static func wrap(_ error: Error) -> Error {
+        if error is RegistryError { return error }
+        return RegistryError(.internal, "registry database: \(error)")
+    }
+}
+
+/// JSON text columns (command, env): compact, keys sorted so equal values store equal text.
+enum JSONColumn {
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+}

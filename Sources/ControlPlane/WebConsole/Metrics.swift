@@ -1,0 +1,224 @@
+import Foundation
+import GRPC
+import HTTP1
+import Routing
+
+/// What one worker reports when scraped (copied on its own loop).
+public struct WorkerSample: @unchecked Sendable {
+    public var router = RouterCounters()
+    public var http2Connections = 0
+    public var http2Streams = 0
+    public var http1Connections = 0
+    public var http1 = HTTP1Counters()
+    public var routeGeneration: UInt64 = 0
+    /// Models and versions in the worker's route table (static mode's registry size).
+    public var routeModels = 0
+    public var routeVersions = 0
+
+    public init() {}
+}
+
+/// Control-plane numbers, read asynchronously at scrape time.
+public struct ControlSample: Sendable {
+    public var reconcileRuns = 0
+    public var reconcileErrors = 0
+    public var registryModels = 0
+    public var registryVersions = 0
+
+    public init(reconcileRuns: Int = 0, reconcileErrors: Int = 0, registryModels: Int = 0, registryVersions: Int = 0) {
+        self.reconcileRuns = reconcileRuns
+        self.reconcileErrors = reconcileErrors
+        self.registryModels = registryModels
+        self.registryVersions = registryVersions
+    }
+}
+
+/// A model version as a metric label pair.
+public struct VersionLabel: Hashable, Comparable, Sendable {
+    public var model: String
+    public var version: String
+
+    public init(model: String, version: String) {
+        self.model = model
+        self.version = version
+    }
+
+    /// Splits a RouterCounters key (`model \u{1} version`).
+    init(key: String) {
+        let parts = key.split(separator: "\u{1}", omittingEmptySubsequences: false)
+        model = parts.count > 0 ? String(parts[0]) : ""
+        version = parts.count > 1 ? String(parts[1]) : ""
+    }
+
+    public static func < (a: VersionLabel, b: VersionLabel) -> Bool {
+        (a.model, a.version) < (b.model, b.version)
+    }
+}
+
+/// Every worker's counters summed, plus the control plane's numbers: what `/metrics` renders.
+public struct MetricsSnapshot: Sendable {
+    /// Calls by model version and gRPC status code name.
+    public var calls: [VersionLabel: [String: Int]] = [:]
+    public var latency: [VersionLabel: LatencyHistogram] = [:]
+    public var inFlight: [VersionLabel: Int] = [:]
+    public var connectFailures: [VersionLabel: Int] = [:]
+    public var retries: [VersionLabel: Int] = [:]
+    public var http2Connections = 0
+    public var http2Streams = 0
+    public var http1Connections = 0
+    public var http1Requests = 0
+    public var http1Refused: [Int: Int] = [:]
+    public var routeGeneration: UInt64 = 0
+    public var workers = 0
+    public var control = ControlSample()
+
+    public init() {}
+
+    /// Sums worker samples (counters add up; the route generation is the newest).
+    public init(workers samples: [WorkerSample], control: ControlSample) {
+        self.control = control
+        workers = samples.count
+        for sample in samples {
+            for (key, count) in sample.router.calls {
+                let parts = key.split(separator: "\u{1}", omittingEmptySubsequences: false)
+                let label = VersionLabel(model: parts.count > 0 ? String(parts[0]) : "",
+                                         version: parts.count > 1 ? String(parts[1]) : "")
+                let code = MetricsSnapshot.codeName(parts.count > 2 ? String(parts[2]) : "")
+                calls[label, default: [:]][code, default: 0] += count
+            }
+            for (key, histogram) in sample.router.latency {
+                latency[VersionLabel(key: key), default: LatencyHistogram()].merge(histogram)
+            }
+            for (key, n) in sample.router.inFlight { inFlight[VersionLabel(key: key), default: 0] += n }
+            for (key, n) in sample.router.connectFailures { connectFailures[VersionLabel(key: key), default: 0] += n }
+            for (key, n) in sample.router.retries { retries[VersionLabel(key: key), default: 0] += n }
+            http2Connections += sample.http2Connections
+            http2Streams += sample.http2Streams
+            http1Connections += sample.http1Connections
+            http1Requests += sample.http1.requests
+            for (status, n) in sample.http1.refused { http1Refused[status, default: 0] += n }
+            routeGeneration = max(routeGeneration, sample.routeGeneration)
+        }
+    }
+
+    /// The `code` label: the gRPC status code name (`OK`, `NOT_FOUND`, ...); a missing or
+    /// unrecognised grpc-status is `UNKNOWN`.
+    public static func codeName(_ status: String) -> String {
+        guard let number = Int(status), let code = GRPCStatusCode(rawValue: number) else { return "UNKNOWN" }
+        return code.name
+    }
+
+    /// Total calls of a model version (every status).
+    public func totalCalls(_ label: VersionLabel) -> Int {
+        calls[label]?.values.reduce(0, +) ?? 0
+    }
+}
+
+/// Renders a `MetricsSnapshot` in the Prometheus text exposition format 0.0.4.
+public enum PrometheusText {
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    public static func render(_ s: MetricsSnapshot) -> String {
+        var out = ""
+        out.reserveCapacity(4096)
+        func header(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        func labels(_ label: VersionLabel, _ extra: String = "") -> String {
+            "{model=\"\(escape(label.model))\",version=\"\(escape(label.version))\"\(extra)}"
+        }
+
+        header("byoc_requests_total", "counter",
+               "Predict-path calls by model, version and gRPC status code name (model=\"\" version=\"\": calls that never resolved to a version).")
+        for label in s.calls.keys.sorted() {
+            for (code, n) in s.calls[label]!.sorted(by: { $0.key < $1.key }) {
+                out += "byoc_requests_total\(labels(label, ",code=\"\(escape(code))\"")) \(n)\n"
+            }
+        }
+
+        header("byoc_request_duration_seconds", "histogram",
+               "Time from the request headers to the call's status, by model and version.")
+        for label in s.latency.keys.sorted() {
+            let h = s.latency[label]!
+            var cumulative = 0
+            for (index, bound) in LatencyHistogram.boundsNanos.enumerated() {
+                cumulative += h.buckets[index]
+                out += "byoc_request_duration_seconds_bucket\(labels(label, ",le=\"\(seconds(bound))\"")) \(cumulative)\n"
+            }
+            cumulative += h.buckets[LatencyHistogram.boundsNanos.count]
+            out += "byoc_request_duration_seconds_bucket\(labels(label, ",le=\"+Inf\"")) \(cumulative)\n"
+            out += "byoc_request_duration_seconds_sum\(labels(label)) \(Double(h.sumNanos) / 1e9)\n"
+            out += "byoc_request_duration_seconds_count\(labels(label)) \(h.count)\n"
+        }
+
+        header("byoc_requests_in_flight", "gauge", "Calls routed to a model version and not finished yet.")
+        for label in s.inFlight.keys.sorted() { out += "byoc_requests_in_flight\(labels(label)) \(s.inFlight[label]!)\n" }
+
+        header("byoc_upstream_connect_failures_total", "counter", "Failed connection attempts to model endpoints.")
+        for label in s.connectFailures.keys.sorted() {
+            out += "byoc_upstream_connect_failures_total\(labels(label)) \(s.connectFailures[label]!)\n"
+        }
+
+        header("byoc_upstream_retries_total", "counter", "Calls retried on another endpoint before any byte reached a model.")
+        for label in s.retries.keys.sorted() { out += "byoc_upstream_retries_total\(labels(label)) \(s.retries[label]!)\n" }
+
+        header("byoc_open_connections", "gauge", "Open client connections by protocol (h2 = gRPC/HTTP/2, http1 = HTTP/1.1).")
+        out += "byoc_open_connections{protocol=\"h2\"} \(s.http2Connections)\n"
+        out += "byoc_open_connections{protocol=\"http1\"} \(s.http1Connections)\n"
+
+        header("byoc_open_streams", "gauge", "Open HTTP/2 streams over all client connections.")
+        out += "byoc_open_streams \(s.http2Streams)\n"
+
+        header("byoc_route_table_generation", "gauge", "Generation of the newest route table installed on the workers.")
+        out += "byoc_route_table_generation \(s.routeGeneration)\n"
+
+        header("byoc_reconcile_runs_total", "counter", "Reconcile passes completed.")
+        out += "byoc_reconcile_runs_total \(s.control.reconcileRuns)\n"
+
+        header("byoc_reconcile_errors_total", "counter", "Reconciler failures (registry or runtime calls).")
+        out += "byoc_reconcile_errors_total \(s.control.reconcileErrors)\n"
+
+        header("byoc_registry_models", "gauge", "Registered models.")
+        out += "byoc_registry_models \(s.control.registryModels)\n"
+
+        header("byoc_registry_versions", "gauge", "Registered model versions.")
+        out += "byoc_registry_versions \(s.control.registryVersions)\n"
+
+        header("byoc_http_requests_total", "counter", "Plain HTTP/1.1 requests handled (UI, JSON API, metrics, probes).")
+        out += "byoc_http_requests_total \(s.http1Requests)\n"
+
+        header("byoc_http_refused_total", "counter",
+               "HTTP/1.1 requests refused while being read, by status (400 malformed or smuggling, 408 too slow, 413, 414, 431).")
+        for status in s.http1Refused.keys.sorted() {
+            out += "byoc_http_refused_total{status=\"\(status)\"} \(s.http1Refused[status]!)\n"
+        }
+
+        header("byoc_workers", "gauge", "Worker event loops.")
+        out += "byoc_workers \(s.workers)\n"
+        return out
+    }
+
+    /// A bucket bound in seconds, shortest exact form (0.0005, 0.001, 2.5, 10).
+    static func seconds(_ nanos: UInt64) -> String {
+        let value = Double(nanos) / 1e9
+        if value == value.rounded() { return String(format: "%.1f", value) }
+        var text = String(format: "%.6f", value)
+        while text.hasSuffix("0") { text.removeLast() }
+        return text
+    }
+
+    /// Label value escaping: backslash, double quote and newline.
+    static func escape(_ value: String) -> String {
+        guard value.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return value }
+        var out = ""
+        for c in value {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,297 @@
+import GRPC
+import HTTP2
+import Messages
+import Routing
+import Transport
+
+/// Router settings shared by every worker.
+public struct RouterConfig: Sendable {
+    /// Largest request message accepted (RESOURCE_EXHAUSTED above).
+    public var maxMessageBytes = 64 << 20
+    /// Upstream connection pool settings.
+    public var pool = UpstreamPoolConfig()
+    /// Name and version reported by ServerMetadata.
+    public var serverName = "byoc-gateway"
+    public var serverVersion = "0.1.0"
+    /// `--require-auth`: the tokens every worker starts with (nil: no credentials required).
+    /// Newer snapshots arrive through `RouterWorker.install(_: AuthTable)`.
+    public var auth: AuthTable?
+
+    public init() {}
+}
+
+/// One worker's router: the current route table, this worker's upstream pool, and the
+/// dispatch of each call to a proxy, a local service, or the Admin API.
+public final class RouterWorker: GRPCCallDispatcher {
+    /// Paths routed to a model by fields 1 and 2 of their request.
+    static let routedPaths: Set<String> = [
+        "/byoc.v1.Inference/Predict",
+        "/inference.GRPCInferenceService/ModelInfer",
+        "/inference.GRPCInferenceService/ModelMetadata",
+    ]
+
+    /// What a known path is served by.
+    enum PathKind {
+        /// Answered on the worker (health, OIP server calls).
+        case local(UnaryCall.Handler)
+        /// Proxied to a model version.
+        case routed
+    }
+
+    public let loop: EventLoop
+    public let config: RouterConfig
+    let pool: UpstreamPool
+    /// The table this worker routes with; replaced on this loop by `install`.
+    public private(set) var routeTable: RouteTable
+    /// Live per-version counters; a call looks its entry up once, when its route is known.
+    private var stats: [StatsKey: VersionStats] = [:]
+    /// Routes resolved against the current table, by the model and version a call asked for
+    /// (only those the table has, so clients cannot grow it); emptied when a table is installed.
+    private var resolved: [StatsKey: ResolvedRoute] = [:]
+    /// The last route resolved: consecutive calls usually name the same model version, and
+    /// comparing two short strings costs less than hashing them.
+    private var lastResolved: (key: StatsKey, route: ResolvedRoute)?
+    /// The last path dispatched and what serves it, for the same reason.
+    private var lastPath: (path: String, kind: PathKind?)?
+    /// Calls that never resolved to a model version share one entry.
+    private(set) lazy var unroutedStats = versionStats(model: "", version: "")
+
+    /// A snapshot of this worker's counters in the scrape format (call on the worker's loop).
+    public var counters: RouterCounters {
+        var snapshot = RouterCounters()
+        for (key, entry) in stats {
+            let label = "\(key.model)\u{1}\(key.version)"
+            for (code, count) in entry.callsByStatus.enumerated() where count > 0 {
+                let status = code < VersionStats.noStatus ? String(code) : ""
+                snapshot.calls["\(label)\u{1}\(status)"] = count
+            }
+            if entry.retries > 0 { snapshot.retries[label] = entry.retries }
+            if entry.latency.count > 0 { snapshot.latency[label] = entry.latency }
+            if entry.inFlight != 0 || entry.latency.count > 0 { snapshot.inFlight[label] = entry.inFlight }
+            if entry.connectFailures > 0 { snapshot.connectFailures[label] = entry.connectFailures }
+        }
+        return snapshot
+    }
+    private var random: FastRandom
+    /// Every path with a fixed destination: one hash lookup per call decides where it goes.
+    private var paths: [String: PathKind] = [:]
+    private let admin: AdminHandler?
+    /// The tokens this worker checks calls against (nil: auth off); replaced on this loop.
+    public private(set) var authTable: AuthTable?
+
+    public init(loop: EventLoop, config: RouterConfig, routeTable: RouteTable, admin: AdminHandler?, seed: UInt64) {
+        self.loop = loop
+        self.config = config
+        self.routeTable = routeTable
+        self.admin = admin
+        self.pool = UpstreamPool(loop: loop, config: config.pool)
+        self.random = FastRandom(seed: seed)
+        self.authTable = config.auth
+        for path in Self.routedPaths { paths[path] = .routed }
+        for (path, handler) in GatewayServices.handlers(for: self) { paths[path] = .local(handler) }
+    }
+
+    /// Installs a newer route table (call on this worker's loop); older generations are ignored.
+    public func install(_ table: RouteTable) {
+        guard table.generation >= routeTable.generation else { return }
+        routeTable = table
+        resolved.removeAll()
+        lastResolved = nil
+    }
+
+    /// What resolving a call's model and version found.
+    enum RouteLookup {
+        case found(ResolvedRoute)
+        case unknownModel
+        case unknownVersion
+    }
+
+    /// Resolves `model`/`version` ("" = the default version) to this worker's endpoint states
+    /// and counters: one hash lookup per call once the route was seen, instead of two table
+    /// lookups, one counter lookup and one pool lookup per endpoint.
+    func resolve(model: String, version: String) -> RouteLookup {
+        if let last = lastResolved, last.key.model == model, last.key.version == version,
+           !last.route.endpoints.contains(where: \.retired) {
+            return .found(last.route)
+        }
+        let key = StatsKey(model: model, version: version)
+        if let route = resolved[key], !route.endpoints.contains(where: \.retired) {
+            lastResolved = (key, route)
+            return .found(route)
+        }
+        switch routeTable.resolve(model: model, version: version) {
+        case .unknownModel:
+            return .unknownModel
+        case .unknownVersion:
+            return .unknownVersion
+        case .found(let concrete, let list):
+            let route = ResolvedRoute(version: concrete, endpoints: list.map { pool.state(for: $0) },
+                                      stats: versionStats(model: model, version: concrete))
+            resolved[key] = route
+            lastResolved = (key, route)
+            return .found(route)
+        }
+    }
+
+    /// Installs a newer token snapshot (call on this worker's loop); older generations are
+    /// ignored, and a worker started without auth never turns it on.
+    public func install(_ table: AuthTable) {
+        guard let current = authTable else { return }
+        if table.generation >= current.generation { authTable = table }
+    }
+
+    public func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+        let kind: PathKind?
+        if let last = lastPath, last.path == head.path {
+            kind = last.kind
+        } else {
+            kind = paths[head.path]
+            lastPath = (head.path, kind)
+        }
+        if case .local(let handler)? = kind {
+            return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes, handler: handler)
+        }
+        if kind == nil && head.path.hasPrefix("/byoc.v1.Admin/") {
+            guard let admin else { return nil }
+            if let auth = authTable, case .failure(let failure) = auth.authorizeAdmin(authorization: head.metadata("authorization")) {
+                GRPCResponses.sendTrailersOnly(stream, failure.status)
+                return nil
+            }
+            let method = String(head.method)
+            return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes) { call, message in
+                Task {
+                    let result: Result<[UInt8], GRPCStatus>
+                    do { result = .success(try await admin(method, message)) } catch let status as GRPCStatus {
+                        result = .failure(status)
+                    } catch {
+                        result = .failure(GRPCStatus(.internal, "\(error)"))
+                    }
+                    call.loop.execute {
+                        switch result {
+                        case .success(let bytes): call.respond(bytes)
+                        case .failure(let status): call.fail(status)
+                        }
+                    }
+                }
+            }
+        }
+        if case .routed? = kind { return proxy(stream, head: head) }
+        if head.metadata("byoc-model") != nil { return proxy(stream, head: head) }
+        return nil
+    }
+
+    /// Hands a call to a new `ProxyCall`, after authenticating it when auth is on.
+    private func proxy(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+        var grant: AuthEntry?
+        if let auth = authTable {
+            // Authenticate now; the model is checked once routing knows it (ProxyCall.route).
+            switch auth.authenticate(authorization: head.metadata("authorization")) {
+            case .success(let entry):
+                grant = entry
+            case .failure(let failure):
+                noteUnroutedStatus(failure.status.code)
+                GRPCResponses.sendTrailersOnly(stream, failure.status)
+                return nil
+            }
+        }
+        let call = ProxyCall(worker: self, client: stream, head: head)
+        call.grant = grant
+        return call
+    }
+
+    public func beginShutdown() {}
+
+    /// Picks an endpoint by power-of-two-choices on this worker's in-flight streams, skipping
+    /// endpoints in connect backoff and those in `excluding`.
+    func pickEndpoint(_ endpoints: [EndpointState], excluding tried: [Endpoint]) -> EndpointState? {
+        func eligible(_ state: EndpointState) -> Bool {
+            pool.isAvailable(state) && (tried.isEmpty || !tried.contains(state.endpoint))
+        }
+        switch endpoints.count {
+        case 0:
+            return nil
+        case 1:
+            let only = pool.live(endpoints[0])
+            return eligible(only) ? only : nil
+        case 2:
+            // The common case without temporary arrays: both candidates are the two endpoints.
+            let first = random.next(below: 2)
+            let a = pool.live(endpoints[first])
+            let b = pool.live(endpoints[1 - first])
+            switch (eligible(a), eligible(b)) {
+            case (true, true): return b.inFlight < a.inFlight ? b : a
+            case (true, false): return a
+            case (false, true): return b
+            case (false, false): return nil
+            }
+        default:
+            let states = endpoints.map { pool.live($0) }
+            return PowerOfTwoChoices.pick(load: states.map(\.inFlight), eligible: states.map(eligible), random: &random)
+                .map { states[$0] }
+        }
+    }
+
+    /// ": <last error>" of the endpoints that failed recently, for UNAVAILABLE messages.
+    func describeFailures(_ endpoints: [EndpointState]) -> String {
+        let errors = endpoints.map { pool.live($0).lastError }.filter { !$0.isEmpty }
+        return errors.isEmpty ? "" : " (\(errors.prefix(3).joined(separator: "; ")))"
+    }
+
+    /// The counters of a model version (model and version "" for calls never routed).
+    func versionStats(model: String, version: String) -> VersionStats {
+        let key = StatsKey(model: version.isEmpty ? "" : model, version: version)
+        if let entry = stats[key] { return entry }
+        let entry = VersionStats()
+        stats[key] = entry
+        return entry
+    }
+
+    /// Counts a call that ended before it was routed (e.g. refused credentials).
+    func noteUnroutedStatus(_ code: GRPCStatusCode) {
+        unroutedStats.record(status: code.rawValue, latencyNanos: 0)
+    }
+
+    /// The worker stops: close its connections to model endpoints, which nothing uses now.
+    public func didStop() {
+        pool.closeAll()
+    }
+}
+
+/// A model version resolved on one worker: its concrete version, the pool's state of each
+/// ready endpoint (in the table's order) and its counters.
+final class ResolvedRoute {
+    let version: String
+    let endpoints: [EndpointState]
+    let stats: VersionStats
+
+    init(version: String, endpoints: [EndpointState], stats: VersionStats) {
+        self.version = version
+        self.endpoints = endpoints
+        self.stats = stats
+    }
+}
+
+/// Identifies a model version (its counters, a resolved route).
+struct StatsKey: Hashable {
+    var model: String
+    var version: String
+}
+
+/// One model version's counters on one worker: plain fields, touched only on the worker's loop.
+final class VersionStats {
+    /// Index of calls that ended without a grpc-status.
+    static let noStatus = 17
+    /// Calls by grpc-status code (0...16), and without one (17).
+    var callsByStatus = [Int](repeating: 0, count: 18)
+    var retries = 0
+    var inFlight = 0
+    var connectFailures = 0
+    var latency = LatencyHistogram()
+
+    /// Counts a finished call with its status (nil or unknown: no status) and latency.
+    func record(status: Int?, latencyNanos: UInt64) {
+        let index = status.flatMap { (0..<Self.noStatus).contains($0) ? $0 : nil } ?? Self.noStatus
+        callsByStatus[index] += 1
+        latency.observe(nanos: latencyNanos)
+    }
+}

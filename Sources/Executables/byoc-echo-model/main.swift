@@ -1,0 +1,199 @@
+// byoc-echo-model: the example Swift model server, built on the project's own gRPC server.
+//
+// It echoes its inputs as outputs (byoc.v1 Predict and the Open Inference Protocol's
+// ModelInfer), sleeps `parameters["delay_ms"]` when given, and serves grpc.health.v1.
+// Tests and benchmarks use it as a model pod; it is also the example of a Swift model container.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import GRPC
+import HTTP2
+import Messages
+import Server
+import Transport
+
+/// Command-line options, with the runtime's environment (PORT, BYOC_MODEL, BYOC_VERSION) as defaults.
+struct EchoOptions {
+    var host = "0.0.0.0"
+    var port = 8080
+    var model = "echo"
+    var version = "1"
+    var id: String?
+    var workers = 1
+
+    static func parse(_ arguments: [String], environment: [String: String]) throws -> EchoOptions {
+        var options = EchoOptions()
+        if let port = environment["PORT"].flatMap(Int.init) { options.port = port }
+        if let model = environment["BYOC_MODEL"], !model.isEmpty { options.model = model }
+        if let version = environment["BYOC_VERSION"], !version.isEmpty { options.version = version }
+        if let host = environment["BYOC_HOST"], !host.isEmpty { options.host = host }
+        var index = 0
+        func value(_ flag: String) throws -> String {
+            index += 1
+            guard index < arguments.count else { throw UsageError(message: "\(flag) needs a value") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            let argument = arguments[index]
+            switch argument {
+            case "--listen":
+                let text = try value(argument)
+                guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
+                    throw UsageError(message: "--listen takes HOST:PORT, got \(text)")
+                }
+                options.host = String(text[..<colon])
+                options.port = port
+            case "--model": options.model = try value(argument)
+            case "--version": options.version = try value(argument)
+            case "--id": options.id = try value(argument)
+            case "--workers":
+                guard let n = Int(try value(argument)), n > 0 else { throw UsageError(message: "--workers takes a positive number") }
+                options.workers = n
+            case "-h", "--help":
+                print("usage: byoc-echo-model [--listen HOST:PORT] [--model NAME] [--version V] [--id ID] [--workers N]")
+                exit(0)
+            default:
+                throw UsageError(message: "unknown argument \(argument)")
+            }
+            index += 1
+        }
+        return options
+    }
+}
+
+struct UsageError: Error {
+    var message: String
+}
+
+/// The echo model's handlers for one worker.
+struct EchoService {
+    let options: EchoOptions
+    let servedBy: String
+
+    func handlers(loop: EventLoop) -> [String: UnaryCall.Handler] {
+        [
+            "/byoc.v1.Inference/Predict": predict,
+            "/grpc.health.v1.Health/Check": healthCheck,
+            "/inference.GRPCInferenceService/ModelInfer": modelInfer,
+            "/inference.GRPCInferenceService/ModelMetadata": modelMetadata,
+            "/inference.GRPCInferenceService/ModelReady": modelReady,
+            "/inference.GRPCInferenceService/ServerLive": { call, _ in call.respond(ServerLiveResponse(live: true).serializedBytes()) },
+            "/inference.GRPCInferenceService/ServerReady": { call, _ in call.respond(ServerReadyResponse(ready: true).serializedBytes()) },
+        ]
+    }
+
+    private func watchCancellation(_ call: UnaryCall) {
+        let path = call.head.path
+        call.onCancel = {
+            print("cancelled \(path)")
+            fflush(stdout)
+        }
+        call.responseMetadata = [HeaderField("byoc-served-by", servedBy)]
+    }
+
+    /// Runs `body` after `parameters["delay_ms"]`, on the call's loop, unless it was cancelled.
+    private func afterDelay(_ call: UnaryCall, _ parameters: [String: String], _ body: @escaping () -> Void) {
+        guard let delay = parameters["delay_ms"].flatMap(Int.init), delay > 0 else {
+            body()
+            return
+        }
+        call.loop.schedule(afterNanos: UInt64(delay) * 1_000_000) {
+            if !call.isFinished { body() }
+        }
+    }
+
+    func predict(_ call: UnaryCall, _ message: [UInt8]) {
+        watchCancellation(call)
+        let request: PredictRequest
+        do { request = try PredictRequest(serializedBytes: message) } catch {
+            call.fail(GRPCStatus(.invalidArgument, "cannot decode PredictRequest: \(error)"))
+            return
+        }
+        afterDelay(call, request.parameters) {
+            var response = PredictResponse(model: options.model, version: options.version,
+                                           outputs: request.inputs, payload: request.payload)
+            if let size = request.parameters["response_bytes"].flatMap(Int.init), size >= 0 {
+                response.payload = [UInt8](repeating: 0x61, count: size)
+            }
+            call.respond(response.serializedBytes())
+        }
+    }
+
+    func modelInfer(_ call: UnaryCall, _ message: [UInt8]) {
+        watchCancellation(call)
+        let request: ModelInferRequest
+        do { request = try ModelInferRequest(serializedBytes: message) } catch {
+            call.fail(GRPCStatus(.invalidArgument, "cannot decode ModelInferRequest: \(error)"))
+            return
+        }
+        var parameters: [String: String] = [:]
+        if case .int64(let delay)? = request.parameters["delay_ms"] { parameters["delay_ms"] = String(delay) }
+        afterDelay(call, parameters) {
+            let outputs = request.inputs.map { input in
+                InferOutputTensor(name: input.name, datatype: input.datatype, shape: input.shape,
+                                  parameters: input.parameters, contents: input.contents)
+            }
+            let response = ModelInferResponse(modelName: options.model, modelVersion: options.version, id: request.id,
+                                              parameters: [:], outputs: outputs,
+                                              rawOutputContents: request.rawInputContents)
+            call.respond(response.serializedBytes())
+        }
+    }
+
+    func modelMetadata(_ call: UnaryCall, _ message: [UInt8]) {
+        let response = ModelMetadataResponse(name: options.model, versions: [options.version], platform: "byoc-echo",
+                                             inputs: [], outputs: [])
+        call.respond(response.serializedBytes())
+    }
+
+    func modelReady(_ call: UnaryCall, _ message: [UInt8]) {
+        let request = (try? ModelReadyRequest(serializedBytes: message)) ?? ModelReadyRequest()
+        let ready = request.name == options.model && (request.version.isEmpty || request.version == options.version)
+        call.respond(ModelReadyResponse(ready: ready).serializedBytes())
+    }
+
+    func healthCheck(_ call: UnaryCall, _ message: [UInt8]) {
+        let request: HealthCheckRequest
+        do { request = try HealthCheckRequest(serializedBytes: message) } catch {
+            call.fail(GRPCStatus(.invalidArgument, "cannot decode HealthCheckRequest"))
+            return
+        }
+        let known = ["", options.model, "\(options.model)/\(options.version)", "byoc.v1.Inference",
+                     "inference.GRPCInferenceService"]
+        guard known.contains(request.service) else {
+            call.fail(GRPCStatus(.notFound, "unknown service \(request.service)"))
+            return
+        }
+        call.respond(HealthCheckResponse(status: .serving).serializedBytes())
+    }
+}
+
+setvbuf(stdout, nil, _IOLBF, 0)
+let options: EchoOptions
+do {
+    options = try EchoOptions.parse(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
+} catch let error as UsageError {
+    FileHandle.standardError.write(Data("byoc-echo-model: \(error.message)\n".utf8))
+    exit(2)
+}
+
+let stopped = DispatchSemaphore(value: 0)
+let signals = SignalWatcher { _ in stopped.signal() }
+var config = GRPCServerConfig(host: options.host, port: options.port, workers: options.workers)
+config.gracePeriodNanos = 5_000_000_000
+let server = GRPCServer(config: config)
+do {
+    try server.start { _, loop in
+        let servedBy = options.id ?? server.boundAddress.map { "\($0)" } ?? "\(options.host):\(options.port)"
+        let service = EchoService(options: options, servedBy: servedBy)
+        return UnaryDispatcher(loop: loop, maxMessageBytes: 512 << 20, handlers: service.handlers(loop: loop))
+    }
+} catch {
+    FileHandle.standardError.write(Data("byoc-echo-model: cannot listen on \(options.host):\(options.port): \(error)\n".utf8))
+    exit(1)
+}
+print("listening on \(server.boundAddress!)")
+stopped.wait()
+server.shutdown()
+exit(0)

@@ -1,0 +1,312 @@
+import Admin
+import Foundation
+import GRPC
+import HTTP1
+import Kubernetes
+import Local
+import Reconciler
+import Registry
+import Router
+import Routing
+import Server
+import TLS
+import Transport
+import WebConsole
+
+/// The assembled gateway: the gRPC server with one router per worker, fed by a static route
+/// file (pure router) or by the registry through the reconciler.
+final class Gateway: @unchecked Sendable {
+    let options: GatewayOptions
+    private var server: GRPCServer!
+    private let generation = Generation()
+    private var routers: [RouterWorker] = []
+    private var registry: Registry?
+    private var reconciler: Reconciler?
+    /// `--runtime kubernetes`: leader election, the reconciler while leading, routes otherwise.
+    private var kube: KubeControlPlane?
+    /// The web console: /healthz, /readyz, /metrics, the JSON API and the UI (HTTP/1.1 and h2c).
+    private var console: WebConsole?
+    /// `--tls-listen`: the certificate (re-read on SIGHUP) and the TLS ports on the workers.
+    private var tlsContext: TLSServerContext?
+    private var tlsListeners: TLSListeners?
+    /// `--require-auth` / `--admin-token-file` (nil: neither given).
+    private var auth: GatewayAuth?
+
+    init(options: GatewayOptions) {
+        self.options = options
+    }
+
+    /// Where the server listens.
+    var address: String { server.boundAddress.map { "\($0)" } ?? "\(options.listenHost):\(options.listenPort)" }
+
+    /// Where the TLS port listens (nil without `--tls-listen`).
+    var tlsAddress: String? { tlsListeners.map { "\($0.address)" } }
+
+    func start() throws {
+        try GatewayAuth.checkOptions(options)
+        var initial = RouteTable.empty
+        var admin: AdminHandler?
+        if let routes = options.routes {
+            initial = try RouteTable.load(path: routes, generation: generation.next())
+        } else {
+            admin = try startControlPlane()
+        }
+        auth = try GatewayAuth.setUp(options: options, registry: registry) { [weak self] table in await self?.install(table) }
+        var routerConfig = RouterConfig()
+        routerConfig.maxMessageBytes = options.maxMessageBytes
+        routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
+        routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
+        if let auth, auth.required { routerConfig.auth = auth.initialTable }
+
+        var config = GRPCServerConfig(host: options.listenHost, port: options.listenPort, workers: options.workers)
+        config.gracePeriodNanos = UInt64(options.gracePeriodMs) * 1_000_000
+        config.http2.maxConcurrentStreams = UInt32(options.maxConcurrentStreams)
+        server = GRPCServer(config: config)
+        let console = makeConsole(admin: admin)
+        self.console = console
+        let table = initial
+        var made: [RouterWorker] = []
+        try server.start(configureWorker: { worker in console.attach(worker) }) { index, loop in
+            let router = RouterWorker(loop: loop, config: routerConfig, routeTable: table, admin: admin,
+                                      seed: UInt64(index + 1) &* 0x9E37_79B9 ^ UInt64(UInt32(truncatingIfNeeded: getpid())))
+            made.append(router)
+            return router
+        }
+        routers = made
+        if let bound = server.boundAddress { console.start(predictHost: bound.host, predictPort: bound.port) }
+        try startTLS()
+        if let kube { kube.start(adminAddress: advertisedAddress()) }
+        if let reconciler {
+            // The first pass rebuilds every registered version (also after a crash).
+            blockOn { await reconciler.start() }
+        }
+    }
+
+    /// The web console, reading reconcile and registry numbers for /metrics off the request path.
+    private func makeConsole(admin: AdminHandler?) -> WebConsole {
+        var consoleOptions = WebConsoleOptions()
+        consoleOptions.mode = options.routes == nil ? "registry" : "routes"
+        consoleOptions.limits.headerTimeoutNanos = UInt64(options.httpHeaderTimeoutMs) * 1_000_000
+        consoleOptions.limits.idleTimeoutNanos = UInt64(options.httpIdleTimeoutMs) * 1_000_000
+        var control: (@Sendable () async -> ControlSample)?
+        if let registry, let reconciler {
+            control = {
+                var sample = ControlSample()
+                sample.reconcileRuns = await reconciler.passCount
+                sample.reconcileErrors = await reconciler.errorCount
+                if let models = try? await registry.models() {
+                    sample.registryModels = models.count
+                    sample.registryVersions = models.reduce(0) { $0 + $1.versions.count }
+                }
+                return sample
+            }
+        }
+        let console = WebConsole(admin: admin, control: control, options: consoleOptions)
+        if let auth, auth.required { console.makeAuthorizer = { ConsoleAuthorizer(router: $0) } }
+        return console
+    }
+
+    /// Opens the registry and builds the reconciler and the Admin API; returns the Admin handler.
+    private func startControlPlane() throws -> AdminHandler {
+        try FileManager.default.createDirectory(atPath: options.stateDir, withIntermediateDirectories: true)
+        let path = options.db ?? (options.stateDir as NSString).appendingPathComponent("registry.sqlite")
+        if options.runtime == "kubernetes" { return try startKubernetes(databasePath: path) }
+        let registry: Registry
+        do { registry = try Registry(path: path) } catch {
+            throw GatewayError(message: "cannot open the registry \(path): \(error)")
+        }
+        let runtime = LocalRuntime(stateDir: options.stateDir, prober: GRPCHealthProber(),
+                                   gracePeriod: .milliseconds(Int64(min(options.gracePeriodMs, 5_000))))
+        let reconciler = Reconciler(registry: registry, runtime: runtime,
+                                    options: ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs))),
+                                    publish: { [weak self] table in self?.publish(table) })
+        let service = AdminService(registry: registry, changed: { [weak self] in
+                                       await reconciler.registryChanged()
+                                       await self?.routesInstalled()
+                                   },
+                                   limits: AdminLimits(maxReplicas: Int32(options.maxReplicas)),
+                                   tokensChanged: { [weak self] snapshot in await self?.auth?.update(snapshot) })
+        self.registry = registry
+        self.reconciler = reconciler
+        FileHandle.standardError.write(Data("byoc-gateway: registry \(path), runtime \(options.runtime), state in \(options.stateDir)\n".utf8))
+        return { method, request in try await service.call(method: method, request: request) }
+    }
+
+    /// `--runtime kubernetes`: the registry is opened only while this replica holds the Lease;
+    /// see `KubeControlPlane` and deploy/ROUTING.md.
+    private func startKubernetes(databasePath: String) throws -> AdminHandler {
+        var config: KubeConfig
+        do {
+            config = try KubeConfig.resolve(apiURL: options.kubeAPI, tokenFile: options.kubeTokenFile,
+                                            caFile: options.kubeCAFile, namespace: options.namespace)
+            if config.scheme == "https" {
+                let tls = try TLSClientContext(caFile: config.caFile)
+                let factory = tls.channelFactory(serverName: config.host)
+                config.makeChannel = { fd in try factory(fd) }
+            }
+        } catch {
+            throw GatewayError(message: "--runtime kubernetes: \(error)")
+        }
+        let client = KubeClient(config: config)
+        let identity = options.podName ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        var kubeOptions = KubeControlPlaneOptions(databasePath: databasePath, identity: identity, namespace: config.namespace)
+        kubeOptions.election.leaseName = options.leaseName
+        kubeOptions.election.leaseDuration = .seconds(options.leaseDurationS)
+        kubeOptions.election.renewInterval = .seconds(options.leaseRenewS)
+        kubeOptions.election.renewDeadline = .seconds(max(options.leaseRenewS, options.leaseDurationS * 2 / 3))
+        kubeOptions.election.retryInterval = .seconds(max(1, min(2, options.leaseRenewS)))
+        kubeOptions.routesConfigMap = options.routesConfigMap
+        kubeOptions.campaign = options.role == "all"
+        kubeOptions.reconciler = ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs)))
+        let limits = AdminLimits(maxReplicas: Int32(options.maxReplicas))
+        kube = KubeControlPlane(client: client, options: kubeOptions, makeAdmin: { [weak self] registry, changed in
+            let gateway = self
+            let service = AdminService(registry: registry, changed: { [weak gateway] in
+                await changed()
+                await gateway?.routesInstalled()
+            }, limits: limits)
+            return { method, request in try await service.call(method: method, request: request) }
+        }, publish: { [weak self] table in self?.publish(table) })
+        FileHandle.standardError.write(Data(("byoc-gateway: runtime kubernetes, API \(config.url), namespace \(config.namespace), "
+            + "identity \(identity), registry \(databasePath) (opened while leading)\n").utf8))
+        return kube!.adminHandler
+    }
+
+    /// Where other replicas reach this one's Admin API: --advertise-address, else POD_IP with
+    /// the bound port, else the bound address.
+    private func advertisedAddress() -> String? {
+        if let given = options.advertiseAddress { return given }
+        guard let bound = server.boundAddress else { return nil }
+        if let podIP = ProcessInfo.processInfo.environment["POD_IP"], !podIP.isEmpty {
+            return Endpoint(host: podIP, port: bound.port).description
+        }
+        let host = bound.host == "0.0.0.0" || bound.host == "::" ? "127.0.0.1" : bound.host
+        return Endpoint(host: host, port: bound.port).description
+    }
+
+    /// Hands `table` to every worker (each swaps it in on its own loop).
+    func publish(_ table: RouteTable) {
+        let stamped = table.withGeneration(generation.next())
+        for router in routers {
+            router.loop.execute { router.install(stamped) }
+        }
+    }
+
+    /// Installs a token snapshot on every worker; returns once each has it.
+    private func install(_ table: AuthTable) async {
+        await onEveryWorker { $0.install(table) }
+    }
+
+    /// Returns once every worker installed the route tables published before the call (each
+    /// loop runs what is posted to it in order).
+    func routesInstalled() async {
+        await onEveryWorker { _ in }
+    }
+
+    /// Runs `body` on every worker's loop; returns once all have run it.
+    private func onEveryWorker(_ body: @escaping @Sendable (RouterWorker) -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            for router in routers {
+                group.addTask { await router.loop.submit { body(router) } }
+            }
+        }
+    }
+
+    /// `--tls-listen`: a TLS-only port on the same workers (so the same routers and route
+    /// tables serve it); every connection there must complete a TLS handshake with ALPN.
+    private func startTLS() throws {
+        guard let host = options.tlsListenHost else { return }
+        var certificate = options.tlsCert
+        var key = options.tlsKey
+        if certificate == nil || key == nil {
+            let dev: (certPath: String, keyPath: String, sha256Fingerprint: String)
+            do { dev = try DevCertificate.ensure(stateDir: options.stateDir) } catch {
+                throw GatewayError(message: "cannot create the TLS development certificate in \(options.stateDir): \(error)")
+            }
+            FileHandle.standardError.write(Data("byoc-gateway: TLS development certificate \(dev.certPath) sha256 \(dev.sha256Fingerprint)\n".utf8))
+            certificate = dev.certPath
+            key = dev.keyPath
+        }
+        let context: TLSServerContext
+        do { context = try TLSServerContext(certificatePath: certificate!, keyPath: key!) } catch {
+            throw GatewayError(message: "\(error)")
+        }
+        let acceptor = TLSServerAcceptor(context: context)
+        let address = try SocketAddress(host: host, port: options.tlsListenPort)
+        do { tlsListeners = try TLSListeners(server: server, address: address, acceptor: acceptor) } catch {
+            throw GatewayError(message: "cannot listen for TLS on \(address): \(error)")
+        }
+        tlsContext = context
+    }
+
+    /// SIGHUP: re-reads the TLS certificate and key (new connections get them; open ones stay).
+    private func reloadTLS() {
+        guard let tlsContext else { return }
+        do {
+            let fingerprint = try tlsContext.reload()
+            FileHandle.standardError.write(Data("byoc-gateway: reloaded TLS certificate \(tlsContext.certificatePath) sha256 \(fingerprint)\n".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("byoc-gateway: keeping the current TLS certificate (sha256 \(tlsContext.fingerprint)): \(error)\n".utf8))
+        }
+    }
+
+    /// SIGHUP: re-reads the TLS certificate and the static route file.
+    func reload() {
+        reloadTLS()
+        guard let routes = options.routes else { return }
+        do {
+            publish(try RouteTable.load(path: routes))
+            FileHandle.standardError.write(Data("byoc-gateway: reloaded routes from \(routes)\n".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("byoc-gateway: keeping the current routes: \(error)\n".utf8))
+        }
+    }
+
+    /// Graceful stop: GOAWAY, drain in-flight calls, close; then stop model replicas and
+    /// close the registry.
+    func stop() {
+        console?.stop()
+        tlsListeners?.close()
+        server.shutdown()
+        if let kube { blockOn { await kube.stop() } }
+        if let reconciler { blockOn { await reconciler.stop() } }
+        if let registry { blockOn { await registry.close() } }
+    }
+}
+
+/// A strictly increasing route-table generation counter.
+final class Generation: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: UInt64 = 0
+
+    func next() -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value
+    }
+}
+
+/// A startup or configuration failure, reported in one line.
+struct GatewayError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// Runs `body` to completion from synchronous code (startup and shutdown only); returns its
+/// result or rethrows its error.
+func blockOn<T: Sendable, E: Error>(_ body: @escaping @Sendable () async throws(E) -> T) throws(E) -> T {
+    let outcome = BlockOnOutcome<T, E>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do throws(E) { outcome.result = .success(try await body()) } catch { outcome.result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    return try outcome.result!.get()
+}
+
+/// Where `blockOn`'s task leaves its result (written before the semaphore, read after it).
+private final class BlockOnOutcome<T, E: Error>: @unchecked Sendable {
+    var result: Result<T, E>?
+}

@@ -1,0 +1,17 @@
+import HTTP2
+
+/// Takes over gRPC calls on one worker once their request headers have arrived.
+public protocol GRPCCallDispatcher: AnyObject {
+    /// Returns the delegate that will handle `stream`, or nil for UNIMPLEMENTED.
+    func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate?
+    /// Graceful shutdown began on this worker.
+    func beginShutdown()
+    /// The worker's loop is about to stop: release what the dispatcher holds (e.g. upstream
+    /// connections).
+    func didStop()
+}
+
+extension GRPCCallDispatcher {
+    public func beginShutdown() {}
+    public func didStop() {}
+}

@@ -1,0 +1,259 @@
+import Foundation
+import GRPC
+import Reconciler
+import Registry
+import Routing
+
+/// Settings of the Kubernetes control plane of one gateway replica.
+public struct KubeControlPlaneOptions: Sendable {
+    /// The SQLite registry; opened only while this replica leads.
+    public var databasePath: String
+    public var election: LeaderElectionOptions
+    /// The ConfigMap the leader writes the model/default-version table to.
+    public var routesConfigMap = "byoc-gateway-routes"
+    /// False = a pure router replica: never campaigns, forwards Admin calls to the leader.
+    public var campaign = true
+    public var reconciler = ReconcilerOptions()
+    public var runtime: KubernetesRuntimeOptions
+    public var log: @Sendable (String) -> Void
+
+    public init(databasePath: String, identity: String, namespace: String,
+                log: @escaping @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("kubernetes: \(line)\n".utf8)) }) {
+        self.databasePath = databasePath
+        self.election = LeaderElectionOptions(identity: identity)
+        self.runtime = KubernetesRuntimeOptions(namespace: namespace, log: log)
+        self.log = log
+    }
+}
+
+/// The control plane of a gateway replica on Kubernetes: leader election, the reconciler while
+/// leading, and where the route table comes from.
+///
+/// Route tables (the decision, see deploy/ROUTING.md): every replica routes; the **leader**
+/// routes with the reconciler's tables (registry + the runtime's EndpointSlice watch) and
+/// writes the model -> default version -> Service table (no endpoints) to a ConfigMap
+/// (`--routes-configmap`, server-side apply) whenever it changes. **Followers** watch that
+/// ConfigMap and the EndpointSlices of our Services themselves (`RouteFollower`), so they need
+/// neither the SQLite file nor a live leader: when the leader dies they keep routing on the last
+/// table, still following pods as Kubernetes updates the EndpointSlices, and a new router
+/// started meanwhile gets the table from the API server. Router replicas scale horizontally;
+/// the registry stays one SQLite file, opened only by the current leader.
+///
+/// Admin calls: the leader serves them from the registry; a follower forwards them to the
+/// leader's address, which the leader publishes as the Lease annotation
+/// `byoc.dev/admin-address`; with no known leader a follower answers UNAVAILABLE.
+public final class KubeControlPlane: @unchecked Sendable {
+    public static let adminAddressAnnotation = "byoc.dev/admin-address"
+
+    public let client: KubeClient
+    public let options: KubeControlPlaneOptions
+    private let makeAdmin: @Sendable (Registry, @escaping @Sendable () async -> Void) -> AdminHandler
+    private let publish: @Sendable (RouteTable) -> Void
+    private var follower: RouteFollower!
+    private var elector: LeaderElector?
+    private var writer: RoutesWriter!
+
+    private let lock = NSLock()
+    private var leading = false
+    private var admin: AdminHandler?
+    private var registry: Registry?
+    private var reconciler: Reconciler?
+    private var forwardClient: (address: String, client: GRPCClient)?
+    private var ownAddress: String?
+
+    /// - Parameters:
+    ///   - makeAdmin: builds the Admin API over the registry; the closure it receives publishes
+    ///     routes from the registry and wakes the reconciler (await it after every change).
+    ///   - publish: hands a route table to the data plane.
+    public init(client: KubeClient, options: KubeControlPlaneOptions,
+                makeAdmin: @escaping @Sendable (Registry, @escaping @Sendable () async -> Void) -> AdminHandler,
+                publish: @escaping @Sendable (RouteTable) -> Void) {
+        self.client = client
+        self.options = options
+        self.makeAdmin = makeAdmin
+        self.publish = publish
+        follower = RouteFollower(client: client, configMapName: options.routesConfigMap, log: options.log) { [weak self] routes in
+            self?.followerPublished(routes)
+        }
+        writer = RoutesWriter(client: client, name: options.routesConfigMap, log: options.log) { [weak self] in
+            self?.isLeader ?? false
+        }
+    }
+
+    /// True while this replica leads.
+    public var isLeader: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return leading
+    }
+
+    /// Starts following routes and (unless a pure router) campaigning. `adminAddress` is where
+    /// followers forward Admin calls while this replica leads.
+    public func start(adminAddress: String?) {
+        lock.lock()
+        ownAddress = adminAddress
+        lock.unlock()
+        follower.start()
+        guard options.campaign else { return }
+        var election = options.election
+        if let adminAddress { election.annotations[Self.adminAddressAnnotation] = adminAddress }
+        let elector = LeaderElector(client: client, options: election,
+                                    onStartedLeading: { [weak self] in await self?.startedLeading() ?? false },
+                                    onStoppedLeading: { [weak self] in await self?.stoppedLeading() })
+        self.elector = elector
+        elector.start()
+    }
+
+    /// Steps down (releasing the Lease), stops the reconciler (workloads keep running) and the watches.
+    public func stop() async {
+        if let elector { await elector.stop() }
+        await stoppedLeading()
+        follower.stop()
+        client.close()
+    }
+
+    /// The Admin handler for every worker: served here while leading, else forwarded.
+    public var adminHandler: AdminHandler {
+        { [weak self] method, request in
+            guard let self else { throw GRPCStatus(.unavailable, "the gateway is stopping") }
+            return try await self.handleAdmin(method, request)
+        }
+    }
+
+    // MARK: - Leadership
+
+    private func startedLeading() async -> Bool {
+        let registry: Registry
+        do { registry = try Registry(path: options.databasePath) } catch {
+            options.log("cannot lead: cannot open the registry \(options.databasePath): \(error)")
+            return false
+        }
+        let runtime = KubernetesRuntime(client: client, options: options.runtime)
+        let reconciler = Reconciler(registry: registry, runtime: runtime, options: options.reconciler) { [weak self] table in
+            self?.leaderPublished(table)
+        }
+        let admin = makeAdmin(registry) { await reconciler.registryChanged() }
+        lock.withLock {
+            leading = true
+            self.registry = registry
+            self.reconciler = reconciler
+            self.admin = admin
+        }
+        options.log("leading: registry \(options.databasePath), reconciling namespace \(client.namespace)")
+        // The first pass applies the whole registry (rebuilds the namespace after a crash).
+        await reconciler.start()
+        return true
+    }
+
+    private func stoppedLeading() async {
+        let (wasLeading, reconciler, registry) = lock.withLock {
+            let taken = (leading, self.reconciler, self.registry)
+            leading = false
+            self.reconciler = nil
+            self.registry = nil
+            admin = nil
+            return taken
+        }
+        await reconciler?.stop()
+        await registry?.close()
+        if wasLeading, let routes = follower.current {
+            publish(RouteTable(generation: 0, models: routes))
+        }
+    }
+
+    private func leaderPublished(_ table: RouteTable) {
+        guard isLeader else { return }
+        publish(table)
+        Task { await writer.submit(table.models) }
+    }
+
+    private func followerPublished(_ routes: [String: ModelRoutes]) {
+        guard !isLeader else { return }
+        publish(RouteTable(generation: 0, models: routes))
+    }
+
+    // MARK: - Admin
+
+    private func handleAdmin(_ method: String, _ request: [UInt8]) async throws -> [UInt8] {
+        if let local = lock.withLock({ admin }) { return try await local(method, request) }
+        // Becoming the leader (the registry is opening): wait for it rather than forward to ourselves.
+        if elector?.isLeader == true {
+            for _ in 0..<100 where lock.withLock({ admin }) == nil && elector?.isLeader == true {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            if let local = lock.withLock({ admin }) { return try await local(method, request) }
+        }
+        var lease = elector?.lastLease
+        if lease == nil { lease = try? await client.get(.leases, name: options.election.leaseName) }
+        let holder = lease.flatMap { $0[path: "spec", "holderIdentity"]?.string } ?? ""
+        guard !holder.isEmpty, holder != options.election.identity,
+              let address = lease.flatMap({ $0[path: "metadata", "annotations", Self.adminAddressAnnotation]?.string }),
+              address != lock.withLock({ ownAddress }),
+              let endpoint = Endpoint(parsing: address) else {
+            throw GRPCStatus(.unavailable, "this gateway replica is not the leader and no leader is known yet; retry shortly")
+        }
+        let client = forwarder(for: endpoint)
+        do {
+            return try await client.unary(path: "/byoc.v1.Admin/\(method)", request: request, timeoutMs: 30_000).message
+        } catch let status as GRPCStatus where status.code == .unavailable {
+            throw GRPCStatus(.unavailable, "cannot reach the leader \(holder) at \(address): \(status.message)")
+        }
+    }
+
+    private func forwarder(for endpoint: Endpoint) -> GRPCClient {
+        lock.lock()
+        defer { lock.unlock() }
+        if let existing = forwardClient, existing.address == endpoint.description { return existing.client }
+        forwardClient?.client.close()
+        let made = GRPCClient(host: endpoint.host, port: endpoint.port)
+        forwardClient = (endpoint.description, made)
+        return made
+    }
+}
+
+/// Writes the routes ConfigMap: latest table wins, unchanged tables are not written, failures
+/// are retried while this replica still leads.
+actor RoutesWriter {
+    private let client: KubeClient
+    private let name: String
+    private let log: @Sendable (String) -> Void
+    private let isLeader: @Sendable () -> Bool
+    private var pending: [String: ModelRoutes]?
+    private var written: [String: ModelRoutes]?
+    private var running = false
+
+    init(client: KubeClient, name: String, log: @escaping @Sendable (String) -> Void, isLeader: @escaping @Sendable () -> Bool) {
+        self.client = client
+        self.name = name
+        self.log = log
+        self.isLeader = isLeader
+    }
+
+    func submit(_ routes: [String: ModelRoutes]) {
+        pending = routes.mapValues { route in
+            ModelRoutes(defaultVersion: route.defaultVersion, versions: route.versions.mapValues { _ in [] })
+        }
+        guard !running else { return }
+        running = true
+        Task { await drain() }
+    }
+
+    private func drain() async {
+        defer { running = false }
+        var failures = 0
+        while let next = pending, isLeader() {
+            pending = nil
+            if next == written { continue }
+            do {
+                try await client.apply(.configMaps, RouteConfigMap.configMap(name: name, namespace: client.namespace, routes: next))
+                written = next
+                failures = 0
+            } catch {
+                failures += 1
+                log("cannot write the routes ConfigMap \(name): \(error)")
+                if pending == nil { pending = next }
+                try? await Task.sleep(for: .milliseconds(min(5_000, 250 << min(failures, 5))))
+            }
+        }
+    }
+}

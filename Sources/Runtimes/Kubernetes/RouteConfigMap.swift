@@ -1,0 +1,133 @@
+import Foundation
+import Routing
+
+/// The route table as the leader shares it with router replicas: a ConfigMap holding every
+/// model's default version and, per version, the Service whose EndpointSlices list its pods.
+/// Endpoints are not in it: every replica watches EndpointSlices itself.
+///
+/// `data["routes.json"]`:
+/// `{"models": {"iris": {"default": "1", "versions": {"1": {"service": "iris-1"}}}}}`
+public enum RouteConfigMap {
+    public static let dataKey = "routes.json"
+    public static let roleLabel = "byoc.dev/role"
+    public static let roleValue = "routes"
+    /// Selects the routes ConfigMap.
+    public static let selector = "\(KubeNames.managedSelector),\(roleLabel)=\(roleValue)"
+
+    /// Model -> (default version, version -> Service name).
+    public typealias Table = [String: (defaultVersion: String, services: [String: String])]
+
+    /// The ConfigMap for `routes` (endpoints dropped).
+    public static func configMap(name: String, namespace: String, routes: [String: ModelRoutes]) -> JSON {
+        var models: [String: JSON] = [:]
+        for (model, route) in routes {
+            var versions: [String: JSON] = [:]
+            for version in route.versions.keys {
+                versions[version] = ["service": .string(KubeNames(.init(model: model, version: version)).name)]
+            }
+            models[model] = ["default": .string(route.defaultVersion), "versions": .object(versions)]
+        }
+        let document: JSON = ["models": .object(models)]
+        return [
+            "apiVersion": .string(KubeResource.configMaps.apiVersion), "kind": .string(KubeResource.configMaps.kind),
+            "metadata": ["name": .string(name), "namespace": .string(namespace),
+                         "labels": [.init(stringLiteral: KubeNames.managedByLabel): .string(KubeNames.managedByValue),
+                                    .init(stringLiteral: roleLabel): .string(roleValue)]],
+            "data": [.init(stringLiteral: dataKey): .string(document.text)],
+        ]
+    }
+
+    /// Reads the table back (nil when the ConfigMap holds none).
+    public static func table(_ configMap: JSON) -> Table? {
+        guard let text = configMap[path: "data", dataKey]?.string, let document = try? JSON.parse(text),
+              let models = document["models"]?.object else { return nil }
+        var result: Table = [:]
+        for (model, entry) in models {
+            guard let defaultVersion = entry["default"]?.string, let versions = entry["versions"]?.object else { continue }
+            var services: [String: String] = [:]
+            for (version, value) in versions {
+                services[version] = value["service"]?.string ?? KubeNames(.init(model: model, version: version)).name
+            }
+            result[model] = (defaultVersion, services)
+        }
+        return result
+    }
+
+    /// Routes from the table and the namespace's EndpointSlices.
+    public static func routes(_ table: Table, slices: [JSON]) -> [String: ModelRoutes] {
+        var result: [String: ModelRoutes] = [:]
+        for (model, entry) in table {
+            var versions: [String: [Endpoint]] = [:]
+            for (version, service) in entry.services {
+                versions[version] = ObservedState.endpoints(serviceName: service, slices: slices)
+            }
+            result[model] = ModelRoutes(defaultVersion: entry.defaultVersion, versions: versions)
+        }
+        return result
+    }
+}
+
+/// What a router replica routes with while it is not the leader: the leader's routes ConfigMap
+/// plus EndpointSlices, both watched here. When the leader dies both stay as they were (the
+/// ConfigMap lives in the API server, EndpointSlices are maintained by Kubernetes), so routing
+/// goes on with the last table and still follows pods coming and going.
+public final class RouteFollower: @unchecked Sendable {
+    private let configMapName: String
+    private let configMaps: Informer
+    private let slices: Informer
+    private let publish: @Sendable ([String: ModelRoutes]) -> Void
+    private let lock = NSLock()
+    private var last: [String: ModelRoutes]?
+    private var lastTable: RouteConfigMap.Table?
+
+    public init(client: KubeClient, configMapName: String, log: @escaping @Sendable (String) -> Void,
+                publish: @escaping @Sendable ([String: ModelRoutes]) -> Void) {
+        self.configMapName = configMapName
+        self.publish = publish
+        let box = WeakBox()
+        configMaps = Informer(client: client, resource: .configMaps, labelSelector: RouteConfigMap.selector, log: log) { _ in
+            box.target?.rebuild()
+        }
+        slices = Informer(client: client, resource: .endpointSlices, labelSelector: KubeNames.managedSelector, log: log) { _ in
+            box.target?.rebuild()
+        }
+        box.target = self
+    }
+
+    public func start() {
+        configMaps.start()
+        slices.start()
+    }
+
+    public func stop() {
+        configMaps.stop()
+        slices.stop()
+    }
+
+    /// The routes built last (nil before the ConfigMap was first seen).
+    public var current: [String: ModelRoutes]? {
+        lock.lock()
+        defer { lock.unlock() }
+        return last
+    }
+
+    func rebuild() {
+        guard configMaps.hasSynced else { return }
+        lock.lock()
+        // Keep the last table when the ConfigMap is missing (deleted, or not written yet).
+        if let map = configMaps.get(configMapName), let table = RouteConfigMap.table(map) { lastTable = table }
+        guard let table = lastTable else {
+            lock.unlock()
+            return
+        }
+        let routes = RouteConfigMap.routes(table, slices: slices.list())
+        let changed = routes != last
+        last = routes
+        lock.unlock()
+        if changed { publish(routes) }
+    }
+
+    private final class WeakBox: @unchecked Sendable {
+        weak var target: RouteFollower?
+    }
+}
