@@ -520,7 +520,7 @@ final class HTTP2ConnectionTests: XCTestCase {
     }
 
     func testConnectToAClosedPortFailsTheConnectionAndItsStreams() throws {
-        let fd = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), reusePort: false)
+        let fd = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), sharing: .exclusive)
         let port = try Socket.localAddress(fd).port
         Socket.close(fd)
         let thread = try LoopThread()
@@ -552,7 +552,7 @@ final class HTTP2ConnectionTests: XCTestCase {
 
     func testServerRoleCannotOpenStreams() throws {
         // Build a connected pair by hand: the accepted side is a server connection.
-        let listener = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), reusePort: false)
+        let listener = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), sharing: .exclusive)
         defer { Socket.close(listener) }
         let client = try Socket.connect(to: Socket.localAddress(listener))
         defer { Socket.close(client) }

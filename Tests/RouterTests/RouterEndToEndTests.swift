@@ -94,7 +94,7 @@ final class RouterEndToEndTests: XCTestCase {
 
     /// A port nothing listens on.
     private func closedPort() throws -> Int {
-        let fd = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), reusePort: false)
+        let fd = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), sharing: .exclusive)
         let port = try Socket.localAddress(fd).port
         Socket.close(fd)
         return port

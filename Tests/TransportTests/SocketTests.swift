@@ -69,7 +69,7 @@ final class SocketAddressTests: XCTestCase {
 
 final class SocketTests: XCTestCase {
     private func listenLoopback() throws -> (fd: Int32, port: Int) {
-        let fd = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), reusePort: false)
+        let fd = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), sharing: .exclusive)
         return (fd, try Socket.localAddress(fd).port)
     }
 
@@ -204,23 +204,43 @@ final class SocketTests: XCTestCase {
     func testListenTwiceOnTheSamePortWithoutReusePortFails() throws {
         let (fd, port) = try listenLoopback()
         defer { Socket.close(fd) }
-        XCTAssertThrowsError(try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: port), reusePort: false)) { error in
+        XCTAssertThrowsError(try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: port), sharing: .exclusive)) { error in
             XCTAssertEqual((error as? SystemError)?.code, EADDRINUSE)
         }
     }
 
     func testReusePortLetsTwoListenersShareAPort() throws {
-        let first = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), reusePort: true)
+        let first = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), sharing: .open)
         defer { Socket.close(first) }
         let port = try Socket.localAddress(first).port
-        let second = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: port), reusePort: true)
+        let second = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: port), sharing: .join)
         defer { Socket.close(second) }
         XCTAssertEqual(try Socket.localAddress(second).port, port)
     }
 
+    /// A second process opening its own group on a port in use is refused, whether the port's
+    /// holder shares it (another gateway's workers) or not.
+    func testOpeningAGroupOnAPortInUseFails() throws {
+        let first = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), sharing: .open)
+        defer { Socket.close(first) }
+        let port = try Socket.localAddress(first).port
+        let joined = try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: port), sharing: .join)
+        defer { Socket.close(joined) }
+        for sharing in [PortSharing.open, .exclusive] {
+            XCTAssertThrowsError(try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: port), sharing: sharing)) { error in
+                XCTAssertEqual((error as? SystemError)?.code, EADDRINUSE, "\(sharing)")
+            }
+        }
+        let (plain, plainPort) = try listenLoopback()
+        defer { Socket.close(plain) }
+        XCTAssertThrowsError(try Socket.listen(on: SocketAddress(host: "127.0.0.1", port: plainPort), sharing: .open)) { error in
+            XCTAssertEqual((error as? SystemError)?.code, EADDRINUSE)
+        }
+    }
+
     func testIPv6LoopbackRoundTrip() throws {
         let listener: Int32
-        do { listener = try Socket.listen(on: SocketAddress(host: "::1", port: 0), reusePort: false) } catch {
+        do { listener = try Socket.listen(on: SocketAddress(host: "::1", port: 0), sharing: .exclusive) } catch {
             throw XCTSkip("no IPv6 loopback here: \(error)")
         }
         defer { Socket.close(listener) }
@@ -250,7 +270,7 @@ final class ListenerTests: XCTestCase {
         let onLoop = Locked(true)
         let listener = try thread.sync {
             Result {
-                try Listener(address: SocketAddress(host: "127.0.0.1", port: 0), reusePort: true, loop: thread.loop) { fd, _ in
+                try Listener(address: SocketAddress(host: "127.0.0.1", port: 0), sharing: .open, loop: thread.loop) { fd, _ in
                     if !thread.isOnLoopThread { onLoop.withLock { $0 = false } }
                     accepted.withLock { $0.append(fd) }
                 }

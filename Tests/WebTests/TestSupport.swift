@@ -28,7 +28,7 @@ final class TestHTTPServer: @unchecked Sendable {
             let service = HTTPService(router: router, authorizer: authorizer)
             let server = HTTP1ServerWorker(loop: loop, service: service, limits: limits)
             do {
-                let listener = try Listener(address: address, reusePort: false, loop: loop) { fd, _ in
+                let listener = try Listener(address: address, sharing: .exclusive, loop: loop) { fd, _ in
                     server.serve(PlainChannel(fd: fd), loop: loop)
                 }
                 made = (server, listener)

@@ -21,6 +21,8 @@ final class Gateway: @unchecked Sendable {
     private let generation = Generation()
     private var routers: [RouterWorker] = []
     private var registry: Registry?
+    /// One gateway per registry file (held until the process exits).
+    private var registryLock: RegistryLock?
     private var reconciler: Reconciler?
     /// `--runtime kubernetes`: leader election, the reconciler while leading, routes otherwise.
     private var kube: KubeControlPlane?
@@ -111,6 +113,11 @@ final class Gateway: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: options.stateDir, withIntermediateDirectories: true)
         let path = options.db ?? (options.stateDir as NSString).appendingPathComponent("registry.sqlite")
         if options.runtime == "kubernetes" { return try startKubernetes(databasePath: path) }
+        do {
+            registryLock = try RegistryLock(registryPath: path, holder: "pid \(getpid()), --listen \(options.listenHost):\(options.listenPort)")
+        } catch {
+            throw GatewayError(message: "\(path): \(error)")
+        }
         let registry: Registry
         do { registry = try Registry(path: path) } catch {
             throw GatewayError(message: "cannot open the registry \(path): \(error)")

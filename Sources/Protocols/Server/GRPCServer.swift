@@ -57,7 +57,7 @@ public final class GRPCServer: @unchecked Sendable {
         for index in 0..<config.workers {
             let loop = try EventLoop(name: "worker-\(index)")
             let worker = GRPCServerWorker(index: index, loop: loop, config: config)
-            let listener = try Listener(address: address, reusePort: true, loop: loop) { [unowned worker] fd, _ in
+            let listener = try Listener(address: address, sharing: index == 0 ? .open : .join, loop: loop) { [unowned worker] fd, _ in
                 worker.accept(fd)
             }
             if index == 0 {

@@ -24,7 +24,7 @@ public final class TLSListeners: @unchecked Sendable {
         var sockets: [Int32] = []
         do {
             for index in 0..<server.workers.count {
-                let fd = try Socket.listen(on: address, reusePort: true)
+                let fd = try Socket.listen(on: address, sharing: index == 0 ? .open : .join)
                 sockets.append(fd)
                 if index == 0 { address = (try? Socket.localAddress(fd)) ?? address }
             }

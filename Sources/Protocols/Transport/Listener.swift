@@ -11,10 +11,10 @@ public final class Listener: EventHandler {
     private let onAccept: (Int32, String) -> Void
     private var closed = false
 
-    /// Binds `address` (SO_REUSEPORT when `reusePort`) and starts accepting on `loop`.
-    public init(address: SocketAddress, reusePort: Bool, loop: EventLoop,
+    /// Binds `address` (sharing the port as `sharing` says) and starts accepting on `loop`.
+    public init(address: SocketAddress, sharing: PortSharing, loop: EventLoop,
                 onAccept: @escaping (_ fd: Int32, _ peer: String) -> Void) throws {
-        fd = try Socket.listen(on: address, reusePort: reusePort)
+        fd = try Socket.listen(on: address, sharing: sharing)
         self.loop = loop
         self.onAccept = onAccept
         self.address = (try? Socket.localAddress(fd)) ?? address

@@ -102,19 +102,35 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
     }
 }
 
+/// How a listening socket shares its port with other sockets (SO_REUSEPORT).
+public enum PortSharing: Sendable, Equatable {
+    /// Alone: the bind fails when any socket holds the address.
+    case exclusive
+    /// The first socket of a group: the bind fails when any socket holds the address (so a
+    /// second process on the same address is refused with EADDRINUSE), then `.join` sockets
+    /// may share the port and the kernel spreads connections over them.
+    case open
+    /// Another socket of a group that a socket of this process opened (the gateway's workers).
+    case join
+}
+
 /// Socket system calls, each wrapped once: EINTR retried, errors typed.
 public enum Socket {
-    /// Opens a non-blocking listening TCP socket; `reusePort` lets every worker bind the same port.
-    public static func listen(on address: SocketAddress, reusePort: Bool, backlog: Int32 = 1024) throws -> Int32 {
+    /// Opens a non-blocking listening TCP socket, sharing the port as `sharing` says.
+    public static func listen(on address: SocketAddress, sharing: PortSharing, backlog: Int32 = 1024) throws -> Int32 {
         let fd = try retryingOnInterrupt("socket") {
             socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
         do {
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
-            if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
+            if sharing == .join { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
             _ = try address.withSockaddr { pointer, length in
                 try retryingOnInterrupt("bind \(address)") { bind(fd, pointer, length) }
             }
+            // Bound without SO_REUSEPORT, so the bind failed if any socket held the address;
+            // set now (before listen joins the kernel's reuseport group), it lets this
+            // process's `.join` sockets share the port, and nobody else's `.open`.
+            if sharing == .open { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
             try retryingOnInterrupt("listen") { Glibc.listen(fd, backlog) }
             return fd
         } catch {
