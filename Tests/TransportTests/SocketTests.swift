@@ -297,6 +297,52 @@ final class ListenerTests: XCTestCase {
             Socket.close(probe)
         }
     }
+
+    /// At the descriptor limit accept fails with EMFILE for the same pending connection every
+    /// time: the listener pauses with a backoff instead of being woken again at once, and
+    /// resumes (accepting what waited in the backlog) once descriptors are free.
+    func testListenerPausesAtTheDescriptorLimitAndResumes() throws {
+        let thread = try LoopThread()
+        defer { thread.stop() }
+        let accepted = Locked<[Int32]>([])
+        let listener = try thread.sync {
+            Result {
+                try Listener(address: SocketAddress(host: "127.0.0.1", port: 0), sharing: .exclusive, loop: thread.loop) { fd, _ in
+                    accepted.withLock { $0.append(fd) }
+                }
+            }
+        }.get()
+        defer { thread.sync { listener.close() } }
+
+        var saved = rlimit()
+        XCTAssertEqual(getrlimit(RLIMIT_NOFILE_VALUE, &saved), 0)
+        // The lowest free descriptor: with the limit just above it, two clients take the last
+        // two descriptors and the gateway side has none to accept them with.
+        let probe = open("/dev/null", O_RDONLY)
+        XCTAssertGreaterThanOrEqual(probe, 0)
+        close(probe)
+        var low = saved
+        low.rlim_cur = rlim_t(probe + 2)
+        XCTAssertEqual(setrlimit(RLIMIT_NOFILE_VALUE, &low), 0)
+        var clients: [Int32] = []
+        defer { clients.forEach(Socket.close) }
+        var restored = false
+        defer { if !restored { var back = saved; _ = setrlimit(RLIMIT_NOFILE_VALUE, &back) } }
+        for _ in 0..<2 { clients.append(try Socket.connect(to: listener.address)) }
+        XCTAssertTrue(waitUntil(timeout: 5) { thread.sync { listener.pauses } >= 1 }, "the listener pauses on EMFILE")
+        usleep(300_000)
+        let pauses = thread.sync { listener.pauses }
+        // 300 ms of backoff (10, 20, 40, 80, 160 ms ...) allows a handful of retries, not a spin.
+        XCTAssertLessThanOrEqual(pauses, 8, "paused \(pauses) times in 300 ms: the listener is spinning")
+        XCTAssertEqual(thread.sync { listener.lastPauseError?.code }, EMFILE)
+        XCTAssertTrue(accepted.current.isEmpty)
+
+        var back = saved
+        XCTAssertEqual(setrlimit(RLIMIT_NOFILE_VALUE, &back), 0)
+        restored = true
+        XCTAssertTrue(waitUntil(timeout: 5) { accepted.current.count == 2 }, "the listener resumes and accepts the waiting clients")
+        accepted.current.forEach(Socket.close)
+    }
 }
 
 final class SystemErrorTests: XCTestCase {
@@ -342,4 +388,8 @@ final class SignalWatcherTests: XCTestCase {
             XCTAssertEqual(unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self), unsafeBitCast(SIG_IGN, to: Int.self))
         }
     }
+
 }
+
+/// RLIMIT_NOFILE as the type getrlimit/setrlimit take on Glibc.
+private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)

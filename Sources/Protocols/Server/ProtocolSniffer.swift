@@ -28,7 +28,7 @@ public enum SniffedProtocol: Equatable {
 final class ProtocolSniffer: EventHandler {
     let fd: Int32
     let loop: EventLoop
-    private let deadlineTimer: UInt64?
+    private var timer: UInt64?
     private var completion: ((SniffedProtocol?) -> Void)?
 
     /// Starts watching `fd`; `completion` gets the protocol, or nil when the peer closed,
@@ -37,20 +37,20 @@ final class ProtocolSniffer: EventHandler {
         self.fd = fd
         self.loop = loop
         self.completion = completion
-        deadlineTimer = nil
-        try loop.register(fd: fd, events: IOEvents.readable, handler: self)
-        let timer = loop.schedule(afterNanos: timeoutNanos) { [weak self] in self?.finish(nil) }
-        self.timer = timer
+        // Edge-triggered: the bytes are only peeked, so a level-triggered registration would wake
+        // the loop again and again while a slow client's first bytes sit in the socket
+        // (slowloris: a byte a second would cost a core).
+        try loop.register(fd: fd, events: IOEvents.readable | IOEvents.edgeTriggered, handler: self)
+        timer = loop.schedule(afterNanos: timeoutNanos) { [weak self] in self?.finish(nil) }
     }
-
-    private var timer: UInt64?
 
     func handleEvents(_ events: UInt32) {
         var bytes = (UInt64(0), UInt64(0), UInt64(0))
-        let n = withUnsafeMutableBytes(of: &bytes) { buffer in
-            recv(fd, buffer.baseAddress, 16, Int32(MSG_PEEK))
-        }
-        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
+        var n: Int
+        repeat {
+            n = withUnsafeMutableBytes(of: &bytes) { buffer in recv(fd, buffer.baseAddress, 16, Int32(MSG_PEEK)) }
+        } while n < 0 && errno == EINTR
+        if n == 0 || (n < 0 && errno != EAGAIN) {
             finish(nil)
             return
         }

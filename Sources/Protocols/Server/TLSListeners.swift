@@ -14,19 +14,21 @@ import Transport
 public final class TLSListeners: @unchecked Sendable {
     /// The bound address (the real port when port 0 was asked for).
     public let address: SocketAddress
-    private let acceptor: TLSServerAcceptor
-    private var handlers: [(EventLoop, TLSAcceptHandler)] = []
+    /// Each worker's listener, made on its loop (read there only).
+    private var listeners: [(EventLoop, Box)] = []
+
+    /// A worker's listener, set on its loop.
+    private final class Box { var listener: Listener? }
 
     /// Binds `address` once per worker of `server` (which must be started) and starts accepting.
     public init(server: GRPCServer, address requested: SocketAddress, acceptor: TLSServerAcceptor) throws {
-        self.acceptor = acceptor
         var address = requested
         var sockets: [Int32] = []
         do {
             for index in 0..<server.workers.count {
                 let fd = try Socket.listen(on: address, sharing: index == 0 ? .open : .join)
                 sockets.append(fd)
-                if index == 0 { address = (try? Socket.localAddress(fd)) ?? address }
+                if index == 0 { address = try Socket.localAddress(fd) }
             }
         } catch {
             for fd in sockets { Socket.close(fd) }
@@ -34,58 +36,24 @@ public final class TLSListeners: @unchecked Sendable {
         }
         self.address = address
         for (worker, fd) in zip(server.workers, sockets) {
-            let handler = TLSAcceptHandler(fd: fd, worker: worker, acceptor: acceptor)
-            handlers.append((worker.loop, handler))
-            worker.loop.execute { handler.start() }
+            let box = Box()
+            listeners.append((worker.loop, box))
+            worker.loop.execute { [unowned worker] in
+                do {
+                    box.listener = try Listener(listening: fd, loop: worker.loop) { connection, _ in
+                        worker.serveTLS(fd: connection, acceptor: acceptor)
+                    }
+                } catch {
+                    Socket.close(fd)
+                }
+            }
         }
     }
 
     /// Stops accepting TLS connections (open ones are left to the server's shutdown).
     public func close() {
-        for (loop, handler) in handlers {
-            loop.execute { handler.close() }
+        for (loop, box) in listeners {
+            loop.execute { box.listener?.close() }
         }
-    }
-}
-
-/// One worker's TLS listening socket.
-final class TLSAcceptHandler: EventHandler {
-    let fd: Int32
-    unowned let worker: GRPCServerWorker
-    let acceptor: TLSServerAcceptor
-    private var registered = false
-    private var closed = false
-
-    init(fd: Int32, worker: GRPCServerWorker, acceptor: TLSServerAcceptor) {
-        self.fd = fd
-        self.worker = worker
-        self.acceptor = acceptor
-    }
-
-    func start() {
-        guard !closed else { return }
-        do {
-            try worker.loop.register(fd: fd, events: IOEvents.readable, handler: self)
-            registered = true
-        } catch {
-            close()
-        }
-    }
-
-    func handleEvents(_ events: UInt32) {
-        for _ in 0..<64 {
-            guard !closed else { return }
-            let accepted: Int32?
-            do { accepted = try Socket.accept(fd) } catch { return }
-            guard let connection = accepted else { return }
-            worker.serveTLS(fd: connection, acceptor: acceptor)
-        }
-    }
-
-    func close() {
-        guard !closed else { return }
-        closed = true
-        if registered { worker.loop.unregister(fd: fd) }
-        Socket.close(fd)
     }
 }

@@ -25,6 +25,10 @@ public enum IOEvents {
     public static let writable = byoc_epollout()
     public static let error = byoc_epollerr()
     public static let hangup = byoc_epollhup()
+    /// Edge-triggered: reported once per change (new bytes arriving), not while the condition
+    /// holds. For handlers that peek without consuming (protocol sniffing), which would
+    /// otherwise be woken again at once for the same bytes.
+    public static let edgeTriggered = byoc_epollet()
 }
 
 /// A single-threaded epoll event loop with timers and a cross-thread task queue.

@@ -15,6 +15,7 @@ static inline uint32_t byoc_epollin(void) { return EPOLLIN; }
 static inline uint32_t byoc_epollout(void) { return EPOLLOUT; }
 static inline uint32_t byoc_epollerr(void) { return EPOLLERR; }
 static inline uint32_t byoc_epollhup(void) { return EPOLLHUP; }
+static inline uint32_t byoc_epollet(void) { return EPOLLET; }
 static inline uint32_t byoc_epollrdhup(void) { return EPOLLRDHUP; }
 
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (glibc declares it only under _GNU_SOURCE).
