@@ -27,10 +27,12 @@ final class SQLiteConnection {
     private var handle: OpaquePointer?
     private var cache: [String: SQLiteStatement] = [:]
 
-    /// Opens (creating if needed) the database file at `path`.
-    init(path: String) throws {
+    /// Opens the database file at `path`: read-write, creating it if needed (`create`), or
+    /// read-only (`readOnly`, never creating).
+    init(path: String, create: Bool = true, readOnly: Bool = false) throws {
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0))
+            | SQLITE_OPEN_FULLMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
@@ -84,6 +86,26 @@ final class SQLiteConnection {
         } catch {
             _ = try? statement("ROLLBACK").run()
             throw error
+        }
+    }
+
+    /// Copies this whole database into `destination` with SQLite's online backup API: one
+    /// consistent snapshot even while other connections write (a step that meets a lock is
+    /// retried after the busy timeout).
+    func backup(into destination: SQLiteConnection) throws {
+        let source = try open()
+        let target = try destination.open()
+        guard let backup = sqlite3_backup_init(target, "main", source, "main") else {
+            throw SQLiteError(code: sqlite3_extended_errcode(target), message: "backup: \(String(cString: sqlite3_errmsg(target)))")
+        }
+        var rc: Int32
+        repeat {
+            rc = sqlite3_backup_step(backup, -1)
+            if rc == SQLITE_BUSY || rc == SQLITE_LOCKED { sqlite3_sleep(50) }
+        } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
+        let finished = sqlite3_backup_finish(backup)
+        guard rc == SQLITE_DONE, finished == SQLITE_OK else {
+            throw SQLiteError(code: rc == SQLITE_DONE ? finished : rc, message: "backup: \(String(cString: sqlite3_errmsg(target)))")
         }
     }
 

@@ -50,6 +50,7 @@ struct GatewayOptions {
     /// One line per flag for `--help`.
     static let usage = """
     usage: byoc-gateway [flags]   (each flag also from env BYOC_<FLAG>, e.g. BYOC_LISTEN)
+           byoc-gateway backup --to FILE | restore --from FILE   (see byoc-gateway backup --help)
       --listen HOST:PORT          h2c listen address (default 127.0.0.1:8080; port 0 picks one)
       --db PATH                   SQLite registry file (default STATE_DIR/registry.sqlite)
       --runtime local|kubernetes  where model versions run (default local)

@@ -17,6 +17,10 @@ func log(_ message: String) {
     FileHandle.standardError.write(Data("byoc-gateway: \(message)\n".utf8))
 }
 
+if RegistryCommand.handles(Array(CommandLine.arguments.dropFirst())) {
+    exit(RegistryCommand.run(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment))
+}
+
 let options: GatewayOptions
 do {
     options = try GatewayOptions.parse(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
