@@ -32,9 +32,10 @@ let package = Package(
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
         // fork/exec with PR_SET_PDEATHSIG for the local runtime.
         .target(name: "CByocSys"),
-        // The committed protoc-c output of Protos/ (regenerate with Protos/generate.sh).
+        // The committed protoc-c output of Protos/ (regenerate with Protos/generate.sh, which also writes
+        // descriptors.binpb, the FileDescriptorSet, and the Swift bindings in Sources/Messages/Generated).
         .target(name: "ByocProtos", dependencies: ["CProtobufC"], path: "Generated",
-                exclude: ["README.md"], publicHeadersPath: ".",
+                exclude: ["README.md", "descriptors.binpb"], publicHeadersPath: ".",
                 cSettings: [.headerSearchPath(".")]),
 
         // Data plane, bottom up.
