@@ -66,3 +66,32 @@ def test_descriptor_set_names_every_proto(fresh):
     assert sorted(f.name for f in fds.file) == protos
     assert all(f.source_code_info.location for f in fds.file)
 
+
+
+def _generator():
+    sys.path.insert(0, str(ROOT / "Protos"))
+    try:
+        import swift_bindings
+    finally:
+        sys.path.pop(0)
+    return swift_bindings
+
+
+def _file(name: str, syntax: str = "proto3", messages=()):
+    from google.protobuf import descriptor_pb2
+
+    fd = descriptor_pb2.FileDescriptorProto(name=name, package="t", syntax=syntax)
+    for message in messages:
+        fd.message_type.add(name=message)
+    return fd
+
+
+@pytest.mark.parametrize("files, says", [
+    ([_file("a.proto", syntax="proto2", messages=["A"])], "only proto3"),
+    ([_file("a.proto", messages=["Same"]), _file("b.proto", messages=["Same"])], "Swift type name Same"),
+])
+def test_generator_refuses_what_it_cannot_bind(files, says):
+    """Unsupported protos fail generation with a reason instead of producing wrong Swift."""
+    gen = _generator()
+    with pytest.raises(gen.GeneratorError, match=says):
+        gen.Model(files)
