@@ -35,7 +35,7 @@ from google.protobuf import descriptor_pb2
 F = descriptor_pb2.FieldDescriptorProto
 MODULE = "Messages"
 
-# Swift type, zero value and C<->Swift conversion style of each scalar field type.
+# The Swift type and zero value of each scalar field type.
 SCALARS = {
     F.TYPE_INT32: ("Int32", "0"), F.TYPE_SINT32: ("Int32", "0"), F.TYPE_SFIXED32: ("Int32", "0"),
     F.TYPE_INT64: ("Int64", "0"), F.TYPE_SINT64: ("Int64", "0"), F.TYPE_SFIXED64: ("Int64", "0"),
@@ -43,6 +43,20 @@ SCALARS = {
     F.TYPE_UINT64: ("UInt64", "0"), F.TYPE_FIXED64: ("UInt64", "0"),
     F.TYPE_FLOAT: ("Float", "0"), F.TYPE_DOUBLE: ("Double", "0"),
     F.TYPE_BOOL: ("Bool", "false"), F.TYPE_STRING: ("String", '""'), F.TYPE_BYTES: ("[UInt8]", "[]"),
+}
+
+# C -> Swift and Swift -> C expressions of the scalars that are not the same in both languages
+# (protobuf-c's protobuf_c_boolean, char * and ProtobufCBinaryData); `{}` is the value.
+CONVERSIONS = {
+    F.TYPE_BOOL: ("{} != 0", "{} ? 1 : 0"),
+    F.TYPE_STRING: ("swiftString({})", "arena.string({})"),
+    F.TYPE_BYTES: ("swiftBytes({})", "arena.binary({})"),
+}
+# The runtime helpers that copy repeated fields of those types: (C -> Swift, Swift -> C).
+REPEATED_CONVERSIONS = {
+    F.TYPE_BOOL: ("swiftBools", "arena.bools"),
+    F.TYPE_STRING: ("swiftStrings", "arena.strings"),
+    F.TYPE_BYTES: ("swiftBytesList", "arena.binaries"),
 }
 
 SWIFT_KEYWORDS = {
@@ -265,7 +279,7 @@ class FieldGen:
     """How one field is declared in Swift and converted to and from C."""
 
     def __init__(self, model: Model, owner: MessageInfo, f: F):
-        self.model, self.owner, self.f = model, owner, f
+        self.model, self.f = model, f
         self.swift = ident(lower_camel(f.name))
         self.c = c_field(f.name)
         where = f"{owner.full}.{f.name}"
@@ -333,12 +347,8 @@ class FieldGen:
         if f.type == F.TYPE_ENUM:
             e = self.model.enums[f.type_name]
             return f"{e.swift}(rawValue: protoEnumValue({expr})) ?? .{e.zero_case}"
-        if f.type == F.TYPE_BOOL:
-            return f"{expr} != 0"
-        if f.type == F.TYPE_STRING:
-            return f"swiftString({expr})"
-        if f.type == F.TYPE_BYTES:
-            return f"swiftBytes({expr})"
+        if f.type in CONVERSIONS:
+            return CONVERSIONS[f.type][0].format(expr)
         return expr
 
     def to_c(self, f: F, expr: str) -> str:
@@ -347,12 +357,8 @@ class FieldGen:
             return f"{expr}.toC(arena)"
         if f.type == F.TYPE_ENUM:
             return f"cEnum({expr}.rawValue)"
-        if f.type == F.TYPE_BOOL:
-            return f"{expr} ? 1 : 0"
-        if f.type == F.TYPE_STRING:
-            return f"arena.string({expr})"
-        if f.type == F.TYPE_BYTES:
-            return f"arena.binary({expr})"
+        if f.type in CONVERSIONS:
+            return CONVERSIONS[f.type][1].format(expr)
         return expr
 
     # Whole fields
@@ -375,9 +381,8 @@ class FieldGen:
         if f.type == F.TYPE_MESSAGE:
             target = self.model.messages[f.type_name]
             return f"swiftMessages(c.n_{c}, c.{c}) {{ {target.swift}(c: $0) }}"
-        helper = {F.TYPE_BOOL: "swiftBools", F.TYPE_STRING: "swiftStrings", F.TYPE_BYTES: "swiftBytesList"}
-        if f.type in helper:
-            return f"{helper[f.type]}(c.n_{c}, c.{c})"
+        if f.type in REPEATED_CONVERSIONS:
+            return f"{REPEATED_CONVERSIONS[f.type][0]}(c.n_{c}, c.{c})"
         if f.type == F.TYPE_ENUM:
             return f"swiftArray(c.n_{c}, c.{c}).map {{ {self.from_c(f, '$0')} }}"
         return f"swiftArray(c.n_{c}, c.{c})"
@@ -399,12 +404,8 @@ class FieldGen:
             return [f"m.pointee.{c} = {self.to_c(f, s)}"]
         if f.type == F.TYPE_MESSAGE:
             call = f"arena.messages({s}) {{ $0.toC(arena) }}"
-        elif f.type == F.TYPE_BOOL:
-            call = f"arena.bools({s})"
-        elif f.type == F.TYPE_STRING:
-            call = f"arena.strings({s})"
-        elif f.type == F.TYPE_BYTES:
-            call = f"arena.binaries({s})"
+        elif f.type in REPEATED_CONVERSIONS:
+            call = f"{REPEATED_CONVERSIONS[f.type][1]}({s})"
         elif f.type == F.TYPE_ENUM:
             e = self.model.enums[f.type_name]
             call = f"arena.array({s}.map {{ cEnum($0.rawValue, as: {c_type(e.full)}.self) }})"
@@ -495,8 +496,8 @@ def oneof_cases(model: Model, m: MessageInfo, index: int) -> list[tuple[str, Fie
     return [(ident(n), FieldGen(model, m, f), i) for n, (i, f) in zip(names, members)]
 
 
-def write_oneof_enum_body(w: Writer, model: Model, m: MessageInfo, index: int, c_struct: str, owner: str):
-    """Cases plus init?(c:)/set(in:) of a oneof; `owner` is the Swift type the cases belong to."""
+def write_oneof_enum_body(w: Writer, model: Model, m: MessageInfo, index: int, c_struct: str):
+    """The cases of oneof `index` of `m`, and init?(c:) and set(in:) over C struct `c_struct`."""
     cases = oneof_cases(model, m, index)
     oneof = m.proto.oneof_decl[index].name
     for name, g, i in cases:
@@ -535,7 +536,7 @@ def write_oneof_message(w: Writer, model: Model, m: MessageInfo):
     w(f"public enum {m.swift}: Equatable, Sendable {{")
     w.indent()
     write_nested_aliases(w, m)
-    write_oneof_enum_body(w, model, m, 0, c_struct, m.swift)
+    write_oneof_enum_body(w, model, m, 0, c_struct)
     w()
     w(f"func toC(_ arena: CArena) -> UnsafeMutablePointer<{c_struct}> {{")
     w.indent()
@@ -578,7 +579,7 @@ def write_struct(w: Writer, model: Model, m: MessageInfo):
         w(f"/// The members of oneof `{decl.name}`.")
         w(f"public enum {type_name}: Equatable, Sendable {{")
         w.indent()
-        write_oneof_enum_body(w, model, m, i, c_struct, type_name)
+        write_oneof_enum_body(w, model, m, i, c_struct)
         w.dedent()
         w("}")
         w()
