@@ -32,9 +32,10 @@ let package = Package(
         .systemLibrary(name: "CHTTPParser", path: "Sources/Shims/CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
         // fork/exec with PR_SET_PDEATHSIG for the local runtime, eventfd/epoll helpers.
         .target(name: "CByocSys", path: "Sources/Shims/CByocSys"),
-        // The committed protoc-c output of Protos/ (regenerate with Protos/generate.sh).
+        // The committed protoc-c output of Protos/ (regenerate with Protos/generate.sh, which also writes
+        // descriptors.binpb, the FileDescriptorSet, and the Swift bindings in Sources/Shared/Messages/Generated).
         .target(name: "ByocProtos", dependencies: ["CProtobufC"], path: "Generated",
-                exclude: ["README.md"], publicHeadersPath: ".",
+                exclude: ["README.md", "descriptors.binpb"], publicHeadersPath: ".",
                 cSettings: [.headerSearchPath(".")]),
 
         // Shared vocabulary of both planes (Sources/Shared): protobuf messages, the route and
@@ -99,7 +100,7 @@ let package = Package(
                 path: "Tests/TestSupport"),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "GRPCTests", dependencies: ["Server", "GRPC", "HTTP2", "Transport", "TestSupport", "CNGHTTP2"]),
-        .testTarget(name: "MessagesTests", dependencies: ["Messages"]),
+        .testTarget(name: "MessagesTests", dependencies: ["Messages", "CProtobufC"]),
         .testTarget(name: "RouterTests", dependencies: ["Router", "Routing", "Server", "GRPC", "HTTP2", "Transport",
                                                        "Messages", "TestSupport", "CNGHTTP2"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["Registry", "Reconciler", "Local", "Admin", "Messages",

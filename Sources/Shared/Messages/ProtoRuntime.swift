@@ -1,4 +1,5 @@
-// The ProtoMessage protocol and the helpers that move values between Swift and the
+// Runtime support of the generated bindings (Sources/Shared/Messages/Generated, by Protos/generate.sh):
+// the ProtoMessage and ProtoEnum protocols and the helpers that move values between Swift and the
 // protoc-c generated C structs. All encoding and decoding goes through protobuf-c.
 import CProtobufC
 
@@ -24,6 +25,8 @@ public struct ProtoDecodeError: Error, CustomStringConvertible, Equatable, Senda
 
 /// A protobuf message that is encoded and decoded through protobuf-c.
 public protocol ProtoMessage {
+    /// The full proto name, e.g. "byoc.v1.ModelVersion".
+    static var protoMessageName: String { get }
     /// Creates a message with every field at its default value.
     init()
     /// Decodes a message from its wire encoding; throws `ProtoDecodeError` on bad input.
@@ -42,6 +45,48 @@ extension ProtoMessage {
     public init(serializedBytes bytes: ArraySlice<UInt8>) throws {
         self = try bytes.withUnsafeBytes { try Self(serializedBytes: $0) }
     }
+}
+
+/// A protobuf enum: a Swift enum whose raw values are the proto numbers.
+public protocol ProtoEnum: CaseIterable, RawRepresentable, Sendable where RawValue == Int32 {
+    /// The proto name of the value, e.g. "READY" or "VERSION_STATE_UNSPECIFIED".
+    var name: String { get }
+}
+
+extension ProtoEnum {
+    /// Looks a value up by its proto name, ignoring case ("READY", "ready").
+    public init?(name: String) {
+        let upper = name.uppercased()
+        guard let value = Self.allCases.first(where: { $0.name == upper }) else { return nil }
+        self = value
+    }
+}
+
+/// How a generated Swift message converts to and from its protoc-c struct.
+protocol CMessageBinding {
+    /// The protoc-c struct, e.g. `Byoc__V1__ModelVersion`.
+    associatedtype CMessage
+    /// The protoc-c `__init` function of the struct (it also sets the struct's descriptor).
+    static var cInit: (UnsafeMutablePointer<CMessage>?) -> Void { get }
+    /// Copies a decoded C struct.
+    init(c: CMessage)
+    /// Builds the C struct in `arena`.
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<CMessage>
+}
+
+extension CMessageBinding {
+    /// The protobuf-c descriptor of the C struct, read from a struct that `cInit` initialized.
+    static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        withUnsafeTemporaryAllocation(of: CMessage.self, capacity: 1) { buffer in
+            cInit(buffer.baseAddress)
+            return cBase(buffer.baseAddress!).pointee.descriptor
+        }
+    }
+}
+
+/// The `ProtobufCMessage` header that every protoc-c struct starts with.
+private func cBase<C>(_ message: UnsafeMutablePointer<C>) -> UnsafeMutablePointer<ProtobufCMessage> {
+    UnsafeMutableRawPointer(message).assumingMemoryBound(to: ProtobufCMessage.self)
 }
 
 // MARK: - Encoding: building C structs
@@ -136,31 +181,27 @@ final class CArena {
     }
 
     /// Builds a map field as protobuf-c entry messages, in key order so encoding is deterministic.
-    func map<Value, Entry>(
-        _ dictionary: [String: Value],
+    func map<Key: Comparable, Value, Entry>(
+        _ dictionary: [Key: Value],
         _ initializeEntry: (UnsafeMutablePointer<Entry>?) -> Void,
-        _ fill: (UnsafeMutablePointer<Entry>, UnsafeMutablePointer<CChar>, Value) -> Void
+        _ fill: (UnsafeMutablePointer<Entry>, Key, Value) -> Void
     ) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>?) {
         array(dictionary.sorted { $0.key < $1.key }.map { key, value -> UnsafeMutablePointer<Entry>? in
             let entry = message(initializeEntry)
-            fill(entry, string(key), value)
+            fill(entry, key, value)
             return entry
         })
     }
 }
 
-/// Builds a C message with `build` and packs it with the generated functions.
-func encodeMessage<C>(
-    _ build: (CArena) -> UnsafeMutablePointer<C>,
-    _ packedSize: (UnsafePointer<C>?) -> Int,
-    _ pack: (UnsafePointer<C>?, UnsafeMutablePointer<UInt8>?) -> Int
-) -> [UInt8] {
+/// Builds the C struct of `message` and packs it with protobuf-c.
+func encodeMessage<M: CMessageBinding>(_ message: M) -> [UInt8] {
     let arena = CArena()
     return withExtendedLifetime(arena) {
-        let message = UnsafePointer(build(arena))
-        let size = packedSize(message)
+        let c = UnsafePointer(cBase(message.toC(arena)))
+        let size = protobuf_c_message_get_packed_size(c)
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
-            count = size == 0 ? 0 : pack(message, buffer.baseAddress!)
+            count = size == 0 ? 0 : protobuf_c_message_pack(c, buffer.baseAddress!)
             precondition(count == size, "protobuf-c packed \(count) bytes, expected \(size)")
         }
     }
@@ -168,28 +209,25 @@ func encodeMessage<C>(
 
 // MARK: - Decoding: copying out of unpacked C structs
 
-/// Unpacks `bytes` with the generated function, converts the C struct and frees it.
-func decodeMessage<C, T>(
-    _ bytes: UnsafeRawBufferPointer,
-    _ typeName: String,
-    _ unpack: (UnsafeMutablePointer<ProtobufCAllocator>?, Int, UnsafePointer<UInt8>?) -> UnsafeMutablePointer<C>?,
-    _ freeUnpacked: (UnsafeMutablePointer<C>?, UnsafeMutablePointer<ProtobufCAllocator>?) -> Void,
-    _ convert: (C) -> T
-) throws -> T {
+/// Unpacks `bytes` with protobuf-c, copies the C struct into an `M` and frees it.
+///
+/// Throws `ProtoDecodeError`, naming the message type, when protobuf-c refuses the bytes or a
+/// string field (at any depth) holds a NUL character.
+func decodeMessage<M: CMessageBinding & ProtoMessage>(_ bytes: UnsafeRawBufferPointer) throws -> M {
+    let descriptor = M.cDescriptor
     var empty: UInt8 = 0
-    let message: UnsafeMutablePointer<C>? = withUnsafePointer(to: &empty) { emptyPointer in
+    let message = withUnsafePointer(to: &empty) { emptyPointer in
         let data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyPointer
-        return unpack(nil, bytes.count, data)
+        return protobuf_c_message_unpack(descriptor, nil, bytes.count, data)
     }
     guard let message else {
-        throw ProtoDecodeError(message: "invalid \(typeName) protobuf (\(bytes.count) bytes)")
+        throw ProtoDecodeError(message: "invalid \(M.protoMessageName) protobuf (\(bytes.count) bytes)")
     }
-    defer { freeUnpacked(message, nil) }
-    let descriptor = UnsafeRawPointer(message).assumingMemoryBound(to: ProtobufCMessage.self).pointee.descriptor!
+    defer { protobuf_c_message_free_unpacked(message, nil) }
     if let field = stringFieldWithNUL(bytes, descriptor) {
-        throw ProtoDecodeError(message: "invalid \(typeName): string field \(field) contains a NUL character")
+        throw ProtoDecodeError(message: "invalid \(M.protoMessageName): string field \(field) contains a NUL character")
     }
-    return convert(message.pointee)
+    return M(c: UnsafeRawPointer(message).assumingMemoryBound(to: M.CMessage.self).pointee)
 }
 
 /// The name of a string field (at any depth) whose value holds a NUL byte, if any.
@@ -280,11 +318,11 @@ func swiftMessages<C, T>(
 }
 
 /// Converts a map field; `convert` returns nil to skip an entry. A repeated key keeps the last value.
-func swiftMap<Entry, Value>(
+func swiftMap<Entry, Key: Hashable, Value>(
     _ count: Int, _ pointer: UnsafeMutablePointer<UnsafeMutablePointer<Entry>?>?,
-    _ convert: (Entry) -> (String, Value?)
-) -> [String: Value] {
-    var result: [String: Value] = [:]
+    _ convert: (Entry) -> (Key, Value?)
+) -> [Key: Value] {
+    var result: [Key: Value] = [:]
     for entry in swiftArray(count, pointer) {
         guard let entry else { continue }
         let (key, value) = convert(entry.pointee)

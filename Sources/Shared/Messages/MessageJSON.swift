@@ -1,0 +1,64 @@
+// JSON forms of byoc.v1 messages (protobuf JSON names), shared by byocctl (--json) and the web
+// console's JSON API. Hand-written: each form is chosen for its readers, not derived from the proto.
+import Foundation
+
+extension Resources {
+    /// Returns a JSON-compatible dictionary with protobuf JSON names ("cpuRequest", ...).
+    public func jsonObject() -> [String: Any] {
+        ["cpuRequest": cpuRequest, "cpuLimit": cpuLimit, "memoryRequest": memoryRequest,
+         "memoryLimit": memoryLimit]
+    }
+}
+
+extension ModelVersion {
+    /// Returns a JSON-compatible dictionary with protobuf JSON names; "state" is the enum name,
+    /// "createdUnixMs" a number, and "resources" is present only when set.
+    public func jsonObject() -> [String: Any] {
+        var object: [String: Any] = [
+            "model": model, "version": version, "image": image, "command": command,
+            "port": Int(port), "env": env, "minReplicas": Int(minReplicas), "maxReplicas": Int(maxReplicas),
+            "state": state.name, "readyReplicas": Int(readyReplicas), "message": message,
+            "createdUnixMs": Int(createdUnixMs), "targetCpuUtilization": Int(targetCpuUtilization),
+            "desiredReplicas": Int(desiredReplicas),
+        ]
+        if let resources { object["resources"] = resources.jsonObject() }
+        return object
+    }
+}
+
+extension Model {
+    /// Returns a JSON-compatible dictionary: "name", "defaultVersion" and "versions".
+    public func jsonObject() -> [String: Any] {
+        ["name": name, "defaultVersion": defaultVersion, "versions": versions.map { $0.jsonObject() }]
+    }
+}
+
+extension Token {
+    /// Returns a JSON-compatible dictionary with protobuf JSON names ("expiresUnixMs", ...).
+    public func jsonObject() -> [String: Any] {
+        ["id": id, "scope": scope, "models": models, "expiresUnixMs": Int(expiresUnixMs),
+         "createdUnixMs": Int(createdUnixMs), "revokedUnixMs": Int(revokedUnixMs), "description": description]
+    }
+}
+
+extension Tensor {
+    /// Returns a JSON-compatible dictionary: "dtype" (name), "shape" and each non-empty value list
+    /// under its field name ("raw" as base64; non-finite floats as "NaN"/"Infinity"/"-Infinity").
+    public func jsonObject() -> [String: Any] {
+        var object: [String: Any] = ["dtype": dtype.name, "shape": shape.map { Int($0) }]
+        if !floats.isEmpty { object["floats"] = floats.map { jsonNumber(Double($0)) } }
+        if !doubles.isEmpty { object["doubles"] = doubles.map(jsonNumber) }
+        if !ints.isEmpty { object["ints"] = ints.map { Int($0) } }
+        if !bools.isEmpty { object["bools"] = bools }
+        if !strings.isEmpty { object["strings"] = strings }
+        if !raw.isEmpty { object["raw"] = Data(raw).base64EncodedString() }
+        return object
+    }
+}
+
+/// A JSON number, or protobuf's JSON string for a non-finite value.
+private func jsonNumber(_ value: Double) -> Any {
+    if value.isNaN { return "NaN" }
+    if value.isInfinite { return value < 0 ? "-Infinity" : "Infinity" }
+    return value
+}
