@@ -52,10 +52,61 @@ void   byoc__v1__resources__free_unpacked
   assert(message->base.descriptor == &byoc__v1__resources__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   byoc__v1__toleration__init
+                     (Byoc__V1__Toleration         *message)
+{
+  static const Byoc__V1__Toleration init_value = BYOC__V1__TOLERATION__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__toleration__get_packed_size
+                     (const Byoc__V1__Toleration *message)
+{
+  assert(message->base.descriptor == &byoc__v1__toleration__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__toleration__pack
+                     (const Byoc__V1__Toleration *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__toleration__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__toleration__pack_to_buffer
+                     (const Byoc__V1__Toleration *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__toleration__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__Toleration *
+       byoc__v1__toleration__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__Toleration *)
+     protobuf_c_message_unpack (&byoc__v1__toleration__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__toleration__free_unpacked
+                     (Byoc__V1__Toleration *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__toleration__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   byoc__v1__register_model_request__env_entry__init
                      (Byoc__V1__RegisterModelRequest__EnvEntry         *message)
 {
   static const Byoc__V1__RegisterModelRequest__EnvEntry init_value = BYOC__V1__REGISTER_MODEL_REQUEST__ENV_ENTRY__INIT;
+  *message = init_value;
+}
+void   byoc__v1__register_model_request__node_selector_entry__init
+                     (Byoc__V1__RegisterModelRequest__NodeSelectorEntry         *message)
+{
+  static const Byoc__V1__RegisterModelRequest__NodeSelectorEntry init_value = BYOC__V1__REGISTER_MODEL_REQUEST__NODE_SELECTOR_ENTRY__INIT;
   *message = init_value;
 }
 void   byoc__v1__register_model_request__init
@@ -107,6 +158,12 @@ void   byoc__v1__model_version__env_entry__init
                      (Byoc__V1__ModelVersion__EnvEntry         *message)
 {
   static const Byoc__V1__ModelVersion__EnvEntry init_value = BYOC__V1__MODEL_VERSION__ENV_ENTRY__INIT;
+  *message = init_value;
+}
+void   byoc__v1__model_version__node_selector_entry__init
+                     (Byoc__V1__ModelVersion__NodeSelectorEntry         *message)
+{
+  static const Byoc__V1__ModelVersion__NodeSelectorEntry init_value = BYOC__V1__MODEL_VERSION__NODE_SELECTOR_ENTRY__INIT;
   *message = init_value;
 }
 void   byoc__v1__model_version__init
@@ -784,7 +841,232 @@ void   byoc__v1__revoke_token_request__free_unpacked
   assert(message->base.descriptor == &byoc__v1__revoke_token_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor byoc__v1__resources__field_descriptors[4] =
+void   byoc__v1__list_events_request__init
+                     (Byoc__V1__ListEventsRequest         *message)
+{
+  static const Byoc__V1__ListEventsRequest init_value = BYOC__V1__LIST_EVENTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__list_events_request__get_packed_size
+                     (const Byoc__V1__ListEventsRequest *message)
+{
+  assert(message->base.descriptor == &byoc__v1__list_events_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__list_events_request__pack
+                     (const Byoc__V1__ListEventsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__list_events_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__list_events_request__pack_to_buffer
+                     (const Byoc__V1__ListEventsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__list_events_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__ListEventsRequest *
+       byoc__v1__list_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__ListEventsRequest *)
+     protobuf_c_message_unpack (&byoc__v1__list_events_request__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__list_events_request__free_unpacked
+                     (Byoc__V1__ListEventsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__list_events_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__event__init
+                     (Byoc__V1__Event         *message)
+{
+  static const Byoc__V1__Event init_value = BYOC__V1__EVENT__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__event__get_packed_size
+                     (const Byoc__V1__Event *message)
+{
+  assert(message->base.descriptor == &byoc__v1__event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__event__pack
+                     (const Byoc__V1__Event *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__event__pack_to_buffer
+                     (const Byoc__V1__Event *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__Event *
+       byoc__v1__event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__Event *)
+     protobuf_c_message_unpack (&byoc__v1__event__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__event__free_unpacked
+                     (Byoc__V1__Event *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__list_events_response__init
+                     (Byoc__V1__ListEventsResponse         *message)
+{
+  static const Byoc__V1__ListEventsResponse init_value = BYOC__V1__LIST_EVENTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__list_events_response__get_packed_size
+                     (const Byoc__V1__ListEventsResponse *message)
+{
+  assert(message->base.descriptor == &byoc__v1__list_events_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__list_events_response__pack
+                     (const Byoc__V1__ListEventsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__list_events_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__list_events_response__pack_to_buffer
+                     (const Byoc__V1__ListEventsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__list_events_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__ListEventsResponse *
+       byoc__v1__list_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__ListEventsResponse *)
+     protobuf_c_message_unpack (&byoc__v1__list_events_response__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__list_events_response__free_unpacked
+                     (Byoc__V1__ListEventsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__list_events_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__get_logs_request__init
+                     (Byoc__V1__GetLogsRequest         *message)
+{
+  static const Byoc__V1__GetLogsRequest init_value = BYOC__V1__GET_LOGS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__get_logs_request__get_packed_size
+                     (const Byoc__V1__GetLogsRequest *message)
+{
+  assert(message->base.descriptor == &byoc__v1__get_logs_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__get_logs_request__pack
+                     (const Byoc__V1__GetLogsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__get_logs_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__get_logs_request__pack_to_buffer
+                     (const Byoc__V1__GetLogsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__get_logs_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__GetLogsRequest *
+       byoc__v1__get_logs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__GetLogsRequest *)
+     protobuf_c_message_unpack (&byoc__v1__get_logs_request__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__get_logs_request__free_unpacked
+                     (Byoc__V1__GetLogsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__get_logs_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__log_line__init
+                     (Byoc__V1__LogLine         *message)
+{
+  static const Byoc__V1__LogLine init_value = BYOC__V1__LOG_LINE__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__log_line__get_packed_size
+                     (const Byoc__V1__LogLine *message)
+{
+  assert(message->base.descriptor == &byoc__v1__log_line__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__log_line__pack
+                     (const Byoc__V1__LogLine *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__log_line__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__log_line__pack_to_buffer
+                     (const Byoc__V1__LogLine *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__log_line__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__LogLine *
+       byoc__v1__log_line__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__LogLine *)
+     protobuf_c_message_unpack (&byoc__v1__log_line__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__log_line__free_unpacked
+                     (Byoc__V1__LogLine *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__log_line__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor byoc__v1__resources__field_descriptors[6] =
 {
   {
     "cpu_request",
@@ -834,17 +1116,43 @@ static const ProtobufCFieldDescriptor byoc__v1__resources__field_descriptors[4] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "gpus",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Resources, gpus),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "gpu_resource",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Resources, gpu_resource),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned byoc__v1__resources__field_indices_by_name[] = {
   1,   /* field[1] = cpu_limit */
   0,   /* field[0] = cpu_request */
+  5,   /* field[5] = gpu_resource */
+  4,   /* field[4] = gpus */
   3,   /* field[3] = memory_limit */
   2,   /* field[2] = memory_request */
 };
 static const ProtobufCIntRange byoc__v1__resources__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor byoc__v1__resources__descriptor =
 {
@@ -854,11 +1162,88 @@ const ProtobufCMessageDescriptor byoc__v1__resources__descriptor =
   "Byoc__V1__Resources",
   "byoc.v1",
   sizeof(Byoc__V1__Resources),
-  4,
+  6,
   byoc__v1__resources__field_descriptors,
   byoc__v1__resources__field_indices_by_name,
   1,  byoc__v1__resources__number_ranges,
   (ProtobufCMessageInit) byoc__v1__resources__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__toleration__field_descriptors[4] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Toleration, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "operator",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Toleration, operator_),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Toleration, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "effect",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Toleration, effect),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__toleration__field_indices_by_name[] = {
+  3,   /* field[3] = effect */
+  0,   /* field[0] = key */
+  1,   /* field[1] = operator */
+  2,   /* field[2] = value */
+};
+static const ProtobufCIntRange byoc__v1__toleration__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor byoc__v1__toleration__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.Toleration",
+  "Toleration",
+  "Byoc__V1__Toleration",
+  "byoc.v1",
+  sizeof(Byoc__V1__Toleration),
+  4,
+  byoc__v1__toleration__field_descriptors,
+  byoc__v1__toleration__field_indices_by_name,
+  1,  byoc__v1__toleration__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__toleration__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor byoc__v1__register_model_request__env_entry__field_descriptors[2] =
@@ -912,7 +1297,58 @@ const ProtobufCMessageDescriptor byoc__v1__register_model_request__env_entry__de
   (ProtobufCMessageInit) byoc__v1__register_model_request__env_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor byoc__v1__register_model_request__field_descriptors[10] =
+static const ProtobufCFieldDescriptor byoc__v1__register_model_request__node_selector_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__RegisterModelRequest__NodeSelectorEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__RegisterModelRequest__NodeSelectorEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__register_model_request__node_selector_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange byoc__v1__register_model_request__node_selector_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor byoc__v1__register_model_request__node_selector_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.RegisterModelRequest.NodeSelectorEntry",
+  "NodeSelectorEntry",
+  "Byoc__V1__RegisterModelRequest__NodeSelectorEntry",
+  "byoc.v1",
+  sizeof(Byoc__V1__RegisterModelRequest__NodeSelectorEntry),
+  2,
+  byoc__v1__register_model_request__node_selector_entry__field_descriptors,
+  byoc__v1__register_model_request__node_selector_entry__field_indices_by_name,
+  1,  byoc__v1__register_model_request__node_selector_entry__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__register_model_request__node_selector_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__register_model_request__field_descriptors[14] =
 {
   {
     "model",
@@ -1034,23 +1470,75 @@ static const ProtobufCFieldDescriptor byoc__v1__register_model_request__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "node_selector",
+    11,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Byoc__V1__RegisterModelRequest, n_node_selector),
+    offsetof(Byoc__V1__RegisterModelRequest, node_selector),
+    &byoc__v1__register_model_request__node_selector_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tolerations",
+    12,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Byoc__V1__RegisterModelRequest, n_tolerations),
+    offsetof(Byoc__V1__RegisterModelRequest, tolerations),
+    &byoc__v1__toleration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "image_pull_secrets",
+    13,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Byoc__V1__RegisterModelRequest, n_image_pull_secrets),
+    offsetof(Byoc__V1__RegisterModelRequest, image_pull_secrets),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "allow_root",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__RegisterModelRequest, allow_root),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned byoc__v1__register_model_request__field_indices_by_name[] = {
+  13,   /* field[13] = allow_root */
   3,   /* field[3] = command */
   5,   /* field[5] = env */
   2,   /* field[2] = image */
+  12,   /* field[12] = image_pull_secrets */
   7,   /* field[7] = max_replicas */
   6,   /* field[6] = min_replicas */
   0,   /* field[0] = model */
+  10,   /* field[10] = node_selector */
   4,   /* field[4] = port */
   8,   /* field[8] = resources */
   9,   /* field[9] = target_cpu_utilization */
+  11,   /* field[11] = tolerations */
   1,   /* field[1] = version */
 };
 static const ProtobufCIntRange byoc__v1__register_model_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor byoc__v1__register_model_request__descriptor =
 {
@@ -1060,7 +1548,7 @@ const ProtobufCMessageDescriptor byoc__v1__register_model_request__descriptor =
   "Byoc__V1__RegisterModelRequest",
   "byoc.v1",
   sizeof(Byoc__V1__RegisterModelRequest),
-  10,
+  14,
   byoc__v1__register_model_request__field_descriptors,
   byoc__v1__register_model_request__field_indices_by_name,
   1,  byoc__v1__register_model_request__number_ranges,
@@ -1118,7 +1606,58 @@ const ProtobufCMessageDescriptor byoc__v1__model_version__env_entry__descriptor 
   (ProtobufCMessageInit) byoc__v1__model_version__env_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor byoc__v1__model_version__field_descriptors[15] =
+static const ProtobufCFieldDescriptor byoc__v1__model_version__node_selector_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ModelVersion__NodeSelectorEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ModelVersion__NodeSelectorEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__model_version__node_selector_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange byoc__v1__model_version__node_selector_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor byoc__v1__model_version__node_selector_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.ModelVersion.NodeSelectorEntry",
+  "NodeSelectorEntry",
+  "Byoc__V1__ModelVersion__NodeSelectorEntry",
+  "byoc.v1",
+  sizeof(Byoc__V1__ModelVersion__NodeSelectorEntry),
+  2,
+  byoc__v1__model_version__node_selector_entry__field_descriptors,
+  byoc__v1__model_version__node_selector_entry__field_indices_by_name,
+  1,  byoc__v1__model_version__node_selector_entry__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__model_version__node_selector_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__model_version__field_descriptors[19] =
 {
   {
     "model",
@@ -1300,28 +1839,80 @@ static const ProtobufCFieldDescriptor byoc__v1__model_version__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "node_selector",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Byoc__V1__ModelVersion, n_node_selector),
+    offsetof(Byoc__V1__ModelVersion, node_selector),
+    &byoc__v1__model_version__node_selector_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tolerations",
+    17,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Byoc__V1__ModelVersion, n_tolerations),
+    offsetof(Byoc__V1__ModelVersion, tolerations),
+    &byoc__v1__toleration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "image_pull_secrets",
+    18,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Byoc__V1__ModelVersion, n_image_pull_secrets),
+    offsetof(Byoc__V1__ModelVersion, image_pull_secrets),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "allow_root",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ModelVersion, allow_root),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned byoc__v1__model_version__field_indices_by_name[] = {
+  18,   /* field[18] = allow_root */
   3,   /* field[3] = command */
   11,   /* field[11] = created_unix_ms */
   14,   /* field[14] = desired_replicas */
   5,   /* field[5] = env */
   2,   /* field[2] = image */
+  17,   /* field[17] = image_pull_secrets */
   7,   /* field[7] = max_replicas */
   10,   /* field[10] = message */
   6,   /* field[6] = min_replicas */
   0,   /* field[0] = model */
+  15,   /* field[15] = node_selector */
   4,   /* field[4] = port */
   9,   /* field[9] = ready_replicas */
   12,   /* field[12] = resources */
   8,   /* field[8] = state */
   13,   /* field[13] = target_cpu_utilization */
+  16,   /* field[16] = tolerations */
   1,   /* field[1] = version */
 };
 static const ProtobufCIntRange byoc__v1__model_version__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 19 }
 };
 const ProtobufCMessageDescriptor byoc__v1__model_version__descriptor =
 {
@@ -1331,7 +1922,7 @@ const ProtobufCMessageDescriptor byoc__v1__model_version__descriptor =
   "Byoc__V1__ModelVersion",
   "byoc.v1",
   sizeof(Byoc__V1__ModelVersion),
-  15,
+  19,
   byoc__v1__model_version__field_descriptors,
   byoc__v1__model_version__field_indices_by_name,
   1,  byoc__v1__model_version__number_ranges,
@@ -2051,6 +2642,365 @@ const ProtobufCMessageDescriptor byoc__v1__revoke_token_request__descriptor =
   (ProtobufCMessageInit) byoc__v1__revoke_token_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor byoc__v1__list_events_request__field_descriptors[4] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ListEventsRequest, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ListEventsRequest, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "since_unix_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ListEventsRequest, since_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ListEventsRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__list_events_request__field_indices_by_name[] = {
+  3,   /* field[3] = limit */
+  0,   /* field[0] = model */
+  2,   /* field[2] = since_unix_ms */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange byoc__v1__list_events_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor byoc__v1__list_events_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.ListEventsRequest",
+  "ListEventsRequest",
+  "Byoc__V1__ListEventsRequest",
+  "byoc.v1",
+  sizeof(Byoc__V1__ListEventsRequest),
+  4,
+  byoc__v1__list_events_request__field_descriptors,
+  byoc__v1__list_events_request__field_indices_by_name,
+  1,  byoc__v1__list_events_request__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__list_events_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__event__field_descriptors[6] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Event, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "time_unix_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Event, time_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "model",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Event, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Event, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Event, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Event, message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__event__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  4,   /* field[4] = kind */
+  5,   /* field[5] = message */
+  2,   /* field[2] = model */
+  1,   /* field[1] = time_unix_ms */
+  3,   /* field[3] = version */
+};
+static const ProtobufCIntRange byoc__v1__event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor byoc__v1__event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.Event",
+  "Event",
+  "Byoc__V1__Event",
+  "byoc.v1",
+  sizeof(Byoc__V1__Event),
+  6,
+  byoc__v1__event__field_descriptors,
+  byoc__v1__event__field_indices_by_name,
+  1,  byoc__v1__event__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__event__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__list_events_response__field_descriptors[1] =
+{
+  {
+    "events",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Byoc__V1__ListEventsResponse, n_events),
+    offsetof(Byoc__V1__ListEventsResponse, events),
+    &byoc__v1__event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__list_events_response__field_indices_by_name[] = {
+  0,   /* field[0] = events */
+};
+static const ProtobufCIntRange byoc__v1__list_events_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor byoc__v1__list_events_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.ListEventsResponse",
+  "ListEventsResponse",
+  "Byoc__V1__ListEventsResponse",
+  "byoc.v1",
+  sizeof(Byoc__V1__ListEventsResponse),
+  1,
+  byoc__v1__list_events_response__field_descriptors,
+  byoc__v1__list_events_response__field_indices_by_name,
+  1,  byoc__v1__list_events_response__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__list_events_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__get_logs_request__field_descriptors[4] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__GetLogsRequest, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__GetLogsRequest, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tail_lines",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__GetLogsRequest, tail_lines),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "follow",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__GetLogsRequest, follow),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__get_logs_request__field_indices_by_name[] = {
+  3,   /* field[3] = follow */
+  0,   /* field[0] = model */
+  2,   /* field[2] = tail_lines */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange byoc__v1__get_logs_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor byoc__v1__get_logs_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.GetLogsRequest",
+  "GetLogsRequest",
+  "Byoc__V1__GetLogsRequest",
+  "byoc.v1",
+  sizeof(Byoc__V1__GetLogsRequest),
+  4,
+  byoc__v1__get_logs_request__field_descriptors,
+  byoc__v1__get_logs_request__field_indices_by_name,
+  1,  byoc__v1__get_logs_request__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__get_logs_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__log_line__field_descriptors[3] =
+{
+  {
+    "replica",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__LogLine, replica),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "line",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__LogLine, line),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "time_unix_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__LogLine, time_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__log_line__field_indices_by_name[] = {
+  1,   /* field[1] = line */
+  0,   /* field[0] = replica */
+  2,   /* field[2] = time_unix_ms */
+};
+static const ProtobufCIntRange byoc__v1__log_line__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor byoc__v1__log_line__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.LogLine",
+  "LogLine",
+  "Byoc__V1__LogLine",
+  "byoc.v1",
+  sizeof(Byoc__V1__LogLine),
+  3,
+  byoc__v1__log_line__field_descriptors,
+  byoc__v1__log_line__field_indices_by_name,
+  1,  byoc__v1__log_line__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__log_line__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue byoc__v1__version_state__enum_values_by_number[6] =
 {
   { "VERSION_STATE_UNSPECIFIED", "BYOC__V1__VERSION_STATE__VERSION_STATE_UNSPECIFIED", 0 },
@@ -2087,7 +3037,7 @@ const ProtobufCEnumDescriptor byoc__v1__version_state__descriptor =
   byoc__v1__version_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[9] =
+static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[11] =
 {
   { "RegisterModel", &byoc__v1__register_model_request__descriptor, &byoc__v1__model_version__descriptor },
   { "ListModels", &byoc__v1__list_models_request__descriptor, &byoc__v1__list_models_response__descriptor },
@@ -2098,11 +3048,15 @@ static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[9] =
   { "CreateToken", &byoc__v1__create_token_request__descriptor, &byoc__v1__create_token_response__descriptor },
   { "ListTokens", &byoc__v1__list_tokens_request__descriptor, &byoc__v1__list_tokens_response__descriptor },
   { "RevokeToken", &byoc__v1__revoke_token_request__descriptor, &byoc__v1__token__descriptor },
+  { "ListEvents", &byoc__v1__list_events_request__descriptor, &byoc__v1__list_events_response__descriptor },
+  { "GetLogs", &byoc__v1__get_logs_request__descriptor, &byoc__v1__log_line__descriptor },
 };
 const unsigned byoc__v1__admin__method_indices_by_name[] = {
   6,        /* CreateToken */
   5,        /* DeleteModel */
+  10,        /* GetLogs */
   2,        /* GetModel */
+  9,        /* ListEvents */
   1,        /* ListModels */
   7,        /* ListTokens */
   0,        /* RegisterModel */
@@ -2117,7 +3071,7 @@ const ProtobufCServiceDescriptor byoc__v1__admin__descriptor =
   "Admin",
   "Byoc__V1__Admin",
   "byoc.v1",
-  9,
+  11,
   byoc__v1__admin__method_descriptors,
   byoc__v1__admin__method_indices_by_name
 };
@@ -2192,6 +3146,22 @@ void byoc__v1__admin__revoke_token(ProtobufCService *service,
 {
   assert(service->descriptor == &byoc__v1__admin__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void byoc__v1__admin__list_events(ProtobufCService *service,
+                                  const Byoc__V1__ListEventsRequest *input,
+                                  Byoc__V1__ListEventsResponse_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &byoc__v1__admin__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void byoc__v1__admin__get_logs(ProtobufCService *service,
+                               const Byoc__V1__GetLogsRequest *input,
+                               Byoc__V1__LogLine_Closure closure,
+                               void *closure_data)
+{
+  assert(service->descriptor == &byoc__v1__admin__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
                             Byoc__V1__Admin_ServiceDestroy destroy)

@@ -16,10 +16,13 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Byoc__V1__Resources Byoc__V1__Resources;
+typedef struct Byoc__V1__Toleration Byoc__V1__Toleration;
 typedef struct Byoc__V1__RegisterModelRequest Byoc__V1__RegisterModelRequest;
 typedef struct Byoc__V1__RegisterModelRequest__EnvEntry Byoc__V1__RegisterModelRequest__EnvEntry;
+typedef struct Byoc__V1__RegisterModelRequest__NodeSelectorEntry Byoc__V1__RegisterModelRequest__NodeSelectorEntry;
 typedef struct Byoc__V1__ModelVersion Byoc__V1__ModelVersion;
 typedef struct Byoc__V1__ModelVersion__EnvEntry Byoc__V1__ModelVersion__EnvEntry;
+typedef struct Byoc__V1__ModelVersion__NodeSelectorEntry Byoc__V1__ModelVersion__NodeSelectorEntry;
 typedef struct Byoc__V1__Model Byoc__V1__Model;
 typedef struct Byoc__V1__ListModelsRequest Byoc__V1__ListModelsRequest;
 typedef struct Byoc__V1__ListModelsResponse Byoc__V1__ListModelsResponse;
@@ -34,6 +37,11 @@ typedef struct Byoc__V1__CreateTokenResponse Byoc__V1__CreateTokenResponse;
 typedef struct Byoc__V1__ListTokensRequest Byoc__V1__ListTokensRequest;
 typedef struct Byoc__V1__ListTokensResponse Byoc__V1__ListTokensResponse;
 typedef struct Byoc__V1__RevokeTokenRequest Byoc__V1__RevokeTokenRequest;
+typedef struct Byoc__V1__ListEventsRequest Byoc__V1__ListEventsRequest;
+typedef struct Byoc__V1__Event Byoc__V1__Event;
+typedef struct Byoc__V1__ListEventsResponse Byoc__V1__ListEventsResponse;
+typedef struct Byoc__V1__GetLogsRequest Byoc__V1__GetLogsRequest;
+typedef struct Byoc__V1__LogLine Byoc__V1__LogLine;
 
 
 /* --- enums --- */
@@ -78,9 +86,39 @@ struct  Byoc__V1__Resources
   char *cpu_limit;
   char *memory_request;
   char *memory_limit;
+  /*
+   * count of gpu_resource per replica (request = limit); 0 = none
+   */
+  int32_t gpus;
+  /*
+   * extended resource name; "" = nvidia.com/gpu
+   */
+  char *gpu_resource;
 };
 #define BYOC__V1__RESOURCES__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__resources__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A Kubernetes toleration of the model pods (corev1.Toleration).
+ */
+struct  Byoc__V1__Toleration
+{
+  ProtobufCMessage base;
+  char *key;
+  /*
+   * "Equal" (default) or "Exists"
+   */
+  char *operator_;
+  char *value;
+  /*
+   * "", "NoSchedule", "PreferNoSchedule" or "NoExecute"
+   */
+  char *effect;
+};
+#define BYOC__V1__TOLERATION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__toleration__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
@@ -92,6 +130,17 @@ struct  Byoc__V1__RegisterModelRequest__EnvEntry
 };
 #define BYOC__V1__REGISTER_MODEL_REQUEST__ENV_ENTRY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__register_model_request__env_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Byoc__V1__RegisterModelRequest__NodeSelectorEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define BYOC__V1__REGISTER_MODEL_REQUEST__NODE_SELECTOR_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__register_model_request__node_selector_entry__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
@@ -128,10 +177,26 @@ struct  Byoc__V1__RegisterModelRequest
    * HPA target in percent; 0 = 80
    */
   int32_t target_cpu_utilization;
+  /*
+   * Kubernetes pod options (ignored by the local runtime).
+   */
+  size_t n_node_selector;
+  Byoc__V1__RegisterModelRequest__NodeSelectorEntry **node_selector;
+  size_t n_tolerations;
+  Byoc__V1__Toleration **tolerations;
+  /*
+   * names of Secrets in the models' namespace
+   */
+  size_t n_image_pull_secrets;
+  char **image_pull_secrets;
+  /*
+   * the image runs as root: drop runAsNonRoot (non-root is the default)
+   */
+  protobuf_c_boolean allow_root;
 };
 #define BYOC__V1__REGISTER_MODEL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__register_model_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0,NULL, 0, 0, NULL, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0,NULL, 0, 0, NULL, 0, 0,NULL, 0,NULL, 0,NULL, 0 }
 
 
 struct  Byoc__V1__ModelVersion__EnvEntry
@@ -142,6 +207,17 @@ struct  Byoc__V1__ModelVersion__EnvEntry
 };
 #define BYOC__V1__MODEL_VERSION__ENV_ENTRY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__model_version__env_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Byoc__V1__ModelVersion__NodeSelectorEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define BYOC__V1__MODEL_VERSION__NODE_SELECTOR_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__model_version__node_selector_entry__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
@@ -165,10 +241,17 @@ struct  Byoc__V1__ModelVersion
   Byoc__V1__Resources *resources;
   int32_t target_cpu_utilization;
   int32_t desired_replicas;
+  size_t n_node_selector;
+  Byoc__V1__ModelVersion__NodeSelectorEntry **node_selector;
+  size_t n_tolerations;
+  Byoc__V1__Toleration **tolerations;
+  size_t n_image_pull_secrets;
+  char **image_pull_secrets;
+  protobuf_c_boolean allow_root;
 };
 #define BYOC__V1__MODEL_VERSION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__model_version__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0,NULL, 0, 0, BYOC__V1__VERSION_STATE__VERSION_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0, NULL, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0,NULL, 0, 0, BYOC__V1__VERSION_STATE__VERSION_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0, NULL, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0 }
 
 
 struct  Byoc__V1__Model
@@ -371,6 +454,109 @@ struct  Byoc__V1__RevokeTokenRequest
     , (char *)protobuf_c_empty_string }
 
 
+struct  Byoc__V1__ListEventsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * "" = every model
+   */
+  char *model;
+  /*
+   * "" = every version (with model)
+   */
+  char *version;
+  /*
+   * only events at or after this time; 0 = from the start
+   */
+  int64_t since_unix_ms;
+  /*
+   * the newest this many (oldest first); 0 = 100, at most 1000
+   */
+  int32_t limit;
+};
+#define BYOC__V1__LIST_EVENTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__list_events_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+/*
+ * One registry event.
+ */
+struct  Byoc__V1__Event
+{
+  ProtobufCMessage base;
+  /*
+   * increasing
+   */
+  int64_t id;
+  int64_t time_unix_ms;
+  char *model;
+  /*
+   * "" for model-wide events
+   */
+  char *version;
+  /*
+   * e.g. "registered", "state", "scaled", "default", "deleted"
+   */
+  char *kind;
+  char *message;
+};
+#define BYOC__V1__EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__event__descriptor) \
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Byoc__V1__ListEventsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * oldest first
+   */
+  size_t n_events;
+  Byoc__V1__Event **events;
+};
+#define BYOC__V1__LIST_EVENTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__list_events_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Byoc__V1__GetLogsRequest
+{
+  ProtobufCMessage base;
+  char *model;
+  /*
+   * "" = the model's default version
+   */
+  char *version;
+  /*
+   * last lines of each replica first; 0 = 100
+   */
+  int32_t tail_lines;
+  /*
+   * then new lines until cancelled
+   */
+  protobuf_c_boolean follow;
+};
+#define BYOC__V1__GET_LOGS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__get_logs_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Byoc__V1__LogLine
+{
+  ProtobufCMessage base;
+  /*
+   * replica id (local: its index; Kubernetes: the pod name)
+   */
+  char *replica;
+  char *line;
+  int64_t time_unix_ms;
+};
+#define BYOC__V1__LOG_LINE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__log_line__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
 /* Byoc__V1__Resources methods */
 void   byoc__v1__resources__init
                      (Byoc__V1__Resources         *message);
@@ -390,9 +576,31 @@ Byoc__V1__Resources *
 void   byoc__v1__resources__free_unpacked
                      (Byoc__V1__Resources *message,
                       ProtobufCAllocator *allocator);
+/* Byoc__V1__Toleration methods */
+void   byoc__v1__toleration__init
+                     (Byoc__V1__Toleration         *message);
+size_t byoc__v1__toleration__get_packed_size
+                     (const Byoc__V1__Toleration   *message);
+size_t byoc__v1__toleration__pack
+                     (const Byoc__V1__Toleration   *message,
+                      uint8_t             *out);
+size_t byoc__v1__toleration__pack_to_buffer
+                     (const Byoc__V1__Toleration   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__Toleration *
+       byoc__v1__toleration__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__toleration__free_unpacked
+                     (Byoc__V1__Toleration *message,
+                      ProtobufCAllocator *allocator);
 /* Byoc__V1__RegisterModelRequest__EnvEntry methods */
 void   byoc__v1__register_model_request__env_entry__init
                      (Byoc__V1__RegisterModelRequest__EnvEntry         *message);
+/* Byoc__V1__RegisterModelRequest__NodeSelectorEntry methods */
+void   byoc__v1__register_model_request__node_selector_entry__init
+                     (Byoc__V1__RegisterModelRequest__NodeSelectorEntry         *message);
 /* Byoc__V1__RegisterModelRequest methods */
 void   byoc__v1__register_model_request__init
                      (Byoc__V1__RegisterModelRequest         *message);
@@ -415,6 +623,9 @@ void   byoc__v1__register_model_request__free_unpacked
 /* Byoc__V1__ModelVersion__EnvEntry methods */
 void   byoc__v1__model_version__env_entry__init
                      (Byoc__V1__ModelVersion__EnvEntry         *message);
+/* Byoc__V1__ModelVersion__NodeSelectorEntry methods */
+void   byoc__v1__model_version__node_selector_entry__init
+                     (Byoc__V1__ModelVersion__NodeSelectorEntry         *message);
 /* Byoc__V1__ModelVersion methods */
 void   byoc__v1__model_version__init
                      (Byoc__V1__ModelVersion         *message);
@@ -700,19 +911,123 @@ Byoc__V1__RevokeTokenRequest *
 void   byoc__v1__revoke_token_request__free_unpacked
                      (Byoc__V1__RevokeTokenRequest *message,
                       ProtobufCAllocator *allocator);
+/* Byoc__V1__ListEventsRequest methods */
+void   byoc__v1__list_events_request__init
+                     (Byoc__V1__ListEventsRequest         *message);
+size_t byoc__v1__list_events_request__get_packed_size
+                     (const Byoc__V1__ListEventsRequest   *message);
+size_t byoc__v1__list_events_request__pack
+                     (const Byoc__V1__ListEventsRequest   *message,
+                      uint8_t             *out);
+size_t byoc__v1__list_events_request__pack_to_buffer
+                     (const Byoc__V1__ListEventsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__ListEventsRequest *
+       byoc__v1__list_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__list_events_request__free_unpacked
+                     (Byoc__V1__ListEventsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__Event methods */
+void   byoc__v1__event__init
+                     (Byoc__V1__Event         *message);
+size_t byoc__v1__event__get_packed_size
+                     (const Byoc__V1__Event   *message);
+size_t byoc__v1__event__pack
+                     (const Byoc__V1__Event   *message,
+                      uint8_t             *out);
+size_t byoc__v1__event__pack_to_buffer
+                     (const Byoc__V1__Event   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__Event *
+       byoc__v1__event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__event__free_unpacked
+                     (Byoc__V1__Event *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__ListEventsResponse methods */
+void   byoc__v1__list_events_response__init
+                     (Byoc__V1__ListEventsResponse         *message);
+size_t byoc__v1__list_events_response__get_packed_size
+                     (const Byoc__V1__ListEventsResponse   *message);
+size_t byoc__v1__list_events_response__pack
+                     (const Byoc__V1__ListEventsResponse   *message,
+                      uint8_t             *out);
+size_t byoc__v1__list_events_response__pack_to_buffer
+                     (const Byoc__V1__ListEventsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__ListEventsResponse *
+       byoc__v1__list_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__list_events_response__free_unpacked
+                     (Byoc__V1__ListEventsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__GetLogsRequest methods */
+void   byoc__v1__get_logs_request__init
+                     (Byoc__V1__GetLogsRequest         *message);
+size_t byoc__v1__get_logs_request__get_packed_size
+                     (const Byoc__V1__GetLogsRequest   *message);
+size_t byoc__v1__get_logs_request__pack
+                     (const Byoc__V1__GetLogsRequest   *message,
+                      uint8_t             *out);
+size_t byoc__v1__get_logs_request__pack_to_buffer
+                     (const Byoc__V1__GetLogsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__GetLogsRequest *
+       byoc__v1__get_logs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__get_logs_request__free_unpacked
+                     (Byoc__V1__GetLogsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__LogLine methods */
+void   byoc__v1__log_line__init
+                     (Byoc__V1__LogLine         *message);
+size_t byoc__v1__log_line__get_packed_size
+                     (const Byoc__V1__LogLine   *message);
+size_t byoc__v1__log_line__pack
+                     (const Byoc__V1__LogLine   *message,
+                      uint8_t             *out);
+size_t byoc__v1__log_line__pack_to_buffer
+                     (const Byoc__V1__LogLine   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__LogLine *
+       byoc__v1__log_line__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__log_line__free_unpacked
+                     (Byoc__V1__LogLine *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Byoc__V1__Resources_Closure)
                  (const Byoc__V1__Resources *message,
                   void *closure_data);
+typedef void (*Byoc__V1__Toleration_Closure)
+                 (const Byoc__V1__Toleration *message,
+                  void *closure_data);
 typedef void (*Byoc__V1__RegisterModelRequest__EnvEntry_Closure)
                  (const Byoc__V1__RegisterModelRequest__EnvEntry *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__RegisterModelRequest__NodeSelectorEntry_Closure)
+                 (const Byoc__V1__RegisterModelRequest__NodeSelectorEntry *message,
                   void *closure_data);
 typedef void (*Byoc__V1__RegisterModelRequest_Closure)
                  (const Byoc__V1__RegisterModelRequest *message,
                   void *closure_data);
 typedef void (*Byoc__V1__ModelVersion__EnvEntry_Closure)
                  (const Byoc__V1__ModelVersion__EnvEntry *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__ModelVersion__NodeSelectorEntry_Closure)
+                 (const Byoc__V1__ModelVersion__NodeSelectorEntry *message,
                   void *closure_data);
 typedef void (*Byoc__V1__ModelVersion_Closure)
                  (const Byoc__V1__ModelVersion *message,
@@ -759,6 +1074,21 @@ typedef void (*Byoc__V1__ListTokensResponse_Closure)
 typedef void (*Byoc__V1__RevokeTokenRequest_Closure)
                  (const Byoc__V1__RevokeTokenRequest *message,
                   void *closure_data);
+typedef void (*Byoc__V1__ListEventsRequest_Closure)
+                 (const Byoc__V1__ListEventsRequest *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__Event_Closure)
+                 (const Byoc__V1__Event *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__ListEventsResponse_Closure)
+                 (const Byoc__V1__ListEventsResponse *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__GetLogsRequest_Closure)
+                 (const Byoc__V1__GetLogsRequest *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__LogLine_Closure)
+                 (const Byoc__V1__LogLine *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -802,6 +1132,14 @@ struct Byoc__V1__Admin_Service
                        const Byoc__V1__RevokeTokenRequest *input,
                        Byoc__V1__Token_Closure closure,
                        void *closure_data);
+  void (*list_events)(Byoc__V1__Admin_Service *service,
+                      const Byoc__V1__ListEventsRequest *input,
+                      Byoc__V1__ListEventsResponse_Closure closure,
+                      void *closure_data);
+  void (*get_logs)(Byoc__V1__Admin_Service *service,
+                   const Byoc__V1__GetLogsRequest *input,
+                   Byoc__V1__LogLine_Closure closure,
+                   void *closure_data);
 };
 typedef void (*Byoc__V1__Admin_ServiceDestroy)(Byoc__V1__Admin_Service *);
 void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
@@ -818,7 +1156,9 @@ void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
       function_prefix__ ## delete_model,\
       function_prefix__ ## create_token,\
       function_prefix__ ## list_tokens,\
-      function_prefix__ ## revoke_token  }
+      function_prefix__ ## revoke_token,\
+      function_prefix__ ## list_events,\
+      function_prefix__ ## get_logs  }
 void byoc__v1__admin__register_model(ProtobufCService *service,
                                      const Byoc__V1__RegisterModelRequest *input,
                                      Byoc__V1__ModelVersion_Closure closure,
@@ -855,15 +1195,26 @@ void byoc__v1__admin__revoke_token(ProtobufCService *service,
                                    const Byoc__V1__RevokeTokenRequest *input,
                                    Byoc__V1__Token_Closure closure,
                                    void *closure_data);
+void byoc__v1__admin__list_events(ProtobufCService *service,
+                                  const Byoc__V1__ListEventsRequest *input,
+                                  Byoc__V1__ListEventsResponse_Closure closure,
+                                  void *closure_data);
+void byoc__v1__admin__get_logs(ProtobufCService *service,
+                               const Byoc__V1__GetLogsRequest *input,
+                               Byoc__V1__LogLine_Closure closure,
+                               void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    byoc__v1__version_state__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__resources__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__toleration__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__register_model_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__register_model_request__env_entry__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__register_model_request__node_selector_entry__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__model_version__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__model_version__env_entry__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__model_version__node_selector_entry__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__model__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__list_models_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__list_models_response__descriptor;
@@ -878,6 +1229,11 @@ extern const ProtobufCMessageDescriptor byoc__v1__create_token_response__descrip
 extern const ProtobufCMessageDescriptor byoc__v1__list_tokens_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__list_tokens_response__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__revoke_token_request__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__list_events_request__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__event__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__list_events_response__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__get_logs_request__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__log_line__descriptor;
 extern const ProtobufCServiceDescriptor byoc__v1__admin__descriptor;
 
 PROTOBUF_C__END_DECLS

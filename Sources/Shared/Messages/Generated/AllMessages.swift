@@ -6,6 +6,7 @@ enum GeneratedMessages {
     static var all: [any ProtoMessage.Type] {
         [
             Resources.self,
+            Toleration.self,
             RegisterModelRequest.self,
             ModelVersion.self,
             Model.self,
@@ -22,6 +23,11 @@ enum GeneratedMessages {
             ListTokensRequest.self,
             ListTokensResponse.self,
             RevokeTokenRequest.self,
+            ListEventsRequest.self,
+            Event.self,
+            ListEventsResponse.self,
+            GetLogsRequest.self,
+            LogLine.self,
             Tensor.self,
             PredictRequest.self,
             PredictResponse.self,

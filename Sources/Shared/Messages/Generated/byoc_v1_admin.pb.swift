@@ -14,16 +14,24 @@ public struct Resources: Equatable, Sendable, ProtoMessage {
     public var memoryRequest: String
     /// `memory_limit` (field 4).
     public var memoryLimit: String
+    /// `gpus` (field 5): count of gpu_resource per replica (request = limit); 0 = none
+    public var gpus: Int32
+    /// `gpu_resource` (field 6): extended resource name; "" = nvidia.com/gpu
+    public var gpuResource: String
 
     /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
     public init(cpuRequest: String = "",
                 cpuLimit: String = "",
                 memoryRequest: String = "",
-                memoryLimit: String = "") {
+                memoryLimit: String = "",
+                gpus: Int32 = 0,
+                gpuResource: String = "") {
         self.cpuRequest = cpuRequest
         self.cpuLimit = cpuLimit
         self.memoryRequest = memoryRequest
         self.memoryLimit = memoryLimit
+        self.gpus = gpus
+        self.gpuResource = gpuResource
     }
 
     /// Creates a message with every field at its zero value.
@@ -51,7 +59,9 @@ extension Resources: CMessageBinding {
             cpuRequest: swiftString(c.cpu_request),
             cpuLimit: swiftString(c.cpu_limit),
             memoryRequest: swiftString(c.memory_request),
-            memoryLimit: swiftString(c.memory_limit))
+            memoryLimit: swiftString(c.memory_limit),
+            gpus: c.gpus,
+            gpuResource: swiftString(c.gpu_resource))
     }
 
     func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__Resources> {
@@ -60,6 +70,70 @@ extension Resources: CMessageBinding {
         m.pointee.cpu_limit = arena.string(cpuLimit)
         m.pointee.memory_request = arena.string(memoryRequest)
         m.pointee.memory_limit = arena.string(memoryLimit)
+        m.pointee.gpus = gpus
+        m.pointee.gpu_resource = arena.string(gpuResource)
+        return m
+    }
+}
+
+/// A Kubernetes toleration of the model pods (corev1.Toleration).
+///
+/// The proto message `byoc.v1.Toleration`.
+public struct Toleration: Equatable, Sendable, ProtoMessage {
+    /// `key` (field 1).
+    public var key: String
+    /// `operator` (field 2): "Equal" (default) or "Exists"
+    public var `operator`: String
+    /// `value` (field 3).
+    public var value: String
+    /// `effect` (field 4): "", "NoSchedule", "PreferNoSchedule" or "NoExecute"
+    public var effect: String
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(key: String = "",
+                `operator`: String = "",
+                value: String = "",
+                effect: String = "") {
+        self.key = key
+        self.operator = `operator`
+        self.value = value
+        self.effect = effect
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(key: "") }
+
+    /// The full proto name, "byoc.v1.Toleration".
+    public static var protoMessageName: String { "byoc.v1.Toleration" }
+
+    /// Decodes a byoc.v1.Toleration through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.Toleration through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension Toleration: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__Toleration>?) -> Void { byoc__v1__toleration__init }
+
+    init(c: Byoc__V1__Toleration) {
+        self.init(
+            key: swiftString(c.key),
+            operator: swiftString(c.operator_),
+            value: swiftString(c.value),
+            effect: swiftString(c.effect))
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__Toleration> {
+        let m = arena.message(byoc__v1__toleration__init)
+        m.pointee.key = arena.string(key)
+        m.pointee.operator_ = arena.string(`operator`)
+        m.pointee.value = arena.string(value)
+        m.pointee.effect = arena.string(effect)
         return m
     }
 }
@@ -86,6 +160,14 @@ public struct RegisterModelRequest: Equatable, Sendable, ProtoMessage {
     public var resources: Resources?
     /// `target_cpu_utilization` (field 10): HPA target in percent; 0 = 80
     public var targetCpuUtilization: Int32
+    /// `node_selector` (field 11): Kubernetes pod options (ignored by the local runtime).
+    public var nodeSelector: [String: String]
+    /// `tolerations` (field 12).
+    public var tolerations: [Toleration]
+    /// `image_pull_secrets` (field 13): names of Secrets in the models' namespace
+    public var imagePullSecrets: [String]
+    /// `allow_root` (field 14): the image runs as root: drop runAsNonRoot (non-root is the default)
+    public var allowRoot: Bool
 
     /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
     public init(model: String = "",
@@ -97,7 +179,11 @@ public struct RegisterModelRequest: Equatable, Sendable, ProtoMessage {
                 minReplicas: Int32 = 0,
                 maxReplicas: Int32 = 0,
                 resources: Resources? = nil,
-                targetCpuUtilization: Int32 = 0) {
+                targetCpuUtilization: Int32 = 0,
+                nodeSelector: [String: String] = [:],
+                tolerations: [Toleration] = [],
+                imagePullSecrets: [String] = [],
+                allowRoot: Bool = false) {
         self.model = model
         self.version = version
         self.image = image
@@ -108,6 +194,10 @@ public struct RegisterModelRequest: Equatable, Sendable, ProtoMessage {
         self.maxReplicas = maxReplicas
         self.resources = resources
         self.targetCpuUtilization = targetCpuUtilization
+        self.nodeSelector = nodeSelector
+        self.tolerations = tolerations
+        self.imagePullSecrets = imagePullSecrets
+        self.allowRoot = allowRoot
     }
 
     /// Creates a message with every field at its zero value.
@@ -141,7 +231,11 @@ extension RegisterModelRequest: CMessageBinding {
             minReplicas: c.min_replicas,
             maxReplicas: c.max_replicas,
             resources: c.resources.map { Resources(c: $0.pointee) },
-            targetCpuUtilization: c.target_cpu_utilization)
+            targetCpuUtilization: c.target_cpu_utilization,
+            nodeSelector: swiftMap(c.n_node_selector, c.node_selector) { (swiftString($0.key), swiftString($0.value)) },
+            tolerations: swiftMessages(c.n_tolerations, c.tolerations) { Toleration(c: $0) },
+            imagePullSecrets: swiftStrings(c.n_image_pull_secrets, c.image_pull_secrets),
+            allowRoot: c.allow_root != 0)
     }
 
     func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__RegisterModelRequest> {
@@ -159,6 +253,13 @@ extension RegisterModelRequest: CMessageBinding {
         m.pointee.max_replicas = maxReplicas
         m.pointee.resources = resources?.toC(arena)
         m.pointee.target_cpu_utilization = targetCpuUtilization
+        (m.pointee.n_node_selector, m.pointee.node_selector) = arena.map(nodeSelector, byoc__v1__register_model_request__node_selector_entry__init) { entry, key, value in
+            entry.pointee.key = arena.string(key)
+            entry.pointee.value = arena.string(value)
+        }
+        (m.pointee.n_tolerations, m.pointee.tolerations) = arena.messages(tolerations) { $0.toC(arena) }
+        (m.pointee.n_image_pull_secrets, m.pointee.image_pull_secrets) = arena.strings(imagePullSecrets)
+        m.pointee.allow_root = allowRoot ? 1 : 0
         return m
     }
 }
@@ -195,6 +296,14 @@ public struct ModelVersion: Equatable, Sendable, ProtoMessage {
     public var targetCpuUtilization: Int32
     /// `desired_replicas` (field 15).
     public var desiredReplicas: Int32
+    /// `node_selector` (field 16).
+    public var nodeSelector: [String: String]
+    /// `tolerations` (field 17).
+    public var tolerations: [Toleration]
+    /// `image_pull_secrets` (field 18).
+    public var imagePullSecrets: [String]
+    /// `allow_root` (field 19).
+    public var allowRoot: Bool
 
     /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
     public init(model: String = "",
@@ -211,7 +320,11 @@ public struct ModelVersion: Equatable, Sendable, ProtoMessage {
                 createdUnixMs: Int64 = 0,
                 resources: Resources? = nil,
                 targetCpuUtilization: Int32 = 0,
-                desiredReplicas: Int32 = 0) {
+                desiredReplicas: Int32 = 0,
+                nodeSelector: [String: String] = [:],
+                tolerations: [Toleration] = [],
+                imagePullSecrets: [String] = [],
+                allowRoot: Bool = false) {
         self.model = model
         self.version = version
         self.image = image
@@ -227,6 +340,10 @@ public struct ModelVersion: Equatable, Sendable, ProtoMessage {
         self.resources = resources
         self.targetCpuUtilization = targetCpuUtilization
         self.desiredReplicas = desiredReplicas
+        self.nodeSelector = nodeSelector
+        self.tolerations = tolerations
+        self.imagePullSecrets = imagePullSecrets
+        self.allowRoot = allowRoot
     }
 
     /// Creates a message with every field at its zero value.
@@ -265,7 +382,11 @@ extension ModelVersion: CMessageBinding {
             createdUnixMs: c.created_unix_ms,
             resources: c.resources.map { Resources(c: $0.pointee) },
             targetCpuUtilization: c.target_cpu_utilization,
-            desiredReplicas: c.desired_replicas)
+            desiredReplicas: c.desired_replicas,
+            nodeSelector: swiftMap(c.n_node_selector, c.node_selector) { (swiftString($0.key), swiftString($0.value)) },
+            tolerations: swiftMessages(c.n_tolerations, c.tolerations) { Toleration(c: $0) },
+            imagePullSecrets: swiftStrings(c.n_image_pull_secrets, c.image_pull_secrets),
+            allowRoot: c.allow_root != 0)
     }
 
     func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__ModelVersion> {
@@ -288,6 +409,13 @@ extension ModelVersion: CMessageBinding {
         m.pointee.resources = resources?.toC(arena)
         m.pointee.target_cpu_utilization = targetCpuUtilization
         m.pointee.desired_replicas = desiredReplicas
+        (m.pointee.n_node_selector, m.pointee.node_selector) = arena.map(nodeSelector, byoc__v1__model_version__node_selector_entry__init) { entry, key, value in
+            entry.pointee.key = arena.string(key)
+            entry.pointee.value = arena.string(value)
+        }
+        (m.pointee.n_tolerations, m.pointee.tolerations) = arena.messages(tolerations) { $0.toC(arena) }
+        (m.pointee.n_image_pull_secrets, m.pointee.image_pull_secrets) = arena.strings(imagePullSecrets)
+        m.pointee.allow_root = allowRoot ? 1 : 0
         return m
     }
 }
@@ -954,6 +1082,296 @@ extension RevokeTokenRequest: CMessageBinding {
     func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__RevokeTokenRequest> {
         let m = arena.message(byoc__v1__revoke_token_request__init)
         m.pointee.id = arena.string(id)
+        return m
+    }
+}
+
+/// The proto message `byoc.v1.ListEventsRequest`.
+public struct ListEventsRequest: Equatable, Sendable, ProtoMessage {
+    /// `model` (field 1): "" = every model
+    public var model: String
+    /// `version` (field 2): "" = every version (with model)
+    public var version: String
+    /// `since_unix_ms` (field 3): only events at or after this time; 0 = from the start
+    public var sinceUnixMs: Int64
+    /// `limit` (field 4): the newest this many (oldest first); 0 = 100, at most 1000
+    public var limit: Int32
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(model: String = "",
+                version: String = "",
+                sinceUnixMs: Int64 = 0,
+                limit: Int32 = 0) {
+        self.model = model
+        self.version = version
+        self.sinceUnixMs = sinceUnixMs
+        self.limit = limit
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(model: "") }
+
+    /// The full proto name, "byoc.v1.ListEventsRequest".
+    public static var protoMessageName: String { "byoc.v1.ListEventsRequest" }
+
+    /// Decodes a byoc.v1.ListEventsRequest through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.ListEventsRequest through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ListEventsRequest: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__ListEventsRequest>?) -> Void { byoc__v1__list_events_request__init }
+
+    init(c: Byoc__V1__ListEventsRequest) {
+        self.init(
+            model: swiftString(c.model),
+            version: swiftString(c.version),
+            sinceUnixMs: c.since_unix_ms,
+            limit: c.limit)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__ListEventsRequest> {
+        let m = arena.message(byoc__v1__list_events_request__init)
+        m.pointee.model = arena.string(model)
+        m.pointee.version = arena.string(version)
+        m.pointee.since_unix_ms = sinceUnixMs
+        m.pointee.limit = limit
+        return m
+    }
+}
+
+/// One registry event.
+///
+/// The proto message `byoc.v1.Event`.
+public struct Event: Equatable, Sendable, ProtoMessage {
+    /// `id` (field 1): increasing
+    public var id: Int64
+    /// `time_unix_ms` (field 2).
+    public var timeUnixMs: Int64
+    /// `model` (field 3).
+    public var model: String
+    /// `version` (field 4): "" for model-wide events
+    public var version: String
+    /// `kind` (field 5): e.g. "registered", "state", "scaled", "default", "deleted"
+    public var kind: String
+    /// `message` (field 6).
+    public var message: String
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(id: Int64 = 0,
+                timeUnixMs: Int64 = 0,
+                model: String = "",
+                version: String = "",
+                kind: String = "",
+                message: String = "") {
+        self.id = id
+        self.timeUnixMs = timeUnixMs
+        self.model = model
+        self.version = version
+        self.kind = kind
+        self.message = message
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(id: 0) }
+
+    /// The full proto name, "byoc.v1.Event".
+    public static var protoMessageName: String { "byoc.v1.Event" }
+
+    /// Decodes a byoc.v1.Event through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.Event through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension Event: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__Event>?) -> Void { byoc__v1__event__init }
+
+    init(c: Byoc__V1__Event) {
+        self.init(
+            id: c.id,
+            timeUnixMs: c.time_unix_ms,
+            model: swiftString(c.model),
+            version: swiftString(c.version),
+            kind: swiftString(c.kind),
+            message: swiftString(c.message))
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__Event> {
+        let m = arena.message(byoc__v1__event__init)
+        m.pointee.id = id
+        m.pointee.time_unix_ms = timeUnixMs
+        m.pointee.model = arena.string(model)
+        m.pointee.version = arena.string(version)
+        m.pointee.kind = arena.string(kind)
+        m.pointee.message = arena.string(message)
+        return m
+    }
+}
+
+/// The proto message `byoc.v1.ListEventsResponse`.
+public struct ListEventsResponse: Equatable, Sendable, ProtoMessage {
+    /// `events` (field 1): oldest first
+    public var events: [Event]
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(events: [Event] = []) {
+        self.events = events
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(events: []) }
+
+    /// The full proto name, "byoc.v1.ListEventsResponse".
+    public static var protoMessageName: String { "byoc.v1.ListEventsResponse" }
+
+    /// Decodes a byoc.v1.ListEventsResponse through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.ListEventsResponse through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ListEventsResponse: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__ListEventsResponse>?) -> Void { byoc__v1__list_events_response__init }
+
+    init(c: Byoc__V1__ListEventsResponse) {
+        self.init(
+            events: swiftMessages(c.n_events, c.events) { Event(c: $0) })
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__ListEventsResponse> {
+        let m = arena.message(byoc__v1__list_events_response__init)
+        (m.pointee.n_events, m.pointee.events) = arena.messages(events) { $0.toC(arena) }
+        return m
+    }
+}
+
+/// The proto message `byoc.v1.GetLogsRequest`.
+public struct GetLogsRequest: Equatable, Sendable, ProtoMessage {
+    /// `model` (field 1).
+    public var model: String
+    /// `version` (field 2): "" = the model's default version
+    public var version: String
+    /// `tail_lines` (field 3): last lines of each replica first; 0 = 100
+    public var tailLines: Int32
+    /// `follow` (field 4): then new lines until cancelled
+    public var follow: Bool
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(model: String = "",
+                version: String = "",
+                tailLines: Int32 = 0,
+                follow: Bool = false) {
+        self.model = model
+        self.version = version
+        self.tailLines = tailLines
+        self.follow = follow
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(model: "") }
+
+    /// The full proto name, "byoc.v1.GetLogsRequest".
+    public static var protoMessageName: String { "byoc.v1.GetLogsRequest" }
+
+    /// Decodes a byoc.v1.GetLogsRequest through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.GetLogsRequest through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension GetLogsRequest: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__GetLogsRequest>?) -> Void { byoc__v1__get_logs_request__init }
+
+    init(c: Byoc__V1__GetLogsRequest) {
+        self.init(
+            model: swiftString(c.model),
+            version: swiftString(c.version),
+            tailLines: c.tail_lines,
+            follow: c.follow != 0)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__GetLogsRequest> {
+        let m = arena.message(byoc__v1__get_logs_request__init)
+        m.pointee.model = arena.string(model)
+        m.pointee.version = arena.string(version)
+        m.pointee.tail_lines = tailLines
+        m.pointee.follow = follow ? 1 : 0
+        return m
+    }
+}
+
+/// The proto message `byoc.v1.LogLine`.
+public struct LogLine: Equatable, Sendable, ProtoMessage {
+    /// `replica` (field 1): replica id (local: its index; Kubernetes: the pod name)
+    public var replica: String
+    /// `line` (field 2).
+    public var line: String
+    /// `time_unix_ms` (field 3).
+    public var timeUnixMs: Int64
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(replica: String = "",
+                line: String = "",
+                timeUnixMs: Int64 = 0) {
+        self.replica = replica
+        self.line = line
+        self.timeUnixMs = timeUnixMs
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(replica: "") }
+
+    /// The full proto name, "byoc.v1.LogLine".
+    public static var protoMessageName: String { "byoc.v1.LogLine" }
+
+    /// Decodes a byoc.v1.LogLine through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.LogLine through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension LogLine: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__LogLine>?) -> Void { byoc__v1__log_line__init }
+
+    init(c: Byoc__V1__LogLine) {
+        self.init(
+            replica: swiftString(c.replica),
+            line: swiftString(c.line),
+            timeUnixMs: c.time_unix_ms)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__LogLine> {
+        let m = arena.message(byoc__v1__log_line__init)
+        m.pointee.replica = arena.string(replica)
+        m.pointee.line = arena.string(line)
+        m.pointee.time_unix_ms = timeUnixMs
         return m
     }
 }
