@@ -211,6 +211,12 @@ void   byoc__v1__model_version__free_unpacked
   assert(message->base.descriptor == &byoc__v1__model_version__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   byoc__v1__model__aliases_entry__init
+                     (Byoc__V1__Model__AliasesEntry         *message)
+{
+  static const Byoc__V1__Model__AliasesEntry init_value = BYOC__V1__MODEL__ALIASES_ENTRY__INIT;
+  *message = init_value;
+}
 void   byoc__v1__model__init
                      (Byoc__V1__Model         *message)
 {
@@ -254,6 +260,141 @@ void   byoc__v1__model__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &byoc__v1__model__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__traffic_target__init
+                     (Byoc__V1__TrafficTarget         *message)
+{
+  static const Byoc__V1__TrafficTarget init_value = BYOC__V1__TRAFFIC_TARGET__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__traffic_target__get_packed_size
+                     (const Byoc__V1__TrafficTarget *message)
+{
+  assert(message->base.descriptor == &byoc__v1__traffic_target__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__traffic_target__pack
+                     (const Byoc__V1__TrafficTarget *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__traffic_target__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__traffic_target__pack_to_buffer
+                     (const Byoc__V1__TrafficTarget *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__traffic_target__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__TrafficTarget *
+       byoc__v1__traffic_target__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__TrafficTarget *)
+     protobuf_c_message_unpack (&byoc__v1__traffic_target__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__traffic_target__free_unpacked
+                     (Byoc__V1__TrafficTarget *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__traffic_target__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__set_alias_request__init
+                     (Byoc__V1__SetAliasRequest         *message)
+{
+  static const Byoc__V1__SetAliasRequest init_value = BYOC__V1__SET_ALIAS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__set_alias_request__get_packed_size
+                     (const Byoc__V1__SetAliasRequest *message)
+{
+  assert(message->base.descriptor == &byoc__v1__set_alias_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__set_alias_request__pack
+                     (const Byoc__V1__SetAliasRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__set_alias_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__set_alias_request__pack_to_buffer
+                     (const Byoc__V1__SetAliasRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__set_alias_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__SetAliasRequest *
+       byoc__v1__set_alias_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__SetAliasRequest *)
+     protobuf_c_message_unpack (&byoc__v1__set_alias_request__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__set_alias_request__free_unpacked
+                     (Byoc__V1__SetAliasRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__set_alias_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__set_traffic_request__init
+                     (Byoc__V1__SetTrafficRequest         *message)
+{
+  static const Byoc__V1__SetTrafficRequest init_value = BYOC__V1__SET_TRAFFIC_REQUEST__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__set_traffic_request__get_packed_size
+                     (const Byoc__V1__SetTrafficRequest *message)
+{
+  assert(message->base.descriptor == &byoc__v1__set_traffic_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__set_traffic_request__pack
+                     (const Byoc__V1__SetTrafficRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__set_traffic_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__set_traffic_request__pack_to_buffer
+                     (const Byoc__V1__SetTrafficRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__set_traffic_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__SetTrafficRequest *
+       byoc__v1__set_traffic_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__SetTrafficRequest *)
+     protobuf_c_message_unpack (&byoc__v1__set_traffic_request__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__set_traffic_request__free_unpacked
+                     (Byoc__V1__SetTrafficRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__set_traffic_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   byoc__v1__list_models_request__init
@@ -1929,7 +2070,58 @@ const ProtobufCMessageDescriptor byoc__v1__model_version__descriptor =
   (ProtobufCMessageInit) byoc__v1__model_version__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor byoc__v1__model__field_descriptors[3] =
+static const ProtobufCFieldDescriptor byoc__v1__model__aliases_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Model__AliasesEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Model__AliasesEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__model__aliases_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange byoc__v1__model__aliases_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor byoc__v1__model__aliases_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.Model.AliasesEntry",
+  "AliasesEntry",
+  "Byoc__V1__Model__AliasesEntry",
+  "byoc.v1",
+  sizeof(Byoc__V1__Model__AliasesEntry),
+  2,
+  byoc__v1__model__aliases_entry__field_descriptors,
+  byoc__v1__model__aliases_entry__field_indices_by_name,
+  1,  byoc__v1__model__aliases_entry__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__model__aliases_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__model__field_descriptors[6] =
 {
   {
     "name",
@@ -1967,16 +2159,55 @@ static const ProtobufCFieldDescriptor byoc__v1__model__field_descriptors[3] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "aliases",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Byoc__V1__Model, n_aliases),
+    offsetof(Byoc__V1__Model, aliases),
+    &byoc__v1__model__aliases_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "traffic",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Byoc__V1__Model, n_traffic),
+    offsetof(Byoc__V1__Model, traffic),
+    &byoc__v1__traffic_target__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shadow",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Model, shadow),
+    &byoc__v1__traffic_target__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned byoc__v1__model__field_indices_by_name[] = {
+  3,   /* field[3] = aliases */
   1,   /* field[1] = default_version */
   0,   /* field[0] = name */
+  5,   /* field[5] = shadow */
+  4,   /* field[4] = traffic */
   2,   /* field[2] = versions */
 };
 static const ProtobufCIntRange byoc__v1__model__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor byoc__v1__model__descriptor =
 {
@@ -1986,11 +2217,190 @@ const ProtobufCMessageDescriptor byoc__v1__model__descriptor =
   "Byoc__V1__Model",
   "byoc.v1",
   sizeof(Byoc__V1__Model),
-  3,
+  6,
   byoc__v1__model__field_descriptors,
   byoc__v1__model__field_indices_by_name,
   1,  byoc__v1__model__number_ranges,
   (ProtobufCMessageInit) byoc__v1__model__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__traffic_target__field_descriptors[2] =
+{
+  {
+    "version",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__TrafficTarget, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "percent",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__TrafficTarget, percent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__traffic_target__field_indices_by_name[] = {
+  1,   /* field[1] = percent */
+  0,   /* field[0] = version */
+};
+static const ProtobufCIntRange byoc__v1__traffic_target__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor byoc__v1__traffic_target__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.TrafficTarget",
+  "TrafficTarget",
+  "Byoc__V1__TrafficTarget",
+  "byoc.v1",
+  sizeof(Byoc__V1__TrafficTarget),
+  2,
+  byoc__v1__traffic_target__field_descriptors,
+  byoc__v1__traffic_target__field_indices_by_name,
+  1,  byoc__v1__traffic_target__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__traffic_target__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__set_alias_request__field_descriptors[3] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__SetAliasRequest, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "alias",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__SetAliasRequest, alias),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__SetAliasRequest, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__set_alias_request__field_indices_by_name[] = {
+  1,   /* field[1] = alias */
+  0,   /* field[0] = model */
+  2,   /* field[2] = version */
+};
+static const ProtobufCIntRange byoc__v1__set_alias_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor byoc__v1__set_alias_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.SetAliasRequest",
+  "SetAliasRequest",
+  "Byoc__V1__SetAliasRequest",
+  "byoc.v1",
+  sizeof(Byoc__V1__SetAliasRequest),
+  3,
+  byoc__v1__set_alias_request__field_descriptors,
+  byoc__v1__set_alias_request__field_indices_by_name,
+  1,  byoc__v1__set_alias_request__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__set_alias_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__set_traffic_request__field_descriptors[3] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__SetTrafficRequest, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "targets",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Byoc__V1__SetTrafficRequest, n_targets),
+    offsetof(Byoc__V1__SetTrafficRequest, targets),
+    &byoc__v1__traffic_target__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shadow",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__SetTrafficRequest, shadow),
+    &byoc__v1__traffic_target__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__set_traffic_request__field_indices_by_name[] = {
+  0,   /* field[0] = model */
+  2,   /* field[2] = shadow */
+  1,   /* field[1] = targets */
+};
+static const ProtobufCIntRange byoc__v1__set_traffic_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor byoc__v1__set_traffic_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.SetTrafficRequest",
+  "SetTrafficRequest",
+  "Byoc__V1__SetTrafficRequest",
+  "byoc.v1",
+  sizeof(Byoc__V1__SetTrafficRequest),
+  3,
+  byoc__v1__set_traffic_request__field_descriptors,
+  byoc__v1__set_traffic_request__field_indices_by_name,
+  1,  byoc__v1__set_traffic_request__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__set_traffic_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 #define byoc__v1__list_models_request__field_descriptors NULL
@@ -3037,7 +3447,7 @@ const ProtobufCEnumDescriptor byoc__v1__version_state__descriptor =
   byoc__v1__version_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[11] =
+static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[13] =
 {
   { "RegisterModel", &byoc__v1__register_model_request__descriptor, &byoc__v1__model_version__descriptor },
   { "ListModels", &byoc__v1__list_models_request__descriptor, &byoc__v1__list_models_response__descriptor },
@@ -3045,6 +3455,8 @@ static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[11] =
   { "SetDefaultVersion", &byoc__v1__set_default_version_request__descriptor, &byoc__v1__model__descriptor },
   { "ScaleModelVersion", &byoc__v1__scale_model_version_request__descriptor, &byoc__v1__model_version__descriptor },
   { "DeleteModel", &byoc__v1__delete_model_request__descriptor, &byoc__v1__delete_model_response__descriptor },
+  { "SetAlias", &byoc__v1__set_alias_request__descriptor, &byoc__v1__model__descriptor },
+  { "SetTraffic", &byoc__v1__set_traffic_request__descriptor, &byoc__v1__model__descriptor },
   { "CreateToken", &byoc__v1__create_token_request__descriptor, &byoc__v1__create_token_response__descriptor },
   { "ListTokens", &byoc__v1__list_tokens_request__descriptor, &byoc__v1__list_tokens_response__descriptor },
   { "RevokeToken", &byoc__v1__revoke_token_request__descriptor, &byoc__v1__token__descriptor },
@@ -3052,17 +3464,19 @@ static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[11] =
   { "GetLogs", &byoc__v1__get_logs_request__descriptor, &byoc__v1__log_line__descriptor },
 };
 const unsigned byoc__v1__admin__method_indices_by_name[] = {
-  6,        /* CreateToken */
+  8,        /* CreateToken */
   5,        /* DeleteModel */
-  10,        /* GetLogs */
+  12,        /* GetLogs */
   2,        /* GetModel */
-  9,        /* ListEvents */
+  11,        /* ListEvents */
   1,        /* ListModels */
-  7,        /* ListTokens */
+  9,        /* ListTokens */
   0,        /* RegisterModel */
-  8,        /* RevokeToken */
+  10,        /* RevokeToken */
   4,        /* ScaleModelVersion */
-  3         /* SetDefaultVersion */
+  6,        /* SetAlias */
+  3,        /* SetDefaultVersion */
+  7         /* SetTraffic */
 };
 const ProtobufCServiceDescriptor byoc__v1__admin__descriptor =
 {
@@ -3071,7 +3485,7 @@ const ProtobufCServiceDescriptor byoc__v1__admin__descriptor =
   "Admin",
   "Byoc__V1__Admin",
   "byoc.v1",
-  11,
+  13,
   byoc__v1__admin__method_descriptors,
   byoc__v1__admin__method_indices_by_name
 };
@@ -3123,13 +3537,29 @@ void byoc__v1__admin__delete_model(ProtobufCService *service,
   assert(service->descriptor == &byoc__v1__admin__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void byoc__v1__admin__set_alias(ProtobufCService *service,
+                                const Byoc__V1__SetAliasRequest *input,
+                                Byoc__V1__Model_Closure closure,
+                                void *closure_data)
+{
+  assert(service->descriptor == &byoc__v1__admin__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void byoc__v1__admin__set_traffic(ProtobufCService *service,
+                                  const Byoc__V1__SetTrafficRequest *input,
+                                  Byoc__V1__Model_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &byoc__v1__admin__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void byoc__v1__admin__create_token(ProtobufCService *service,
                                    const Byoc__V1__CreateTokenRequest *input,
                                    Byoc__V1__CreateTokenResponse_Closure closure,
                                    void *closure_data)
 {
   assert(service->descriptor == &byoc__v1__admin__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void byoc__v1__admin__list_tokens(ProtobufCService *service,
                                   const Byoc__V1__ListTokensRequest *input,
@@ -3137,7 +3567,7 @@ void byoc__v1__admin__list_tokens(ProtobufCService *service,
                                   void *closure_data)
 {
   assert(service->descriptor == &byoc__v1__admin__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void byoc__v1__admin__revoke_token(ProtobufCService *service,
                                    const Byoc__V1__RevokeTokenRequest *input,
@@ -3145,7 +3575,7 @@ void byoc__v1__admin__revoke_token(ProtobufCService *service,
                                    void *closure_data)
 {
   assert(service->descriptor == &byoc__v1__admin__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void byoc__v1__admin__list_events(ProtobufCService *service,
                                   const Byoc__V1__ListEventsRequest *input,
@@ -3153,7 +3583,7 @@ void byoc__v1__admin__list_events(ProtobufCService *service,
                                   void *closure_data)
 {
   assert(service->descriptor == &byoc__v1__admin__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void byoc__v1__admin__get_logs(ProtobufCService *service,
                                const Byoc__V1__GetLogsRequest *input,
@@ -3161,7 +3591,7 @@ void byoc__v1__admin__get_logs(ProtobufCService *service,
                                void *closure_data)
 {
   assert(service->descriptor == &byoc__v1__admin__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
                             Byoc__V1__Admin_ServiceDestroy destroy)

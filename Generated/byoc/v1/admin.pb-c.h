@@ -24,6 +24,10 @@ typedef struct Byoc__V1__ModelVersion Byoc__V1__ModelVersion;
 typedef struct Byoc__V1__ModelVersion__EnvEntry Byoc__V1__ModelVersion__EnvEntry;
 typedef struct Byoc__V1__ModelVersion__NodeSelectorEntry Byoc__V1__ModelVersion__NodeSelectorEntry;
 typedef struct Byoc__V1__Model Byoc__V1__Model;
+typedef struct Byoc__V1__Model__AliasesEntry Byoc__V1__Model__AliasesEntry;
+typedef struct Byoc__V1__TrafficTarget Byoc__V1__TrafficTarget;
+typedef struct Byoc__V1__SetAliasRequest Byoc__V1__SetAliasRequest;
+typedef struct Byoc__V1__SetTrafficRequest Byoc__V1__SetTrafficRequest;
 typedef struct Byoc__V1__ListModelsRequest Byoc__V1__ListModelsRequest;
 typedef struct Byoc__V1__ListModelsResponse Byoc__V1__ListModelsResponse;
 typedef struct Byoc__V1__GetModelRequest Byoc__V1__GetModelRequest;
@@ -254,6 +258,17 @@ struct  Byoc__V1__ModelVersion
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0,NULL, 0, 0, BYOC__V1__VERSION_STATE__VERSION_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0, NULL, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0 }
 
 
+struct  Byoc__V1__Model__AliasesEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define BYOC__V1__MODEL__ALIASES_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__model__aliases_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
 struct  Byoc__V1__Model
 {
   ProtobufCMessage base;
@@ -261,10 +276,81 @@ struct  Byoc__V1__Model
   char *default_version;
   size_t n_versions;
   Byoc__V1__ModelVersion **versions;
+  /*
+   * alias -> version
+   */
+  size_t n_aliases;
+  Byoc__V1__Model__AliasesEntry **aliases;
+  /*
+   * the split of calls that name no version; empty = all to the default
+   */
+  size_t n_traffic;
+  Byoc__V1__TrafficTarget **traffic;
+  /*
+   * absent (or version "") = no shadow
+   */
+  Byoc__V1__TrafficTarget *shadow;
 };
 #define BYOC__V1__MODEL__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__model__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0,NULL, NULL }
+
+
+/*
+ * A share of the calls that name no version.
+ */
+struct  Byoc__V1__TrafficTarget
+{
+  ProtobufCMessage base;
+  /*
+   * a version or an alias of the model
+   */
+  char *version;
+  /*
+   * 1..100
+   */
+  int32_t percent;
+};
+#define BYOC__V1__TRAFFIC_TARGET__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__traffic_target__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Byoc__V1__SetAliasRequest
+{
+  ProtobufCMessage base;
+  char *model;
+  /*
+   * the version pattern; not the name of one of the model's versions
+   */
+  char *alias;
+  /*
+   * the version it names; "" removes the alias
+   */
+  char *version;
+};
+#define BYOC__V1__SET_ALIAS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__set_alias_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Byoc__V1__SetTrafficRequest
+{
+  ProtobufCMessage base;
+  char *model;
+  /*
+   * percents sum to 100; empty = every call to the default version
+   */
+  size_t n_targets;
+  Byoc__V1__TrafficTarget **targets;
+  /*
+   * absent or version "" = no shadow
+   */
+  Byoc__V1__TrafficTarget *shadow;
+};
+#define BYOC__V1__SET_TRAFFIC_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__set_traffic_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, NULL }
 
 
 struct  Byoc__V1__ListModelsRequest
@@ -645,6 +731,9 @@ Byoc__V1__ModelVersion *
 void   byoc__v1__model_version__free_unpacked
                      (Byoc__V1__ModelVersion *message,
                       ProtobufCAllocator *allocator);
+/* Byoc__V1__Model__AliasesEntry methods */
+void   byoc__v1__model__aliases_entry__init
+                     (Byoc__V1__Model__AliasesEntry         *message);
 /* Byoc__V1__Model methods */
 void   byoc__v1__model__init
                      (Byoc__V1__Model         *message);
@@ -663,6 +752,63 @@ Byoc__V1__Model *
                       const uint8_t       *data);
 void   byoc__v1__model__free_unpacked
                      (Byoc__V1__Model *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__TrafficTarget methods */
+void   byoc__v1__traffic_target__init
+                     (Byoc__V1__TrafficTarget         *message);
+size_t byoc__v1__traffic_target__get_packed_size
+                     (const Byoc__V1__TrafficTarget   *message);
+size_t byoc__v1__traffic_target__pack
+                     (const Byoc__V1__TrafficTarget   *message,
+                      uint8_t             *out);
+size_t byoc__v1__traffic_target__pack_to_buffer
+                     (const Byoc__V1__TrafficTarget   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__TrafficTarget *
+       byoc__v1__traffic_target__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__traffic_target__free_unpacked
+                     (Byoc__V1__TrafficTarget *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__SetAliasRequest methods */
+void   byoc__v1__set_alias_request__init
+                     (Byoc__V1__SetAliasRequest         *message);
+size_t byoc__v1__set_alias_request__get_packed_size
+                     (const Byoc__V1__SetAliasRequest   *message);
+size_t byoc__v1__set_alias_request__pack
+                     (const Byoc__V1__SetAliasRequest   *message,
+                      uint8_t             *out);
+size_t byoc__v1__set_alias_request__pack_to_buffer
+                     (const Byoc__V1__SetAliasRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__SetAliasRequest *
+       byoc__v1__set_alias_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__set_alias_request__free_unpacked
+                     (Byoc__V1__SetAliasRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__SetTrafficRequest methods */
+void   byoc__v1__set_traffic_request__init
+                     (Byoc__V1__SetTrafficRequest         *message);
+size_t byoc__v1__set_traffic_request__get_packed_size
+                     (const Byoc__V1__SetTrafficRequest   *message);
+size_t byoc__v1__set_traffic_request__pack
+                     (const Byoc__V1__SetTrafficRequest   *message,
+                      uint8_t             *out);
+size_t byoc__v1__set_traffic_request__pack_to_buffer
+                     (const Byoc__V1__SetTrafficRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__SetTrafficRequest *
+       byoc__v1__set_traffic_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__set_traffic_request__free_unpacked
+                     (Byoc__V1__SetTrafficRequest *message,
                       ProtobufCAllocator *allocator);
 /* Byoc__V1__ListModelsRequest methods */
 void   byoc__v1__list_models_request__init
@@ -1032,8 +1178,20 @@ typedef void (*Byoc__V1__ModelVersion__NodeSelectorEntry_Closure)
 typedef void (*Byoc__V1__ModelVersion_Closure)
                  (const Byoc__V1__ModelVersion *message,
                   void *closure_data);
+typedef void (*Byoc__V1__Model__AliasesEntry_Closure)
+                 (const Byoc__V1__Model__AliasesEntry *message,
+                  void *closure_data);
 typedef void (*Byoc__V1__Model_Closure)
                  (const Byoc__V1__Model *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__TrafficTarget_Closure)
+                 (const Byoc__V1__TrafficTarget *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__SetAliasRequest_Closure)
+                 (const Byoc__V1__SetAliasRequest *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__SetTrafficRequest_Closure)
+                 (const Byoc__V1__SetTrafficRequest *message,
                   void *closure_data);
 typedef void (*Byoc__V1__ListModelsRequest_Closure)
                  (const Byoc__V1__ListModelsRequest *message,
@@ -1120,6 +1278,14 @@ struct Byoc__V1__Admin_Service
                        const Byoc__V1__DeleteModelRequest *input,
                        Byoc__V1__DeleteModelResponse_Closure closure,
                        void *closure_data);
+  void (*set_alias)(Byoc__V1__Admin_Service *service,
+                    const Byoc__V1__SetAliasRequest *input,
+                    Byoc__V1__Model_Closure closure,
+                    void *closure_data);
+  void (*set_traffic)(Byoc__V1__Admin_Service *service,
+                      const Byoc__V1__SetTrafficRequest *input,
+                      Byoc__V1__Model_Closure closure,
+                      void *closure_data);
   void (*create_token)(Byoc__V1__Admin_Service *service,
                        const Byoc__V1__CreateTokenRequest *input,
                        Byoc__V1__CreateTokenResponse_Closure closure,
@@ -1154,6 +1320,8 @@ void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
       function_prefix__ ## set_default_version,\
       function_prefix__ ## scale_model_version,\
       function_prefix__ ## delete_model,\
+      function_prefix__ ## set_alias,\
+      function_prefix__ ## set_traffic,\
       function_prefix__ ## create_token,\
       function_prefix__ ## list_tokens,\
       function_prefix__ ## revoke_token,\
@@ -1183,6 +1351,14 @@ void byoc__v1__admin__delete_model(ProtobufCService *service,
                                    const Byoc__V1__DeleteModelRequest *input,
                                    Byoc__V1__DeleteModelResponse_Closure closure,
                                    void *closure_data);
+void byoc__v1__admin__set_alias(ProtobufCService *service,
+                                const Byoc__V1__SetAliasRequest *input,
+                                Byoc__V1__Model_Closure closure,
+                                void *closure_data);
+void byoc__v1__admin__set_traffic(ProtobufCService *service,
+                                  const Byoc__V1__SetTrafficRequest *input,
+                                  Byoc__V1__Model_Closure closure,
+                                  void *closure_data);
 void byoc__v1__admin__create_token(ProtobufCService *service,
                                    const Byoc__V1__CreateTokenRequest *input,
                                    Byoc__V1__CreateTokenResponse_Closure closure,
@@ -1216,6 +1392,10 @@ extern const ProtobufCMessageDescriptor byoc__v1__model_version__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__model_version__env_entry__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__model_version__node_selector_entry__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__model__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__model__aliases_entry__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__traffic_target__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__set_alias_request__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__set_traffic_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__list_models_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__list_models_response__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__get_model_request__descriptor;

@@ -35,6 +35,8 @@ enum AdminConversions {
     }
 
     static func model(_ record: ModelRecord) -> Model {
-        Model(name: record.name, defaultVersion: record.defaultVersion, versions: record.versions.map(modelVersion))
+        Model(name: record.name, defaultVersion: record.defaultVersion, versions: record.versions.map(modelVersion),
+              aliases: record.aliases, traffic: record.traffic.map { TrafficTarget(version: $0.version, percent: $0.percent) },
+              shadow: record.shadow.map { TrafficTarget(version: $0.version, percent: $0.percent) })
     }
 }

@@ -40,6 +40,8 @@ public final class AdminService: Sendable {
             case "SetDefaultVersion": return try await setDefaultVersion(try decode(request)).serializedBytes()
             case "ScaleModelVersion": return try await scaleModelVersion(try decode(request)).serializedBytes()
             case "DeleteModel": return try await deleteModel(try decode(request)).serializedBytes()
+            case "SetAlias": return try await setAlias(try decode(request)).serializedBytes()
+            case "SetTraffic": return try await setTraffic(try decode(request)).serializedBytes()
             case "CreateToken": return try await tokens.create(try decode(request)).serializedBytes()
             case "ListTokens": return try await tokens.list(try decode(request)).serializedBytes()
             case "RevokeToken": return try await tokens.revoke(try decode(request)).serializedBytes()
@@ -80,6 +82,25 @@ public final class AdminService: Sendable {
         return AdminConversions.model(model)
     }
 
+    /// Points an alias at a version (version "" removes it).
+    private func setAlias(_ request: SetAliasRequest) async throws -> Model {
+        try AdminValidation.model(request.model)
+        try AdminValidation.version(request.alias, field: "alias")
+        if !request.version.isEmpty { try AdminValidation.version(request.version) }
+        let model = try await registry.setAlias(model: request.model, alias: request.alias, version: request.version)
+        await changed()
+        return AdminConversions.model(model)
+    }
+
+    /// Replaces the split and shadow of the calls that name no version.
+    private func setTraffic(_ request: SetTrafficRequest) async throws -> Model {
+        try AdminValidation.model(request.model)
+        let (targets, shadow) = try AdminValidation.traffic(request)
+        let model = try await registry.setTraffic(model: request.model, targets: targets, shadow: shadow)
+        await changed()
+        return AdminConversions.model(model)
+    }
+
     /// Changes a version's replica bounds (min 0 = 1, max 0 = min).
     private func scaleModelVersion(_ request: ScaleModelVersionRequest) async throws -> ModelVersion {
         try AdminValidation.model(request.model)
@@ -115,6 +136,7 @@ public final class AdminService: Sendable {
         case .notFound: return GRPCStatus(.notFound, error.message)
         case .alreadyExists: return GRPCStatus(.alreadyExists, error.message)
         case .failedPrecondition: return GRPCStatus(.failedPrecondition, error.message)
+        case .invalidArgument: return GRPCStatus(.invalidArgument, error.message)
         case .internal: return GRPCStatus(.internal, error.message)
         }
     }

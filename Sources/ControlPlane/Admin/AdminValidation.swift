@@ -49,6 +49,38 @@ enum AdminValidation {
         return (effectiveMin, effectiveMax)
     }
 
+    /// Checks a SetTraffic request: every target a version name with a percent in 1...100,
+    /// no version twice, percents summing to 100 (or no targets); the shadow (absent or version
+    /// "" = none) a version name with a percent in 1...100.
+    static func traffic(_ request: SetTrafficRequest) throws -> (targets: [TrafficTargetRecord], shadow: TrafficTargetRecord?) {
+        var seen = Set<String>()
+        var sum: Int64 = 0
+        for (index, target) in request.targets.enumerated() {
+            try version(target.version, field: "targets[\(index)].version")
+            guard (1...100).contains(target.percent) else {
+                throw invalid("targets[\(index)].percent must be between 1 and 100, got \(target.percent)")
+            }
+            guard seen.insert(target.version).inserted else {
+                throw invalid("targets[\(index)].version \(target.version) is named twice; give each version one share")
+            }
+            sum += Int64(target.percent)
+        }
+        guard request.targets.isEmpty || sum == 100 else {
+            throw invalid("targets' percents must sum to 100, got \(sum)")
+        }
+        var shadow: TrafficTargetRecord?
+        if let given = request.shadow, !given.version.isEmpty {
+            try version(given.version, field: "shadow.version")
+            guard (1...100).contains(given.percent) else {
+                throw invalid("shadow.percent must be between 1 and 100, got \(given.percent)")
+            }
+            shadow = TrafficTargetRecord(version: given.version, percent: given.percent)
+        } else if let given = request.shadow, given.percent != 0 {
+            throw invalid("shadow.version is required with shadow.percent \(given.percent)")
+        }
+        return (request.targets.map { TrafficTargetRecord(version: $0.version, percent: $0.percent) }, shadow)
+    }
+
     /// Checks a registration and turns it into the spec the registry stores.
     static func registration(_ request: RegisterModelRequest, limits: AdminLimits) throws -> VersionSpec {
         try model(request.model)

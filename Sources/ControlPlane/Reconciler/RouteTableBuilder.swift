@@ -11,8 +11,21 @@ enum RouteTableBuilder {
             for version in model.versions {
                 versions[version.key.version] = (endpoints[version.key] ?? []).sorted { $0.description < $1.description }
             }
-            result[model.name] = ModelRoutes(defaultVersion: model.defaultVersion, versions: versions)
+            result[model.name] = ModelRoutes(defaultVersion: model.defaultVersion, versions: versions, traffic: traffic(model))
         }
         return result
+    }
+
+    /// The model's aliases, split and shadow with every name made concrete (a split target or
+    /// shadow may name an alias; the registry keeps every name pointing at a version).
+    static func traffic(_ model: ModelRecord) -> ModelTraffic {
+        ModelTraffic(
+            aliases: model.aliases,
+            split: model.traffic.compactMap { target in
+                model.concreteVersion(target.version).map { TrafficShare(version: $0, percent: Int(target.percent)) }
+            },
+            shadow: model.shadow.flatMap { target in
+                model.concreteVersion(target.version).map { TrafficShare(version: $0, percent: Int(target.percent)) }
+            })
     }
 }

@@ -80,6 +80,28 @@ let registryMigrations: [Migration] = [
         )
         """,
     ]),
+    // Traffic: aliases, the weighted split of calls that name no version, and the shadow.
+    // Versions named here may be aliases; the Registry refuses deleting what they name.
+    Migration(version: 5, name: "aliases and traffic", statements: [
+        """
+        CREATE TABLE aliases (
+            model   TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+            alias   TEXT NOT NULL,
+            version TEXT NOT NULL,
+            PRIMARY KEY (model, alias)
+        )
+        """,
+        """
+        CREATE TABLE traffic (
+            model    TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+            role     TEXT NOT NULL CHECK (role IN ('split', 'shadow')),
+            position INTEGER NOT NULL,
+            version  TEXT NOT NULL,
+            percent  INTEGER NOT NULL CHECK (percent BETWEEN 1 AND 100),
+            PRIMARY KEY (model, role, position)
+        )
+        """,
+    ]),
 ]
 
 extension SQLiteConnection {

@@ -108,19 +108,50 @@ public struct VersionRecord: Sendable, Equatable {
     public var key: VersionKey { spec.key }
 }
 
-/// A stored model: its default version and every version in registration order.
+/// A stored model: its default version, every version in registration order, and how its
+/// calls are spread (aliases, split, shadow).
 public struct ModelRecord: Sendable, Equatable {
     public var name: String
     public var defaultVersion: String
     public var createdUnixMs: Int64
     public var versions: [VersionRecord]
+    /// Alias -> version.
+    public var aliases: [String: String]
+    /// The split of calls that name no version, in the order given (empty: the default).
+    public var traffic: [TrafficTargetRecord]
+    /// The shadow (nil: none).
+    public var shadow: TrafficTargetRecord?
 
-    public init(name: String, defaultVersion: String, createdUnixMs: Int64, versions: [VersionRecord]) {
+    public init(name: String, defaultVersion: String, createdUnixMs: Int64, versions: [VersionRecord],
+                aliases: [String: String] = [:], traffic: [TrafficTargetRecord] = [], shadow: TrafficTargetRecord? = nil) {
         self.name = name
         self.defaultVersion = defaultVersion
         self.createdUnixMs = createdUnixMs
         self.versions = versions
+        self.aliases = aliases
+        self.traffic = traffic
+        self.shadow = shadow
     }
+
+    /// The concrete version `name` means: a version, or the version an alias names; nil when neither.
+    public func concreteVersion(_ name: String) -> String? {
+        if versions.contains(where: { $0.key.version == name }) { return name }
+        return aliases[name]
+    }
+}
+
+/// A share of a model's calls as stored: a version or an alias, and its percent.
+public struct TrafficTargetRecord: Sendable, Equatable {
+    public var version: String
+    public var percent: Int32
+
+    public init(version: String, percent: Int32) {
+        self.version = version
+        self.percent = percent
+    }
+
+    /// `VERSION=PERCENT`.
+    public var description: String { "\(version)=\(percent)" }
 }
 
 /// One row of the append-only event log.
@@ -131,6 +162,10 @@ public struct RegistryEvent: Sendable, Equatable {
         /// An API token was created or revoked (model and version are ""; the detail names the
         /// token's id and scope, never its secret).
         case tokenCreated = "token_created", tokenRevoked = "token_revoked"
+        /// An alias was set, moved or removed.
+        case aliasChanged = "alias_changed"
+        /// The split or the shadow changed.
+        case trafficChanged = "traffic_changed"
     }
 
     public var id: Int64

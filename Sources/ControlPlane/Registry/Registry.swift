@@ -44,6 +44,10 @@ public actor Registry {
     public func register(_ spec: VersionSpec) throws -> VersionRecord {
         let now = unixMillisecondsNow()
         return try write {
+            if try aliasTarget(model: spec.key.model, alias: spec.key.version) != nil {
+                throw RegistryError(.alreadyExists,
+                    "model \(spec.key.model) has an alias \(spec.key.version); a version cannot take an alias's name")
+            }
             try db.statement("""
                 INSERT INTO models (name, default_version, created_unix_ms) VALUES (?, ?, ?)
                 ON CONFLICT (name) DO NOTHING
@@ -74,10 +78,13 @@ public actor Registry {
             guard current.versions.contains(where: { $0.key.version == version }) else {
                 throw RegistryError(.notFound, "model \(model) has no version \(version)")
             }
-            guard current.defaultVersion != version else { return current }
+            guard current.defaultVersion != version || !current.traffic.isEmpty else { return current }
             try db.statement("UPDATE models SET default_version = ? WHERE name = ?").run([.text(version), .text(model)])
+            // The default replaces a split: every call that names no version goes to it.
+            try db.statement("DELETE FROM traffic WHERE model = ? AND role = 'split'").run([.text(model)])
+            let replaced = current.traffic.isEmpty ? "" : " (replaces the split \(Self.describe(current.traffic)))"
             try appendEvent(VersionKey(model: model, version: ""), .defaultChanged, old: nil, new: nil,
-                            detail: "default version \(current.defaultVersion) -> \(version)", at: unixMillisecondsNow())
+                            detail: "default version \(current.defaultVersion) -> \(version)\(replaced)", at: unixMillisecondsNow())
             return try loadModel(model)
         }
     }
@@ -115,6 +122,9 @@ public actor Registry {
                     throw RegistryError(.failedPrecondition,
                         "version \(version) is the default of model \(model), which has other versions; set another default version first")
                 }
+                if let reference = Self.reference(to: version, in: current) {
+                    throw RegistryError(.failedPrecondition, "version \(version) of model \(model) is named by \(reference); change that first")
+                }
                 doomed = [record]
             } else {
                 doomed = current.versions
@@ -133,6 +143,78 @@ public actor Registry {
                 deleted.status.state = .deleting
                 return deleted
             }
+        }
+    }
+
+    /// Points `alias` of `model` at `version`, or removes the alias when `version` is empty;
+    /// returns the model. NOT_FOUND for an unknown model or version (or removing an unknown
+    /// alias); INVALID_ARGUMENT when the alias is the name of a version or names an alias;
+    /// FAILED_PRECONDITION when removing an alias that the split or shadow names.
+    public func setAlias(model: String, alias: String, version: String) throws -> ModelRecord {
+        try write {
+            let current = try loadModel(model)
+            let now = unixMillisecondsNow()
+            let key = VersionKey(model: model, version: "")
+            let old = current.aliases[alias]
+            if version.isEmpty {
+                guard let old else { throw RegistryError(.notFound, "model \(model) has no alias \(alias)") }
+                if let reference = Self.trafficReference(to: alias, in: current) {
+                    throw RegistryError(.failedPrecondition, "alias \(alias) of model \(model) is named by \(reference); change that first")
+                }
+                try db.statement("DELETE FROM aliases WHERE model = ? AND alias = ?").run([.text(model), .text(alias)])
+                try appendEvent(key, .aliasChanged, old: nil, new: nil, detail: "alias \(alias) (was \(old)) removed", at: now)
+                return try loadModel(model)
+            }
+            guard !current.versions.contains(where: { $0.key.version == alias }) else {
+                throw RegistryError(.invalidArgument, "alias: \(alias) is a version of model \(model); an alias needs a name of its own")
+            }
+            guard current.versions.contains(where: { $0.key.version == version }) else {
+                if current.aliases[version] != nil {
+                    throw RegistryError(.invalidArgument, "version: \(version) is an alias; an alias names a version")
+                }
+                throw RegistryError(.notFound, "model \(model) has no version \(version)")
+            }
+            guard old != version else { return current }
+            try db.statement("""
+                INSERT INTO aliases (model, alias, version) VALUES (?, ?, ?)
+                ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version
+                """).run([.text(model), .text(alias), .text(version)])
+            try appendEvent(key, .aliasChanged, old: nil, new: nil,
+                            detail: "alias \(alias) -> \(version)" + (old.map { " (was \($0))" } ?? ""), at: now)
+            return try loadModel(model)
+        }
+    }
+
+    /// Replaces the split (`targets`, percents already validated to sum to 100, or empty for
+    /// "every call to the default") and the shadow (nil: none) of `model`; returns the model.
+    /// INVALID_ARGUMENT naming a target that is neither a version nor an alias (the old split
+    /// stays in force).
+    public func setTraffic(model: String, targets: [TrafficTargetRecord], shadow: TrafficTargetRecord?) throws -> ModelRecord {
+        try write {
+            let current = try loadModel(model)
+            for (index, target) in targets.enumerated() where current.concreteVersion(target.version) == nil {
+                throw RegistryError(.invalidArgument, "targets[\(index)].version: model \(model) has no version or alias \(target.version)")
+            }
+            if let shadow, current.concreteVersion(shadow.version) == nil {
+                throw RegistryError(.invalidArgument, "shadow.version: model \(model) has no version or alias \(shadow.version)")
+            }
+            guard targets != current.traffic || shadow != current.shadow else { return current }
+            try db.statement("DELETE FROM traffic WHERE model = ?").run([.text(model)])
+            let insert = "INSERT INTO traffic (model, role, position, version, percent) VALUES (?, ?, ?, ?, ?)"
+            for (index, target) in targets.enumerated() {
+                try db.statement(insert).run([.text(model), .text("split"), .integer(Int64(index)), .text(target.version),
+                                              .integer(Int64(target.percent))])
+            }
+            if let shadow {
+                try db.statement(insert).run([.text(model), .text("shadow"), .integer(0), .text(shadow.version),
+                                              .integer(Int64(shadow.percent))])
+            }
+            let split = targets.isEmpty ? "every call to the default version \(current.defaultVersion)" : Self.describe(targets)
+            try appendEvent(VersionKey(model: model, version: ""), .trafficChanged, old: nil, new: nil,
+                            detail: "split \(split), shadow \(shadow?.description ?? "none")"
+                                + " (was \(current.traffic.isEmpty ? "the default" : Self.describe(current.traffic)), shadow \(current.shadow?.description ?? "none"))",
+                            at: unixMillisecondsNow())
+            return try loadModel(model)
         }
     }
 
@@ -169,11 +251,14 @@ public actor Registry {
         try read {
             let versions = try db.statement("\(Self.versionColumns) ORDER BY rowid").query([], Self.versionRecord)
             let byModel = Dictionary(grouping: versions, by: { $0.key.model })
+            let aliases = try loadAliases(model: nil)
+            let traffic = try loadTraffic(model: nil)
             return try db.statement("SELECT name, default_version, created_unix_ms FROM models ORDER BY name")
                 .query { row in
                     let name = row.text(0)
                     return ModelRecord(name: name, defaultVersion: row.text(1), createdUnixMs: row.int64(2),
-                                       versions: byModel[name] ?? [])
+                                       versions: byModel[name] ?? [], aliases: aliases[name] ?? [:],
+                                       traffic: traffic[name]?.split ?? [], shadow: traffic[name]?.shadow)
                 }
         }
     }
@@ -343,7 +428,56 @@ public actor Registry {
         guard let model = models.first else { throw RegistryError(.notFound, "model \(name) is not registered") }
         let versions = try db.statement("\(Self.versionColumns) WHERE model = ? ORDER BY rowid")
             .query([.text(name)], Self.versionRecord)
-        return ModelRecord(name: name, defaultVersion: model.defaultVersion, createdUnixMs: model.created, versions: versions)
+        let traffic = try loadTraffic(model: name)[name]
+        return ModelRecord(name: name, defaultVersion: model.defaultVersion, createdUnixMs: model.created, versions: versions,
+                           aliases: try loadAliases(model: name)[name] ?? [:], traffic: traffic?.split ?? [],
+                           shadow: traffic?.shadow)
+    }
+
+    /// Model -> alias -> version, of one model or (nil) every model.
+    private func loadAliases(model: String?) throws -> [String: [String: String]] {
+        var result: [String: [String: String]] = [:]
+        for (name, alias, version) in try db.statement("SELECT model, alias, version FROM aliases WHERE ?1 IS NULL OR model = ?1")
+            .query([model.map { .text($0) } ?? .null], { ($0.text(0), $0.text(1), $0.text(2)) }) {
+            result[name, default: [:]][alias] = version
+        }
+        return result
+    }
+
+    /// Model -> split (in order) and shadow, of one model or (nil) every model.
+    private func loadTraffic(model: String?) throws -> [String: (split: [TrafficTargetRecord], shadow: TrafficTargetRecord?)] {
+        var result: [String: (split: [TrafficTargetRecord], shadow: TrafficTargetRecord?)] = [:]
+        let rows = try db.statement("""
+            SELECT model, role, version, percent FROM traffic WHERE ?1 IS NULL OR model = ?1 ORDER BY model, role, position
+            """).query([model.map { .text($0) } ?? .null]) { ($0.text(0), $0.text(1), TrafficTargetRecord(version: $0.text(2), percent: $0.int32(3))) }
+        for (name, role, target) in rows {
+            if role == "shadow" { result[name, default: ([], nil)].shadow = target } else { result[name, default: ([], nil)].split.append(target) }
+        }
+        return result
+    }
+
+    /// The alias's version, or nil when `model` has no such alias.
+    private func aliasTarget(model: String, alias: String) throws -> String? {
+        try db.statement("SELECT version FROM aliases WHERE model = ? AND alias = ?").query([.text(model), .text(alias)]) { $0.text(0) }.first
+    }
+
+    /// What names `version` of `model` (an alias, the split or the shadow, directly or through
+    /// an alias), as text for an error; nil when nothing does.
+    static func reference(to version: String, in model: ModelRecord) -> String? {
+        if let alias = model.aliases.first(where: { $0.value == version })?.key { return "alias \(alias)" }
+        return trafficReference(to: version, in: model)
+    }
+
+    /// What in the split or shadow names `name` (a version or an alias), as text; nil when nothing.
+    static func trafficReference(to name: String, in model: ModelRecord) -> String? {
+        if model.traffic.contains(where: { $0.version == name }) { return "the traffic split (\(describe(model.traffic)))" }
+        if model.shadow?.version == name { return "the shadow (\(model.shadow!.description))" }
+        return nil
+    }
+
+    /// `1=90 2=10`.
+    static func describe(_ targets: [TrafficTargetRecord]) -> String {
+        targets.map(\.description).joined(separator: " ")
     }
 
     private func loadVersion(_ key: VersionKey) throws -> VersionRecord {

@@ -8,6 +8,8 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
         case notFound = "NOT_FOUND"
         /// The model version is already registered.
         case alreadyExists = "ALREADY_EXISTS"
+        /// The request contradicts the registry (e.g. a split naming an unknown version).
+        case invalidArgument = "INVALID_ARGUMENT"
         /// The operation is not allowed in the current state (e.g. deleting the default version).
         case failedPrecondition = "FAILED_PRECONDITION"
         /// The database failed (I/O, corruption, closed).

@@ -23,6 +23,6 @@ struct Byocctl: AsyncParsableCommand {
         usage error.
         """,
         subcommands: [RegisterCommand.self, ListCommand.self, GetCommand.self, SetDefaultCommand.self,
-                      ScaleCommand.self, DeleteCommand.self, PredictCommand.self, StatusCommand.self,
+                      AliasCommand.self, TrafficCommand.self, ScaleCommand.self, DeleteCommand.self, PredictCommand.self, StatusCommand.self,
                       TokenCommand.self])
 }

@@ -9,6 +9,8 @@ enum RPC {
     static let listModels = "/byoc.v1.Admin/ListModels"
     static let getModel = "/byoc.v1.Admin/GetModel"
     static let setDefaultVersion = "/byoc.v1.Admin/SetDefaultVersion"
+    static let setAlias = "/byoc.v1.Admin/SetAlias"
+    static let setTraffic = "/byoc.v1.Admin/SetTraffic"
     static let scaleModelVersion = "/byoc.v1.Admin/ScaleModelVersion"
     static let deleteModel = "/byoc.v1.Admin/DeleteModel"
     static let predict = "/byoc.v1.Inference/Predict"

@@ -6,7 +6,10 @@ import Routing
 /// Endpoints are not in it: every replica watches EndpointSlices itself.
 ///
 /// `data["routes.json"]`:
-/// `{"models": {"iris": {"default": "1", "versions": {"1": {"service": "iris-1"}}}}}`
+/// `{"models": {"iris": {"default": "1", "versions": {"1": {"service": "iris-1"}},
+///   "aliases": {"stable": "1"}, "split": [{"version": "1", "percent": 100}],
+///   "shadow": {"version": "2", "percent": 10}}}}` (the last three only when set), so every
+/// replica spreads calls, and sticky keys land, exactly as the leader does.
 public enum RouteConfigMap {
     public static let dataKey = "routes.json"
     public static let roleLabel = "byoc.dev/role"
@@ -14,8 +17,8 @@ public enum RouteConfigMap {
     /// Selects the routes ConfigMap.
     public static let selector = "\(KubeNames.managedSelector),\(roleLabel)=\(roleValue)"
 
-    /// Model -> (default version, version -> Service name).
-    public typealias Table = [String: (defaultVersion: String, services: [String: String])]
+    /// Model -> (default version, version -> Service name, aliases/split/shadow).
+    public typealias Table = [String: (defaultVersion: String, services: [String: String], traffic: ModelTraffic)]
 
     /// The ConfigMap for `routes` (endpoints dropped).
     public static func configMap(name: String, namespace: String, routes: [String: ModelRoutes]) -> JSON {
@@ -25,7 +28,12 @@ public enum RouteConfigMap {
             for version in route.versions.keys {
                 versions[version] = ["service": .string(KubeNames(.init(model: model, version: version)).name)]
             }
-            models[model] = ["default": .string(route.defaultVersion), "versions": .object(versions)]
+            var entry: [String: JSON] = ["default": .string(route.defaultVersion), "versions": .object(versions)]
+            let traffic = route.traffic
+            if !traffic.aliases.isEmpty { entry["aliases"] = .object(traffic.aliases.mapValues { .string($0) }) }
+            if !traffic.split.isEmpty { entry["split"] = .array(traffic.split.map(share)) }
+            if let shadow = traffic.shadow { entry["shadow"] = share(shadow) }
+            models[model] = .object(entry)
         }
         let document: JSON = ["models": .object(models)]
         return [
@@ -48,9 +56,26 @@ public enum RouteConfigMap {
             for (version, value) in versions {
                 services[version] = value["service"]?.string ?? KubeNames(.init(model: model, version: version)).name
             }
-            result[model] = (defaultVersion, services)
+            var traffic = ModelTraffic()
+            for (alias, version) in entry["aliases"]?.object ?? [:] {
+                if let version = version.string, services[version] != nil { traffic.aliases[alias] = version }
+            }
+            traffic.split = (entry["split"]?.array ?? []).compactMap { share($0, services) }
+            traffic.shadow = entry["shadow"].flatMap { share($0, services) }
+            result[model] = (defaultVersion, services, traffic)
         }
         return result
+    }
+
+    private static func share(_ share: TrafficShare) -> JSON {
+        ["version": .string(share.version), "percent": .int(Int64(share.percent))]
+    }
+
+    /// A share read back; nil unless it names a version of the table with a percent 1...100.
+    private static func share(_ json: JSON, _ services: [String: String]) -> TrafficShare? {
+        guard let version = json["version"]?.string, services[version] != nil,
+              let percent = json["percent"]?.int, (1...100).contains(percent) else { return nil }
+        return TrafficShare(version: version, percent: Int(percent))
     }
 
     /// Routes from the table and the namespace's EndpointSlices.
@@ -61,7 +86,7 @@ public enum RouteConfigMap {
             for (version, service) in entry.services {
                 versions[version] = ObservedState.endpoints(serviceName: service, slices: slices)
             }
-            result[model] = ModelRoutes(defaultVersion: entry.defaultVersion, versions: versions)
+            result[model] = ModelRoutes(defaultVersion: entry.defaultVersion, versions: versions, traffic: entry.traffic)
         }
         return result
     }

@@ -27,9 +27,20 @@ extension ModelVersion {
 }
 
 extension Model {
-    /// Returns a JSON-compatible dictionary: "name", "defaultVersion" and "versions".
+    /// Returns a JSON-compatible dictionary: "name", "defaultVersion", "versions", "aliases",
+    /// "traffic" (the split; empty = every call to the default) and "shadow" (present when set).
     public func jsonObject() -> [String: Any] {
-        ["name": name, "defaultVersion": defaultVersion, "versions": versions.map { $0.jsonObject() }]
+        var object: [String: Any] = ["name": name, "defaultVersion": defaultVersion, "versions": versions.map { $0.jsonObject() },
+                                     "aliases": aliases, "traffic": traffic.map { $0.jsonObject() }]
+        if let shadow, !shadow.version.isEmpty { object["shadow"] = shadow.jsonObject() }
+        return object
+    }
+}
+
+extension TrafficTarget {
+    /// Returns `{"version": ..., "percent": ...}`.
+    public func jsonObject() -> [String: Any] {
+        ["version": version, "percent": Int(percent)]
     }
 }
 

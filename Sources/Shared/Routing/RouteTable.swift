@@ -39,16 +39,20 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The routes of one model: its default version and each version's ready endpoints.
+/// The routes of one model: its default version, each version's ready endpoints, and how
+/// calls are spread over the versions (aliases, split, shadow).
 public struct ModelRoutes: Sendable, Equatable {
-    /// The version an empty `version` resolves to.
+    /// The version an empty `version` resolves to when there is no split.
     public var defaultVersion: String
     /// Version -> ready endpoints. A registered version with no ready endpoint has `[]`.
     public var versions: [String: [Endpoint]]
+    /// Aliases, split and shadow (every version in it is one of `versions`).
+    public var traffic: ModelTraffic
 
-    public init(defaultVersion: String, versions: [String: [Endpoint]]) {
+    public init(defaultVersion: String, versions: [String: [Endpoint]], traffic: ModelTraffic = ModelTraffic()) {
         self.defaultVersion = defaultVersion
         self.versions = versions
+        self.traffic = traffic
     }
 }
 
@@ -80,11 +84,12 @@ public final class RouteTable: Sendable {
         case unknownVersion
     }
 
-    /// Resolves `model`/`version`; an empty version means the model's default version.
-    public func resolve(model: String, version: String) -> Resolution {
+    /// Resolves `model`/`version`: a version, an alias, or empty for the model's split (at
+    /// `bucket`, see `TrafficBucket`) or default version.
+    public func resolve(model: String, version: String, bucket: UInt32 = 0) -> Resolution {
         guard let routes = models[model] else { return .unknownModel }
-        let concrete = version.isEmpty ? routes.defaultVersion : version
-        guard let endpoints = routes.versions[concrete] else { return .unknownVersion }
+        guard let concrete = routes.concreteVersion(version, bucket: bucket),
+              let endpoints = routes.versions[concrete] else { return .unknownVersion }
         return .found(version: concrete, endpoints: endpoints)
     }
 
@@ -150,8 +155,42 @@ extension RouteTable {
             } else {
                 throw fail("models.\(name).default is required when a model has several versions")
             }
-            result[name] = ModelRoutes(defaultVersion: defaultVersion, versions: parsed)
+            result[name] = ModelRoutes(defaultVersion: defaultVersion, versions: parsed,
+                                       traffic: try parseTraffic(model, versions: parsed, field: "models.\(name)", fail: fail))
         }
         return RouteTable(generation: generation, models: result)
+    }
+
+    /// The optional `aliases` (`{"stable": "1"}`), `split` (`[{"version": "1", "percent": 90}, ...]`,
+    /// summing to 100) and `shadow` (`{"version": "2", "percent": 10}`) of a model in a route
+    /// file; split and shadow may name aliases.
+    private static func parseTraffic(_ model: [String: Any], versions: [String: [Endpoint]], field: String,
+                                     fail: (String) -> RouteFileError) throws -> ModelTraffic {
+        var traffic = ModelTraffic()
+        if let aliases = model["aliases"] {
+            guard let aliases = aliases as? [String: Any] else { throw fail("\(field).aliases must be an object") }
+            for (alias, version) in aliases {
+                guard let version = version as? String, versions[version] != nil, versions[alias] == nil else {
+                    throw fail("\(field).aliases.\(alias) must name one of its versions (and not be a version itself)")
+                }
+                traffic.aliases[alias] = version
+            }
+        }
+        func share(_ value: Any, _ where_: String) throws -> TrafficShare {
+            guard let object = value as? [String: Any], let name = object["version"] as? String,
+                  let version = versions[name] != nil ? name : traffic.aliases[name],
+                  let percent = object["percent"] as? Int, (1...100).contains(percent) else {
+                throw fail("\(where_) must be {\"version\": a version or alias, \"percent\": 1..100}")
+            }
+            return TrafficShare(version: version, percent: percent)
+        }
+        if let split = model["split"] {
+            guard let list = split as? [Any] else { throw fail("\(field).split must be a list") }
+            traffic.split = try list.enumerated().map { try share($0.element, "\(field).split[\($0.offset)]") }
+            let sum = traffic.split.reduce(0) { $0 + $1.percent }
+            guard traffic.split.isEmpty || sum == 100 else { throw fail("\(field).split percents must sum to 100, got \(sum)") }
+        }
+        if let shadow = model["shadow"] { traffic.shadow = try share(shadow, "\(field).shadow") }
+        return traffic
     }
 }

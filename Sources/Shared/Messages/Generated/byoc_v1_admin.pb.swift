@@ -428,14 +428,26 @@ public struct Model: Equatable, Sendable, ProtoMessage {
     public var defaultVersion: String
     /// `versions` (field 3).
     public var versions: [ModelVersion]
+    /// `aliases` (field 4): alias -> version
+    public var aliases: [String: String]
+    /// `traffic` (field 5): the split of calls that name no version; empty = all to the default
+    public var traffic: [TrafficTarget]
+    /// `shadow` (field 6): absent (or version "") = no shadow
+    public var shadow: TrafficTarget?
 
     /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
     public init(name: String = "",
                 defaultVersion: String = "",
-                versions: [ModelVersion] = []) {
+                versions: [ModelVersion] = [],
+                aliases: [String: String] = [:],
+                traffic: [TrafficTarget] = [],
+                shadow: TrafficTarget? = nil) {
         self.name = name
         self.defaultVersion = defaultVersion
         self.versions = versions
+        self.aliases = aliases
+        self.traffic = traffic
+        self.shadow = shadow
     }
 
     /// Creates a message with every field at its zero value.
@@ -462,7 +474,10 @@ extension Model: CMessageBinding {
         self.init(
             name: swiftString(c.name),
             defaultVersion: swiftString(c.default_version),
-            versions: swiftMessages(c.n_versions, c.versions) { ModelVersion(c: $0) })
+            versions: swiftMessages(c.n_versions, c.versions) { ModelVersion(c: $0) },
+            aliases: swiftMap(c.n_aliases, c.aliases) { (swiftString($0.key), swiftString($0.value)) },
+            traffic: swiftMessages(c.n_traffic, c.traffic) { TrafficTarget(c: $0) },
+            shadow: c.shadow.map { TrafficTarget(c: $0.pointee) })
     }
 
     func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__Model> {
@@ -470,6 +485,170 @@ extension Model: CMessageBinding {
         m.pointee.name = arena.string(name)
         m.pointee.default_version = arena.string(defaultVersion)
         (m.pointee.n_versions, m.pointee.versions) = arena.messages(versions) { $0.toC(arena) }
+        (m.pointee.n_aliases, m.pointee.aliases) = arena.map(aliases, byoc__v1__model__aliases_entry__init) { entry, key, value in
+            entry.pointee.key = arena.string(key)
+            entry.pointee.value = arena.string(value)
+        }
+        (m.pointee.n_traffic, m.pointee.traffic) = arena.messages(traffic) { $0.toC(arena) }
+        m.pointee.shadow = shadow?.toC(arena)
+        return m
+    }
+}
+
+/// A share of the calls that name no version.
+///
+/// The proto message `byoc.v1.TrafficTarget`.
+public struct TrafficTarget: Equatable, Sendable, ProtoMessage {
+    /// `version` (field 1): a version or an alias of the model
+    public var version: String
+    /// `percent` (field 2): 1..100
+    public var percent: Int32
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(version: String = "",
+                percent: Int32 = 0) {
+        self.version = version
+        self.percent = percent
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(version: "") }
+
+    /// The full proto name, "byoc.v1.TrafficTarget".
+    public static var protoMessageName: String { "byoc.v1.TrafficTarget" }
+
+    /// Decodes a byoc.v1.TrafficTarget through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.TrafficTarget through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension TrafficTarget: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__TrafficTarget>?) -> Void { byoc__v1__traffic_target__init }
+
+    init(c: Byoc__V1__TrafficTarget) {
+        self.init(
+            version: swiftString(c.version),
+            percent: c.percent)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__TrafficTarget> {
+        let m = arena.message(byoc__v1__traffic_target__init)
+        m.pointee.version = arena.string(version)
+        m.pointee.percent = percent
+        return m
+    }
+}
+
+/// The proto message `byoc.v1.SetAliasRequest`.
+public struct SetAliasRequest: Equatable, Sendable, ProtoMessage {
+    /// `model` (field 1).
+    public var model: String
+    /// `alias` (field 2): the version pattern; not the name of one of the model's versions
+    public var alias: String
+    /// `version` (field 3): the version it names; "" removes the alias
+    public var version: String
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(model: String = "",
+                alias: String = "",
+                version: String = "") {
+        self.model = model
+        self.alias = alias
+        self.version = version
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(model: "") }
+
+    /// The full proto name, "byoc.v1.SetAliasRequest".
+    public static var protoMessageName: String { "byoc.v1.SetAliasRequest" }
+
+    /// Decodes a byoc.v1.SetAliasRequest through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.SetAliasRequest through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension SetAliasRequest: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__SetAliasRequest>?) -> Void { byoc__v1__set_alias_request__init }
+
+    init(c: Byoc__V1__SetAliasRequest) {
+        self.init(
+            model: swiftString(c.model),
+            alias: swiftString(c.alias),
+            version: swiftString(c.version))
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__SetAliasRequest> {
+        let m = arena.message(byoc__v1__set_alias_request__init)
+        m.pointee.model = arena.string(model)
+        m.pointee.alias = arena.string(alias)
+        m.pointee.version = arena.string(version)
+        return m
+    }
+}
+
+/// The proto message `byoc.v1.SetTrafficRequest`.
+public struct SetTrafficRequest: Equatable, Sendable, ProtoMessage {
+    /// `model` (field 1).
+    public var model: String
+    /// `targets` (field 2): percents sum to 100; empty = every call to the default version
+    public var targets: [TrafficTarget]
+    /// `shadow` (field 3): absent or version "" = no shadow
+    public var shadow: TrafficTarget?
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(model: String = "",
+                targets: [TrafficTarget] = [],
+                shadow: TrafficTarget? = nil) {
+        self.model = model
+        self.targets = targets
+        self.shadow = shadow
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(model: "") }
+
+    /// The full proto name, "byoc.v1.SetTrafficRequest".
+    public static var protoMessageName: String { "byoc.v1.SetTrafficRequest" }
+
+    /// Decodes a byoc.v1.SetTrafficRequest through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.SetTrafficRequest through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension SetTrafficRequest: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__SetTrafficRequest>?) -> Void { byoc__v1__set_traffic_request__init }
+
+    init(c: Byoc__V1__SetTrafficRequest) {
+        self.init(
+            model: swiftString(c.model),
+            targets: swiftMessages(c.n_targets, c.targets) { TrafficTarget(c: $0) },
+            shadow: c.shadow.map { TrafficTarget(c: $0.pointee) })
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__SetTrafficRequest> {
+        let m = arena.message(byoc__v1__set_traffic_request__init)
+        m.pointee.model = arena.string(model)
+        (m.pointee.n_targets, m.pointee.targets) = arena.messages(targets) { $0.toC(arena) }
+        m.pointee.shadow = shadow?.toC(arena)
         return m
     }
 }
