@@ -137,6 +137,25 @@ enum ConsoleRoutes {
                 return .json(200, try decode(Model.self, bytes).jsonObject())
             }
         }
+        r.add("POST", "/api/v1/models/{model}/aliases", requiresAuth: true) { request, responder in
+            let name = request.params["model"]!
+            api(responder) {
+                let f = try JSONFields(try JSONValue.object(request.body), known: ["alias", "version"])
+                let message = SetAliasRequest(model: name, alias: try f.string("alias"), version: try f.string("version"))
+                let bytes = try await console.adminCall("SetAlias", message.serializedBytes())
+                return .json(200, try decode(Model.self, bytes).jsonObject())
+            }
+        }
+        r.add("POST", "/api/v1/models/{model}/traffic", requiresAuth: true) { request, responder in
+            let name = request.params["model"]!
+            api(responder) {
+                let f = try JSONFields(try JSONValue.object(request.body), known: ["targets", "shadow"])
+                let message = SetTrafficRequest(model: name, targets: try JSONFields.trafficTargets(f.value("targets"), field: "targets"),
+                                                shadow: try JSONFields.trafficTarget(f.value("shadow"), field: "shadow"))
+                let bytes = try await console.adminCall("SetTraffic", message.serializedBytes())
+                return .json(200, try decode(Model.self, bytes).jsonObject())
+            }
+        }
         r.add("POST", "/api/v1/models/{model}/versions/{version}/scale", requiresAuth: true) { request, responder in
             let name = request.params["model"]!
             let version = request.params["version"]!

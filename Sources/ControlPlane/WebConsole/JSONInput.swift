@@ -151,3 +151,37 @@ extension TensorJSON {
         }
     }
 }
+
+extension JSONFields {
+    /// `[{"version": "1", "percent": 90}, ...]` (null or absent: none).
+    static func trafficTargets(_ value: JSONValue?, field: String) throws -> [TrafficTarget] {
+        switch value {
+        case nil, .null?: return []
+        case .array(let items)?:
+            return try items.enumerated().map { index, item in
+                guard let target = try trafficTarget(item, field: "\(field)[\(index)]") else {
+                    throw APIError.invalid("\"\(field)[\(index)]\" must be {\"version\": ..., \"percent\": ...}")
+                }
+                return target
+            }
+        default:
+            throw APIError.invalid("\"\(field)\" must be a list of {\"version\": ..., \"percent\": ...}")
+        }
+    }
+
+    /// `{"version": "3", "percent": 100}` (null or absent: nil).
+    static func trafficTarget(_ value: JSONValue?, field: String) throws -> TrafficTarget? {
+        switch value {
+        case nil, .null?: return nil
+        case .object(let members)?:
+            let f = try JSONFields(members, known: ["version", "percent"])
+            do {
+                return TrafficTarget(version: try f.string("version"), percent: try f.int32("percent"))
+            } catch let error as APIError {
+                throw APIError.invalid("\(field): \(error.message)")
+            }
+        default:
+            throw APIError.invalid("\"\(field)\" must be {\"version\": ..., \"percent\": ...}")
+        }
+    }
+}

@@ -119,6 +119,20 @@ enum UIAssets {
       </div>
     </form>
   </div>
+
+  <div id="traffic-dialog" class="dialog hidden" role="dialog" aria-labelledby="traffic-title">
+    <h2 id="traffic-title">Traffic</h2>
+    <form id="traffic">
+      <p class="muted">Calls that name no version. Percents sum to 100; empty = every call to the default version. Versions may be aliases.</p>
+      <label>Split (VERSION=PERCENT …)<input id="traffic-split" type="text" placeholder="1=90 2=10" autocomplete="off"></label>
+      <label>Shadow (VERSION=PERCENT: a copy of that share, answers dropped)<input id="traffic-shadow" type="text" placeholder="3=100" autocomplete="off"></label>
+      <p id="traffic-error" class="error"></p>
+      <div class="form-foot">
+        <button id="traffic-cancel" class="btn ghost" type="button">Cancel</button>
+        <button id="traffic-ok" class="btn primary" type="submit">Apply</button>
+      </div>
+    </form>
+  </div>
 </div>
 </body>
 </html>
@@ -307,7 +321,7 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
 
   // ---------------------------------------------------------------- dialogs
   function openDialog(id) {
-    for (const d of ['login-box', 'confirm-dialog', 'scale-dialog']) $(d).classList.toggle('hidden', d !== id);
+    for (const d of ['login-box', 'confirm-dialog', 'scale-dialog', 'traffic-dialog']) $(d).classList.toggle('hidden', d !== id);
     $('overlay').classList.remove('hidden');
     state.dialog = id;
   }
@@ -367,6 +381,51 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     }
   });
 
+  let trafficTarget = null;
+  function shares(list) { return (list || []).map((t) => t.version + '=' + t.percent).join(' '); }
+  function openTraffic(m) {
+    trafficTarget = m;
+    $('traffic-title').textContent = 'Traffic of ' + m.name;
+    $('traffic-split').value = shares(m.traffic);
+    $('traffic-shadow').value = m.shadow ? shares([m.shadow]) : '';
+    $('traffic-error').textContent = '';
+    openDialog('traffic-dialog');
+    $('traffic-split').focus();
+  }
+  function parseShares(text) {
+    const out = [];
+    for (const word of text.split(/[\s,]+/).filter(Boolean)) {
+      const m = /^([^=]+)=(\d+)$/.exec(word);
+      if (!m) throw new Error('"' + word + '" must be VERSION=PERCENT, e.g. 2=10');
+      out.push({ version: m[1], percent: parseInt(m[2], 10) });
+    }
+    return out;
+  }
+  $('traffic-cancel').addEventListener('click', closeDialog);
+  $('traffic').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (!trafficTarget) return;
+    try {
+      const shadow = parseShares($('traffic-shadow').value);
+      if (shadow.length > 1) throw new Error('one shadow: VERSION=PERCENT');
+      await api('POST', '/api/v1/models/' + enc(trafficTarget.name) + '/traffic',
+        { targets: parseShares($('traffic-split').value), shadow: shadow[0] || null });
+      closeDialog();
+      toast('Traffic of ' + trafficTarget.name + ' updated');
+      refresh();
+    } catch (e) {
+      $('traffic-error').textContent = e.message;
+    }
+  });
+  function trafficSummary(m) {
+    const parts = [];
+    if (m.traffic && m.traffic.length) parts.push('traffic ' + m.traffic.map((t) => t.version + ' ' + t.percent + '%').join(' / '));
+    if (m.shadow) parts.push('shadow ' + m.shadow.version + ' ' + m.shadow.percent + '%');
+    const aliases = Object.entries(m.aliases || {}).sort();
+    if (aliases.length) parts.push('aliases ' + aliases.map(([a, v]) => a + '→' + v).join(', '));
+    return parts.length ? h('span', { class: 'muted traffic', 'data-traffic': m.name, text: '  · ' + parts.join(' · ') }) : null;
+  }
+
   let toastTimer = null;
   function toast(text, bad) {
     const t = $('toast');
@@ -420,6 +479,9 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
         h('td', { colspan: 8 },
           h('span', { class: 'model-name', text: m.name }),
           m.defaultVersion ? h('span', { class: 'muted', text: '  · default v' + m.defaultVersion }) : null,
+          trafficSummary(m),
+          readOnly ? null : h('button', { class: 'btn ghost small', type: 'button', 'data-action': 'traffic', 'data-model': m.name,
+            onclick: () => openTraffic(m) }, 'Traffic'),
           readOnly ? null : h('button', {
             class: 'btn ghost small link-danger', type: 'button', 'data-action': 'delete-model', 'data-model': m.name,
             onclick: () => confirmDelete('Delete model ' + m.name + '?',
