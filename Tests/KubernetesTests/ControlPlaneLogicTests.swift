@@ -157,6 +157,21 @@ final class ControlPlaneLogicTests: XCTestCase {
         XCTAssertEqual(rebuilt["iris"], ModelRoutes(defaultVersion: "2.0", versions: ["1": [Endpoint(host: "10.1.1.1", port: 7)], "2.0": []]))
     }
 
+    /// Every replica routes the leader's split, aliases and shadow: they travel in the ConfigMap.
+    func testRouteConfigMapCarriesTraffic() throws {
+        let traffic = ModelTraffic(aliases: ["stable": "1"], split: [TrafficShare(version: "1", percent: 90), TrafficShare(version: "2.0", percent: 10)],
+                                   shadow: TrafficShare(version: "2.0", percent: 5))
+        let routes: [String: ModelRoutes] = ["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [], "2.0": []], traffic: traffic)]
+        let map = RouteConfigMap.configMap(name: "r", namespace: "models", routes: routes)
+        let table = try XCTUnwrap(RouteConfigMap.table(map))
+        XCTAssertEqual(table["iris"]?.traffic, traffic)
+        XCTAssertEqual(RouteConfigMap.routes(table, slices: [])["iris"]?.traffic, traffic)
+        // A table without traffic (an older leader) reads as none.
+        let plain = RouteConfigMap.configMap(name: "r", namespace: "models",
+                                             routes: ["iris": ModelRoutes(defaultVersion: "1", versions: ["1": []])])
+        XCTAssertEqual(try XCTUnwrap(RouteConfigMap.table(plain))["iris"]?.traffic, ModelTraffic())
+    }
+
     func testFingerprintsIgnoreStatusButNotSpecOrLabels() {
         let a: JSON = ["metadata": ["generation": 3, "resourceVersion": "10", "labels": ["x": "1"]], "status": ["readyReplicas": 1]]
         var b = a

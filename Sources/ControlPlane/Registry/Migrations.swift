@@ -82,7 +82,7 @@ let registryMigrations: [Migration] = [
     ]),
     // Traffic: aliases, the weighted split of calls that name no version, and the shadow.
     // Versions named here may be aliases; the Registry refuses deleting what they name.
-    Migration(version: 5, name: "aliases and traffic", statements: [
+    Migration(version: 3, name: "aliases and traffic", statements: [
         """
         CREATE TABLE aliases (
             model   TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
