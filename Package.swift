@@ -75,6 +75,8 @@ let package = Package(
 
         // Tests.
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
+        // The HTTP/2 session and stream state in memory (no sockets, no threads).
+        .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"]),
         // Test helpers shared by the test targets.
         .target(name: "TestSupport", dependencies: ["GRPC", "HTTP2", "Transport"],
                 path: "Tests/TestSupport"),
