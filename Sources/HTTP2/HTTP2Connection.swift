@@ -55,7 +55,7 @@ public struct HTTP2ConnectionError: Error, CustomStringConvertible, Sendable {
 /// flush. Only what the socket refuses is copied into this connection's own pending buffer,
 /// and no more frames are produced until it drains: output is bounded, idle connections hold
 /// no buffer.
-public final class HTTP2Connection: EventHandler, Flushable, HTTP2SessionDelegate {
+public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable {
     /// Server or client.
     public typealias Role = HTTP2Session.Role
 
@@ -107,10 +107,9 @@ public final class HTTP2Connection: EventHandler, Flushable, HTTP2SessionDelegat
     /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS.
     public var peerMaxConcurrentStreams: Int { isClosed ? 0 : session.peerMaxConcurrentStreams }
 
-    /// True when a new client stream can be opened now.
-    public var hasCapacity: Bool {
-        !isClosed && !session.isGoingAway && session.activeStreams < session.peerMaxConcurrentStreams
-    }
+    /// True when a new client stream can be opened now (the session closes with the connection).
+    @inline(__always)
+    public var hasCapacity: Bool { session.hasCapacity }
 
     /// Wraps an accepted socket as a server connection.
     public convenience init(acceptedFD fd: Int32, peer: String, loop: EventLoop, settings: HTTP2Settings,
@@ -129,7 +128,8 @@ public final class HTTP2Connection: EventHandler, Flushable, HTTP2SessionDelegat
         self.delegate = delegate
         self.connecting = false
         session = try Self.makeSession(.server, settings, loop)
-        session.delegate = self
+        super.init()
+        session.driver = self
         Socket.setNoDelay(fd)
         registration = try loop.register(fd: fd, events: IOEvents.readable, handler: self)
         watched = IOEvents.readable
@@ -150,14 +150,16 @@ public final class HTTP2Connection: EventHandler, Flushable, HTTP2SessionDelegat
         self.delegate = delegate
         self.connecting = true
         Socket.setNoDelay(fd)
-        do {
-            session = try Self.makeSession(.client, settings, loop)
-            registration = try loop.register(fd: fd, events: IOEvents.writable, handler: self)
-        } catch {
+        do { session = try Self.makeSession(.client, settings, loop) } catch {
             channel.close()
             throw error
         }
-        session.delegate = self
+        super.init()
+        session.driver = self
+        do { registration = try loop.register(fd: fd, events: IOEvents.writable, handler: self) } catch {
+            channel.close()
+            throw error
+        }
         watched = IOEvents.writable
     }
 
@@ -188,25 +190,25 @@ public final class HTTP2Connection: EventHandler, Flushable, HTTP2SessionDelegat
         return session.openStream(delegate: delegate, headers: writeHeaders)
     }
 
-    // MARK: HTTP2SessionDelegate
+    // MARK: HTTP2SessionDriver
 
-    public func sessionHasOutput(_ session: HTTP2Session) {
+    public override func sessionHasOutput(_ session: HTTP2Session) {
         loop.markDirty(self)
     }
 
-    public func session(_ session: HTTP2Session, didOpen stream: HTTP2Stream) {
+    public override func session(_ session: HTTP2Session, didOpen stream: HTTP2Stream) {
         if let delegate { delegate.connection(self, didOpen: stream) } else { stream.reset(.refusedStream) }
     }
 
-    public func sessionDidReceivePeerSettings(_ session: HTTP2Session) {
+    public override func sessionDidReceivePeerSettings(_ session: HTTP2Session) {
         delegate?.connectionDidReceivePeerSettings(self)
     }
 
-    public func session(_ session: HTTP2Session, didReceiveGoaway lastStreamID: Int32, errorCode: HTTP2ErrorCode) {
+    public override func session(_ session: HTTP2Session, didReceiveGoaway lastStreamID: Int32, errorCode: HTTP2ErrorCode) {
         delegate?.connection(self, didReceiveGoaway: lastStreamID, errorCode: errorCode)
     }
 
-    public func sessionCapacityChanged(_ session: HTTP2Session) {
+    public override func sessionCapacityChanged(_ session: HTTP2Session) {
         delegate?.connectionCapacityChanged(self)
     }
 

@@ -1,17 +1,23 @@
 import CNGHTTP2
 
-/// What the driver of a session hears from it. All calls happen inside the session's calls.
-public protocol HTTP2SessionDelegate: AnyObject {
-    /// Frames were queued (a submit, a consume): call `nextOutput` soon.
-    func sessionHasOutput(_ session: HTTP2Session)
+/// What drives a session and hears from it: `HTTP2Connection` (over a socket) or a test
+/// (in memory) subclasses it. A class rather than a protocol: the session calls it through an
+/// unretained reference with no existential, on the data path. All calls happen inside the
+/// session's own calls; the defaults do nothing (`didOpen` refuses the stream).
+open class HTTP2SessionDriver {
+    public init() {}
+
+    /// Frames were queued (a submit, a consume) after `nextOutput` last returned nil: call
+    /// `nextOutput` soon. Not repeated until `nextOutput` returned nil again.
+    open func sessionHasOutput(_ session: HTTP2Session) {}
     /// Server side: a client opened a stream; set its delegate.
-    func session(_ session: HTTP2Session, didOpen stream: HTTP2Stream)
+    open func session(_ session: HTTP2Session, didOpen stream: HTTP2Stream) { stream.reset(.refusedStream) }
     /// The peer's first SETTINGS frame arrived: it speaks HTTP/2.
-    func sessionDidReceivePeerSettings(_ session: HTTP2Session)
+    open func sessionDidReceivePeerSettings(_ session: HTTP2Session) {}
     /// The peer sent GOAWAY; streams above `lastStreamID` close as REFUSED_STREAM.
-    func session(_ session: HTTP2Session, didReceiveGoaway lastStreamID: Int32, errorCode: HTTP2ErrorCode)
+    open func session(_ session: HTTP2Session, didReceiveGoaway lastStreamID: Int32, errorCode: HTTP2ErrorCode) {}
     /// A stream closed or the peer's SETTINGS changed: capacity may have changed.
-    func sessionCapacityChanged(_ session: HTTP2Session)
+    open func sessionCapacityChanged(_ session: HTTP2Session) {}
 }
 
 /// Why the session cannot go on: nghttp2 rejected input or failed to produce output.
@@ -41,8 +47,15 @@ public final class HTTP2Session {
 
     public let role: Role
     public let settings: HTTP2Settings
-    /// The driver. Unchecked: the driver owns the session and outlives every call into it.
-    public unowned(unsafe) var delegate: HTTP2SessionDelegate?
+    /// The driver, unretained: it owns the session and outlives every call into it.
+    private var driverReference: Unmanaged<HTTP2SessionDriver>?
+    /// The driver (not retained: it owns the session).
+    public var driver: HTTP2SessionDriver? {
+        get { driverReference?.takeUnretainedValue() }
+        set { driverReference = newValue.map { Unmanaged.passUnretained($0) } }
+    }
+    /// The driver was told of output that `nextOutput` has not yet run dry on.
+    private var outputAnnounced = false
     /// The time the driver last gave (monotonic nanoseconds), for `lastActive`.
     public var now: UInt64 = 0
     /// Monotonic time of the last stream activity, for idle timeouts.
@@ -79,6 +92,12 @@ public final class HTTP2Session {
     public var peerMaxConcurrentStreams: Int {
         guard !isClosed else { return 0 }
         return Int(nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS))
+    }
+
+    /// True when a new client stream can be opened now.
+    @inline(__always)
+    public var hasCapacity: Bool {
+        !isClosed && !isGoingAway && openStreamCount < Int(nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS))
     }
 
     /// True when nghttp2 has neither input to wait for nor output to send: the session is done.
@@ -150,7 +169,10 @@ public final class HTTP2Session {
         var data: UnsafePointer<UInt8>?
         let n = nghttp2_session_mem_send(session, &data)
         if n < 0 { throw HTTP2SessionError(n) }
-        if n == 0 { return nil }
+        if n == 0 {
+            outputAnnounced = false
+            return nil
+        }
         return UnsafeRawBufferPointer(start: data, count: n)
     }
 
@@ -226,9 +248,18 @@ public final class HTTP2Session {
         if stream.drainedSinceNotify > 0 { drained.append(stream) }
     }
 
+    /// Tells the driver once per run of output (it will call `nextOutput` until nil).
     @inline(__always)
     private func hasOutput() {
-        delegate?.sessionHasOutput(self)
+        guard !outputAnnounced else { return }
+        outputAnnounced = true
+        withDriver { $0.sessionHasOutput(self) }
+    }
+
+    /// Runs `body` with the driver, without retaining it.
+    @inline(__always)
+    private func withDriver(_ body: (HTTP2SessionDriver) -> Void) {
+        driverReference?._withUnsafeGuaranteedRef(body)
     }
 
     // MARK: Shutdown
@@ -293,7 +324,7 @@ public final class HTTP2Session {
 
     func beginHeaders(streamID: Int32, category: nghttp2_headers_category) -> Int32 {
         if role == .server && category == NGHTTP2_HCAT_REQUEST {
-            let stream = HTTP2Stream(id: streamID, session: self, phase: .open(headersSent: false))
+            let stream = HTTP2Stream(id: streamID, session: self, phase: .open)
             link(stream)
             nghttp2_session_set_stream_user_data(session, streamID, Unmanaged.passUnretained(stream).toOpaque())
             lastActive = now
@@ -301,7 +332,7 @@ public final class HTTP2Session {
                 stream.reset(.refusedStream)
                 return 0
             }
-            delegate?.session(self, didOpen: stream)
+            withDriver { $0.session(self, didOpen: stream) }
         }
         if let stream = stream(streamID) {
             stream.receivingHeaders = HeaderBlock()
@@ -366,14 +397,15 @@ public final class HTTP2Session {
             }
         case Int32(NGHTTP2_GOAWAY.rawValue):
             isGoingAway = true
-            delegate?.session(self, didReceiveGoaway: byoc_frame_goaway_last_stream_id(frame),
-                              errorCode: HTTP2ErrorCode(byoc_frame_goaway_error(frame)))
+            let lastStreamID = byoc_frame_goaway_last_stream_id(frame)
+            let code = HTTP2ErrorCode(byoc_frame_goaway_error(frame))
+            withDriver { $0.session(self, didReceiveGoaway: lastStreamID, errorCode: code) }
         case Int32(NGHTTP2_SETTINGS.rawValue):
             if !receivedPeerSettings {
                 receivedPeerSettings = true
-                delegate?.sessionDidReceivePeerSettings(self)
+                withDriver { $0.sessionDidReceivePeerSettings(self) }
             }
-            delegate?.sessionCapacityChanged(self)
+            withDriver { $0.sessionCapacityChanged(self) }
         default:
             break
         }
@@ -416,7 +448,7 @@ public final class HTTP2Session {
         let delegate = stream.delegate
         stream.delegate = nil
         delegate?.streamClosed(stream, reason: errorCode == 0 ? .finished : .reset(HTTP2ErrorCode(errorCode)))
-        self.delegate?.sessionCapacityChanged(self)
+        withDriver { $0.sessionCapacityChanged(self) }
         return 0
     }
 

@@ -71,10 +71,13 @@ extension HTTP2StreamDelegate {
 public final class HTTP2Stream {
     /// The stream id (assigned by nghttp2 when a client stream is submitted).
     public internal(set) var id: Int32
-    /// The session this stream belongs to (it owns the stream while open). Unchecked: every
+    /// The session this stream belongs to (it owns the stream while open), unretained: every
     /// method that reaches the session returns early once the stream closed, and a session
-    /// closes its streams before it goes away.
-    public unowned(unsafe) let session: HTTP2Session
+    /// closes its streams before it goes away. Calls go through `withSession`, which adds no
+    /// retain on the data path.
+    private let sessionReference: Unmanaged<HTTP2Session>
+    /// The session this stream belongs to.
+    public var session: HTTP2Session { sessionReference.takeUnretainedValue() }
     /// Receives this stream's events.
     public var delegate: HTTP2StreamDelegate?
 
@@ -109,7 +112,7 @@ public final class HTTP2Stream {
 
     init(id: Int32, session: HTTP2Session, phase: HTTP2StreamState.Phase) {
         self.id = id
-        self.session = session
+        self.sessionReference = Unmanaged.passUnretained(session)
         self.state = HTTP2StreamState(phase: phase)
     }
 
@@ -128,7 +131,7 @@ public final class HTTP2Stream {
 
     private func sendHeaders(endStream: Bool, _ write: (inout HeaderListWriter) -> Void) {
         guard state.sendHeaders(endStream: endStream) else { return }
-        session.submitResponse(self, endStream: endStream, headers: write)
+        sessionReference._withUnsafeGuaranteedRef { $0.submitResponse(self, endStream: endStream, headers: write) }
     }
 
     /// Queues body bytes (a copy).
@@ -164,7 +167,7 @@ public final class HTTP2Stream {
     /// Resets the stream with an HTTP/2 error code (`.cancel`, `.refusedStream`, ...).
     public func reset(_ errorCode: HTTP2ErrorCode) {
         guard state.reset() else { return }
-        session.submitReset(self, errorCode: errorCode)
+        sessionReference._withUnsafeGuaranteedRef { $0.submitReset(self, errorCode: errorCode) }
     }
 
     /// Once our END_STREAM is on the wire, asks the peer to stop sending its body
@@ -179,13 +182,13 @@ public final class HTTP2Stream {
         let n = min(bytes, unconsumed)
         guard n > 0 else { return }
         unconsumed -= n
-        session.consume(self, bytes: n)
+        sessionReference._withUnsafeGuaranteedRef { $0.consume(self, bytes: n) }
     }
 
     private func resumeIfDeferred() {
         if dataDeferred {
             dataDeferred = false
-            session.resumeData(self)
+            sessionReference._withUnsafeGuaranteedRef { $0.resumeData(self) }
         }
     }
 
@@ -194,13 +197,13 @@ public final class HTTP2Stream {
         let n = outbound.read(into: buffer)
         if n > 0 {
             drainedSinceNotify += n
-            session.noteDrained(self)
+            sessionReference._withUnsafeGuaranteedRef { $0.noteDrained(self) }
         }
         if outbound.isEmpty && state.endsAfterBody {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             if let trailers = outboundTrailers {
                 flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-                session.submitTrailers(self, headers: trailers)
+                sessionReference._withUnsafeGuaranteedRef { $0.submitTrailers(self, headers: trailers) }
             }
             return n
         }

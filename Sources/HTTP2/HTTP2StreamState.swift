@@ -14,144 +14,108 @@ public struct HTTP2StreamState: Equatable, Sendable {
         case reset
     }
 
-    /// Where the stream is.
-    public enum Phase: Equatable, Sendable {
+    /// Where the stream is, in RFC 9113 terms (plus `closing`). The order matters: every
+    /// phase from `halfClosedLocal` on has this side ended.
+    public enum Phase: UInt8, Comparable, Sendable {
         /// A client stream whose request nghttp2 has not taken yet.
         case idle
         /// Both sides may send.
-        case open(headersSent: Bool)
+        case open
         /// The peer ended its side (END_STREAM received); we may still send.
-        case halfClosedRemote(headersSent: Bool)
+        case halfClosedRemote
         /// We ended our side; the peer may still send.
-        case halfClosedLocal(headersSent: Bool, end: LocalEnd)
+        case halfClosedLocal
         /// Both sides ended; nghttp2 closes the stream once the last frames are out.
-        case closing(headersSent: Bool, end: LocalEnd)
+        case closing
         /// Closed: no more events.
-        case closed(headersSent: Bool)
+        case closed
+
+        public static func < (a: Phase, b: Phase) -> Bool { a.rawValue < b.rawValue }
     }
 
     /// The current phase.
     public private(set) var phase: Phase
+    /// True once our header block was submitted (request headers for a client stream).
+    public private(set) var headersSent = false
+    /// How this side ended (meaningful from `halfClosedLocal` on).
+    public private(set) var end = LocalEnd.endStream
     /// `stopPeerAfterResponse` asked for RST_STREAM(NO_ERROR) once our END_STREAM is sent.
     public private(set) var stopsPeerAfterEnd = false
 
     /// A server stream (the peer opened it) starts `open`; a client stream `idle`.
-    public init(phase: Phase) {
+    @inline(__always)
+    public init(phase: Phase, headersSent: Bool = false) {
         self.phase = phase
+        self.headersSent = headersSent
     }
 
     // MARK: Derived
 
-    /// True once our header block was submitted.
-    public var headersSent: Bool {
-        switch phase {
-        case .idle: return false
-        case .open(let sent), .halfClosedRemote(let sent), .closed(let sent): return sent
-        case .halfClosedLocal(let sent, _), .closing(let sent, _): return sent
-        }
-    }
-
     /// True once this side ended (END_STREAM queued) or reset, or the stream closed.
-    public var localClosed: Bool {
-        switch phase {
-        case .idle, .open, .halfClosedRemote: return false
-        case .halfClosedLocal, .closing, .closed: return true
-        }
-    }
+    @inline(__always)
+    public var localClosed: Bool { phase >= .halfClosedLocal }
 
     /// True once the peer ended its side.
-    public var remoteEnded: Bool {
-        switch phase {
-        case .idle, .open, .halfClosedLocal: return false
-        case .halfClosedRemote, .closing: return true
-        case .closed: return true
-        }
-    }
+    @inline(__always)
+    public var remoteEnded: Bool { phase == .halfClosedRemote || phase >= .closing }
 
     /// True once closed.
-    public var isClosed: Bool {
-        if case .closed = phase { return true }
-        return false
-    }
+    @inline(__always)
+    public var isClosed: Bool { phase == .closed }
 
     /// True while nghttp2 knows the stream and it is not closed (it is in the open-stream list).
-    public var isActive: Bool {
-        switch phase {
-        case .idle, .closed: return false
-        default: return true
-        }
-    }
+    @inline(__always)
+    public var isActive: Bool { phase != .idle && phase != .closed }
+
+    /// True while body bytes may be queued (this side has not ended).
+    @inline(__always)
+    public var acceptsBody: Bool { phase < .halfClosedLocal }
 
     /// True when our body ends once the queue drains (END_STREAM, not a reset).
-    public var endsAfterBody: Bool {
-        switch phase {
-        case .halfClosedLocal(_, .endStream), .closing(_, .endStream): return true
-        default: return false
-        }
-    }
+    @inline(__always)
+    public var endsAfterBody: Bool { (phase == .halfClosedLocal || phase == .closing) && end == .endStream }
 
     // MARK: Events
 
     /// nghttp2 took a client stream's request headers.
     public mutating func requestSubmitted() {
-        if case .idle = phase { phase = .open(headersSent: true) }
+        guard phase == .idle else { return }
+        phase = .open
+        headersSent = true
     }
 
     /// Our (response) header block is to be submitted; false when it must not be (already
     /// sent, or closed). With `endStream` this side ends with it.
     public mutating func sendHeaders(endStream: Bool) -> Bool {
-        switch phase {
-        case .open(false): phase = endStream ? .halfClosedLocal(headersSent: true, end: .endStream) : .open(headersSent: true)
-        case .halfClosedRemote(false): phase = endStream ? .closing(headersSent: true, end: .endStream) : .halfClosedRemote(headersSent: true)
-        case .halfClosedLocal(false, let end): phase = .halfClosedLocal(headersSent: true, end: end)
-        case .closing(false, let end): phase = .closing(headersSent: true, end: end)
-        default: return false
-        }
+        guard !headersSent, phase != .idle, phase != .closed else { return false }
+        headersSent = true
+        if endStream && phase < .halfClosedLocal { endLocally(.endStream) }
         return true
-    }
-
-    /// True while body bytes may be queued (this side has not ended).
-    public var acceptsBody: Bool {
-        switch phase {
-        case .idle, .open, .halfClosedRemote: return true
-        default: return false
-        }
     }
 
     /// This side ends after the queued body; false when it already ended or closed.
     public mutating func finish() -> Bool {
-        switch phase {
-        case .idle: return false
-        case .open(let sent): phase = .halfClosedLocal(headersSent: sent, end: .endStream)
-        case .halfClosedRemote(let sent): phase = .closing(headersSent: sent, end: .endStream)
-        default: return false
-        }
+        guard phase == .open || phase == .halfClosedRemote else { return false }
+        endLocally(.endStream)
         return true
     }
 
     /// We reset the stream; false when it is closed (nothing to submit).
     public mutating func reset() -> Bool {
-        switch phase {
-        case .idle, .closed: return false
-        case .open(let sent), .halfClosedLocal(let sent, _): phase = .halfClosedLocal(headersSent: sent, end: .reset)
-        case .halfClosedRemote(let sent), .closing(let sent, _): phase = .closing(headersSent: sent, end: .reset)
-        }
+        guard phase != .idle, phase != .closed else { return false }
+        if phase < .halfClosedLocal { endLocally(.reset) } else { end = .reset }
         return true
     }
 
     /// The peer's END_STREAM arrived.
     public mutating func remoteEnd() {
-        switch phase {
-        case .open(let sent): phase = .halfClosedRemote(headersSent: sent)
-        case .halfClosedLocal(let sent, let end): phase = .closing(headersSent: sent, end: end)
-        default: break
-        }
+        if phase == .open { phase = .halfClosedRemote } else if phase == .halfClosedLocal { phase = .closing }
     }
 
     /// nghttp2 closed the stream (or the connection went); false when it was not active.
     public mutating func close() -> Bool {
         guard isActive else { return false }
-        phase = .closed(headersSent: headersSent)
+        phase = .closed
         return true
     }
 
@@ -167,5 +131,11 @@ public struct HTTP2StreamState: Equatable, Sendable {
         guard stopsPeerAfterEnd, !isClosed, !remoteEnded else { return false }
         stopsPeerAfterEnd = false
         return true
+    }
+
+    /// open -> halfClosedLocal, halfClosedRemote -> closing.
+    private mutating func endLocally(_ how: LocalEnd) {
+        end = how
+        if phase == .open { phase = .halfClosedLocal } else if phase == .halfClosedRemote { phase = .closing }
     }
 }

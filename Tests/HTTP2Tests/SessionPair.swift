@@ -2,7 +2,7 @@ import HTTP2
 import XCTest
 
 /// One side of an in-memory HTTP/2 connection: a session and what it told its driver.
-final class SessionPeer: HTTP2SessionDelegate {
+final class SessionPeer: HTTP2SessionDriver {
     let session: HTTP2Session
     private let scratch: UnsafeMutableRawBufferPointer
     /// Streams the peer opened (server side), each with a recorder as delegate.
@@ -15,28 +15,26 @@ final class SessionPeer: HTTP2SessionDelegate {
     init(role: HTTP2Session.Role, settings: HTTP2Settings) throws {
         scratch = .allocate(byteCount: 32 * 1024, alignment: 16)
         session = try HTTP2Session(role: role, settings: settings, headerScratch: scratch)
-        session.delegate = self
+        super.init()
+        session.driver = self
     }
 
     deinit {
         scratch.deallocate()
     }
 
-    func sessionHasOutput(_ session: HTTP2Session) {}
-
-    func session(_ session: HTTP2Session, didOpen stream: HTTP2Stream) {
+    override func session(_ session: HTTP2Session, didOpen stream: HTTP2Stream) {
         let recorder = StreamRecorder(autoConsume: autoConsume)
         stream.delegate = recorder
         opened.append((stream, recorder))
     }
 
-    func sessionDidReceivePeerSettings(_ session: HTTP2Session) { sawPeerSettings = true }
+    override func sessionDidReceivePeerSettings(_ session: HTTP2Session) { sawPeerSettings = true }
 
-    func session(_ session: HTTP2Session, didReceiveGoaway lastStreamID: Int32, errorCode: HTTP2ErrorCode) {
+    override func session(_ session: HTTP2Session, didReceiveGoaway lastStreamID: Int32, errorCode: HTTP2ErrorCode) {
         goaway = (lastStreamID, errorCode)
     }
 
-    func sessionCapacityChanged(_ session: HTTP2Session) {}
 }
 
 /// Everything a stream told its delegate.
