@@ -63,7 +63,7 @@ let package = Package(
                 path: "Sources/Protocols/Server", swiftSettings: swiftSettings),
 
         // Data plane (Sources/DataPlane): route, balance, proxy.
-        .target(name: "Router", dependencies: ["GRPC", "HTTP2", "Transport", "Messages", "Routing", "CNGHTTP2"],
+        .target(name: "Router", dependencies: ["GRPC", "HTTP2", "Transport", "Messages", "Routing"],
                 path: "Sources/DataPlane/Router", swiftSettings: swiftSettings),
 
         // Control plane (Sources/ControlPlane): registry, reconciler, Admin API, web console.
@@ -99,10 +99,12 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Server", "GRPC", "HTTP2", "Transport"],
                 path: "Tests/TestSupport"),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
+        // The HTTP/2 session and stream state in memory (no sockets, no threads).
+        .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"]),
         .testTarget(name: "GRPCTests", dependencies: ["Server", "GRPC", "HTTP2", "Transport", "TestSupport", "CNGHTTP2"]),
         .testTarget(name: "MessagesTests", dependencies: ["Messages", "CProtobufC"]),
         .testTarget(name: "RouterTests", dependencies: ["Router", "Routing", "Server", "GRPC", "HTTP2", "Transport",
-                                                       "Messages", "TestSupport", "CNGHTTP2"]),
+                                                       "Messages", "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["Registry", "Reconciler", "Local", "Admin", "Messages",
                                                              "Routing", "GRPC"]),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "Reconciler", "Registry", "Routing"]),

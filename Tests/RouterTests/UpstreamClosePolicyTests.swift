@@ -1,4 +1,3 @@
-import CNGHTTP2
 import GRPC
 import HTTP2
 @testable import Router
@@ -7,8 +6,8 @@ import XCTest
 
 /// The retry rule and failure mapping of a proxied call, without sockets.
 final class UpstreamClosePolicyTests: XCTestCase {
-    private let refused = StreamCloseReason.reset(UInt32(NGHTTP2_REFUSED_STREAM.rawValue))
-    private let cancel = StreamCloseReason.reset(UInt32(NGHTTP2_CANCEL.rawValue))
+    private let refused = StreamCloseReason.reset(.refusedStream)
+    private let cancel = StreamCloseReason.reset(.cancel)
 
     private func context(responded: Bool = false, canReplay: Bool = true, attempts: Int = 1,
                          headersSent: Bool = false, atBoundary: Bool = true) -> UpstreamClosePolicy.Context {
@@ -48,9 +47,9 @@ final class UpstreamClosePolicyTests: XCTestCase {
 
     func testResetAfterTheResponseStartedResetsTheClientWithTheSameCode() {
         XCTAssertEqual(UpstreamClosePolicy.decide(cancel, context(responded: true, headersSent: true)),
-                       .resetClient(UInt32(NGHTTP2_CANCEL.rawValue)))
+                       .resetClient(.cancel))
         XCTAssertEqual(UpstreamClosePolicy.decide(cancel, context(responded: true, headersSent: true, atBoundary: false)),
-                       .resetClient(UInt32(NGHTTP2_CANCEL.rawValue)))
+                       .resetClient(.cancel))
     }
 
     func testModelLostAfterTheResponseStartedEndsWithUnavailableBetweenMessages() {
@@ -58,7 +57,7 @@ final class UpstreamClosePolicyTests: XCTestCase {
                        .endClient(GRPCStatus(.unavailable, "lost the connection to model endpoint 10.0.0.1:9000 during the response")))
         // Inside a message the client cannot be given a clean end: reset.
         XCTAssertEqual(UpstreamClosePolicy.decide(.connectionLost, context(responded: true, headersSent: true, atBoundary: false)),
-                       .resetClient(UInt32(NGHTTP2_INTERNAL_ERROR.rawValue)))
+                       .resetClient(.internalError))
     }
 
     func testNothingReachedModel() {

@@ -207,7 +207,7 @@ public final class TestClient: HTTP2ConnectionDelegate, @unchecked Sendable {
     public var connection: HTTP2Connection!
     public var closeError: HTTP2ConnectionError?
     public var closed = false
-    public var goaway: (Int32, UInt32)?
+    public var goaway: (Int32, HTTP2ErrorCode)?
     public let didClose = DispatchSemaphore(value: 0)
 
     public init(port: Int, settings: HTTP2Settings = HTTP2Settings()) throws {
@@ -230,7 +230,7 @@ public final class TestClient: HTTP2ConnectionDelegate, @unchecked Sendable {
         didClose.signal()
     }
 
-    public func connection(_ connection: HTTP2Connection, didReceiveGoaway lastStreamID: Int32, errorCode: UInt32) {
+    public func connection(_ connection: HTTP2Connection, didReceiveGoaway lastStreamID: Int32, errorCode: HTTP2ErrorCode) {
         goaway = (lastStreamID, errorCode)
     }
 

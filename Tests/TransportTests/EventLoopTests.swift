@@ -256,7 +256,7 @@ final class EventLoopTests: XCTestCase {
         let first = ReadableHandler(fd: fds[0])
         let second = ReadableHandler(fd: fds[0])
         let secondFailed = thread.sync { () -> Bool in
-            try? thread.loop.register(fd: fds[0], events: IOEvents.readable, handler: first)
+            _ = try? thread.loop.register(fd: fds[0], events: IOEvents.readable, handler: first)
             do { try thread.loop.register(fd: fds[0], events: IOEvents.readable, handler: second) } catch { return true }
             return false
         }
@@ -267,4 +267,96 @@ final class EventLoopTests: XCTestCase {
                        "the first handler no longer hears its fd after a failed duplicate register")
         thread.sync { thread.loop.unregister(fd: fds[0]) }
     }
+
+    /// Two readable pipes in one `epoll_wait` batch: whichever handler runs first closes the
+    /// other's fd and registers a fresh, never-written pipe under the same number. The other
+    /// event of the batch is stale: it must reach neither the fresh handler (bare-fd keys would
+    /// deliver it there) nor the unregistered one.
+    func testStaleEventForAReusedFDReachesNobody() throws {
+        let loop = try EventLoop(name: "reuse")
+        let fresh = CountingHandler()
+        let pipes = try (0..<2).map { _ in try makePipe() }
+        defer { for p in pipes { close(p.write) } }
+        let handlers = pipes.map { FDSwapper(fd: $0.read) }
+        var swapped = false
+        for (index, handler) in handlers.enumerated() {
+            let other = handlers[1 - index]
+            handler.onEvent = {
+                guard !swapped else { return }
+                swapped = true
+                loop.unregister(fd: other.fd)
+                close(other.fd)
+                // A new socket under the closed number, as accept() would hand out next.
+                guard let replacement = try? makePipe() else { return XCTFail("pipe") }
+                if replacement.read != other.fd {
+                    XCTAssertEqual(dup2(replacement.read, other.fd), other.fd)
+                    close(replacement.read)
+                }
+                other.replacementWrite = replacement.write
+                do { try loop.register(fd: other.fd, events: IOEvents.readable, handler: fresh) } catch {
+                    XCTFail("register: \(error)")
+                }
+                loop.stop()
+            }
+            try loop.register(fd: handler.fd, events: IOEvents.readable, handler: handler)
+        }
+        var byte: UInt8 = 1
+        for p in pipes { XCTAssertEqual(write(p.write, &byte, 1), 1) }
+        loop.run()
+        XCTAssertTrue(swapped)
+        XCTAssertEqual(handlers.map(\.calls).reduce(0, +), 1, "only the first event of the batch is live")
+        XCTAssertEqual(fresh.calls, 0, "the stale event reached the fd's new handler")
+        for handler in handlers {
+            loop.unregister(fd: handler.fd)
+            close(handler.fd)
+            if let w = handler.replacementWrite { close(w) }
+        }
+    }
+
+    func testRegistrationTokenRoundTripsAndOnlyTheCurrentOneDispatches() throws {
+        let loop = try EventLoop(name: "tokens")
+        let handler = CountingHandler()
+        let p = try makePipe()
+        defer { close(p.read); close(p.write) }
+        let first = try loop.register(fd: p.read, events: IOEvents.readable, handler: handler)
+        XCTAssertEqual(EventRegistration(token: first.token), first)
+        loop.unregister(fd: p.read)
+        let second = try loop.register(fd: p.read, events: IOEvents.readable, handler: handler)
+        XCTAssertEqual(second.fd, first.fd)
+        XCTAssertNotEqual(second.id, first.id)
+        XCTAssertEqual(loop.registration(of: p.read), second)
+        XCTAssertFalse(loop.dispatch(token: first.token, events: IOEvents.readable))
+        XCTAssertEqual(handler.calls, 0)
+        XCTAssertTrue(loop.dispatch(token: second.token, events: IOEvents.readable))
+        XCTAssertEqual(handler.calls, 1)
+        // Unregistering a replaced registration leaves the current one alone.
+        loop.unregister(first)
+        XCTAssertEqual(loop.registration(of: p.read), second)
+        loop.unregister(second)
+        XCTAssertNil(loop.registration(of: p.read))
+    }
+}
+
+private final class CountingHandler: EventHandler {
+    var calls = 0
+    func handleEvents(_ events: UInt32) { calls += 1 }
+}
+
+/// Reads nothing: the test only counts which handler each event reaches.
+private final class FDSwapper: EventHandler {
+    let fd: Int32
+    var calls = 0
+    var onEvent: (() -> Void)?
+    var replacementWrite: Int32?
+    init(fd: Int32) { self.fd = fd }
+    func handleEvents(_ events: UInt32) {
+        calls += 1
+        onEvent?()
+    }
+}
+
+private func makePipe() throws -> (read: Int32, write: Int32) {
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { throw SystemError("pipe", code: errno) }
+    return (fds[0], fds[1])
 }

@@ -1,4 +1,3 @@
-import CNGHTTP2
 import GRPC
 import HTTP2
 import Routing
@@ -180,7 +179,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
         if stream === client {
             if phase != .finished, let upstreamStream = upstream.stream, !upstreamStream.isClosed {
-                upstreamStream.reset(UInt32(NGHTTP2_CANCEL.rawValue))
+                upstreamStream.reset(.cancel)
             }
             finish()
         } else {
@@ -414,7 +413,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// Ends the call with a status the gateway makes, cancelling the upstream stream.
     func fail(_ status: GRPCStatus) {
         guard phase != .finished else { return }
-        if let stream = upstream.stream, !stream.isClosed { stream.reset(UInt32(NGHTTP2_CANCEL.rawValue)) }
+        if let stream = upstream.stream, !stream.isClosed { stream.reset(.cancel) }
         recordStatus(status.code.rawValue)
         if !client.isClosed {
             GRPCResponses.sendTrailersOnly(client, status)

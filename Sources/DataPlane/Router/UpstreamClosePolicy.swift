@@ -1,4 +1,3 @@
-import CNGHTTP2
 import GRPC
 import HTTP2
 
@@ -16,7 +15,7 @@ enum UpstreamClosePolicy {
         /// The response started and is between messages: end it with trailers carrying this status.
         case endClient(GRPCStatus)
         /// The response stopped inside a message: reset the client's stream with this HTTP/2 code.
-        case resetClient(UInt32)
+        case resetClient(HTTP2ErrorCode)
     }
 
     /// The call's state when the upstream stream closed.
@@ -42,7 +41,7 @@ enum UpstreamClosePolicy {
     static func nothingReachedModel(_ reason: StreamCloseReason) -> Bool {
         switch reason {
         case .connectFailed: return true
-        case .reset(let code): return code == UInt32(NGHTTP2_REFUSED_STREAM.rawValue)
+        case .reset(let code): return code == .refusedStream
         case .connectionLost, .finished: return false
         }
     }
@@ -60,7 +59,7 @@ enum UpstreamClosePolicy {
             // The model went away: between messages the response can still end properly, with
             // UNAVAILABLE as a client connected to the model directly would see; inside a
             // message only a reset is left.
-            guard context.responseAtMessageBoundary else { return .resetClient(UInt32(NGHTTP2_INTERNAL_ERROR.rawValue)) }
+            guard context.responseAtMessageBoundary else { return .resetClient(.internalError) }
             return .endClient(GRPCStatus(.unavailable, "lost the connection to model endpoint \(endpoint) during the response"))
         }
         switch reason {
@@ -69,7 +68,7 @@ enum UpstreamClosePolicy {
         case .connectionLost:
             return .fail(GRPCStatus(.unavailable, "lost the connection to model endpoint \(endpoint)"))
         case .reset(let code):
-            let name = String(cString: nghttp2_http2_strerror(code))
+            let name = code.name
             return .fail(GRPCStatus(.unavailable, "model endpoint \(endpoint) reset the stream (\(name))"))
         case .finished:
             return .finished

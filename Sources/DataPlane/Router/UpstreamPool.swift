@@ -144,7 +144,7 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
         state.backoffUntil = 0
     }
 
-    func connection(_ connection: HTTP2Connection, didReceiveGoaway lastStreamID: Int32, errorCode: UInt32) {
+    func connection(_ connection: HTTP2Connection, didReceiveGoaway lastStreamID: Int32, errorCode: HTTP2ErrorCode) {
         if connection.activeStreams == 0 { connection.close() }
     }
 

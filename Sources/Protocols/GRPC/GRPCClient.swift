@@ -31,20 +31,19 @@ public final class GRPCClient: @unchecked Sendable {
     public let port: Int
     public let authority: String
     public let scheme: String
-    private let makeChannel: ((Int32) throws -> ByteChannel)?
     private let loop: EventLoop
-    private var connection: HTTP2Connection?
-    private let connectionOwner = ConnectionOwner()
-    private var settings = HTTP2Settings()
+    /// The connection (loop-confined).
+    private let client: HTTP2Client
 
     public init(host: String, port: Int, scheme: String = "http", makeChannel: ((Int32) throws -> ByteChannel)? = nil) {
         self.host = host
         self.port = port
         self.scheme = scheme
-        self.makeChannel = makeChannel
         self.authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         self.loop = ClientEventLoop.shared.loop
+        var settings = HTTP2Settings()
         settings.maxConcurrentStreams = 100
+        self.client = HTTP2Client(host: host, port: port, loop: loop, settings: settings, makeChannel: makeChannel)
     }
 
     /// Calls `path` with one request message; throws `GRPCStatus` for a non-OK status or when
@@ -62,46 +61,33 @@ public final class GRPCClient: @unchecked Sendable {
 
     /// Closes the connection.
     public func close() {
-        loop.execute { [self] in
-            connection?.shutdownGracefully()
-            connection = nil
-        }
+        loop.execute { [client] in client.shutdownGracefully() }
     }
 
     private func start(path: String, request: [UInt8], metadata: [(String, String)], timeoutMs: Int?,
                        completion: @escaping (Result<GRPCUnaryResponse, Error>) -> Void) {
-        let connection: HTTP2Connection
-        if let existing = self.connection, !existing.isClosed, !existing.isGoingAway {
-            connection = existing
-        } else {
-            do {
-                let address = try SocketAddress(host: host, port: port)
-                connection = try HTTP2Connection(connectingTo: address, loop: loop, settings: settings, delegate: connectionOwner,
-                                                 makeChannel: makeChannel)
-                self.connection = connection
-            } catch {
-                completion(.failure(GRPCStatus(.unavailable, "cannot connect to \(authority): \(Self.reason(error))")))
-                return
-            }
-        }
         var headers = [HeaderField(":method", "POST"), HeaderField(":scheme", scheme), HeaderField(":authority", authority),
                        HeaderField(":path", path), HeaderField("content-type", "application/grpc"),
                        HeaderField("te", "trailers"), HeaderField("user-agent", "byoc-grpc-client/0.1")]
         if let timeoutMs { headers.append(HeaderField("grpc-timeout", "\(timeoutMs)m")) }
         for (name, value) in metadata { headers.append(HeaderField(name.lowercased(), value)) }
-        let call = ClientUnaryCall(authority: authority, completion: completion)
-        guard let stream = connection.openStream(headers: headers, delegate: call) else {
-            completion(.failure(GRPCStatus(.unavailable, "cannot open a stream to \(authority)")))
+        let unary = ClientUnaryCall(authority: authority, completion: completion)
+        let call: HTTP2ClientCall
+        do { call = try client.start(headers: headers, delegate: unary) } catch {
+            switch error {
+            case .cannotConnect(let why):
+                completion(.failure(GRPCStatus(.unavailable, "cannot connect to \(authority): \(Self.reason(why))")))
+            case .cannotOpenStream:
+                completion(.failure(GRPCStatus(.unavailable, "cannot open a stream to \(authority)")))
+            }
             return
         }
-        call.stream = stream
+        unary.call = call
         if let timeoutMs {
-            call.timer = loop.schedule(afterNanos: UInt64(timeoutMs) * 1_000_000 + 50_000_000) { [weak call] in
-                call?.timedOut()
-            }
+            call.schedule(afterNanos: UInt64(timeoutMs) * 1_000_000 + 50_000_000) { [unowned unary] in unary.timedOut() }
         }
-        stream.write(GRPCFraming.frame(request))
-        stream.finish()
+        call.stream.write(GRPCFraming.frame(request))
+        call.stream.finish()
     }
 
     static func reason(_ error: Error) -> String {
@@ -113,16 +99,10 @@ public final class GRPCClient: @unchecked Sendable {
     }
 }
 
-/// Keeps client connections' delegate alive (connections hold it weakly).
-final class ConnectionOwner: HTTP2ConnectionDelegate {
-    func connectionDidClose(_ connection: HTTP2Connection, error: HTTP2ConnectionError?) {}
-}
-
 /// One client-side unary call: collects the response and completes once.
-final class ClientUnaryCall: HTTP2StreamDelegate {
+final class ClientUnaryCall: HTTP2ClientCallDelegate {
     let authority: String
-    var stream: HTTP2Stream?
-    var timer: UInt64?
+    var call: HTTP2ClientCall?
     private var completion: ((Result<GRPCUnaryResponse, Error>) -> Void)?
     private var headers: [HeaderField] = []
     private var trailers: [HeaderField] = []
@@ -136,16 +116,16 @@ final class ClientUnaryCall: HTTP2StreamDelegate {
     private func complete(_ result: Result<GRPCUnaryResponse, Error>) {
         guard let completion else { return }
         self.completion = nil
-        if let timer, let stream { stream.connection.loop.cancelTimer(timer) }
+        call?.end()
         completion(result)
     }
 
     func timedOut() {
-        stream?.reset(8)
+        call?.cancel()
         complete(.failure(GRPCStatus(.deadlineExceeded, "deadline exceeded calling \(authority)")))
     }
 
-    func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
+    func call(_ call: HTTP2ClientCall, receivedHeaders headers: HeaderBlock, kind: HeaderKind) {
         switch kind {
         case .response:
             self.headers = headers.fields
@@ -157,40 +137,37 @@ final class ClientUnaryCall: HTTP2StreamDelegate {
         }
     }
 
-    func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
-        stream.consume(data.count)
+    func call(_ call: HTTP2ClientCall, receivedData data: UnsafeRawBufferPointer) {
         do { try reader.append(data) } catch {
-            stream.reset(8)
+            call.cancel()
             complete(.failure(error.status))
         }
     }
 
-    func streamEnded(_ stream: HTTP2Stream) {
-        finishCall()
+    func callEnded(_ call: HTTP2ClientCall, streamClosed: Bool) {
+        finishCall(streamClosed: streamClosed)
     }
 
-    func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
-        switch reason {
-        case .finished:
-            finishCall()
-        case .connectFailed:
-            let why = stream.connection.lastError.map(GRPCClient.reason) ?? "connection refused"
+    func call(_ call: HTTP2ClientCall, failed failure: HTTP2ClientCallFailure) {
+        switch failure {
+        case .connectFailed(let error):
+            let why = error.map(GRPCClient.reason) ?? "connection refused"
             complete(.failure(GRPCStatus(.unavailable, "cannot connect to \(authority): \(why)")))
-        case .connectionLost:
+        case .connectionLost(let error, let channel):
             // A TLS channel that failed its handshake (verification, ALPN) could not connect:
             // say why in one line.
-            if let channel = stream.connection.channel as? EstablishingChannel, !channel.isEstablished {
-                let why = stream.connection.lastError.map(GRPCClient.reason) ?? "TLS handshake failed"
+            if let channel = channel as? EstablishingChannel, !channel.isEstablished {
+                let why = error.map(GRPCClient.reason) ?? "TLS handshake failed"
                 complete(.failure(GRPCStatus(.unavailable, "cannot connect to \(authority): \(why)")))
             } else {
                 complete(.failure(GRPCStatus(.unavailable, "lost the connection to \(authority)")))
             }
         case .reset(let code):
-            complete(.failure(GRPCStatus(.unavailable, "\(authority) reset the stream (HTTP/2 error \(code))")))
+            complete(.failure(GRPCStatus(.unavailable, "\(authority) reset the stream (HTTP/2 error \(code.rawValue))")))
         }
     }
 
-    private func finishCall() {
+    private func finishCall(streamClosed: Bool) {
         guard completion != nil else { return }
         if let status = trailers[field: "grpc-status"] {
             let code = Int(status).flatMap(GRPCStatusCode.init(rawValue:)) ?? .unknown
@@ -207,7 +184,7 @@ final class ClientUnaryCall: HTTP2StreamDelegate {
             complete(.success(GRPCUnaryResponse(message: messages[0], headers: headers, trailers: trailers)))
         } else if let status = headers[field: ":status"], status != "200" {
             complete(.failure(GRPCStatus(.unknown, "\(authority) answered HTTP \(status)")))
-        } else if stream?.isClosed ?? true {
+        } else if streamClosed {
             complete(.failure(GRPCStatus(.internal, "\(authority) ended the call without grpc-status")))
         }
     }

@@ -1,27 +1,27 @@
 import CNGHTTP2
 
-// nghttp2 callbacks: private free functions that recover the connection from user_data.
+// nghttp2 callbacks: private free functions that recover the session from user_data.
 
-/// Runs `body` with the connection behind `userData` without retaining it: nghttp2 calls
-/// back only from inside `mem_recv`/`mem_send`, which the connection itself is running.
+/// Runs `body` with the session behind `userData` without retaining it: nghttp2 calls
+/// back only from inside `mem_recv`/`mem_send`, which the session itself is running.
 @inline(__always)
-private func withOwner<T>(_ userData: UnsafeMutableRawPointer?, _ body: (HTTP2Connection) -> T) -> T {
-    Unmanaged<HTTP2Connection>.fromOpaque(userData!)._withUnsafeGuaranteedRef(body)
+private func withOwner<T>(_ userData: UnsafeMutableRawPointer?, _ body: (HTTP2Session) -> T) -> T {
+    Unmanaged<HTTP2Session>.fromOpaque(userData!)._withUnsafeGuaranteedRef(body)
 }
 
 /// The data source read callback shared by every stream with a body.
-let dataSourceRead: byoc_data_source_read_cb = { session, _, buffer, length, flags, source, _ in
-    guard let pointer = source?.pointee.ptr, let buffer, let flags, let session else {
+let dataSourceRead: byoc_data_source_read_cb = { _, _, buffer, length, flags, source, _ in
+    guard let pointer = source?.pointee.ptr, let buffer, let flags else {
         return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
     }
-    // The connection holds the stream while nghttp2 may read from it.
+    // The session holds the stream while nghttp2 may read from it.
     return Unmanaged<HTTP2Stream>.fromOpaque(pointer)._withUnsafeGuaranteedRef { stream in
-        stream.readOutbound(into: UnsafeMutableRawBufferPointer(start: buffer, count: length), flags: flags, session: session)
+        stream.readOutbound(into: UnsafeMutableRawBufferPointer(start: buffer, count: length), flags: flags)
     }
 }
 
-extension HTTP2Connection {
-    func installCallbacks(_ callbacks: OpaquePointer) {
+extension HTTP2Session {
+    func installSessionCallbacks(_ callbacks: OpaquePointer) {
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
             guard let frame else { return 0 }
             return withOwner(userData) {

@@ -41,7 +41,7 @@ public enum StreamCloseReason: Equatable, Sendable {
     case finished
     /// Reset with this HTTP/2 error code, by the peer or by us (REFUSED_STREAM included; GOAWAY
     /// above the peer's last-stream-id also arrives as REFUSED_STREAM).
-    case reset(UInt32)
+    case reset(HTTP2ErrorCode)
     /// The connection closed while the stream was open.
     case connectionLost
     /// The connection never came up: no byte of this stream reached the peer.
@@ -66,48 +66,54 @@ extension HTTP2StreamDelegate {
     public func streamDrained(_ stream: HTTP2Stream, bytes: Int) {}
 }
 
-/// One HTTP/2 stream of an `HTTP2Connection`: inbound events go to its delegate, outbound
+/// One HTTP/2 stream of an `HTTP2Session`: inbound events go to its delegate, outbound
 /// body bytes wait in a bounded queue until nghttp2 frames them.
 public final class HTTP2Stream {
     /// The stream id (assigned by nghttp2 when a client stream is submitted).
     public internal(set) var id: Int32
-    /// The connection this stream belongs to (it owns the stream while open). Unchecked: every
-    /// method that reaches the connection returns early once the stream closed, and a
-    /// connection closes its streams before it goes away.
-    public unowned(unsafe) let connection: HTTP2Connection
+    /// The session this stream belongs to (it owns the stream while open), unretained: every
+    /// method that reaches the session returns early once the stream closed, and a session
+    /// closes its streams before it goes away. Calls go through `withSession`, which adds no
+    /// retain on the data path.
+    private let sessionReference: Unmanaged<HTTP2Session>
+    /// The session this stream belongs to.
+    public var session: HTTP2Session { sessionReference.takeUnretainedValue() }
     /// Receives this stream's events.
     public var delegate: HTTP2StreamDelegate?
 
-    /// The connection's list of open streams: the next one (held) and the previous one.
+    /// Where the stream is in its life (open, half-closed, closed; our headers sent or not).
+    public internal(set) var state: HTTP2StreamState
+
+    /// The session's list of open streams: the next one (held) and the previous one.
     var next: HTTP2Stream?
     unowned(unsafe) var previous: HTTP2Stream?
-    /// True while in the connection's list.
-    var isLinked = false
 
     var receivingHeaders = HeaderBlock()
     var receivedHeaderBytes = 0
+    /// Client side: a response header block arrived, so a later block is trailers.
     var sawResponseHeaders = false
 
     var outbound = ByteQueue()
-    var outboundFinished = false
     var outboundTrailers: HeaderBlock?
+    /// nghttp2 was told the body has no data yet (NGHTTP2_ERR_DEFERRED); resume on the next write.
     var dataDeferred = false
-    var dataProviderActive = false
     /// Received body bytes not yet consumed (returned to the peer's window).
     var unconsumed = 0
     var drainedSinceNotify = 0
-    /// True once response (server) or request (client) headers have been submitted.
-    public private(set) var headersSent = false
-    /// True once this side has ended (END_STREAM queued) or reset.
-    public private(set) var localClosed = false
-    /// True once the stream closed.
-    public internal(set) var isClosed = false
-    /// True once the peer ended its side (END_STREAM received).
-    public internal(set) var remoteEnded = false
 
-    init(id: Int32, connection: HTTP2Connection) {
+    /// True once response (server) or request (client) headers have been submitted.
+    public var headersSent: Bool { state.headersSent }
+    /// True once this side has ended (END_STREAM queued) or reset.
+    public var localClosed: Bool { state.localClosed }
+    /// True once the stream closed.
+    public var isClosed: Bool { state.isClosed }
+    /// True once the peer ended its side (END_STREAM received).
+    public var remoteEnded: Bool { state.remoteEnded }
+
+    init(id: Int32, session: HTTP2Session, phase: HTTP2StreamState.Phase) {
         self.id = id
-        self.connection = connection
+        self.sessionReference = Unmanaged.passUnretained(session)
+        self.state = HTTP2StreamState(phase: phase)
     }
 
     /// Bytes queued for sending and not yet handed to nghttp2.
@@ -124,22 +130,20 @@ public final class HTTP2Stream {
     }
 
     private func sendHeaders(endStream: Bool, _ write: (inout HeaderListWriter) -> Void) {
-        guard !headersSent, !isClosed else { return }
-        headersSent = true
-        if endStream { localClosed = true }
-        connection.submitResponse(self, endStream: endStream, headers: write)
+        guard state.sendHeaders(endStream: endStream) else { return }
+        sessionReference._withUnsafeGuaranteedRef { $0.submitResponse(self, endStream: endStream, headers: write) }
     }
 
     /// Queues body bytes (a copy).
     public func write(_ bytes: UnsafeRawBufferPointer) {
-        guard !localClosed, !isClosed else { return }
+        guard state.acceptsBody else { return }
         outbound.append(bytes)
         resumeIfDeferred()
     }
 
     /// Queues body bytes (the array itself, shared copy-on-write).
     public func write(_ bytes: [UInt8]) {
-        guard !localClosed, !isClosed else { return }
+        guard state.acceptsBody else { return }
         outbound.append(bytes)
         resumeIfDeferred()
     }
@@ -155,28 +159,22 @@ public final class HTTP2Stream {
     }
 
     private func finish(trailerBlock: HeaderBlock?) {
-        guard !localClosed, !isClosed else { return }
-        localClosed = true
-        outboundFinished = true
+        guard state.finish() else { return }
         outboundTrailers = trailerBlock
         resumeIfDeferred()
     }
 
-    /// Resets the stream with an HTTP/2 error code (CANCEL = 8, REFUSED_STREAM = 7, ...).
-    public func reset(_ errorCode: UInt32) {
-        guard !isClosed else { return }
-        localClosed = true
-        connection.submitReset(self, errorCode: errorCode)
+    /// Resets the stream with an HTTP/2 error code (`.cancel`, `.refusedStream`, ...).
+    public func reset(_ errorCode: HTTP2ErrorCode) {
+        guard state.reset() else { return }
+        sessionReference._withUnsafeGuaranteedRef { $0.submitReset(self, errorCode: errorCode) }
     }
 
     /// Once our END_STREAM is on the wire, asks the peer to stop sending its body
     /// (RST_STREAM NO_ERROR, RFC 9113 section 8.1) unless it already ended.
     public func stopPeerAfterResponse() {
-        guard !isClosed, !remoteEnded else { return }
-        resetWhenEndSent = true
+        state.stopPeerAfterEnd()
     }
-
-    var resetWhenEndSent = false
 
     /// Returns `bytes` of received body to the peer's flow-control window.
     public func consume(_ bytes: Int) {
@@ -184,29 +182,28 @@ public final class HTTP2Stream {
         let n = min(bytes, unconsumed)
         guard n > 0 else { return }
         unconsumed -= n
-        connection.consume(self, bytes: n)
+        sessionReference._withUnsafeGuaranteedRef { $0.consume(self, bytes: n) }
     }
 
     private func resumeIfDeferred() {
         if dataDeferred {
             dataDeferred = false
-            connection.resumeData(self)
+            sessionReference._withUnsafeGuaranteedRef { $0.resumeData(self) }
         }
     }
 
     /// Called by the data source callback: fill `buffer`, report EOF and trailers.
-    func readOutbound(into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>,
-                      session: OpaquePointer) -> Int {
+    func readOutbound(into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>) -> Int {
         let n = outbound.read(into: buffer)
         if n > 0 {
             drainedSinceNotify += n
-            connection.noteDrained(self)
+            sessionReference._withUnsafeGuaranteedRef { $0.noteDrained(self) }
         }
-        if outbound.isEmpty && outboundFinished {
+        if outbound.isEmpty && state.endsAfterBody {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             if let trailers = outboundTrailers {
                 flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-                connection.submitTrailers(self, headers: trailers)
+                sessionReference._withUnsafeGuaranteedRef { $0.submitTrailers(self, headers: trailers) }
             }
             return n
         }
@@ -215,9 +212,5 @@ public final class HTTP2Stream {
             return Int(NGHTTP2_ERR_DEFERRED.rawValue)
         }
         return n
-    }
-
-    func markHeadersSent() {
-        headersSent = true
     }
 }

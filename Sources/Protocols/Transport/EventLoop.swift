@@ -31,6 +31,31 @@ public enum IOEvents {
     public static let edgeTriggered = byoc_epollet()
 }
 
+/// One registration of a file descriptor with a loop: the fd and an id the loop never reuses
+/// (until 2^32 registrations wrap), packed together into the epoll event's data as
+/// swift-nio does. An event queued for an earlier socket whose number was closed and reused
+/// carries the old id and reaches nobody.
+public struct EventRegistration: Hashable, Sendable {
+    public let fd: Int32
+    public let id: UInt32
+
+    /// The epoll data word: id in the high half, fd in the low half.
+    @inline(__always)
+    var token: UInt64 { UInt64(id) << 32 | UInt64(UInt32(bitPattern: fd)) }
+
+    @inline(__always)
+    init(fd: Int32, id: UInt32) {
+        self.fd = fd
+        self.id = id
+    }
+
+    @inline(__always)
+    init(token: UInt64) {
+        self.fd = Int32(bitPattern: UInt32(truncatingIfNeeded: token))
+        self.id = UInt32(truncatingIfNeeded: token >> 32)
+    }
+}
+
 /// A single-threaded epoll event loop with timers and a cross-thread task queue.
 ///
 /// Everything but `execute(_:)` and `stop()` must be called on the loop's own thread.
@@ -38,7 +63,10 @@ public enum IOEvents {
 public final class EventLoop: @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
-    private var handlers: [EventHandler?] = []
+    /// The handler of each registered fd, with its registration id (by fd number).
+    private var handlers: [(handler: EventHandler, id: UInt32)?] = []
+    /// The id of the last registration (0 is the wake eventfd's).
+    private var lastRegistrationID: UInt32 = 0
     private var timers = TimerHeap()
     private let pending = Mutex<[() -> Void]>([])
     private let stopRequested = Atomic<Bool>(false)
@@ -69,7 +97,7 @@ public final class EventLoop: @unchecked Sendable {
         headerScratch = .allocate(byteCount: 32 * 1024, alignment: 16)
         var event = epoll_event()
         event.events = IOEvents.readable
-        event.data.fd = wakeFD
+        event.data.u64 = EventRegistration(fd: wakeFD, id: 0).token
         try retryingOnInterrupt("epoll_ctl") { epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) }
     }
 
@@ -84,30 +112,65 @@ public final class EventLoop: @unchecked Sendable {
     /// Monotonic nanoseconds, refreshed once per loop iteration.
     public var now: UInt64 { cachedNow }
 
-    /// Watches `fd` for `events`, calling `handler` on readiness.
-    public func register(fd: Int32, events: UInt32, handler: EventHandler) throws {
+    /// Watches `fd` for `events`, calling `handler` on readiness. Events queued for an earlier
+    /// registration of the same fd number do not reach `handler`.
+    @discardableResult
+    public func register(fd: Int32, events: UInt32, handler: EventHandler) throws -> EventRegistration {
+        lastRegistrationID &+= 1
+        if lastRegistrationID == 0 { lastRegistrationID = 1 }
+        let registration = EventRegistration(fd: fd, id: lastRegistrationID)
         var event = epoll_event()
         event.events = events
-        event.data.fd = fd
+        event.data.u64 = registration.token
         try retryingOnInterrupt("epoll_ctl") { epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) }
         if Int(fd) >= handlers.count {
             handlers.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - handlers.count + 64))
         }
-        handlers[Int(fd)] = handler
+        handlers[Int(fd)] = (handler, registration.id)
+        return registration
+    }
+
+    /// The current registration of `fd`, if any.
+    public func registration(of fd: Int32) -> EventRegistration? {
+        guard fd >= 0, Int(fd) < handlers.count, let entry = handlers[Int(fd)] else { return nil }
+        return EventRegistration(fd: fd, id: entry.id)
     }
 
     /// Changes the events watched on a registered `fd`.
     public func modify(fd: Int32, events: UInt32) {
+        guard let registration = registration(of: fd) else { return }
+        modify(registration, events: events)
+    }
+
+    /// Changes the events watched by `registration` (no effect once it was replaced).
+    public func modify(_ registration: EventRegistration, events: UInt32) {
         var event = epoll_event()
         event.events = events
-        event.data.fd = fd
-        _ = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event)
+        event.data.u64 = registration.token
+        _ = epoll_ctl(epollFD, EPOLL_CTL_MOD, registration.fd, &event)
     }
 
     /// Stops watching `fd` (call before closing it).
     public func unregister(fd: Int32) {
         _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
-        if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+        if fd >= 0, Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+    }
+
+    /// Stops watching `registration` (call before closing its fd); no effect when the fd
+    /// number was registered anew since.
+    public func unregister(_ registration: EventRegistration) {
+        guard self.registration(of: registration.fd) == registration else { return }
+        unregister(fd: registration.fd)
+    }
+
+    /// Calls the handler of the registration `token` names, if it is still the fd's current one.
+    @inline(__always)
+    func dispatch(token: UInt64, events: UInt32) -> Bool {
+        let registration = EventRegistration(token: token)
+        let fd = Int(registration.fd)
+        guard fd < handlers.count, let entry = handlers[fd], entry.id == registration.id else { return false }
+        entry.handler.handleEvents(events)
+        return true
     }
 
     /// Runs `callback` on this loop after `nanoseconds`; returns an id for `cancelTimer`.
@@ -181,14 +244,13 @@ public final class EventLoop: @unchecked Sendable {
             if count > 0 {
                 var handled = 0
                 for index in 0..<Int(count) {
-                    let fd = events[index].data.fd
-                    if fd == wakeFD {
+                    let token = events[index].data.u64
+                    if token >> 32 == 0 {
                         var value: UInt64 = 0
                         _ = read(wakeFD, &value, 8)
                         continue
                     }
-                    if Int(fd) < handlers.count, let handler = handlers[Int(fd)] {
-                        handler.handleEvents(events[index].events)
+                    if dispatch(token: token, events: events[index].events) {
                         handled += 1
                         if handled % Self.eventsPerFlush == 0 { flushDirty() }
                     }

@@ -55,18 +55,19 @@ public final class KubeClient: @unchecked Sendable {
     public let options: KubeClientOptions
     let loop: EventLoop
     private let tokens: TokenSource
-    private let owner = KubeConnectionOwner()
-    /// Loop-confined.
-    private var connection: HTTP2Connection?
-    private var settings = HTTP2Settings()
+    /// The connection (loop-confined).
+    private let client: HTTP2Client
 
     public init(config: KubeConfig, options: KubeClientOptions = KubeClientOptions(), loop: EventLoop? = nil) {
         self.config = config
         self.options = options
         self.loop = loop ?? ClientEventLoop.shared.loop
         self.tokens = TokenSource(path: config.tokenFile)
+        var settings = HTTP2Settings()
         settings.maxConcurrentStreams = 100
         settings.maxHeaderListSize = 64 << 10
+        let made = config.makeChannel.map { factory in { (fd: Int32) throws -> ByteChannel in try factory(fd) } }
+        self.client = HTTP2Client(host: config.host, port: config.port, loop: self.loop, settings: settings, makeChannel: made)
     }
 
     public var namespace: String { config.namespace }
@@ -240,8 +241,8 @@ public final class KubeClient: @unchecked Sendable {
                 start(method: method, path: path, token: token, body: body, contentType: contentType, delegate: call) { error in
                     call.complete(.failure(error))
                 }
-                call.timer = loop.schedule(afterNanos: timeoutNanos) { [weak call] in
-                    call?.timedOut(cutByDeadline ? "before the caller's deadline" : "in time")
+                call.schedule(afterNanos: timeoutNanos) { [unowned call] in
+                    call.timedOut(cutByDeadline ? "before the caller's deadline" : "in time")
                 }
             }
         }
@@ -249,10 +250,7 @@ public final class KubeClient: @unchecked Sendable {
 
     /// Closes the connection (watches end with an error).
     public func close() {
-        loop.execute { [self] in
-            connection?.close(error: HTTP2ConnectionError(.local, "client closed"))
-            connection = nil
-        }
+        loop.execute { [client] in client.close(error: HTTP2ConnectionError(.local, "client closed")) }
     }
 
     // MARK: - Loop side
@@ -265,29 +263,19 @@ public final class KubeClient: @unchecked Sendable {
         if let token { headers.append(HeaderField("authorization", "Bearer \(token)")) }
         if let contentType { headers.append(HeaderField("content-type", contentType)) }
         if let body { headers.append(HeaderField("content-length", String(body.count))) }
-        for attempt in 0..<2 {
-            let connection: HTTP2Connection
-            do { connection = try currentConnection(fresh: attempt > 0) } catch {
-                failed(KubeTransportError("cannot connect to the Kubernetes API at \(config.url): \(error)"))
-                return
+        let call: HTTP2ClientCall
+        do { call = try client.start(headers: headers, delegate: delegate, attempts: 2) } catch {
+            switch error {
+            case .cannotConnect(let why):
+                failed(KubeTransportError("cannot connect to the Kubernetes API at \(config.url): \(why)"))
+            case .cannotOpenStream:
+                failed(KubeTransportError("cannot open a stream to the Kubernetes API at \(config.url)"))
             }
-            guard let stream = connection.openStream(headers: headers, delegate: delegate) else { continue }
-            delegate.attach(stream)
-            if let body { body.withUnsafeBytes { stream.write($0) } }
-            stream.finish()
             return
         }
-        failed(KubeTransportError("cannot open a stream to the Kubernetes API at \(config.url)"))
-    }
-
-    private func currentConnection(fresh: Bool) throws -> HTTP2Connection {
-        if !fresh, let existing = connection, !existing.isClosed, !existing.isGoingAway { return existing }
-        let address = try SocketAddress(host: config.host, port: config.port)
-        let made = config.makeChannel.map { factory in { (fd: Int32) throws -> ByteChannel in try factory(fd) } }
-        let connection = try HTTP2Connection(connectingTo: address, loop: loop, settings: settings, delegate: owner,
-                                             makeChannel: made)
-        self.connection = connection
-        return connection
+        delegate.attach(call)
+        if let body { body.withUnsafeBytes { call.stream.write($0) } }
+        call.stream.finish()
     }
 
     // MARK: - Helpers
@@ -317,21 +305,16 @@ extension Duration {
     }
 }
 
-/// Keeps client connections' delegate alive (connections hold it weakly).
-final class KubeConnectionOwner: HTTP2ConnectionDelegate {
-    func connectionDidClose(_ connection: HTTP2Connection, error: HTTP2ConnectionError?) {}
-}
-
-protocol KubeStreamDelegate: HTTP2StreamDelegate {
-    func attach(_ stream: HTTP2Stream)
+/// A Kubernetes call's response handling, attached to its `HTTP2ClientCall` once it started.
+protocol KubeStreamDelegate: HTTP2ClientCallDelegate {
+    func attach(_ call: HTTP2ClientCall)
 }
 
 /// Collects one response (bounded) and completes once.
 final class KubeUnaryCall: KubeStreamDelegate {
     private var completion: ((Result<KubeResponse, Error>) -> Void)?
     private let limit: Int
-    private var stream: HTTP2Stream?
-    var timer: UInt64?
+    private var call: HTTP2ClientCall?
     private var status = 0
     private var headers: [HeaderField] = []
     private var body = Data()
@@ -341,52 +324,58 @@ final class KubeUnaryCall: KubeStreamDelegate {
         self.completion = completion
     }
 
-    func attach(_ stream: HTTP2Stream) { self.stream = stream }
+    func attach(_ call: HTTP2ClientCall) { self.call = call }
+
+    /// Arms the request timeout (nothing when the call could not start).
+    func schedule(afterNanos nanoseconds: UInt64, _ fire: @escaping () -> Void) {
+        call?.schedule(afterNanos: nanoseconds, fire)
+    }
 
     func complete(_ result: Result<KubeResponse, Error>) {
         guard let completion else { return }
         self.completion = nil
-        if let timer, let stream { stream.connection.loop.cancelTimer(timer) }
+        call?.end()
         completion(result)
     }
 
     /// The timer fired: `when` completes "did not answer ..." ("in time", "before the caller's deadline").
     func timedOut(_ when: String) {
-        stream?.reset(8)
+        call?.cancel()
         complete(.failure(KubeTransportError("the Kubernetes API did not answer \(when)")))
     }
 
-    func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
+    func call(_ call: HTTP2ClientCall, receivedHeaders headers: HeaderBlock, kind: HeaderKind) {
         guard kind == .response else { return }
         status = headers[field: ":status"].flatMap(Int.init) ?? 0
         self.headers = headers.fields
     }
 
-    func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
-        stream.consume(data.count)
+    func call(_ call: HTTP2ClientCall, receivedData data: UnsafeRawBufferPointer) {
         guard completion != nil else { return }
         if body.count + data.count > limit {
-            stream.reset(8)
+            call.cancel()
             complete(.failure(KubeTransportError("a Kubernetes API response is larger than \(limit) bytes")))
             return
         }
         body.append(contentsOf: data)
     }
 
-    func streamEnded(_ stream: HTTP2Stream) {
-        if status != 0 { complete(.success(KubeResponse(status: status, headers: headers, body: body))) }
+    func callEnded(_ call: HTTP2ClientCall, streamClosed: Bool) {
+        if status != 0 {
+            complete(.success(KubeResponse(status: status, headers: headers, body: body)))
+        } else if streamClosed {
+            complete(.failure(KubeTransportError("lost the connection to the Kubernetes API")))
+        }
     }
 
-    func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
-        switch reason {
-        case .finished where status != 0:
-            complete(.success(KubeResponse(status: status, headers: headers, body: body)))
-        case .connectFailed:
-            let why = stream.connection.lastError.map { "\($0)" } ?? "connection refused"
+    func call(_ call: HTTP2ClientCall, failed failure: HTTP2ClientCallFailure) {
+        switch failure {
+        case .connectFailed(let error):
+            let why = error.map { "\($0)" } ?? "connection refused"
             complete(.failure(KubeTransportError("cannot connect to the Kubernetes API: \(why)")))
         case .reset(let code):
-            complete(.failure(KubeTransportError("the Kubernetes API reset the stream (HTTP/2 error \(code))")))
-        default:
+            complete(.failure(KubeTransportError("the Kubernetes API reset the stream (HTTP/2 error \(code.rawValue))")))
+        case .connectionLost:
             complete(.failure(KubeTransportError("lost the connection to the Kubernetes API")))
         }
     }
@@ -397,13 +386,12 @@ final class KubeWatchCall: KubeStreamDelegate {
     private let continuation: AsyncThrowingStream<WatchEvent, Error>.Continuation
     private let info: KubeRequestInfo
     private var lines: WatchLineBuffer
-    private var stream: HTTP2Stream?
+    private var call: HTTP2ClientCall?
     private var status = 0
     private var headers: [HeaderField] = []
     private var errorBody = Data()
     private var finished = false
     private let idleNanos: UInt64
-    private var idleTimer: UInt64?
     private var sawData = false
 
     init(continuation: AsyncThrowingStream<WatchEvent, Error>.Continuation, info: KubeRequestInfo, maxLineBytes: Int,
@@ -414,21 +402,20 @@ final class KubeWatchCall: KubeStreamDelegate {
         self.idleNanos = idleNanos
     }
 
-    func attach(_ stream: HTTP2Stream) { self.stream = stream }
+    func attach(_ call: HTTP2ClientCall) { self.call = call }
 
     func failToStart(_ error: Error) { finish(error) }
 
     /// Drops the watch when nothing arrives for the idle period (a silently dead connection).
     func armIdleTimer() {
-        guard !finished, let stream else { return }
-        let loop = stream.connection.loop
-        idleTimer = loop.schedule(afterNanos: idleNanos) { [weak self] in
-            guard let self, !self.finished else { return }
+        guard !finished, let call else { return }
+        call.schedule(afterNanos: idleNanos) { [unowned self] in
+            guard !self.finished else { return }
             if self.sawData {
                 self.sawData = false
                 self.armIdleTimer()
             } else {
-                self.stream?.reset(8)
+                self.call?.cancel()
                 self.finish(KubeTransportError("\(self.info): no data for too long"))
             }
         }
@@ -436,25 +423,24 @@ final class KubeWatchCall: KubeStreamDelegate {
 
     func cancel() {
         guard !finished else { return }
-        stream?.reset(8)
+        call?.cancel()
         finish(nil)
     }
 
     private func finish(_ error: Error?) {
         guard !finished else { return }
         finished = true
-        if let idleTimer, let stream { stream.connection.loop.cancelTimer(idleTimer) }
+        call?.end()
         if let error { continuation.finish(throwing: error) } else { continuation.finish() }
     }
 
-    func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
+    func call(_ call: HTTP2ClientCall, receivedHeaders headers: HeaderBlock, kind: HeaderKind) {
         guard kind == .response else { return }
         status = headers[field: ":status"].flatMap(Int.init) ?? 0
         self.headers = headers.fields
     }
 
-    func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
-        stream.consume(data.count)
+    func call(_ call: HTTP2ClientCall, receivedData data: UnsafeRawBufferPointer) {
         sawData = true
         guard !finished else { return }
         guard status == 200 else {
@@ -466,22 +452,21 @@ final class KubeWatchCall: KubeStreamDelegate {
                 continuation.yield(try WatchEvent.parse(line))
             }
         } catch {
-            stream.reset(8)
+            call.cancel()
             finish(error)
         }
     }
 
-    func streamEnded(_ stream: HTTP2Stream) {
+    func callEnded(_ call: HTTP2ClientCall, streamClosed: Bool) {
         end()
     }
 
-    func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
-        switch reason {
-        case .finished: end()
-        case .connectFailed:
-            let why = stream.connection.lastError.map { "\($0)" } ?? "connection refused"
+    func call(_ call: HTTP2ClientCall, failed failure: HTTP2ClientCallFailure) {
+        switch failure {
+        case .connectFailed(let error):
+            let why = error.map { "\($0)" } ?? "connection refused"
             finish(KubeTransportError("cannot connect to the Kubernetes API: \(why)"))
-        case .reset(let code): finish(KubeTransportError("\(info): the API reset the watch (HTTP/2 error \(code))"))
+        case .reset(let code): finish(KubeTransportError("\(info): the API reset the watch (HTTP/2 error \(code.rawValue))"))
         case .connectionLost: finish(KubeTransportError("\(info): lost the connection to the Kubernetes API"))
         }
     }
