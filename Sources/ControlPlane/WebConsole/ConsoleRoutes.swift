@@ -180,6 +180,7 @@ enum ConsoleRoutes {
             let name = request.params["model"]!
             api(responder) { try await predict(console, model: name, request) }
         }
+        OIPRoutes.add(to: r, console: console)
         r.add("GET", "/api/v1/stats", requiresAuth: true) { _, responder in
             let seconds = Double(console.options.statsIntervalNanos) / 1e9
             responder.respond(.json(200, console.stats.jsonObject(intervalSeconds: seconds)))

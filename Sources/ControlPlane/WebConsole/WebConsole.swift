@@ -85,6 +85,9 @@ public final class WebConsole: @unchecked Sendable {
     public init(admin: AdminHandler?, control: (@Sendable () async -> ControlSample)?, options: WebConsoleOptions = WebConsoleOptions()) {
         self.admin = admin
         self.control = control
+        var options = options
+        // The OIP REST infer body is bounded like a gRPC message (limits.maxLargeBodyBytes).
+        if options.limits.largeBodyPathPrefix == nil { options.limits.largeBodyPathPrefix = OIPRoutes.largeBodyPrefix }
         self.options = options
         self.stats = StatsHistory(capacity: options.statsSamples)
     }

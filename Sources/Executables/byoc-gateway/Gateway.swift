@@ -90,6 +90,8 @@ final class Gateway: @unchecked Sendable {
         consoleOptions.mode = options.routes == nil ? "registry" : "routes"
         consoleOptions.limits.headerTimeoutNanos = UInt64(options.httpHeaderTimeoutMs) * 1_000_000
         consoleOptions.limits.idleTimeoutNanos = UInt64(options.httpIdleTimeoutMs) * 1_000_000
+        // The OIP REST infer body is bounded like a gRPC message.
+        consoleOptions.limits.maxLargeBodyBytes = options.maxMessageBytes
         var control: (@Sendable () async -> ControlSample)?
         if let registry, let reconciler {
             control = {

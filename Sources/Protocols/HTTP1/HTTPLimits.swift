@@ -8,6 +8,10 @@ public struct HTTPLimits: Sendable {
     public var maxHeaderBytes = 16 * 1024
     /// Largest request body: 413 above (checked against Content-Length before reading).
     public var maxBodyBytes = 1 << 20
+    /// Paths under this prefix take bodies up to `maxLargeBodyBytes` instead (the Open
+    /// Inference Protocol's REST `infer`, bounded like a gRPC message by --max-message-bytes).
+    public var largeBodyPathPrefix: String?
+    public var maxLargeBodyBytes = 64 << 20
     /// A request's line and headers must arrive within this time of its first byte (slow
     /// loris): 408 and close.
     public var headerTimeoutNanos: UInt64 = 10_000_000_000
@@ -23,4 +27,10 @@ public struct HTTPLimits: Sendable {
     public var maxRequestsPerConnection = 10_000
 
     public init() {}
+
+    /// The body limit of a request for `target` (its path, with or without a query).
+    public func maxBodyBytes(forTarget target: String) -> Int {
+        if let prefix = largeBodyPathPrefix, target.hasPrefix(prefix) { return max(maxBodyBytes, maxLargeBodyBytes) }
+        return maxBodyBytes
+    }
 }

@@ -30,6 +30,9 @@ public final class HTTPRequestParser {
     private let parser: UnsafeMutablePointer<http_parser>
 
     private var url: [UInt8] = []
+    /// This request's body limit (`HTTPLimits.maxBodyBytes(forTarget:)`), known once the
+    /// request line is.
+    private var bodyLimit = 0
     private var headers: [(name: String, value: String)] = []
     private var field: [UInt8] = []
     private var value: [UInt8] = []
@@ -201,10 +204,11 @@ public final class HTTPRequestParser {
         if let transferEncoding, transferEncoding.lowercased() != "chunked" {
             return fail(400, "unsupported Transfer-Encoding \"\(transferEncoding)\" (only chunked is accepted)")
         }
+        bodyLimit = limits.maxBodyBytes(forTarget: String(decoding: url, as: UTF8.self))
         if let contentLength {
             guard let length = Int(contentLength), length >= 0 else { return fail(400, "invalid Content-Length") }
-            if length > limits.maxBodyBytes {
-                return fail(413, "the request body (\(length) bytes) is larger than \(limits.maxBodyBytes) bytes")
+            if length > bodyLimit {
+                return fail(413, "the request body (\(length) bytes) is larger than \(bodyLimit) bytes")
             }
         }
         keepAlive = http_should_keep_alive(parser) != 0
@@ -216,8 +220,8 @@ public final class HTTPRequestParser {
     }
 
     fileprivate func bodyBytes(_ data: UnsafeRawBufferPointer) -> Int32 {
-        guard body.count + data.count <= limits.maxBodyBytes else {
-            return fail(413, "the request body is larger than \(limits.maxBodyBytes) bytes")
+        guard body.count + data.count <= bodyLimit else {
+            return fail(413, "the request body is larger than \(bodyLimit) bytes")
         }
         body.append(contentsOf: data)
         return 0

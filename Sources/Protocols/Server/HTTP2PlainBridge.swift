@@ -28,6 +28,7 @@ final class PlainHTTP2Request: HTTP2StreamDelegate {
     let bridge: HTTP2PlainBridge
     private var request: HTTPRequest?
     private var body: [UInt8] = []
+    private var bodyLimit = 0
     private var answered = false
 
     init(bridge: HTTP2PlainBridge) {
@@ -46,16 +47,17 @@ final class PlainHTTP2Request: HTTP2StreamDelegate {
         if let host, !fields.contains(where: { $0.name == "host" }) { fields.append((name: "host", value: host)) }
         request = HTTPRequest(method: headers[field: ":method"] ?? "GET", target: headers[field: ":path"] ?? "/",
                               headers: fields, version: "HTTP/2")
-        if let length = headers[field: "content-length"].flatMap(Int.init), length > bridge.limits.maxBodyBytes {
-            send(stream, .text(413, "the request body (\(length) bytes) is larger than \(bridge.limits.maxBodyBytes) bytes"))
+        bodyLimit = bridge.limits.maxBodyBytes(forTarget: request?.target ?? "/")
+        if let length = headers[field: "content-length"].flatMap(Int.init), length > bodyLimit {
+            send(stream, .text(413, "the request body (\(length) bytes) is larger than \(bodyLimit) bytes"))
         }
     }
 
     func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
         stream.consume(data.count)
         guard !answered else { return }
-        guard body.count + data.count <= bridge.limits.maxBodyBytes else {
-            send(stream, .text(413, "the request body is larger than \(bridge.limits.maxBodyBytes) bytes"))
+        guard body.count + data.count <= bodyLimit else {
+            send(stream, .text(413, "the request body is larger than \(bodyLimit) bytes"))
             return
         }
         body.append(contentsOf: data)
