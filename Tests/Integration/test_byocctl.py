@@ -188,7 +188,7 @@ def test_https_to_a_closed_port_is_one_clear_line():
 
 
 @pytest.mark.parametrize("argv", [
-    ["get"], ["register", "iris"], ["scale", "iris", "1"], ["list", "-o", "yaml"], ["frobnicate"],
+    ["get"], ["register", "iris"], ["scale", "iris", "1"], ["list", "-o", "xml"], ["frobnicate"],
     ["register", "iris", "1", "--command", "x", "--env", "NOEQUALS"],
     ["register", "iris", "1", "--command", "python3 'unterminated"],
     ["predict", "iris", "--param", "novalue"],
