@@ -1,6 +1,7 @@
 """The web UI in headless Chromium (Debian's `chromium`, driven over the DevTools protocol).
 
 Loads the UI, shows a server validation message, registers the echo model, waits for READY,
+opens the model's timeline (its events),
 sends a Predict from the "try it" panel and reads the outputs, then deletes the model, at
 1280 px and again at 390 px; and once more on a gateway with --require-auth, where the flow
 starts by logging in with an admin token. Screenshots of every step go to test-output/ui/
@@ -118,6 +119,20 @@ def run_flow(b: cdp.Browser, gw: harness.Proc, prefix: str, width: int, model: s
     assert b.text(f"{row(model, '1')} .badge") == "default"
     assert "1/1" in b.text(row(model, "1"))
     b.screenshot(SHOTS / f"{prefix}-3-ready.png")
+
+    # The model's timeline: its registration and state changes, newest first, from the events API.
+    b.click(f'tr.model-row[data-model="{model}"] button[data-action=timeline]')
+    b.wait_for(f"document.getElementById('timeline-model').value === '{model}'"
+               " && document.querySelector('#timeline li.event[data-kind=registered]')"
+               " && [...document.querySelectorAll('#timeline li.event[data-kind=state]')]"
+               ".some((li) => li.textContent.includes('-> READY'))", timeout=20, what="the timeline's events")
+    kinds = b.eval("[...document.querySelectorAll('#timeline li.event')].map((li) => li.dataset.kind)")
+    assert kinds[-1] == "registered" and "state" in kinds, kinds
+    assert "registered: command" in b.text("#timeline li.event[data-kind=registered]")
+    assert b.eval("document.getElementById('timeline-empty').classList.contains('hidden')")
+    if mobile:
+        assert b.eval("document.documentElement.scrollWidth") <= width
+    b.screenshot(SHOTS / f"{prefix}-3b-timeline.png")
 
     # Predict from the "try it" panel.
     b.eval(f"document.getElementById('try-model').value = '{model}';"

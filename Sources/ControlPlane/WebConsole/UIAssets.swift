@@ -195,7 +195,7 @@ table.models tr.model-row td { background: #f8f9fc; font-weight: 600; padding-to
 .msg.bad { color: var(--danger); }
 label.inline { display: flex; align-items: center; gap: 8px; margin: 0; }
 .timeline { list-style: none; margin: 0; padding: 0; max-height: 360px; overflow-y: auto; }
-.timeline li { display: grid; grid-template-columns: 150px 70px 90px 1fr; gap: 8px; padding: 6px 0; border-top: 1px solid var(--line); font-size: 13px; align-items: baseline; }
+.timeline li { display: grid; grid-template-columns: 190px 60px 100px 1fr; gap: 10px; padding: 6px 0; border-top: 1px solid var(--line); font-size: 13px; align-items: baseline; }
 .timeline li:first-child { border-top: 0; }
 .timeline .when { color: var(--muted); font-variant-numeric: tabular-nums; white-space: nowrap; }
 .timeline .what { overflow-wrap: anywhere; }
