@@ -171,6 +171,24 @@ def test_events_json_api_and_byocctl(gw):
     assert usage.returncode == 2 and "--since takes a duration" in usage.stderr, usage.stderr
 
 
+def test_events_need_an_admin_token(procs, tmp_path):
+    token = harness.make_token()
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    gw = procs.registry_gateway(extra=["--require-auth", "--admin-token-file", str(token_file)])
+    with pytest.raises(grpc.RpcError) as err:
+        events(gw)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    listed = gw.admin.ListEvents(pb.admin.ListEventsRequest(), timeout=10,
+                                 metadata=[("authorization", f"Bearer {token}")]).events
+    assert any(e.kind == "token_created" for e in listed), listed
+    status, _, body = http(gw.address, "/api/v1/events")
+    assert status == 401, body
+    status, _, body = http(gw.address, "/api/v1/events", {"Authorization": f"Bearer {token}"})
+    assert status == 200 and json.loads(body)["events"], body
+
+
 # --------------------------------------------------------------------------- why it failed
 
 def test_failed_version_message_ends_with_the_replicas_stderr_line(gw, tmp_path):
@@ -253,6 +271,14 @@ def test_openmetrics_when_asked(gw):
     assert families["byoc_request_duration_seconds"].type == "histogram"
     assert families["byoc_build"].type == "info"
     assert families["byoc_build"].samples[0].labels == {"version": "0.1.0"}
+    # The same over h2c.
+    out = subprocess.run(["curl", "-sS", "--fail", "--noproxy", "*", "--http2-prior-knowledge", "-D", "-",
+                          "-H", "Accept: application/openmetrics-text", f"http://{gw.address}/metrics"],
+                         capture_output=True, text=True, timeout=15)
+    assert out.returncode == 0, out.stderr
+    head, _, body = out.stdout.partition("\n\n")
+    assert "content-type: application/openmetrics-text; version=1.0.0" in head.lower(), head
+    assert {f.name for f in openmetrics_families(body)} >= {"byoc_requests", "process_open_fds", "byoc_build"}
     # Without the Accept header: Prometheus text, no EOF.
     content_type, text = scrape(gw.address)
     assert content_type.startswith("text/plain") and "# EOF" not in text

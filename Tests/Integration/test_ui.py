@@ -198,3 +198,34 @@ def test_ui_is_self_contained(gateway):
             assert r.headers["Content-Type"].startswith(kind)
             text = r.read().decode()
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text, path
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_ui_failed_version_shows_why(gateway, browser, tmp_path, width):
+    """A FAILED version's row shows its whole message, ending with what the replica printed
+    last, and the timeline has the state change with the same line."""
+    script = tmp_path / "serve.sh"
+    script.write_text("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n")
+    script.chmod(0o755)
+    status, body = http_json(gateway.address, "POST", "/api/v1/models",
+                             {"model": "torch", "version": "1", "command": [str(script)]})
+    assert status == 201, body
+    mobile = width < 500
+    browser.set_viewport(width, 844 if mobile else 900, mobile=mobile)
+    browser.navigate(f"http://{gateway.address}/")
+    browser.wait_for(f"(() => {{ const r = document.querySelector('{row('torch', '1')}');"
+                     f" return r && r.dataset.state === 'FAILED'; }})()", timeout=60, what="torch v1 FAILED")
+    message = browser.text(f"{row('torch', '1')} .msg.bad")
+    assert message.startswith("replica 0 exited with status 1") and message.endswith(
+        "No module named 'torch'"), message
+    # Not cut off with an ellipsis: the element shows all of its text.
+    assert browser.eval(f"(() => {{ const m = document.querySelector('{row('torch', '1')} .msg.bad');"
+                        " return m.scrollWidth <= m.clientWidth; })()")
+    if mobile:
+        assert browser.eval("document.documentElement.scrollWidth") <= width
+    browser.wait_for("[...document.querySelectorAll('#timeline li.event[data-kind=state]')]"
+                     ".some((li) => li.textContent.includes('-> FAILED') && li.textContent.includes(\"No module named 'torch'\"))",
+                     timeout=20, what="the FAILED state change in the timeline")
+    browser.screenshot(SHOTS / f"failed-{width}.png")
+    browser.pump(0.2)
+    assert not browser.errors, f"JavaScript errors: {browser.errors}"

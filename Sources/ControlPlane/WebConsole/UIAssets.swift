@@ -192,7 +192,7 @@ table.models tr.model-row td { background: #f8f9fc; font-weight: 600; padding-to
 .pill.FAILED { background: #fde2e2; color: #b32020; }
 .pill.DELETING { background: #eceff3; color: #5b6576; }
 .msg { display: block; font-size: 12px; color: var(--muted); max-width: 260px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.msg.bad { color: var(--danger); }
+.msg.bad { color: var(--danger); white-space: normal; overflow-wrap: anywhere; max-width: 360px; } /* why it failed ends the message: show all of it */
 label.inline { display: flex; align-items: center; gap: 8px; margin: 0; }
 .timeline { list-style: none; margin: 0; padding: 0; max-height: 360px; overflow-y: auto; }
 .timeline li { display: grid; grid-template-columns: 190px 60px 100px 1fr; gap: 10px; padding: 6px 0; border-top: 1px solid var(--line); font-size: 13px; align-items: baseline; }
@@ -235,7 +235,7 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
   table.models td.cell-model { display: none; }
   table.models td.actions { justify-content: flex-end; flex-wrap: wrap; }
   table.models td.actions::before { content: none; }
-  .msg { max-width: 190px; }
+  .msg, .msg.bad { max-width: 190px; }
 }
 """#
 
