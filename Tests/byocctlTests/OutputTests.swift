@@ -31,7 +31,7 @@ final class OutputTests: XCTestCase {
     }
 
     func testYAMLQuotesWhatWouldReadBackAsSomethingElse() {
-        for text in ["yes", "No", "null", "~", "1", "1.5", "1e3", "-x", " lead", "trail ", "a #b", "line\nbreak", "*", "", "0x1F"] {
+        for text in ["yes", "No", "null", "~", "1", "1.5", "1e3", "-x", " lead", "trail ", "a #b", "line\nbreak", "*", "", "0x1F", "1:30", "2030-01-01T00:00:00Z", "1.0-rc.1", "+1", "<<"] {
             XCTAssertTrue(YAMLText.scalarText(text).hasPrefix("\""), text)
         }
         for text in ["iris", "READY", "python3", "/usr/bin/x", "registry.example.com/iris:1", "a-b"] {

@@ -74,9 +74,9 @@ enum YAMLText {
         }
     }
 
-    /// Words YAML 1.1 or 1.2 readers take as booleans or null.
+    /// Words YAML 1.1 or 1.2 readers take as booleans, null or special floats.
     private static let reserved: Set<String> = [
-        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~",
+        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", "nan", "inf",
     ]
 
     /// A string as a plain scalar when that reads back as the same string, else quoted.
@@ -88,8 +88,8 @@ enum YAMLText {
             && !s.contains(": ") && !s.contains(" #")
             && s.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7f }
             && !reserved.contains(s.lowercased())
-            && Double(s) == nil && !s.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || $0 == "_" })
-            && !s.hasPrefix("0x") && !s.hasPrefix("0o")
+            // Numbers, YAML 1.1 sexagesimals (1:30), dates (2030-01-01) and versions alike: quoted.
+            && !("0"..."9").contains(first) && first != "+" && first != "<" && first != "="
         return plain ? s : JSONText.quote(s)
     }
 }
