@@ -163,6 +163,14 @@ final class LocalRuntimeTests: XCTestCase {
         XCTAssertTrue(notFound.message.contains("exited with status 127"), notFound.message)
     }
 
+    func testFailedMessageEndsWithWhatTheReplicaWroteToStderr() async throws {
+        let runtime = makeRuntime()
+        let spec = testSpec("torch", "1", command: ["/bin/sh", "-c", "echo loading >&2; echo \"ModuleNotFoundError: No module named 'torch'\" >&2; exit 1"])
+        let observed = try await applyUntil(runtime, spec, "FAILED") { $0.state == .failed }
+        XCTAssertTrue(observed.message.hasPrefix("replica 0 exited with status 1 before becoming ready"), observed.message)
+        XCTAssertTrue(observed.message.hasSuffix("ModuleNotFoundError: No module named 'torch'"), observed.message)
+    }
+
     func testImageOnlyWithoutContainerToolFails() async throws {
         let runtime = makeRuntime(tools: ["byoc-no-such-docker", "byoc-no-such-podman"])
         let spec = testSpec("boxed", "1", command: [], image: "example.com/boxed:1")
@@ -237,5 +245,41 @@ final class OrphanReaperTests: XCTestCase {
         let chain = OrphanReaper.ancestors(of: getpid())
         XCTAssertEqual(chain.first, getpid())
         XCTAssertTrue(chain.contains(getppid()), "\(chain) must contain the parent \(getppid())")
+    }
+}
+
+/// The last line of a replica's run, for its version's message.
+final class LogTailTests: XCTestCase {
+    func testLastLineOfTheNewestRun() {
+        let log = """
+            --- byoc: starting replica 0 of iris/1 on 127.0.0.1:1 at now: python3 serve.py
+            old run
+            --- byoc: starting replica 0 of iris/1 on 127.0.0.1:2 at now: python3 serve.py
+            Traceback (most recent call last):
+              File "serve.py", line 1, in <module>
+            ModuleNotFoundError: No module named 'torch'\r
+
+            """
+        XCTAssertEqual(LogTail.lastLine(of: log), "ModuleNotFoundError: No module named 'torch'")
+        XCTAssertNil(LogTail.lastLine(of: "--- byoc: starting replica 0 of iris/1: cmd\n"), "the run wrote nothing")
+        XCTAssertNil(LogTail.lastLine(of: "--- byoc: starting replica 0 of iris/1: cmd\nprevious\n--- byoc: starting replica 0 of iris/1: cmd\n \n"))
+        XCTAssertEqual(LogTail.lastLine(of: "no header\nlast\u{1b}[0m line\n"), "last[0m line", "control characters dropped")
+        let long = String(repeating: "x", count: 1000)
+        XCTAssertEqual(LogTail.lastLine(of: long)?.count, LogTail.maxLineLength)
+    }
+
+    func testTheFailureNoteEndsWithTheLastLine() {
+        let version = LocalVersion(spec: testSpec("iris", "1"))
+        version.slots[0] = ReplicaSlot(index: 0, phase: .launching(launch: 0))
+        let backoff = Backoff(initial: .seconds(1), maximum: .seconds(4))
+        for _ in 0..<3 {
+            _ = version.replicaExited(0, status: .exited(1), wasReady: false, ranFor: .zero, backoff: backoff,
+                                      resetAfter: .seconds(30), failAfter: 3,
+                                      lastLine: "ModuleNotFoundError: No module named 'torch'")
+        }
+        let observed = version.observed()
+        XCTAssertEqual(observed.state, .failed)
+        XCTAssertTrue(observed.message.hasPrefix("replica 0 exited with status 1 before becoming ready (3 times in a row)"), observed.message)
+        XCTAssertTrue(observed.message.hasSuffix(": ModuleNotFoundError: No module named 'torch'"), observed.message)
     }
 }

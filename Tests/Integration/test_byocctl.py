@@ -188,7 +188,7 @@ def test_https_to_a_closed_port_is_one_clear_line():
 
 
 @pytest.mark.parametrize("argv", [
-    ["get"], ["register", "iris"], ["scale", "iris", "1"], ["list", "-o", "yaml"], ["frobnicate"],
+    ["get"], ["register", "iris"], ["scale", "iris", "1"], ["list", "-o", "xml"], ["frobnicate"],
     ["register", "iris", "1", "--command", "x", "--env", "NOEQUALS"],
     ["register", "iris", "1", "--command", "python3 'unterminated"],
     ["predict", "iris", "--param", "novalue"],
@@ -574,10 +574,12 @@ def test_token_before_the_verb(procs, tmp_path):
 
 
 USAGE_ERRORS = [
-    (["list", "-o", "yaml"], "byocctl: the value 'yaml' is invalid for '-o <output>'. "
-                             "Please provide one of 'table' and 'json'. (see 'byocctl list --help')"),
-    (["-o", "yaml", "list"], "byocctl: the value 'yaml' is invalid for '-o <output>'. "
-                             "Please provide one of 'table' and 'json'. (see 'byocctl list --help')"),
+    # yaml is a format (-o yaml); an unknown one is a usage error naming the choices.
+    (["list", "-o", "xml"], "byocctl: the value 'xml' is invalid for '-o <output>'. "
+                            "Please provide one of 'table', 'json' or 'yaml'. (see 'byocctl list --help')"),
+    (["-o", "xml", "list"], "byocctl: the value 'xml' is invalid for '-o <output>'. "
+                            "Please provide one of 'table', 'json' or 'yaml'. (see 'byocctl list --help')"),
+    (["lsit"], "byocctl: unknown verb 'lsit': did you mean 'list'? (see 'byocctl --help')"),
     (["list", "--bogus"], "byocctl: unknown option '--bogus' (see 'byocctl list --help')"),
     (["-o", "json", "--bogus", "list"], "byocctl: unknown option '--bogus' (see 'byocctl --help')"),
     (["get"], "byocctl: missing expected argument '<model>' (see 'byocctl get --help')"),

@@ -1,6 +1,7 @@
 """The web UI in headless Chromium (Debian's `chromium`, driven over the DevTools protocol).
 
 Loads the UI, shows a server validation message, registers the echo model, waits for READY,
+opens the model's timeline (its events),
 sends a Predict from the "try it" panel and reads the outputs, then deletes the model, at
 1280 px and again at 390 px; and once more on a gateway with --require-auth, where the flow
 starts by logging in with an admin token. Screenshots of every step go to test-output/ui/
@@ -119,6 +120,20 @@ def run_flow(b: cdp.Browser, gw: harness.Proc, prefix: str, width: int, model: s
     assert "1/1" in b.text(row(model, "1"))
     b.screenshot(SHOTS / f"{prefix}-3-ready.png")
 
+    # The model's timeline: its registration and state changes, newest first, from the events API.
+    b.click(f'tr.model-row[data-model="{model}"] button[data-action=timeline]')
+    b.wait_for(f"document.getElementById('timeline-model').value === '{model}'"
+               " && document.querySelector('#timeline li.event[data-kind=registered]')"
+               " && [...document.querySelectorAll('#timeline li.event[data-kind=state]')]"
+               ".some((li) => li.textContent.includes('-> READY'))", timeout=20, what="the timeline's events")
+    kinds = b.eval("[...document.querySelectorAll('#timeline li.event')].map((li) => li.dataset.kind)")
+    assert kinds[-1] == "registered" and "state" in kinds, kinds
+    assert "registered: command" in b.text("#timeline li.event[data-kind=registered]")
+    assert b.eval("document.getElementById('timeline-empty').classList.contains('hidden')")
+    if mobile:
+        assert b.eval("document.documentElement.scrollWidth") <= width
+    b.screenshot(SHOTS / f"{prefix}-3b-timeline.png")
+
     # Predict from the "try it" panel.
     b.eval(f"document.getElementById('try-model').value = '{model}';"
            "document.getElementById('try-model').dispatchEvent(new Event('change'))")
@@ -183,3 +198,34 @@ def test_ui_is_self_contained(gateway):
             assert r.headers["Content-Type"].startswith(kind)
             text = r.read().decode()
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text, path
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_ui_failed_version_shows_why(gateway, browser, tmp_path, width):
+    """A FAILED version's row shows its whole message, ending with what the replica printed
+    last, and the timeline has the state change with the same line."""
+    script = tmp_path / "serve.sh"
+    script.write_text("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n")
+    script.chmod(0o755)
+    status, body = http_json(gateway.address, "POST", "/api/v1/models",
+                             {"model": "torch", "version": "1", "command": [str(script)]})
+    assert status == 201, body
+    mobile = width < 500
+    browser.set_viewport(width, 844 if mobile else 900, mobile=mobile)
+    browser.navigate(f"http://{gateway.address}/")
+    browser.wait_for(f"(() => {{ const r = document.querySelector('{row('torch', '1')}');"
+                     f" return r && r.dataset.state === 'FAILED'; }})()", timeout=60, what="torch v1 FAILED")
+    message = browser.text(f"{row('torch', '1')} .msg.bad")
+    assert message.startswith("replica 0 exited with status 1") and message.endswith(
+        "No module named 'torch'"), message
+    # Not cut off with an ellipsis: the element shows all of its text.
+    assert browser.eval(f"(() => {{ const m = document.querySelector('{row('torch', '1')} .msg.bad');"
+                        " return m.scrollWidth <= m.clientWidth; })()")
+    if mobile:
+        assert browser.eval("document.documentElement.scrollWidth") <= width
+    browser.wait_for("[...document.querySelectorAll('#timeline li.event[data-kind=state]')]"
+                     ".some((li) => li.textContent.includes('-> FAILED') && li.textContent.includes(\"No module named 'torch'\"))",
+                     timeout=20, what="the FAILED state change in the timeline")
+    browser.screenshot(SHOTS / f"failed-{width}.png")
+    browser.pump(0.2)
+    assert not browser.errors, f"JavaScript errors: {browser.errors}"

@@ -203,3 +203,26 @@ final class TokenSourceTests: XCTestCase {
         XCTAssertThrowsError(try TokenSource(path: path + "-missing").current())
     }
 }
+
+/// A crashing container's FAILED message ends with its termination message's last line.
+final class TerminationMessageTests: XCTestCase {
+    func testCrashLoopNamesTheLastTermination() {
+        let spec = VersionSpec(key: VersionKey(model: "iris", version: "1"), image: "x")
+        let crashing: JSON = ["metadata": ["name": "iris-1-abc"], "status": ["containerStatuses": [[
+            "name": "model", "restartCount": 3,
+            "state": ["waiting": ["reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"]],
+            "lastState": ["terminated": ["exitCode": 1, "reason": "Error",
+                                         "message": "Traceback (most recent call last):\n  File \"serve.py\"\nModuleNotFoundError: No module named 'torch'\n"]],
+        ]]]]
+        let failed = ObservedState.observe(spec, deployment: ["spec": ["replicas": 1], "status": [:]], pods: [crashing], slices: [])
+        XCTAssertEqual(failed.state, .failed)
+        XCTAssertEqual(failed.message, "pod iris-1-abc: CrashLoopBackOff: back-off 40s restarting failed container; "
+                       + "exited with status 1: ModuleNotFoundError: No module named 'torch'")
+    }
+
+    func testWithoutAMessageTheReasonIsShown() {
+        let status: JSON = ["lastState": ["terminated": ["exitCode": 137, "reason": "OOMKilled"]]]
+        XCTAssertEqual(ObservedState.lastTermination(status), "exited with status 137 (OOMKilled)")
+        XCTAssertNil(ObservedState.lastTermination(["lastState": [:]]))
+    }
+}

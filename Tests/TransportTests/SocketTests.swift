@@ -50,6 +50,16 @@ final class SocketAddressTests: XCTestCase {
         XCTAssertTrue(["127.0.0.1", "::1"].contains(address.host), "localhost resolved to \(address.host)")
     }
 
+    func testAnUnknownNameIsAResolveErrorNotANetworkError() {
+        XCTAssertThrowsError(try SocketAddress(host: "no-such-host.invalid", port: 80)) { error in
+            guard let resolve = error as? ResolveError else { return XCTFail("\(type(of: error)): \(error)") }
+            XCTAssertEqual(resolve.host, "no-such-host.invalid")
+            XCTAssertTrue("\(resolve)".hasPrefix("cannot resolve host \"no-such-host.invalid\": "), "\(resolve)")
+            XCTAssertFalse("\(resolve)".contains("no route to host"))
+        }
+        XCTAssertEqual("\(ResolveError(host: "x", code: EAI_NONAME))", "cannot resolve host \"x\": name or service not known")
+    }
+
     /// Probe for testPortOutOfRangeThrowsInsteadOfTrapping (runs in a child process).
     func testProbePortOutOfRange() throws {
         guard isCrashProbe else { throw XCTSkip("runs only as a crash probe in a child process") }

@@ -111,3 +111,73 @@ final class MetricsTests: XCTestCase {
         XCTAssertLessThanOrEqual(p99, 2.5)
     }
 }
+
+/// Metrics hygiene: process metrics, build info, deleted versions' series, OpenMetrics.
+final class MetricsHygieneTests: XCTestCase {
+    private func sample(generation: UInt64, versions: [String: [String]]) -> WorkerSample {
+        var sample = WorkerSample()
+        sample.router.calls = ["iris\u{1}1\u{1}0": 2, "iris\u{1}2\u{1}0": 3, "\u{1}\u{1}5": 1]
+        sample.router.inFlight = ["iris\u{1}1": 0, "iris\u{1}2": 0]
+        var models: [String: ModelRoutes] = [:]
+        for (model, list) in versions {
+            models[model] = ModelRoutes(defaultVersion: list[0], versions: Dictionary(uniqueKeysWithValues: list.map { ($0, []) }))
+        }
+        sample.routeTable = RouteTable(generation: generation, models: models)
+        sample.routeGeneration = generation
+        return sample
+    }
+
+    func testSeriesOfVersionsMissingFromTheNewestTableAreDropped() {
+        // One worker still has the table with version 2; the newest table no longer has it.
+        let s = MetricsSnapshot(workers: [sample(generation: 4, versions: ["iris": ["1", "2"]]),
+                                          sample(generation: 5, versions: ["iris": ["1"]])], control: ControlSample())
+        XCTAssertEqual(s.calls[VersionLabel(model: "iris", version: "1")]?["OK"], 4)
+        XCTAssertNil(s.calls[VersionLabel(model: "iris", version: "2")])
+        XCTAssertNil(s.inFlight[VersionLabel(model: "iris", version: "2")])
+        XCTAssertEqual(s.calls[VersionLabel(model: "", version: "")]?["NOT_FOUND"], 2, "unrouted calls stay")
+        XCTAssertFalse(PrometheusText.render(s).contains("version=\"2\""))
+    }
+
+    func testOpenMetricsFamiliesAndEOF() {
+        var s = MetricsSnapshot(workers: [sample(generation: 1, versions: ["iris": ["1", "2"]])], control: ControlSample())
+        s.buildVersion = "0.1.0"
+        s.process = ProcessSample(cpuSeconds: 1.5, residentBytes: 4096, openFDs: 9, maxFDs: 1024, startTimeSeconds: 1.7e9)
+        let om = PrometheusText.render(s, format: .openMetrics)
+        let lines = om.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.last, "# EOF")
+        XCTAssertTrue(lines.contains("# TYPE byoc_requests counter"))
+        XCTAssertTrue(lines.contains("# TYPE process_cpu_seconds counter"))
+        XCTAssertTrue(lines.contains("process_cpu_seconds_total 1.5"))
+        XCTAssertTrue(lines.contains("# TYPE byoc_build info"))
+        XCTAssertTrue(lines.contains("byoc_build_info{version=\"0.1.0\"} 1"))
+        XCTAssertFalse(lines.contains { $0.hasPrefix("# TYPE") && $0.contains("_total ") })
+
+        let text = PrometheusText.render(s)
+        XCTAssertFalse(text.contains("# EOF"))
+        XCTAssertTrue(text.contains("# TYPE byoc_requests_total counter\n"))
+        XCTAssertTrue(text.contains("# TYPE byoc_build_info gauge\n"))
+        XCTAssertTrue(text.contains("process_open_fds 9\n"))
+        XCTAssertTrue(text.contains("process_max_fds 1024\n"))
+        XCTAssertTrue(text.contains("process_resident_memory_bytes 4096\n"))
+    }
+
+    func testNegotiation() {
+        XCTAssertEqual(MetricsFormat.negotiate(accept: nil), .prometheus)
+        XCTAssertEqual(MetricsFormat.negotiate(accept: "text/plain"), .prometheus)
+        XCTAssertEqual(MetricsFormat.negotiate(accept: "application/openmetrics-text; version=1.0.0,text/plain;q=0.5"), .openMetrics)
+        XCTAssertEqual(MetricsFormat.negotiate(accept: "application/openmetrics-text;q=0"), .prometheus)
+        XCTAssertEqual(MetricsFormat.openMetrics.contentType, "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    }
+
+    func testProcStatParsing() {
+        // The command name may hold spaces and parentheses.
+        let stat = "4242 (byoc (gw) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 12345 1000000 300 18446744073709551615"
+        let p = ProcessSample.parse(stat: stat, bootTimeSeconds: 1_700_000_000, ticksPerSecond: 100, pageSize: 4096,
+                                    openFDs: 7, maxFDs: 1024)
+        XCTAssertEqual(p, ProcessSample(cpuSeconds: 3.0, residentBytes: 300 * 4096, openFDs: 7, maxFDs: 1024,
+                                        startTimeSeconds: 1_700_000_123.45))
+        XCTAssertNil(ProcessSample.parse(stat: "garbage", bootTimeSeconds: 0, ticksPerSecond: 100, pageSize: 4096, openFDs: 0, maxFDs: 0))
+        XCTAssertEqual(ProcessSample.bootTimeSeconds(procStat: "cpu 1 2 3\nbtime 1700000000\nprocesses 5\n"), 1_700_000_000)
+        XCTAssertNotNil(ProcessSample.current(), "this test runs on Linux with /proc")
+    }
+}

@@ -45,6 +45,7 @@ public final class AdminService: Sendable {
             case "CreateToken": return try await tokens.create(try decode(request)).serializedBytes()
             case "ListTokens": return try await tokens.list(try decode(request)).serializedBytes()
             case "RevokeToken": return try await tokens.revoke(try decode(request)).serializedBytes()
+            case "ListEvents": return try await AdminEvents.list(try decode(request), registry: registry).serializedBytes()
             default: throw GRPCStatus(.unimplemented, "unknown method byoc.v1.Admin/\(method)")
             }
         } catch let error as RegistryError {

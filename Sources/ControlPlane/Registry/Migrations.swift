@@ -102,6 +102,10 @@ let registryMigrations: [Migration] = [
         )
         """,
     ]),
+    // ListEvents filters by time (`since`) across every model.
+    Migration(version: 4, name: "events by time", statements: [
+        "CREATE INDEX events_by_time ON events (time_unix_ms)",
+    ]),
 ]
 
 extension SQLiteConnection {

@@ -130,12 +130,14 @@ public actor Registry {
                 doomed = current.versions
             }
             let now = unixMillisecondsNow()
+            let wholeModel = doomed.count == current.versions.count
             for record in doomed {
                 try db.statement("DELETE FROM versions WHERE model = ? AND version = ?")
                     .run([.text(model), .text(record.key.version)])
-                try appendEvent(record.key, .deleted, old: record.status.state, new: .deleting, detail: "", at: now)
+                try appendEvent(record.key, .deleted, old: record.status.state, new: .deleting,
+                                detail: wholeModel ? "model \(model) deleted" : "version \(record.key.version) deleted", at: now)
             }
-            if doomed.count == current.versions.count {
+            if wholeModel {
                 try db.statement("DELETE FROM models WHERE name = ?").run([.text(model)])
             }
             return doomed.map { record in
@@ -278,19 +280,24 @@ public actor Registry {
         try read { try loadVersion(key) }
     }
 
-    /// Events, oldest first, optionally only those of `model` (and `version`).
-    public func events(model: String? = nil, version: String? = nil) throws -> [RegistryEvent] {
+    /// Events, oldest first, optionally only those of `model` (and `version`), at or after
+    /// `sinceUnixMs`; with `limit`, only the newest `limit` of them (still oldest first).
+    public func events(model: String? = nil, version: String? = nil, sinceUnixMs: Int64 = 0,
+                       limit: Int? = nil) throws -> [RegistryEvent] {
         try read {
-            try db.statement("""
+            let rows = try db.statement("""
                 SELECT id, time_unix_ms, model, version, kind, old_state, new_state, detail FROM events
-                WHERE (?1 IS NULL OR model = ?1) AND (?2 IS NULL OR version = ?2) ORDER BY id
-                """).query([model.map { .text($0) } ?? .null, version.map { .text($0) } ?? .null]) { row in
+                WHERE (?1 IS NULL OR model = ?1) AND (?2 IS NULL OR version = ?2) AND time_unix_ms >= ?3
+                ORDER BY id DESC LIMIT ?4
+                """).query([model.map { .text($0) } ?? .null, version.map { .text($0) } ?? .null,
+                            .integer(sinceUnixMs), .integer(limit.map { Int64($0) } ?? -1)]) { row in
                 RegistryEvent(id: row.int64(0), timeUnixMs: row.int64(1), model: row.text(2), version: row.text(3),
                               kind: RegistryEvent.Kind(rawValue: row.text(4)) ?? .observed,
                               oldState: row.optionalText(5).flatMap(DeploymentState.init(rawValue:)),
                               newState: row.optionalText(6).flatMap(DeploymentState.init(rawValue:)),
                               detail: row.text(7))
             }
+            return rows.reversed()
         }
     }
 

@@ -21,6 +21,7 @@ import Transport
 /// | DELETE /api/v1/models/{model} | DeleteModel (every version) | 200 `{deleted: [ModelVersion]}` |
 /// | DELETE /api/v1/models/{model}/versions/{version} | DeleteModel | 200 `{deleted: [ModelVersion]}` |
 /// | POST /api/v1/models/{model}/predict `{version, inputs, parameters, payload}` | Inference/Predict | 200 `{model, version, outputs, latencyMs}` |
+/// | GET /api/v1/events?model=&version=&since=&limit= | ListEvents (`since` in Unix ms) | 200 `{events: [Event]}` |
 /// | GET /api/v1/stats | - | rps and p99 per model version, last minutes |
 ///
 /// Errors: `{"error": {"code": "NOT_FOUND", "message": "..."}}` with the HTTP status of
@@ -41,9 +42,11 @@ enum ConsoleRoutes {
                 responder.respond(.text(200, "ready"))
             }
         }
-        r.add("GET", "/metrics") { _, responder in
+        r.add("GET", "/metrics") { request, responder in
+            let format = MetricsFormat.negotiate(accept: request.header("accept"))
             responder.respond {
-                var response = HTTPResponse.content(type: PrometheusText.contentType, Array(await console.metricsText().utf8))
+                var response = HTTPResponse.content(type: format.contentType,
+                                                    Array(await console.metricsText(format: format).utf8))
                 response.headers.append(("Cache-Control", "no-store"))
                 return response
             }
@@ -181,6 +184,14 @@ enum ConsoleRoutes {
             api(responder) { try await predict(console, model: name, request) }
         }
         OIPRoutes.add(to: r, console: console)
+        r.add("GET", "/api/v1/events", requiresAuth: true) { request, responder in
+            let items = request.queryItems
+            api(responder) {
+                let message = try eventsRequest(items)
+                let bytes = try await console.adminCall("ListEvents", message.serializedBytes())
+                return .json(200, ["events": try decode(ListEventsResponse.self, bytes).events.map { $0.jsonObject() }])
+            }
+        }
         r.add("GET", "/api/v1/stats", requiresAuth: true) { _, responder in
             let seconds = Double(console.options.statsIntervalNanos) / 1e9
             responder.respond(.json(200, console.stats.jsonObject(intervalSeconds: seconds)))
@@ -200,6 +211,26 @@ enum ConsoleRoutes {
                 return .jsonError(500, code: "INTERNAL", message: "\(error)")
             }
         }
+    }
+
+    /// The ListEvents request of `/api/v1/events`'s query (`model`, `version`, `since` in Unix
+    /// milliseconds, `limit`); the Admin API validates the values, this only their syntax.
+    static func eventsRequest(_ items: [String: String]) throws -> ListEventsRequest {
+        if let unknown = items.keys.sorted().first(where: { !["model", "version", "since", "limit"].contains($0) }) {
+            throw APIError.invalid("unknown query parameter \"\(unknown)\" (model, version, since, limit)")
+        }
+        var message = ListEventsRequest(model: items["model"] ?? "", version: items["version"] ?? "")
+        if let since = items["since"], !since.isEmpty {
+            guard let value = Int64(since) else {
+                throw APIError.invalid("since must be a time in Unix milliseconds, got \"\(since)\"")
+            }
+            message.sinceUnixMs = value
+        }
+        if let limit = items["limit"], !limit.isEmpty {
+            guard let value = Int32(limit) else { throw APIError.invalid("limit must be an integer, got \"\(limit)\"") }
+            message.limit = value
+        }
+        return message
     }
 
     static func decode<M: ProtoMessage>(_ type: M.Type, _ bytes: [UInt8]) throws -> M {

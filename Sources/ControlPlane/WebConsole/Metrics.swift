@@ -14,6 +14,9 @@ public struct WorkerSample: @unchecked Sendable {
     /// Models and versions in the worker's route table (static mode's registry size).
     public var routeModels = 0
     public var routeVersions = 0
+    /// The worker's route table: per-version series are kept only for versions in the newest
+    /// one (nil: no filter), so a deleted version's series disappear from the next scrape.
+    public var routeTable: RouteTable?
 
     public init() {}
 }
@@ -71,13 +74,24 @@ public struct MetricsSnapshot: Sendable {
     public var routeGeneration: UInt64 = 0
     public var workers = 0
     public var control = ControlSample()
+    /// The `process_*` numbers (nil: not read, or no /proc).
+    public var process: ProcessSample?
+    /// `byoc_build_info`'s version label ("" leaves the metric out).
+    public var buildVersion = ""
 
     public init() {}
 
-    /// Sums worker samples (counters add up; the route generation is the newest).
+    /// Sums worker samples (counters add up; the route generation is the newest). Per-version
+    /// series of versions missing from the newest route table are dropped (calls that never
+    /// resolved to a version, model "" version "", are always kept).
     public init(workers samples: [WorkerSample], control: ControlSample) {
         self.control = control
         workers = samples.count
+        let newest = samples.compactMap(\.routeTable).max(by: { $0.generation < $1.generation })
+        func routed(_ label: VersionLabel) -> Bool {
+            guard let newest, newest.generation > 0, !label.model.isEmpty else { return true }
+            return newest.models[label.model]?.versions[label.version] != nil
+        }
         for sample in samples {
             for (key, count) in sample.router.calls {
                 let parts = key.split(separator: "\u{1}", omittingEmptySubsequences: false)
@@ -99,6 +113,11 @@ public struct MetricsSnapshot: Sendable {
             for (status, n) in sample.http1.refused { http1Refused[status, default: 0] += n }
             routeGeneration = max(routeGeneration, sample.routeGeneration)
         }
+        calls = calls.filter { routed($0.key) }
+        latency = latency.filter { routed($0.key) }
+        inFlight = inFlight.filter { routed($0.key) }
+        connectFailures = connectFailures.filter { routed($0.key) }
+        retries = retries.filter { routed($0.key) }
     }
 
     /// The `code` label: the gRPC status code name (`OK`, `NOT_FOUND`, ...); a missing or
@@ -114,18 +133,76 @@ public struct MetricsSnapshot: Sendable {
     }
 }
 
-/// Renders a `MetricsSnapshot` in the Prometheus text exposition format 0.0.4.
-public enum PrometheusText {
-    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+/// The exposition formats `/metrics` speaks.
+public enum MetricsFormat: Sendable, Equatable {
+    /// Prometheus text 0.0.4 (the default).
+    case prometheus
+    /// OpenMetrics 1.0.0 text: counter families named without `_total`, `# EOF` at the end.
+    case openMetrics
 
-    public static func render(_ s: MetricsSnapshot) -> String {
+    public var contentType: String {
+        switch self {
+        case .prometheus: return "text/plain; version=0.0.4; charset=utf-8"
+        case .openMetrics: return "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        }
+    }
+
+    /// OpenMetrics when the scrape's `Accept` names `application/openmetrics-text` (with a q
+    /// above 0), else Prometheus text.
+    public static func negotiate(accept: String?) -> MetricsFormat {
+        guard let accept else { return .prometheus }
+        for range in accept.split(separator: ",") {
+            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard parts.first == "application/openmetrics-text" else { continue }
+            let q = parts.dropFirst().first(where: { $0.hasPrefix("q=") }).flatMap { Double($0.dropFirst(2)) } ?? 1
+            if q > 0 { return .openMetrics }
+        }
+        return .prometheus
+    }
+}
+
+/// Renders a `MetricsSnapshot` in the Prometheus text exposition format 0.0.4, or OpenMetrics.
+public enum PrometheusText {
+    public static let contentType = MetricsFormat.prometheus.contentType
+
+    public static func render(_ s: MetricsSnapshot, format: MetricsFormat = .prometheus) -> String {
         var out = ""
         out.reserveCapacity(4096)
+        let openMetrics = format == .openMetrics
+        /// `# HELP` and `# TYPE` of a family; OpenMetrics names a counter's family without
+        /// `_total` and an info family without `_info`.
         func header(_ name: String, _ type: String, _ help: String) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            var family = name
+            var kind = type
+            if openMetrics {
+                if type == "counter", name.hasSuffix("_total") { family = String(name.dropLast("_total".count)) }
+                if type == "info" { family = String(name.dropLast("_info".count)) }
+                let text = help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                out += "# HELP \(family) \(text)\n# TYPE \(family) \(kind)\n"
+                return
+            }
+            if type == "info" { kind = "gauge" }
+            out += "# HELP \(family) \(help)\n# TYPE \(family) \(kind)\n"
         }
         func labels(_ label: VersionLabel, _ extra: String = "") -> String {
             "{model=\"\(escape(label.model))\",version=\"\(escape(label.version))\"\(extra)}"
+        }
+
+        if let p = s.process {
+            header("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.")
+            out += "process_cpu_seconds_total \(p.cpuSeconds)\n"
+            header("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
+            out += "process_resident_memory_bytes \(p.residentBytes)\n"
+            header("process_open_fds", "gauge", "Number of open file descriptors.")
+            out += "process_open_fds \(p.openFDs)\n"
+            header("process_max_fds", "gauge", "Maximum number of open file descriptors.")
+            out += "process_max_fds \(p.maxFDs)\n"
+            header("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.")
+            out += "process_start_time_seconds \(p.startTimeSeconds)\n"
+        }
+        if !s.buildVersion.isEmpty {
+            header("byoc_build_info", "info", "The gateway's build: its version in the label; the value is always 1.")
+            out += "byoc_build_info{version=\"\(escape(s.buildVersion))\"} 1\n"
         }
 
         header("byoc_requests_total", "counter",
@@ -195,6 +272,7 @@ public enum PrometheusText {
 
         header("byoc_workers", "gauge", "Worker event loops.")
         out += "byoc_workers \(s.workers)\n"
+        if openMetrics { out += "# EOF\n" }
         return out
     }
 

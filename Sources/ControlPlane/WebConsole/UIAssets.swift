@@ -79,6 +79,15 @@ enum UIAssets {
       </form>
     </section>
   </div>
+
+  <section class="card" id="timeline-card">
+    <div class="card-head">
+      <h2>Timeline</h2>
+      <label class="inline">Model<select id="timeline-model"></select></label>
+    </div>
+    <div id="timeline-empty" class="empty">No events yet.</div>
+    <ol id="timeline" class="timeline"></ol>
+  </section>
 </main>
 
 <div id="toast" class="toast hidden" role="status"></div>
@@ -197,7 +206,16 @@ table.models tr.model-row td { background: #f8f9fc; font-weight: 600; padding-to
 .pill.FAILED { background: #fde2e2; color: #b32020; }
 .pill.DELETING { background: #eceff3; color: #5b6576; }
 .msg { display: block; font-size: 12px; color: var(--muted); max-width: 260px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.msg.bad { color: var(--danger); }
+.msg.bad { color: var(--danger); white-space: normal; overflow-wrap: anywhere; max-width: 360px; } /* why it failed ends the message: show all of it */
+label.inline { display: flex; align-items: center; gap: 8px; margin: 0; }
+.timeline { list-style: none; margin: 0; padding: 0; max-height: 360px; overflow-y: auto; }
+.timeline li { display: grid; grid-template-columns: 190px 60px 100px 1fr; gap: 10px; padding: 6px 0; border-top: 1px solid var(--line); font-size: 13px; align-items: baseline; }
+.timeline li:first-child { border-top: 0; }
+.timeline .when { color: var(--muted); font-variant-numeric: tabular-nums; white-space: nowrap; }
+.timeline .what { overflow-wrap: anywhere; }
+.timeline .kind.state, .timeline .kind.registered { background: #e3ecff; color: #2650b5; }
+.timeline .kind.deleted { background: #fde2e2; color: #b32020; }
+@media (max-width: 700px) { .timeline li { grid-template-columns: 1fr 1fr; } .timeline .what { grid-column: 1 / -1; } }
 .actions { white-space: nowrap; text-align: right; }
 .actions .btn { margin-left: 4px; }
 svg.spark { display: block; width: 96px; height: 24px; }
@@ -231,7 +249,7 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
   table.models td.cell-model { display: none; }
   table.models td.actions { justify-content: flex-end; flex-wrap: wrap; }
   table.models td.actions::before { content: none; }
-  .msg { max-width: 190px; }
+  .msg, .msg.bad { max-width: 190px; }
 }
 """#
 
@@ -483,6 +501,10 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
           readOnly ? null : h('button', { class: 'btn ghost small', type: 'button', 'data-action': 'traffic', 'data-model': m.name,
             onclick: () => openTraffic(m) }, 'Traffic'),
           readOnly ? null : h('button', {
+            class: 'btn ghost small', type: 'button', 'data-action': 'timeline', 'data-model': m.name,
+            onclick: () => showTimeline(m.name),
+          }, 'Timeline'),
+          readOnly ? null : h('button', {
             class: 'btn ghost small link-danger', type: 'button', 'data-action': 'delete-model', 'data-model': m.name,
             onclick: () => confirmDelete('Delete model ' + m.name + '?',
               'Every version of "' + m.name + '" (' + m.versions.length + ') will be stopped and removed from the registry.',
@@ -563,6 +585,41 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     c.textContent = ok ? 'live · ' + new Date().toLocaleTimeString() : (why || 'disconnected');
   }
 
+  // ---------------------------------------------------------------- timeline
+  // The registry's events of one model, newest first, refreshed with the table.
+  function renderTimelineModels() {
+    const select = $('timeline-model');
+    const names = state.models.map((m) => m.name).sort();
+    const current = select.value || names[0] || '';
+    if (select.dataset.names !== names.join(',')) {
+      select.replaceChildren(...names.map((n) => h('option', { value: n, text: n })));
+      select.dataset.names = names.join(',');
+    }
+    if (names.includes(current)) select.value = current;
+  }
+
+  function showTimeline(model) {
+    renderTimelineModels();
+    $('timeline-model').value = model;
+    refreshTimeline();
+    $('timeline-card').scrollIntoView({ behavior: 'smooth', block: 'start' });
+  }
+
+  async function refreshTimeline() {
+    const model = $('timeline-model').value;
+    if (!model) { $('timeline').replaceChildren(); $('timeline-empty').classList.remove('hidden'); return; }
+    const r = await api('GET', '/api/v1/events?model=' + enc(model) + '&limit=50');
+    if ($('timeline-model').value !== model) return;
+    const events = ((r && r.events) || []).slice().reverse();
+    $('timeline').replaceChildren(...events.map((e) => h('li', { class: 'event', 'data-kind': e.kind, 'data-version': e.version },
+      h('span', { class: 'when', text: new Date(e.timeUnixMs).toLocaleString() }),
+      h('span', { class: 'ver', text: e.version ? 'v' + e.version : 'model' }),
+      h('span', {}, h('span', { class: 'pill kind ' + e.kind, text: e.kind })),
+      h('span', { class: 'what', text: e.message }))));
+    $('timeline-empty').classList.toggle('hidden', events.length > 0);
+  }
+  $('timeline-model').addEventListener('change', () => { refreshTimeline().catch((e) => toast(e.message, true)); });
+
   // ---------------------------------------------------------------- refresh loop
   async function refresh() {
     if (state.busy) return;
@@ -573,6 +630,7 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
       state.stats = new Map(((stats && stats.series) || []).map((s) => [s.model + '/' + s.version, s]));
       renderModels();
       renderTryModels();
+      if (!(state.info && state.info.mode === 'routes')) { renderTimelineModels(); await refreshTimeline(); }
       setConn(true);
     } catch (e) {
       setConn(false, e.status === 401 ? 'sign-in required' : e.message);
@@ -659,6 +717,7 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
       if (state.info.mode === 'routes') {
         $('mode-note').textContent = 'static routes (read-only)';
         $('register-card').classList.add('hidden');
+        $('timeline-card').classList.add('hidden');
       }
       if (state.info.authRequired && !state.token) showLogin('');
     } catch (e) { /* shown by refresh */ }

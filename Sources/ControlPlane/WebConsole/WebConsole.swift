@@ -18,7 +18,7 @@ public struct WebConsoleOptions: Sendable {
     /// "registry" (Admin API available) or "routes" (static route file, read-only).
     public var mode = "registry"
     public var serverName = "byoc-gateway"
-    public var serverVersion = "0.1.0"
+    public var serverVersion = BuildInfo.version
     /// Deadline of a Predict sent from the UI (the default and the ceiling for `timeoutMs`).
     public var predictTimeoutMs = 30_000
 
@@ -52,6 +52,7 @@ final class ConsoleWorker: @unchecked Sendable {
         sample.routeGeneration = table.generation
         sample.routeModels = table.models.count
         sample.routeVersions = table.models.values.reduce(0) { $0 + $1.versions.count }
+        sample.routeTable = table
         return sample
     }
 }
@@ -178,12 +179,17 @@ public final class WebConsole: @unchecked Sendable {
                 control.registryVersions = newest.routeVersions
             }
         }
-        return MetricsSnapshot(workers: samples, control: control)
+        var snapshot = MetricsSnapshot(workers: samples, control: control)
+        if includeControl {
+            snapshot.process = ProcessSample.current()
+            snapshot.buildVersion = options.serverVersion
+        }
+        return snapshot
     }
 
-    /// The `/metrics` text.
-    public func metricsText() async -> String {
-        PrometheusText.render(await snapshot())
+    /// The `/metrics` text in `format`.
+    public func metricsText(format: MetricsFormat = .prometheus) async -> String {
+        PrometheusText.render(await snapshot(), format: format)
     }
 
     /// Calls the Admin API; gRPC statuses become `APIError`s.

@@ -72,6 +72,11 @@ extension CLIMain.Outcome {
             return
         }
         let verb = (["byocctl"] + ArgumentOrder.commandPath(arguments)).joined(separator: " ")
+        if let near = VerbSuggestion.suggestion(for: arguments) {
+            self.init(text: "byocctl: unknown verb '\(near.typed)': did you mean '\(near.verb)'? (see '\(verb) --help')",
+                      toStdout: false, exitCode: CLIError.usage)
+            return
+        }
         let text = message.isEmpty ? "usage error" : Self.lowercasingFirstWord(message)
         self.init(text: "byocctl: \(text) (see '\(verb) --help')", toStdout: false, exitCode: CLIError.usage)
     }

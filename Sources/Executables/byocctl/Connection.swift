@@ -18,6 +18,7 @@ enum RPC {
     static let createToken = "/byoc.v1.Admin/CreateToken"
     static let listTokens = "/byoc.v1.Admin/ListTokens"
     static let revokeToken = "/byoc.v1.Admin/RevokeToken"
+    static let listEvents = "/byoc.v1.Admin/ListEvents"
 }
 
 /// One gateway connection; every call's failure comes out as a `CLIError` with one clear line.

@@ -4,7 +4,7 @@ import TLS
 
 /// How results are printed.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table, json
+    case table, json, yaml
 }
 
 /// The options every verb takes.
@@ -28,7 +28,7 @@ struct GlobalOptions: ParsableArguments {
         "API token sent as authorization: Bearer (default: $BYOC_TOKEN).", valueName: "token"))
     var token: String?
 
-    @Option(name: [.short, .long], help: "Output format: table or json.")
+    @Option(name: [.short, .long], help: "Output format: table, json or yaml.")
     var output: OutputFormat = .table
 
     @Option(name: .long, help: ArgumentHelp("Deadline of each call, in seconds.", valueName: "seconds"))

@@ -97,6 +97,6 @@ struct PredictCommand: AsyncParsableCommand {
             "outputs": response.outputs.mapValues { TensorJSON.outputObject($0) } as [String: Any],
         ]
         if !response.payload.isEmpty { object["payload"] = Data(response.payload).base64EncodedString() }
-        Stdout.write(JSONText.render(object))
+        Stdout.write(global.output == .yaml ? YAMLText.render(object) : JSONText.render(object))
     }
 }

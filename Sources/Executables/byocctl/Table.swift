@@ -99,9 +99,13 @@ enum VersionText {
     }
 }
 
-/// Prints a response: its JSON in json mode, else the given table text.
+/// Prints a response: its JSON (json), the same value as YAML (yaml), else the table text.
 enum Output {
     static func emit(_ global: GlobalOptions, json: @autoclosure () -> Any, table: @autoclosure () -> String) {
-        Stdout.write(global.json ? JSONText.render(json()) : table())
+        switch global.output {
+        case .json: Stdout.write(JSONText.render(json()))
+        case .yaml: Stdout.write(YAMLText.render(json()))
+        case .table: Stdout.write(table())
+        }
     }
 }

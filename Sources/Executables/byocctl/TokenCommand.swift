@@ -92,14 +92,20 @@ enum TokenTime {
         if let seconds = duration(trimmed) {
             return Int64(((now.timeIntervalSince1970 + seconds) * 1000).rounded())
         }
+        if let time = rfc3339(trimmed) { return time }
+        throw CLIError.usage("--expires takes a duration (90s, 30m, 24h, 7d, 1h30m) or an RFC 3339 time (2030-01-01T00:00:00Z), got \"\(text)\"")
+    }
+
+    /// Unix milliseconds of an RFC 3339 time (fractional seconds optional); nil when it is not one.
+    static func rfc3339(_ text: String) -> Int64? {
         for options: ISO8601DateFormatter.Options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds]] {
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = options
-            if let date = formatter.date(from: trimmed) {
+            if let date = formatter.date(from: text) {
                 return Int64((date.timeIntervalSince1970 * 1000).rounded())
             }
         }
-        throw CLIError.usage("--expires takes a duration (90s, 30m, 24h, 7d, 1h30m) or an RFC 3339 time (2030-01-01T00:00:00Z), got \"\(text)\"")
+        return nil
     }
 
     /// Seconds of `1h30m`-style text; nil when it is not one.

@@ -92,6 +92,7 @@ public final class GRPCClient: @unchecked Sendable {
 
     static func reason(_ error: Error) -> String {
         if let system = error as? SystemError { return system.reason.lowercased() }
+        if let resolve = error as? ResolveError { return resolve.description }
         if let connection = error as? HTTP2ConnectionError {
             return connection.systemError.map { $0.reason.lowercased() } ?? connection.message
         }

@@ -18,7 +18,8 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
     var storage = sockaddr_storage()
     var length: socklen_t = 0
 
-    /// Resolves `host` (an IP literal or, failing that, a name via getaddrinfo) and `port`.
+    /// Resolves `host` (an IP literal or, failing that, a name via getaddrinfo) and `port`;
+    /// throws `ResolveError` when the name does not resolve.
     public init(host: String, port: Int) throws {
         guard (0...65535).contains(port) else { throw SystemError("resolve \(host):\(port)", code: EINVAL) }
         var v4 = sockaddr_in()
@@ -47,7 +48,8 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
         var result: UnsafeMutablePointer<addrinfo>?
         let rc = getaddrinfo(host, String(port), &hints, &result)
         guard rc == 0, let first = result, let address = first.pointee.ai_addr else {
-            throw SystemError("resolve \(host)", code: rc == EAI_SYSTEM ? errno : EHOSTUNREACH)
+            if rc == EAI_SYSTEM { throw SystemError("resolve \(host)", code: errno) }
+            throw ResolveError(host: host, code: rc == 0 ? EAI_NONAME : rc)
         }
         defer { freeaddrinfo(result) }
         length = first.pointee.ai_addrlen

@@ -59,6 +59,8 @@ public enum KubeObjects {
             "name": "model",
             "image": .string(spec.image),
             "imagePullPolicy": "IfNotPresent",
+            // A crashing container's log tail becomes its termination message: the FAILED message.
+            "terminationMessagePolicy": "FallbackToLogsOnError",
             "env": .array(env),
             "ports": [["name": "grpc", "containerPort": .int(Int64(port)), "protocol": "TCP"]],
             "readinessProbe": [

@@ -1,3 +1,4 @@
+import Foundation
 import Reconciler
 import Registry
 import Routing
@@ -49,10 +50,30 @@ public enum ObservedState {
                 guard let waiting = status[path: "state", "waiting"], let reason = waiting["reason"]?.string,
                       failingReasons.contains(reason) else { continue }
                 let message = waiting["message"]?.string.map { ": \($0)" } ?? ""
-                return "pod \(pod.name): \(reason)\(message)"
+                return "pod \(pod.name): \(reason)\(message)" + (lastTermination(status).map { "; \($0)" } ?? "")
             }
         }
         return nil
+    }
+
+    /// How a container's previous run ended, from its `lastState.terminated`: `exited with status
+    /// 1: <the termination message's last line>`, or with the reason (`OOMKilled`) when there is
+    /// no message. The message is what the container wrote to its termination message file, or
+    /// the tail of its log (`terminationMessagePolicy: FallbackToLogsOnError`, which the model
+    /// Deployments set), so it ends with the error the program printed last.
+    public static func lastTermination(_ containerStatus: JSON) -> String? {
+        guard let terminated = containerStatus[path: "lastState", "terminated"] else { return nil }
+        var text = terminated["exitCode"]?.int.map { "exited with status \($0)" } ?? "exited"
+        let lastLine = terminated["message"]?.string?
+            .split(whereSeparator: { $0 == "\n" || $0 == "\r" })
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .last(where: { !$0.isEmpty })
+        if let lastLine {
+            text += ": " + (lastLine.count > 300 ? String(lastLine.prefix(297)) + "..." : lastLine)
+        } else if let reason = terminated["reason"]?.string, !reason.isEmpty {
+            text += " (\(reason))"
+        }
+        return text
     }
 
     /// The observed state of `spec` given its Deployment (nil = not created yet), its pods and

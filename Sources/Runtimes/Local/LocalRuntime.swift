@@ -44,7 +44,8 @@ public struct LocalRuntimeOptions: Sendable {
 /// A version with a `command` runs it once per replica with env `PORT` (a free port on
 /// 127.0.0.1), `BYOC_MODEL`, `BYOC_VERSION`, `BYOC_REPLICA`, the version's env and the
 /// gateway's PATH/HOME/LANG; stdout and stderr both go to
-/// `<stateDir>/logs/<model>/<version>/replica-<n>.log`. A version with only an image runs it
+/// `<stateDir>/logs/<model>/<version>/replica-<n>.log`, and the last line a replica wrote
+/// before it exited ends the version's message (`LogTail`). A version with only an image runs it
 /// through docker or podman when `TOOL info` works, else it is FAILED. Children are started from
 /// one dedicated thread with PR_SET_PDEATHSIG, so they die with the gateway; each leads its own
 /// process group, which is what stop signals go to. A replica is ready when the prober says
@@ -214,7 +215,7 @@ public actor LocalRuntime: Runtime {
                                                       environment: containerEnvironment(spec, index: index))
                 request.environment = Self.containerToolEnvironment()
             }
-            request.logHeader = "--- byoc: starting replica \(index) of \(key) on 127.0.0.1:\(port) at \(Date()): "
+            request.logHeader = "\(LogTail.headerPrefix)\(index) of \(key) on 127.0.0.1:\(port) at \(Date()): "
                 + request.arguments.joined(separator: " ")
             outcome = .success((try await ProcessSpawner.shared.spawn(request), port))
         } catch {
@@ -324,7 +325,8 @@ public actor LocalRuntime: Runtime {
         let ranFor = slot.startedAt.map { now - $0 } ?? .zero
         let delay = version.replicaExited(index, status: status, wasReady: slot.isReady, ranFor: ranFor,
                                           backoff: options.restartBackoff, resetAfter: options.backoffResetAfter,
-                                          failAfter: options.failAfterEarlyExits)
+                                          failAfter: options.failAfterEarlyExits,
+                                          lastLine: LogTail.lastLine(ofFile: logPath(version.spec.key, replica: index)))
         version.slots[index]?.phase = .waiting(until: now + delay)
         version.slots[index]?.probing = false
         if let name = slot.containerName { removeContainerLater(name) }

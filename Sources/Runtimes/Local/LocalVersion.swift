@@ -70,9 +70,10 @@ final class LocalVersion {
         spec.image != other.image || spec.command != other.command || spec.port != other.port || spec.env != other.env
     }
 
-    /// Records that replica `index` exited; returns the restart delay.
+    /// Records that replica `index` exited; returns the restart delay. `lastLine`, the last
+    /// line the replica wrote (see `LogTail`), ends the note: why it exited, where people look.
     func replicaExited(_ index: Int, status: ExitStatus, wasReady: Bool, ranFor: Duration,
-                       backoff: Backoff, resetAfter: Duration, failAfter: Int) -> Duration {
+                       backoff: Backoff, resetAfter: Duration, failAfter: Int, lastLine: String? = nil) -> Duration {
         guard var slot = slots[index] else { return backoff.initial }
         slot.consecutiveExits = ranFor >= resetAfter ? 1 : slot.consecutiveExits + 1
         let delay = backoff.delay(afterFailures: slot.consecutiveExits)
@@ -84,6 +85,7 @@ final class LocalVersion {
         } else {
             note = "replica \(index) \(status); restarting in \(delay.shortDescription)"
         }
+        if let lastLine, !lastLine.isEmpty { note += "; last output: \(lastLine)" }
         return delay
     }
 

@@ -52,6 +52,14 @@ extension Token {
     }
 }
 
+extension Event {
+    /// Returns a JSON-compatible dictionary with protobuf JSON names ("timeUnixMs", ...).
+    public func jsonObject() -> [String: Any] {
+        ["id": Int(id), "timeUnixMs": Int(timeUnixMs), "model": model, "version": version, "kind": kind,
+         "message": message]
+    }
+}
+
 extension Tensor {
     /// Returns a JSON-compatible dictionary: "dtype" (name), "shape" and each non-empty value list
     /// under its field name ("raw" as base64; non-finite floats as "NaN"/"Infinity"/"-Infinity").

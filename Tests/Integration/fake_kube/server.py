@@ -21,7 +21,11 @@ to its HPA's bounds) as real `byoc-echo-model` processes on 127.0.0.1 with their
 (env BYOC_ECHO_BIN), marks them ready once listening, writes one EndpointSlice per ready pod
 for every Service selecting it (addresses 127.0.0.1, the pod's port), and keeps the
 Deployment's status and conditions. Images named `bad/...` give pods stuck in ErrImagePull /
-ImagePullBackOff instead. A changed pod template replaces the pods.
+ImagePullBackOff instead; images named `crash/...` run `sh -c 'echo "$CRASH_MESSAGE" >&2; exit 1'`
+(the container's env), so the pod's container ends as the kubelet reports a crashing one:
+`lastState.terminated` (exitCode, reason Error, and with terminationMessagePolicy
+FallbackToLogsOnError the tail of its log as the message: the last 80 lines, at most 2048
+bytes), restartCount 1, and waiting in CrashLoopBackOff. A changed pod template replaces the pods.
 
 Control API for the tests on a second, HTTP/1.1 port (JSON): see `Control`.
 
@@ -458,6 +462,9 @@ class FakePod:
     model: str
     version: str
     bad_image: bool
+    crash: bool = False
+    env: dict | None = None
+    termination_policy: str = "File"
     process: asyncio.subprocess.Process | None = None
     port: int = 0
     ready: bool = False
@@ -535,7 +542,8 @@ class Cluster:
         env = {e["name"]: e.get("value", "") for e in container.get("env") or []}
         pod = FakePod(name=name, deployment=dep["metadata"]["name"], template_hash=h,
                       model=env.get("BYOC_MODEL", "model"), version=env.get("BYOC_VERSION", "1"),
-                      bad_image=container["image"].startswith("bad/"))
+                      bad_image=container["image"].startswith("bad/"), crash=container["image"].startswith("crash/"),
+                      env=env, termination_policy=container.get("terminationMessagePolicy", "File"))
         self.pods[(ns, name)] = pod
         labels = dict((tmpl.get("metadata") or {}).get("labels") or {})
         labels["pod-template-hash"] = h
@@ -563,10 +571,16 @@ class Cluster:
             return
         pod.log = self.state_dir / f"{pod.name}.log"
         logf = open(pod.log, "wb")
+        if pod.crash:
+            argv = ["/bin/sh", "-c", 'echo starting; echo "$CRASH_MESSAGE" >&2; exit 1']
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **(pod.env or {})}
+        else:
+            argv = [self.echo_bin, "--listen", "127.0.0.1:0", "--model", pod.model, "--version", pod.version,
+                    "--id", pod.name, "--workers", "1"]
+            env = None
         try:
             pod.process = await asyncio.create_subprocess_exec(
-                self.echo_bin, "--listen", "127.0.0.1:0", "--model", pod.model, "--version", pod.version,
-                "--id", pod.name, "--workers", "1", stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf)
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf, env=env)
         finally:
             logf.close()
         self.processes.add(pod.process)
@@ -579,7 +593,8 @@ class Cluster:
                 pod.port = int(m.group(1))
                 break
             if pod.process.returncode is not None:
-                self.set_waiting(ns, pod, "CrashLoopBackOff", "back-off restarting failed container")
+                self.set_terminated(ns, pod, pod.process.returncode)
+                self.set_waiting(ns, pod, "CrashLoopBackOff", "back-off 10s restarting failed container")
                 return
             await asyncio.sleep(0.05)
         else:
@@ -608,6 +623,23 @@ class Cluster:
         new = copy.deepcopy(obj)
         cs = new["status"]["containerStatuses"][0]
         cs["state"] = {"waiting": {"reason": reason, "message": message}}
+        self.store.put("pods", new, "MODIFIED", obj)
+
+    def set_terminated(self, ns, pod, exit_code):
+        """Records the container's last run as the kubelet does: lastState.terminated, with the
+        log's tail as the message when the policy is FallbackToLogsOnError and the run failed."""
+        obj = self.store.get("pods", ns, pod.name)
+        if obj is None:
+            return
+        new = copy.deepcopy(obj)
+        cs = new["status"]["containerStatuses"][0]
+        terminated = {"exitCode": exit_code, "reason": "Error" if exit_code else "Completed",
+                      "startedAt": now_rfc3339(), "finishedAt": now_rfc3339()}
+        if pod.termination_policy == "FallbackToLogsOnError" and exit_code != 0 and pod.log:
+            tail = "\n".join(pod.log.read_text(errors="replace").splitlines()[-80:])
+            terminated["message"] = tail.encode()[-2048:].decode(errors="replace")
+        cs["lastState"] = {"terminated": terminated}
+        cs["restartCount"] = cs.get("restartCount", 0) + 1
         self.store.put("pods", new, "MODIFIED", obj)
 
     def kill_pod(self, ns, pod: FakePod):
