@@ -35,7 +35,8 @@ public struct ReconcilerOptions: Sendable {
 /// per key with exponential backoff; a terminal error (an invalid spec) is not retried.
 ///
 /// Keys are queued by a resync (every registry key plus every observed key: at start, per
-/// `resyncInterval`, per `wake()` and per runtime change) and by `registryChanged()` (only the
+/// `resyncInterval`, per `wake()` and per runtime change; the first one is waited for, so the
+/// first routes published carry every key's endpoints) and by `registryChanged()` (only the
 /// keys whose spec an Admin call changed, added or deleted). Routes (registry models and
 /// defaults + ready endpoints) are always built from the newest registry read and published,
 /// unnumbered (the gateway, the one publisher to the workers, stamps each table), when they
@@ -60,6 +61,9 @@ public actor Reconciler {
     private var endpoints: [VersionKey: [Endpoint]] = [:]
     private var publishedRoutes: [String: ModelRoutes]?
     private var publishScheduled = false
+    /// False until one resync reconciled every key: routes published before would lack the
+    /// endpoints of the keys not reconciled yet (a new leader would drop a follower's routes).
+    private var initialSyncDone = false
     /// The newest registry read so far: routes are always built from it, so a reconcile that
     /// read the registry before an Admin change cannot publish older routes than `syncRoutes`
     /// did while the reconcile was waiting on the runtime.
@@ -92,7 +96,11 @@ public actor Reconciler {
         let resyncs = self.resyncs
         resyncTask = Task {
             for await _ in resyncs {
-                await self.resyncInBackground()
+                if self.initialSyncDone {
+                    await self.resyncInBackground()
+                } else {
+                    await self.runPass()
+                }
             }
         }
         let interval = options.resyncInterval
@@ -124,11 +132,13 @@ public actor Reconciler {
     }
 
     /// One resync, waited for: queues every key and returns once each was reconciled, with the
-    /// routes published (tests call this; the loop queues without waiting).
+    /// routes published (the loop runs this until it succeeded once, then queues without
+    /// waiting; tests call it too).
     public func runPass() async {
         await startWorkers()
         guard let keys = await resync() else { return }
         await workers.process(keys)
+        initialSyncDone = true
         publishRoutes()
     }
 
@@ -268,7 +278,7 @@ public actor Reconciler {
         keys.formUnion(await runtime.observedKeys())
         let known = keys
         endpoints = endpoints.filter { known.contains($0.key) }
-        publishRoutes()
+        if initialSyncDone { publishRoutes() }
         return await workers.notBackingOff(keys.sorted())
     }
 
@@ -318,7 +328,7 @@ public actor Reconciler {
 
     private func publishScheduledRoutes() {
         publishScheduled = false
-        publishRoutes()
+        if initialSyncDone { publishRoutes() }
     }
 
     private func publishRoutes() {
