@@ -126,8 +126,8 @@ public actor Reconciler {
         resyncSignal.finish()
         tickerTask?.cancel()
         registryRetryTask?.cancel()
-        await resyncTask?.value
         await workers.shutDown()
+        await resyncTask?.value
         await runtime.shutdown()
     }
 
