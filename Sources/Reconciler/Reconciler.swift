@@ -138,6 +138,7 @@ public actor Reconciler {
         await startWorkers()
         guard let keys = await resync() else { return }
         await workers.process(keys)
+        guard !stopped else { return }
         initialSyncDone = true
         publishRoutes()
     }
