@@ -190,6 +190,131 @@ final class ReconcilerTests: XCTestCase {
         await periodic.stop()
     }
 
+    /// A version whose runtime apply hangs holds one worker; another version still converges
+    /// and is routed meanwhile.
+    func testOneSlowKeyDoesNotHoldAnother() async throws {
+        let registry = try Registry(path: directory.file("r.db"))
+        let slow = VersionKey(model: "iris", version: "1")
+        let fast = VersionKey(model: "iris", version: "2")
+        _ = try await registry.register(testSpec("iris", "1"))
+        _ = try await registry.register(testSpec("iris", "2"))
+        let runtime = FakeRuntime()
+        let recorder = TableRecorder()
+        let reconciler = makeReconciler(registry, runtime, recorder, resync: .milliseconds(50))
+        await reconciler.start()
+        await eventually("both routed") {
+            recorder.latest?.models["iris"]?.versions.values.allSatisfy { $0.count == 1 } == true
+        }
+
+        await runtime.closeGate(for: slow)
+        _ = try await registry.scale(slow, minReplicas: 2, maxReplicas: 2)
+        _ = try await registry.scale(fast, minReplicas: 3, maxReplicas: 3)
+        await reconciler.registryChanged()
+        await eventually("the slow apply is waiting") { await runtime.blockedApplies(slow) == 1 }
+        await eventually("the other version converges meanwhile") {
+            try await registry.version(fast).status.readyReplicas == 3
+        }
+        await eventually("and is routed") { recorder.latest?.models["iris"]?.versions["2"]?.count == 3 }
+        let blocked = await runtime.blockedApplies(slow)
+        let slowReady = try await registry.version(slow).status.readyReplicas
+        XCTAssertEqual(blocked, 1, "resyncs keep queueing the held key: it is never applied twice at once")
+        XCTAssertEqual(slowReady, 1, "the slow version is still being applied")
+        XCTAssertEqual(recorder.latest?.models["iris"]?.versions["1"]?.count, 1, "its routes stay as they were")
+
+        await runtime.openGate(for: slow)
+        await eventually("the slow version converges once released") {
+            try await registry.version(slow).status.readyReplicas == 2
+        }
+        await eventually("and is routed") { recorder.latest?.models["iris"]?.versions["1"]?.count == 2 }
+        let most = await runtime.maxInFlight
+        XCTAssertEqual(most[slow], 1)
+        XCTAssertEqual(most[fast], 1)
+        await reconciler.stop()
+    }
+
+    /// The first resync publishes routes only once every key was reconciled, so a new leader
+    /// never publishes a table missing the endpoints of a key not reconciled yet.
+    func testFirstRoutesWaitForEveryKey() async throws {
+        let registry = try Registry(path: directory.file("r.db"))
+        let slow = VersionKey(model: "iris", version: "1")
+        let fast = VersionKey(model: "iris", version: "2")
+        _ = try await registry.register(testSpec("iris", "1"))
+        _ = try await registry.register(testSpec("iris", "2"))
+        let runtime = FakeRuntime()
+        await runtime.closeGate(for: slow)
+        let recorder = TableRecorder()
+        let reconciler = makeReconciler(registry, runtime, recorder)
+        await reconciler.start()
+        await eventually("the other version is READY") { try await registry.version(fast).status.state == .ready }
+        await eventually("the slow apply is waiting") { await runtime.blockedApplies(slow) == 1 }
+        XCTAssertTrue(recorder.all.isEmpty, "no routes before every key was reconciled once")
+        await runtime.openGate(for: slow)
+        await eventually("routes with both versions' endpoints") {
+            recorder.latest?.models["iris"]?.versions.values.allSatisfy { $0.count == 1 } == true
+        }
+        XCTAssertEqual(recorder.all.first?.models["iris"]?.versions.values.map(\.count), [1, 1],
+                       "the first table already carries every endpoint")
+        await reconciler.stop()
+    }
+
+    /// An invalid spec is a terminal error: FAILED with the runtime's message, no retry message.
+    func testTerminalErrorMarksTheVersionFailedWithoutRetry() async throws {
+        let registry = try Registry(path: directory.file("r.db"))
+        let key = VersionKey(model: "iris", version: "1")
+        _ = try await registry.register(testSpec("iris", "1"))
+        let runtime = FakeRuntime()
+        await runtime.rejectSpec(key)
+        let reconciler = makeReconciler(registry, runtime, TableRecorder())
+        let outcome = await reconciler.reconcile(key)
+        guard case .error(let error) = outcome else { return XCTFail("expected an error, got \(outcome)") }
+        XCTAssertEqual(error.code, .invalidSpec)
+        XCTAssertTrue(error.isTerminal)
+        let status = try await registry.version(key).status
+        XCTAssertEqual(status.state, .failed)
+        XCTAssertEqual(status.message, "iris/1 cannot run here")
+
+        await runtime.injectFailures(VersionKey(model: "iris", version: "2"), count: 1)
+        _ = try await registry.register(testSpec("iris", "2"))
+        let retryable = await reconciler.reconcile(VersionKey(model: "iris", version: "2"))
+        guard case .error(let runtimeError) = retryable else { return XCTFail("expected an error, got \(retryable)") }
+        XCTAssertEqual(runtimeError.code, .runtimeUnavailable)
+        XCTAssertFalse(runtimeError.isTerminal)
+        let errors = await reconciler.errorCount
+        XCTAssertEqual(errors, 1, "only the retryable failure counts as a reconciler error")
+    }
+
+    /// An Admin change queues only the keys it changed; a deletion queues the observed key.
+    func testRegistryChangeQueuesOnlyTheChangedKeys() async throws {
+        let registry = try Registry(path: directory.file("r.db"))
+        let v1 = VersionKey(model: "iris", version: "1")
+        let v2 = VersionKey(model: "iris", version: "2")
+        _ = try await registry.register(testSpec("iris", "1"))
+        _ = try await registry.register(testSpec("iris", "2"))
+        let runtime = FakeRuntime()
+        let recorder = TableRecorder()
+        let reconciler = makeReconciler(registry, runtime, recorder, resync: .seconds(60))
+        await reconciler.start()
+        await eventually("both READY") {
+            try await registry.model("iris").versions.allSatisfy { $0.status.state == .ready }
+        }
+        let v1Applies = await runtime.applyCount(v1)
+
+        _ = try await registry.scale(v2, minReplicas: 3, maxReplicas: 3)
+        await reconciler.registryChanged()
+        await eventually("v2 scaled") { try await registry.version(v2).status.readyReplicas == 3 }
+        await eventually("v2 routed with 3 endpoints") { recorder.latest?.models["iris"]?.versions["2"]?.count == 3 }
+
+        _ = try await registry.delete(model: "iris", version: "2")
+        await reconciler.registryChanged()
+        XCTAssertNil(recorder.latest?.models["iris"]?.versions["2"], "routes follow the deletion before the call returns")
+        await eventually("v2 removed from the runtime") { await runtime.removed == [v2] }
+        let v1AppliesAfter = await runtime.applyCount(v1)
+        XCTAssertEqual(v1AppliesAfter, v1Applies, "v1 did not change: not reconciled again")
+        let passes = await reconciler.passCount
+        XCTAssertEqual(passes, 1, "no resync ran")
+        await reconciler.stop()
+    }
+
     func testLocalRuntimeEndToEndAndRebuildAfterRestart() async throws {
         let path = directory.file("r.db")
         let key = VersionKey(model: "echo", version: "1")

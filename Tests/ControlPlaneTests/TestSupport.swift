@@ -120,8 +120,19 @@ actor FakeRuntime: Runtime {
     private var gateClosed = false
     private var gateWaiters: [CheckedContinuation<Void, Never>] = []
     private(set) var blockedApplies = 0
+    /// Keys whose `apply` waits until `openGate(for:)` (one slow version among others).
+    private var closedKeys: Set<VersionKey> = []
+    private var keyWaiters: [VersionKey: [CheckedContinuation<Void, Never>]] = [:]
+    private var blockedByKey: [VersionKey: Int] = [:]
+    /// Keys whose `apply` throws a terminal `invalidSpec` error.
+    private var invalidSpecs: Set<VersionKey> = []
+    /// Applies running now, and the most that ever ran at once, per key.
+    private var inFlight: [VersionKey: Int] = [:]
+    private(set) var maxInFlight: [VersionKey: Int] = [:]
 
     func injectFailures(_ key: VersionKey, count: Int) { failuresToInject[key] = count }
+
+    func rejectSpec(_ key: VersionKey) { invalidSpecs.insert(key) }
 
     func closeGate() { gateClosed = true }
 
@@ -132,17 +143,38 @@ actor FakeRuntime: Runtime {
         for waiter in waiters { waiter.resume() }
     }
 
+    func closeGate(for key: VersionKey) { closedKeys.insert(key) }
+
+    func openGate(for key: VersionKey) {
+        closedKeys.remove(key)
+        for waiter in keyWaiters.removeValue(forKey: key) ?? [] { waiter.resume() }
+    }
+
+    /// Applies of `key` waiting at its gate now.
+    func blockedApplies(_ key: VersionKey) -> Int { blockedByKey[key] ?? 0 }
+
     /// Simulates a runtime-side change (e.g. a replica died) and notifies the reconciler.
     func fireChange() { handler?() }
 
     func setChangeHandler(_ handler: @escaping @Sendable () -> Void) { self.handler = handler }
 
     func apply(_ spec: VersionSpec) async throws -> ObservedVersion {
+        inFlight[spec.key, default: 0] += 1
+        maxInFlight[spec.key] = max(maxInFlight[spec.key] ?? 0, inFlight[spec.key]!)
+        defer { inFlight[spec.key]! -= 1 }
         if gateClosed {
             blockedApplies += 1
             await withCheckedContinuation { gateWaiters.append($0) }
         }
+        if closedKeys.contains(spec.key) {
+            blockedByKey[spec.key, default: 0] += 1
+            await withCheckedContinuation { keyWaiters[spec.key, default: []].append($0) }
+            blockedByKey[spec.key, default: 0] -= 1
+        }
         applies.append((spec.key, .now))
+        if invalidSpecs.contains(spec.key) {
+            throw RuntimeError(.invalidSpec, "\(spec.key) cannot run here")
+        }
         if let remaining = failuresToInject[spec.key], remaining > 0 {
             failuresToInject[spec.key] = remaining - 1
             throw RuntimeError("injected failure \(remaining)")

@@ -4,58 +4,72 @@ import Routing
 
 /// Settings of the reconcile loop.
 public struct ReconcilerOptions: Sendable {
-    /// A full pass runs at least this often even when nothing woke the reconciler.
+    /// Every key is queued at least this often even when nothing woke the reconciler.
     public var resyncInterval: Duration
     /// Retry delays for a version whose runtime call failed, and for registry read failures.
     public var errorBackoff: Backoff
+    /// Keys reconciled at once (each key by one worker at a time).
+    public var workers: Int
     /// Where the reconciler reports failures (one line each).
     public var log: @Sendable (String) -> Void
 
     public init(resyncInterval: Duration = .seconds(5),
                 errorBackoff: Backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30)),
+                workers: Int = 4,
                 log: @escaping @Sendable (String) -> Void = { line in
                     FileHandle.standardError.write(Data("reconciler: \(line)\n".utf8))
                 }) {
         self.resyncInterval = resyncInterval
         self.errorBackoff = errorBackoff
+        self.workers = workers
         self.log = log
     }
 }
 
 /// The level-triggered control loop: registry (desired) vs. runtime (observed), per version.
 ///
-/// Each pass reads every version from the registry, calls `runtime.apply` for each (skipping
-/// versions waiting out an error backoff), `runtime.remove` for each observed version the
-/// registry no longer has, writes state/ready/desired/message back to the registry, and
-/// publishes a new `RouteTable` (registry models and defaults + ready endpoints) when the
-/// routes changed (unnumbered: the one publisher to the workers, the gateway, stamps each
-/// table with its generation). Passes run one at a time; wake-ups
-/// that arrive during a pass coalesce into one more pass.
+/// `reconcile(key)` handles one version: desired from the registry, observed from the runtime
+/// (`apply` brings it towards the spec, `remove` stops a version the registry no longer has),
+/// status written back to the registry. Keys come from a work queue run by a few workers
+/// (`ReconcileWorkers`): a slow runtime call holds one key, not the others; failures retry
+/// per key with exponential backoff; a terminal error (an invalid spec) is not retried.
+///
+/// Keys are queued by a resync (every registry key plus every observed key: at start, per
+/// `resyncInterval`, per `wake()` and per runtime change; the first one is waited for, so the
+/// first routes published carry every key's endpoints) and by `registryChanged()` (only the
+/// keys whose spec an Admin call changed, added or deleted). Routes (registry models and
+/// defaults + ready endpoints) are always built from the newest registry read and published,
+/// unnumbered (the gateway, the one publisher to the workers, stamps each table), when they
+/// changed: at once after an Admin change, coalesced after reconciles.
 public actor Reconciler {
     private let registry: Registry
     private let runtime: any Runtime
     private let options: ReconcilerOptions
     private let publish: @Sendable (RouteTable) -> Void
+    private let workers: ReconcileWorkers<VersionKey>
 
-    private let signals: AsyncStream<Void>
-    private nonisolated let signal: AsyncStream<Void>.Continuation
-    private var loopTask: Task<Void, Never>?
+    private let resyncs: AsyncStream<Void>
+    private nonisolated let resyncSignal: AsyncStream<Void>.Continuation
+    private var resyncTask: Task<Void, Never>?
     private var tickerTask: Task<Void, Never>?
-    private var retryTask: Task<Void, Never>?
+    private var registryRetryTask: Task<Void, Never>?
+    private var workersStarted = false
     private var stopped = false
 
-    private var failures: [VersionKey: Int] = [:]
-    private var retryAt: [VersionKey: ContinuousClock.Instant] = [:]
     private var registryFailures = 0
     private var registryRetryAt: ContinuousClock.Instant?
     private var endpoints: [VersionKey: [Endpoint]] = [:]
     private var publishedRoutes: [String: ModelRoutes]?
-    /// The newest registry read so far: routes are always built from it, so a pass that read
-    /// the registry before an Admin change cannot publish older routes than `syncRoutes` did
-    /// while the pass was waiting on the runtime.
+    private var publishScheduled = false
+    /// False until one resync reconciled every key: routes published before would lack the
+    /// endpoints of the keys not reconciled yet (a new leader would drop a follower's routes).
+    private var initialSyncDone = false
+    /// The newest registry read so far: routes are always built from it, so a reconcile that
+    /// read the registry before an Admin change cannot publish older routes than `syncRoutes`
+    /// did while the reconcile was waiting on the runtime.
     private var newestModels: (models: [ModelRecord], revision: UInt64)?
 
-    /// Passes completed so far.
+    /// Resyncs so far (each queues every key); for metrics.
     public private(set) var passCount = 0
     /// Failures so far (registry reads and writes, runtime apply and remove calls); for metrics.
     public private(set) var errorCount = 0
@@ -69,56 +83,186 @@ public actor Reconciler {
         self.runtime = runtime
         self.options = options
         self.publish = publish
-        (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        workers = ReconcileWorkers(backoff: options.errorBackoff)
+        (resyncs, resyncSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Starts the loop: a first pass at once (this rebuilds everything after a restart), then
-    /// one per `wake()`, per runtime change, per resync interval and per expiring backoff.
+    /// Starts the workers and a first resync at once (this rebuilds everything after a
+    /// restart), then one per `wake()`, per runtime change and per resync interval.
     public func start() async {
-        guard loopTask == nil, !stopped else { return }
-        await runtime.setChangeHandler { [signal] in signal.yield() }
-        let signals = self.signals
-        loopTask = Task {
-            for await _ in signals {
-                await self.runPass()
+        guard resyncTask == nil, !stopped else { return }
+        await runtime.setChangeHandler { [resyncSignal] in resyncSignal.yield() }
+        await startWorkers()
+        let resyncs = self.resyncs
+        resyncTask = Task {
+            for await _ in resyncs {
+                if self.initialSyncDone {
+                    await self.resyncInBackground()
+                } else {
+                    await self.runPass()
+                }
             }
         }
         let interval = options.resyncInterval
-        tickerTask = Task { [signal] in
+        tickerTask = Task { [resyncSignal] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
-                signal.yield()
+                resyncSignal.yield()
             }
         }
-        signal.yield()
+        resyncSignal.yield()
     }
 
-    /// Asks for a pass soon; calls made while one is pending or running coalesce.
+    /// Asks for a resync soon; calls made while one is pending coalesce.
     public nonisolated func wake() {
-        signal.yield()
+        resyncSignal.yield()
     }
 
-    /// Stops the loop after the current pass, then shuts the runtime down (stopping replicas).
+    /// Stops resyncing, lets each worker finish its key (queued keys are dropped), then shuts
+    /// the runtime down (stopping replicas).
     public func stop() async {
         guard !stopped else { return }
         stopped = true
-        signal.finish()
+        resyncSignal.finish()
         tickerTask?.cancel()
-        retryTask?.cancel()
-        await loopTask?.value
+        registryRetryTask?.cancel()
+        await workers.shutDown()
+        await resyncTask?.value
         await runtime.shutdown()
     }
 
-    /// One reconcile pass (the loop calls this; tests may too).
+    /// One resync, waited for: queues every key and returns once each was reconciled, with the
+    /// routes published (the loop runs this until it succeeded once, then queues without
+    /// waiting; tests call it too).
     public func runPass() async {
+        await startWorkers()
+        guard let keys = await resync() else { return }
+        await workers.process(keys)
+        guard !stopped else { return }
+        initialSyncDone = true
+        publishRoutes()
+    }
+
+    /// One resync for the loop: queues the keys without waiting for them.
+    private func resyncInBackground() async {
+        guard let keys = await resync() else { return }
+        await workers.add(keys)
+    }
+
+    /// Publishes routes from the registry as it is now and the endpoints last observed, without
+    /// waiting for the workers (which may be busy with the runtime), so a new default version or
+    /// a deleted one routes at once.
+    public func syncRoutes() async {
+        guard let read = try? await registry.modelsWithRevision() else { return }
+        noteModels(read)
+        publishRoutes()
+    }
+
+    /// The registry changed (an Admin call): routes now (as `syncRoutes`), and the keys whose
+    /// spec changed, appeared or disappeared since the previous read are queued.
+    public func registryChanged() async {
+        guard let read = try? await registry.modelsWithRevision() else {
+            wake()
+            return
+        }
+        let previous = newestModels
+        noteModels(read)
+        publishRoutes()
+        guard let previous else {
+            wake()
+            return
+        }
+        if previous.revision <= read.revision {
+            await workers.add(Self.changedKeys(from: previous.models, to: read.models))
+        }
+    }
+
+    // MARK: - Reconcile
+
+    /// Reconciles one version: applies the registry's spec to the runtime (or removes the
+    /// version from the runtime when the registry no longer has it) and writes what the runtime
+    /// observed back to the registry. The workers call this, one key at a time.
+    public func reconcile(_ key: VersionKey) async -> ReconcileOutcome {
+        let record: VersionRecord?
+        do {
+            record = try await registry.version(key)
+        } catch let error as RegistryError where error.code == .notFound {
+            record = nil
+        } catch {
+            errorCount += 1
+            options.log("cannot read \(key) from the registry: \(error)")
+            return .error(ReconcileError(.registryUnavailable, "\(error)"))
+        }
+        guard let record else { return await removeUnwanted(key) }
+
+        let status: VersionStatus
+        var outcome = ReconcileOutcome.done
+        do {
+            let observed = try await runtime.apply(record.spec)
+            setEndpoints(key, observed.endpoints)
+            status = observed.status
+        } catch let error as RuntimeError where error.code == .invalidSpec {
+            setEndpoints(key, [])
+            outcome = .error(ReconcileError(.invalidSpec, error.message))
+            status = VersionStatus(state: .failed, readyReplicas: 0, desiredReplicas: record.spec.minReplicas,
+                                   message: error.message)
+        } catch {
+            errorCount += 1
+            let delay = await workers.nextRetryDelay(key)
+            let message = "runtime error: \(error); retrying in \(delay.shortDescription)"
+            options.log("\(key): \(message)")
+            outcome = .error(ReconcileError(.runtimeUnavailable, message))
+            status = VersionStatus(state: .failed, readyReplicas: 0, desiredReplicas: record.status.desiredReplicas,
+                                   message: message)
+        }
+        do {
+            try await registry.updateObserved(key, status)
+        } catch {
+            errorCount += 1
+            options.log("cannot record the state of \(key): \(error)")
+            if case .done = outcome { outcome = .error(ReconcileError(.registryUnavailable, "\(error)")) }
+        }
+        return outcome
+    }
+
+    /// `key` is not in the registry: stop it in the runtime if the runtime has it.
+    private func removeUnwanted(_ key: VersionKey) async -> ReconcileOutcome {
+        guard await runtime.observedKeys().contains(key) else {
+            setEndpoints(key, nil)
+            return .done
+        }
+        do {
+            try await runtime.remove(key)
+            setEndpoints(key, nil)
+            return .done
+        } catch {
+            errorCount += 1
+            let delay = await workers.nextRetryDelay(key)
+            options.log("cannot remove \(key) (\(error)); retrying in \(delay.shortDescription)")
+            return .error(ReconcileError(.runtimeUnavailable, "\(error)"))
+        }
+    }
+
+    // MARK: - Resync
+
+    private func startWorkers() async {
+        guard !workersStarted, !stopped else { return }
+        workersStarted = true
+        await workers.start(workers: options.workers) { [weak self] key in
+            await self?.reconcile(key) ?? .done
+        }
+    }
+
+    /// Reads the registry and the runtime; returns the keys to queue (every registry and
+    /// observed key except those waiting out a failure backoff), or nil when the registry cannot
+    /// be read (a resync is retried after the registry backoff).
+    private func resync() async -> [VersionKey]? {
         defer { passCount += 1 }
         let now = ContinuousClock.now
-        if let registryRetryAt, registryRetryAt > now { return }
-        let models: [ModelRecord]
+        if let registryRetryAt, registryRetryAt > now { return nil }
+        let read: (models: [ModelRecord], revision: UInt64)
         do {
-            let read = try await registry.modelsWithRevision()
-            models = read.models
-            noteModels(read)
+            read = try await registry.modelsWithRevision()
             registryFailures = 0
             registryRetryAt = nil
         } catch {
@@ -127,121 +271,72 @@ public actor Reconciler {
             let delay = options.errorBackoff.delay(afterFailures: registryFailures)
             registryRetryAt = now + delay
             options.log("cannot read the registry (\(error)); retrying in \(delay.shortDescription)")
-            scheduleRetryWake()
-            return
+            scheduleRegistryRetry(at: now + delay)
+            return nil
         }
-        var desired: [VersionKey: VersionRecord] = [:]
-        for model in models {
-            for version in model.versions { desired[version.key] = version }
-        }
-
-        let observedKeys = await runtime.observedKeys()
-        for key in observedKeys.sorted() where desired[key] == nil && isDue(key, now) {
-            do {
-                try await runtime.remove(key)
-                clearFailures(key)
-                endpoints[key] = nil
-            } catch {
-                errorCount += 1
-                let delay = recordFailure(key, now)
-                options.log("cannot remove \(key) (\(error)); retrying in \(delay.shortDescription)")
-            }
-        }
-
-        for key in desired.keys.sorted() where isDue(key, now) {
-            guard let record = desired[key] else { continue }
-            let status: VersionStatus
-            do {
-                let observed = try await runtime.apply(record.spec)
-                clearFailures(key)
-                endpoints[key] = observed.endpoints
-                status = observed.status
-            } catch {
-                errorCount += 1
-                let delay = recordFailure(key, now)
-                let message = "runtime error: \(error); retrying in \(delay.shortDescription)"
-                options.log("\(key): \(message)")
-                status = VersionStatus(state: .failed, readyReplicas: 0, desiredReplicas: record.status.desiredReplicas,
-                                       message: message)
-            }
-            do {
-                try await registry.updateObserved(key, status)
-            } catch {
-                errorCount += 1
-                options.log("cannot record the state of \(key): \(error)")
-            }
-        }
-
-        let known = Set(desired.keys).union(observedKeys)
-        endpoints = endpoints.filter { desired[$0.key] != nil }
-        failures = failures.filter { known.contains($0.key) }
-        retryAt = retryAt.filter { known.contains($0.key) }
-
-        publishRoutes()
-        scheduleRetryWake()
-    }
-
-    /// Publishes routes from the registry as it is now and the endpoints last observed, without
-    /// waiting for a pass (which may be busy with the runtime), so a new default version or a
-    /// deleted one routes at once.
-    public func syncRoutes() async {
-        guard let read = try? await registry.modelsWithRevision() else { return }
         noteModels(read)
-        publishRoutes()
+        var keys = Set(read.models.flatMap { $0.versions.map(\.key) })
+        keys.formUnion(await runtime.observedKeys())
+        let known = keys
+        endpoints = endpoints.filter { known.contains($0.key) }
+        if initialSyncDone { publishRoutes() }
+        return await workers.notBackingOff(keys.sorted())
     }
 
-    /// The registry changed (an Admin call): routes now (`syncRoutes`), and a pass soon.
-    public func registryChanged() async {
-        await syncRoutes()
-        wake()
+    private func scheduleRegistryRetry(at deadline: ContinuousClock.Instant) {
+        registryRetryTask?.cancel()
+        guard !stopped else { return }
+        registryRetryTask = Task { [resyncSignal] in
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            if !Task.isCancelled { resyncSignal.yield() }
+        }
     }
 
-    // MARK: - Helpers
+    /// The keys whose spec (or registration) differs between two registry reads, including
+    /// those only one of them has.
+    static func changedKeys(from old: [ModelRecord], to new: [ModelRecord]) -> [VersionKey] {
+        func index(_ models: [ModelRecord]) -> [VersionKey: VersionRecord] {
+            var byKey: [VersionKey: VersionRecord] = [:]
+            for model in models {
+                for version in model.versions { byKey[version.key] = version }
+            }
+            return byKey
+        }
+        let before = index(old)
+        let after = index(new)
+        return Set(before.keys).union(after.keys).filter { key in
+            guard let was = before[key], let now = after[key] else { return true }
+            return was.spec != now.spec || was.createdUnixMs != now.createdUnixMs
+        }.sorted()
+    }
+
+    // MARK: - Routes
 
     private func noteModels(_ read: (models: [ModelRecord], revision: UInt64)) {
         if let newest = newestModels, newest.revision > read.revision { return }
         newestModels = read
     }
 
+    /// Records `key`'s ready endpoints (nil: forgotten) and, when they changed, publishes the
+    /// routes soon: changes made by reconciles finishing meanwhile share one table.
+    private func setEndpoints(_ key: VersionKey, _ new: [Endpoint]?) {
+        guard endpoints[key] != new else { return }
+        endpoints[key] = new
+        guard !publishScheduled else { return }
+        publishScheduled = true
+        Task { self.publishScheduledRoutes() }
+    }
+
+    private func publishScheduledRoutes() {
+        publishScheduled = false
+        if initialSyncDone { publishRoutes() }
+    }
+
     private func publishRoutes() {
         guard let newest = newestModels else { return }
-        publishIfChanged(RouteTableBuilder.routes(models: newest.models, endpoints: endpoints))
-    }
-
-    private func publishIfChanged(_ routes: [String: ModelRoutes]) {
+        let routes = RouteTableBuilder.routes(models: newest.models, endpoints: endpoints)
         guard routes != publishedRoutes else { return }
-        let table = RouteTable(generation: 0, models: routes)
         publishedRoutes = routes
-        publish(table)
-    }
-
-    private func isDue(_ key: VersionKey, _ now: ContinuousClock.Instant) -> Bool {
-        guard let at = retryAt[key] else { return true }
-        return at <= now
-    }
-
-    private func recordFailure(_ key: VersionKey, _ now: ContinuousClock.Instant) -> Duration {
-        let count = (failures[key] ?? 0) + 1
-        failures[key] = count
-        let delay = options.errorBackoff.delay(afterFailures: count)
-        retryAt[key] = now + delay
-        return delay
-    }
-
-    private func clearFailures(_ key: VersionKey) {
-        failures[key] = nil
-        retryAt[key] = nil
-    }
-
-    /// Arms one timer for the earliest pending retry, replacing the previous one.
-    private func scheduleRetryWake() {
-        retryTask?.cancel()
-        retryTask = nil
-        let deadlines = Array(retryAt.values) + (registryRetryAt.map { [$0] } ?? [])
-        guard let earliest = deadlines.min(), !stopped else { return }
-        retryTask = Task { [signal] in
-            try? await Task.sleep(until: earliest, clock: .continuous)
-            if !Task.isCancelled { signal.yield() }
-        }
+        publish(RouteTable(generation: 0, models: routes))
     }
 }

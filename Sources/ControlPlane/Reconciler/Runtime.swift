@@ -30,17 +30,19 @@ public struct ObservedVersion: Sendable, Equatable {
     }
 }
 
-/// Runs model versions. Every method is idempotent: the reconciler calls `apply` for every
-/// desired version on every pass (level-triggered), and `remove` for every observed key the
-/// registry no longer has.
+/// Runs model versions. Every method is idempotent: the reconciler calls `apply` for a desired
+/// version whenever its key is reconciled (level-triggered: on every resync too), and `remove`
+/// for an observed key the registry no longer has. Calls for different keys may run at once;
+/// calls for one key never do.
 public protocol Runtime: AnyObject, Sendable {
     /// Installs the callback the runtime calls whenever something it observes changes on its
-    /// own (a replica became ready, exited, was restarted), so the reconciler runs a pass.
+    /// own (a replica became ready, exited, was restarted), so the reconciler resyncs every key.
     func setChangeHandler(_ handler: @escaping @Sendable () -> Void) async
 
     /// Brings the version towards `spec` (start or stop replicas as needed) without waiting
     /// for replicas to become ready, and returns what is observed now. Throws when the runtime
-    /// cannot act at all (the reconciler retries with backoff).
+    /// cannot act at all: the reconciler retries with backoff, except after a `RuntimeError`
+    /// with code `invalidSpec` (the version is FAILED with its message until the spec changes).
     func apply(_ spec: VersionSpec) async throws -> ObservedVersion
 
     /// Stops and forgets every replica of `key`.
@@ -53,11 +55,26 @@ public protocol Runtime: AnyObject, Sendable {
     func shutdown() async
 }
 
-/// An error a runtime reports when it cannot act.
-public struct RuntimeError: Error, Sendable, CustomStringConvertible {
+/// An error a runtime reports when it cannot act on a version.
+public struct RuntimeError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Whether the same call may succeed later.
+    public enum Code: String, Sendable {
+        /// The runtime cannot act right now (process spawning, the API server): retry.
+        case unavailable = "UNAVAILABLE"
+        /// The spec cannot run on this runtime at all (e.g. no image for Kubernetes): do not retry.
+        case invalidSpec = "INVALID_SPEC"
+    }
+
+    public var code: Code
     public var message: String
 
-    public init(_ message: String) { self.message = message }
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// An `unavailable` error.
+    public init(_ message: String) { self.init(.unavailable, message) }
 
     public var description: String { message }
 }

@@ -76,8 +76,7 @@ public actor KubernetesRuntime: Runtime {
         try await ensureSynced()
         let names = KubeNames(spec.key)
         if spec.image.isEmpty {
-            return ObservedVersion(state: .failed, readyReplicas: 0, desiredReplicas: spec.minReplicas,
-                                   message: "the kubernetes runtime needs an image: this version only has a command")
+            throw RuntimeError(.invalidSpec, "the kubernetes runtime needs an image: this version only has a command")
         }
         if let existing = informer(.deployments).get(names.name), let owner = KubeNames.key(ofLabels: existing.labels),
            owner != spec.key {
