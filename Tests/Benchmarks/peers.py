@@ -68,6 +68,10 @@ global
     # uses the window both as a server and as a client, and has no connection-window setting).
     tune.h2.max-concurrent-streams 256
     tune.h2.initial-window-size 1048576
+    # More tasks per scheduler pass and events per poll (defaults 200 and 200): larger batches,
+    # fewer send() calls per request; 0.11-0.14 instead of 0.17-0.26 CPU s/10k at 16x32.
+    tune.runqueue-depth 2000
+    tune.maxpollevents 1000
 
 defaults
     mode http
