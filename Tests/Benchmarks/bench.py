@@ -499,11 +499,11 @@ class Bench:
         """One call with curl: :status 200, trailer grpc-status 0, and the reply byte for byte."""
         out_path = self.work / f"curl-{port}.out"
         head_path = self.work / f"curl-{port}.head"
-        argv = ["curl", "-sS", "--http2-prior-knowledge", "--max-time", "120", "--data-binary", f"@{body}",
+        argv = ["curl", "-sS", "--http2-prior-knowledge", "--max-time", "60", "--data-binary", f"@{body}",
                 *GRPC_HEADERS, "-D", str(head_path), "-o", str(out_path), "-w", "%{http_code}",
                 f"http://127.0.0.1:{port}{PATH}"]
         try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=150, env=child_env())
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=90, env=child_env())
         except subprocess.TimeoutExpired:
             return False, "curl timed out"
         try:
