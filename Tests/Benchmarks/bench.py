@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """The benchmark driver behind Tests/Benchmarks/run (standard library only).
 
-Starts two byoc-echo-model servers, the gateway (static routes) and nghttpx (the same two
-backends as one h2 backend group, same worker count), drives each of gateway, nghttpx and one
-echo server directly with h2load using identical flags, and prints one table. Then the extra
-measurements: RSS with idle client connections, throughput with 1,000 route entries against 1,
-and RSS while 16 concurrent 8 MiB calls stream. See README.md in this directory.
+Starts two byoc-echo-model servers, the gateway (static routes) and the peer proxies nghttpx,
+HAProxy and nginx (peers.py: the same two backends, the same worker count), drives each of the
+proxies and one echo server directly with h2load using identical flags, and prints one table.
+Then the extra measurements: RSS with idle client connections, throughput with 1,000 route
+entries against 1, and RSS while 16 concurrent 8 MiB calls stream. See README.md in this directory.
 """
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import peers
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 PATH = "/byoc.v1.Inference/Predict"
@@ -37,6 +39,11 @@ KiB, MiB = 1 << 10, 1 << 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SETPRIV = shutil.which("setpriv")
+# Pause after a run that ended with requests in flight (h2load -D closes its connections with up
+# to 2,048 streams open), before the next run or the checks: right after such a run HAProxy 2.6
+# answers some new requests with RST_STREAM(REFUSED_STREAM) for a moment (and, unlike the gateway
+# and nghttpx, does not retry them); 0.25 s was always enough. The same pause for every target.
+SETTLE_SECONDS = 0.25
 
 
 def log(msg: str) -> None:
@@ -110,6 +117,44 @@ def proc_status_kib(pid: int, key: str) -> int:
     raise KeyError(key)
 
 
+def session_pids(sid: int) -> list[int]:
+    """The live processes of session `sid` (a child started in its own session and its children)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[3]) == sid:   # field 6 of stat(5): session
+            pids.append(int(entry))
+    return sorted(pids, key=lambda p: (p != sid, p))
+
+
+def group_cpu_seconds(pids: list[int]) -> float:
+    """utime + stime summed over `pids` (processes that have exited count 0)."""
+    total = 0.0
+    for p in pids:
+        try:
+            total += proc_cpu_seconds(p)
+        except OSError:
+            pass
+    return total
+
+
+def group_status_kib(pids: list[int], key: str) -> int:
+    """A /proc/PID/status figure (VmHWM, VmRSS) summed over `pids`."""
+    total = 0
+    for p in pids:
+        try:
+            total += proc_status_kib(p, key)
+        except OSError:
+            pass
+    return total
+
+
 def system_busy_seconds() -> float:
     """CPU time all cores spent busy (user+nice+system+irq+softirq+steal), from /proc/stat."""
     with open("/proc/stat") as f:
@@ -143,10 +188,11 @@ def rss_kib(pid: int) -> int:
 
 
 class RSSSampler:
-    """Samples VmRSS of a process every `interval` seconds on a thread; keeps the maximum."""
+    """Samples the VmRSS sum of processes every `interval` seconds on a thread; keeps the maximum."""
 
-    def __init__(self, pid: int | None, interval: float = 0.05):
-        self.pid, self.interval = pid, interval
+    def __init__(self, pids: list[int] | int | None, interval: float = 0.05):
+        self.pids = [pids] if isinstance(pids, int) else list(pids or [])
+        self.interval = interval
         self.max_kib = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -154,20 +200,20 @@ class RSSSampler:
     def _run(self):
         while True:
             try:
-                self.max_kib = max(self.max_kib, rss_kib(self.pid))
+                self.max_kib = max(self.max_kib, sum(rss_kib(p) for p in self.pids))
             except (OSError, ValueError):
                 return
             if self._stop.wait(self.interval):
                 return
 
     def __enter__(self):
-        if self.pid:
+        if self.pids:
             self._thread.start()
         return self
 
     def __exit__(self, *exc):
         self._stop.set()
-        if self.pid:
+        if self.pids:
             self._thread.join(timeout=2)
 
 
@@ -222,6 +268,10 @@ class Proc:
     @property
     def alive(self) -> bool:
         return self.popen.poll() is None
+
+    def pids(self) -> list[int]:
+        """This process and the children it started (its session: nginx's master and workers)."""
+        return session_pids(self.pid) if self.alive else []
 
     def tail(self, n: int = 20) -> str:
         try:
@@ -281,6 +331,7 @@ class Result:
     p50_ms: float | None = None
     p99_ms: float | None = None
     cpu_per_10k: float | None = None
+    backend_cpu_per_10k: float | None = None   # both echo servers' CPU, per 10k requests
     hwm_mib: float | None = None          # VmHWM after the run (fresh process per cell)
     rss_max_mib: float | None = None      # max of VmRSS sampled during the run
     rss_after_mib: float | None = None    # VmRSS right after the run
@@ -378,18 +429,12 @@ class Bench:
         p.wait_listening()
         return p
 
-    def nghttpx_argv(self, port: int) -> list[str]:
-        argv = ["nghttpx", "--conf=/dev/null", "--single-process",
-                f"--frontend=127.0.0.1,{port};no-tls", f"--workers={self.workers}"]
-        argv += [f"--backend=127.0.0.1,{p.port};;proto=h2" for p in self.echo]
-        argv += NGHTTPX_FAIRNESS_FLAGS
-        argv += ["--errorlog-file=/dev/stderr"]
-        return argv
-
-    def start_nghttpx(self) -> Proc:
+    def start_peer(self, name: str) -> Proc:
+        """A fresh peer proxy (peers.py) in front of both echo servers, on a free port."""
         self.counter += 1
         port = free_port()
-        p = Proc(f"nghttpx-{self.counter}", self.nghttpx_argv(port), self.logdir)
+        argv = peers.launch(name, port, [p.port for p in self.echo], self.workers, self.work / "configs")
+        p = Proc(f"{name}-{self.counter}", argv, self.logdir)
         wait_port(port, p)
         p.port = port
         return p
@@ -450,6 +495,33 @@ class Bench:
 
         return pct(50), pct(99)
 
+    def grpc_body_check(self, port: int, body: Path, expect: bytes) -> tuple[bool, str]:
+        """One call with curl: :status 200, trailer grpc-status 0, and the reply byte for byte."""
+        out_path = self.work / f"curl-{port}.out"
+        head_path = self.work / f"curl-{port}.head"
+        argv = ["curl", "-sS", "--http2-prior-knowledge", "--max-time", "60", "--data-binary", f"@{body}",
+                *GRPC_HEADERS, "-D", str(head_path), "-o", str(out_path), "-w", "%{http_code}",
+                f"http://127.0.0.1:{port}{PATH}"]
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=90, env=child_env())
+        except subprocess.TimeoutExpired:
+            return False, "curl timed out"
+        try:
+            head = head_path.read_text(errors="replace")
+            reply = out_path.read_bytes()
+        except OSError:
+            head, reply = "", b""
+        head_path.unlink(missing_ok=True)
+        out_path.unlink(missing_ok=True)
+        # curl writes the trailers into the header dump after the headers.
+        status = re.findall(r"^grpc-status:\s*(\S+)", head, re.M | re.I)
+        if out.returncode == 0 and out.stdout.strip() == "200" and status == ["0"] and reply == expect:
+            return True, "body ok"
+        message = re.findall(r"^grpc-message:\s*(.*)$", head, re.M | re.I)
+        return False, (f"curl: :status {out.stdout.strip() or '?'} grpc-status {status or 'missing'} {message[:1]} "
+                       f"reply {len(reply)} B{' (differs)' if reply and reply != expect else ''}, expected "
+                       f"{len(expect)} B; rc={out.returncode} {out.stderr.strip()[-200:]}")
+
     def grpc_status_check(self, port: int, body: Path, count: int) -> tuple[bool, str]:
         """Sends `count` requests with nghttp and checks every response's trailers: grpc-status 0."""
         argv = ["nghttp", "-n", "-v", "-m", str(count), "-d", str(body), *GRPC_HEADERS,
@@ -468,27 +540,32 @@ class Bench:
                        f"{messages[:1]} rc={out.returncode} {out.stderr.strip()[-200:]}")
 
     def measure(self, workload: str, shape: Shape, target: str, port: int, proc: Proc | None,
-                body: Path, expect_bytes: int, warmup: Shape | None) -> Result:
+                body: Path, expect: bytes, warmup: Shape | None) -> Result:
+        """One h2load run against `target`; `expect` is the gRPC reply (framed) every call must get."""
         r = Result(workload, shape.label, target)
+        expect_bytes = len(expect)
         timeout = (shape.duration or 0) + (self.args.large_timeout if shape.requests else 60)
         if warmup:
             self.h2load(port, body, warmup, None, timeout)
+            time.sleep(SETTLE_SECONDS)
         log_file = self.work / f"h2load-{workload}-{shape.label}-{target}.log"
-        pid = proc.pid if proc else None
-        ours = [p.pid for p in Proc.registry if p.alive]   # proxies and echo servers
-        ours_cpu0, kids0, busy0, t0 = self.cpu_of(ours), children_cpu_seconds(), system_busy_seconds(), time.monotonic()
-        cpu0 = proc_cpu_seconds(pid) if pid else None
-        with RSSSampler(pid) as sampler:
+        # The proxy's processes (nginx: master and workers; the others: one process), taken
+        # after the warm-up; CPU and RSS are summed over them.
+        pids = proc.pids() if proc else []
+        ours = [q for p in Proc.registry if p.alive for q in p.pids()]   # proxies and echo servers
+        ours_cpu0, kids0, busy0, t0 = group_cpu_seconds(ours), children_cpu_seconds(), system_busy_seconds(), time.monotonic()
+        backends = [q for e in self.echo for q in e.pids()]
+        cpu0, backend0 = group_cpu_seconds(pids), group_cpu_seconds(backends)
+        with RSSSampler(pids) as sampler:
             res = self.h2load(port, body, shape, log_file, timeout)
-        if pid:
-            cpu1 = proc_cpu_seconds(pid)
+        cpu1, backend1 = group_cpu_seconds(pids), group_cpu_seconds(backends)
         # Everything else that ran meanwhile (other engineers' builds): busy time not ours.
         wall = time.monotonic() - t0
-        other = (system_busy_seconds() - busy0) - (self.cpu_of(ours) - ours_cpu0) - (children_cpu_seconds() - kids0)
+        other = (system_busy_seconds() - busy0) - (group_cpu_seconds(ours) - ours_cpu0) - (children_cpu_seconds() - kids0)
         r.other_cores = max(0.0, other / wall) if wall > 0 else None
-        if pid:
-            r.hwm_mib = proc_status_kib(pid, "VmHWM") / KiB
-            r.rss_after_mib = proc_status_kib(pid, "VmRSS") / KiB
+        if pids:
+            r.hwm_mib = group_status_kib(pids, "VmHWM") / KiB
+            r.rss_after_mib = group_status_kib(pids, "VmRSS") / KiB
             r.rss_max_mib = max(sampler.max_kib / KiB, r.rss_after_mib)
         if "error" in res:
             r.problems.append(res["error"])
@@ -498,8 +575,10 @@ class Bench:
         r.failed, r.errored, r.non2xx = res["failed"], res["errored"], res["non2xx"]
         r.p50_ms, r.p99_ms = self.latencies(log_file)
         log_file.unlink(missing_ok=True)
-        if pid and r.done:
+        if pids and r.done:
             r.cpu_per_10k = (cpu1 - cpu0) / r.done * 10_000
+        if r.done:
+            r.backend_cpu_per_10k = (backend1 - backend0) / r.done * 10_000
         if r.failed or r.errored or r.non2xx or res["timeout"]:
             r.problems.append(f"h2load: {r.failed} failed, {r.errored} errored, {res['timeout']} timeout, "
                               f"{r.non2xx} non-2xx of {res['total']}")
@@ -512,24 +591,23 @@ class Bench:
                 r.problems.append(f"short responses: {r.data_per_req:.0f} B/request, expected {expect_bytes}")
         if proc and not proc.alive:
             r.problems.append(f"{target} exited ({proc.popen.returncode})")
-        ok, detail = self.grpc_status_check(port, body, 2 if workload == "8MiB" else 4)
-        r.grpc_check = ("ok " if ok else "FAIL ") + detail
+        elif proc and [p for p in pids if p not in proc.pids()]:
+            r.problems.append(f"{target}: a process exited during the run")
+        count = 2 if workload == "8MiB" else 4
+        time.sleep(SETTLE_SECONDS)
+        ok, detail = self.grpc_status_check(port, body, count)
+        body_ok, body_detail = self.grpc_body_check(port, body, expect)
+        # `ok 0 xN`: N calls (nghttp's and curl's) all grpc-status 0, curl's reply byte for byte.
+        r.grpc_check = f"ok 0 x{count + 1}" if ok and body_ok else "FAIL " + "; ".join(
+            d for good, d in ((ok, detail), (body_ok, body_detail)) if not good)
         if not ok:
             r.problems.append(f"grpc-status check: {detail}")
+        if not body_ok:
+            r.problems.append(f"reply check: {body_detail}")
         log(f"{workload:5} {shape.label:6} {target:7} {r.rps:9.1f} req/s  p50 {fmt(r.p50_ms)} ms  "
-            f"p99 {fmt(r.p99_ms)} ms  cpu/10k {fmt(r.cpu_per_10k)}  rss {fmt(r.rss_max_mib)} MiB  "
+            f"p99 {fmt(r.p99_ms)} ms  cpu/10k {fmt(r.cpu_per_10k)}  backend {fmt(r.backend_cpu_per_10k)}  rss {fmt(r.rss_max_mib)} MiB  "
             f"other {fmt(r.other_cores)} cores  {r.check}")
         return r
-
-    @staticmethod
-    def cpu_of(pids: list[int]) -> float:
-        total = 0.0
-        for p in pids:
-            try:
-                total += proc_cpu_seconds(p)
-            except OSError:
-                pass
-        return total
 
     # ---------------------------------------------------------------- the matrix
     def shapes(self, workload: str) -> list[Shape]:
@@ -543,6 +621,17 @@ class Bench:
         d = a.duration
         return [Shape(16, 32, duration=d), Shape(256, 8, duration=d)]
 
+    def selected_shapes(self, workload: str) -> list[Shape]:
+        """shapes(workload) narrowed by --shapes (labels such as 16x32), if given."""
+        return [s for s in self.shapes(workload) if not self.args.shapes or s.label in self.args.shapes]
+
+    def peers_for(self, workload: str) -> list[str]:
+        """The peers measured in `workload`'s cells: --peers; with --quick, HAProxy and nginx
+        only in the small workload (the smoke test stays fast and still runs each of them)."""
+        if self.quick and not self.args.quick_all_peers:
+            return [p for p in self.args.peers if p == "nghttpx" or workload == "small"]
+        return list(self.args.peers)
+
     def warmup_shape(self, shape: Shape) -> Shape | None:
         if self.args.warmup <= 0:
             return None
@@ -554,29 +643,37 @@ class Bench:
         routes = self.routes_file("routes-1.json")
         for workload in self.args.workloads:
             body = self.bodies[workload]
-            expect = body.stat().st_size   # the echo returns the same message (model iris, version 1)
-            for shape in self.shapes(workload):
+            # The echo's PredictResponse has the request's field numbers (model iris, version 1,
+            # the same tensor or payload): the reply is the request, byte for byte.
+            expect = body.read_bytes()
+            shapes = self.selected_shapes(workload)
+            if not shapes:
+                raise SystemExit(f"bench: --shapes {','.join(self.args.shapes)} leaves no shape of {workload} "
+                                 f"(its shapes: {', '.join(s.label for s in self.shapes(workload))})")
+            for shape in shapes:
                 # Fresh proxies per cell: VmHWM then is this cell's peak.
-                gw, ngx = self.start_gateway(routes), self.start_nghttpx()
-                targets = [("gateway", gw.port, gw), ("nghttpx", ngx.port, ngx), ("direct", self.echo[0].port, None)]
+                proxies = [("gateway", self.start_gateway(routes))]
+                proxies += [(name, self.start_peer(name)) for name in self.peers_for(workload)]
+                targets = [(name, p.port, p) for name, p in proxies] + [("direct", self.echo[0].port, None)]
                 warm = self.warmup_shape(shape)
                 runs: dict[str, list[Result]] = {name: [] for name, _, _ in targets}
                 for rnd in range(self.args.rounds):
                     # Rotate the order each round so no target always runs first or last.
-                    for name, port, proc in targets[rnd % 3:] + targets[:rnd % 3]:
+                    k = rnd % len(targets)
+                    for name, port, proc in targets[k:] + targets[:k]:
                         runs[name].append(self.measure(workload, shape, name, port, proc, body, expect,
                                                        warm if rnd == 0 else None))
                 for name, _, _ in targets:
                     self.results.append(combine(runs[name]))
-                gw.stop()
-                ngx.stop()
+                for _, p in proxies:
+                    p.stop()
 
     # ---------------------------------------------------------------- extras
     def idle_connections(self) -> None:
         n = self.args.idle_conns
         routes = self.routes_file("routes-1.json")
         for name in ("gateway", "nghttpx"):
-            proc = self.start_gateway(routes, "-idle") if name == "gateway" else self.start_nghttpx()
+            proc = self.start_gateway(routes, "-idle") if name == "gateway" else self.start_peer(name)
             time.sleep(0.5)
             before = proc_status_kib(proc.pid, "VmRSS")
             client = subprocess.Popen([sys.executable, str(HERE / "idle_clients.py"), "127.0.0.1", str(proc.port), str(n)],
@@ -633,7 +730,7 @@ class Bench:
         runs: dict[str, list[Result]] = {"1": [], "1000": []}
         for rnd in range(self.args.version_rounds):
             for key, gw, body in (("1", gw1, body1), ("1000", gw1000, body1000)):
-                expect = len(workload_body("small"))   # the echo answers as iris/1
+                expect = workload_body("small")   # the echo answers as iris/1
                 r = self.measure("small", shape, f"gateway {key} route(s)", gw.port, gw, body, expect,
                                  warm if rnd == 0 else None)
                 runs[key].append(r)
@@ -658,7 +755,7 @@ class Bench:
         body = self.bodies["8MiB"]
         n = 16 if self.quick else self.args.large_requests * 2
         for name in ("gateway", "nghttpx"):
-            proc = self.start_gateway(routes, "-8mib") if name == "gateway" else self.start_nghttpx()
+            proc = self.start_gateway(routes, "-8mib") if name == "gateway" else self.start_peer(name)
             base = proc_status_kib(proc.pid, "VmRSS")
             shape = Shape(16, 1, requests=n)
             with RSSSampler(proc.pid, 0.02) as s:
@@ -693,7 +790,9 @@ class Bench:
             "cpu": cpu,
             "mem": f"{os.sysconf('SC_PHYS_PAGES') * PAGE / (1 << 30):.1f} GiB",
             "git": f"{git}{' + uncommitted changes in Sources/' if dirty else ''}",
-            "tools": run_text(["h2load", "--version"]) + ", " + run_text(["nghttpx", "--version"]),
+            "tools": ", ".join([run_text(["h2load", "--version"])]
+                               + [peers.version(p) for p in self.args.peers if p != "nghttpx"]
+                               + [peers.version("nghttpx")]),
             "load_before": load_text(),
             "binaries": str(self.args.bin),
         }
@@ -704,30 +803,38 @@ class Bench:
         lines.append(f"date: {m['date']}; command: `{m['command']}`")
         lines.append(f"machine: nproc {m['nproc']}, kernel {m['kernel']}, CPU {m['cpu']}, RAM {m['mem']}")
         lines.append(f"gateway: {m['git']}, binaries from {m['binaries']}; {m['tools']}")
-        lines.append(f"proxy workers {self.workers} each; echo servers 2 x {self.args.echo_workers} worker; "
+        spelled = "; ".join([f"gateway --workers {self.workers}"] + [peers.describe(p, self.workers) for p in self.args.peers])
+        lines.append(f"proxy workers {self.workers} each ({spelled}); echo servers 2 x {self.args.echo_workers} worker; "
                      f"h2load -t {self.h2load_threads}; rounds {self.args.rounds}"
                      f"{' (median per figure, max for RSS; order rotated)' if self.args.rounds > 1 else ''}; "
                      f"load average before: {m['load_before']}; after: {m.get('load_after', '?')}")
         lines.append("")
         header = ["workload", "conns x streams", "target", "req/s", "p50 ms", "p99 ms", "proxy CPU s/10k req",
-                  "peak RSS MiB (VmHWM)", "max sampled RSS MiB", "other CPU (cores)", "grpc-status", "check"]
+                  "backend CPU s/10k req", "peak RSS MiB (VmHWM)", "max sampled RSS MiB", "other CPU (cores)", "grpc-status", "check"]
         rows = []
         for (workload, shape), group in group_cells(self.results):
             by = {r.target: r for r in group}
-            for t in ("gateway", "nghttpx", "direct"):
+            for t in ("gateway", *peers.PEERS, "direct"):
                 r = by.get(t)
                 if not r:
                     continue
                 rows.append([workload, shape, t, f"{r.rps:.0f}" if r.rps >= 100 else f"{r.rps:.1f}",
-                             fmt(r.p50_ms), fmt(r.p99_ms), fmt(r.cpu_per_10k), fmt(r.hwm_mib, 1),
+                             fmt(r.p50_ms), fmt(r.p99_ms), fmt(r.cpu_per_10k), fmt(r.backend_cpu_per_10k),
+                             fmt(r.hwm_mib, 1),
                              fmt(r.rss_max_mib, 1), fmt(r.other_cores, 1), r.grpc_check, r.check])
             g = by.get("gateway")
-            for other in ("nghttpx", "direct"):
-                o = by.get(other)
-                if not g or not o:
+            present = [by[p] for p in peers.PEERS if p in by]
+            others = [(p.target, p) for p in present]
+            if len(present) > 1:
+                others.append(("best peer", best_of(present)))
+            if "direct" in by:
+                others.append(("direct", by["direct"]))
+            for other, o in others:
+                if not g:
                     continue
                 rows.append([workload, shape, f"gateway/{other}", ratio(g.rps, o.rps), ratio(g.p50_ms, o.p50_ms),
                              ratio(g.p99_ms, o.p99_ms), ratio(g.cpu_per_10k, o.cpu_per_10k),
+                             ratio(g.backend_cpu_per_10k, o.backend_cpu_per_10k),
                              ratio(g.hwm_mib, o.hwm_mib), ratio(g.rss_max_mib, o.rss_max_mib), "", "", ""])
         lines += table(header, rows, markdown)
         if self.extras:
@@ -746,15 +853,21 @@ class Bench:
         return [f"{r.workload} {r.shape} {r.target}: {r.check}" for r in self.results if r.problems]
 
 
-NGHTTPX_FAIRNESS_FLAGS = [
-    # The gateway's own HTTP/2 settings (Sources/Protocols/HTTP2/HTTP2Settings.swift), so neither proxy
-    # is held back by a smaller flow-control window or stream limit than the other:
-    "--frontend-http2-max-concurrent-streams=256",       # gateway: 256 (nghttpx default 100)
-    "--frontend-http2-window-size=1048576",              # gateway: 1 MiB per stream (default 64 KiB)
-    "--frontend-http2-connection-window-size=16777216",  # gateway: 16 MiB per connection (default 64 KiB)
-    "--backend-http2-window-size=1048576",               # gateway upstream: 1 MiB (default 64 KiB)
-    "--no-via",                                          # the gateway adds no via header
-]
+def best_of(rs: list[Result]) -> Result:
+    """The best figure of each column over the peers (most req/s; least latency, CPU and RSS),
+    each possibly from a different peer: `gateway/best peer` <= 1.0x (>= for req/s) beats them all."""
+    r = Result(rs[0].workload, rs[0].shape, "best peer")
+
+    def least(attr):
+        xs = [getattr(x, attr) for x in rs if getattr(x, attr) is not None]
+        return min(xs) if xs else None
+
+    r.rps = max(x.rps for x in rs)
+    r.p50_ms, r.p99_ms, r.cpu_per_10k = least("p50_ms"), least("p99_ms"), least("cpu_per_10k")
+    r.backend_cpu_per_10k = least("backend_cpu_per_10k")
+    r.hwm_mib, r.rss_max_mib = least("hwm_mib"), least("rss_max_mib")
+    return r
+
 
 
 def combine(rs: list[Result]) -> Result:
@@ -773,6 +886,7 @@ def combine(rs: list[Result]) -> Result:
 
     r.rps = med("rps") or 0.0
     r.p50_ms, r.p99_ms, r.cpu_per_10k, r.other_cores = med("p50_ms"), med("p99_ms"), med("cpu_per_10k"), med("other_cores")
+    r.backend_cpu_per_10k = med("backend_cpu_per_10k")
     r.hwm_mib, r.rss_max_mib, r.rss_after_mib = mx("hwm_mib"), mx("rss_max_mib"), mx("rss_after_mib")
     for attr in ("done", "succeeded", "failed", "errored", "non2xx"):
         setattr(r, attr, sum(getattr(x, attr) for x in rs))
@@ -860,7 +974,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="directory holding byoc-gateway and byoc-echo-model")
     ap.add_argument("--quick", action="store_true", help="short runs (the smoke test)")
-    ap.add_argument("--workers", type=int, default=1, help="workers of each proxy (gateway and nghttpx)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="workers of each proxy (gateway --workers, nghttpx --workers, HAProxy nbthread, "
+                         "nginx worker_processes)")
+    ap.add_argument("--peers", default=",".join(peers.PEERS),
+                    help="peer proxies measured beside the gateway (default nghttpx,haproxy,nginx; nghttpx "
+                         "always runs, the extra measurements compare with it)")
+    ap.add_argument("--quick-all-peers", action="store_true",
+                    help="with --quick, run HAProxy and nginx in every workload (default: small only)")
+    ap.add_argument("--shapes", default="",
+                    help="only these conns x streams shapes, e.g. 16x32 (default: every shape of each workload)")
     ap.add_argument("--echo-workers", type=int, default=1)
     ap.add_argument("--h2load-threads", type=int, default=1)
     ap.add_argument("--out", help="also write the table as markdown to this file")
@@ -888,13 +1011,22 @@ def main() -> int:
     for w in args.workloads:
         if w not in ("small", "64KiB", "8MiB"):
             ap.error(f"unknown workload {w}")
+    args.peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    for p in args.peers:
+        if p not in peers.PEERS:
+            ap.error(f"unknown peer {p} (known: {', '.join(peers.PEERS)})")
+    if "nghttpx" not in args.peers:
+        args.peers.insert(0, "nghttpx")
+    args.peers = [p for p in peers.PEERS if p in args.peers]   # table order
+    args.shapes = [x.strip() for x in args.shapes.split(",") if x.strip()]
     if args.work is None:
         base = ROOT / "test-output" / "benchmarks"
         base.mkdir(parents=True, exist_ok=True)
         args.work = tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=base)
-    for tool in ("h2load", "nghttpx", "nghttp"):
-        if not shutil.which(tool):
-            raise SystemExit(f"bench: {tool} not found (apt-get install nghttp2-client nghttp2-proxy)")
+    for tool in ("h2load", "nghttp", "curl", *args.peers):
+        if not (peers.binary(tool) if tool in peers.PEERS else shutil.which(tool)):
+            raise SystemExit(f"bench: {tool} not found (apt-get install nghttp2-client nghttp2-proxy curl "
+                             f"haproxy nginx-light, or leave the peer out with --peers)")
 
     raise_nofile()
 

@@ -2,8 +2,9 @@
 counter (Tests/Benchmarks/callgrind), so they cannot rot.
 
 Uses the binaries under test ($BYOC_BIN / swift build --show-bin-path, usually debug) and
-asserts only that the harness works: rows for gateway, nghttpx and direct with non-zero
-requests/s, and every grpc-status check passed. Figures are reported, never asserted.
+asserts only that the harness works: rows for gateway, nghttpx and direct (and, in the small
+workload, HAProxy and nginx) with non-zero requests/s, and every grpc-status check passed.
+Figures are reported, never asserted.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import harness
 
 RUN = harness.ROOT / "Tests" / "Benchmarks" / "run"
 TARGETS = ("gateway", "nghttpx", "direct")
+QUICK_PEERS = {"small": ("haproxy", "nginx")}   # --quick runs HAProxy and nginx in the small workload only
 WORKLOADS = ("small", "64KiB", "8MiB")
 
 
@@ -55,7 +57,8 @@ def test_benchmark_quick(tmp_path, bin_dir):
     print(f"benchmark smoke run: {elapsed:.0f} s")
 
     for workload in WORKLOADS:
-        for target in TARGETS:
+        extra = QUICK_PEERS.get(workload, ())
+        for target in TARGETS + extra:
             mine = [r for r in rows if r["workload"] == workload and r["target"] == target]
             assert mine, f"no {workload} row for {target}:\n{text}"
             for r in mine:
@@ -63,7 +66,10 @@ def test_benchmark_quick(tmp_path, bin_dir):
                 assert r["grpc-status"].startswith("ok "), \
                     f"{workload} {r['conns x streams']} {target}: grpc-status check {r['grpc-status']}"
         ratios = [r for r in rows if r["workload"] == workload and r["target"].startswith("gateway/")]
-        assert {r["target"] for r in ratios} == {"gateway/nghttpx", "gateway/direct"}, text
+        expected = {"gateway/nghttpx", "gateway/direct"} | {f"gateway/{p}" for p in extra}
+        if extra:
+            expected.add("gateway/best peer")
+        assert {r["target"] for r in ratios} == expected, text
     for measurement in ("idle connections: gateway", "1,000 route entries vs 1", "16 concurrent 8 MiB calls: gateway"):
         assert measurement in text, f"missing extra measurement {measurement!r}:\n{text}"
 
