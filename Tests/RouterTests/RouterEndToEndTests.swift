@@ -387,6 +387,21 @@ final class RouterEndToEndTests: XCTestCase {
                       "in-flight count not released after cancel")
     }
 
+    func testThePoolCountsAStreamInFlightFromOpenToClose() throws {
+        let a = try model("A")
+        let client = try startGateway(["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [a.endpoint]])])
+        let request = PredictRequest(model: "iris", parameters: ["never": "1"]).serializedBytes()
+        let (_, recorder) = client.start(headers: TestClient.requestHeaders(path: "/byoc.v1.Inference/Predict"),
+                                         body: GRPCFraming.frame(request))
+        XCTAssertEqual(a.handlerStarted.wait(timeout: .now() + 5), .success)
+        XCTAssertEqual(onWorker { $0.pool.endpoints[a.endpoint]?.inFlight }, 1, "the open stream counts")
+        // The model's connection goes away with the stream open: the stream stops counting.
+        a.stop()
+        recorder.wait()
+        XCTAssertEqual(onWorker { $0.pool.endpoints[a.endpoint]?.inFlight ?? 0 }, 0)
+        models.removeAll { $0 === a }
+    }
+
     func testModelGoingAwayMidCallIsUnavailable() throws {
         let a = try model("A")
         let client = try startGateway(["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [a.endpoint]])])
