@@ -125,7 +125,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
         switch machine.clientClosed() {
         case .cancelAttempt:
-            attempt?.cancel()
+            cancelAttempt()
             cleanUp()
         case .cleanUp:
             cleanUp()
@@ -225,14 +225,16 @@ final class ProxyCall: HTTP2StreamDelegate {
                 return deadline > now ? deadline - now : 0
             }
             let dropAuthorization = grant != nil
-            let next = UpstreamAttempt(call: self, target: target, replay: replay)
+            let next = worker.spareAttempts.make(call: self, target: target)
+            next.replay = replay
             do {
-                try next.open(in: worker.pool) { writer in
+                try next.open(at: target, in: worker.pool) { writer in
                     ProxyHeaders.writeUpstreamRequest(into: &writer, from: head.headers, path: head.path,
                                                       authority: endpoint.description, remainingNanos: remaining,
                                                       dropAuthorization: dropAuthorization)
                 }
             } catch {
+                worker.spareAttempts.recycle(next)
                 stats?.connectFailures += 1
                 tried.append(endpoint)
                 continue
@@ -306,14 +308,16 @@ final class ProxyCall: HTTP2StreamDelegate {
     }
 
     func attemptClosed(_ closed: UpstreamAttempt, reason: StreamCloseReason) {
-        guard closed === attempt else { return }
-        attempt = nil
+        guard closed === attempt, let owned = attempt.take() else { return }
+        defer { worker.spareAttempts.recycle(owned) }
         let action = machine.attemptClosed(reason, canReplay: closed.replay != nil,
                                            responseAtMessageBoundary: closed.response.atMessageBoundary,
                                            endpoint: closed.target.endpoint.description)
-        if action != .ignore && reason == .connectFailed { stats?.connectFailures += 1 }
+        if reason == .connectFailed, action != .ignore { stats?.connectFailures += 1 }
         switch action {
-        case .ignore, .none:
+        case .ignore:
+            return
+        case .none:
             break
         case .answer(let answer):
             send(answer)
@@ -362,12 +366,19 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     /// The effects of failing the call (the machine has finished it).
     private func performFail(_ status: GRPCStatus) {
-        attempt?.cancel()
+        cancelAttempt()
         recordStatus(status.code.rawValue)
         if !client.isClosed {
             GRPCResponses.sendTrailersOnly(client, status)
         }
         cleanUp()
+    }
+
+    /// Cancels the open attempt (the call finished) and hands it back to the worker.
+    private func cancelAttempt() {
+        guard let open = attempt.take() else { return }
+        open.cancel()
+        worker.spareAttempts.recycle(open)
     }
 
     /// Counts the call's status and latency (once per call, when its status is known).

@@ -6,15 +6,20 @@ import HTTP2
 /// what belongs to that stream (its endpoint, the request bytes kept for a retry, the bytes
 /// drained, the response's message boundaries). It reports the stream's events to its call;
 /// a retry is a new attempt, which takes over the kept request bytes.
+///
+/// Attempts are reused (`SpareAttempts`): once its stream closed, or its call cancelled it,
+/// nothing refers to an attempt but its call, which hands it back.
 final class UpstreamAttempt: HTTP2StreamDelegate {
     static let maxReplayBytes = 64 * 1024
 
-    /// The call this attempt serves. Held strongly: a finished call still hears its attempt's
-    /// close; the call lets go of the attempt then, which ends the cycle.
-    let call: ProxyCall
+    /// The call this attempt serves, unretained: while the attempt is its stream's delegate
+    /// the call has not finished (a finishing call cancels its open attempt, which detaches
+    /// it from the stream), and the client's stream holds an unfinished call. (Events reach
+    /// the call without retaining it, as nghttp2's callbacks reach a connection.)
+    private var call: Unmanaged<ProxyCall>
     /// The pool's state of the endpoint.
-    let target: EndpointState
-    /// The stream, set once the pool opened it (nil only while opening).
+    private(set) var target: EndpointState
+    /// The stream, set once the pool opened it (nil while opening and once handed back).
     private(set) var stream: HTTP2Stream!
     /// A copy of every request body byte sent to the model, kept while a retry is still
     /// allowed (nil once too large to keep, or once the endpoint answered).
@@ -25,18 +30,32 @@ final class UpstreamAttempt: HTTP2StreamDelegate {
     /// can still end the response cleanly between messages.
     private(set) var response = GRPCMessageBoundaries()
 
-    init(call: ProxyCall, target: EndpointState, replay: ReplayChunks?) {
-        self.call = call
+    init(call: ProxyCall, target: EndpointState) {
+        self.call = Unmanaged.passUnretained(call)
         self.target = target
-        self.replay = replay
     }
 
-    /// Opens the stream through `pool` (which counts it in flight until it closes) and sends
-    /// the request bytes kept from earlier attempts.
-    func open(in pool: UpstreamPool, headers: (inout HeaderListWriter) -> Void) throws(PoolError) {
+    /// Makes a spare attempt a new one.
+    fileprivate func reuse(call: ProxyCall, target: EndpointState) {
+        self.call = Unmanaged.passUnretained(call)
+        self.target = target
+        drained = 0
+        response = GRPCMessageBoundaries()
+    }
+
+    /// Lets go of the stream and the kept bytes (the attempt becomes a spare).
+    fileprivate func release() {
+        stream = nil
+        replay = nil
+    }
+
+    /// Opens the stream to `target` (this attempt's endpoint) through `pool`, which counts it
+    /// in flight until it closes, and sends the request bytes kept from earlier attempts.
+    func open(at target: EndpointState, in pool: UpstreamPool,
+              headers: (inout HeaderListWriter) -> Void) throws(PoolError) {
         let opened = try pool.openStream(to: target, delegate: self, headers: headers)
+        if (replay?.bytes ?? 0) > 0 { replay!.forEach { opened.write($0) } }
         stream = opened
-        replay?.forEach { opened.write($0) }
     }
 
     /// Sends client body bytes to the model, keeping them while a retry is possible: one
@@ -53,12 +72,15 @@ final class UpstreamAttempt: HTTP2StreamDelegate {
         stream.write(chunk)
     }
 
-    /// Resets the stream with CANCEL unless it closed already.
+    /// Resets the stream with CANCEL unless it closed already, and stops hearing from it (the
+    /// call has finished; the pool still counts the stream until it closes).
     func cancel() {
+        stream.delegate = nil
         if !stream.isClosed { stream.reset(UInt32(NGHTTP2_CANCEL.rawValue)) }
     }
 
     /// Counts response body bytes forwarded to the client.
+    @inline(__always)
     func forwarded(_ data: UnsafeRawBufferPointer) {
         response.advance(over: data) { _, _ in }
     }
@@ -66,25 +88,50 @@ final class UpstreamAttempt: HTTP2StreamDelegate {
     // MARK: HTTP2StreamDelegate
 
     func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
-        call.attemptHeaders(self, headers, kind: kind)
+        call._withUnsafeGuaranteedRef { $0.attemptHeaders(self, headers, kind: kind) }
     }
 
     func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
-        call.attemptData(self, data)
+        call._withUnsafeGuaranteedRef { $0.attemptData(self, data) }
     }
 
     func streamEnded(_ stream: HTTP2Stream) {
-        call.attemptEnded(self)
+        call._withUnsafeGuaranteedRef { $0.attemptEnded(self) }
     }
 
     func streamDrained(_ stream: HTTP2Stream, bytes: Int) {
         drained += bytes
-        call.attemptDrained(self)
+        call._withUnsafeGuaranteedRef { $0.attemptDrained(self) }
     }
 
     func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
-        call.attemptClosed(self, reason: reason)
+        call._withUnsafeGuaranteedRef { $0.attemptClosed(self, reason: reason) }
     }
+}
+
+/// Attempts whose stream is done, kept for reuse by one worker's calls: in the steady state a
+/// call's attempt costs no allocation.
+struct SpareAttempts {
+    /// Spares kept at most (about the most calls a worker proxies at once).
+    static let limit = 1024
+    private var spares: [UpstreamAttempt] = []
+
+    /// An attempt for `call` at `target`: a spare when there is one.
+    mutating func make(call: ProxyCall, target: EndpointState) -> UpstreamAttempt {
+        if let spare = spares.popLast() {
+            spare.reuse(call: call, target: target)
+            return spare
+        }
+        return UpstreamAttempt(call: call, target: target)
+    }
+
+    /// Takes back an attempt nothing else refers to (its stream closed, or it was cancelled).
+    mutating func recycle(_ attempt: consuming UpstreamAttempt) {
+        attempt.release()
+        if spares.count < Self.limit { spares.append(attempt) }
+    }
+
+    var count: Int { spares.count }
 }
 
 /// The body chunks sent to the model, kept for a retry. The chunks share storage with what was
@@ -92,12 +139,20 @@ final class UpstreamAttempt: HTTP2StreamDelegate {
 /// usually one chunk, and keeping it then allocates nothing.
 struct ReplayChunks {
     private var first: [UInt8]?
-    private var rest: [[UInt8]] = []
+    /// The chunks after the first (nil until there is a second: copying an empty value
+    /// retains nothing).
+    private var rest: [[UInt8]]?
     /// Bytes kept.
     private(set) var bytes = 0
 
     mutating func append(_ chunk: [UInt8]) {
-        if first == nil { first = chunk } else { rest.append(chunk) }
+        if first == nil {
+            first = chunk
+        } else if rest == nil {
+            rest = [chunk]
+        } else {
+            rest!.append(chunk)
+        }
         bytes += chunk.count
     }
 
@@ -105,6 +160,6 @@ struct ReplayChunks {
     func forEach(_ body: ([UInt8]) -> Void) {
         guard let first else { return }
         body(first)
-        for chunk in rest { body(chunk) }
+        for chunk in rest ?? [] { body(chunk) }
     }
 }

@@ -154,7 +154,8 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
     }
 
     func connectionCapacityChanged(_ connection: HTTP2Connection) {
-        if let state = connection.userData as? EndpointState { recount(state) }
+        // The pool's connections carry their endpoint's state until they close.
+        if let state = connection.userData { recount(unsafeDowncast(state, to: EndpointState.self)) }
         if connection.isGoingAway && connection.activeStreams == 0 { connection.close() }
     }
 
