@@ -205,15 +205,15 @@ final class ProxyCall: HTTP2StreamDelegate {
             }
             machine.routed()
             downstream.scanBytes = []
-            startAttempt(replay: ReplayChunks())
+            startAttempt()
         }
     }
 
     // MARK: Attempts
 
     /// Opens an attempt on the best untried endpoint and sends it what the client sent so far
-    /// (`replay`: the bytes earlier attempts sent, nil when they could not all be kept).
-    private func startAttempt(replay: ReplayChunks?) {
+    /// (`replay`: the bytes earlier attempts sent; nil for the first, which starts keeping).
+    private func startAttempt(replay: ReplayChunks? = nil) {
         guard let route = resolved else { return }
         while machine.mayStartAttempt {
             guard let target = worker.pickEndpoint(route.endpoints, excluding: tried) else { break }
@@ -226,7 +226,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             }
             let dropAuthorization = grant != nil
             let next = worker.spareAttempts.make(call: self, target: target)
-            next.replay = replay
+            if let replay { next.replay = replay }
             do {
                 try next.open(at: target, in: worker.pool) { writer in
                     ProxyHeaders.writeUpstreamRequest(into: &writer, from: head.headers, path: head.path,

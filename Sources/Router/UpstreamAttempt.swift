@@ -21,8 +21,9 @@ final class UpstreamAttempt: HTTP2StreamDelegate {
     private(set) var target: EndpointState
     /// The stream, set once the pool opened it (nil while opening and once handed back).
     private(set) var stream: HTTP2Stream!
-    /// A copy of every request body byte sent to the model, kept while a retry is still
-    /// allowed (nil once too large to keep, or once the endpoint answered).
+    /// A copy of every request body byte sent to the model (this attempt's and, for a retry,
+    /// the earlier attempts'), kept while a retry is still allowed (nil once too large to keep,
+    /// or once the endpoint answered).
     var replay: ReplayChunks?
     /// Request body bytes of this attempt that left for the endpoint.
     private(set) var drained = 0
@@ -33,12 +34,14 @@ final class UpstreamAttempt: HTTP2StreamDelegate {
     init(call: ProxyCall, target: EndpointState) {
         self.call = Unmanaged.passUnretained(call)
         self.target = target
+        replay = ReplayChunks()
     }
 
     /// Makes a spare attempt a new one.
     fileprivate func reuse(call: ProxyCall, target: EndpointState) {
         self.call = Unmanaged.passUnretained(call)
         self.target = target
+        replay = ReplayChunks()
         drained = 0
         response = GRPCMessageBoundaries()
     }
@@ -110,28 +113,37 @@ final class UpstreamAttempt: HTTP2StreamDelegate {
 }
 
 /// Attempts whose stream is done, kept for reuse by one worker's calls: in the steady state a
-/// call's attempt costs no allocation.
+/// call's attempt costs no allocation. A fixed array of retained references (no uniqueness
+/// checks on the per-call path); `releaseAll` lets them go.
 struct SpareAttempts {
     /// Spares kept at most (about the most calls a worker proxies at once).
     static let limit = 1024
-    private var spares: [UpstreamAttempt] = []
+    private let slots = UnsafeMutablePointer<Unmanaged<UpstreamAttempt>>.allocate(capacity: SpareAttempts.limit)
+    private(set) var count = 0
 
     /// An attempt for `call` at `target`: a spare when there is one.
     mutating func make(call: ProxyCall, target: EndpointState) -> UpstreamAttempt {
-        if let spare = spares.popLast() {
-            spare.reuse(call: call, target: target)
-            return spare
-        }
-        return UpstreamAttempt(call: call, target: target)
+        guard count > 0 else { return UpstreamAttempt(call: call, target: target) }
+        count -= 1
+        let spare = slots[count].takeRetainedValue()
+        spare.reuse(call: call, target: target)
+        return spare
     }
 
     /// Takes back an attempt nothing else refers to (its stream closed, or it was cancelled).
     mutating func recycle(_ attempt: consuming UpstreamAttempt) {
         attempt.release()
-        if spares.count < Self.limit { spares.append(attempt) }
+        guard count < Self.limit else { return }
+        slots[count] = Unmanaged.passRetained(attempt)
+        count += 1
     }
 
-    var count: Int { spares.count }
+    /// Releases every spare and the slots (the worker goes away).
+    mutating func releaseAll() {
+        for index in 0..<count { slots[index].release() }
+        count = 0
+        slots.deallocate()
+    }
 }
 
 /// The body chunks sent to the model, kept for a retry. The chunks share storage with what was
