@@ -148,10 +148,6 @@ public final class RouterWorker: GRPCCallDispatcher {
         for (path, handler) in GatewayServices.handlers(for: self) { paths[path] = .local(handler) }
     }
 
-    deinit {
-        spareAttempts.releaseAll()
-    }
-
     /// Installs a newer route table (call on this worker's loop); older generations are ignored.
     public func install(_ table: RouteTable) {
         guard table.generation >= routeTable.generation else { return }

@@ -52,10 +52,12 @@ final class UpstreamAttempt: HTTP2StreamDelegate {
         replay = nil
     }
 
-    /// Opens the stream to `target` (this attempt's endpoint) through `pool`, which counts it
-    /// in flight until it closes, and sends the request bytes kept from earlier attempts.
+    /// Opens the stream to `target` through `pool`, which counts it in flight until it closes,
+    /// and sends the request bytes kept from earlier attempts. `target` is this attempt's own
+    /// (the caller's reference, which saves counting one more).
     func open(at target: EndpointState, in pool: UpstreamPool,
               headers: (inout HeaderListWriter) -> Void) throws(PoolError) {
+        assert(target === self.target, "an attempt opens at its own endpoint")
         let opened = try pool.openStream(to: target, delegate: self, headers: headers)
         if (replay?.bytes ?? 0) > 0 { replay!.forEach { opened.write($0) } }
         stream = opened
@@ -113,19 +115,20 @@ final class UpstreamAttempt: HTTP2StreamDelegate {
 }
 
 /// Attempts whose stream is done, kept for reuse by one worker's calls: in the steady state a
-/// call's attempt costs no allocation. A fixed array of retained references (no uniqueness
-/// checks on the per-call path); `releaseAll` lets them go.
-struct SpareAttempts {
+/// call's attempt costs no allocation. A fixed array of references moved in and out (no
+/// reference counting or uniqueness checks on the per-call path); one owner, its worker.
+struct SpareAttempts: ~Copyable {
     /// Spares kept at most (about the most calls a worker proxies at once).
     static let limit = 1024
-    private let slots = UnsafeMutablePointer<Unmanaged<UpstreamAttempt>>.allocate(capacity: SpareAttempts.limit)
+    /// Slots `0..<count` are initialized.
+    private let slots = UnsafeMutablePointer<UpstreamAttempt>.allocate(capacity: SpareAttempts.limit)
     private(set) var count = 0
 
     /// An attempt for `call` at `target`: a spare when there is one.
     mutating func make(call: ProxyCall, target: EndpointState) -> UpstreamAttempt {
         guard count > 0 else { return UpstreamAttempt(call: call, target: target) }
         count -= 1
-        let spare = slots[count].takeRetainedValue()
+        let spare = (slots + count).move()
         spare.reuse(call: call, target: target)
         return spare
     }
@@ -134,14 +137,12 @@ struct SpareAttempts {
     mutating func recycle(_ attempt: consuming UpstreamAttempt) {
         attempt.release()
         guard count < Self.limit else { return }
-        slots[count] = Unmanaged.passRetained(attempt)
+        (slots + count).initialize(to: attempt)
         count += 1
     }
 
-    /// Releases every spare and the slots (the worker goes away).
-    mutating func releaseAll() {
-        for index in 0..<count { slots[index].release() }
-        count = 0
+    deinit {
+        slots.deinitialize(count: count)
         slots.deallocate()
     }
 }

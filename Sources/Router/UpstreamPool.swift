@@ -102,8 +102,14 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
     /// stream close (`connectionCapacityChanged`), and its streams stop counting the moment
     /// the connection closes.
     private func recount(_ state: EndpointState) {
+        let connections = state.connections
+        // Usually one connection per endpoint.
+        if connections.count == 1 {
+            state.inFlight = connections[0].activeStreams
+            return
+        }
         var open = 0
-        for connection in state.connections { open += connection.activeStreams }
+        for connection in connections { open += connection.activeStreams }
         state.inFlight = open
     }
 
