@@ -187,14 +187,16 @@ struct ProxyCallStateMachine {
     }
 
     /// The attempt's stream closed. `canReplay`: the request bytes sent so far are still kept;
-    /// `responseAtMessageBoundary`: the response body forwarded so far ends between messages.
+    /// `responseAtMessageBoundary`: the response body forwarded so far ends between messages;
+    /// `endpoint`, for messages, is read only when the stream did not finish cleanly.
     mutating func attemptClosed(_ reason: StreamCloseReason, canReplay: Bool, responseAtMessageBoundary: Bool,
-                                endpoint: String) -> AttemptClose {
+                                endpoint: @autoclosure () -> String) -> AttemptClose {
         guard case .proxying(let response) = state else { return .ignore }
         let started = response != .awaitingHeaders
         let context = UpstreamClosePolicy.Context(
             responded: started, canReplay: canReplay, attempts: attempts, maxAttempts: Self.maxAttempts,
-            clientHeadersSent: started, responseAtMessageBoundary: responseAtMessageBoundary, endpoint: endpoint)
+            clientHeadersSent: started, responseAtMessageBoundary: responseAtMessageBoundary,
+            endpoint: reason == .finished ? "" : endpoint())
         switch UpstreamClosePolicy.decide(reason, context) {
         case .finished:
             state = .answered

@@ -55,6 +55,7 @@ final class UpstreamAttempt: HTTP2StreamDelegate {
     /// Opens the stream to `target` through `pool`, which counts it in flight until it closes,
     /// and sends the request bytes kept from earlier attempts. `target` is this attempt's own
     /// (the caller's reference, which saves counting one more).
+    @inline(__always)
     func open(at target: EndpointState, in pool: UpstreamPool,
               headers: (inout HeaderListWriter) -> Void) throws(PoolError) {
         assert(target === self.target, "an attempt opens at its own endpoint")
