@@ -309,15 +309,12 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     func attemptClosed(_ closed: UpstreamAttempt, reason: StreamCloseReason) {
         guard closed === attempt, let owned = attempt.take() else { return }
-        defer { worker.spareAttempts.recycle(owned) }
         let action = machine.attemptClosed(reason, canReplay: closed.replay != nil,
                                            responseAtMessageBoundary: closed.response.atMessageBoundary,
                                            endpoint: closed.target.endpoint.description)
         if reason == .connectFailed, action != .ignore { stats?.connectFailures += 1 }
         switch action {
-        case .ignore:
-            return
-        case .none:
+        case .ignore, .none:
             break
         case .answer(let answer):
             send(answer)
@@ -338,6 +335,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             client.reset(code)
             cleanUp()
         }
+        worker.spareAttempts.recycle(owned)
     }
 
     // MARK: Ending
