@@ -389,6 +389,40 @@ final class RouterEndToEndTests: XCTestCase {
                       "in-flight count not released after cancel")
     }
 
+    func testThePoolCountsAStreamInFlightFromOpenToClose() throws {
+        let a = try model("A")
+        let client = try startGateway(["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [a.endpoint]])])
+        let request = PredictRequest(model: "iris", parameters: ["never": "1"]).serializedBytes()
+        let (_, recorder) = client.start(headers: TestClient.requestHeaders(path: "/byoc.v1.Inference/Predict"),
+                                         body: GRPCFraming.frame(request))
+        XCTAssertEqual(a.handlerStarted.wait(timeout: .now() + 5), .success)
+        XCTAssertEqual(onWorker { $0.pool.endpoints[a.endpoint]?.inFlight }, 1, "the open stream counts")
+        // The model's connection goes away with the stream open: the stream stops counting.
+        a.stop()
+        recorder.wait()
+        XCTAssertEqual(onWorker { $0.pool.endpoints[a.endpoint]?.inFlight ?? 0 }, 0)
+        models.removeAll { $0 === a }
+    }
+
+    func testCallsReuseTheirFinishedAttempts() throws {
+        let a = try model("A")
+        let client = try startGateway(["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [a.endpoint]])])
+        for _ in 0..<5 { _ = response(predict(client)) }
+        // One call at a time: each takes the spare the call before handed back.
+        XCTAssertEqual(onWorker { $0.spareAttempts.count }, 1)
+        let request = PredictRequest(model: "iris", parameters: ["never": "1"]).serializedBytes()
+        let (stream, recorder) = client.start(headers: TestClient.requestHeaders(path: "/byoc.v1.Inference/Predict"),
+                                              body: GRPCFraming.frame(request))
+        let clientStream = try XCTUnwrap(stream)
+        XCTAssertEqual(a.handlerStarted.wait(timeout: .now() + 5), .success)
+        XCTAssertEqual(onWorker { $0.spareAttempts.count }, 0, "the open call holds the attempt")
+        client.thread.sync { clientStream.reset(8) }
+        recorder.wait()
+        XCTAssertTrue(waitUntil { self.onWorker { $0.spareAttempts.count } == 1 }, "a cancelled attempt is handed back")
+        _ = response(predict(client))
+        XCTAssertEqual(onWorker { $0.spareAttempts.count }, 1)
+    }
+
     func testModelGoingAwayMidCallIsUnavailable() throws {
         let a = try model("A")
         let client = try startGateway(["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [a.endpoint]])])

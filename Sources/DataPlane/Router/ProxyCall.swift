@@ -3,26 +3,17 @@ import HTTP2
 import Routing
 import Transport
 
-/// One proxied gRPC call: the client's stream (downstream half) and the stream to a model
-/// endpoint (upstream half), with the routing, limits, deadline and retry decisions between.
+/// One proxied gRPC call, seen from the client: the client's stream, the routing, limits and
+/// deadline, and the call's attempts at model endpoints (one `UpstreamAttempt` open at a time).
+/// The decisions are `ProxyCallStateMachine`'s; this class performs them on the streams.
 ///
 /// Bytes flow as they arrive and are returned to the sender's flow-control window only once
 /// they have left for the other side, so a call holds at most about one window per direction.
 final class ProxyCall: HTTP2StreamDelegate {
-    /// Where the call is.
-    enum Phase {
-        /// Waiting for fields 1 and 2 of the first message.
-        case routing
-        /// Connected to an upstream stream (or between retries).
-        case proxying
-        /// Answered or cancelled; events are ignored.
-        case finished
-    }
-
     /// The client-facing half.
     struct ClientHalf {
         var tracker: GRPCFrameTracker
-        /// Bytes received before the route was known (not yet returned to the client's window).
+        /// Bytes received with no attempt to take them (not yet returned to the client's window).
         var held = ByteQueue()
         /// The first bytes of the body, for the field scan.
         var scanBytes: [UInt8] = []
@@ -32,42 +23,21 @@ final class ProxyCall: HTTP2StreamDelegate {
         var consumed = 0
     }
 
-    /// The model-facing half.
-    struct UpstreamHalf {
-        var stream: HTTP2Stream?
-        /// The pool's state of the endpoint of the current attempt.
-        var target: EndpointState?
-        /// Endpoints of failed attempts (filled only when a retry needs them).
-        var tried: [Endpoint] = []
-        var attempts = 0
-        /// A copy of every body byte sent on this attempt, kept while a retry is still allowed
-        /// (nil once too large to keep, or once the endpoint answered).
-        var replay: ReplayChunks? = ReplayChunks()
-        /// Bytes of this attempt's body that left for the endpoint.
-        var drainedThisAttempt = 0
-        /// The endpoint answered (headers): no retry from here on.
-        var responded = false
-        var sawTrailers = false
-        var trailersOnly = false
-        /// Message boundaries of the response body forwarded to the client, so a lost endpoint
-        /// can still end the response cleanly between messages.
-        var response = GRPCMessageBoundaries()
-    }
-
     static let maxScanBytes = 4096 + GRPCFraming.prefixLength
-    static let maxReplayBytes = 64 * 1024
-    static let maxAttempts = 3
 
     /// The worker that owns this call (workers live as long as the process).
     unowned(unsafe) let worker: RouterWorker
     let client: HTTP2Stream
     let head: GRPCRequestHead
-    private(set) var phase = Phase.routing
+    private(set) var machine = ProxyCallStateMachine()
     var downstream: ClientHalf
-    var upstream = UpstreamHalf()
+    /// The open attempt (nil before the first one opens and once it closed).
+    private(set) var attempt: UpstreamAttempt?
+    /// Endpoints of failed attempts (filled only when a retry needs them).
+    private var tried: [Endpoint] = []
     var model = ""
     /// The resolved model version, once routed (the call counts in its in-flight gauge from
-    /// then until `finish`).
+    /// then until `cleanUp`).
     private var resolved: ResolvedRoute?
     /// The concrete version serving the call ("" until routed).
     var version: String { resolved?.version ?? "" }
@@ -85,34 +55,26 @@ final class ProxyCall: HTTP2StreamDelegate {
                                                           compressionAllowed: head.encoding != nil))
     }
 
-    // MARK: Client side
+    // MARK: Client stream
 
     func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
-        if stream === client {
-            guard kind == .request else { return }
-            if let deadline = head.deadline {
-                let now = monotonicNanos()
-                // The timer holds the call until it fires or `finish` cancels it (a weak
-                // reference would cost a side-table allocation per call).
-                deadlineTimer = worker.loop.schedule(afterNanos: deadline > now ? deadline - now : 0) {
-                    self.deadlineTimer = nil
-                    self.deadlinePassed()
-                }
+        guard kind == .request else { return }
+        if let deadline = head.deadline {
+            let now = monotonicNanos()
+            // The timer holds the call until it fires or `cleanUp` cancels it (a weak
+            // reference would cost a side-table allocation per call).
+            deadlineTimer = worker.loop.schedule(afterNanos: deadline > now ? deadline - now : 0) {
+                self.deadlineTimer = nil
+                self.deadlinePassed()
             }
-            if let model = head.headers[literal: "byoc-model"] {
-                route(model: model, version: head.headers[literal: "byoc-version"] ?? "")
-            }
-        } else {
-            upstreamHeaders(headers, kind: kind)
+        }
+        if let model = head.headers[literal: "byoc-model"] {
+            route(model: model, version: head.headers[literal: "byoc-version"] ?? "")
         }
     }
 
     func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
-        guard stream === client else {
-            upstreamData(data)
-            return
-        }
-        guard phase != .finished else {
+        guard !machine.isFinished else {
             stream.consume(data.count)
             return
         }
@@ -121,12 +83,12 @@ final class ProxyCall: HTTP2StreamDelegate {
             fail(error.status)
             return
         }
-        switch phase {
-        case .routing:
+        switch machine.requestBytes {
+        case .scan:
             // Usually the first DATA frame holds the prefix and fields 1 and 2: route from it
             // directly, without holding a copy.
             if downstream.scanBytes.isEmpty && downstream.held.isEmpty && scanForRoute(data, final: false) {
-                if phase == .proxying { forward(data) } else { stream.consume(data.count) }
+                if machine.requestBytes == .forward { forward(data) } else { stream.consume(data.count) }
                 return
             }
             downstream.held.append(data)
@@ -135,55 +97,41 @@ final class ProxyCall: HTTP2StreamDelegate {
                 downstream.scanBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[0..<take]))
             }
             scanCollected(final: false)
-        case .proxying:
+        case .forward:
             forward(data)
-        case .finished:
-            break
+        case .discard:
+            stream.consume(data.count)
         }
     }
 
     func streamEnded(_ stream: HTTP2Stream) {
-        guard stream === client else {
-            upstreamEnded()
-            return
-        }
         downstream.ended = true
-        switch phase {
-        case .routing:
+        switch machine.requestEnded(atMessageBoundary: downstream.tracker.atMessageBoundary) {
+        case .scanLast:
             scanCollected(final: true)
-        case .proxying:
-            if !downstream.tracker.atMessageBoundary {
-                fail(GRPCFramingError.truncated.status)
-                return
-            }
-            upstream.stream?.finish()
-        case .finished:
+        case .endAttemptRequest:
+            attempt?.stream.finish()
+        case .fail(let status):
+            performFail(status)
+        case .none:
             break
         }
     }
 
     func streamDrained(_ stream: HTTP2Stream, bytes: Int) {
-        if stream === client {
-            // Response bytes left for the client: return them to the endpoint's window.
-            upstream.stream?.consume(bytes)
-        } else {
-            upstream.drainedThisAttempt += bytes
-            let owed = upstream.drainedThisAttempt - downstream.consumed
-            if owed > 0 {
-                downstream.consumed += owed
-                client.consume(owed)
-            }
-        }
+        // Response bytes left for the client: return them to the endpoint's window.
+        attempt?.stream.consume(bytes)
     }
 
     func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
-        if stream === client {
-            if phase != .finished, let upstreamStream = upstream.stream, !upstreamStream.isClosed {
-                upstreamStream.reset(.cancel)
-            }
-            finish()
-        } else {
-            upstreamClosed(stream, reason: reason)
+        switch machine.clientClosed() {
+        case .cancelAttempt:
+            cancelAttempt()
+            cleanUp()
+        case .cleanUp:
+            cleanUp()
+        case .none:
+            break
         }
     }
 
@@ -232,7 +180,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     }
 
     private func route(model: String, version: String) {
-        guard phase == .routing else { return }
+        guard case .routing = machine.state else { return }
         guard !model.isEmpty else {
             fail(GRPCStatus(.invalidArgument, "empty model name: set field 1 (model) or the byoc-model header"))
             return
@@ -256,90 +204,90 @@ final class ProxyCall: HTTP2StreamDelegate {
                 fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(route.version)\" has no ready endpoint"))
                 return
             }
-            phase = .proxying
+            machine.routed()
             downstream.scanBytes = []
             startAttempt()
         }
     }
 
-    /// Opens an upstream stream on the best untried endpoint and sends what the client sent so far.
-    private func startAttempt() {
+    // MARK: Attempts
+
+    /// Opens an attempt on the best untried endpoint and sends it what the client sent so far
+    /// (`replay`: the bytes earlier attempts sent; nil for the first, which starts keeping).
+    private func startAttempt(replay: ReplayChunks? = nil) {
         guard let route = resolved else { return }
-        while upstream.attempts < Self.maxAttempts {
-            guard let target = worker.pickEndpoint(route.endpoints, excluding: upstream.tried) else { break }
+        while machine.mayStartAttempt {
+            guard let target = worker.pickEndpoint(route.endpoints, excluding: tried) else { break }
             let endpoint = target.endpoint
             // A retry is counted when another attempt really starts.
-            if upstream.attempts > 0 { stats?.retries += 1 }
-            upstream.attempts += 1
+            if machine.attemptStarting() { stats?.retries += 1 }
             let remaining = head.deadline.map { deadline -> UInt64 in
                 let now = monotonicNanos()
                 return deadline > now ? deadline - now : 0
             }
             let dropAuthorization = grant != nil
-            let stream: HTTP2Stream
+            let next = worker.spareAttempts.make(call: self, target: target)
+            if let replay { next.replay = replay }
             do {
-                stream = try worker.pool.openStream(to: target, delegate: self) { writer in
+                try next.open(at: target, in: worker.pool) { writer in
                     ProxyHeaders.writeUpstreamRequest(into: &writer, from: head.headers, path: head.path,
                                                       authority: endpoint.description, remainingNanos: remaining,
                                                       dropAuthorization: dropAuthorization)
                 }
             } catch {
+                worker.spareAttempts.recycle(next)
                 stats?.connectFailures += 1
-                upstream.tried.append(endpoint)
+                tried.append(endpoint)
                 continue
             }
-            upstream.stream = stream
-            upstream.target = target
-            upstream.drainedThisAttempt = 0
-            upstream.replay?.forEach { stream.write($0) }
+            attempt = next
+            machine.attemptOpened()
             if !downstream.held.isEmpty {
                 var held = downstream.held
                 downstream.held = ByteQueue()
                 held.drain { forward($0) }
             }
-            if downstream.ended { stream.finish() }
+            if downstream.ended { next.stream.finish() }
             return
         }
         let detail = worker.describeFailures(route.endpoints)
         fail(GRPCStatus(.unavailable, "no endpoint of model \"\(model)\" version \"\(version)\" is reachable\(detail)"))
     }
 
-    /// Sends client body bytes upstream, keeping a copy while a retry is possible.
+    /// Sends client body bytes to the open attempt, or holds them until one opens.
     private func forward(_ data: UnsafeRawBufferPointer) {
-        guard let stream = upstream.stream else {
+        guard let attempt else {
             downstream.held.append(data)
             return
         }
-        // One copy of the bytes, queued upstream and (while a retry is possible) kept for it.
-        let chunk = Array(data)
-        if let kept = upstream.replay?.bytes {
-            if kept + chunk.count <= Self.maxReplayBytes {
-                upstream.replay!.append(chunk)
-            } else {
-                upstream.replay = nil
-            }
-        }
-        stream.write(chunk)
+        attempt.send(data)
     }
 
-    // MARK: Upstream side
+    /// Request bytes left for the endpoint: return those not returned yet to the client's window
+    /// (a retry's replayed bytes were returned on the first attempt).
+    func attemptDrained(_ attempt: UpstreamAttempt) {
+        let owed = attempt.drained - downstream.consumed
+        if owed > 0 {
+            downstream.consumed += owed
+            client.consume(owed)
+        }
+    }
 
-    private func upstreamHeaders(_ headers: HeaderBlock, kind: HeaderKind) {
-        guard phase != .finished else { return }
+    func attemptHeaders(_ attempt: UpstreamAttempt, _ headers: HeaderBlock, kind: HeaderKind) {
         switch kind {
         case .response:
-            upstream.responded = true
-            upstream.replay = nil
+            let status = headers[literal: "grpc-status"]
+            guard machine.responseHeaders(hasStatus: status != nil) else { return }
+            attempt.replay = nil
             let forwarded = ProxyHeaders.downstream(headers)
-            if let status = headers[literal: "grpc-status"] {
-                upstream.trailersOnly = true
+            if let status {
                 recordStatus(Int(status))
                 client.sendHeaders(forwarded, endStream: true)
             } else {
                 client.sendHeaders(forwarded, endStream: false)
             }
         case .trailers:
-            upstream.sawTrailers = true
+            guard machine.responseTrailers() else { return }
             recordStatus(headers[literal: "grpc-status"].flatMap { Int($0) })
             client.finish(trailers: ProxyHeaders.downstream(headers))
         case .request:
@@ -347,87 +295,89 @@ final class ProxyCall: HTTP2StreamDelegate {
         }
     }
 
-    private func upstreamData(_ data: UnsafeRawBufferPointer) {
-        guard phase != .finished, client.headersSent else {
-            upstream.stream?.consume(data.count)
+    func attemptData(_ attempt: UpstreamAttempt, _ data: UnsafeRawBufferPointer) {
+        guard machine.forwardsResponseBody else {
+            attempt.stream.consume(data.count)
             return
         }
-        upstream.response.advance(over: data) { _, _ in }
+        attempt.forwarded(data)
         client.write(data)
     }
 
-    private func upstreamEnded() {
-        guard phase != .finished else { return }
-        if !upstream.sawTrailers && !upstream.trailersOnly {
-            recordStatus(GRPCStatusCode.internal.rawValue)
-            if client.headersSent {
-                client.finish(trailers: GRPCResponses.trailers(GRPCStatus(.internal, "model endpoint ended the response without grpc-status")))
-            } else {
-                GRPCResponses.sendTrailersOnly(client, GRPCStatus(.internal, "model endpoint ended the response without headers"))
-            }
-        }
-        if client.isClosed { finish() }
+    func attemptEnded(_ attempt: UpstreamAttempt) {
+        if let answer = machine.responseEnded() { send(answer) }
     }
 
-    private func upstreamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
-        if let target = upstream.target, upstream.stream === stream {
-            worker.pool.streamFinished(to: target)
-        }
-        guard upstream.stream === stream else { return }
-        upstream.stream = nil
-        guard phase != .finished else { return }
-        if reason == .connectFailed { stats?.connectFailures += 1 }
-        let context = UpstreamClosePolicy.Context(
-            responded: upstream.responded, canReplay: upstream.replay != nil, attempts: upstream.attempts,
-            maxAttempts: Self.maxAttempts, clientHeadersSent: client.headersSent,
-            responseAtMessageBoundary: upstream.response.atMessageBoundary,
-            endpoint: upstream.target?.endpoint.description ?? "endpoint")
-        switch UpstreamClosePolicy.decide(reason, context) {
-        case .finished:
-            if !client.isClosed && !client.localClosed && !upstream.sawTrailers && !upstream.trailersOnly {
-                upstreamEnded()
-            }
+    func attemptClosed(_ closed: UpstreamAttempt, reason: StreamCloseReason) {
+        guard closed === attempt, let owned = attempt.take() else { return }
+        let action = machine.attemptClosed(reason, canReplay: closed.replay != nil,
+                                           responseAtMessageBoundary: closed.response.atMessageBoundary,
+                                           endpoint: closed.target.endpoint.description)
+        if reason == .connectFailed, action != .ignore { stats?.connectFailures += 1 }
+        switch action {
+        case .ignore, .none:
+            break
+        case .answer(let answer):
+            send(answer)
         case .retry:
             // Endpoints are remembered only when a retry needs them (no array on the common path).
-            if let target = upstream.target { upstream.tried.append(target.endpoint) }
-            startAttempt()
+            tried.append(closed.target.endpoint)
+            let replay = closed.replay
+            closed.replay = nil
+            startAttempt(replay: replay)
         case .fail(let status):
-            fail(status)
+            performFail(status)
         case .endClient(let status):
             recordStatus(status.code.rawValue)
-            if !client.isClosed && !client.localClosed { client.finish(trailers: GRPCResponses.trailers(status)) }
-            finish()
+            client.finish(trailers: GRPCResponses.trailers(status))
+            cleanUp()
         case .resetClient(let code):
             // The response already started: pass the failure on as a reset, like the pod did.
             client.reset(code)
-            finish()
+            cleanUp()
         }
+        worker.spareAttempts.recycle(owned)
     }
 
     // MARK: Ending
 
-    private func deadlinePassed() {
-        fail(GRPCStatus(.deadlineExceeded, "deadline exceeded after \(max(0, Int((monotonicNanos() - head.receivedAt) / 1_000_000))) ms"))
+    /// Ends the client's response with the gateway's own status.
+    private func send(_ answer: ProxyCallStateMachine.Answer) {
+        switch answer {
+        case .trailers(let status):
+            recordStatus(status.code.rawValue)
+            client.finish(trailers: GRPCResponses.trailers(status))
+        case .trailersOnly(let status):
+            recordStatus(status.code.rawValue)
+            GRPCResponses.sendTrailersOnly(client, status)
+        }
     }
 
-    /// Ends the call with a status the gateway makes, cancelling the upstream stream.
+    private func deadlinePassed() {
+        let elapsed = Int((monotonicNanos() - head.receivedAt) / 1_000_000)
+        if let status = machine.deadlinePassed(elapsedMillis: elapsed) { performFail(status) }
+    }
+
+    /// Ends the call with a status the gateway makes, cancelling the open attempt.
     func fail(_ status: GRPCStatus) {
-        guard phase != .finished else { return }
-        if let stream = upstream.stream, !stream.isClosed { stream.reset(.cancel) }
+        if machine.fail() { performFail(status) }
+    }
+
+    /// The effects of failing the call (the machine has finished it).
+    private func performFail(_ status: GRPCStatus) {
+        cancelAttempt()
         recordStatus(status.code.rawValue)
         if !client.isClosed {
             GRPCResponses.sendTrailersOnly(client, status)
         }
-        finish()
+        cleanUp()
     }
 
-    private func releaseHeld() {
-        if !downstream.held.isEmpty {
-            let n = downstream.held.count
-            downstream.held.removeAll()
-            downstream.consumed += n
-            client.consume(n)
-        }
+    /// Cancels the open attempt (the call finished) and hands it back to the worker.
+    private func cancelAttempt() {
+        guard let open = attempt.take() else { return }
+        open.cancel()
+        worker.spareAttempts.recycle(open)
     }
 
     /// Counts the call's status and latency (once per call, when its status is known).
@@ -436,36 +386,19 @@ final class ProxyCall: HTTP2StreamDelegate {
         (stats ?? worker.unroutedStats).record(status: code, latencyNanos: now > head.receivedAt ? now - head.receivedAt : 0)
     }
 
-    private func finish() {
-        guard phase != .finished else { return }
-        phase = .finished
+    /// Releases what the finished call holds: its place in the in-flight gauge, the deadline
+    /// timer and the bytes held for an attempt.
+    private func cleanUp() {
         stats?.inFlight -= 1
         if let timer = deadlineTimer {
             worker.loop.cancelTimer(timer)
             deadlineTimer = nil
         }
-        releaseHeld()
-    }
-}
-
-/// The body chunks sent on an attempt, kept for a retry. The chunks share storage with what was
-/// queued upstream (no second copy), and the first is stored inline: a unary call's body is
-/// usually one chunk, and keeping it then allocates nothing.
-struct ReplayChunks {
-    private var first: [UInt8]?
-    private var rest: [[UInt8]] = []
-    /// Bytes kept.
-    private(set) var bytes = 0
-
-    mutating func append(_ chunk: [UInt8]) {
-        if first == nil { first = chunk } else { rest.append(chunk) }
-        bytes += chunk.count
-    }
-
-    /// Calls `body` with every chunk, in order.
-    func forEach(_ body: ([UInt8]) -> Void) {
-        guard let first else { return }
-        body(first)
-        for chunk in rest { body(chunk) }
+        if !downstream.held.isEmpty {
+            let n = downstream.held.count
+            downstream.held.removeAll()
+            downstream.consumed += n
+            client.consume(n)
+        }
     }
 }

@@ -41,6 +41,8 @@ public final class RouterWorker: GRPCCallDispatcher {
     public let loop: EventLoop
     public let config: RouterConfig
     let pool: UpstreamPool
+    /// Attempts of this worker's calls kept for reuse.
+    var spareAttempts = SpareAttempts()
     /// The table this worker routes with; replaced on this loop by `install`.
     public private(set) var routeTable: RouteTable
     /// Live per-version counters; a call looks its entry up once, when its route is known.

@@ -22,7 +22,8 @@ final class EndpointState {
     let endpoint: Endpoint
     var address: SocketAddress?
     var connections: [HTTP2Connection] = []
-    /// Streams this worker has open to the endpoint (the balancer's load signal).
+    /// Streams this worker has open to the endpoint (the balancer's load signal): the pool
+    /// counts a stream in when it opens one and recounts when a connection reports a close.
     var inFlight = 0
     var consecutiveFailures = 0
     var backoffUntil: UInt64 = 0
@@ -78,8 +79,9 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
         state.backoffUntil <= loop.now
     }
 
-    /// Opens a stream to the endpoint on a connection with room, connecting when needed.
-    /// `headers` writes the request headers (it may run more than once).
+    /// Opens a stream to the endpoint on a connection with room, connecting when needed, and
+    /// counts it in flight until it closes. `headers` writes the request headers (it may run
+    /// more than once).
     func openStream(to state: EndpointState, delegate: HTTP2StreamDelegate,
                     headers: (inout HeaderListWriter) -> Void) throws(PoolError) -> HTTP2Stream {
         let endpoint = state.endpoint
@@ -97,9 +99,19 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
         return stream
     }
 
-    /// Tells the pool a stream to `endpoint` ended.
-    func streamFinished(to state: EndpointState) {
-        if state.inFlight > 0 { state.inFlight -= 1 }
+    /// Counts the streams open on the endpoint's connections: a connection reports every
+    /// stream close (`connectionCapacityChanged`), and its streams stop counting the moment
+    /// the connection closes.
+    private func recount(_ state: EndpointState) {
+        let connections = state.connections
+        // Usually one connection per endpoint.
+        if connections.count == 1 {
+            state.inFlight = connections[0].activeStreams
+            return
+        }
+        var open = 0
+        for connection in connections { open += connection.activeStreams }
+        state.inFlight = open
     }
 
     private func connect(_ state: EndpointState) throws(PoolError) -> HTTP2Connection {
@@ -149,6 +161,8 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
     }
 
     func connectionCapacityChanged(_ connection: HTTP2Connection) {
+        // The pool's connections carry their endpoint's state until they close.
+        if let state = connection.userData { recount(unsafeDowncast(state, to: EndpointState.self)) }
         if connection.isGoingAway && connection.activeStreams == 0 { connection.close() }
     }
 
@@ -157,6 +171,7 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
         guard let state = connection.userData as? EndpointState else { return }
         connection.userData = nil
         state.connections.removeAll { $0 === connection }
+        recount(state)
         if let error, error.kind == .connectFailed { recordFailure(state, message: error.message) }
     }
 
