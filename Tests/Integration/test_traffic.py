@@ -142,6 +142,104 @@ def test_deleting_what_an_alias_split_or_shadow_names_is_refused(gw):
     expect_error(lambda: gw.admin.GetModel(pb.admin.GetModelRequest(model="iris"), timeout=10), NOT_FOUND)
 
 
+def test_weighted_split_accuracy_over_10000_calls(gw):
+    three_versions(gw)
+    set_traffic(gw, "iris", [("1", 70), ("2", 20), ("3", 10)])
+    counts = collections.Counter()
+    req = harness.predict_request("iris")
+    futures = []
+    for i in range(10_000):
+        futures.append(gw.inference.Predict.future(req, timeout=30))
+        if len(futures) >= 200:
+            counts.update(f.result().version for f in futures)
+            futures.clear()
+    counts.update(f.result().version for f in futures)
+    total = sum(counts.values())
+    assert total == 10_000
+    shares = {v: 100 * counts[v] / total for v in ("1", "2", "3")}
+    print(f"split 70/20/10 over 10,000 calls: {shares}")
+    for version, want in (("1", 70), ("2", 20), ("3", 10)):
+        assert abs(shares[version] - want) <= 2, shares
+
+
+def test_sticky_split_key_stays_on_one_target(gw):
+    three_versions(gw)
+    set_traffic(gw, "iris", [("1", 50), ("2", 50)])
+    targets = {}
+    for key in range(200):
+        got = set(served(gw, "iris", metadata=[("byoc-split-key", f"user-{key}")], n=3))
+        assert len(got) == 1, f"user-{key} moved between {got}"
+        targets[key] = got.pop()
+    share = sum(1 for v in targets.values() if v == "1") / len(targets)
+    assert 0.35 < share < 0.65, share  # keys spread over both targets
+    # The same keys land the same way after an unrelated change (another model registered).
+    gw.register("other", "1", echo_cmd())
+    for key in range(0, 200, 10):
+        assert served(gw, "iris", metadata=[("byoc-split-key", f"user-{key}")]) == [targets[key]]
+
+
+def test_split_may_name_an_alias_and_explicit_versions_bypass_it(gw):
+    three_versions(gw)
+    set_alias(gw, "iris", "canary", "3")
+    model = set_traffic(gw, "iris", [("1", 1), ("canary", 99)])
+    assert [(t.version, t.percent) for t in model.traffic] == [("1", 1), ("canary", 99)]
+    got = collections.Counter(served(gw, "iris", n=100))
+    assert got["3"] >= 90, got
+    assert served(gw, "iris", "2", n=5) == ["2"] * 5
+
+
+def test_traffic_persists_across_a_restart_with_events(procs, tmp_path):
+    gw = procs.registry_gateway()
+    three_versions(gw)
+    set_alias(gw, "iris", "stable", "1")
+    set_traffic(gw, "iris", [("stable", 60), ("2", 40)], shadow=("3", 25))
+    gw.proc.terminate()
+    gw.proc.wait(20)
+    again = procs.registry_gateway(name="again")
+    for version in ("1", "2", "3"):
+        again.wait_state("iris", version, "READY")
+    model = again.admin.GetModel(pb.admin.GetModelRequest(model="iris"), timeout=10)
+    assert dict(model.aliases) == {"stable": "1"}
+    assert [(t.version, t.percent) for t in model.traffic] == [("stable", 60), ("2", 40)]
+    assert (model.shadow.version, model.shadow.percent) == ("3", 25)
+    got = collections.Counter(served(again, "iris", n=200))
+    assert set(got) == {"1", "2"} and got["1"] > got["2"], got
+    import sqlite3
+    db = sqlite3.connect(f"file:{again.db}?mode=ro", uri=True)
+    kinds = [k for (k,) in db.execute("SELECT kind FROM events WHERE model = 'iris' ORDER BY id")]
+    db.close()
+    assert "alias_changed" in kinds and "traffic_changed" in kinds
+
+
+def test_every_answer_carries_byoc_served_version(gw):
+    three_versions(gw)
+    set_traffic(gw, "iris", [("2", 100)])
+    _, call = gw.inference.Predict.with_call(harness.predict_request("iris"), timeout=10)
+    assert served_header(call) == "2"
+    _, call = gw.inference.Predict.with_call(harness.predict_request("iris", "3"), timeout=10)
+    assert served_header(call) == "3"
+    set_alias(gw, "iris", "stable", "1")
+    _, call = gw.inference.Predict.with_call(harness.predict_request("iris", "stable"), timeout=10)
+    assert served_header(call) == "1", "the concrete version, not the alias"
+
+
+def test_field_2_is_honoured_with_byoc_model_and_no_byoc_version(gw):
+    """Before the fix, the default version served a call that asked for version 1 in its body."""
+    three_versions(gw)
+    gw.admin.SetDefaultVersion(pb.admin.SetDefaultVersionRequest(model="iris", version="3"), timeout=10)
+    assert served(gw, "iris", "1", metadata=[("byoc-model", "iris")], n=5) == ["1"] * 5
+    # Without field 2 the default (or split) decides; byoc-version still wins over field 2.
+    assert served(gw, "iris", "", metadata=[("byoc-model", "iris")]) == ["3"]
+    assert served(gw, "iris", "1", metadata=[("byoc-model", "iris"), ("byoc-version", "2")]) == ["2"]
+    # The header names the model even when field 1 is empty.
+    resp = gw.inference.Predict(pb.inference.PredictRequest(version="2"), metadata=[("byoc-model", "iris")], timeout=10)
+    assert resp.version == "2"
+    # A compressed body cannot be scanned: without byoc-version it goes to the default.
+    resp = gw.inference.Predict(harness.predict_request("iris", "1"), metadata=[("byoc-model", "iris")], timeout=10,
+                                compression=grpc.Compression.Gzip)
+    assert resp.version == "3"
+
+
 # --------------------------------------------------------------------------- byocctl
 
 def test_byocctl_alias_and_traffic(gw):

@@ -66,6 +66,10 @@ public struct MetricsSnapshot: Sendable {
     public var inFlight: [VersionLabel: Int] = [:]
     public var connectFailures: [VersionLabel: Int] = [:]
     public var retries: [VersionLabel: Int] = [:]
+    /// Shadow copies by the shadow's model version and code name; their latency; drops by reason.
+    public var shadowCalls: [VersionLabel: [String: Int]] = [:]
+    public var shadowLatency: [VersionLabel: LatencyHistogram] = [:]
+    public var shadowDropped: [VersionLabel: [String: Int]] = [:]
     public var http2Connections = 0
     public var http2Streams = 0
     public var http1Connections = 0
@@ -106,6 +110,17 @@ public struct MetricsSnapshot: Sendable {
             for (key, n) in sample.router.inFlight { inFlight[VersionLabel(key: key), default: 0] += n }
             for (key, n) in sample.router.connectFailures { connectFailures[VersionLabel(key: key), default: 0] += n }
             for (key, n) in sample.router.retries { retries[VersionLabel(key: key), default: 0] += n }
+            for (key, count) in sample.router.shadowCalls {
+                let (label, code) = Self.labelAndLast(key)
+                shadowCalls[label, default: [:]][MetricsSnapshot.codeName(code), default: 0] += count
+            }
+            for (key, histogram) in sample.router.shadowLatency {
+                shadowLatency[VersionLabel(key: key), default: LatencyHistogram()].merge(histogram)
+            }
+            for (key, count) in sample.router.shadowDropped {
+                let (label, reason) = Self.labelAndLast(key)
+                shadowDropped[label, default: [:]][reason, default: 0] += count
+            }
             http2Connections += sample.http2Connections
             http2Streams += sample.http2Streams
             http1Connections += sample.http1Connections
@@ -118,6 +133,16 @@ public struct MetricsSnapshot: Sendable {
         inFlight = inFlight.filter { routed($0.key) }
         connectFailures = connectFailures.filter { routed($0.key) }
         retries = retries.filter { routed($0.key) }
+        shadowCalls = shadowCalls.filter { routed($0.key) }
+        shadowLatency = shadowLatency.filter { routed($0.key) }
+        shadowDropped = shadowDropped.filter { routed($0.key) }
+    }
+
+    /// Splits `model \u{1} version \u{1} last` into the version label and the last part.
+    static func labelAndLast(_ key: String) -> (VersionLabel, String) {
+        let parts = key.split(separator: "\u{1}", omittingEmptySubsequences: false)
+        return (VersionLabel(model: parts.count > 0 ? String(parts[0]) : "", version: parts.count > 1 ? String(parts[1]) : ""),
+                parts.count > 2 ? String(parts[2]) : "")
     }
 
     /// The `code` label: the gRPC status code name (`OK`, `NOT_FOUND`, ...); a missing or
@@ -226,6 +251,35 @@ public enum PrometheusText {
             out += "byoc_request_duration_seconds_bucket\(labels(label, ",le=\"+Inf\"")) \(cumulative)\n"
             out += "byoc_request_duration_seconds_sum\(labels(label)) \(Double(h.sumNanos) / 1e9)\n"
             out += "byoc_request_duration_seconds_count\(labels(label)) \(h.count)\n"
+        }
+
+        header("byoc_shadow_requests_total", "counter",
+               "Shadow copies sent to a model version (answers dropped), by the shadow's model, version and gRPC status code name.")
+        for label in s.shadowCalls.keys.sorted() {
+            for (code, n) in s.shadowCalls[label]!.sorted(by: { $0.key < $1.key }) {
+                out += "byoc_shadow_requests_total\(labels(label, ",code=\"\(escape(code))\"")) \(n)\n"
+            }
+        }
+        header("byoc_shadow_request_duration_seconds", "histogram",
+               "Time from the primary's request headers to the shadow copy's status, by the shadow's model and version.")
+        for label in s.shadowLatency.keys.sorted() {
+            let h = s.shadowLatency[label]!
+            var cumulative = 0
+            for (index, bound) in LatencyHistogram.boundsNanos.enumerated() {
+                cumulative += h.buckets[index]
+                out += "byoc_shadow_request_duration_seconds_bucket\(labels(label, ",le=\"\(seconds(bound))\"")) \(cumulative)\n"
+            }
+            cumulative += h.buckets[LatencyHistogram.boundsNanos.count]
+            out += "byoc_shadow_request_duration_seconds_bucket\(labels(label, ",le=\"+Inf\"")) \(cumulative)\n"
+            out += "byoc_shadow_request_duration_seconds_sum\(labels(label)) \(Double(h.sumNanos) / 1e9)\n"
+            out += "byoc_shadow_request_duration_seconds_count\(labels(label)) \(h.count)\n"
+        }
+        header("byoc_shadow_dropped_total", "counter",
+               "Shadow copies dropped before their answer (reason: unavailable = no endpoint took it, behind = it fell behind the primary's request bytes).")
+        for label in s.shadowDropped.keys.sorted() {
+            for (reason, n) in s.shadowDropped[label]!.sorted(by: { $0.key < $1.key }) {
+                out += "byoc_shadow_dropped_total\(labels(label, ",reason=\"\(escape(reason))\"")) \(n)\n"
+            }
         }
 
         header("byoc_requests_in_flight", "gauge", "Calls routed to a model version and not finished yet.")

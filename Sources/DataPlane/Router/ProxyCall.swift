@@ -36,6 +36,11 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// Endpoints of failed attempts (filled only when a retry needs them).
     private var tried: [Endpoint] = []
     var model = ""
+    /// The `byoc-model` header of a call without `byoc-version`: the model, while field 2 of
+    /// the body is read for the version.
+    private var headerModel: String?
+    /// The copy of this call sent to the model's shadow version (calls naming no version).
+    private var shadow: ShadowAttempt?
     /// The resolved model version, once routed (the call counts in its in-flight gauge from
     /// then until `cleanUp`).
     private var resolved: ResolvedRoute?
@@ -69,7 +74,16 @@ final class ProxyCall: HTTP2StreamDelegate {
             }
         }
         if let model = head.headers[literal: "byoc-model"] {
-            route(model: model, version: head.headers[literal: "byoc-version"] ?? "")
+            if let version = head.headers[literal: "byoc-version"] {
+                route(model: model, version: version)
+            } else if head.encoding != nil {
+                // A compressed body cannot be scanned for field 2: the split or default decides.
+                route(model: model, version: "")
+            } else {
+                // Field 2 of the body still names the version (an explicit version is never
+                // ignored): route once it is read.
+                headerModel = model
+            }
         }
     }
 
@@ -110,7 +124,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         case .scanLast:
             scanCollected(final: true)
         case .endAttemptRequest:
-            attempt?.stream.finish()
+            finishRequestUpstream(attempt)
         case .fail(let status):
             performFail(status)
         case .none:
@@ -164,7 +178,7 @@ final class ProxyCall: HTTP2StreamDelegate {
                                             messageLength: length)
         switch result {
         case .found(let model, let version):
-            route(model: model, version: version)
+            route(model: headerModel ?? model, version: version)
             return true
         case .invalid(let why):
             fail(GRPCStatus(.invalidArgument, "cannot read model and version from the request: \(why)"))
@@ -192,7 +206,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             fail(denied.status)
             return
         }
-        switch worker.resolve(model: model, version: version) {
+        switch worker.resolve(model: model, version: version, splitKey: version.isEmpty ? head.headers[literal: "byoc-split-key"] : nil) {
         case .unknownModel:
             fail(GRPCStatus(.notFound, "unknown model \"\(model)\""))
         case .unknownVersion:
@@ -206,6 +220,11 @@ final class ProxyCall: HTTP2StreamDelegate {
             }
             machine.routed()
             downstream.scanBytes = []
+            if version.isEmpty, let shadowRoute = worker.shadowRoute(model: model, primary: route.version,
+                                                                     splitKey: head.headers[literal: "byoc-split-key"]) {
+                // The copy starts as the primary does, with the same headers and deadline.
+                shadow = ShadowAttempt.open(worker: worker, route: shadowRoute, head: head, dropAuthorization: grant != nil)
+            }
             startAttempt()
         }
     }
@@ -247,7 +266,7 @@ final class ProxyCall: HTTP2StreamDelegate {
                 downstream.held = ByteQueue()
                 held.drain { forward($0) }
             }
-            if downstream.ended { next.stream.finish() }
+            if downstream.ended { finishRequestUpstream(next) }
             return
         }
         let detail = worker.describeFailures(route.endpoints)
@@ -261,6 +280,15 @@ final class ProxyCall: HTTP2StreamDelegate {
             return
         }
         attempt.send(data)
+        // Each request byte reaches the primary through here once (a retry replays its own
+        // copy), so the shadow gets every byte once too.
+        shadow?.send(data)
+    }
+
+    /// The client's request ended: end it on the open attempt and on the shadow copy.
+    private func finishRequestUpstream(_ attempt: UpstreamAttempt?) {
+        attempt?.stream.finish()
+        shadow?.finishRequest()
     }
 
     /// Request bytes left for the endpoint: return those not returned yet to the client's window
@@ -280,11 +308,12 @@ final class ProxyCall: HTTP2StreamDelegate {
             guard machine.responseHeaders(hasStatus: status != nil) else { return }
             attempt.replay = nil
             let forwarded = ProxyHeaders.downstream(headers)
-            if let status {
-                recordStatus(Int(status))
-                client.sendHeaders(forwarded, endStream: true)
-            } else {
-                client.sendHeaders(forwarded, endStream: false)
+            if let status { recordStatus(Int(status)) }
+            // Every answer from a model says which version served it.
+            let version = self.version
+            client.sendHeaders(endStream: status != nil) { writer in
+                writer.append(contentsOf: forwarded)
+                writer.append(literal: "byoc-served-version", version)
             }
         case .trailers:
             guard machine.responseTrailers() else { return }
@@ -390,6 +419,9 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// timer and the bytes held for an attempt.
     private func cleanUp() {
         stats?.inFlight -= 1
+        // A copy whose request is whole goes on by itself; one cut short is cancelled.
+        if !downstream.ended { shadow?.cancel() }
+        shadow = nil
         if let timer = deadlineTimer {
             worker.loop.cancelTimer(timer)
             deadlineTimer = nil

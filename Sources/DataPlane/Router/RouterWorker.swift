@@ -71,6 +71,12 @@ public final class RouterWorker: GRPCCallDispatcher {
             if entry.latency.count > 0 { snapshot.latency[label] = entry.latency }
             if entry.inFlight != 0 || entry.latency.count > 0 { snapshot.inFlight[label] = entry.inFlight }
             if entry.connectFailures > 0 { snapshot.connectFailures[label] = entry.connectFailures }
+            for (code, count) in entry.shadowCallsByStatus.enumerated() where count > 0 {
+                let status = code < VersionStats.noStatus ? String(code) : ""
+                snapshot.shadowCalls["\(label)\u{1}\(status)"] = count
+            }
+            if entry.shadowLatency.count > 0 { snapshot.shadowLatency[label] = entry.shadowLatency }
+            for (reason, count) in entry.shadowDrops { snapshot.shadowDropped["\(label)\u{1}\(reason)"] = count }
         }
         return snapshot
     }
@@ -111,7 +117,7 @@ public final class RouterWorker: GRPCCallDispatcher {
     /// Resolves `model`/`version` ("" = the default version) to this worker's endpoint states
     /// and counters: one hash lookup per call once the route was seen, instead of two table
     /// lookups, one counter lookup and one pool lookup per endpoint.
-    func resolve(model: String, version: String) -> RouteLookup {
+    func resolve(model: String, version: String, splitKey: String? = nil) -> RouteLookup {
         if let last = lastResolved, last.key.model == model, last.key.version == version,
            !last.route.endpoints.contains(where: \.retired) {
             return .found(last.route)
@@ -121,18 +127,41 @@ public final class RouterWorker: GRPCCallDispatcher {
             lastResolved = (key, route)
             return .found(route)
         }
-        switch routeTable.resolve(model: model, version: version) {
-        case .unknownModel:
-            return .unknownModel
-        case .unknownVersion:
+        guard let routes = routeTable.models[model] else { return .unknownModel }
+        // A call that names no version of a split model picks its target per call (by its
+        // split key when it has one, else at random), so it is never cached by what it named.
+        let split = version.isEmpty && !routes.traffic.split.isEmpty
+        let bucket = split ? (splitKey.map { TrafficBucket.of(key: $0) } ?? UInt32(random.next(below: Int(TrafficBucket.count)))) : 0
+        guard let concrete = routes.concreteVersion(version, bucket: bucket), let list = routes.versions[concrete] else {
             return .unknownVersion
-        case .found(let concrete, let list):
-            let route = ResolvedRoute(version: concrete, endpoints: list.map { pool.state(for: $0) },
-                                      stats: versionStats(model: model, version: concrete))
+        }
+        let concreteKey = StatsKey(model: model, version: concrete)
+        let route: ResolvedRoute
+        if let cached = resolved[concreteKey], !cached.endpoints.contains(where: \.retired) {
+            route = cached
+        } else {
+            route = ResolvedRoute(version: concrete, endpoints: list.map { pool.state(for: $0) },
+                                  stats: versionStats(model: model, version: concrete))
+            resolved[concreteKey] = route
+        }
+        if !split {
             resolved[key] = route
             lastResolved = (key, route)
-            return .found(route)
         }
+        return .found(route)
+    }
+
+    /// The shadow version's route for a call to `model` that named no version and is served
+    /// by `primary`: nil unless the model has a shadow, this call falls in its percent (by its
+    /// split key's shadow bucket, else at random), and the shadow is another version.
+    func shadowRoute(model: String, primary: String, splitKey: String?) -> ResolvedRoute? {
+        guard let routes = routeTable.models[model], let shadow = routes.traffic.shadow, shadow.version != primary else {
+            return nil
+        }
+        let bucket = splitKey.map { TrafficBucket.shadowOf(key: $0) } ?? UInt32(random.next(below: Int(TrafficBucket.count)))
+        guard routes.shadowVersion(bucket: bucket) != nil,
+              case .found(let route) = resolve(model: model, version: shadow.version) else { return nil }
+        return route
     }
 
     /// Installs a newer token snapshot (call on this worker's loop); older generations are
@@ -290,10 +319,32 @@ final class VersionStats {
     var connectFailures = 0
     var latency = LatencyHistogram()
 
+    /// Shadow copies by the grpc-status of their (dropped) answers, like `callsByStatus`;
+    /// allocated at the first copy.
+    var shadowCallsByStatus: [Int] = []
+    var shadowLatency = LatencyHistogram()
+    /// Copies dropped, by reason.
+    var shadowDrops: [String: Int] = [:]
+
     /// Counts a finished call with its status (nil or unknown: no status) and latency.
     func record(status: Int?, latencyNanos: UInt64) {
-        let index = status.flatMap { (0..<Self.noStatus).contains($0) ? $0 : nil } ?? Self.noStatus
-        callsByStatus[index] += 1
+        callsByStatus[Self.index(status)] += 1
         latency.observe(nanos: latencyNanos)
+    }
+
+    /// Counts a finished shadow copy (its answer dropped) with its status and latency.
+    func recordShadow(status: Int?, latencyNanos: UInt64) {
+        if shadowCallsByStatus.isEmpty { shadowCallsByStatus = [Int](repeating: 0, count: Self.noStatus + 1) }
+        shadowCallsByStatus[Self.index(status)] += 1
+        shadowLatency.observe(nanos: latencyNanos)
+    }
+
+    /// Counts a shadow copy that was dropped.
+    func shadowDropped(_ reason: ShadowAttempt.DropReason) {
+        shadowDrops[reason.rawValue, default: 0] += 1
+    }
+
+    private static func index(_ status: Int?) -> Int {
+        status.flatMap { (0..<noStatus).contains($0) ? $0 : nil } ?? noStatus
     }
 }

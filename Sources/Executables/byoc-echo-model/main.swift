@@ -21,6 +21,10 @@ struct EchoOptions {
     var version = "1"
     var id: String?
     var workers = 1
+    /// Every Predict and ModelInfer waits this long first (a slow model), added to `delay_ms`.
+    var delayMs = 0
+    /// Every Predict and ModelInfer fails with this gRPC status (a failing model); nil: none.
+    var failCode: Int?
 
     static func parse(_ arguments: [String], environment: [String: String]) throws -> EchoOptions {
         var options = EchoOptions()
@@ -50,8 +54,16 @@ struct EchoOptions {
             case "--workers":
                 guard let n = Int(try value(argument)), n > 0 else { throw UsageError(message: "--workers takes a positive number") }
                 options.workers = n
+            case "--delay-ms":
+                guard let n = Int(try value(argument)), n >= 0 else { throw UsageError(message: "--delay-ms takes a number of milliseconds") }
+                options.delayMs = n
+            case "--fail":
+                guard let code = Int(try value(argument)), (1...16).contains(code) else {
+                    throw UsageError(message: "--fail takes a gRPC status code 1...16")
+                }
+                options.failCode = code
             case "-h", "--help":
-                print("usage: byoc-echo-model [--listen HOST:PORT] [--model NAME] [--version V] [--id ID] [--workers N]")
+                print("usage: byoc-echo-model [--listen HOST:PORT] [--model NAME] [--version V] [--id ID] [--workers N] [--delay-ms N] [--fail CODE]")
                 exit(0)
             default:
                 throw UsageError(message: "unknown argument \(argument)")
@@ -94,7 +106,12 @@ struct EchoService {
 
     /// Runs `body` after `parameters["delay_ms"]`, on the call's loop, unless it was cancelled.
     private func afterDelay(_ call: UnaryCall, _ parameters: [String: String], _ body: @escaping () -> Void) {
-        guard let delay = parameters["delay_ms"].flatMap(Int.init), delay > 0 else {
+        var body = body
+        if let code = options.failCode.flatMap(GRPCStatusCode.init(rawValue:)) {
+            body = { call.fail(GRPCStatus(code, "byoc-echo-model --fail \(code.rawValue)")) }
+        }
+        let delay = (parameters["delay_ms"].flatMap(Int.init) ?? 0) + options.delayMs
+        guard delay > 0 else {
             body()
             return
         }

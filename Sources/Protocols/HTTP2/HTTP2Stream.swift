@@ -129,7 +129,9 @@ public final class HTTP2Stream {
         sendHeaders(endStream: endStream) { $0.append(contentsOf: headers) }
     }
 
-    private func sendHeaders(endStream: Bool, _ write: (inout HeaderListWriter) -> Void) {
+    /// Sends response headers (server) written by `write`, e.g. a proxied block plus fields
+    /// of the proxy's own, without copying the block.
+    public func sendHeaders(endStream: Bool, _ write: (inout HeaderListWriter) -> Void) {
         guard state.sendHeaders(endStream: endStream) else { return }
         sessionReference._withUnsafeGuaranteedRef { $0.submitResponse(self, endStream: endStream, headers: write) }
     }

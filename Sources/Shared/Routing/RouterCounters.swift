@@ -16,6 +16,12 @@ public struct RouterCounters {
     public var inFlight: [String: Int] = [:]
     /// Failed connection attempts to model endpoints, by model and version.
     public var connectFailures: [String: Int] = [:]
+    /// Shadow copies (answers dropped) by the shadow's model, version and grpc-status.
+    public var shadowCalls: [String: Int] = [:]
+    /// Latency of shadow copies by model and version.
+    public var shadowLatency: [String: LatencyHistogram] = [:]
+    /// Shadow copies dropped, by model, version and reason (`unavailable`, `behind`).
+    public var shadowDropped: [String: Int] = [:]
 
     public init() {}
 }

@@ -65,11 +65,6 @@ public enum TrafficBucket {
         return key.withUTF8 { shadowOf(key: UnsafeRawBufferPointer($0)) }
     }
 
-    /// A bucket from a random 64-bit value.
-    public static func of(random: UInt64) -> UInt32 {
-        UInt32(truncatingIfNeeded: random % UInt64(count))
-    }
-
     private static func fnv1a(_ bytes: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
         var hash = seed
         for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
