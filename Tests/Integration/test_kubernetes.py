@@ -231,6 +231,44 @@ def test_objects_per_version_are_valid_and_complete(procs, fake, tmp_path):
     assert all(sum(1 for _, p in seen if p == name) >= 5 for name in pods), seen
 
 
+def test_pod_options_in_the_applied_deployment(procs, fake, tmp_path):
+    gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
+    stub = admin(procs, gw)
+    pb = harness.pb.admin
+    register(stub, "llm", "1", "example/llm:1", resources={"gpus": 2, "memory_limit": "1Gi"},
+             node_selector={"pool": "gpu"}, image_pull_secrets=["regcred"], allow_root=True,
+             tolerations=[pb.Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"),
+                          pb.Toleration(key="pool", operator="Equal", value="ml", effect="NoExecute")])
+    register(stub, "plain", "1", "example/plain:1")
+    wait_state(stub, "llm", "1")
+    wait_state(stub, "plain", "1")
+
+    deps = fake.objects("deployments")
+    for dep in deps.values():
+        validation.validate(dep)
+    pod = deps["llm-1"]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "gpu"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+                                  {"key": "pool", "operator": "Equal", "value": "ml", "effect": "NoExecute"}]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert "runAsNonRoot" not in pod["securityContext"]
+    (c,) = pod["containers"]
+    assert "runAsNonRoot" not in c["securityContext"] and c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["resources"] == {"requests": {"cpu": "100m", "nvidia.com/gpu": "2"},
+                              "limits": {"memory": "1Gi", "nvidia.com/gpu": "2"}}
+    assert c["livenessProbe"]["grpc"] == {"port": 8080} and c["startupProbe"]["grpc"] == {"port": 8080}
+    assert c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"] >= 300
+
+    plain = deps["plain-1"]["spec"]["template"]["spec"]
+    assert not {"nodeSelector", "tolerations", "imagePullSecrets"} & set(plain)
+    assert plain["securityContext"]["runAsNonRoot"] is True
+    assert plain["containers"][0]["securityContext"]["runAsNonRoot"] is True
+    assert plain["containers"][0]["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}}
+    # Both serve: the probes and options do not keep the pods from becoming ready.
+    wait_pods_serving(procs, gw, "llm", "1", 1)
+    wait_pods_serving(procs, gw, "plain", "1", 1)
+
+
 def test_scale_set_default_delete(procs, fake, tmp_path):
     gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
     stub = admin(procs, gw)
