@@ -321,7 +321,7 @@ def test_router_tier_scales_and_production_adds_capacity():
 @overlays
 def test_network_policy(overlay):
     objects = rendered(overlay)
-    [policy] = by_kind(objects, "NetworkPolicy").values()
+    policy = one(objects, "NetworkPolicy", "byoc-gateway")
     for workload in workloads(objects):
         assert labels_match(policy["spec"]["podSelector"]["matchLabels"], workload["spec"]["template"]["metadata"]["labels"])
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
@@ -336,6 +336,113 @@ def test_network_policy(overlay):
     assert to_models and to_models[0]["ports"] == [{"protocol": "TCP"}], "model pods on any TCP port"
     assert any({"protocol": "UDP", "port": 53} in r.get("ports", []) for r in egress), "DNS"
     assert any({"protocol": "TCP", "port": 443} in r.get("ports", []) for r in egress), "API server"
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions) evaluated as the API server does."""
+    if not labels_match(selector.get("matchLabels", {}), labels):
+        return False
+    for e in selector.get("matchExpressions", []):
+        key, op, values = e["key"], e["operator"], e.get("values", [])
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+# The labels and port name of a model pod exactly as the gateway builds them (KubeNames,
+# KubeObjects.deployment): see test_kubernetes.py for the objects themselves.
+MODEL_POD_LABELS = {OWNED_LABEL: "byoc", "byoc.dev/model": "iris", "byoc.dev/version": "1"}
+MODEL_PORT_NAME = "grpc"
+
+
+@needs_kubectl
+@overlays
+def test_model_pods_accept_only_the_gateway_and_routers(overlay):
+    objects = rendered(overlay)
+    policy = one(objects, "NetworkPolicy", "byoc-models")
+    spec = policy["spec"]
+    assert selects(spec["podSelector"], MODEL_POD_LABELS)
+    assert not selects(spec["podSelector"], {OWNED_LABEL: "byoc"}), "only pods with a model label"
+    assert not selects(spec["podSelector"], {"byoc.dev/model": "iris"}), "only pods the gateway manages"
+    platform_pods = [w["spec"]["template"]["metadata"]["labels"] for w in workloads(objects)]
+    assert platform_pods and not any(selects(spec["podSelector"], p) for p in platform_pods)
+    assert spec["policyTypes"] == ["Ingress"]
+    [rule] = spec["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": MODEL_PORT_NAME}]
+    # Every peer is a pod selector in this namespace (no namespaceSelector, no ipBlock), and it
+    # admits the gateway and the routers and nothing else this deployment runs.
+    assert rule["from"] and all(set(peer) == {"podSelector"} for peer in rule["from"])
+    admitted = lambda labels: any(selects(peer["podSelector"], labels) for peer in rule["from"])  # noqa: E731
+    gateway = one(objects, "StatefulSet", "byoc-gateway")["spec"]["template"]["metadata"]["labels"]
+    router = one(objects, "Deployment", "byoc-router")["spec"]["template"]["metadata"]["labels"]
+    assert admitted(gateway) and admitted(router)
+    assert not admitted(MODEL_POD_LABELS) and not admitted({}) and not admitted({"app": "client"})
+
+
+@needs_kubectl
+@overlays
+def test_prometheus_namespace_reaches_the_metrics_port(overlay):
+    ingress = one(rendered(overlay), "NetworkPolicy", "byoc-gateway")["spec"]["ingress"][0]
+    prometheus = ingress["from"][2]
+    assert prometheus == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                          "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+    assert {"protocol": "TCP", "port": 8080} in ingress["ports"]
+
+
+@needs_kubectl
+def test_prometheus_namespace_is_set_as_documented(tmp_path):
+    """The patch documented in base/networkpolicy.yaml sets another Prometheus namespace."""
+    text = (DEPLOY / "base" / "networkpolicy.yaml").read_text()
+    lines = []
+    for line in text[text.index("#   patches:"):].splitlines():
+        m = re.match(r"\s*#   (.*)$", line)
+        if not m:
+            break
+        lines.append(m.group(1))
+    documented = "\n".join(lines)
+    rel = os.path.relpath(DEPLOY / "base", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources:\n  - {rel}\n" + documented + "\n")
+    objects = kustomize(tmp_path)
+    policy = one(objects, "NetworkPolicy", "byoc-gateway")
+    for version in K8S_VERSIONS:
+        validate(policy, version)
+    peer = policy["spec"]["ingress"][0]["from"][2]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "observability"}
+
+
+@needs_kubectl
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_monitoring_overlay_adds_a_service_monitor(version):
+    objects = kustomize(DEPLOY / "overlays" / "monitoring")
+    crds = [o for o in objects if o["apiVersion"].startswith("monitoring.coreos.com/")]
+    for obj in objects:
+        if obj not in crds:
+            validate(obj, version)
+    [monitor] = crds
+    assert monitor["kind"] == "ServiceMonitor" and monitor["metadata"]["namespace"] == NAMESPACE
+    spec = monitor["spec"]
+    assert set(spec) == {"selector", "namespaceSelector", "endpoints"}
+    assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    services = by_kind(objects, "Service")
+    selected = [name for name, svc in services.items() if selects(spec["selector"], svc["metadata"]["labels"])]
+    assert selected == ["byoc-predict"], "one Service whose endpoints are every gateway and router pod, once"
+    [endpoint] = spec["endpoints"]
+    assert endpoint["path"] == "/metrics" and endpoint["scheme"] == "http"
+    assert endpoint["port"] in {p["name"] for p in services["byoc-predict"]["spec"]["ports"]}
+    assert set(endpoint) <= {"port", "path", "scheme", "interval", "scrapeTimeout"}
+    # Otherwise the production overlay, unchanged.
+    production = {(o["kind"], o["metadata"]["name"]) for o in rendered("production")}
+    assert {(o["kind"], o["metadata"]["name"]) for o in objects if o not in crds} == production
+    peer = one(objects, "NetworkPolicy", "byoc-gateway")["spec"]["ingress"][0]["from"][2]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
 
 
 @needs_kubectl
