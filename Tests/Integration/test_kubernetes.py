@@ -433,6 +433,38 @@ def test_two_gateways_lease_failover_keeps_routing(procs, fake, tmp_path):
     assert late and {w["token"] for w in late} == {"token-b"}, late
 
 
+def test_routes_configmap_is_recreated_after_deletion(procs, fake, tmp_path):
+    db = tmp_path / "registry.sqlite"
+    a = start_gateway(procs, fake, db, name="gateway-a", token="token-a")
+    stub = admin(procs, a)
+    register(stub, "iris", "1", "example/iris:1")
+    wait_state(stub, "iris", "1")
+    name = "byoc-gateway-routes"
+    assert harness.wait_until(lambda: name in fake.objects("configmaps"), 10)
+    written = fake.objects("configmaps")[name]["data"]
+
+    # Deleted behind the leader's back with nothing else changing: it comes back, same table.
+    for _ in range(2):
+        assert fake.call("POST", "/delete", {"resource": "configmaps", "name": name})["deleted"]
+        assert harness.wait_until(lambda: name in fake.objects("configmaps"), 5), a.log_tail()
+        assert fake.objects("configmaps")[name]["data"] == written
+    assert a.wait_for_log(r"routes ConfigMap .* missing or changed", 5)
+
+    # Edited: put back too.
+    fake.call("POST", "/edit", {"resource": "configmaps", "name": name,
+                                "patch": {"data": {"routes.json": '{"models": {}}'}}})
+    assert harness.wait_until(lambda: fake.objects("configmaps")[name]["data"] == written, 5)
+
+    # A follower started after the deletion routes with it, and follows later changes.
+    b = start_gateway(procs, fake, db, name="gateway-b", token="token-b", leader=False)
+    wait_pods_serving(procs, b, "iris", "1", 1)
+    fake.call("POST", "/delete", {"resource": "configmaps", "name": name})
+    register(admin(procs, b), "wine", "1", "example/wine:1")
+    wait_state(stub, "wine", "1")
+    wait_pods_serving(procs, b, "wine", "1", 1)
+    assert b.count(r"became the leader") == 0
+
+
 def test_broken_watch_and_410_lose_no_endpoint_change(procs, fake, tmp_path):
     gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
     stub = admin(procs, gw)
