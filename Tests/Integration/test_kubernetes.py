@@ -465,6 +465,88 @@ def test_routes_configmap_is_recreated_after_deletion(procs, fake, tmp_path):
     assert b.count(r"became the leader") == 0
 
 
+def _md(token):
+    return [("authorization", f"Bearer {token}")]
+
+
+def _status(fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+        return grpc.StatusCode.OK, ""
+    except grpc.RpcError as e:
+        return e.code(), e.details() or ""
+
+
+def test_auth_on_every_replica(procs, fake, tmp_path):
+    """Two --require-auth replicas: the admin token from the (mounted) file works on both; a
+    token created on the leader works on the follower within 10 s, its revocation too; the
+    token Secret holds hashes only."""
+    db = tmp_path / "registry.sqlite"
+    admin_token = harness.make_token()
+    token_file = tmp_path / "admin.token"
+    token_file.write_text(admin_token + "\n")
+    auth = ["--require-auth", "--admin-token-file", str(token_file)]
+    a = start_gateway(procs, fake, db, name="gateway-a", token="token-a", extra=auth)
+    b = start_gateway(procs, fake, db, name="gateway-b", token="token-b", extra=auth, leader=False)
+    pb = harness.pb.admin
+    stub_a, stub_b = admin(procs, a), admin(procs, b)
+    infer_b = harness.pb.inference_grpc.InferenceStub(procs.channel(b.address))
+
+    # No token: refused on both. The file's admin token: accepted on both (b forwards Admin).
+    for stub in (stub_a, stub_b):
+        assert _status(stub.ListModels, pb.ListModelsRequest(), timeout=10)[0] == grpc.StatusCode.UNAUTHENTICATED
+        assert _status(stub.ListModels, pb.ListModelsRequest(), timeout=10, metadata=_md(admin_token))[0] == grpc.StatusCode.OK
+    stub_a.RegisterModel(pb.RegisterModelRequest(model="iris", version="1", image="example/iris:1"),
+                         timeout=10, metadata=_md(admin_token))
+    assert harness.wait_until(lambda: _status(infer_b.Predict, harness.predict_request("iris", "", b"x"), timeout=5,
+                                              metadata=_md(admin_token))[0] == grpc.StatusCode.OK, 20)
+
+    # A predict token created on the leader: usable on the follower within 10 s.
+    created = stub_a.CreateToken(pb.CreateTokenRequest(scope="predict", models=["iris"]), timeout=10,
+                                 metadata=_md(admin_token))
+    predict = lambda: _status(infer_b.Predict, harness.predict_request("iris", "", b"x"), timeout=5,  # noqa: E731
+                              metadata=_md(created.secret))
+    t0 = time.monotonic()
+    assert harness.wait_until(lambda: predict()[0] == grpc.StatusCode.OK, 10, 0.05), predict()
+    assert time.monotonic() - t0 < 10
+    # Its scope holds on the follower too: no Admin calls with a predict token.
+    assert _status(stub_b.ListModels, pb.ListModelsRequest(), timeout=10,
+                   metadata=_md(created.secret))[0] == grpc.StatusCode.PERMISSION_DENIED
+
+    # The Secret: the leader's, hashes only, never a secret.
+    secret = fake.objects("secrets", managed_only=False)["byoc-gateway-tokens"]
+    validation.validate(secret)
+    assert [f["manager"] for f in secret["metadata"]["managedFields"]] == ["byoc"]
+    import base64
+    table = base64.b64decode(secret["data"]["tokens.json"]).decode()
+    doc = json.loads(table)
+    assert {t["id"] for t in doc["tokens"]} >= {created.token.id, admin_token.split("_")[1]}
+    for text in (admin_token, created.secret):
+        assert text.split("_")[2] not in table
+    assert all(len(t["sha256"]) == 64 for t in doc["tokens"])
+    assert {w["token"] for w in fake.writes() if w["resource"] == "secrets"} == {"token-a"}
+
+    # Revoked on the leader (here through the follower, which forwards the caller's token):
+    # refused on the follower within 10 s.
+    stub_b.RevokeToken(pb.RevokeTokenRequest(id=created.token.id), timeout=10, metadata=_md(admin_token))
+    t0 = time.monotonic()
+    assert harness.wait_until(lambda: predict()[0] == grpc.StatusCode.UNAUTHENTICATED, 10, 0.05), predict()
+    assert time.monotonic() - t0 < 10
+    assert "revoked" in predict()[1]
+
+    # The Secret deleted behind the leader's back comes back; a follower started meanwhile
+    # gets the table from it.
+    fake.call("POST", "/delete", {"resource": "secrets", "name": "byoc-gateway-tokens"})
+    assert harness.wait_until(lambda: "byoc-gateway-tokens" in fake.objects("secrets", managed_only=False), 5)
+    c = start_gateway(procs, fake, db, name="gateway-c", token="token-c", extra=["--require-auth"], leader=False)
+    stub_c = admin(procs, c)
+    assert harness.wait_until(lambda: _status(stub_c.ListModels, pb.ListModelsRequest(), timeout=5,
+                                              metadata=_md(admin_token))[0] == grpc.StatusCode.OK, 10)
+    infer_c = harness.pb.inference_grpc.InferenceStub(procs.channel(c.address))
+    assert _status(infer_c.Predict, harness.predict_request("iris", "", b"x"), timeout=5,
+                   metadata=_md(created.secret))[0] == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_broken_watch_and_410_lose_no_endpoint_change(procs, fake, tmp_path):
     gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
     stub = admin(procs, gw)

@@ -158,10 +158,15 @@ public final class RouterWorker: GRPCCallDispatcher {
                 return nil
             }
             let method = String(head.method)
+            let authorization = head.metadata("authorization")
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes) { call, message in
                 Task {
                     let result: Result<[UInt8], GRPCStatus>
-                    do { result = .success(try await admin(method, message)) } catch let status as GRPCStatus {
+                    do {
+                        result = .success(try await AdminCallContext.$authorization.withValue(authorization) {
+                            try await admin(method, message)
+                        })
+                    } catch let status as GRPCStatus {
                         result = .failure(status)
                     } catch {
                         result = .failure(GRPCStatus(.internal, "\(error)"))

@@ -15,6 +15,9 @@ public struct KubeControlPlaneOptions: Sendable {
     public var campaign = true
     public var reconciler = ReconcilerOptions()
     public var runtime: KubernetesRuntimeOptions
+    /// Called with the registry each time this replica starts leading (after it serves Admin,
+    /// before the first reconcile pass), e.g. to publish the token table.
+    public var startedLeading: @Sendable (Registry) async -> Void = { _ in }
     public var log: @Sendable (String) -> Void
 
     public init(databasePath: String, identity: String, namespace: String,
@@ -144,6 +147,7 @@ public final class KubeControlPlane: @unchecked Sendable {
             self.admin = admin
         }
         options.log("leading: registry \(options.databasePath), reconciling namespace \(client.namespace)")
+        await options.startedLeading(registry)
         // The first pass applies the whole registry (rebuilds the namespace after a crash).
         await reconciler.start()
         return true
@@ -209,7 +213,10 @@ public final class KubeControlPlane: @unchecked Sendable {
         }
         let client = forwarder(for: endpoint)
         do {
-            return try await client.unary(path: "/byoc.v1.Admin/\(method)", request: request, timeoutMs: 30_000).message
+            // The caller's own credentials: the leader checks them again.
+            let metadata = AdminCallContext.authorization.map { [("authorization", $0)] } ?? []
+            return try await client.unary(path: "/byoc.v1.Admin/\(method)", request: request, metadata: metadata,
+                                          timeoutMs: 30_000).message
         } catch let status as GRPCStatus where status.code == .unavailable {
             throw GRPCStatus(.unavailable, "cannot reach the leader \(holder) at \(address): \(status.message)")
         }
