@@ -146,26 +146,39 @@ GATEWAY_RULES = {
     ("discovery.k8s.io", "endpointslices"): {"get", "list", "watch"},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
     ("", "configmaps"): {"get", "list", "watch", "create", "patch"},
+    ("", "secrets/byoc-gateway-tokens"): {"get", "list", "watch", "patch"},
 }
 ROUTER_RULES = {
     ("discovery.k8s.io", "endpointslices"): {"get", "list", "watch"},
     ("", "configmaps"): {"get", "list", "watch"},
     ("coordination.k8s.io", "leases"): {"get"},
+    ("", "secrets/byoc-gateway-tokens"): {"get", "list", "watch"},
 }
+# Rules restricted by name: only the token Secret (keyed "secrets/<name>" in role_grants).
+NAMED_RESOURCES = {("", "secrets"): {"byoc-gateway-tokens"}}
+TOKENS_SECRET = "byoc-gateway-tokens"
+ADMIN_TOKEN_SECRET = "byoc-admin-token"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "escalate", "bind", "impersonate"}
 
 
 def role_grants(role: dict) -> dict[tuple[str, str], set[str]]:
     grants: dict[tuple[str, str], set[str]] = {}
     for rule in role["rules"]:
-        assert "nonResourceURLs" not in rule and "resourceNames" not in rule, rule
+        assert "nonResourceURLs" not in rule, rule
         for verb in rule["verbs"]:
             assert verb != "*", f"wildcard verb in {role['metadata']['name']}: {rule}"
         for group in rule["apiGroups"]:
             assert group != "*", f"wildcard API group in {role['metadata']['name']}: {rule}"
             for resource in rule["resources"]:
                 assert "*" not in resource, f"wildcard resource in {role['metadata']['name']}: {rule}"
-                grants.setdefault((group, resource), set()).update(rule["verbs"])
+                names = rule.get("resourceNames")
+                if names is None:
+                    grants.setdefault((group, resource), set()).update(rule["verbs"])
+                    continue
+                assert set(names) <= NAMED_RESOURCES.get((group, resource), set()), rule
+                assert not {"create", "deletecollection"} & set(rule["verbs"]), f"not restrictable by name: {rule}"
+                for name in names:
+                    grants.setdefault((group, f"{resource}/{name}"), set()).update(rule["verbs"])
     return grants
 
 
@@ -188,6 +201,32 @@ def test_rbac_is_exactly_what_the_gateway_uses(overlay):
         assert name in accounts
     assert pod_spec(one(objects, "StatefulSet", "byoc-gateway"))["serviceAccountName"] == "byoc-gateway"
     assert pod_spec(one(objects, "Deployment", "byoc-router"))["serviceAccountName"] == "byoc-router"
+
+
+@needs_kubectl
+@overlays
+def test_every_replica_checks_api_tokens(overlay):
+    """--require-auth on the gateway and the routers, the admin token from the Secret
+    byoc-admin-token, the token table from the Secret the Roles name (which exists, so the
+    gateway needs no create right on Secrets)."""
+    objects = rendered(overlay)
+    tokens = one(objects, "Secret", TOKENS_SECRET)
+    assert tokens["type"] == "Opaque" and "data" not in tokens and "stringData" not in tokens, \
+        "the leader writes the data; kubectl apply must not reset it"
+    assert tokens["metadata"]["labels"].get(OWNED_LABEL) != "byoc"
+    for kind, name in (("StatefulSet", "byoc-gateway"), ("Deployment", "byoc-router")):
+        spec = pod_spec(one(objects, kind, name))
+        [c] = spec["containers"]
+        args = dict(a[2:].split("=", 1) if "=" in a else (a[2:], "true") for a in c["args"])
+        assert args.get("require-auth") == "true", f"{kind}/{name}"
+        assert args.get("tokens-secret") == TOKENS_SECRET, f"{kind}/{name}"
+        token_dir, _, key = args["admin-token-file"].rpartition("/")
+        [mount] = [m for m in c["volumeMounts"] if m["mountPath"] == token_dir]
+        assert mount.get("readOnly") is True
+        [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        assert volume["secret"]["secretName"] == ADMIN_TOKEN_SECRET and key == "token"
+        assert volume["secret"]["defaultMode"] & 0o007 == 0, "not world-readable"
+        assert not volume["secret"].get("optional"), "a missing admin token Secret must not start the pod open"
 
 
 # --------------------------------------------------------------------------- pods
@@ -258,7 +297,8 @@ def test_gateway_keeps_the_registry_on_a_persistent_volume(overlay):
     assert not any(a.startswith("--role") for a in args), "the gateway campaigns for the Lease (role all)"
     # Routers never lead and keep no registry: nothing of theirs is persistent.
     router = pod_spec(one(objects, "Deployment", "byoc-router"))
-    assert all("emptyDir" in v for v in router["volumes"])
+    # (emptyDirs, and the read-only admin token from its Secret.)
+    assert all("emptyDir" in v or v.get("secret", {}).get("secretName") == ADMIN_TOKEN_SECRET for v in router["volumes"])
     [router_container] = router["containers"]
     assert "--role=router" in router_container["args"] and "--runtime=kubernetes" in router_container["args"]
     assert {e["name"] for e in router_container["env"]} >= {"POD_NAMESPACE", "POD_NAME", "POD_IP"}
