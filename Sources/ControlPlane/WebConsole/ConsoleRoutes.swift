@@ -29,6 +29,11 @@ enum ConsoleRoutes {
     static func router(console: WebConsole, worker: ConsoleWorker) -> HTTPRouter {
         let r = HTTPRouter()
         unowned let console = console
+        // Admin calls made for an authorized request carry its credentials (a follower replica
+        // forwards them to the leader, which checks them again).
+        r.aroundAuthorized = { request, handle in
+            AdminCallContext.$authorization.withValue(request.header("authorization")) { handle() }
+        }
 
         // Probes and metrics.
         r.add("GET", "/healthz") { _, responder in responder.respond(.text(200, "ok")) }
