@@ -562,6 +562,44 @@ def test_auth_on_every_replica(procs, fake, tmp_path):
                    metadata=_md(created.secret))[0] == grpc.StatusCode.UNAUTHENTICATED
 
 
+def test_router_follows_the_token_table_of_a_restored_registry(procs, fake, tmp_path):
+    """A router keeps running while the registry is restored from an older backup: the new
+    leader's table (lower versions than the router's last one) still replaces it."""
+    db = tmp_path / "registry.sqlite"
+    admin_token = harness.make_token()
+    token_file = tmp_path / "admin.token"
+    token_file.write_text(admin_token + "\n")
+    auth = ["--require-auth", "--admin-token-file", str(token_file)]
+    a = start_gateway(procs, fake, db, name="gateway-a", token="token-a", extra=auth)
+    router = start_gateway(procs, fake, db, name="router", token="token-r", extra=[*auth, "--role", "router"],
+                           leader=False)
+    pb = harness.pb.admin
+    stub_a, stub_r = admin(procs, a), admin(procs, router)
+    list_with = lambda stub, token: _status(stub.ListModels, pb.ListModelsRequest(), timeout=5,  # noqa: E731
+                                            metadata=_md(token))[0]
+    backup = tmp_path / "backup.sqlite"
+    out = subprocess.run([harness.binary("byoc-gateway"), "backup", "--to", str(backup), "--db", str(db)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    later = [stub_a.CreateToken(pb.CreateTokenRequest(scope="admin"), timeout=10, metadata=_md(admin_token)).secret
+             for _ in range(5)]
+    assert harness.wait_until(lambda: all(list_with(stub_r, t) == grpc.StatusCode.OK for t in later), 10)
+
+    a.terminate()
+    assert a.wait(timeout=15) == 0
+    out = subprocess.run([harness.binary("byoc-gateway"), "restore", "--from", str(backup), "--db", str(db)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    a2 = start_gateway(procs, fake, db, name="gateway-a2", token="token-a", extra=auth)
+    fresh = admin(procs, a2).CreateToken(pb.CreateTokenRequest(scope="admin"), timeout=10,
+                                         metadata=_md(admin_token)).secret
+    # The restored registry's table reaches the router: the new token works there, the ones
+    # created after the backup no longer do, the admin token from the file still does.
+    assert harness.wait_until(lambda: list_with(stub_r, fresh) == grpc.StatusCode.OK, 10), list_with(stub_r, fresh)
+    assert all(list_with(stub_r, t) == grpc.StatusCode.UNAUTHENTICATED for t in later)
+    assert list_with(stub_r, admin_token) == grpc.StatusCode.OK
+
+
 def test_broken_watch_and_410_lose_no_endpoint_change(procs, fake, tmp_path):
     gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
     stub = admin(procs, gw)

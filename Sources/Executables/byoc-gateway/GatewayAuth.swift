@@ -28,6 +28,7 @@ final class GatewayAuth: Sendable {
     private let publish: @Sendable (TokenSnapshot) async -> Void
     private let fileToken: (id: String, secret: String)?
     private let options: GatewayOptions
+    private let stamps = TableStamps()
 
     private init(required: Bool, table: AuthTable, fileToken: (id: String, secret: String)?, options: GatewayOptions,
                  install: @escaping @Sendable (AuthTable) async -> Void,
@@ -44,20 +45,24 @@ final class GatewayAuth: Sendable {
     /// answers (each worker ignores a snapshot older than the one it has), then shared with
     /// the other replicas.
     func update(_ snapshot: TokenSnapshot) async {
-        if required { await install(AuthTable(snapshot)) }
+        if required { await install(AuthTable(generation: stamps.stamp(snapshot.version), records: snapshot.tokens)) }
         await publish(snapshot)
     }
 
-    /// A snapshot another replica (the leader) published: installed on every worker.
+    /// A snapshot another replica (the leader) published: installed on every worker, even when
+    /// its version is lower than this replica's last table (a restored registry).
     func installPublished(_ snapshot: TokenSnapshot) async {
-        if required { await install(AuthTable(snapshot)) }
+        let generation = stamps.stamp(snapshot.version, atLeastLast: true)
+        if required { await install(AuthTable(generation: generation, records: snapshot.tokens)) }
     }
 
     /// This replica started leading with `registry` (Kubernetes): makes sure there is a first
     /// admin token, then installs and publishes the registry's tokens.
     func startedLeading(registry: Registry) async {
         do {
-            await update(try await Self.bootstrap(registry: registry, fileToken: fileToken, options: options))
+            let snapshot = try await Self.bootstrap(registry: registry, fileToken: fileToken, options: options)
+            _ = stamps.stamp(snapshot.version, atLeastLast: true)  // a new term starts at or above the last table
+            await update(snapshot)
         } catch {
             log("cannot publish the API tokens: \(error)")
         }
@@ -176,6 +181,27 @@ final class ConsoleAuthorizer: HTTPAuthorizer {
         case .success(let entry): decide(.allow(principal: entry.id))
         case .failure(.unauthenticated(let message)): decide(.unauthenticated(message))
         case .failure(.permissionDenied(let message)): decide(.permissionDenied(message))
+        }
+    }
+}
+
+/// The generations of the tables this replica installs: the registry's snapshot version plus
+/// an offset, so that within a leadership term an older snapshot never replaces a newer one,
+/// while the first table of a new term (or a table from a restored registry, whose versions
+/// may start lower) is never older than the last one installed.
+final class TableStamps: @unchecked Sendable {
+    private let lock = NSLock()
+    private var offset: Int64 = 0
+    private var last: Int64 = 0
+
+    /// The generation for `version`; with `atLeastLast`, the offset grows so that it is not
+    /// below the last generation handed out.
+    func stamp(_ version: Int64, atLeastLast: Bool = false) -> UInt64 {
+        lock.withLock {
+            if atLeastLast, version + offset < last { offset = last - version }
+            let generation = max(0, version + offset)
+            last = max(last, generation)
+            return UInt64(generation)
         }
     }
 }

@@ -92,17 +92,20 @@ public final class TokenSecretSync: @unchecked Sendable {
     private let informer: Informer
     private let writer: TokenSecretWriter
     private let install: @Sendable (TokenSnapshot) async -> Void
+    private let isLeader: @Sendable () -> Bool
     private let lock = NSLock()
-    private var installedVersion: Int64 = -1
+    private var installed: TokenSnapshot?
 
     /// - Parameters:
     ///   - isLeader: true while this replica leads (only then does it write).
-    ///   - install: receives every table the Secret holds (on every replica, the leader too).
+    ///   - install: receives each new table the Secret holds, in the order the leader wrote
+    ///     them, while this replica follows (the leader installs from its registry).
     public init(client: KubeClient, name: String, log: @escaping @Sendable (String) -> Void,
                 isLeader: @escaping @Sendable () -> Bool, install: @escaping @Sendable (TokenSnapshot) async -> Void) {
         self.client = client
         self.name = name
         self.install = install
+        self.isLeader = isLeader
         let box = WeakBox()
         informer = Informer(client: client, resource: .secrets, labelSelector: nil, fieldSelector: "metadata.name=\(name)",
                             log: log) { _ in box.target?.changed() }
@@ -120,10 +123,12 @@ public final class TokenSecretSync: @unchecked Sendable {
     }
 
     private func changed() {
-        if let secret = informer.get(name), let snapshot = TokenSecret.snapshot(secret) {
+        // Not ordered by version: the Secret has one writer, and after a registry restore its
+        // versions may start lower; whatever the leader wrote last is the table.
+        if !isLeader(), let secret = informer.get(name), let snapshot = TokenSecret.snapshot(secret) {
             let fresh = lock.withLock {
-                guard snapshot.version >= installedVersion else { return false }
-                installedVersion = snapshot.version
+                guard snapshot != installed else { return false }
+                installed = snapshot
                 return true
             }
             if fresh { Task { await install(snapshot) } }
