@@ -58,7 +58,9 @@ final class Gateway: @unchecked Sendable {
         let tokenSync = self.tokenSync
         auth = try GatewayAuth.setUp(options: options, registry: registry,
                                      install: { [weak self] table in await self?.install(table) },
-                                     publish: tokenSync.map { sync in { snapshot in await sync.publish(snapshot) } })
+                                     publish: tokenSync.map { sync in
+                                         { snapshot, startsTerm in await sync.publish(snapshot, startsTerm: startsTerm) }
+                                     })
         var routerConfig = RouterConfig()
         routerConfig.maxMessageBytes = options.maxMessageBytes
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000

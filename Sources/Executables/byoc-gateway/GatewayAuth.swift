@@ -24,15 +24,16 @@ final class GatewayAuth: Sendable {
     let initialTable: AuthTable
     /// Installs a table on every worker and returns once all have it.
     private let install: @Sendable (AuthTable) async -> Void
-    /// Shares a snapshot with the other replicas (the Kubernetes token Secret), or nothing.
-    private let publish: @Sendable (TokenSnapshot) async -> Void
+    /// Shares a snapshot with the other replicas (the Kubernetes token Secret), or nothing;
+    /// true = the first snapshot of a leadership term.
+    private let publish: @Sendable (TokenSnapshot, Bool) async -> Void
     private let fileToken: (id: String, secret: String)?
     private let options: GatewayOptions
     private let stamps = TableStamps()
 
     private init(required: Bool, table: AuthTable, fileToken: (id: String, secret: String)?, options: GatewayOptions,
                  install: @escaping @Sendable (AuthTable) async -> Void,
-                 publish: @escaping @Sendable (TokenSnapshot) async -> Void = { _ in }) {
+                 publish: @escaping @Sendable (TokenSnapshot, Bool) async -> Void = { _, _ in }) {
         self.required = required
         self.initialTable = table
         self.fileToken = fileToken
@@ -45,8 +46,12 @@ final class GatewayAuth: Sendable {
     /// answers (each worker ignores a snapshot older than the one it has), then shared with
     /// the other replicas.
     func update(_ snapshot: TokenSnapshot) async {
+        await update(snapshot, startsTerm: false)
+    }
+
+    private func update(_ snapshot: TokenSnapshot, startsTerm: Bool) async {
         if required { await install(AuthTable(generation: stamps.stamp(snapshot.version), records: snapshot.tokens)) }
-        await publish(snapshot)
+        await publish(snapshot, startsTerm)
     }
 
     /// A snapshot another replica (the leader) published: installed on every worker, even when
@@ -62,7 +67,7 @@ final class GatewayAuth: Sendable {
         do {
             let snapshot = try await Self.bootstrap(registry: registry, fileToken: fileToken, options: options)
             _ = stamps.stamp(snapshot.version, atLeastLast: true)  // a new term starts at or above the last table
-            await update(snapshot)
+            await update(snapshot, startsTerm: true)
         } catch {
             log("cannot publish the API tokens: \(error)")
         }
@@ -85,7 +90,7 @@ final class GatewayAuth: Sendable {
     /// file's admin token only (generation 0: any published snapshot replaces it).
     static func setUp(options: GatewayOptions, registry: Registry?,
                       install: @escaping @Sendable (AuthTable) async -> Void,
-                      publish: (@Sendable (TokenSnapshot) async -> Void)? = nil) throws -> GatewayAuth? {
+                      publish: (@Sendable (TokenSnapshot, Bool) async -> Void)? = nil) throws -> GatewayAuth? {
         guard options.requireAuth || options.adminTokenFile != nil else { return nil }
         let fileToken = try options.adminTokenFile.map { try readTokenFile($0) }
         if let publish {

@@ -76,15 +76,15 @@ public final class KubeControlPlane: @unchecked Sendable {
         self.options = options
         self.makeAdmin = makeAdmin
         self.publish = publish
-        let box = WeakBox()
         follower = RouteFollower(client: client, configMapName: options.routesConfigMap, log: options.log,
-                                 configMapChanged: { box.target?.routesConfigMapChanged() }) { routes in
-            box.target?.followerPublished(routes)
+                                 configMapChanged: { [weak self] in self?.routesConfigMapChanged() }) { [weak self] routes in
+            self?.followerPublished(routes)
         }
         writer = RoutesWriter(client: client, name: options.routesConfigMap, log: options.log,
-                              isLeader: { box.target?.isLeader ?? false },
-                              observed: { box.target.flatMap { $0.follower.isSynced ? .some($0.follower.observedConfigMap) : nil } })
-        box.target = self
+                              isLeader: { [weak self] in self?.isLeader ?? false },
+                              observed: { [weak self] in
+                                  self.flatMap { $0.follower.isSynced ? .some($0.follower.observedConfigMap) : nil }
+                              })
     }
 
     /// True while this replica leads.
@@ -180,10 +180,6 @@ public final class KubeControlPlane: @unchecked Sendable {
     private func routesConfigMapChanged() {
         guard isLeader else { return }
         Task { await writer.ensureWritten() }
-    }
-
-    private final class WeakBox: @unchecked Sendable {
-        weak var target: KubeControlPlane?
     }
 
     private func followerPublished(_ routes: [String: ModelRoutes]) {

@@ -117,9 +117,11 @@ public final class TokenSecretSync: @unchecked Sendable {
     public func start() { informer.start() }
     public func stop() { informer.stop() }
 
-    /// Writes `snapshot` to the Secret (while leading; latest wins).
-    public func publish(_ snapshot: TokenSnapshot) async {
-        await writer.submit(snapshot)
+    /// Writes `snapshot` to the Secret (while leading): the newest version wins, even when
+    /// snapshots are published out of order. `startsTerm`: the first snapshot of a leadership
+    /// term, written whatever its version (a restored registry may have lower ones).
+    public func publish(_ snapshot: TokenSnapshot, startsTerm: Bool = false) async {
+        await writer.submit(snapshot, startsTerm: startsTerm)
     }
 
     private func changed() {
@@ -154,6 +156,8 @@ actor TokenSecretWriter {
     private let observed: @Sendable () -> JSON??
     private var pending: TokenSnapshot?
     private var written: TokenSnapshot?
+    /// The newest version submitted this term: older ones are dropped.
+    private var newestVersion: Int64?
     private var running = false
     private var recheck = false
 
@@ -166,8 +170,9 @@ actor TokenSecretWriter {
         self.observed = observed
     }
 
-    func submit(_ snapshot: TokenSnapshot) {
-        if let queued = pending, queued.version > snapshot.version { return }
+    func submit(_ snapshot: TokenSnapshot, startsTerm: Bool) {
+        if !startsTerm, let newestVersion, newestVersion > snapshot.version { return }
+        newestVersion = snapshot.version
         pending = snapshot
         startDraining()
     }
