@@ -55,12 +55,12 @@ final class Gateway: @unchecked Sendable {
         } else {
             admin = try startControlPlane()
         }
-        let tokenSync = self.tokenSync
+        var publish: (@Sendable (TokenSnapshot, Bool) async -> Void)?
+        if let sync = tokenSync {
+            publish = { snapshot, startsTerm in await sync.publish(snapshot, startsTerm: startsTerm) }
+        }
         auth = try GatewayAuth.setUp(options: options, registry: registry,
-                                     install: { [weak self] table in await self?.install(table) },
-                                     publish: tokenSync.map { sync in
-                                         { snapshot, startsTerm in await sync.publish(snapshot, startsTerm: startsTerm) }
-                                     })
+                                     install: { [weak self] table in await self?.install(table) }, publish: publish)
         var routerConfig = RouterConfig()
         routerConfig.maxMessageBytes = options.maxMessageBytes
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
