@@ -455,6 +455,12 @@ def test_routes_configmap_is_recreated_after_deletion(procs, fake, tmp_path):
                                 "patch": {"data": {"routes.json": '{"models": {}}'}}})
     assert harness.wait_until(lambda: fake.objects("configmaps")[name]["data"] == written, 5)
 
+    # Level-triggered, not a write loop: with nothing changing, the leader does not write.
+    cm_writes = lambda: sum(1 for w in fake.writes() if w["resource"] == "configmaps")  # noqa: E731
+    before = cm_writes()
+    time.sleep(RESYNC_MS / 1000 + 0.5)
+    assert cm_writes() == before, [w for w in fake.writes() if w["resource"] == "configmaps"][-5:]
+
     # A follower started after the deletion routes with it, and follows later changes.
     b = start_gateway(procs, fake, db, name="gateway-b", token="token-b", leader=False)
     wait_pods_serving(procs, b, "iris", "1", 1)
@@ -540,6 +546,10 @@ def test_auth_on_every_replica(procs, fake, tmp_path):
         assert text.split("_", 2)[2] not in table and text not in table
     assert all(len(t["sha256"]) == 64 for t in doc["tokens"])
     assert {w["token"] for w in fake.writes() if w["resource"] == "secrets"} == {"token-a"}
+    secret_writes = lambda: sum(1 for w in fake.writes() if w["resource"] == "secrets")  # noqa: E731
+    before = secret_writes()
+    time.sleep(1.5)
+    assert secret_writes() == before, "no write loop on the token Secret"
 
     # Revoked on the leader (here through the follower, which forwards the caller's token):
     # refused on the follower within 10 s.
