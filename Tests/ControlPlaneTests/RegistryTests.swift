@@ -65,6 +65,25 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(all.map(\.name), ["iris"])
     }
 
+    func testPodOptionsAreStoredAndSurviveReopening() async throws {
+        let path = directory.file("r.db")
+        var spec = testSpec("llm", "1", image: "ghcr.io/x/llm:1")
+        spec.resources = ResourceSpec(memoryLimit: "8Gi", gpus: 2, gpuResource: "amd.com/gpu")
+        spec.pod = PodOptions(nodeSelector: ["pool": "gpu", "zone": "a"],
+                              tolerations: [TolerationSpec(key: "gpu", operator: "Exists", effect: "NoSchedule"),
+                                            TolerationSpec(key: "pool", operator: "Equal", value: "ml")],
+                              imagePullSecrets: ["regcred", "mirror"], allowRoot: true)
+        let first = try Registry(path: path)
+        _ = try await first.register(spec)
+        _ = try await first.register(testSpec("llm", "2"))
+        await first.close()
+        let second = try Registry(path: path)
+        let model = try await second.model("llm")
+        XCTAssertEqual(model.versions[0].spec, spec)
+        XCTAssertEqual(model.versions[1].spec.pod, PodOptions())
+        await second.close()
+    }
+
     func testDuplicateRegistrationIsAlreadyExists() async throws {
         let registry = try Registry(path: directory.file("r.db"))
         _ = try await registry.register(testSpec("iris", "1"))

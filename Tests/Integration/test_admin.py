@@ -484,3 +484,55 @@ def test_undecodable_admin_request_is_invalid_argument(gw):
         call(b"\x0a\xff\xff", timeout=20)  # field 1, length 0x3fff... truncated
     assert info.value.code() == INVALID
     assert registered_keys(gw) == []
+
+
+# --------------------------------------------------------------------------- Kubernetes pod options
+
+def test_pod_options_are_stored_and_returned(gw):
+    tol = [pb.admin.Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"),
+           pb.admin.Toleration(key="pool", operator="Equal", value="ml", effect="NoExecute"),
+           pb.admin.Toleration(operator="Exists")]
+    v = gw.register("iris", "1", echo_cmd(), resources=pb.admin.Resources(gpus=2, gpu_resource="amd.com/gpu"),
+                    node_selector={"pool": "gpu", "topology.kubernetes.io/zone": "eu-1a"}, tolerations=tol,
+                    image_pull_secrets=["regcred", "mirror.example"], allow_root=True)
+    for got in (v, gw.get_version("iris", "1")):
+        assert (got.resources.gpus, got.resources.gpu_resource) == (2, "amd.com/gpu")
+        assert dict(got.node_selector) == {"pool": "gpu", "topology.kubernetes.io/zone": "eu-1a"}
+        assert list(got.tolerations) == tol
+        assert list(got.image_pull_secrets) == ["regcred", "mirror.example"]
+        assert got.allow_root is True
+    plain = gw.register("iris", "2", echo_cmd())
+    assert (plain.allow_root, list(plain.tolerations), dict(plain.node_selector)) == (False, [], {})
+
+
+BAD_POD_OPTIONS = [
+    ({"resources": {"gpus": -1}}, ["resources.gpus", "-1"]),
+    ({"resources": {"gpus": 65}}, ["resources.gpus", "64"]),
+    ({"resources": {"gpus": 1, "gpu_resource": "gpu"}}, ["resources.gpu_resource", "extended resource"]),
+    ({"resources": {"gpus": 1, "gpu_resource": "Nvidia.com/gpu"}}, ["resources.gpu_resource"]),
+    ({"resources": {"gpus": 1, "gpu_resource": "kubernetes.io/gpu"}}, ["resources.gpu_resource", "kubernetes.io"]),
+    ({"node_selector": {"bad key": "x"}}, ["node_selector key", "bad key"]),
+    ({"node_selector": {"UPPER.example/x": "x"}}, ["node_selector key"]),
+    ({"node_selector": {"pool": "-gpu"}}, ["node_selector value", "pool"]),
+    ({"node_selector": {"pool": "a" * 64}}, ["node_selector value"]),
+    ({"tolerations": [{"key": "k", "operator": "Maybe"}]}, ["tolerations[0].operator", "Maybe"]),
+    ({"tolerations": [{"key": "k", "effect": "NoRun"}]}, ["tolerations[0].effect", "NoRun"]),
+    ({"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}, ["tolerations[0].value", "Exists"]),
+    ({"tolerations": [{"value": "v"}]}, ["tolerations[0].operator", "key is empty"]),
+    ({"tolerations": [{"key": "k", "value": "v v"}]}, ["tolerations[0].value"]),
+    ({"tolerations": [{}, {"key": "bad key", "operator": "Exists"}]}, ["tolerations[0].operator"]),
+    ({"image_pull_secrets": ["RegCred"]}, ["image_pull_secrets[0]", "RegCred"]),
+    ({"image_pull_secrets": ["ok", "a..b"]}, ["image_pull_secrets[1]"]),
+    ({"image_pull_secrets": ["x" * 254]}, ["image_pull_secrets[0]", "253"]),
+]
+
+
+@pytest.mark.parametrize("fields,words", BAD_POD_OPTIONS, ids=[str(i) for i in range(len(BAD_POD_OPTIONS))])
+def test_register_bad_pod_options(gw, fields, words):
+    fields = dict(fields)
+    if "resources" in fields:
+        fields["resources"] = pb.admin.Resources(**fields["resources"])
+    if "tolerations" in fields:
+        fields["tolerations"] = [pb.admin.Toleration(**t) for t in fields["tolerations"]]
+    expect_error(lambda: gw.register("iris", "1", echo_cmd(), **fields), INVALID, *words)
+    assert registered_keys(gw) == []

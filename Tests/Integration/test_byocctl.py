@@ -627,3 +627,22 @@ def test_help_still_works(argv, usage):
     assert out.stderr == ""
     assert usage in out.stdout, out.stdout
     assert "--server" in out.stdout
+
+
+def test_register_kubernetes_pod_options(admin):
+    doc = parse_json(ctl("register", "iris", "1", "--command", admin.echo, "--gpus", "2", "--gpu-resource", "amd.com/gpu",
+                         "--node-selector", "pool=gpu", "--toleration", "nvidia.com/gpu:NoSchedule",
+                         "--toleration", "pool=ml:", "--toleration", ":", "--image-pull-secret", "regcred",
+                         "--allow-root", "-o", "json", server=admin.url, check=True))
+    assert doc["resources"]["gpus"] == 2 and doc["resources"]["gpuResource"] == "amd.com/gpu"
+    assert doc["nodeSelector"] == {"pool": "gpu"}
+    assert doc["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "value": "", "effect": "NoSchedule"},
+        {"key": "pool", "operator": "Equal", "value": "ml", "effect": ""},
+        {"key": "", "operator": "Exists", "value": "", "effect": ""},
+    ]
+    assert doc["imagePullSecrets"] == ["regcred"] and doc["allowRoot"] is True
+    assert "--toleration" in one_line_error(ctl("register", "iris", "2", "--command", admin.echo,
+                                                "--toleration", "nocolon", server=admin.url), 2)
+    assert "tolerations[0].effect" in one_line_error(ctl("register", "iris", "2", "--command", admin.echo,
+                                                         "--toleration", "k:Sometimes", server=admin.url))

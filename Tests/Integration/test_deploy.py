@@ -146,26 +146,39 @@ GATEWAY_RULES = {
     ("discovery.k8s.io", "endpointslices"): {"get", "list", "watch"},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
     ("", "configmaps"): {"get", "list", "watch", "create", "patch"},
+    ("", "secrets/byoc-gateway-tokens"): {"get", "list", "watch", "patch"},
 }
 ROUTER_RULES = {
     ("discovery.k8s.io", "endpointslices"): {"get", "list", "watch"},
     ("", "configmaps"): {"get", "list", "watch"},
     ("coordination.k8s.io", "leases"): {"get"},
+    ("", "secrets/byoc-gateway-tokens"): {"get", "list", "watch"},
 }
+# Rules restricted by name: only the token Secret (keyed "secrets/<name>" in role_grants).
+NAMED_RESOURCES = {("", "secrets"): {"byoc-gateway-tokens"}}
+TOKENS_SECRET = "byoc-gateway-tokens"
+ADMIN_TOKEN_SECRET = "byoc-admin-token"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "escalate", "bind", "impersonate"}
 
 
 def role_grants(role: dict) -> dict[tuple[str, str], set[str]]:
     grants: dict[tuple[str, str], set[str]] = {}
     for rule in role["rules"]:
-        assert "nonResourceURLs" not in rule and "resourceNames" not in rule, rule
+        assert "nonResourceURLs" not in rule, rule
         for verb in rule["verbs"]:
             assert verb != "*", f"wildcard verb in {role['metadata']['name']}: {rule}"
         for group in rule["apiGroups"]:
             assert group != "*", f"wildcard API group in {role['metadata']['name']}: {rule}"
             for resource in rule["resources"]:
                 assert "*" not in resource, f"wildcard resource in {role['metadata']['name']}: {rule}"
-                grants.setdefault((group, resource), set()).update(rule["verbs"])
+                names = rule.get("resourceNames")
+                if names is None:
+                    grants.setdefault((group, resource), set()).update(rule["verbs"])
+                    continue
+                assert set(names) <= NAMED_RESOURCES.get((group, resource), set()), rule
+                assert not {"create", "deletecollection"} & set(rule["verbs"]), f"not restrictable by name: {rule}"
+                for name in names:
+                    grants.setdefault((group, f"{resource}/{name}"), set()).update(rule["verbs"])
     return grants
 
 
@@ -188,6 +201,32 @@ def test_rbac_is_exactly_what_the_gateway_uses(overlay):
         assert name in accounts
     assert pod_spec(one(objects, "StatefulSet", "byoc-gateway"))["serviceAccountName"] == "byoc-gateway"
     assert pod_spec(one(objects, "Deployment", "byoc-router"))["serviceAccountName"] == "byoc-router"
+
+
+@needs_kubectl
+@overlays
+def test_every_replica_checks_api_tokens(overlay):
+    """--require-auth on the gateway and the routers, the admin token from the Secret
+    byoc-admin-token, the token table from the Secret the Roles name (which exists, so the
+    gateway needs no create right on Secrets)."""
+    objects = rendered(overlay)
+    tokens = one(objects, "Secret", TOKENS_SECRET)
+    assert tokens["type"] == "Opaque" and "data" not in tokens and "stringData" not in tokens, \
+        "the leader writes the data; kubectl apply must not reset it"
+    assert tokens["metadata"]["labels"].get(OWNED_LABEL) != "byoc"
+    for kind, name in (("StatefulSet", "byoc-gateway"), ("Deployment", "byoc-router")):
+        spec = pod_spec(one(objects, kind, name))
+        [c] = spec["containers"]
+        args = dict(a[2:].split("=", 1) if "=" in a else (a[2:], "true") for a in c["args"])
+        assert args.get("require-auth") == "true", f"{kind}/{name}"
+        assert args.get("tokens-secret") == TOKENS_SECRET, f"{kind}/{name}"
+        token_dir, _, key = args["admin-token-file"].rpartition("/")
+        [mount] = [m for m in c["volumeMounts"] if m["mountPath"] == token_dir]
+        assert mount.get("readOnly") is True
+        [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        assert volume["secret"]["secretName"] == ADMIN_TOKEN_SECRET and key == "token"
+        assert volume["secret"]["defaultMode"] & 0o007 == 0, "not world-readable"
+        assert not volume["secret"].get("optional"), "a missing admin token Secret must not start the pod open"
 
 
 # --------------------------------------------------------------------------- pods
@@ -258,7 +297,8 @@ def test_gateway_keeps_the_registry_on_a_persistent_volume(overlay):
     assert not any(a.startswith("--role") for a in args), "the gateway campaigns for the Lease (role all)"
     # Routers never lead and keep no registry: nothing of theirs is persistent.
     router = pod_spec(one(objects, "Deployment", "byoc-router"))
-    assert all("emptyDir" in v for v in router["volumes"])
+    # (emptyDirs, and the read-only admin token from its Secret.)
+    assert all("emptyDir" in v or v.get("secret", {}).get("secretName") == ADMIN_TOKEN_SECRET for v in router["volumes"])
     [router_container] = router["containers"]
     assert "--role=router" in router_container["args"] and "--runtime=kubernetes" in router_container["args"]
     assert {e["name"] for e in router_container["env"]} >= {"POD_NAMESPACE", "POD_NAME", "POD_IP"}
@@ -321,7 +361,7 @@ def test_router_tier_scales_and_production_adds_capacity():
 @overlays
 def test_network_policy(overlay):
     objects = rendered(overlay)
-    [policy] = by_kind(objects, "NetworkPolicy").values()
+    policy = one(objects, "NetworkPolicy", "byoc-gateway")
     for workload in workloads(objects):
         assert labels_match(policy["spec"]["podSelector"]["matchLabels"], workload["spec"]["template"]["metadata"]["labels"])
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
@@ -336,6 +376,113 @@ def test_network_policy(overlay):
     assert to_models and to_models[0]["ports"] == [{"protocol": "TCP"}], "model pods on any TCP port"
     assert any({"protocol": "UDP", "port": 53} in r.get("ports", []) for r in egress), "DNS"
     assert any({"protocol": "TCP", "port": 443} in r.get("ports", []) for r in egress), "API server"
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions) evaluated as the API server does."""
+    if not labels_match(selector.get("matchLabels", {}), labels):
+        return False
+    for e in selector.get("matchExpressions", []):
+        key, op, values = e["key"], e["operator"], e.get("values", [])
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+# The labels and port name of a model pod exactly as the gateway builds them (KubeNames,
+# KubeObjects.deployment): see test_kubernetes.py for the objects themselves.
+MODEL_POD_LABELS = {OWNED_LABEL: "byoc", "byoc.dev/model": "iris", "byoc.dev/version": "1"}
+MODEL_PORT_NAME = "grpc"
+
+
+@needs_kubectl
+@overlays
+def test_model_pods_accept_only_the_gateway_and_routers(overlay):
+    objects = rendered(overlay)
+    policy = one(objects, "NetworkPolicy", "byoc-models")
+    spec = policy["spec"]
+    assert selects(spec["podSelector"], MODEL_POD_LABELS)
+    assert not selects(spec["podSelector"], {OWNED_LABEL: "byoc"}), "only pods with a model label"
+    assert not selects(spec["podSelector"], {"byoc.dev/model": "iris"}), "only pods the gateway manages"
+    platform_pods = [w["spec"]["template"]["metadata"]["labels"] for w in workloads(objects)]
+    assert platform_pods and not any(selects(spec["podSelector"], p) for p in platform_pods)
+    assert spec["policyTypes"] == ["Ingress"]
+    [rule] = spec["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": MODEL_PORT_NAME}]
+    # Every peer is a pod selector in this namespace (no namespaceSelector, no ipBlock), and it
+    # admits the gateway and the routers and nothing else this deployment runs.
+    assert rule["from"] and all(set(peer) == {"podSelector"} for peer in rule["from"])
+    admitted = lambda labels: any(selects(peer["podSelector"], labels) for peer in rule["from"])  # noqa: E731
+    gateway = one(objects, "StatefulSet", "byoc-gateway")["spec"]["template"]["metadata"]["labels"]
+    router = one(objects, "Deployment", "byoc-router")["spec"]["template"]["metadata"]["labels"]
+    assert admitted(gateway) and admitted(router)
+    assert not admitted(MODEL_POD_LABELS) and not admitted({}) and not admitted({"app": "client"})
+
+
+@needs_kubectl
+@overlays
+def test_prometheus_namespace_reaches_the_metrics_port(overlay):
+    ingress = one(rendered(overlay), "NetworkPolicy", "byoc-gateway")["spec"]["ingress"][0]
+    prometheus = ingress["from"][2]
+    assert prometheus == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                          "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+    assert {"protocol": "TCP", "port": 8080} in ingress["ports"]
+
+
+@needs_kubectl
+def test_prometheus_namespace_is_set_as_documented(tmp_path):
+    """The patch documented in base/networkpolicy.yaml sets another Prometheus namespace."""
+    text = (DEPLOY / "base" / "networkpolicy.yaml").read_text()
+    lines = []
+    for line in text[text.index("#   patches:"):].splitlines():
+        m = re.match(r"\s*#   (.*)$", line)
+        if not m:
+            break
+        lines.append(m.group(1))
+    documented = "\n".join(lines)
+    rel = os.path.relpath(DEPLOY / "base", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources:\n  - {rel}\n" + documented + "\n")
+    objects = kustomize(tmp_path)
+    policy = one(objects, "NetworkPolicy", "byoc-gateway")
+    for version in K8S_VERSIONS:
+        validate(policy, version)
+    peer = policy["spec"]["ingress"][0]["from"][2]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "observability"}
+
+
+@needs_kubectl
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_monitoring_overlay_adds_a_service_monitor(version):
+    objects = kustomize(DEPLOY / "overlays" / "monitoring")
+    crds = [o for o in objects if o["apiVersion"].startswith("monitoring.coreos.com/")]
+    for obj in objects:
+        if obj not in crds:
+            validate(obj, version)
+    [monitor] = crds
+    assert monitor["kind"] == "ServiceMonitor" and monitor["metadata"]["namespace"] == NAMESPACE
+    spec = monitor["spec"]
+    assert set(spec) == {"selector", "namespaceSelector", "endpoints"}
+    assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    services = by_kind(objects, "Service")
+    selected = [name for name, svc in services.items() if selects(spec["selector"], svc["metadata"]["labels"])]
+    assert selected == ["byoc-predict"], "one Service whose endpoints are every gateway and router pod, once"
+    [endpoint] = spec["endpoints"]
+    assert endpoint["path"] == "/metrics" and endpoint["scheme"] == "http"
+    assert endpoint["port"] in {p["name"] for p in services["byoc-predict"]["spec"]["ports"]}
+    assert set(endpoint) <= {"port", "path", "scheme", "interval", "scrapeTimeout"}
+    # Otherwise the production overlay, unchanged.
+    production = {(o["kind"], o["metadata"]["name"]) for o in rendered("production")}
+    assert {(o["kind"], o["metadata"]["name"]) for o in objects if o not in crds} == production
+    peer = one(objects, "NetworkPolicy", "byoc-gateway")["spec"]["ingress"][0]["from"][2]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
 
 
 @needs_kubectl

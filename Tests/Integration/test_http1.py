@@ -327,3 +327,25 @@ def test_slow_loris_is_dropped_while_others_are_served(gateway):
     assert served >= 10
     metrics = api.request("GET", "/metrics")[2].decode()
     assert 'byoc_http_refused_total{status="408"} 1' in metrics
+
+
+def test_register_pod_options_through_the_json_api(gateway):
+    api = Http(gateway.address)
+    body = {"model": "iris", "version": "1", "command": [binary("byoc-echo-model")],
+            "resources": {"gpus": 1, "gpuResource": "nvidia.com/gpu"}, "nodeSelector": {"pool": "gpu"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "imagePullSecrets": ["regcred"], "allowRoot": True}
+    status, doc = api.json("POST", "/api/v1/models", body)
+    assert status == 201, doc
+    assert doc["resources"]["gpus"] == 1 and doc["resources"]["gpuResource"] == "nvidia.com/gpu"
+    assert doc["nodeSelector"] == {"pool": "gpu"}
+    assert doc["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "value": "", "effect": "NoSchedule"}]
+    assert doc["imagePullSecrets"] == ["regcred"] and doc["allowRoot"] is True
+    bad = dict(body, version="2", tolerations=[{"key": "k", "operator": "Exists", "value": "v"}])
+    api_error(api.json("POST", "/api/v1/models", bad), 400, "INVALID_ARGUMENT", "tolerations[0].value")
+    bad = dict(body, version="2", resources={"gpus": 1, "gpuResource": "gpu"})
+    api_error(api.json("POST", "/api/v1/models", bad), 400, "INVALID_ARGUMENT", "resources.gpu_resource")
+    bad = dict(body, version="2", resources={"gpu": 1})
+    api_error(api.json("POST", "/api/v1/models", bad), 400, "INVALID_ARGUMENT", 'unknown field "resources.gpu"')
+    bad = dict(body, version="2", allowRoot="yes")
+    api_error(api.json("POST", "/api/v1/models", bad), 400, "INVALID_ARGUMENT", '"allowRoot" must be true or false')

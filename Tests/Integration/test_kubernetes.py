@@ -231,6 +231,44 @@ def test_objects_per_version_are_valid_and_complete(procs, fake, tmp_path):
     assert all(sum(1 for _, p in seen if p == name) >= 5 for name in pods), seen
 
 
+def test_pod_options_in_the_applied_deployment(procs, fake, tmp_path):
+    gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
+    stub = admin(procs, gw)
+    pb = harness.pb.admin
+    register(stub, "llm", "1", "example/llm:1", resources={"gpus": 2, "memory_limit": "1Gi"},
+             node_selector={"pool": "gpu"}, image_pull_secrets=["regcred"], allow_root=True,
+             tolerations=[pb.Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"),
+                          pb.Toleration(key="pool", operator="Equal", value="ml", effect="NoExecute")])
+    register(stub, "plain", "1", "example/plain:1")
+    wait_state(stub, "llm", "1")
+    wait_state(stub, "plain", "1")
+
+    deps = fake.objects("deployments")
+    for dep in deps.values():
+        validation.validate(dep)
+    pod = deps["llm-1"]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "gpu"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+                                  {"key": "pool", "operator": "Equal", "value": "ml", "effect": "NoExecute"}]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert "runAsNonRoot" not in pod["securityContext"]
+    (c,) = pod["containers"]
+    assert "runAsNonRoot" not in c["securityContext"] and c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["resources"] == {"requests": {"cpu": "100m", "nvidia.com/gpu": "2"},
+                              "limits": {"memory": "1Gi", "nvidia.com/gpu": "2"}}
+    assert c["livenessProbe"]["grpc"] == {"port": 8080} and c["startupProbe"]["grpc"] == {"port": 8080}
+    assert c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"] >= 300
+
+    plain = deps["plain-1"]["spec"]["template"]["spec"]
+    assert not {"nodeSelector", "tolerations", "imagePullSecrets"} & set(plain)
+    assert plain["securityContext"]["runAsNonRoot"] is True
+    assert plain["containers"][0]["securityContext"]["runAsNonRoot"] is True
+    assert plain["containers"][0]["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}}
+    # Both serve: the probes and options do not keep the pods from becoming ready.
+    wait_pods_serving(procs, gw, "llm", "1", 1)
+    wait_pods_serving(procs, gw, "plain", "1", 1)
+
+
 def test_scale_set_default_delete(procs, fake, tmp_path):
     gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
     stub = admin(procs, gw)
@@ -393,6 +431,183 @@ def test_two_gateways_lease_failover_keeps_routing(procs, fake, tmp_path):
     assert calls[0] > 50 and failures == [], (calls, failures[:5])
     late = [w for w in fake.writes() if w["time"] > killed_wall and w["resource"] != "leases"]
     assert late and {w["token"] for w in late} == {"token-b"}, late
+
+
+def test_routes_configmap_is_recreated_after_deletion(procs, fake, tmp_path):
+    db = tmp_path / "registry.sqlite"
+    a = start_gateway(procs, fake, db, name="gateway-a", token="token-a")
+    stub = admin(procs, a)
+    register(stub, "iris", "1", "example/iris:1")
+    wait_state(stub, "iris", "1")
+    name = "byoc-gateway-routes"
+    assert harness.wait_until(lambda: name in fake.objects("configmaps"), 10)
+    written = fake.objects("configmaps")[name]["data"]
+
+    # Deleted behind the leader's back with nothing else changing: it comes back, same table.
+    for _ in range(2):
+        assert fake.call("POST", "/delete", {"resource": "configmaps", "name": name})["deleted"]
+        assert harness.wait_until(lambda: name in fake.objects("configmaps"), 5), a.log_tail()
+        assert fake.objects("configmaps")[name]["data"] == written
+    assert a.wait_for_log(r"routes ConfigMap .* missing or changed", 5)
+
+    # Edited: put back too.
+    fake.call("POST", "/edit", {"resource": "configmaps", "name": name,
+                                "patch": {"data": {"routes.json": '{"models": {}}'}}})
+    assert harness.wait_until(lambda: fake.objects("configmaps")[name]["data"] == written, 5)
+
+    # Level-triggered, not a write loop: with nothing changing, the leader does not write.
+    cm_writes = lambda: sum(1 for w in fake.writes() if w["resource"] == "configmaps")  # noqa: E731
+    before = cm_writes()
+    time.sleep(RESYNC_MS / 1000 + 0.5)
+    assert cm_writes() == before, [w for w in fake.writes() if w["resource"] == "configmaps"][-5:]
+
+    # A follower started after the deletion routes with it, and follows later changes.
+    b = start_gateway(procs, fake, db, name="gateway-b", token="token-b", leader=False)
+    wait_pods_serving(procs, b, "iris", "1", 1)
+    fake.call("POST", "/delete", {"resource": "configmaps", "name": name})
+    register(admin(procs, b), "wine", "1", "example/wine:1")
+    wait_state(stub, "wine", "1")
+    wait_pods_serving(procs, b, "wine", "1", 1)
+    assert b.count(r"became the leader") == 0
+
+
+def _md(token):
+    return [("authorization", f"Bearer {token}")]
+
+
+def _status(fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+        return grpc.StatusCode.OK, ""
+    except grpc.RpcError as e:
+        return e.code(), e.details() or ""
+
+
+def test_auth_on_every_replica(procs, fake, tmp_path):
+    """Two --require-auth replicas: the admin token from the (mounted) file works on both; a
+    token created on the leader works on the follower within 10 s, its revocation too; the
+    token Secret holds hashes only."""
+    db = tmp_path / "registry.sqlite"
+    admin_token = harness.make_token()
+    token_file = tmp_path / "admin.token"
+    token_file.write_text(admin_token + "\n")
+    auth = ["--require-auth", "--admin-token-file", str(token_file)]
+    a = start_gateway(procs, fake, db, name="gateway-a", token="token-a", extra=auth)
+    b = start_gateway(procs, fake, db, name="gateway-b", token="token-b", extra=auth, leader=False)
+    pb = harness.pb.admin
+    stub_a, stub_b = admin(procs, a), admin(procs, b)
+    infer_b = harness.pb.inference_grpc.InferenceStub(procs.channel(b.address))
+
+    # No token: refused on both. The file's admin token: accepted on both (b forwards Admin).
+    for stub in (stub_a, stub_b):
+        assert _status(stub.ListModels, pb.ListModelsRequest(), timeout=10)[0] == grpc.StatusCode.UNAUTHENTICATED
+        assert _status(stub.ListModels, pb.ListModelsRequest(), timeout=10, metadata=_md(admin_token))[0] == grpc.StatusCode.OK
+    stub_a.RegisterModel(pb.RegisterModelRequest(model="iris", version="1", image="example/iris:1"),
+                         timeout=10, metadata=_md(admin_token))
+    assert harness.wait_until(lambda: _status(infer_b.Predict, harness.predict_request("iris", "", b"x"), timeout=5,
+                                              metadata=_md(admin_token))[0] == grpc.StatusCode.OK, 20)
+
+    # The JSON API on the follower: checked there, forwarded with the caller's token.
+    def api(method, path, token, body=None):
+        req = urllib.request.Request(f"http://{b.address}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+    assert api("POST", "/api/v1/models", admin_token, {"model": "wine", "version": "1", "image": "example/wine:1"}) == 201
+    assert api("GET", "/api/v1/models/wine", admin_token) == 200
+    assert api("GET", "/api/v1/models", harness.make_token()) == 401
+
+    # A predict token created on the leader: usable on the follower within 10 s.
+    created = stub_a.CreateToken(pb.CreateTokenRequest(scope="predict", models=["iris"]), timeout=10,
+                                 metadata=_md(admin_token))
+    predict = lambda: _status(infer_b.Predict, harness.predict_request("iris", "", b"x"), timeout=5,  # noqa: E731
+                              metadata=_md(created.secret))
+    t0 = time.monotonic()
+    assert harness.wait_until(lambda: predict()[0] == grpc.StatusCode.OK, 10, 0.05), predict()
+    assert time.monotonic() - t0 < 10
+    # Its scope holds on the follower too: no Admin calls with a predict token.
+    assert _status(stub_b.ListModels, pb.ListModelsRequest(), timeout=10,
+                   metadata=_md(created.secret))[0] == grpc.StatusCode.PERMISSION_DENIED
+
+    # The Secret: the leader's, hashes only, never a secret.
+    secret = fake.objects("secrets", managed_only=False)["byoc-gateway-tokens"]
+    validation.validate(secret)
+    assert [f["manager"] for f in secret["metadata"]["managedFields"]] == ["byoc"]
+    import base64
+    table = base64.b64decode(secret["data"]["tokens.json"]).decode()
+    doc = json.loads(table)
+    assert {t["id"] for t in doc["tokens"]} >= {created.token.id, admin_token.split("_")[1]}
+    for text in (admin_token, created.secret):
+        assert text.split("_", 2)[2] not in table and text not in table
+    assert all(len(t["sha256"]) == 64 for t in doc["tokens"])
+    assert {w["token"] for w in fake.writes() if w["resource"] == "secrets"} == {"token-a"}
+    secret_writes = lambda: sum(1 for w in fake.writes() if w["resource"] == "secrets")  # noqa: E731
+    before = secret_writes()
+    time.sleep(1.5)
+    assert secret_writes() == before, "no write loop on the token Secret"
+
+    # Revoked on the leader (here through the follower, which forwards the caller's token):
+    # refused on the follower within 10 s.
+    stub_b.RevokeToken(pb.RevokeTokenRequest(id=created.token.id), timeout=10, metadata=_md(admin_token))
+    t0 = time.monotonic()
+    assert harness.wait_until(lambda: predict()[0] == grpc.StatusCode.UNAUTHENTICATED, 10, 0.05), predict()
+    assert time.monotonic() - t0 < 10
+    assert "revoked" in predict()[1]
+
+    # The Secret deleted behind the leader's back comes back; a follower started meanwhile
+    # gets the table from it.
+    fake.call("POST", "/delete", {"resource": "secrets", "name": "byoc-gateway-tokens"})
+    assert harness.wait_until(lambda: "byoc-gateway-tokens" in fake.objects("secrets", managed_only=False), 5)
+    c = start_gateway(procs, fake, db, name="gateway-c", token="token-c", extra=["--require-auth"], leader=False)
+    stub_c = admin(procs, c)
+    assert harness.wait_until(lambda: _status(stub_c.ListModels, pb.ListModelsRequest(), timeout=5,
+                                              metadata=_md(admin_token))[0] == grpc.StatusCode.OK, 10)
+    infer_c = harness.pb.inference_grpc.InferenceStub(procs.channel(c.address))
+    assert _status(infer_c.Predict, harness.predict_request("iris", "", b"x"), timeout=5,
+                   metadata=_md(created.secret))[0] == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_router_follows_the_token_table_of_a_restored_registry(procs, fake, tmp_path):
+    """A router keeps running while the registry is restored from an older backup: the new
+    leader's table (lower versions than the router's last one) still replaces it."""
+    db = tmp_path / "registry.sqlite"
+    admin_token = harness.make_token()
+    token_file = tmp_path / "admin.token"
+    token_file.write_text(admin_token + "\n")
+    auth = ["--require-auth", "--admin-token-file", str(token_file)]
+    a = start_gateway(procs, fake, db, name="gateway-a", token="token-a", extra=auth)
+    router = start_gateway(procs, fake, db, name="router", token="token-r", extra=[*auth, "--role", "router"],
+                           leader=False)
+    pb = harness.pb.admin
+    stub_a, stub_r = admin(procs, a), admin(procs, router)
+    list_with = lambda stub, token: _status(stub.ListModels, pb.ListModelsRequest(), timeout=5,  # noqa: E731
+                                            metadata=_md(token))[0]
+    backup = tmp_path / "backup.sqlite"
+    out = subprocess.run([harness.binary("byoc-gateway"), "backup", "--to", str(backup), "--db", str(db)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    later = [stub_a.CreateToken(pb.CreateTokenRequest(scope="admin"), timeout=10, metadata=_md(admin_token)).secret
+             for _ in range(5)]
+    assert harness.wait_until(lambda: all(list_with(stub_r, t) == grpc.StatusCode.OK for t in later), 10)
+
+    a.terminate()
+    assert a.wait(timeout=15) == 0
+    out = subprocess.run([harness.binary("byoc-gateway"), "restore", "--from", str(backup), "--db", str(db)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    a2 = start_gateway(procs, fake, db, name="gateway-a2", token="token-a", extra=auth)
+    fresh = admin(procs, a2).CreateToken(pb.CreateTokenRequest(scope="admin"), timeout=10,
+                                         metadata=_md(admin_token)).secret
+    # The restored registry's table reaches the router: the new token works there, the ones
+    # created after the backup no longer do, the admin token from the file still does.
+    assert harness.wait_until(lambda: list_with(stub_r, fresh) == grpc.StatusCode.OK, 10), list_with(stub_r, fresh)
+    assert all(list_with(stub_r, t) == grpc.StatusCode.UNAUTHENTICATED for t in later)
+    assert list_with(stub_r, admin_token) == grpc.StatusCode.OK
 
 
 def test_broken_watch_and_410_lose_no_endpoint_change(procs, fake, tmp_path):

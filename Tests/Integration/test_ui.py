@@ -229,3 +229,38 @@ def test_ui_failed_version_shows_why(gateway, browser, tmp_path, width):
     browser.screenshot(SHOTS / f"failed-{width}.png")
     browser.pump(0.2)
     assert not browser.errors, f"JavaScript errors: {browser.errors}"
+
+
+def test_ui_register_with_kubernetes_pod_options(gateway, browser):
+    b = browser
+    b.set_viewport(1280, 900)
+    b.navigate(f"http://{gateway.address}/")
+    b.wait_for("document.getElementById('conn').classList.contains('live')", what="the first refresh")
+    b.click("#reg-pod summary")
+    b.fill("#reg-model", "llm")
+    b.fill("#reg-version", "1")
+    b.fill("#reg-command", binary("byoc-echo-model"))
+    b.fill("#reg-gpus", "2")
+    b.fill("#reg-node-selector", "pool=gpu\nzone=a")
+    b.fill("#reg-tolerations", "nvidia.com/gpu:NoSchedule\npool=ml:NoExecute")
+    b.fill("#reg-pull-secrets", "regcred, mirror")
+    b.click("#reg-allow-root")
+    # The server's validation first: a bad toleration effect is named.
+    b.fill("#reg-tolerations", "k:Sometimes")
+    b.click("#reg-submit")
+    message = b.wait_for("(() => { const e = document.getElementById('reg-result');"
+                         " return e.classList.contains('err') && e.textContent; })()", what="the validation message")
+    assert "tolerations[0].effect" in message, message
+    b.fill("#reg-tolerations", "nvidia.com/gpu:NoSchedule\npool=ml:NoExecute")
+    b.click("#reg-submit")
+    b.wait_for("document.getElementById('reg-result').classList.contains('ok')", what="the registration")
+    b.screenshot(SHOTS / "pod-options.png")
+    status, v = http_json(gateway.address, "GET", "/api/v1/models/llm/versions/1")
+    assert status == 200, v
+    assert v["resources"]["gpus"] == 2 and v["resources"]["gpuResource"] == ""
+    assert v["nodeSelector"] == {"pool": "gpu", "zone": "a"}
+    assert v["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "value": "", "effect": "NoSchedule"},
+                                {"key": "pool", "operator": "Equal", "value": "ml", "effect": "NoExecute"}]
+    assert v["imagePullSecrets"] == ["regcred", "mirror"] and v["allowRoot"] is True
+    b.pump(0.2)
+    assert not b.errors, f"JavaScript errors: {b.errors}"

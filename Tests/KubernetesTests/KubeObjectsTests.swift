@@ -34,7 +34,37 @@ final class KubeObjectsTests: XCTestCase {
             "runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "privileged": false,
             "capabilities": ["drop": ["ALL"]], "seccompProfile": ["type": "RuntimeDefault"],
         ])
-        XCTAssertEqual(container["resources"], [:])
+        // Default requests when none are given, so the scheduler can place the pod.
+        XCTAssertEqual(container["resources"], ["requests": ["cpu": "100m", "memory": "128Mi"]])
+        XCTAssertEqual(container[path: "livenessProbe", "grpc"], ["port": 8080])
+        XCTAssertEqual(container[path: "startupProbe", "grpc"], ["port": 8080])
+        XCTAssertEqual(container[path: "startupProbe", "failureThreshold"], 120, "600 s at 5 s periods for a slow model load")
+        XCTAssertNil(pod["nodeSelector"])
+        XCTAssertNil(pod["tolerations"])
+        XCTAssertNil(pod["imagePullSecrets"])
+    }
+
+    func testPodOptionsReachTheDeployment() throws {
+        var s = spec(resources: ResourceSpec(gpus: 2))
+        s.pod = PodOptions(nodeSelector: ["accelerator": "a100"],
+                           tolerations: [TolerationSpec(key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule"),
+                                         TolerationSpec(key: "pool", value: "ml")],
+                           imagePullSecrets: ["regcred"], allowRoot: true)
+        let pod = try XCTUnwrap(KubeObjects.deployment(s, options)[path: "spec", "template", "spec"])
+        XCTAssertEqual(pod["nodeSelector"], ["accelerator": "a100"])
+        XCTAssertEqual(pod["tolerations"], [["key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"],
+                                            ["key": "pool", "value": "ml"]])
+        XCTAssertEqual(pod["imagePullSecrets"], [["name": "regcred"]])
+        XCTAssertEqual(pod["securityContext"], ["seccompProfile": ["type": "RuntimeDefault"]])
+        let container = try XCTUnwrap(pod["containers"]?.array?.first)
+        XCTAssertNil(container[path: "securityContext", "runAsNonRoot"])
+        XCTAssertEqual(container[path: "securityContext", "readOnlyRootFilesystem"], true)
+        XCTAssertEqual(container["resources"], [
+            "requests": ["cpu": "100m", "memory": "128Mi", "nvidia.com/gpu": "2"], "limits": ["nvidia.com/gpu": "2"],
+        ])
+        s.resources = ResourceSpec(memoryLimit: "1Gi", gpus: 1, gpuResource: "amd.com/gpu")
+        XCTAssertEqual(KubeObjects.deployment(s, options)[path: "spec", "template", "spec", "containers"]?.array?.first?["resources"],
+                       ["requests": ["cpu": "100m", "amd.com/gpu": "1"], "limits": ["memory": "1Gi", "amd.com/gpu": "1"]])
     }
 
     func testAutoscaledVersionsLeaveReplicasToTheHPA() throws {
@@ -48,7 +78,7 @@ final class KubeObjectsTests: XCTestCase {
         XCTAssertEqual(hpa[path: "spec", "metrics"]?.array?.first?[path: "resource", "target", "averageUtilization"], 65)
         // CPU utilization needs a CPU request: a default one is set when none is given.
         XCTAssertEqual(KubeObjects.deployment(s, options)[path: "spec", "template", "spec", "containers"]?.array?.first?["resources"],
-                       ["requests": ["cpu": "100m"]])
+                       ["requests": ["cpu": "100m", "memory": "128Mi"]])
         XCTAssertEqual(KubeObjects.horizontalPodAutoscaler(spec(min: 1, max: 2), options)?[path: "spec", "metrics"]?
             .array?.first?[path: "resource", "target", "averageUtilization"], 80)
     }

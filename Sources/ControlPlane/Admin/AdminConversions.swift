@@ -5,12 +5,22 @@ import Registry
 enum AdminConversions {
     static func resourceSpec(_ resources: Resources) -> ResourceSpec {
         ResourceSpec(cpuRequest: resources.cpuRequest, cpuLimit: resources.cpuLimit,
-                     memoryRequest: resources.memoryRequest, memoryLimit: resources.memoryLimit)
+                     memoryRequest: resources.memoryRequest, memoryLimit: resources.memoryLimit,
+                     gpus: resources.gpus, gpuResource: resources.gpuResource)
     }
 
     static func resources(_ spec: ResourceSpec) -> Resources {
         Resources(cpuRequest: spec.cpuRequest, cpuLimit: spec.cpuLimit,
-                  memoryRequest: spec.memoryRequest, memoryLimit: spec.memoryLimit)
+                  memoryRequest: spec.memoryRequest, memoryLimit: spec.memoryLimit,
+                  gpus: spec.gpus, gpuResource: spec.gpuResource)
+    }
+
+    static func podOptions(_ request: RegisterModelRequest) -> PodOptions {
+        PodOptions(nodeSelector: request.nodeSelector,
+                   tolerations: request.tolerations.map {
+                       TolerationSpec(key: $0.key, operator: $0.operator, value: $0.value, effect: $0.effect)
+                   },
+                   imagePullSecrets: request.imagePullSecrets, allowRoot: request.allowRoot)
     }
 
     static func state(_ state: DeploymentState) -> VersionState {
@@ -31,7 +41,11 @@ enum AdminConversions {
             state: state(record.status.state), readyReplicas: record.status.readyReplicas,
             message: record.status.message, createdUnixMs: record.createdUnixMs,
             resources: spec.resources.map(resources), targetCpuUtilization: spec.targetCpuUtilization,
-            desiredReplicas: record.status.desiredReplicas)
+            desiredReplicas: record.status.desiredReplicas, nodeSelector: spec.pod.nodeSelector,
+            tolerations: spec.pod.tolerations.map {
+                Toleration(key: $0.key, operator: $0.operator, value: $0.value, effect: $0.effect)
+            },
+            imagePullSecrets: spec.pod.imagePullSecrets, allowRoot: spec.pod.allowRoot)
     }
 
     static func model(_ record: ModelRecord) -> Model {

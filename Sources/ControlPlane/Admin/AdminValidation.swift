@@ -10,6 +10,10 @@ enum AdminValidation {
     static let maxVersionLength = 20
     /// Names the runtime sets itself; the version's env may not override them.
     static let reservedEnvNames: Set<String> = ["PORT", "BYOC_MODEL", "BYOC_VERSION", "BYOC_REPLICA"]
+    /// GPUs per replica: more than any node has.
+    static let maxGPUs: Int32 = 64
+    static let tolerationOperators: Set<String> = ["", "Equal", "Exists"]
+    static let tolerationEffects: Set<String> = ["", "NoSchedule", "PreferNoSchedule", "NoExecute"]
 
     static func invalid(_ message: String) -> GRPCStatus { GRPCStatus(.invalidArgument, message) }
 
@@ -112,14 +116,102 @@ enum AdminValidation {
                 where !value.isEmpty && !isQuantity(value) {
                 throw invalid("resources.\(field) \"\(value)\" is not a Kubernetes quantity (e.g. 500m, 2, 256Mi, 1Gi)")
             }
+            try gpus(resources)
         }
+        try podOptions(request)
         guard (0...100).contains(request.targetCpuUtilization) else {
             throw invalid("target_cpu_utilization must be a percentage between 0 and 100 (0 = the default), got \(request.targetCpuUtilization)")
         }
         return VersionSpec(
             key: VersionKey(model: request.model, version: request.version), image: image, command: request.command,
             port: request.port, env: request.env, minReplicas: bounds.min, maxReplicas: bounds.max,
-            resources: request.resources.map(AdminConversions.resourceSpec), targetCpuUtilization: request.targetCpuUtilization)
+            resources: request.resources.map(AdminConversions.resourceSpec), targetCpuUtilization: request.targetCpuUtilization,
+            pod: AdminConversions.podOptions(request))
+    }
+
+    /// Checks the GPU count and the extended resource it counts.
+    static func gpus(_ resources: Resources) throws {
+        guard (0...maxGPUs).contains(resources.gpus) else {
+            throw invalid("resources.gpus must be between 0 and \(maxGPUs), got \(resources.gpus)")
+        }
+        let name = resources.gpuResource
+        guard !name.isEmpty else { return }
+        guard let slash = name.firstIndex(of: "/"), isDNSSubdomain(String(name[..<slash])),
+              isQualifiedNamePart(String(name[name.index(after: slash)...])) else {
+            throw invalid("resources.gpu_resource \"\(name)\" is not an extended resource name (DOMAIN/NAME, e.g. nvidia.com/gpu)")
+        }
+        let domain = name[..<slash]
+        guard domain != "kubernetes.io", !domain.hasSuffix(".kubernetes.io"), !name.hasPrefix("requests.") else {
+            throw invalid("resources.gpu_resource \"\(name)\" must not be in the kubernetes.io domain (those are not extended resources)")
+        }
+    }
+
+    /// Checks the Kubernetes pod options: node selector labels, tolerations, pull-secret names.
+    static func podOptions(_ request: RegisterModelRequest) throws {
+        for (key, value) in request.nodeSelector.sorted(by: { $0.key < $1.key }) {
+            guard isLabelKey(key) else {
+                throw invalid("node_selector key \"\(key)\" is not a label key ([PREFIX/]NAME: NAME at most 63 letters, digits, '-', '_', '.', PREFIX a DNS subdomain)")
+            }
+            guard isLabelValue(value) else {
+                throw invalid("node_selector value \"\(value)\" of \(key) is not a label value (at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)")
+            }
+        }
+        for (index, toleration) in request.tolerations.enumerated() {
+            let field = "tolerations[\(index)]"
+            guard tolerationOperators.contains(toleration.operator) else {
+                throw invalid("\(field).operator must be Equal or Exists, got \"\(toleration.operator)\"")
+            }
+            guard tolerationEffects.contains(toleration.effect) else {
+                throw invalid("\(field).effect must be NoSchedule, PreferNoSchedule, NoExecute or empty (every effect), got \"\(toleration.effect)\"")
+            }
+            if toleration.key.isEmpty {
+                guard toleration.operator == "Exists" else {
+                    throw invalid("\(field).operator must be Exists when the key is empty (tolerate every taint)")
+                }
+            } else if !isLabelKey(toleration.key) {
+                throw invalid("\(field).key \"\(toleration.key)\" is not a label key")
+            }
+            if toleration.operator == "Exists" {
+                guard toleration.value.isEmpty else {
+                    throw invalid("\(field).value must be empty with operator Exists, got \"\(toleration.value)\"")
+                }
+            } else if !isLabelValue(toleration.value) {
+                throw invalid("\(field).value \"\(toleration.value)\" is not a label value")
+            }
+        }
+        for (index, name) in request.imagePullSecrets.enumerated() where !isDNSSubdomain(name) {
+            throw invalid("image_pull_secrets[\(index)] \"\(name)\" is not a Secret name (a lowercase DNS subdomain, at most 253 characters)")
+        }
+    }
+
+    /// `[PREFIX/]NAME`: PREFIX a DNS subdomain, NAME a qualified-name part.
+    static func isLabelKey(_ key: String) -> Bool {
+        guard let slash = key.firstIndex(of: "/") else { return isQualifiedNamePart(key) }
+        return isDNSSubdomain(String(key[..<slash])) && isQualifiedNamePart(String(key[key.index(after: slash)...]))
+    }
+
+    /// Empty, or a qualified-name part.
+    static func isLabelValue(_ value: String) -> Bool { value.isEmpty || isQualifiedNamePart(value) }
+
+    /// `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`, at most 63 bytes.
+    static func isQualifiedNamePart(_ text: String) -> Bool {
+        func isAlphanumeric(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        }
+        let bytes = text.utf8
+        guard bytes.count <= 63, let first = bytes.first, let last = bytes.last, isAlphanumeric(first), isAlphanumeric(last) else {
+            return false
+        }
+        return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+    }
+
+    /// Lowercase DNS labels joined by '.', at most 253 bytes (RFC 1123 subdomain).
+    static func isDNSSubdomain(_ text: String) -> Bool {
+        guard !text.isEmpty, text.utf8.count <= 253 else { return false }
+        return text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy {
+            $0.utf8.count <= 63 && isLabel(String($0), innerExtra: [UInt8(ascii: "-")])
+        }
     }
 
     /// `[a-z0-9]([-a-z0-9<extra>]*[a-z0-9])?`, checked byte by byte: comparing `Character`s

@@ -106,6 +106,15 @@ let registryMigrations: [Migration] = [
     Migration(version: 4, name: "events by time", statements: [
         "CREATE INDEX events_by_time ON events (time_unix_ms)",
     ]),
+    // Kubernetes pod options of a version: GPUs, node selector, tolerations, pull secrets, root.
+    Migration(version: 5, name: "kubernetes pod options", statements: [
+        "ALTER TABLE versions ADD COLUMN gpus INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE versions ADD COLUMN gpu_resource TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE versions ADD COLUMN node_selector_json TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE versions ADD COLUMN tolerations_json TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE versions ADD COLUMN image_pull_secrets_json TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE versions ADD COLUMN allow_root INTEGER NOT NULL DEFAULT 0",
+    ]),
 ]
 
 extension SQLiteConnection {

@@ -30,16 +30,61 @@ public enum DeploymentState: String, Sendable, CaseIterable {
 
 /// Kubernetes-style resource quantities ("500m", "1Gi"); empty strings mean unset.
 public struct ResourceSpec: Sendable, Equatable {
+    /// The extended resource `gpus` counts when `gpuResource` is empty.
+    public static let defaultGPUResource = "nvidia.com/gpu"
+
     public var cpuRequest: String
     public var cpuLimit: String
     public var memoryRequest: String
     public var memoryLimit: String
+    /// Count of `gpuResource` per replica (request = limit); 0 = none.
+    public var gpus: Int32
+    /// Extended resource name; "" = `defaultGPUResource`.
+    public var gpuResource: String
 
-    public init(cpuRequest: String = "", cpuLimit: String = "", memoryRequest: String = "", memoryLimit: String = "") {
+    public init(cpuRequest: String = "", cpuLimit: String = "", memoryRequest: String = "", memoryLimit: String = "",
+                gpus: Int32 = 0, gpuResource: String = "") {
         self.cpuRequest = cpuRequest
         self.cpuLimit = cpuLimit
         self.memoryRequest = memoryRequest
         self.memoryLimit = memoryLimit
+        self.gpus = gpus
+        self.gpuResource = gpuResource
+    }
+}
+
+/// A toleration of the model pods (a Kubernetes `corev1.Toleration`, validated).
+public struct TolerationSpec: Sendable, Equatable, Codable {
+    public var key: String
+    /// "Equal" or "Exists" ("" means Equal).
+    public var `operator`: String
+    public var value: String
+    /// "", "NoSchedule", "PreferNoSchedule" or "NoExecute".
+    public var effect: String
+
+    public init(key: String = "", operator: String = "", value: String = "", effect: String = "") {
+        self.key = key
+        self.operator = `operator`
+        self.value = value
+        self.effect = effect
+    }
+}
+
+/// Where and how the Kubernetes runtime schedules a version's pods (ignored locally).
+public struct PodOptions: Sendable, Equatable {
+    public var nodeSelector: [String: String]
+    public var tolerations: [TolerationSpec]
+    /// Names of Secrets in the models' namespace.
+    public var imagePullSecrets: [String]
+    /// The image runs as root: runAsNonRoot is dropped (non-root is the default).
+    public var allowRoot: Bool
+
+    public init(nodeSelector: [String: String] = [:], tolerations: [TolerationSpec] = [],
+                imagePullSecrets: [String] = [], allowRoot: Bool = false) {
+        self.nodeSelector = nodeSelector
+        self.tolerations = tolerations
+        self.imagePullSecrets = imagePullSecrets
+        self.allowRoot = allowRoot
     }
 }
 
@@ -60,10 +105,11 @@ public struct VersionSpec: Sendable, Equatable {
     public var resources: ResourceSpec?
     /// HPA CPU target in percent; 0 = the runtime's default.
     public var targetCpuUtilization: Int32
+    public var pod: PodOptions
 
     public init(key: VersionKey, image: String = "", command: [String] = [], port: Int32 = 0,
                 env: [String: String] = [:], minReplicas: Int32 = 1, maxReplicas: Int32 = 1,
-                resources: ResourceSpec? = nil, targetCpuUtilization: Int32 = 0) {
+                resources: ResourceSpec? = nil, targetCpuUtilization: Int32 = 0, pod: PodOptions = PodOptions()) {
         self.key = key
         self.image = image
         self.command = command
@@ -73,6 +119,7 @@ public struct VersionSpec: Sendable, Equatable {
         self.maxReplicas = maxReplicas
         self.resources = resources
         self.targetCpuUtilization = targetCpuUtilization
+        self.pod = pod
     }
 }
 

@@ -56,9 +56,10 @@ public actor Registry {
                 try db.statement("""
                     INSERT INTO versions (model, version, image, command_json, port, env_json,
                         min_replicas, max_replicas, has_resources, cpu_request, cpu_limit,
-                        memory_request, memory_limit, target_cpu_utilization, state, desired_replicas,
-                        created_unix_ms, updated_unix_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        memory_request, memory_limit, target_cpu_utilization, gpus, gpu_resource,
+                        node_selector_json, tolerations_json, image_pull_secrets_json, allow_root,
+                        state, desired_replicas, created_unix_ms, updated_unix_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """).run(Self.specValues(spec) + [.text(DeploymentState.pending.rawValue),
                                                       .integer(Int64(spec.minReplicas)), .integer(now), .integer(now)])
             } catch let error as SQLiteError where error.isConstraintViolation {
@@ -508,19 +509,25 @@ public actor Registry {
     private static let versionColumns = """
         SELECT model, version, image, command_json, port, env_json, min_replicas, max_replicas,
                has_resources, cpu_request, cpu_limit, memory_request, memory_limit, target_cpu_utilization,
-               state, ready_replicas, desired_replicas, message, created_unix_ms
+               state, ready_replicas, desired_replicas, message, created_unix_ms,
+               gpus, gpu_resource, node_selector_json, tolerations_json, image_pull_secrets_json, allow_root
         FROM versions
         """
 
     private static func versionRecord(_ row: SQLiteStatement) throws -> VersionRecord {
         let resources = row.int64(8) != 0
-            ? ResourceSpec(cpuRequest: row.text(9), cpuLimit: row.text(10), memoryRequest: row.text(11), memoryLimit: row.text(12))
+            ? ResourceSpec(cpuRequest: row.text(9), cpuLimit: row.text(10), memoryRequest: row.text(11), memoryLimit: row.text(12),
+                           gpus: row.int32(19), gpuResource: row.text(20))
             : nil
+        let pod = PodOptions(
+            nodeSelector: try JSONColumn.decode([String: String].self, row.text(21)),
+            tolerations: try JSONColumn.decode([TolerationSpec].self, row.text(22)),
+            imagePullSecrets: try JSONColumn.decode([String].self, row.text(23)), allowRoot: row.int64(24) != 0)
         let spec = VersionSpec(
             key: VersionKey(model: row.text(0), version: row.text(1)), image: row.text(2),
             command: try JSONColumn.decode([String].self, row.text(3)), port: row.int32(4),
             env: try JSONColumn.decode([String: String].self, row.text(5)), minReplicas: row.int32(6),
-            maxReplicas: row.int32(7), resources: resources, targetCpuUtilization: row.int32(13))
+            maxReplicas: row.int32(7), resources: resources, targetCpuUtilization: row.int32(13), pod: pod)
         let status = VersionStatus(state: DeploymentState(rawValue: row.text(14)) ?? .pending, readyReplicas: row.int32(15),
                                    desiredReplicas: row.int32(16), message: row.text(17))
         return VersionRecord(spec: spec, status: status, createdUnixMs: row.int64(18))
@@ -533,7 +540,9 @@ public actor Registry {
             .text(try JSONColumn.encode(spec.command)), .integer(Int64(spec.port)), .text(try JSONColumn.encode(spec.env)),
             .integer(Int64(spec.minReplicas)), .integer(Int64(spec.maxReplicas)), .integer(spec.resources == nil ? 0 : 1),
             .text(resources.cpuRequest), .text(resources.cpuLimit), .text(resources.memoryRequest), .text(resources.memoryLimit),
-            .integer(Int64(spec.targetCpuUtilization)),
+            .integer(Int64(spec.targetCpuUtilization)), .integer(Int64(resources.gpus)), .text(resources.gpuResource),
+            .text(try JSONColumn.encode(spec.pod.nodeSelector)), .text(try JSONColumn.encode(spec.pod.tolerations)),
+            .text(try JSONColumn.encode(spec.pod.imagePullSecrets)), .integer(spec.pod.allowRoot ? 1 : 0),
         ]
     }
 

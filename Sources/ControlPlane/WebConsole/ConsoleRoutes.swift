@@ -15,7 +15,7 @@ import Transport
 /// | GET /api/v1/models | ListModels | 200 `{models: [Model]}` |
 /// | GET /api/v1/models/{model} | GetModel | 200 Model |
 /// | GET /api/v1/models/{model}/versions/{version} | GetModel | 200 ModelVersion |
-/// | POST /api/v1/models `{model, version, image, command, port, env, minReplicas, maxReplicas}` | RegisterModel | 201 ModelVersion |
+/// | POST /api/v1/models `{model, version, image, command, port, env, minReplicas, maxReplicas, targetCpuUtilization, resources {cpuRequest, cpuLimit, memoryRequest, memoryLimit, gpus, gpuResource}, nodeSelector, tolerations [{key, operator, value, effect}], imagePullSecrets, allowRoot}` | RegisterModel | 201 ModelVersion |
 /// | POST /api/v1/models/{model}/default `{version}` | SetDefaultVersion | 200 Model |
 /// | POST /api/v1/models/{model}/versions/{version}/scale `{minReplicas, maxReplicas}` | ScaleModelVersion | 200 ModelVersion |
 /// | DELETE /api/v1/models/{model} | DeleteModel (every version) | 200 `{deleted: [ModelVersion]}` |
@@ -30,6 +30,11 @@ enum ConsoleRoutes {
     static func router(console: WebConsole, worker: ConsoleWorker) -> HTTPRouter {
         let r = HTTPRouter()
         unowned let console = console
+        // Admin calls made for an authorized request carry its credentials (a follower replica
+        // forwards them to the leader, which checks them again).
+        r.aroundAuthorized = { request, handle in
+            AdminCallContext.$authorization.withValue(request.header("authorization")) { handle() }
+        }
 
         // Probes and metrics.
         r.add("GET", "/healthz") { _, responder in responder.respond(.text(200, "ok")) }
@@ -110,7 +115,8 @@ enum ConsoleRoutes {
             api(responder) {
                 let f = try JSONFields(try JSONValue.object(request.body),
                                        known: ["model", "version", "image", "command", "port", "env", "minReplicas", "maxReplicas",
-                                               "targetCpuUtilization"])
+                                               "targetCpuUtilization", "resources", "nodeSelector", "tolerations",
+                                               "imagePullSecrets", "allowRoot"])
                 var message = RegisterModelRequest()
                 message.model = try f.string("model")
                 message.version = try f.string("version")
@@ -125,6 +131,11 @@ enum ConsoleRoutes {
                 message.minReplicas = try f.int32("minReplicas")
                 message.maxReplicas = try f.int32("maxReplicas")
                 message.targetCpuUtilization = try f.int32("targetCpuUtilization")
+                message.resources = try f.resources("resources")
+                message.nodeSelector = try f.stringMap("nodeSelector")
+                message.tolerations = try f.tolerations("tolerations")
+                message.imagePullSecrets = try f.strings("imagePullSecrets")
+                message.allowRoot = try f.bool("allowRoot")
                 let bytes = try await console.adminCall("RegisterModel", message.serializedBytes())
                 var response = HTTPResponse.json(201, try decode(ModelVersion.self, bytes).jsonObject())
                 response.headers.append(("Location", "/api/v1/models/\(message.model)/versions/\(message.version)"))

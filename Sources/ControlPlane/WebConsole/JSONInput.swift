@@ -61,14 +61,17 @@ extension JSONValue {
 struct JSONFields {
     let fields: [String: JSONValue]
     let known: Set<String>
+    /// Prefix of the field names in messages ("" at the top level, "resources." nested).
+    let path: String
 
-    init(_ fields: [String: JSONValue], known: [String]) throws {
+    init(_ fields: [String: JSONValue], known: [String], path: String = "") throws {
         self.fields = fields
+        self.path = path
         var all = Set(known)
         for name in known { all.insert(Self.snake(name)) }
         self.known = all
         for key in fields.keys.sorted() where !all.contains(key) {
-            throw APIError.invalid("unknown field \"\(key)\" (expected one of: \(known.joined(separator: ", ")))")
+            throw APIError.invalid("unknown field \"\(path)\(key)\" (expected one of: \(known.joined(separator: ", ")))")
         }
     }
 
@@ -90,7 +93,7 @@ struct JSONFields {
         switch v {
         case .null: return ""
         case .string(let s): return s
-        default: throw APIError.invalid("\"\(name)\" must be a string, got \(v.kind)")
+        default: throw APIError.invalid("\"\(path)\(name)\" must be a string, got \(v.kind)")
         }
     }
 
@@ -100,7 +103,54 @@ struct JSONFields {
         case .null: return 0
         case .number(_, let exact?) where exact >= Int64(Int32.min) && exact <= Int64(Int32.max): return Int32(exact)
         case .string(let s) where Int32(s) != nil: return Int32(s)!
-        default: throw APIError.invalid("\"\(name)\" must be an integer, got \(v.kind)")
+        default: throw APIError.invalid("\"\(path)\(name)\" must be an integer, got \(v.kind)")
+        }
+    }
+
+    func bool(_ name: String) throws -> Bool {
+        guard let v = value(name) else { return false }
+        switch v {
+        case .null: return false
+        case .bool(let b): return b
+        default: throw APIError.invalid("\"\(path)\(name)\" must be true or false, got \(v.kind)")
+        }
+    }
+
+    /// A nested object's fields, checked against `known` like the top level's.
+    func object(_ name: String, known: [String]) throws -> JSONFields? {
+        guard let v = value(name) else { return nil }
+        switch v {
+        case .null: return nil
+        case .object(let fields): return try JSONFields(fields, known: known, path: name + ".")
+        default: throw APIError.invalid("\"\(path)\(name)\" must be an object, got \(v.kind)")
+        }
+    }
+
+    /// `resources`: `{cpuRequest, cpuLimit, memoryRequest, memoryLimit, gpus, gpuResource}`.
+    func resources(_ name: String) throws -> Resources? {
+        guard let f = try object(name, known: ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit", "gpus", "gpuResource"]) else {
+            return nil
+        }
+        return Resources(cpuRequest: try f.string("cpuRequest"), cpuLimit: try f.string("cpuLimit"),
+                         memoryRequest: try f.string("memoryRequest"), memoryLimit: try f.string("memoryLimit"),
+                         gpus: try f.int32("gpus"), gpuResource: try f.string("gpuResource"))
+    }
+
+    /// `tolerations`: a list of `{key, operator, value, effect}`.
+    func tolerations(_ name: String) throws -> [Toleration] {
+        guard let v = value(name) else { return [] }
+        switch v {
+        case .null: return []
+        case .array(let items):
+            return try items.enumerated().map { index, item in
+                guard case .object(let fields) = item else {
+                    throw APIError.invalid("\"\(name)[\(index)]\" must be an object {key, operator, value, effect}")
+                }
+                let f = try JSONFields(fields, known: ["key", "operator", "value", "effect"], path: "\(name)[\(index)].")
+                return Toleration(key: try f.string("key"), operator: try f.string("operator"),
+                                  value: try f.string("value"), effect: try f.string("effect"))
+            }
+        default: throw APIError.invalid("\"\(path)\(name)\" must be a list of objects, got \(v.kind)")
         }
     }
 
@@ -110,10 +160,10 @@ struct JSONFields {
         case .null: return []
         case .array(let items):
             return try items.map {
-                guard case .string(let s) = $0 else { throw APIError.invalid("\"\(name)\" must be a list of strings") }
+                guard case .string(let s) = $0 else { throw APIError.invalid("\"\(path)\(name)\" must be a list of strings") }
                 return s
             }
-        default: throw APIError.invalid("\"\(name)\" must be a list of strings, got \(v.kind)")
+        default: throw APIError.invalid("\"\(path)\(name)\" must be a list of strings, got \(v.kind)")
         }
     }
 
@@ -128,11 +178,11 @@ struct JSONFields {
                 case .string(let s): out[key] = s
                 case .number(let d, let exact): out[key] = exact.map(String.init) ?? String(d)
                 case .bool(let b): out[key] = String(b)
-                default: throw APIError.invalid("\"\(name).\(key)\" must be a string")
+                default: throw APIError.invalid("\"\(path)\(name).\(key)\" must be a string")
                 }
             }
             return out
-        default: throw APIError.invalid("\"\(name)\" must be an object of strings, got \(v.kind)")
+        default: throw APIError.invalid("\"\(path)\(name)\" must be an object of strings, got \(v.kind)")
         }
     }
 }

@@ -55,6 +55,17 @@ enum UIAssets {
           <label>Max replicas<input id="reg-max" name="maxReplicas" type="number" min="0" value="1"></label>
         </div>
         <label>Environment <span class="muted">(KEY=VALUE per line)</span><textarea id="reg-env" name="env" rows="2" placeholder="LOG_LEVEL=info"></textarea></label>
+        <details id="reg-pod">
+          <summary>Kubernetes pod options</summary>
+          <div class="row2">
+            <label>GPUs<input id="reg-gpus" name="gpus" type="number" min="0" placeholder="0"></label>
+            <label>GPU resource<input id="reg-gpu-resource" name="gpuResource" placeholder="nvidia.com/gpu"></label>
+          </div>
+          <label>Node selector <span class="muted">(KEY=VALUE per line)</span><textarea id="reg-node-selector" name="nodeSelector" rows="2" placeholder="pool=gpu"></textarea></label>
+          <label>Tolerations <span class="muted">(KEY[=VALUE]:EFFECT per line; no =VALUE means Exists)</span><textarea id="reg-tolerations" name="tolerations" rows="2" placeholder="nvidia.com/gpu:NoSchedule"></textarea></label>
+          <label>Image pull secrets <span class="muted">(comma-separated)</span><input id="reg-pull-secrets" name="imagePullSecrets" placeholder="regcred"></label>
+          <label class="check"><input id="reg-allow-root" name="allowRoot" type="checkbox"> The image runs as root</label>
+        </details>
         <div class="form-foot">
           <button id="reg-submit" class="btn primary" type="submit">Register</button>
           <span id="reg-result" class="result" role="status"></span>
@@ -174,6 +185,8 @@ main { max-width: 1180px; margin: 0 auto; padding: 20px; display: flex; flex-dir
 label { display: block; font-size: 12px; font-weight: 600; color: #354154; margin: 0 0 10px; }
 input, select, textarea { display: block; width: 100%; margin-top: 4px; padding: 7px 9px; font: inherit; font-weight: normal; color: var(--ink); background: #fff; border: 1px solid #cfd6e2; border-radius: 7px; }
 textarea { resize: vertical; font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 13px; }
+details#reg-pod { margin: 4px 0 10px; } details#reg-pod summary { cursor: pointer; font-weight: 600; margin-bottom: 8px; }
+label.check { display: flex; align-items: center; gap: 8px; } label.check input { display: inline-block; width: auto; margin: 0; }
 input:focus, select:focus, textarea:focus { outline: 2px solid rgba(47,111,237,.25); border-color: var(--accent); }
 .row2 { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; }
 .row3 { display: grid; grid-template-columns: 1fr 1fr 1fr; gap: 10px; }
@@ -653,13 +666,34 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
       if (i <= 0) { out.className = 'result err'; out.textContent = 'Environment lines must be KEY=VALUE: "' + t + '"'; return; }
       env[t.slice(0, i).trim()] = t.slice(i + 1);
     }
+    const nodeSelector = {};
+    for (const line of $('reg-node-selector').value.split('\n')) {
+      const t = line.trim();
+      if (!t) continue;
+      const i = t.indexOf('=');
+      if (i <= 0) { out.className = 'result err'; out.textContent = 'Node selector lines must be KEY=VALUE: "' + t + '"'; return; }
+      nodeSelector[t.slice(0, i).trim()] = t.slice(i + 1).trim();
+    }
+    const tolerations = [];
+    for (const line of $('reg-tolerations').value.split('\n')) {
+      const t = line.trim();
+      if (!t) continue;
+      const c = t.lastIndexOf(':');
+      if (c < 0) { out.className = 'result err'; out.textContent = 'Toleration lines must be KEY[=VALUE]:EFFECT: "' + t + '"'; return; }
+      const taint = t.slice(0, c), effect = t.slice(c + 1), e = taint.indexOf('=');
+      tolerations.push(e < 0 ? { key: taint, operator: 'Exists', value: '', effect }
+                             : { key: taint.slice(0, e), operator: 'Equal', value: taint.slice(e + 1), effect });
+    }
     const command = $('reg-command').value.trim();
+    const gpus = intOrZero($('reg-gpus').value), gpuResource = $('reg-gpu-resource').value.trim();
     const body = {
       model: $('reg-model').value.trim(), version: $('reg-version').value.trim(),
       image: $('reg-image').value.trim(), command: command ? command.split(/\s+/) : [],
       port: intOrZero($('reg-port').value), minReplicas: intOrZero($('reg-min').value), maxReplicas: intOrZero($('reg-max').value),
-      env,
+      env, nodeSelector, tolerations, allowRoot: $('reg-allow-root').checked,
+      imagePullSecrets: $('reg-pull-secrets').value.split(',').map((x) => x.trim()).filter((x) => x),
     };
+    if (gpus || gpuResource) body.resources = { gpus, gpuResource };
     $('reg-submit').disabled = true;
     try {
       const v = await api('POST', '/api/v1/models', body);

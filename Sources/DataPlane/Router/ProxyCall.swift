@@ -39,6 +39,9 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// The `byoc-model` header of a call without `byoc-version`: the model, while field 2 of
     /// the body is read for the version.
     private var headerModel: String?
+    /// The request message has model and version in fields 1 and 2 (Predict, ModelInfer, ...);
+    /// other methods reach a model by `byoc-model` alone.
+    private let readsFields: Bool
     /// The copy of this call sent to the model's shadow version (calls naming no version).
     private var shadow: ShadowAttempt?
     /// The resolved model version, once routed (the call counts in its in-flight gauge from
@@ -52,10 +55,11 @@ final class ProxyCall: HTTP2StreamDelegate {
     var grant: AuthEntry?
     private var deadlineTimer: UInt64?
 
-    init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead) {
+    init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead, readsFields: Bool) {
         self.worker = worker
         self.client = client
         self.head = head
+        self.readsFields = readsFields
         downstream = ClientHalf(tracker: GRPCFrameTracker(maxMessageBytes: worker.config.maxMessageBytes,
                                                           compressionAllowed: head.encoding != nil))
     }
@@ -76,8 +80,9 @@ final class ProxyCall: HTTP2StreamDelegate {
         if let model = head.headers[literal: "byoc-model"] {
             if let version = head.headers[literal: "byoc-version"] {
                 route(model: model, version: version)
-            } else if head.encoding != nil {
-                // A compressed body cannot be scanned for field 2: the split or default decides.
+            } else if head.encoding != nil || !readsFields {
+                // A compressed body cannot be scanned for field 2, and another method's fields
+                // mean something else: the split or default decides.
                 route(model: model, version: "")
             } else {
                 // Field 2 of the body still names the version (an explicit version is never

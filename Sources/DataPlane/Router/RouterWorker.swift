@@ -189,10 +189,15 @@ public final class RouterWorker: GRPCCallDispatcher {
                 return nil
             }
             let method = String(head.method)
+            let authorization = head.metadata("authorization")
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes) { call, message in
                 Task {
                     let result: Result<[UInt8], GRPCStatus>
-                    do { result = .success(try await admin(method, message)) } catch let status as GRPCStatus {
+                    do {
+                        result = .success(try await AdminCallContext.$authorization.withValue(authorization) {
+                            try await admin(method, message)
+                        })
+                    } catch let status as GRPCStatus {
                         result = .failure(status)
                     } catch {
                         result = .failure(GRPCStatus(.internal, "\(error)"))
@@ -206,13 +211,15 @@ public final class RouterWorker: GRPCCallDispatcher {
                 }
             }
         }
-        if case .routed? = kind { return proxy(stream, head: head) }
-        if head.metadata("byoc-model") != nil { return proxy(stream, head: head) }
+        if case .routed? = kind { return proxy(stream, head: head, readsFields: true) }
+        if head.metadata("byoc-model") != nil { return proxy(stream, head: head, readsFields: false) }
         return nil
     }
 
     /// Hands a call to a new `ProxyCall`, after authenticating it when auth is on.
-    private func proxy(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+    /// A proxied call; `readsFields`: its request message has model and version in fields 1
+    /// and 2 (Predict, ModelInfer, ...), unlike any other method routed by `byoc-model`.
+    private func proxy(_ stream: HTTP2Stream, head: GRPCRequestHead, readsFields: Bool) -> HTTP2StreamDelegate? {
         var grant: AuthEntry?
         if let auth = authTable {
             // Authenticate now; the model is checked once routing knows it (ProxyCall.route).
@@ -225,7 +232,7 @@ public final class RouterWorker: GRPCCallDispatcher {
                 return nil
             }
         }
-        let call = ProxyCall(worker: self, client: stream, head: head)
+        let call = ProxyCall(worker: self, client: stream, head: head, readsFields: readsFields)
         call.grant = grant
         return call
     }

@@ -33,6 +33,8 @@ final class Gateway: @unchecked Sendable {
     private var tlsListeners: TLSListeners?
     /// `--require-auth` / `--admin-token-file` (nil: neither given).
     private var auth: GatewayAuth?
+    /// `--runtime kubernetes` with auth: the token Secret every replica watches.
+    private var tokenSync: TokenSecretSync?
 
     init(options: GatewayOptions) {
         self.options = options
@@ -53,7 +55,12 @@ final class Gateway: @unchecked Sendable {
         } else {
             admin = try startControlPlane()
         }
-        auth = try GatewayAuth.setUp(options: options, registry: registry) { [weak self] table in await self?.install(table) }
+        var publish: (@Sendable (TokenSnapshot, Bool) async -> Void)?
+        if let sync = tokenSync {
+            publish = { snapshot, startsTerm in await sync.publish(snapshot, startsTerm: startsTerm) }
+        }
+        auth = try GatewayAuth.setUp(options: options, registry: registry,
+                                     install: { [weak self] table in await self?.install(table) }, publish: publish)
         var routerConfig = RouterConfig()
         routerConfig.maxMessageBytes = options.maxMessageBytes
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
@@ -77,6 +84,7 @@ final class Gateway: @unchecked Sendable {
         routers = made
         if let bound = server.boundAddress { console.start(predictHost: bound.host, predictPort: bound.port) }
         try startTLS()
+        tokenSync?.start()
         if let kube { kube.start(adminAddress: advertisedAddress()) }
         if let reconciler {
             // The first pass rebuilds every registered version (also after a crash).
@@ -167,15 +175,22 @@ final class Gateway: @unchecked Sendable {
         kubeOptions.routesConfigMap = options.routesConfigMap
         kubeOptions.campaign = options.role == "all"
         kubeOptions.reconciler = ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs)))
+        kubeOptions.startedLeading = { [weak self] registry in await self?.auth?.startedLeading(registry: registry) }
         let limits = AdminLimits(maxReplicas: Int32(options.maxReplicas))
         kube = KubeControlPlane(client: client, options: kubeOptions, makeAdmin: { [weak self] registry, changed in
             let gateway = self
             let service = AdminService(registry: registry, changed: { [weak gateway] in
                 await changed()
                 await gateway?.routesInstalled()
-            }, limits: limits)
+            }, limits: limits, tokensChanged: { [weak gateway] snapshot in await gateway?.auth?.update(snapshot) })
             return { method, request in try await service.call(method: method, request: request) }
         }, publish: { [weak self] table in self?.publish(table) })
+        if options.requireAuth || options.adminTokenFile != nil {
+            let kube = kube!
+            tokenSync = TokenSecretSync(client: client, name: options.tokensSecret, log: kubeOptions.log,
+                                        isLeader: { kube.isLeader },
+                                        install: { [weak self] snapshot in await self?.auth?.installPublished(snapshot) })
+        }
         FileHandle.standardError.write(Data(("byoc-gateway: runtime kubernetes, API \(config.url), namespace \(config.namespace), "
             + "identity \(identity), registry \(databasePath) (opened while leading)\n").utf8))
         return kube!.adminHandler
@@ -277,6 +292,7 @@ final class Gateway: @unchecked Sendable {
         console?.stop()
         tlsListeners?.close()
         server.shutdown()
+        tokenSync?.stop()
         if let kube { blockOn { await kube.stop() } }
         if let reconciler { blockOn { await reconciler.stop() } }
         if let registry { blockOn { await registry.close() } }

@@ -37,6 +37,8 @@ struct GatewayOptions {
     var podName: String?
     var advertiseAddress: String?
     var routesConfigMap = "byoc-gateway-routes"
+    /// `--tokens-secret`: the Secret the leader publishes the token table (hashes) to.
+    var tokensSecret = "byoc-gateway-tokens"
     var role = "all"
     var leaseDurationS = 15
     var leaseRenewS = 5
@@ -84,6 +86,9 @@ struct GatewayOptions {
                                   (default env POD_IP with the listen port, else the listen address)
       --routes-configmap NAME     ConfigMap the leader writes the route table to, which the other
                                   replicas route with (default byoc-gateway-routes)
+      --tokens-secret NAME        Secret the leader writes the API-token table to (ids, SHA-256
+                                  hashes, scopes, expiry, revocation; never a secret), which every
+                                  replica checks tokens with (default byoc-gateway-tokens)
       --role all|router           router = never lead, only route (default all)
       --lease-duration-s N        Lease duration (default 15); --lease-renew-s N renew period (default 5)
       --require-auth[=true|false] require API tokens (authorization: Bearer <token>): an admin
@@ -105,7 +110,7 @@ struct GatewayOptions {
                      "http-header-timeout-ms", "http-idle-timeout-ms",
                      "tls-listen", "tls-cert", "tls-key",
                      "kube-api", "kube-token-file", "kube-ca-file", "namespace", "lease-name", "pod-name",
-                     "advertise-address", "routes-configmap", "role", "lease-duration-s", "lease-renew-s",
+                     "advertise-address", "routes-configmap", "tokens-secret", "role", "lease-duration-s", "lease-renew-s",
                      "require-auth", "admin-token-file"]
         for flag in known {
             let name = "BYOC_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
@@ -196,6 +201,7 @@ struct GatewayOptions {
         options.podName = text("pod-name") ?? environment["POD_NAME"].flatMap { $0.isEmpty ? nil : $0 }
         options.advertiseAddress = text("advertise-address")
         if let value = text("routes-configmap") { options.routesConfigMap = value }
+        if let value = text("tokens-secret") { options.tokensSecret = value }
         if let role = text("role") {
             guard role == "all" || role == "router" else { throw UsageError(message: "--role must be all or router, got \"\(role)\"") }
             options.role = role

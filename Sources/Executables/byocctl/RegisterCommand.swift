@@ -18,6 +18,20 @@ struct RegisterCommand: AsyncParsableCommand {
           byocctl register iris 1 --command "python3 serve.py" --wait
           byocctl register iris 2 --min 2 --env MODEL=rf -- python3 serve.py
           byocctl register echo 1 --image ghcr.io/acme/echo:1 --port 8080
+
+        Kubernetes pod options (the local runtime ignores them):
+          --gpus N --gpu-resource NAME     N of the extended resource per replica
+                                           (default nvidia.com/gpu)
+          --node-selector KEY=VALUE        schedule only on nodes with this label
+          --toleration KEY[=VALUE]:EFFECT  tolerate a taint: with =VALUE the operator
+                                           is Equal, without it Exists; EFFECT is
+                                           NoSchedule, PreferNoSchedule, NoExecute, or
+                                           empty for every effect (KEY[=VALUE]:);
+                                           a lone ':' tolerates every taint
+          --image-pull-secret NAME         a Secret in the models' namespace
+          --allow-root                     the image runs as root (drops runAsNonRoot)
+          byocctl register llm 1 --image ghcr.io/acme/llm:1 --gpus 1 \\
+            --node-selector pool=gpu --toleration nvidia.com/gpu:NoSchedule
         """)
 
     @OptionGroup var global: GlobalOptions
@@ -41,6 +55,16 @@ struct RegisterCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Memory limit, e.g. 1Gi.", valueName: "quantity")) var memoryLimit: String?
     @Option(name: .customLong("target-cpu"), help: ArgumentHelp("Autoscaling target CPU utilization.", valueName: "percent"))
     var targetCpu: Int32?
+    @Option(help: ArgumentHelp("GPUs per replica (request = limit).", valueName: "count")) var gpus: Int32?
+    @Option(help: ArgumentHelp("The extended resource --gpus counts (default nvidia.com/gpu).", valueName: "name"))
+    var gpuResource: String?
+    @Option(name: .customLong("node-selector"), help: ArgumentHelp("A node label the pods require (repeatable).", valueName: "key=value"))
+    var nodeSelector: [String] = []
+    @Option(name: .customLong("toleration"), help: ArgumentHelp("A taint the pods tolerate (repeatable; see below).", valueName: "key[=value]:effect"))
+    var tolerations: [String] = []
+    @Option(name: .customLong("image-pull-secret"), help: ArgumentHelp("A Secret to pull the image with (repeatable).", valueName: "name"))
+    var imagePullSecrets: [String] = []
+    @Flag(help: "The image runs as root: drop runAsNonRoot.") var allowRoot = false
     @OptionGroup var waitOptions: WaitOptions
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The command after a bare --, verbatim.", valueName: "command"))
@@ -50,6 +74,10 @@ struct RegisterCommand: AsyncParsableCommand {
         for item in env where !item.contains("=") || item.hasPrefix("=") {
             throw ValidationError("--env takes KEY=VALUE, got \"\(item)\"")
         }
+        for item in nodeSelector where !item.contains("=") || item.hasPrefix("=") {
+            throw ValidationError("--node-selector takes KEY=VALUE, got \"\(item)\"")
+        }
+        for item in tolerations { _ = try Self.toleration(item) }
         if let command {
             do { _ = try ShellWords.split(command) } catch let error as ShellWords.SplitError {
                 throw ValidationError("--command: \(error.message)")
@@ -66,15 +94,38 @@ struct RegisterCommand: AsyncParsableCommand {
             let eq = item.firstIndex(of: "=")!
             environment[String(item[..<eq])] = String(item[item.index(after: eq)...])
         }
+        var selector: [String: String] = [:]
+        for item in nodeSelector {
+            let eq = item.firstIndex(of: "=")!
+            selector[String(item[..<eq])] = String(item[item.index(after: eq)...])
+        }
         var resources: Resources?
-        if cpuRequest != nil || cpuLimit != nil || memoryRequest != nil || memoryLimit != nil {
+        if cpuRequest != nil || cpuLimit != nil || memoryRequest != nil || memoryLimit != nil || gpus != nil || gpuResource != nil {
             resources = Resources(cpuRequest: cpuRequest ?? "", cpuLimit: cpuLimit ?? "",
-                                  memoryRequest: memoryRequest ?? "", memoryLimit: memoryLimit ?? "")
+                                  memoryRequest: memoryRequest ?? "", memoryLimit: memoryLimit ?? "",
+                                  gpus: gpus ?? 0, gpuResource: gpuResource ?? "")
         }
         return RegisterModelRequest(model: model, version: version, image: image ?? "", command: argv,
                                     port: port ?? 0, env: environment, minReplicas: minReplicas ?? 0,
                                     maxReplicas: maxReplicas ?? 0, resources: resources,
-                                    targetCpuUtilization: targetCpu ?? 0)
+                                    targetCpuUtilization: targetCpu ?? 0, nodeSelector: selector,
+                                    tolerations: try tolerations.map(Self.toleration),
+                                    imagePullSecrets: imagePullSecrets, allowRoot: allowRoot)
+    }
+
+    /// Parses `KEY[=VALUE]:EFFECT`: with `=VALUE` the operator is Equal, without it Exists; an
+    /// empty EFFECT tolerates every effect; a lone `:` tolerates every taint. The server checks
+    /// the names and the effect.
+    static func toleration(_ text: String) throws -> Toleration {
+        guard let colon = text.lastIndex(of: ":") else {
+            throw ValidationError("--toleration takes KEY[=VALUE]:EFFECT (e.g. nvidia.com/gpu:NoSchedule, pool=ml:NoExecute), got \"\(text)\"")
+        }
+        let effect = String(text[text.index(after: colon)...])
+        let taint = text[..<colon]
+        guard let eq = taint.firstIndex(of: "=") else {
+            return Toleration(key: String(taint), operator: "Exists", value: "", effect: effect)
+        }
+        return Toleration(key: String(taint[..<eq]), operator: "Equal", value: String(taint[taint.index(after: eq)...]), effect: effect)
     }
 
     func run() async throws {

@@ -81,6 +81,10 @@ public final class HTTPRouter {
 
     private var routes: [Route] = []
 
+    /// Runs the handler of an authorized `requiresAuth` request (the closure it is given), e.g.
+    /// inside a task-local binding of the caller's credentials; nil = call it directly.
+    public var aroundAuthorized: ((HTTPRequest, () -> Void) -> Void)?
+
     public init() {}
 
     /// Adds a route. HEAD is served by GET routes (without the body).
@@ -168,7 +172,11 @@ public final class HTTPService {
                 switch decision {
                 case .allow(let principal):
                     request.principal = principal
-                    handler(request, responder)
+                    if let around = self.router.aroundAuthorized {
+                        around(request) { handler(request, responder) }
+                    } else {
+                        handler(request, responder)
+                    }
                 case .deny(let response):
                     responder.respond(response)
                 }

@@ -19,6 +19,8 @@ public struct InformerChange: Sendable {
 public final class Informer: @unchecked Sendable {
     public let resource: KubeResource
     public let labelSelector: String?
+    /// E.g. `metadata.name=x`: one object, which RBAC with resourceNames allows to list and watch.
+    public let fieldSelector: String?
     private let client: KubeClient
     private let onChange: @Sendable (InformerChange) -> Void
     private let log: @Sendable (String) -> Void
@@ -46,11 +48,12 @@ public final class Informer: @unchecked Sendable {
         log(text)
     }
 
-    public init(client: KubeClient, resource: KubeResource, labelSelector: String?,
+    public init(client: KubeClient, resource: KubeResource, labelSelector: String?, fieldSelector: String? = nil,
                 log: @escaping @Sendable (String) -> Void, onChange: @escaping @Sendable (InformerChange) -> Void) {
         self.client = client
         self.resource = resource
         self.labelSelector = labelSelector
+        self.fieldSelector = fieldSelector
         self.log = log
         self.onChange = onChange
     }
@@ -153,7 +156,8 @@ public final class Informer: @unchecked Sendable {
             // Watch until the resourceVersion is gone (or we are cancelled).
             watching: while !Task.isCancelled {
                 do {
-                    for try await event in client.watch(resource, labelSelector: labelSelector, resourceVersion: resourceVersion) {
+                    for try await event in client.watch(resource, labelSelector: labelSelector, fieldSelector: fieldSelector,
+                                                              resourceVersion: resourceVersion) {
                         if let code = event.errorCode {
                             if code == 410 {
                                 log("watch of \(resource): resourceVersion \(resourceVersion) is gone (410); listing again")
@@ -188,7 +192,7 @@ public final class Informer: @unchecked Sendable {
 
     /// Lists, replaces the cache, reports what changed; returns the list's resourceVersion.
     private func relist() async throws -> String {
-        let (items, resourceVersion) = try await client.list(resource, labelSelector: labelSelector)
+        let (items, resourceVersion) = try await client.list(resource, labelSelector: labelSelector, fieldSelector: fieldSelector)
         var fresh: [String: JSON] = [:]
         for item in items { fresh[item.name] = item }
         let (old, wasSynced, waiters) = replace(with: fresh)

@@ -87,12 +87,14 @@ public final class KubeClient: @unchecked Sendable {
         }
     }
 
-    /// Lists objects (optionally by label selector); returns the items and the list's resourceVersion.
-    public func list(_ resource: KubeResource, labelSelector: String? = nil, namespace: String? = nil)
-        async throws -> (items: [JSON], resourceVersion: String) {
+    /// Lists objects (optionally by label and field selector, e.g. `metadata.name=x`, which RBAC
+    /// with resourceNames allows); returns the items and the list's resourceVersion.
+    public func list(_ resource: KubeResource, labelSelector: String? = nil, fieldSelector: String? = nil,
+                     namespace: String? = nil) async throws -> (items: [JSON], resourceVersion: String) {
         let ns = namespace ?? config.namespace
         var query: [(String, String)] = []
         if let labelSelector { query.append(("labelSelector", labelSelector)) }
+        if let fieldSelector { query.append(("fieldSelector", fieldSelector)) }
         let list = try await send("GET", path: resource.collectionPath(namespace: ns), query: query,
                                   info: KubeRequestInfo(verb: "list", resource: resource, namespace: ns)).json()
         return (list["items"]?.array ?? [], list[path: "metadata", "resourceVersion"]?.string ?? "")
@@ -157,13 +159,14 @@ public final class KubeClient: @unchecked Sendable {
     /// sends them. The stream ends when the server ends the watch (resume from the last
     /// resourceVersion), and throws on a transport failure or an HTTP error (410 Gone: list again).
     /// Cancelling the consuming task resets the HTTP/2 stream.
-    public func watch(_ resource: KubeResource, labelSelector: String? = nil, resourceVersion: String,
-                      namespace: String? = nil) -> AsyncThrowingStream<WatchEvent, Error> {
+    public func watch(_ resource: KubeResource, labelSelector: String? = nil, fieldSelector: String? = nil,
+                      resourceVersion: String, namespace: String? = nil) -> AsyncThrowingStream<WatchEvent, Error> {
         let ns = namespace ?? config.namespace
         var query: [(String, String)] = [("watch", "1"), ("allowWatchBookmarks", "true"),
                                          ("timeoutSeconds", String(options.watchTimeoutSeconds))]
         if !resourceVersion.isEmpty { query.append(("resourceVersion", resourceVersion)) }
         if let labelSelector { query.append(("labelSelector", labelSelector)) }
+        if let fieldSelector { query.append(("fieldSelector", fieldSelector)) }
         let info = KubeRequestInfo(verb: "watch", resource: resource, namespace: ns)
         let path = resource.collectionPath(namespace: ns) + Self.queryString(query)
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: WatchEvent.self, throwing: Error.self)

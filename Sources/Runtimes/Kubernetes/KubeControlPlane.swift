@@ -15,6 +15,9 @@ public struct KubeControlPlaneOptions: Sendable {
     public var campaign = true
     public var reconciler = ReconcilerOptions()
     public var runtime: KubernetesRuntimeOptions
+    /// Called with the registry each time this replica starts leading (after it serves Admin,
+    /// before the first reconcile pass), e.g. to publish the token table.
+    public var startedLeading: @Sendable (Registry) async -> Void = { _ in }
     public var log: @Sendable (String) -> Void
 
     public init(databasePath: String, identity: String, namespace: String,
@@ -32,7 +35,8 @@ public struct KubeControlPlaneOptions: Sendable {
 /// Route tables (the decision, see deploy/ROUTING.md): every replica routes; the **leader**
 /// routes with the reconciler's tables (registry + the runtime's EndpointSlice watch) and
 /// writes the model -> default version -> Service table (no endpoints) to a ConfigMap
-/// (`--routes-configmap`, server-side apply) whenever it changes. **Followers** watch that
+/// (`--routes-configmap`, server-side apply) whenever it changes, and again whenever the
+/// watched ConfigMap is deleted or edited (a namespace wipe). **Followers** watch that
 /// ConfigMap and the EndpointSlices of our Services themselves (`RouteFollower`), so they need
 /// neither the SQLite file nor a live leader: when the leader dies they keep routing on the last
 /// table, still following pods as Kubernetes updates the EndpointSlices, and a new router
@@ -72,12 +76,15 @@ public final class KubeControlPlane: @unchecked Sendable {
         self.options = options
         self.makeAdmin = makeAdmin
         self.publish = publish
-        follower = RouteFollower(client: client, configMapName: options.routesConfigMap, log: options.log) { [weak self] routes in
+        follower = RouteFollower(client: client, configMapName: options.routesConfigMap, log: options.log,
+                                 configMapChanged: { [weak self] in self?.routesConfigMapChanged() }) { [weak self] routes in
             self?.followerPublished(routes)
         }
-        writer = RoutesWriter(client: client, name: options.routesConfigMap, log: options.log) { [weak self] in
-            self?.isLeader ?? false
-        }
+        writer = RoutesWriter(client: client, name: options.routesConfigMap, log: options.log,
+                              isLeader: { [weak self] in self?.isLeader ?? false },
+                              observed: { [weak self] in
+                                  self.flatMap { $0.follower.isSynced ? .some($0.follower.observedConfigMap) : nil }
+                              })
     }
 
     /// True while this replica leads.
@@ -140,6 +147,7 @@ public final class KubeControlPlane: @unchecked Sendable {
             self.admin = admin
         }
         options.log("leading: registry \(options.databasePath), reconciling namespace \(client.namespace)")
+        await options.startedLeading(registry)
         // The first pass applies the whole registry (rebuilds the namespace after a crash).
         await reconciler.start()
         return true
@@ -165,6 +173,13 @@ public final class KubeControlPlane: @unchecked Sendable {
         guard isLeader else { return }
         publish(table)
         Task { await writer.submit(table.models) }
+    }
+
+    /// The routes ConfigMap changed or went away (a namespace wipe, an edit): the leader puts
+    /// back the table it wrote.
+    private func routesConfigMapChanged() {
+        guard isLeader else { return }
+        Task { await writer.ensureWritten() }
     }
 
     private func followerPublished(_ routes: [String: ModelRoutes]) {
@@ -194,7 +209,10 @@ public final class KubeControlPlane: @unchecked Sendable {
         }
         let client = forwarder(for: endpoint)
         do {
-            return try await client.unary(path: "/byoc.v1.Admin/\(method)", request: request, timeoutMs: 30_000).message
+            // The caller's own credentials: the leader checks them again.
+            let metadata = AdminCallContext.authorization.map { [("authorization", $0)] } ?? []
+            return try await client.unary(path: "/byoc.v1.Admin/\(method)", request: request, metadata: metadata,
+                                          timeoutMs: 30_000).message
         } catch let status as GRPCStatus where status.code == .unavailable {
             throw GRPCStatus(.unavailable, "cannot reach the leader \(holder) at \(address): \(status.message)")
         }
@@ -211,22 +229,53 @@ public final class KubeControlPlane: @unchecked Sendable {
     }
 }
 
-/// Writes the routes ConfigMap: latest table wins, unchanged tables are not written, failures
-/// are retried while this replica still leads.
+/// Writes the routes ConfigMap: latest table wins, failures are retried while this replica
+/// still leads. Level-triggered: a table is skipped only when it is the one written last AND
+/// the watched ConfigMap still holds it; `ensureWritten` (on every change of the watched
+/// ConfigMap) re-applies the last table when the object was deleted or edited.
 actor RoutesWriter {
     private let client: KubeClient
     private let name: String
     private let log: @Sendable (String) -> Void
     private let isLeader: @Sendable () -> Bool
+    /// The ConfigMap as watched: nil = unknown (the watch has not synced), .some(nil) = missing.
+    private let observed: @Sendable () -> JSON??
     private var pending: [String: ModelRoutes]?
     private var written: [String: ModelRoutes]?
     private var running = false
+    /// A check arrived while a write was in flight: check again after it.
+    private var recheck = false
 
-    init(client: KubeClient, name: String, log: @escaping @Sendable (String) -> Void, isLeader: @escaping @Sendable () -> Bool) {
+    init(client: KubeClient, name: String, log: @escaping @Sendable (String) -> Void,
+         isLeader: @escaping @Sendable () -> Bool, observed: @escaping @Sendable () -> JSON??) {
         self.client = client
         self.name = name
         self.log = log
         self.isLeader = isLeader
+        self.observed = observed
+    }
+
+    /// Re-applies the last written table when the watched ConfigMap no longer holds it.
+    func ensureWritten() {
+        guard !running else {
+            recheck = true
+            return
+        }
+        guard let written, isLeader(), !holds(written) else { return }
+        log("the routes ConfigMap \(name) is missing or changed; writing it again")
+        pending = written
+        self.written = nil
+        running = true
+        Task { await drain() }
+    }
+
+    /// True when the watched ConfigMap holds `routes` (unknown counts as holding: the watch
+    /// will report).
+    private func holds(_ routes: [String: ModelRoutes]) -> Bool {
+        guard let seen = observed() else { return true }
+        let desired = RouteConfigMap.configMap(name: name, namespace: client.namespace, routes: routes)
+        guard let seen else { return false }
+        return seen["data"] == desired["data"] && seen[path: "metadata", "labels"]?[RouteConfigMap.roleLabel] == .string(RouteConfigMap.roleValue)
     }
 
     func submit(_ routes: [String: ModelRoutes]) {
@@ -239,11 +288,17 @@ actor RoutesWriter {
     }
 
     private func drain() async {
-        defer { running = false }
+        defer {
+            running = false
+            if recheck {
+                recheck = false
+                ensureWritten()
+            }
+        }
         var failures = 0
         while let next = pending, isLeader() {
             pending = nil
-            if next == written { continue }
+            if next == written && holds(next) { continue }
             do {
                 try await client.apply(.configMaps, RouteConfigMap.configMap(name: name, namespace: client.namespace, routes: next))
                 written = next

@@ -7,8 +7,13 @@ public struct KubeObjectOptions: Sendable {
     public var defaultPort: Int32 = 8080
     /// HPA CPU target when the version's target is 0.
     public var defaultTargetCPU: Int32 = 80
-    /// CPU request set when the version has an HPA but no CPU request (utilization needs one).
-    public var defaultCPURequestForHPA = "100m"
+    /// CPU request set when the version gives neither a CPU request nor a CPU limit (the
+    /// scheduler needs one to place the pod, and HPA utilization is measured against it).
+    public var defaultCPURequest = "100m"
+    /// Memory request set when the version gives neither a memory request nor a memory limit.
+    public var defaultMemoryRequest = "128Mi"
+    /// startupProbe: a model may take this long to load before liveness applies.
+    public var startupTimeoutSeconds: Int64 = 600
     /// `progressDeadlineSeconds`: after this the Deployment reports ProgressDeadlineExceeded.
     public var progressDeadlineSeconds: Int64 = 600
     public var terminationGracePeriodSeconds: Int64 = 30
@@ -22,10 +27,13 @@ public struct KubeObjectOptions: Sendable {
 /// apply sends the whole desired object, so fields someone edited are put back.
 ///
 /// - Deployment: the image, env PORT/BYOC_MODEL/BYOC_VERSION plus the version's env, one
-///   container port named `grpc`, a gRPC readiness probe on it, resources from the registry,
-///   and a locked-down security context (non-root, read-only root filesystem with an emptyDir
-///   on /tmp, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp, no
-///   service-account token). `replicas` is set only when there is no HPA (min == max);
+///   container port named `grpc`, gRPC startup, readiness and liveness probes on it (the
+///   startup probe allows `startupTimeoutSeconds` for a slow model load), resources from the
+///   registry (default CPU and memory requests when none are given; GPUs as request = limit of
+///   the extended resource), the pod options (node selector, tolerations, image pull secrets),
+///   and a locked-down security context (non-root unless the version allows root, read-only
+///   root filesystem with an emptyDir on /tmp, no privilege escalation, all capabilities
+///   dropped, RuntimeDefault seccomp, no service-account token). `replicas` is set only when there is no HPA (min == max);
 ///   otherwise the HPA owns it.
 /// - Service: headless (clusterIP None), port `grpc`, so EndpointSlices list every pod and the
 ///   router balances per request.
@@ -55,7 +63,8 @@ public enum KubeObjects {
         for (name, value) in spec.env.sorted(by: { $0.key < $1.key }) {
             env.append(["name": .string(name), "value": .string(value)])
         }
-        let container: JSON = [
+        let startupPeriod: Int64 = 5
+        var container: JSON = [
             "name": "model",
             "image": .string(spec.image),
             "imagePullPolicy": "IfNotPresent",
@@ -67,9 +76,15 @@ public enum KubeObjects {
                 "grpc": ["port": .int(Int64(port))],
                 "initialDelaySeconds": 1, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3,
             ],
+            "startupProbe": [
+                "grpc": ["port": .int(Int64(port))], "periodSeconds": .int(startupPeriod), "timeoutSeconds": 2,
+                "failureThreshold": .int(max(1, (options.startupTimeoutSeconds + startupPeriod - 1) / startupPeriod)),
+            ],
+            "livenessProbe": [
+                "grpc": ["port": .int(Int64(port))], "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3,
+            ],
             "resources": resources(spec, options),
             "securityContext": [
-                "runAsNonRoot": true,
                 "readOnlyRootFilesystem": true,
                 "allowPrivilegeEscalation": false,
                 "privileged": false,
@@ -78,21 +93,29 @@ public enum KubeObjects {
             ],
             "volumeMounts": [["name": "tmp", "mountPath": "/tmp"]],
         ]
+        var podSecurity: JSON = ["seccompProfile": ["type": "RuntimeDefault"]]
+        if !spec.pod.allowRoot {
+            container["securityContext"]?["runAsNonRoot"] = true
+            podSecurity["runAsNonRoot"] = true
+        }
+        var podSpec: JSON = [
+            "automountServiceAccountToken": false,
+            "enableServiceLinks": false,
+            "terminationGracePeriodSeconds": .int(options.terminationGracePeriodSeconds),
+            "securityContext": podSecurity,
+            "containers": [container],
+            "volumes": [["name": "tmp", "emptyDir": ["sizeLimit": "256Mi"]]],
+        ]
+        if !spec.pod.nodeSelector.isEmpty { podSpec["nodeSelector"] = .strings(spec.pod.nodeSelector) }
+        if !spec.pod.tolerations.isEmpty { podSpec["tolerations"] = .array(spec.pod.tolerations.map(toleration)) }
+        if !spec.pod.imagePullSecrets.isEmpty {
+            podSpec["imagePullSecrets"] = .array(spec.pod.imagePullSecrets.map { ["name": .string($0)] })
+        }
         var deploymentSpec: JSON = [
             "selector": ["matchLabels": .strings(names.selector)],
             "revisionHistoryLimit": 3,
             "progressDeadlineSeconds": .int(options.progressDeadlineSeconds),
-            "template": [
-                "metadata": ["labels": .strings(names.labels)],
-                "spec": [
-                    "automountServiceAccountToken": false,
-                    "enableServiceLinks": false,
-                    "terminationGracePeriodSeconds": .int(options.terminationGracePeriodSeconds),
-                    "securityContext": ["runAsNonRoot": true, "seccompProfile": ["type": "RuntimeDefault"]],
-                    "containers": [container],
-                    "volumes": [["name": "tmp", "emptyDir": ["sizeLimit": "256Mi"]]],
-                ],
-            ],
+            "template": ["metadata": ["labels": .strings(names.labels)], "spec": podSpec],
         ]
         if !hasHPA(spec) { deploymentSpec["replicas"] = .int(Int64(spec.minReplicas)) }
         return ["apiVersion": .string(KubeResource.deployments.apiVersion), "kind": .string(KubeResource.deployments.kind),
@@ -107,11 +130,27 @@ public enum KubeObjects {
         if !given.memoryRequest.isEmpty { requests["memory"] = .string(given.memoryRequest) }
         if !given.cpuLimit.isEmpty { limits["cpu"] = .string(given.cpuLimit) }
         if !given.memoryLimit.isEmpty { limits["memory"] = .string(given.memoryLimit) }
-        if hasHPA(spec), requests["cpu"] == nil, limits["cpu"] == nil { requests["cpu"] = .string(options.defaultCPURequestForHPA) }
+        if requests["cpu"] == nil, limits["cpu"] == nil { requests["cpu"] = .string(options.defaultCPURequest) }
+        if requests["memory"] == nil, limits["memory"] == nil { requests["memory"] = .string(options.defaultMemoryRequest) }
+        if given.gpus > 0 {
+            let name = given.gpuResource.isEmpty ? ResourceSpec.defaultGPUResource : given.gpuResource
+            requests[name] = .string(String(given.gpus))
+            limits[name] = .string(String(given.gpus))
+        }
         var result: [String: JSON] = [:]
         if !requests.isEmpty { result["requests"] = .object(requests) }
         if !limits.isEmpty { result["limits"] = .object(limits) }
         return .object(result)
+    }
+
+    /// A `corev1.Toleration`; empty fields are left out (the API's defaults).
+    static func toleration(_ toleration: TolerationSpec) -> JSON {
+        var object: [String: JSON] = [:]
+        if !toleration.key.isEmpty { object["key"] = .string(toleration.key) }
+        if !toleration.operator.isEmpty { object["operator"] = .string(toleration.operator) }
+        if !toleration.value.isEmpty { object["value"] = .string(toleration.value) }
+        if !toleration.effect.isEmpty { object["effect"] = .string(toleration.effect) }
+        return .object(object)
     }
 
     public static func service(_ spec: VersionSpec, _ options: KubeObjectOptions) -> JSON {

@@ -35,6 +35,7 @@ public struct KubeResource: Sendable, Hashable, CustomStringConvertible {
     public static let services = KubeResource(group: "", version: "v1", plural: "services", kind: "Service")
     public static let pods = KubeResource(group: "", version: "v1", plural: "pods", kind: "Pod")
     public static let configMaps = KubeResource(group: "", version: "v1", plural: "configmaps", kind: "ConfigMap")
+    public static let secrets = KubeResource(group: "", version: "v1", plural: "secrets", kind: "Secret")
     public static let horizontalPodAutoscalers = KubeResource(group: "autoscaling", version: "v2",
                                                               plural: "horizontalpodautoscalers", kind: "HorizontalPodAutoscaler")
     public static let podDisruptionBudgets = KubeResource(group: "policy", version: "v1", plural: "poddisruptionbudgets",

@@ -105,13 +105,18 @@ public final class RouteFollower: @unchecked Sendable {
     private var last: [String: ModelRoutes]?
     private var lastTable: RouteConfigMap.Table?
 
+    /// - Parameter configMapChanged: called after every change of the watched ConfigMaps (the
+    ///   routes ConfigMap written, edited or deleted, or the watch relisted), so the leader can
+    ///   put back what it wrote.
     public init(client: KubeClient, configMapName: String, log: @escaping @Sendable (String) -> Void,
+                configMapChanged: @escaping @Sendable () -> Void = {},
                 publish: @escaping @Sendable ([String: ModelRoutes]) -> Void) {
         self.configMapName = configMapName
         self.publish = publish
         let box = WeakBox()
         configMaps = Informer(client: client, resource: .configMaps, labelSelector: RouteConfigMap.selector, log: log) { _ in
             box.target?.rebuild()
+            configMapChanged()
         }
         slices = Informer(client: client, resource: .endpointSlices, labelSelector: KubeNames.managedSelector, log: log) { _ in
             box.target?.rebuild()
@@ -128,6 +133,13 @@ public final class RouteFollower: @unchecked Sendable {
         configMaps.stop()
         slices.stop()
     }
+
+    /// The routes ConfigMap as last observed: nil while it is missing, or before the watch
+    /// synced (`isSynced`).
+    public var observedConfigMap: JSON? { configMaps.get(configMapName) }
+
+    /// True once the ConfigMap watch listed (so a nil `observedConfigMap` means missing).
+    public var isSynced: Bool { configMaps.hasSynced }
 
     /// The routes built last (nil before the ConfigMap was first seen).
     public var current: [String: ModelRoutes]? {

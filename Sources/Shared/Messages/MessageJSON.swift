@@ -6,7 +6,14 @@ extension Resources {
     /// Returns a JSON-compatible dictionary with protobuf JSON names ("cpuRequest", ...).
     public func jsonObject() -> [String: Any] {
         ["cpuRequest": cpuRequest, "cpuLimit": cpuLimit, "memoryRequest": memoryRequest,
-         "memoryLimit": memoryLimit]
+         "memoryLimit": memoryLimit, "gpus": Int(gpus), "gpuResource": gpuResource]
+    }
+}
+
+extension Toleration {
+    /// Returns a JSON-compatible dictionary: "key", "operator", "value" and "effect".
+    public func jsonObject() -> [String: Any] {
+        ["key": key, "operator": self.operator, "value": value, "effect": effect]
     }
 }
 
@@ -19,7 +26,9 @@ extension ModelVersion {
             "port": Int(port), "env": env, "minReplicas": Int(minReplicas), "maxReplicas": Int(maxReplicas),
             "state": state.name, "readyReplicas": Int(readyReplicas), "message": message,
             "createdUnixMs": Int(createdUnixMs), "targetCpuUtilization": Int(targetCpuUtilization),
-            "desiredReplicas": Int(desiredReplicas),
+            "desiredReplicas": Int(desiredReplicas), "nodeSelector": nodeSelector,
+            "tolerations": tolerations.map { $0.jsonObject() }, "imagePullSecrets": imagePullSecrets,
+            "allowRoot": allowRoot,
         ]
         if let resources { object["resources"] = resources.jsonObject() }
         return object

@@ -2,7 +2,7 @@
 and the real API's JSON, for the Kubernetes runtime's integration tests.
 
 What it does, like a real API server:
-- namespaced CRUD for apps/v1 Deployments, v1 Services, Pods, ConfigMaps, autoscaling/v2
+- namespaced CRUD for apps/v1 Deployments, v1 Services, Pods, ConfigMaps, Secrets, autoscaling/v2
   HorizontalPodAutoscalers, policy/v1 PodDisruptionBudgets, discovery.k8s.io/v1 EndpointSlices
   and coordination.k8s.io/v1 Leases, with a global resourceVersion counter and per-object
   generation (bumped when anything but status/metadata changes);
@@ -10,7 +10,8 @@ What it does, like a real API server:
   managedFields) as create-or-merge (objects merged, lists replaced), JSON merge patch;
 - 404 NotFound, 409 AlreadyExists / Conflict (PUT with a stale resourceVersion), 410 Expired
   (watch from a compacted resourceVersion, as an ERROR event), 422 Invalid;
-- list and watch (newline-delimited JSON events, BOOKMARK events, label selectors,
+- list and watch (newline-delimited JSON events, BOOKMARK events, label selectors, field
+  selectors on metadata.name / metadata.namespace,
   timeoutSeconds), a watch resuming from a resourceVersion replays what happened since;
 - every object it receives is validated against the Kubernetes JSON schemas of the pinned
   `kubernetes-validate` package (strict: unknown fields are errors) and rejected with a 422
@@ -69,6 +70,7 @@ RESOURCES = {
     "services": ("", "v1", "Service"),
     "pods": ("", "v1", "Pod"),
     "configmaps": ("", "v1", "ConfigMap"),
+    "secrets": ("", "v1", "Secret"),
     "horizontalpodautoscalers": ("autoscaling", "v2", "HorizontalPodAutoscaler"),
     "poddisruptionbudgets": ("policy", "v1", "PodDisruptionBudget"),
     "endpointslices": ("discovery.k8s.io", "v1", "EndpointSlice"),
@@ -130,11 +132,38 @@ def parse_selector(text: str | None):
     return reqs
 
 
+FIELD_LABELS = ("metadata.name", "metadata.namespace")  # the field selectors every resource supports
+
+
+def parse_field_selector(text: str | None):
+    """Field selectors as the API server takes them for every kind: metadata.name and
+    metadata.namespace with =, == or != (comma = and); anything else is 400 BadRequest."""
+    if not text:
+        return []
+    reqs = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        op = "field_ne" if "!=" in part else "field_eq"
+        k, v = re.split(r"!=|==|=", part, maxsplit=1) if re.search(r"!=|==|=", part) else (part, None)
+        k = k.strip()
+        if v is None or k not in FIELD_LABELS:
+            raise APIError(400, "BadRequest", f'"{k}" is not a known field selector: only "metadata.name", "metadata.namespace"')
+        reqs.append((op, k, v.strip()))
+    return reqs
+
+
 def matches(reqs, obj: dict | None) -> bool:
     if obj is None:
         return False
     labels = (obj.get("metadata") or {}).get("labels") or {}
     for op, k, v in reqs:
+        if op in ("field_eq", "field_ne"):
+            actual = (obj.get("metadata") or {}).get(k.split(".", 1)[1])
+            if (actual == v) != (op == "field_eq"):
+                return False
+            continue
         if op == "eq" and labels.get(k) != v:
             return False
         if op == "ne" and labels.get(k) == v:
@@ -308,11 +337,13 @@ class API:
                 raise APIError(code, {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}.get(code, "Unknown"),
                                "injected failure")
         if verb == "watch":
-            return "watch", {"plural": plural, "ns": ns, "selector": parse_selector(q.get("labelSelector")),
+            return "watch", {"plural": plural, "ns": ns,
+                             "selector": parse_selector(q.get("labelSelector")) + parse_field_selector(q.get("fieldSelector")),
                              "rv": q.get("resourceVersion") or None, "timeout": int(q.get("timeoutSeconds") or 1800),
                              "bookmarks": q.get("allowWatchBookmarks") in ("true", "1")}
         if verb == "list":
-            items = self.store.list(plural, ns, parse_selector(q.get("labelSelector")))
+            items = self.store.list(plural, ns, parse_selector(q.get("labelSelector"))
+                                    + parse_field_selector(q.get("fieldSelector")))
             return 200, {"kind": RESOURCES[plural][2] + "List", "apiVersion": api_version(plural),
                          "metadata": {"resourceVersion": str(self.store.rv)}, "items": items}
         if verb == "get":
