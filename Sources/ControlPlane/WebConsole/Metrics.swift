@@ -230,57 +230,45 @@ public enum PrometheusText {
             out += "byoc_build_info{version=\"\(escape(s.buildVersion))\"} 1\n"
         }
 
-        header("byoc_requests_total", "counter",
-               "Predict-path calls by model, version and gRPC status code name (model=\"\" version=\"\": calls that never resolved to a version).")
-        for label in s.calls.keys.sorted() {
-            for (code, n) in s.calls[label]!.sorted(by: { $0.key < $1.key }) {
-                out += "byoc_requests_total\(labels(label, ",code=\"\(escape(code))\"")) \(n)\n"
+        /// One counter family over version labels and one more label (code, reason).
+        func counters(_ name: String, _ help: String, _ values: [VersionLabel: [String: Int]], label extra: String) {
+            header(name, "counter", help)
+            for label in values.keys.sorted() {
+                for (value, n) in values[label]!.sorted(by: { $0.key < $1.key }) {
+                    out += "\(name)\(labels(label, ",\(extra)=\"\(escape(value))\"")) \(n)\n"
+                }
+            }
+        }
+        /// One latency histogram family over version labels.
+        func histograms(_ name: String, _ help: String, _ values: [VersionLabel: LatencyHistogram]) {
+            header(name, "histogram", help)
+            for label in values.keys.sorted() {
+                let h = values[label]!
+                var cumulative = 0
+                for (index, bound) in LatencyHistogram.boundsNanos.enumerated() {
+                    cumulative += h.buckets[index]
+                    out += "\(name)_bucket\(labels(label, ",le=\"\(seconds(bound))\"")) \(cumulative)\n"
+                }
+                cumulative += h.buckets[LatencyHistogram.boundsNanos.count]
+                out += "\(name)_bucket\(labels(label, ",le=\"+Inf\"")) \(cumulative)\n"
+                out += "\(name)_sum\(labels(label)) \(Double(h.sumNanos) / 1e9)\n"
+                out += "\(name)_count\(labels(label)) \(h.count)\n"
             }
         }
 
-        header("byoc_request_duration_seconds", "histogram",
-               "Time from the request headers to the call's status, by model and version.")
-        for label in s.latency.keys.sorted() {
-            let h = s.latency[label]!
-            var cumulative = 0
-            for (index, bound) in LatencyHistogram.boundsNanos.enumerated() {
-                cumulative += h.buckets[index]
-                out += "byoc_request_duration_seconds_bucket\(labels(label, ",le=\"\(seconds(bound))\"")) \(cumulative)\n"
-            }
-            cumulative += h.buckets[LatencyHistogram.boundsNanos.count]
-            out += "byoc_request_duration_seconds_bucket\(labels(label, ",le=\"+Inf\"")) \(cumulative)\n"
-            out += "byoc_request_duration_seconds_sum\(labels(label)) \(Double(h.sumNanos) / 1e9)\n"
-            out += "byoc_request_duration_seconds_count\(labels(label)) \(h.count)\n"
-        }
-
-        header("byoc_shadow_requests_total", "counter",
-               "Shadow copies sent to a model version (answers dropped), by the shadow's model, version and gRPC status code name.")
-        for label in s.shadowCalls.keys.sorted() {
-            for (code, n) in s.shadowCalls[label]!.sorted(by: { $0.key < $1.key }) {
-                out += "byoc_shadow_requests_total\(labels(label, ",code=\"\(escape(code))\"")) \(n)\n"
-            }
-        }
-        header("byoc_shadow_request_duration_seconds", "histogram",
-               "Time from the primary's request headers to the shadow copy's status, by the shadow's model and version.")
-        for label in s.shadowLatency.keys.sorted() {
-            let h = s.shadowLatency[label]!
-            var cumulative = 0
-            for (index, bound) in LatencyHistogram.boundsNanos.enumerated() {
-                cumulative += h.buckets[index]
-                out += "byoc_shadow_request_duration_seconds_bucket\(labels(label, ",le=\"\(seconds(bound))\"")) \(cumulative)\n"
-            }
-            cumulative += h.buckets[LatencyHistogram.boundsNanos.count]
-            out += "byoc_shadow_request_duration_seconds_bucket\(labels(label, ",le=\"+Inf\"")) \(cumulative)\n"
-            out += "byoc_shadow_request_duration_seconds_sum\(labels(label)) \(Double(h.sumNanos) / 1e9)\n"
-            out += "byoc_shadow_request_duration_seconds_count\(labels(label)) \(h.count)\n"
-        }
-        header("byoc_shadow_dropped_total", "counter",
-               "Shadow copies dropped before their answer (reason: unavailable = no endpoint took it, behind = it fell behind the primary's request bytes).")
-        for label in s.shadowDropped.keys.sorted() {
-            for (reason, n) in s.shadowDropped[label]!.sorted(by: { $0.key < $1.key }) {
-                out += "byoc_shadow_dropped_total\(labels(label, ",reason=\"\(escape(reason))\"")) \(n)\n"
-            }
-        }
+        counters("byoc_requests_total",
+                 "Predict-path calls by model, version and gRPC status code name (model=\"\" version=\"\": calls that never resolved to a version).",
+                 s.calls, label: "code")
+        histograms("byoc_request_duration_seconds", "Time from the request headers to the call's status, by model and version.", s.latency)
+        counters("byoc_shadow_requests_total",
+                 "Shadow copies sent to a model version (answers dropped), by the shadow's model, version and gRPC status code name.",
+                 s.shadowCalls, label: "code")
+        histograms("byoc_shadow_request_duration_seconds",
+                   "Time from the primary's request headers to the shadow copy's status, by the shadow's model and version.",
+                   s.shadowLatency)
+        counters("byoc_shadow_dropped_total",
+                 "Shadow copies dropped before their answer (reason: unavailable = no endpoint took it, behind = it fell behind the primary's request bytes).",
+                 s.shadowDropped, label: "reason")
 
         header("byoc_requests_in_flight", "gauge", "Calls routed to a model version and not finished yet.")
         for label in s.inFlight.keys.sorted() { out += "byoc_requests_in_flight\(labels(label)) \(s.inFlight[label]!)\n" }

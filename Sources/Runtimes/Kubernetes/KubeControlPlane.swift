@@ -55,7 +55,7 @@ public final class KubeControlPlane: @unchecked Sendable {
     private let publish: @Sendable (RouteTable) -> Void
     private var follower: RouteFollower!
     private var elector: LeaderElector?
-    private var writer: RoutesWriter!
+    private var writer: OwnedObjectWriter<[String: ModelRoutes]>!
 
     private let lock = NSLock()
     private var leading = false
@@ -80,11 +80,16 @@ public final class KubeControlPlane: @unchecked Sendable {
                                  configMapChanged: { [weak self] in self?.routesConfigMapChanged() }) { [weak self] routes in
             self?.followerPublished(routes)
         }
-        writer = RoutesWriter(client: client, name: options.routesConfigMap, log: options.log,
-                              isLeader: { [weak self] in self?.isLeader ?? false },
-                              observed: { [weak self] in
-                                  self.flatMap { $0.follower.isSynced ? .some($0.follower.observedConfigMap) : nil }
-                              })
+        let name = options.routesConfigMap, namespace = client.namespace
+        writer = OwnedObjectWriter(
+            client: client, resource: .configMaps, what: "the routes ConfigMap \(name)", log: options.log,
+            isLeader: { [weak self] in self?.isLeader ?? false },
+            observed: { [weak self] in self.flatMap { $0.follower.isSynced ? .some($0.follower.observedConfigMap) : nil } },
+            render: { RouteConfigMap.configMap(name: name, namespace: namespace, routes: $0) },
+            holds: { seen, routes in
+                seen["data"] == RouteConfigMap.configMap(name: name, namespace: namespace, routes: routes)["data"]
+                    && seen[path: "metadata", "labels"]?[RouteConfigMap.roleLabel] == .string(RouteConfigMap.roleValue)
+            })
     }
 
     /// True while this replica leads.
@@ -172,7 +177,11 @@ public final class KubeControlPlane: @unchecked Sendable {
     private func leaderPublished(_ table: RouteTable) {
         guard isLeader else { return }
         publish(table)
-        Task { await writer.submit(table.models) }
+        // Endpoints are not in the ConfigMap: every replica watches EndpointSlices itself.
+        let routes = table.models.mapValues { route in
+            ModelRoutes(defaultVersion: route.defaultVersion, versions: route.versions.mapValues { _ in [] }, traffic: route.traffic)
+        }
+        Task { await writer.submit(routes) }
     }
 
     /// The routes ConfigMap changed or went away (a namespace wipe, an edit): the leader puts
@@ -226,89 +235,5 @@ public final class KubeControlPlane: @unchecked Sendable {
         let made = GRPCClient(host: endpoint.host, port: endpoint.port)
         forwardClient = (endpoint.description, made)
         return made
-    }
-}
-
-/// Writes the routes ConfigMap: latest table wins, failures are retried while this replica
-/// still leads. Level-triggered: a table is skipped only when it is the one written last AND
-/// the watched ConfigMap still holds it; `ensureWritten` (on every change of the watched
-/// ConfigMap) re-applies the last table when the object was deleted or edited.
-actor RoutesWriter {
-    private let client: KubeClient
-    private let name: String
-    private let log: @Sendable (String) -> Void
-    private let isLeader: @Sendable () -> Bool
-    /// The ConfigMap as watched: nil = unknown (the watch has not synced), .some(nil) = missing.
-    private let observed: @Sendable () -> JSON??
-    private var pending: [String: ModelRoutes]?
-    private var written: [String: ModelRoutes]?
-    private var running = false
-    /// A check arrived while a write was in flight: check again after it.
-    private var recheck = false
-
-    init(client: KubeClient, name: String, log: @escaping @Sendable (String) -> Void,
-         isLeader: @escaping @Sendable () -> Bool, observed: @escaping @Sendable () -> JSON??) {
-        self.client = client
-        self.name = name
-        self.log = log
-        self.isLeader = isLeader
-        self.observed = observed
-    }
-
-    /// Re-applies the last written table when the watched ConfigMap no longer holds it.
-    func ensureWritten() {
-        guard !running else {
-            recheck = true
-            return
-        }
-        guard let written, isLeader(), !holds(written) else { return }
-        log("the routes ConfigMap \(name) is missing or changed; writing it again")
-        pending = written
-        self.written = nil
-        running = true
-        Task { await drain() }
-    }
-
-    /// True when the watched ConfigMap holds `routes` (unknown counts as holding: the watch
-    /// will report).
-    private func holds(_ routes: [String: ModelRoutes]) -> Bool {
-        guard let seen = observed() else { return true }
-        let desired = RouteConfigMap.configMap(name: name, namespace: client.namespace, routes: routes)
-        guard let seen else { return false }
-        return seen["data"] == desired["data"] && seen[path: "metadata", "labels"]?[RouteConfigMap.roleLabel] == .string(RouteConfigMap.roleValue)
-    }
-
-    func submit(_ routes: [String: ModelRoutes]) {
-        pending = routes.mapValues { route in
-            ModelRoutes(defaultVersion: route.defaultVersion, versions: route.versions.mapValues { _ in [] })
-        }
-        guard !running else { return }
-        running = true
-        Task { await drain() }
-    }
-
-    private func drain() async {
-        defer {
-            running = false
-            if recheck {
-                recheck = false
-                ensureWritten()
-            }
-        }
-        var failures = 0
-        while let next = pending, isLeader() {
-            pending = nil
-            if next == written && holds(next) { continue }
-            do {
-                try await client.apply(.configMaps, RouteConfigMap.configMap(name: name, namespace: client.namespace, routes: next))
-                written = next
-                failures = 0
-            } catch {
-                failures += 1
-                log("cannot write the routes ConfigMap \(name): \(error)")
-                if pending == nil { pending = next }
-                try? await Task.sleep(for: .milliseconds(min(5_000, 250 << min(failures, 5))))
-            }
-        }
     }
 }

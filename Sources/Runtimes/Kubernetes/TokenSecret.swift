@@ -143,88 +143,34 @@ public final class TokenSecretSync: @unchecked Sendable {
     }
 }
 
-/// Writes the token Secret: latest snapshot wins, failures are retried while this replica
-/// leads; a snapshot is skipped only when it is the one written last and the watched Secret
-/// still holds it, and `ensureWritten` puts the last one back when the Secret was deleted or
-/// edited.
+/// Writes the token Secret (an `OwnedObjectWriter`), and drops a snapshot older than the
+/// newest one submitted this term (snapshots may be published out of order).
 actor TokenSecretWriter {
-    private let client: KubeClient
-    private let name: String
-    private let log: @Sendable (String) -> Void
-    private let isLeader: @Sendable () -> Bool
-    /// The Secret as watched: nil = unknown (the watch has not synced), .some(nil) = missing.
-    private let observed: @Sendable () -> JSON??
-    private var pending: TokenSnapshot?
-    private var written: TokenSnapshot?
+    private let writer: OwnedObjectWriter<TokenSnapshot>
     /// The newest version submitted this term: older ones are dropped.
     private var newestVersion: Int64?
-    private var running = false
-    private var recheck = false
 
     init(client: KubeClient, name: String, log: @escaping @Sendable (String) -> Void,
          isLeader: @escaping @Sendable () -> Bool, observed: @escaping @Sendable () -> JSON??) {
-        self.client = client
-        self.name = name
-        self.log = log
-        self.isLeader = isLeader
-        self.observed = observed
+        let namespace = client.namespace
+        writer = OwnedObjectWriter(
+            client: client, resource: .secrets, what: "the token Secret \(name)", log: log, isLeader: isLeader,
+            observed: observed,
+            render: { TokenSecret.secret(name: name, namespace: namespace, snapshot: $0) },
+            holds: { seen, snapshot in
+                TokenSecret.snapshot(seen) == snapshot
+                    && seen[path: "metadata", "labels", TokenSecret.roleLabel] == .string(TokenSecret.roleValue)
+            })
     }
 
-    func submit(_ snapshot: TokenSnapshot, startsTerm: Bool) {
+    func submit(_ snapshot: TokenSnapshot, startsTerm: Bool) async {
         if !startsTerm, let newestVersion, newestVersion > snapshot.version { return }
         newestVersion = snapshot.version
-        pending = snapshot
-        startDraining()
+        await writer.submit(snapshot)
     }
 
     /// Re-applies the last written snapshot when the watched Secret no longer holds it.
-    func ensureWritten() {
-        guard !running else {
-            recheck = true
-            return
-        }
-        guard let written, isLeader(), !holds(written) else { return }
-        log("the token Secret \(name) is missing or changed; writing it again")
-        pending = written
-        self.written = nil
-        startDraining()
-    }
-
-    private func startDraining() {
-        guard !running else { return }
-        running = true
-        Task { await drain() }
-    }
-
-    /// True when the watched Secret holds `snapshot` (unknown counts as holding: the watch will report).
-    private func holds(_ snapshot: TokenSnapshot) -> Bool {
-        guard let seen = observed() else { return true }
-        guard let seen, let held = TokenSecret.snapshot(seen) else { return false }
-        return held == snapshot && seen[path: "metadata", "labels", TokenSecret.roleLabel] == .string(TokenSecret.roleValue)
-    }
-
-    private func drain() async {
-        defer {
-            running = false
-            if recheck {
-                recheck = false
-                ensureWritten()
-            }
-        }
-        var failures = 0
-        while let next = pending, isLeader() {
-            pending = nil
-            if next == written && holds(next) { continue }
-            do {
-                try await client.apply(.secrets, TokenSecret.secret(name: name, namespace: client.namespace, snapshot: next))
-                written = next
-                failures = 0
-            } catch {
-                failures += 1
-                log("cannot write the token Secret \(name): \(error)")
-                if pending == nil { pending = next }
-                try? await Task.sleep(for: .milliseconds(min(5_000, 250 << min(failures, 5))))
-            }
-        }
+    func ensureWritten() async {
+        await writer.ensureWritten()
     }
 }
