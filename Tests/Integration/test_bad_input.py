@@ -232,3 +232,9 @@ def test_a_huge_name_is_invalid_argument_with_a_short_message(procs):
             call()
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (info.value.code(), info.value.details())
         assert "truncated" in info.value.details() and len(info.value.details()) <= 1024
+    # The data plane's "unknown model" quotes the name too (main: RESOURCE_EXHAUSTED in grpcio,
+    # "received metadata size exceeds soft limit").
+    with pytest.raises(grpc.RpcError) as info:
+        gw.predict("a" * 16_000, "1")
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND, (info.value.code(), info.value.details())
+    assert "truncated" in info.value.details() and len(info.value.details()) <= 1024
