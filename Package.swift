@@ -114,3 +114,11 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// The libFuzzer targets (Tests/Fuzz): only with BYOC_FUZZ=1, so the normal build and `swift test`
+// never compile them; Tests/Fuzz/run builds them with -sanitize=fuzzer,address.
+if Context.environment["BYOC_FUZZ"] == "1" {
+    package.targets.append(
+        .executableTarget(name: "byoc-fuzz", dependencies: ["Messages", "GRPC", "HTTP1", "WebConsole"],
+                          path: "Tests/Fuzz/byoc-fuzz", swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+}

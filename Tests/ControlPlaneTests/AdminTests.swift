@@ -121,6 +121,24 @@ final class AdminTests: XCTestCase {
         })
     }
 
+    func testHostileRequestsAreRefusedByTheAdminDecodeLimits() async throws {
+        // 4,096 command arguments pass the decoder (and validation); one more is refused by count.
+        _ = try await register(valid { $0.command = ["python3"] + Array(repeating: "", count: 4095) })
+        let tooMany = valid { $0.version = "2"; $0.command = ["python3"] + Array(repeating: "", count: 4096) }
+        await expectStatus(.invalidArgument, containing: "field command has more than 4096 entries") {
+            _ = try await self.admin.call(method: "RegisterModel", request: tooMany.serializedBytes())
+        }
+        let unknown = Array(repeating: [UInt8]([0xF8, 0x06, 0x01]), count: 257).flatMap { $0 }
+        await expectStatus(.invalidArgument, containing: "more than 256 unknown fields") {
+            _ = try await self.admin.call(method: "ListModels", request: unknown)
+        }
+        await expectStatus(.invalidArgument, containing: "string field model is not valid UTF-8") {
+            _ = try await self.admin.call(method: "GetModel", request: [0x0A, 0x02, 0xC0, 0xAF])
+        }
+        let models: ListModelsResponse = try await call("ListModels", ListModelsRequest())
+        XCTAssertEqual(models.models.flatMap(\.versions).map(\.version), ["1"])
+    }
+
     func testErrorsOfEveryRPC() async throws {
         _ = try await register(valid())
         _ = try await register(valid { $0.version = "2" })

@@ -166,4 +166,12 @@ final class RouteFieldScannerTests: XCTestCase {
         let message = Proto.string(1, "a")
         XCTAssertEqual(scan(message + [0xFF, 0xFF, 0xFF], length: message.count), .found(model: "a", version: ""))
     }
+
+    /// Found by the route-scanner fuzz target (Tests/Fuzz/corpus/route-scanner/out-of-order-fields):
+    /// field 1 after field 13 is valid protobuf that protobuf-c decodes as model "0", but the
+    /// scanner stops at the first field above 2 by design (encoders write fields in number order).
+    func testFieldsAfterAFieldAbove2AreNotRead() {
+        let input: [UInt8] = [0x6D, 0x2C, 0x12, 0x09, 0x32, 0x0A, 0x01, 0x30, 0x6D, 0x2C, 0x12, 0x09, 0x32]
+        XCTAssertEqual(scan(input), .found(model: "", version: ""))
+    }
 }

@@ -125,8 +125,9 @@ public final class AdminService: Sendable {
 
     // MARK: - Helpers
 
+    /// Decodes a request under `limits.decoding`; INVALID_ARGUMENT with the decoder's reason.
     private func decode<M: ProtoMessage>(_ bytes: [UInt8]) throws -> M {
-        do { return try M(serializedBytes: bytes) } catch {
+        do { return try M(serializedBytes: bytes, limits: limits.decoding) } catch {
             throw GRPCStatus(.invalidArgument, "cannot decode \(M.self): \(error)")
         }
     }

@@ -38,11 +38,34 @@ public enum GRPCResponses {
         [HeaderField(":status", "200"), HeaderField("content-type", "application/grpc")] + extra
     }
 
-    /// Trailers carrying `status`.
+    /// The most UTF-8 bytes of a status message sent in `grpc-message`: messages quote the
+    /// caller's input, and a trailer block above the client's header list limit (grpcio: 8 KiB)
+    /// would fail the call with INTERNAL or leave it hanging instead of carrying the status.
+    public static let maxMessageBytes = 1024
+
+    /// Trailers carrying `status` (its message cut to `maxMessageBytes`).
     public static func trailers(_ status: GRPCStatus, extra: [HeaderField] = []) -> [HeaderField] {
         var fields = [HeaderField("grpc-status", String(status.code.rawValue))]
-        if !status.message.isEmpty { fields.append(HeaderField("grpc-message", PercentEncoding.encode(status.message))) }
+        if !status.message.isEmpty {
+            fields.append(HeaderField("grpc-message", PercentEncoding.encode(truncated(status.message))))
+        }
         return fields + extra
+    }
+
+    /// `message` cut at a character boundary to at most `maxMessageBytes` UTF-8 bytes, saying so.
+    static func truncated(_ message: String) -> String {
+        guard message.utf8.count > maxMessageBytes else { return message }
+        let suffix = " ... (\(message.utf8.count) bytes, truncated)"
+        let budget = maxMessageBytes - suffix.utf8.count
+        var end = message.startIndex
+        var bytes = 0
+        while end < message.endIndex {
+            let next = message.index(after: end)
+            bytes += message.utf8.distance(from: end, to: next)
+            if bytes > budget { break }
+            end = next
+        }
+        return message[..<end] + suffix
     }
 
     /// Sends a trailers-only response (HTTP 200, status in the single HEADERS frame).

@@ -211,10 +211,13 @@ func encodeMessage<M: CMessageBinding>(_ message: M) -> [UInt8] {
 
 /// Unpacks `bytes` with protobuf-c, copies the C struct into an `M` and frees it.
 ///
-/// Throws `ProtoDecodeError`, naming the message type, when protobuf-c refuses the bytes or a
-/// string field (at any depth) holds a NUL character.
-func decodeMessage<M: CMessageBinding & ProtoMessage>(_ bytes: UnsafeRawBufferPointer) throws -> M {
+/// Throws `ProtoDecodeError`, naming the message type, when the pre-scan refuses the bytes
+/// (`ProtoDecodeLimits`, or a string field at any depth holding a NUL or invalid UTF-8) or
+/// protobuf-c does.
+func decodeMessage<M: CMessageBinding & ProtoMessage>(_ bytes: UnsafeRawBufferPointer,
+                                                      limits: ProtoDecodeLimits = .standard) throws -> M {
     let descriptor = M.cDescriptor
+    try limits.check(bytes, descriptor, messageName: M.protoMessageName)
     var empty: UInt8 = 0
     let message = withUnsafePointer(to: &empty) { emptyPointer in
         let data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyPointer
@@ -224,58 +227,28 @@ func decodeMessage<M: CMessageBinding & ProtoMessage>(_ bytes: UnsafeRawBufferPo
         throw ProtoDecodeError(message: "invalid \(M.protoMessageName) protobuf (\(bytes.count) bytes)")
     }
     defer { protobuf_c_message_free_unpacked(message, nil) }
-    if let field = stringFieldWithNUL(bytes, descriptor) {
-        throw ProtoDecodeError(message: "invalid \(M.protoMessageName): string field \(field) contains a NUL character")
-    }
     return M(c: UnsafeRawPointer(message).assumingMemoryBound(to: M.CMessage.self).pointee)
 }
 
-/// The name of a string field (at any depth) whose value holds a NUL byte, if any.
-///
-/// protobuf-c keeps strings as C strings, so such a value would be cut short silently; we walk
-/// the wire bytes (already validated by `unpack`) with the message's descriptor to refuse it.
-func stringFieldWithNUL(_ bytes: UnsafeRawBufferPointer,
-                        _ descriptor: UnsafePointer<ProtobufCMessageDescriptor>) -> String? {
-    var index = 0
-    func varint() -> UInt64? {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while index < bytes.count, shift < 64 {
-            let byte = bytes[index]
-            index += 1
-            value |= UInt64(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return value }
-            shift += 7
+extension ProtoMessage {
+    /// Decodes a message from its wire encoding under `limits` instead of `ProtoDecodeLimits.standard`.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer, limits: ProtoDecodeLimits) throws {
+        guard let binding = Self.self as? any (CMessageBinding & ProtoMessage).Type else {
+            fatalError("Messages: \(Self.self) is not a generated message")
         }
-        return nil
+        self = try decode(binding, bytes, limits) as! Self
     }
-    while index < bytes.count {
-        guard let tag = varint() else { return nil }
-        switch tag & 7 {
-        case 0: guard varint() != nil else { return nil }
-        case 1: index += 8
-        case 5: index += 4
-        case 2:
-            guard let length = varint(), length <= UInt64(bytes.count - index) else { return nil }
-            let payload = UnsafeRawBufferPointer(rebasing: bytes[index..<(index + Int(length))])
-            index += Int(length)
-            guard let field = protobuf_c_message_descriptor_get_field(descriptor, UInt32(truncatingIfNeeded: tag >> 3)) else {
-                continue
-            }
-            let type = field.pointee.type
-            if type == byoc_protobuf_c_type_string() {
-                if let base = payload.baseAddress, memchr(base, 0, payload.count) != nil {
-                    return String(cString: field.pointee.name)
-                }
-            } else if type == byoc_protobuf_c_type_message() {
-                let nested = field.pointee.descriptor.assumingMemoryBound(to: ProtobufCMessageDescriptor.self)
-                if let name = stringFieldWithNUL(payload, nested) { return "\(String(cString: field.pointee.name)).\(name)" }
-            }
-        default:
-            return nil
-        }
+
+    /// Decodes a message held in an array under `limits`.
+    public init(serializedBytes bytes: [UInt8], limits: ProtoDecodeLimits) throws {
+        self = try bytes.withUnsafeBytes { try Self(serializedBytes: $0, limits: limits) }
     }
-    return nil
+}
+
+/// `decodeMessage` for a binding known only at run time.
+private func decode<M: CMessageBinding & ProtoMessage>(_: M.Type, _ bytes: UnsafeRawBufferPointer,
+                                                       _ limits: ProtoDecodeLimits) throws -> M {
+    try decodeMessage(bytes, limits: limits)
 }
 
 /// Copies a C string field ("" when NULL).
