@@ -37,7 +37,7 @@ def parse_markdown_rows(text: str) -> list[dict]:
     return rows
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(330)
 def test_benchmark_quick(tmp_path, bin_dir):
     for tool in ("h2load", "nghttpx", "nghttp"):
         if shutil.which(tool) is None:
@@ -46,7 +46,8 @@ def test_benchmark_quick(tmp_path, bin_dir):
     argv = [str(RUN), "--quick", "--bin", str(bin_dir), "--out", str(out), "--work", str(tmp_path / "work"),
             "--idle-conns", "500"]
     started = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=harness.child_env())
+    # About 60-80 s on a quiet machine; a loaded one (debug binaries, other builds) needs more.
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=harness.child_env())
     elapsed = time.monotonic() - started
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr[-4000:])

@@ -289,6 +289,8 @@ def test_openmetrics_when_asked(gw):
 def test_cli_yaml_version_dns_and_did_you_mean(gw):
     url = f"http://{gw.address}"
     gw.register("echo", "1", echo_cmd())
+    # READY first: the two outputs are compared, and a state change between them would differ.
+    gw.wait_state("echo", "1", "READY")
     as_json = json.loads(ctl("get", "echo", "-o", "json", server=url, check=True).stdout)
     as_yaml = yaml.safe_load(ctl("get", "echo", "-o", "yaml", server=url, check=True).stdout)
     assert as_yaml == as_json and as_yaml["versions"][0]["version"] == "1"
