@@ -18,6 +18,14 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
     var storage = sockaddr_storage()
     var length: socklen_t = 0
 
+    /// Copies a `sockaddr_in`/`sockaddr_in6` into the storage and sets the length.
+    private mutating func store<Address>(_ address: Address) {
+        withUnsafeBytes(of: address) { raw in
+            withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) }
+        }
+        length = socklen_t(MemoryLayout<Address>.size)
+    }
+
     /// Resolves `host` (an IP literal or, failing that, a name via getaddrinfo) and `port`;
     /// throws `ResolveError` when the name does not resolve.
     public init(host: String, port: Int) throws {
@@ -27,19 +35,13 @@ public struct SocketAddress: CustomStringConvertible, Sendable {
         if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
             v4.sin_family = sa_family_t(AF_INET)
             v4.sin_port = in_port_t(UInt16(port).bigEndian)
-            withUnsafeBytes(of: &v4) { raw in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) }
-            }
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            store(v4)
             return
         }
         if inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 {
             v6.sin6_family = sa_family_t(AF_INET6)
             v6.sin6_port = in_port_t(UInt16(port).bigEndian)
-            withUnsafeBytes(of: &v6) { raw in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) }
-            }
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            store(v6)
             return
         }
         var hints = addrinfo()
