@@ -23,7 +23,7 @@ final class EndpointState {
     var address: SocketAddress?
     var connections: [HTTP2Connection] = []
     /// Streams this worker has open to the endpoint (the balancer's load signal): the pool
-    /// counts a stream in when it opens one and recounts when a connection reports a close.
+    /// counts a stream in when it opens one and out when its connection reports the close (`UpstreamPool.counted`).
     var inFlight = 0
     var consecutiveFailures = 0
     var backoffUntil: UInt64 = 0
@@ -87,7 +87,7 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
         let endpoint = state.endpoint
         for connection in state.connections where connection.hasCapacity {
             if let stream = connection.openStream(delegate: delegate, headers: headers) {
-                state.inFlight += 1
+                counted(connection, state)
                 return stream
             }
         }
@@ -95,23 +95,19 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
         guard let stream = connection.openStream(delegate: delegate, headers: headers) else {
             throw PoolError(message: "cannot open a stream to \(endpoint)")
         }
-        state.inFlight += 1
+        counted(connection, state)
         return stream
     }
 
-    /// Counts the streams open on the endpoint's connections: a connection reports every
-    /// stream close (`connectionCapacityChanged`), and its streams stop counting the moment
-    /// the connection closes.
-    private func recount(_ state: EndpointState) {
-        let connections = state.connections
-        // Usually one connection per endpoint.
-        if connections.count == 1 {
-            state.inFlight = connections[0].activeStreams
-            return
-        }
-        var open = 0
-        for connection in connections { open += connection.activeStreams }
-        state.inFlight = open
+    /// Brings the endpoint's in-flight count up to date with one connection's open streams: a
+    /// connection reports every stream close (`connectionCapacityChanged`), so only its own
+    /// change is added (no pass over the endpoint's other connections, of which a busy
+    /// endpoint has many).
+    @inline(__always)
+    private func counted(_ connection: HTTP2Connection, _ state: EndpointState) {
+        let open = connection.activeStreams
+        state.inFlight += open - connection.ownerStreamCount
+        connection.ownerStreamCount = open
     }
 
     private func connect(_ state: EndpointState) throws(PoolError) -> HTTP2Connection {
@@ -162,7 +158,7 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
 
     func connectionCapacityChanged(_ connection: HTTP2Connection) {
         // The pool's connections carry their endpoint's state until they close.
-        if let state = connection.userData { recount(unsafeDowncast(state, to: EndpointState.self)) }
+        if let state = connection.userData { counted(connection, unsafeDowncast(state, to: EndpointState.self)) }
         if connection.isGoingAway && connection.activeStreams == 0 { connection.close() }
     }
 
@@ -171,7 +167,9 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
         guard let state = connection.userData as? EndpointState else { return }
         connection.userData = nil
         state.connections.removeAll { $0 === connection }
-        recount(state)
+        // Its streams stop counting the moment the connection closes.
+        state.inFlight -= connection.ownerStreamCount
+        connection.ownerStreamCount = 0
         if let error, error.kind == .connectFailed { recordFailure(state, message: error.message) }
     }
 

@@ -70,6 +70,9 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
     public var delegate: HTTP2ConnectionDelegate?
     /// Free for the owner (e.g. the pool's bookkeeping).
     public var userData: AnyObject?
+    /// The owner's count of this connection's streams (a pool keeps its in-flight totals
+    /// current from it without recounting every connection).
+    public var ownerStreamCount = 0
     /// Flushable: set while waiting in the loop's dirty list.
     public var isMarkedDirty = false
 
