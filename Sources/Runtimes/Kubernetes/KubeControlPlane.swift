@@ -278,9 +278,12 @@ actor RoutesWriter {
         return seen["data"] == desired["data"] && seen[path: "metadata", "labels"]?[RouteConfigMap.roleLabel] == .string(RouteConfigMap.roleValue)
     }
 
+    /// Queues `routes` for writing, endpoints dropped (followers watch EndpointSlices) and
+    /// aliases, split and shadow kept (every replica spreads calls as the leader does).
     func submit(_ routes: [String: ModelRoutes]) {
         pending = routes.mapValues { route in
-            ModelRoutes(defaultVersion: route.defaultVersion, versions: route.versions.mapValues { _ in [] })
+            ModelRoutes(defaultVersion: route.defaultVersion, versions: route.versions.mapValues { _ in [] },
+                        traffic: route.traffic)
         }
         guard !running else { return }
         running = true
