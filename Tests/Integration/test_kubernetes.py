@@ -740,4 +740,10 @@ def test_two_replicas_agree_on_a_sticky_keys_target(procs, fake, tmp_path):
     assert all(target(b.name, k) == on_a[k] for k in keys[:30])
     shares = {v: sum(1 for t in on_a.values() if t == v) / len(keys) for v in ("1", "2", "3")}
     assert 0.33 < shares["1"] < 0.57 and 0.2 < shares["2"] < 0.4 and 0.15 < shares["3"] < 0.35, shares
+    # The alias and the shadow travel too: the follower resolves `canary` and copies calls to 3.
+    assert {v for v, _ in served_by_set(procs, b, "iris", "canary", calls=5)} == {"3"}
+    from test_metrics import samples, scrape, value
+    copies = lambda: value(samples(scrape(b.address)), "byoc_shadow_requests_total",  # noqa: E731
+                           model="iris", version="3", code="OK") or 0
+    assert harness.wait_until(lambda: copies() > 0, 10)
     assert b.count(r"became the leader") == 0
