@@ -686,3 +686,64 @@ def test_tls_to_the_api_server(procs, tmp_path):
     assert bad.count(r"became the leader") == 0
     assert len([w for w in fake.writes() if w["resource"] == "leases" and w["name"] == "other-lease"]) == 0
     assert len(fake.writes()) >= writes
+
+
+def test_two_replicas_agree_on_a_sticky_keys_target(procs, fake, tmp_path):
+    """Issue 14: a split set on the leader travels in the routes ConfigMap, so a follower
+    routes every `byoc-split-key` to the same version as the leader (a stable hash, the same
+    split order), with an alias in the split and a shadow too."""
+    db = tmp_path / "registry.sqlite"
+    a = start_gateway(procs, fake, db, name="gateway-a", token="token-a")
+    b = start_gateway(procs, fake, db, name="gateway-b", token="token-b", leader=False)
+    stub = admin(procs, a)
+    pb = harness.pb.admin
+    for version in ("1", "2", "3"):
+        register(stub, "iris", version, f"example/iris:{version}")
+    for version in ("1", "2", "3"):
+        wait_state(stub, "iris", version)
+        wait_pods_serving(procs, b, "iris", version, 1)
+    stub.SetAlias(pb.SetAliasRequest(model="iris", alias="canary", version="3"), timeout=10)
+    req = pb.SetTrafficRequest(model="iris", targets=[pb.TrafficTarget(version="2", percent=30),
+                                                      pb.TrafficTarget(version="1", percent=45),
+                                                      pb.TrafficTarget(version="canary", percent=25)])
+    req.shadow.CopyFrom(pb.TrafficTarget(version="3", percent=50))
+    stub.SetTraffic(req, timeout=10)
+
+    name = "byoc-gateway-routes"
+
+    def published():
+        cm = fake.objects("configmaps").get(name)
+        return cm and json.loads(cm["data"]["routes.json"])["models"]["iris"].get("split")
+
+    assert harness.wait_until(published, 10), fake.objects("configmaps").get(name)
+    entry = json.loads(fake.objects("configmaps")[name]["data"]["routes.json"])["models"]["iris"]
+    assert entry["split"] == [{"version": "2", "percent": 30}, {"version": "1", "percent": 45},
+                              {"version": "3", "percent": 25}], entry
+    assert entry["aliases"] == {"canary": "3"} and entry["shadow"] == {"version": "3", "percent": 50}, entry
+
+    stubs = {gw.name: harness.pb.inference_grpc.InferenceStub(procs.channel(gw.address)) for gw in (a, b)}
+
+    def target(gw_name, key):
+        resp, call = stubs[gw_name].Predict.with_call(harness.predict_request("iris", "", b"x"),
+                                                      metadata=[("byoc-split-key", key)], timeout=5)
+        assert dict(call.initial_metadata())["byoc-served-version"] == resp.version
+        return resp.version
+
+    # The follower picks the split up from the ConfigMap: wait until it routes to all three.
+    assert harness.wait_until(lambda: {target(b.name, f"probe-{i}") for i in range(60)} == {"1", "2", "3"}, 10)
+    keys = [f"user-{i}" for i in range(300)]
+    on_a = {k: target(a.name, k) for k in keys}
+    on_b = {k: target(b.name, k) for k in keys}
+    differ = {k: (on_a[k], on_b[k]) for k in keys if on_a[k] != on_b[k]}
+    assert not differ, f"{len(differ)} of {len(keys)} keys differ (leader, follower): {list(differ.items())[:5]}"
+    # Sticky on each replica, and spread like the split.
+    assert all(target(b.name, k) == on_a[k] for k in keys[:30])
+    shares = {v: sum(1 for t in on_a.values() if t == v) / len(keys) for v in ("1", "2", "3")}
+    assert 0.33 < shares["1"] < 0.57 and 0.2 < shares["2"] < 0.4 and 0.15 < shares["3"] < 0.35, shares
+    # The alias and the shadow travel too: the follower resolves `canary` and copies calls to 3.
+    assert {v for v, _ in served_by_set(procs, b, "iris", "canary", calls=5)} == {"3"}
+    from test_metrics import samples, scrape, value
+    copies = lambda: value(samples(scrape(b.address)), "byoc_shadow_requests_total",  # noqa: E731
+                           model="iris", version="3", code="OK") or 0
+    assert harness.wait_until(lambda: copies() > 0, 10)
+    assert b.count(r"became the leader") == 0

@@ -264,3 +264,82 @@ def test_ui_register_with_kubernetes_pod_options(gateway, browser):
     assert v["imagePullSecrets"] == ["regcred", "mirror"] and v["allowRoot"] is True
     b.pump(0.2)
     assert not b.errors, f"JavaScript errors: {b.errors}"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_ui_traffic_dialog_sets_split_and_shadow(gateway, browser, width):
+    """Issue 14's surface: the model row shows the split, shadow and aliases; the Traffic
+    dialog sets a split and a shadow; a split that does not sum to 100 shows the server's
+    message in the dialog and leaves the old split in force."""
+    b = browser
+    for version in ("1", "2", "3"):
+        status, body = http_json(gateway.address, "POST", "/api/v1/models",
+                                 {"model": "iris", "version": version, "command": [binary("byoc-echo-model")]})
+        assert status == 201, body
+    status, body = http_json(gateway.address, "POST", "/api/v1/models/iris/aliases", {"alias": "stable", "version": "2"})
+    assert status == 200, body
+    mobile = width < 500
+    b.set_viewport(width, 844 if mobile else 900, mobile=mobile)
+    b.navigate(f"http://{gateway.address}/")
+    for version in ("1", "2", "3"):
+        b.wait_for(f"(() => {{ const r = document.querySelector('{row('iris', version)}');"
+                   f" return r && r.dataset.state === 'READY'; }})()", timeout=60, what=f"iris v{version} READY")
+    summary = ".traffic[data-traffic=iris]"
+    b.wait_for(f"(() => {{ const s = document.querySelector('{summary}'); return s && s.textContent.includes('aliases stable→2'); }})()",
+               what="the aliases in the model row")
+    assert "traffic " not in b.text(summary) and "shadow" not in b.text(summary), b.text(summary)
+    b.screenshot(SHOTS / f"traffic-{width}-1-aliases.png")
+
+    # Set a split (naming the alias) and a shadow in the dialog.
+    b.click('tr.model-row[data-model="iris"] button[data-action=traffic]')
+    b.wait_for("!document.getElementById('traffic-dialog').classList.contains('hidden')", what="the Traffic dialog")
+    assert "iris" in b.text("#traffic-title")
+    assert b.eval("document.getElementById('traffic-split').value") == ""
+    assert b.eval("document.getElementById('traffic-shadow').value") == ""
+    b.fill("#traffic-split", "1=90 stable=10")
+    b.fill("#traffic-shadow", "3=100")
+    b.screenshot(SHOTS / f"traffic-{width}-2-dialog.png", full_page=False)
+    b.click("#traffic-ok")
+    b.wait_for("document.getElementById('overlay').classList.contains('hidden')", what="the dialog to close")
+    b.wait_for(f"(() => {{ const s = document.querySelector('{summary}');"
+               " return s && s.textContent.includes('traffic 1 90% / stable 10%') && s.textContent.includes('shadow 3 100%'); })()",
+               what="the split and shadow in the model row")
+    assert "aliases stable→2" in b.text(summary)
+    status, model = http_json(gateway.address, "GET", "/api/v1/models/iris")
+    assert model["traffic"] == [{"version": "1", "percent": 90}, {"version": "stable", "percent": 10}], model
+    assert model["shadow"] == {"version": "3", "percent": 100}, model
+    if mobile:
+        assert b.eval("document.documentElement.scrollWidth") <= width
+    b.screenshot(SHOTS / f"traffic-{width}-3-set.png")
+
+    # A bad split: the server's message in the dialog, which stays open; the old split holds.
+    b.click('tr.model-row[data-model="iris"] button[data-action=traffic]')
+    b.wait_for("!document.getElementById('traffic-dialog').classList.contains('hidden')", what="the Traffic dialog")
+    assert b.eval("document.getElementById('traffic-split').value") == "1=90 stable=10"
+    assert b.eval("document.getElementById('traffic-shadow').value") == "3=100"
+    b.fill("#traffic-split", "1=50 2=40")
+    b.click("#traffic-ok")
+    message = b.wait_for("document.getElementById('traffic-error').textContent", what="the server's error")
+    assert message == "targets' percents must sum to 100, got 90", message  # the server's INVALID_ARGUMENT message
+    assert not b.eval("document.getElementById('traffic-dialog').classList.contains('hidden')")
+    b.screenshot(SHOTS / f"traffic-{width}-4-bad-split.png", full_page=False)
+    status, model = http_json(gateway.address, "GET", "/api/v1/models/iris")
+    assert model["traffic"] == [{"version": "1", "percent": 90}, {"version": "stable", "percent": 10}], model
+    b.click("#traffic-cancel")
+    b.wait_for("document.getElementById('overlay').classList.contains('hidden')", what="the dialog to close")
+    assert "traffic 1 90% / stable 10%" in b.text(summary)
+
+    # An empty split and shadow clear both; the aliases stay.
+    b.click('tr.model-row[data-model="iris"] button[data-action=traffic]')
+    b.wait_for("!document.getElementById('traffic-dialog').classList.contains('hidden')", what="the Traffic dialog")
+    b.fill("#traffic-split", "")
+    b.fill("#traffic-shadow", "")
+    b.click("#traffic-ok")
+    b.wait_for("document.getElementById('overlay').classList.contains('hidden')", what="the dialog to close")
+    b.wait_for(f"(() => {{ const s = document.querySelector('{summary}');"
+               " return s && !s.textContent.includes('traffic 1') && !s.textContent.includes('shadow'); })()",
+               what="the split and shadow gone from the model row")
+    status, model = http_json(gateway.address, "GET", "/api/v1/models/iris")
+    assert model.get("traffic", []) == [] and "shadow" not in model and model["aliases"] == {"stable": "2"}, model
+    b.pump(0.2)
+    assert not b.errors, f"JavaScript errors: {b.errors}"

@@ -257,8 +257,10 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
   table.models td { border: 0; padding: 5px 0; display: flex; justify-content: space-between; align-items: center; gap: 10px; }
   table.models td::before { content: attr(data-label); font-size: 11px; text-transform: uppercase; letter-spacing: .5px; color: var(--muted); font-weight: 600; }
   table.models tr.model-row td::before { content: none; }
-  table.models tr.model-row td { justify-content: flex-start; gap: 6px; }
-  .model-row .btn { margin-left: auto; float: none; }
+  table.models tr.model-row td { justify-content: flex-start; gap: 6px; flex-wrap: wrap; }
+  .model-row .btn { float: none; }
+  .model-row .btn[data-action=traffic] { margin-left: auto; }
+  .model-row .traffic { flex: 1 1 100%; }
   table.models td.cell-model { display: none; }
   table.models td.actions { justify-content: flex-end; flex-wrap: wrap; }
   table.models td.actions::before { content: none; }
