@@ -67,6 +67,8 @@ public final class WebConsole: @unchecked Sendable {
     public let options: WebConsoleOptions
     public let stats: StatsHistory
     let admin: AdminHandler?
+    /// The server-streaming Admin API (GetLogs, for the log panel); set before `attach`.
+    public var adminStreams: AdminStreamHandler?
     let control: (@Sendable () async -> ControlSample)?
     /// Makes each worker's request-authorization hook for the JSON API, from that worker's
     /// router (nil: open). Set before `attach`.

@@ -84,14 +84,17 @@ public final class RouterWorker: GRPCCallDispatcher {
     /// Every path with a fixed destination: one hash lookup per call decides where it goes.
     private var paths: [String: PathKind] = [:]
     private let admin: AdminHandler?
+    private let adminStreams: AdminStreamHandler?
     /// The tokens this worker checks calls against (nil: auth off); replaced on this loop.
     public private(set) var authTable: AuthTable?
 
-    public init(loop: EventLoop, config: RouterConfig, routeTable: RouteTable, admin: AdminHandler?, seed: UInt64) {
+    public init(loop: EventLoop, config: RouterConfig, routeTable: RouteTable, admin: AdminHandler?, seed: UInt64,
+                adminStreams: AdminStreamHandler? = nil) {
         self.loop = loop
         self.config = config
         self.routeTable = routeTable
         self.admin = admin
+        self.adminStreams = adminStreams
         self.pool = UpstreamPool(loop: loop, config: config.pool)
         self.random = FastRandom(seed: seed)
         self.authTable = config.auth
@@ -190,6 +193,14 @@ public final class RouterWorker: GRPCCallDispatcher {
             }
             let method = String(head.method)
             let authorization = head.metadata("authorization")
+            if AdminMethods.serverStreaming.contains(method) {
+                guard let adminStreams else {
+                    GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.unimplemented, "byoc.v1.Admin/\(method) is not served here"))
+                    return nil
+                }
+                return AdminStreamingCall.make(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes,
+                                               method: method, authorization: authorization, handler: adminStreams)
+            }
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes) { call, message in
                 Task {
                     let result: Result<[UInt8], GRPCStatus>
