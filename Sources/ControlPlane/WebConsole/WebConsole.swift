@@ -194,6 +194,24 @@ public final class WebConsole: @unchecked Sendable {
         PrometheusText.render(await snapshot(), format: format)
     }
 
+    /// Runs GetLogs (without follow) to its end; gRPC statuses become `APIError`s.
+    func logLines(_ request: GetLogsRequest) async throws -> [LogLine] {
+        guard let adminStreams else {
+            throw APIError(501, "UNIMPLEMENTED", "this gateway keeps no replica logs (--routes)")
+        }
+        var request = request
+        request.follow = false
+        do {
+            var lines: [LogLine] = []
+            for try await bytes in try await adminStreams("GetLogs", request.serializedBytes()) {
+                lines.append(try ConsoleRoutes.decode(LogLine.self, bytes))
+            }
+            return lines
+        } catch let status as GRPCStatus {
+            throw APIError(status)
+        }
+    }
+
     /// Calls the Admin API; gRPC statuses become `APIError`s.
     func adminCall(_ method: String, _ request: [UInt8]) async throws -> [UInt8] {
         guard let admin else {
