@@ -1,10 +1,11 @@
 """The web UI in headless Chromium (Debian's `chromium`, driven over the DevTools protocol).
 
 Loads the UI, shows a server validation message, registers the echo model, waits for READY,
-opens the model's timeline (its events) and a version's log panel (following new lines),
+opens the model's timeline (its events),
 sends a Predict from the "try it" panel and reads the outputs, then deletes the model, at
 1280 px and again at 390 px; and once more on a gateway with --require-auth, where the flow
-starts by logging in with an admin token. Screenshots of every step go to test-output/ui/
+starts by logging in with an admin token. A version's log panel shows its replicas' lines and
+follows a line written after it opened. Screenshots of every step go to test-output/ui/
 (gitignored).
 """
 from __future__ import annotations
