@@ -189,3 +189,22 @@ def test_kubernetes_pod_logs_tail_follow_and_previous(procs, tmp_path):
     with pytest.raises(grpc.RpcError) as err:
         list(get_logs(stub, "iris", "2"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_kubernetes_follower_names_the_leader(procs, tmp_path):
+    """The runtime reading the pods' logs runs on the leader: a follower answers GetLogs with
+    UNAVAILABLE naming the leader's address (other Admin calls it forwards)."""
+    sys.path.insert(0, str(HERE))
+    from test_kubernetes import FakeKube, admin, register, start_gateway, wait_state
+    fake = FakeKube(procs)
+    db = tmp_path / "registry.sqlite"
+    leader = start_gateway(procs, fake, db, name="gateway-a", token="token-a")
+    follower = start_gateway(procs, fake, db, name="gateway-b", token="token-b", leader=False)
+    stub_b = admin(procs, follower)
+    register(stub_b, "iris", "1", "example/iris:1")
+    wait_state(stub_b, "iris", "1")
+    with pytest.raises(grpc.RpcError) as err:
+        list(get_logs(stub_b, "iris"))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value
+    assert "leader" in err.value.details() and leader.address in err.value.details(), err.value.details()
+    assert harness.wait_until(lambda: len(list(get_logs(admin(procs, leader), "iris"))) >= 1, 10, 0.2)
