@@ -208,3 +208,20 @@ def test_kubernetes_follower_names_the_leader(procs, tmp_path):
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value
     assert "leader" in err.value.details() and leader.address in err.value.details(), err.value.details()
     assert harness.wait_until(lambda: len(list(get_logs(admin(procs, leader), "iris"))) >= 1, 10, 0.2)
+
+
+def test_shutdown_ends_open_follows(procs, tmp_path):
+    """A follow never ends on its own: graceful shutdown ends it with UNAVAILABLE rather than
+    waiting out the grace period (10 s by default)."""
+    gw = procs.registry_gateway(extra=["--resync-ms", "500"])
+    gw.register("talk", "1", command=[talking_model(tmp_path)])
+    gw.wait_state("talk", "1", "READY")
+    follower = Follower(get_logs(gw.admin, "talk", follow=True, timeout=60))
+    assert follower.wait_for("hello from replica 0", 5)
+    start = time.monotonic()
+    gw.proc.terminate()
+    assert gw.proc.wait(8) == 0
+    assert time.monotonic() - start < 5, "the open follow held the drain"
+    follower.thread.join(5)
+    assert follower.error is not None and follower.error.code() == grpc.StatusCode.UNAVAILABLE, follower.error
+    assert "shutting down" in follower.error.details()

@@ -85,6 +85,8 @@ public final class RouterWorker: GRPCCallDispatcher {
     private var paths: [String: PathKind] = [:]
     private let admin: AdminHandler?
     private let adminStreams: AdminStreamHandler?
+    /// This worker's open server-streaming Admin calls.
+    private let adminStreamingCalls = AdminStreamingCalls()
     /// The tokens this worker checks calls against (nil: auth off); replaced on this loop.
     public private(set) var authTable: AuthTable?
 
@@ -198,8 +200,8 @@ public final class RouterWorker: GRPCCallDispatcher {
                     GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.unimplemented, "byoc.v1.Admin/\(method) is not served here"))
                     return nil
                 }
-                return AdminStreamingCall.make(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes,
-                                               method: method, authorization: authorization, handler: adminStreams)
+                return adminStreamingCalls.make(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes,
+                                                method: method, authorization: authorization, handler: adminStreams)
             }
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes) { call, message in
                 Task {
@@ -248,7 +250,10 @@ public final class RouterWorker: GRPCCallDispatcher {
         return call
     }
 
-    public func beginShutdown() {}
+    /// Ends the open log follows (they would hold the drain for the whole grace period).
+    public func beginShutdown() {
+        adminStreamingCalls.shutdown()
+    }
 
     /// Picks an endpoint by power-of-two-choices on this worker's in-flight streams, skipping
     /// endpoints in connect backoff and those in `excluding`.
