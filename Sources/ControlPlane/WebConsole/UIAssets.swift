@@ -103,8 +103,10 @@ enum UIAssets {
   <section class="card hidden" id="logs-card">
     <div class="card-head">
       <h2 id="logs-title">Logs</h2>
-      <label class="inline"><input id="logs-follow" type="checkbox" checked> Follow</label>
-      <button id="logs-close" class="btn ghost small" type="button">Close</button>
+      <div class="logs-controls">
+        <label class="inline"><input id="logs-follow" type="checkbox" checked> Follow</label>
+        <button id="logs-close" class="btn ghost small" type="button">Close</button>
+      </div>
     </div>
     <div id="logs-empty" class="empty">No log lines yet.</div>
     <pre id="logs-output" class="output logs" aria-live="polite"></pre>
@@ -232,6 +234,7 @@ table.models tr.model-row td { background: #f8f9fc; font-weight: 600; padding-to
 .msg.bad { color: var(--danger); white-space: normal; overflow-wrap: anywhere; max-width: 360px; } /* why it failed ends the message: show all of it */
 label.inline { display: flex; align-items: center; gap: 8px; margin: 0; }
 .logs { max-height: 420px; min-height: 60px; }
+.logs-controls { display: flex; gap: 12px; align-items: center; }
 .logs .replica { color: #8fb0ff; }
 .timeline { list-style: none; margin: 0; padding: 0; max-height: 360px; overflow-y: auto; }
 .timeline li { display: grid; grid-template-columns: 190px 60px 100px 1fr; gap: 10px; padding: 6px 0; border-top: 1px solid var(--line); font-size: 13px; align-items: baseline; }
