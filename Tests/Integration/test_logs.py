@@ -191,23 +191,33 @@ def test_kubernetes_pod_logs_tail_follow_and_previous(procs, tmp_path):
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_kubernetes_follower_names_the_leader(procs, tmp_path):
-    """The runtime reading the pods' logs runs on the leader: a follower answers GetLogs with
-    UNAVAILABLE naming the leader's address (other Admin calls it forwards)."""
+def test_kubernetes_follower_forwards_to_the_leader(procs, tmp_path):
+    """The runtime reading the pods' logs runs on the leader: a follower forwards GetLogs to it
+    (with the caller's credentials, like every Admin call), follow included."""
     sys.path.insert(0, str(HERE))
     from test_kubernetes import FakeKube, admin, register, start_gateway, wait_state
     fake = FakeKube(procs)
     db = tmp_path / "registry.sqlite"
-    leader = start_gateway(procs, fake, db, name="gateway-a", token="token-a")
+    start_gateway(procs, fake, db, name="gateway-a", token="token-a")
     follower = start_gateway(procs, fake, db, name="gateway-b", token="token-b", leader=False)
     stub_b = admin(procs, follower)
     register(stub_b, "iris", "1", "example/iris:1")
-    wait_state(stub_b, "iris", "1")
+    wait_state(stub_b, "iris", "1", ready=1)
+    (pod,) = [p["name"] for p in fake.pods() if p["model"] == "iris"]
+    assert harness.wait_until(lambda: len(list(get_logs(stub_b, "iris"))) >= 1, 10, 0.2)
+    lines = list(get_logs(stub_b, "iris", "1"))
+    assert [l.replica for l in lines] == [pod] and lines[-1].line.startswith("listening on "), lines
     with pytest.raises(grpc.RpcError) as err:
-        list(get_logs(stub_b, "iris"))
-    assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value
-    assert "leader" in err.value.details() and leader.address in err.value.details(), err.value.details()
-    assert harness.wait_until(lambda: len(list(get_logs(admin(procs, leader), "iris"))) >= 1, 10, 0.2)
+        list(get_logs(stub_b, "iris", "7"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND, err.value
+
+    follow = Follower(get_logs(stub_b, "iris", tail=1, follow=True, timeout=60))
+    assert follow.wait_for("listening on", 5)
+    with open(next(procs.dir.glob("fake-kube-*")) / f"{pod}.log", "a") as f:
+        f.write("through the follower\n")
+    assert follow.wait_for("through the follower", 2)
+    follow.call.cancel()
+    assert follower.count(r"became the leader") == 0
 
 
 def test_shutdown_ends_open_follows(procs, tmp_path):

@@ -133,16 +133,36 @@ public final class KubeControlPlane: @unchecked Sendable {
         }
     }
 
-    /// The server-streaming Admin handler (GetLogs): served while leading; a follower answers
-    /// UNAVAILABLE naming the leader's address (the runtime reading the pods' logs runs there).
+    /// The server-streaming Admin handler (GetLogs): served while leading (the runtime reading
+    /// the pods' logs runs there), else forwarded to the leader like the unary calls.
     public var adminStreamHandler: AdminStreamHandler {
         { [weak self] method, request in
             guard let self else { throw GRPCStatus(.unavailable, "the gateway is stopping") }
             if let local = try await self.leaderLocal(\.adminStreams) { return try await local(method, request) }
             let leader = try await self.leaderAddress()
-            throw GRPCStatus(.unavailable, "byoc.v1.Admin/\(method) is served by the leader replica \(leader.holder) at "
-                                 + "\(leader.address); this replica is a follower: call the leader")
+            let metadata = AdminCallContext.authorization.map { [("authorization", $0)] } ?? []
+            let forwarded = self.forwarder(for: leader.endpoint)
+                .serverStreaming(path: "/byoc.v1.Admin/\(method)", request: request, metadata: metadata)
+            return Self.namingLeader(forwarded, holder: leader.holder, address: leader.address)
         }
+    }
+
+    /// `stream`, with an UNAVAILABLE from reaching the leader saying which leader.
+    private static func namingLeader(_ stream: AsyncThrowingStream<[UInt8], Error>, holder: String, address: String)
+        -> AsyncThrowingStream<[UInt8], Error> {
+        let (out, continuation) = AsyncThrowingStream.makeStream(of: [UInt8].self, throwing: Error.self)
+        let task = Task {
+            do {
+                for try await message in stream { continuation.yield(message) }
+                continuation.finish()
+            } catch let status as GRPCStatus where status.code == .unavailable {
+                continuation.finish(throwing: GRPCStatus(.unavailable, "cannot reach the leader \(holder) at \(address): \(status.message)"))
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return out
     }
 
     // MARK: - Leadership
