@@ -202,6 +202,11 @@ actor FakeRuntime: Runtime {
     func applyCount(_ key: VersionKey) -> Int { applies.filter { $0.key == key }.count }
 
     func applyTimes(_ key: VersionKey) -> [ContinuousClock.Instant] { applies.filter { $0.key == key }.map(\.at) }
+
+    /// Fake replicas write nothing.
+    nonisolated func logs(_ key: VersionKey, tail: Int, follow: Bool) -> AsyncThrowingStream<ReplicaLogLine, Error> {
+        AsyncThrowingStream { $0.finish() }
+    }
 }
 
 /// Collects published route tables.

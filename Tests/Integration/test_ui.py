@@ -4,7 +4,8 @@ Loads the UI, shows a server validation message, registers the echo model, waits
 opens the model's timeline (its events),
 sends a Predict from the "try it" panel and reads the outputs, then deletes the model, at
 1280 px and again at 390 px; and once more on a gateway with --require-auth, where the flow
-starts by logging in with an admin token. Screenshots of every step go to test-output/ui/
+starts by logging in with an admin token. A version's log panel shows its replicas' lines and
+follows a line written after it opened. Screenshots of every step go to test-output/ui/
 (gitignored).
 """
 from __future__ import annotations
@@ -343,3 +344,42 @@ def test_ui_traffic_dialog_sets_split_and_shadow(gateway, browser, width):
     assert model.get("traffic", []) == [] and "shadow" not in model and model["aliases"] == {"stable": "2"}, model
     b.pump(0.2)
     assert not b.errors, f"JavaScript errors: {b.errors}"
+
+
+def test_ui_log_panel_follows_live(gateway, browser, tmp_path, width):
+    """The version row's Logs button opens its log panel (replica: line, from GetLogs), and a
+    line the replica writes afterwards shows up while the panel follows."""
+    script = tmp_path / "talk.sh"
+    script.write_text(f"""#!/bin/sh
+echo "hello from replica $BYOC_REPLICA"
+( while :; do if [ -f "{tmp_path}/say" ]; then cat "{tmp_path}/say"; rm -f "{tmp_path}/say"; fi; sleep 0.05; done ) &
+exec {binary("byoc-echo-model")}
+""")
+    script.chmod(0o755)
+    status, body = http_json(gateway.address, "POST", "/api/v1/models",
+                             {"model": "talk", "version": "1", "command": [str(script)]})
+    assert status == 201, body
+    status, body = http_json(gateway.address, "GET", "/api/v1/models/talk/versions/9/logs")
+    assert status == 404 and body["error"]["code"] == "NOT_FOUND", body
+    status, body = http_json(gateway.address, "GET", "/api/v1/models/talk/versions/1/logs?tail=x")
+    assert status == 400, body
+    mobile = width < 500
+    browser.set_viewport(width, 844 if mobile else 900, mobile=mobile)
+    browser.navigate(f"http://{gateway.address}/")
+    browser.wait_for(f"(() => {{ const r = document.querySelector('{row('talk', '1')}');"
+                     f" return r && r.dataset.state === 'READY'; }})()", timeout=60, what="talk v1 READY")
+    browser.click(f"{row('talk', '1')} button[data-action=logs]")
+    browser.wait_for("[...document.querySelectorAll('#logs-output .log-line[data-replica=\"0\"]')]"
+                     ".some((l) => l.textContent === '0: hello from replica 0')", timeout=10, what="the replica's first line")
+    assert browser.text("#logs-title") == "Logs · talk v1"
+    (tmp_path / "say").write_text("written while the panel follows\n")
+    browser.wait_for("[...document.querySelectorAll('#logs-output .log-line')]"
+                     ".some((l) => l.textContent === '0: written while the panel follows')", timeout=3,
+                     what="the new line, followed live")
+    if mobile:
+        assert browser.eval("document.documentElement.scrollWidth") <= width
+    browser.screenshot(SHOTS / f"logs-{width}.png")
+    browser.click("#logs-close")
+    assert not browser.visible("#logs-card")
+    browser.pump(0.2)
+    assert not browser.errors, f"JavaScript errors: {browser.errors}"

@@ -11,6 +11,7 @@ public final class AdminService: Sendable {
     private let changed: @Sendable () async -> Void
     private let limits: AdminLimits
     private let tokens: AdminTokens
+    private let logs: AdminLogSource?
 
     /// - Parameters:
     ///   - changed: awaited after every registry change, before the call answers. The gateway
@@ -20,9 +21,12 @@ public final class AdminService: Sendable {
     ///   - tokensChanged: awaited with every token after one is created or revoked, before the
     ///     call answers (the gateway installs a new `AuthTable` on its workers from it, so a
     ///     created token works, and a revoked one fails, as soon as the caller has the answer).
+    ///   - logs: where GetLogs reads replica logs (the runtime's); nil: UNIMPLEMENTED.
     public init(registry: Registry, changed: @escaping @Sendable () async -> Void, limits: AdminLimits = AdminLimits(),
-                tokensChanged: @escaping @Sendable (TokenSnapshot) async -> Void = { _ in }) {
+                tokensChanged: @escaping @Sendable (TokenSnapshot) async -> Void = { _ in },
+                logs: AdminLogSource? = nil) {
         self.registry = registry
+        self.logs = logs
         self.changed = changed
         self.limits = limits
         self.tokens = AdminTokens(registry: registry, changed: tokensChanged)
@@ -47,6 +51,19 @@ public final class AdminService: Sendable {
             case "RevokeToken": return try await tokens.revoke(try decode(request)).serializedBytes()
             case "ListEvents": return try await AdminEvents.list(try decode(request), registry: registry).serializedBytes()
             default: throw GRPCStatus(.unimplemented, "unknown method byoc.v1.Admin/\(method)")
+            }
+        } catch let error as RegistryError {
+            throw Self.status(error)
+        }
+    }
+
+    /// Runs a server-streaming `method` (`AdminMethods.serverStreaming`, e.g. "GetLogs"):
+    /// throws `GRPCStatus` as `call` does, else returns the serialized response messages.
+    public func stream(method: String, request: [UInt8]) async throws -> AsyncThrowingStream<[UInt8], Error> {
+        do {
+            switch method {
+            case "GetLogs": return try await AdminLogs.stream(try decode(request), registry: registry, source: logs)
+            default: throw GRPCStatus(.unimplemented, "unknown streaming method byoc.v1.Admin/\(method)")
             }
         } catch let error as RegistryError {
             throw Self.status(error)

@@ -53,6 +53,26 @@ public protocol Runtime: AnyObject, Sendable {
 
     /// Stops everything (graceful, then forced) and refuses further work.
     func shutdown() async
+
+    /// The log of every replica of `key`: the last `tail` lines of each replica first, then
+    /// (with `follow`) new lines as they are written, until the consumer stops iterating.
+    /// Throws a `RuntimeError` (e.g. the log source cannot be read).
+    nonisolated func logs(_ key: VersionKey, tail: Int, follow: Bool) -> AsyncThrowingStream<ReplicaLogLine, Error>
+}
+
+/// One line a replica wrote, as `GetLogs` streams it.
+public struct ReplicaLogLine: Sendable, Equatable {
+    /// The replica (local: its index; Kubernetes: the pod name).
+    public var replica: String
+    public var line: String
+    /// When the line was written (or read, when the source keeps no time), in ms since 1970.
+    public var timeUnixMs: Int64
+
+    public init(replica: String, line: String, timeUnixMs: Int64) {
+        self.replica = replica
+        self.line = line
+        self.timeUnixMs = timeUnixMs
+    }
 }
 
 /// An error a runtime reports when it cannot act on a version.

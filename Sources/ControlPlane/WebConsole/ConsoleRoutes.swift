@@ -22,6 +22,7 @@ import Transport
 /// | DELETE /api/v1/models/{model}/versions/{version} | DeleteModel | 200 `{deleted: [ModelVersion]}` |
 /// | POST /api/v1/models/{model}/predict `{version, inputs, parameters, payload}` | Inference/Predict | 200 `{model, version, outputs, latencyMs}` |
 /// | GET /api/v1/events?model=&version=&since=&limit= | ListEvents (`since` in Unix ms) | 200 `{events: [Event]}` |
+/// | GET /api/v1/models/{model}/versions/{version}/logs?tail=N | GetLogs (no follow; the UI polls) | 200 `{lines: [LogLine]}` |
 /// | GET /api/v1/stats | - | rps and p99 per model version, last minutes |
 ///
 /// Errors: `{"error": {"code": "NOT_FOUND", "message": "..."}}` with the HTTP status of
@@ -203,6 +204,13 @@ enum ConsoleRoutes {
                 return .json(200, ["events": try decode(ListEventsResponse.self, bytes).events.map { $0.jsonObject() }])
             }
         }
+        r.add("GET", "/api/v1/models/{model}/versions/{version}/logs", requiresAuth: true) { request, responder in
+            let (model, version, items) = (request.params["model"]!, request.params["version"]!, request.queryItems)
+            api(responder) {
+                let lines = try await console.logLines(try logsRequest(model: model, version: version, items))
+                return .json(200, ["lines": lines.map { $0.jsonObject() }])
+            }
+        }
         r.add("GET", "/api/v1/stats", requiresAuth: true) { _, responder in
             let seconds = Double(console.options.statsIntervalNanos) / 1e9
             responder.respond(.json(200, console.stats.jsonObject(intervalSeconds: seconds)))
@@ -240,6 +248,19 @@ enum ConsoleRoutes {
         if let limit = items["limit"], !limit.isEmpty {
             guard let value = Int32(limit) else { throw APIError.invalid("limit must be an integer, got \"\(limit)\"") }
             message.limit = value
+        }
+        return message
+    }
+
+    /// The GetLogs request of `/logs`'s query (`tail`, lines per replica); never follows.
+    static func logsRequest(model: String, version: String, _ items: [String: String]) throws -> GetLogsRequest {
+        if let unknown = items.keys.sorted().first(where: { $0 != "tail" }) {
+            throw APIError.invalid("unknown query parameter \"\(unknown)\" (tail)")
+        }
+        var message = GetLogsRequest(model: model, version: version)
+        if let tail = items["tail"], !tail.isEmpty {
+            guard let value = Int32(tail) else { throw APIError.invalid("tail must be an integer, got \"\(tail)\"") }
+            message.tailLines = value
         }
         return message
     }

@@ -99,6 +99,18 @@ enum UIAssets {
     <div id="timeline-empty" class="empty">No events yet.</div>
     <ol id="timeline" class="timeline"></ol>
   </section>
+
+  <section class="card hidden" id="logs-card">
+    <div class="card-head">
+      <h2 id="logs-title">Logs</h2>
+      <div class="logs-controls">
+        <label class="inline"><input id="logs-follow" type="checkbox" checked> Follow</label>
+        <button id="logs-close" class="btn ghost small" type="button">Close</button>
+      </div>
+    </div>
+    <div id="logs-empty" class="empty">No log lines yet.</div>
+    <pre id="logs-output" class="output logs" aria-live="polite"></pre>
+  </section>
 </main>
 
 <div id="toast" class="toast hidden" role="status"></div>
@@ -221,6 +233,9 @@ table.models tr.model-row td { background: #f8f9fc; font-weight: 600; padding-to
 .msg { display: block; font-size: 12px; color: var(--muted); max-width: 260px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .msg.bad { color: var(--danger); white-space: normal; overflow-wrap: anywhere; max-width: 360px; } /* why it failed ends the message: show all of it */
 label.inline { display: flex; align-items: center; gap: 8px; margin: 0; }
+.logs { max-height: 420px; min-height: 60px; }
+.logs-controls { display: flex; gap: 12px; align-items: center; }
+.logs .replica { color: #8fb0ff; }
 .timeline { list-style: none; margin: 0; padding: 0; max-height: 360px; overflow-y: auto; }
 .timeline li { display: grid; grid-template-columns: 190px 60px 100px 1fr; gap: 10px; padding: 6px 0; border-top: 1px solid var(--line); font-size: 13px; align-items: baseline; }
 .timeline li:first-child { border-top: 0; }
@@ -552,6 +567,7 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
               },
             }, 'Set default'),
             h('button', { class: 'btn small', type: 'button', 'data-action': 'scale', onclick: () => openScale(v) }, 'Scale'),
+            h('button', { class: 'btn small', type: 'button', 'data-action': 'logs', onclick: () => showLogs(m.name, v.version) }, 'Logs'),
             h('button', {
               class: 'btn small link-danger', type: 'button', 'data-action': 'delete',
               onclick: () => confirmDelete('Delete ' + m.name + ' v' + v.version + '?',
@@ -634,6 +650,50 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     $('timeline-empty').classList.toggle('hidden', events.length > 0);
   }
   $('timeline-model').addEventListener('change', () => { refreshTimeline().catch((e) => toast(e.message, true)); });
+
+  // ---------------------------------------------------------------- logs
+  // The replicas' last lines of one version (GetLogs through the JSON API), polled every
+  // second while "Follow" is on, so new lines show within about a second.
+  const logs = { model: null, version: null, timer: null, seq: 0 };
+  const LOG_TAIL = 200;
+  function showLogs(model, version) {
+    logs.model = model; logs.version = version;
+    $('logs-title').textContent = 'Logs · ' + model + ' v' + version;
+    $('logs-output').replaceChildren();
+    $('logs-card').dataset.model = model;
+    $('logs-card').dataset.version = version;
+    $('logs-card').classList.remove('hidden');
+    $('logs-card').scrollIntoView({ behavior: 'smooth', block: 'start' });
+    refreshLogs().catch((e) => toast(e.message, true));
+    scheduleLogs();
+  }
+  function scheduleLogs() {
+    clearInterval(logs.timer);
+    logs.timer = null;
+    if (logs.model && $('logs-follow').checked) {
+      logs.timer = setInterval(() => { if (!document.hidden) refreshLogs().catch(() => {}); }, 1000);
+    }
+  }
+  async function refreshLogs() {
+    const { model, version } = logs;
+    if (!model) return;
+    const seq = ++logs.seq;
+    const r = await api('GET', '/api/v1/models/' + enc(model) + '/versions/' + enc(version) + '/logs?tail=' + LOG_TAIL);
+    if (seq !== logs.seq || logs.model !== model || logs.version !== version) return;
+    const lines = (r && r.lines) || [];
+    const out = $('logs-output');
+    const atEnd = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
+    out.replaceChildren(...lines.map((l) => h('div', { class: 'log-line', 'data-replica': l.replica },
+      h('span', { class: 'replica', text: l.replica + ': ' }), h('span', { class: 'text', text: l.line }))));
+    $('logs-empty').classList.toggle('hidden', lines.length > 0);
+    if (atEnd || $('logs-follow').checked) out.scrollTop = out.scrollHeight;
+  }
+  $('logs-follow').addEventListener('change', scheduleLogs);
+  $('logs-close').addEventListener('click', () => {
+    logs.model = null; logs.version = null;
+    scheduleLogs();
+    $('logs-card').classList.add('hidden');
+  });
 
   // ---------------------------------------------------------------- refresh loop
   async function refresh() {

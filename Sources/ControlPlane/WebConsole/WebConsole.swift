@@ -67,6 +67,8 @@ public final class WebConsole: @unchecked Sendable {
     public let options: WebConsoleOptions
     public let stats: StatsHistory
     let admin: AdminHandler?
+    /// The server-streaming Admin API (GetLogs, for the log panel); set before `attach`.
+    public var adminStreams: AdminStreamHandler?
     let control: (@Sendable () async -> ControlSample)?
     /// Makes each worker's request-authorization hook for the JSON API, from that worker's
     /// router (nil: open). Set before `attach`.
@@ -190,6 +192,24 @@ public final class WebConsole: @unchecked Sendable {
     /// The `/metrics` text in `format`.
     public func metricsText(format: MetricsFormat = .prometheus) async -> String {
         PrometheusText.render(await snapshot(), format: format)
+    }
+
+    /// Runs GetLogs (without follow) to its end; gRPC statuses become `APIError`s.
+    func logLines(_ request: GetLogsRequest) async throws -> [LogLine] {
+        guard let adminStreams else {
+            throw APIError(501, "UNIMPLEMENTED", "this gateway keeps no replica logs (--routes)")
+        }
+        var request = request
+        request.follow = false
+        do {
+            var lines: [LogLine] = []
+            for try await bytes in try await adminStreams("GetLogs", request.serializedBytes()) {
+                lines.append(try ConsoleRoutes.decode(LogLine.self, bytes))
+            }
+            return lines
+        } catch let status as GRPCStatus {
+            throw APIError(status)
+        }
     }
 
     /// Calls the Admin API; gRPC statuses become `APIError`s.

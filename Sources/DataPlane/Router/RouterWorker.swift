@@ -84,14 +84,19 @@ public final class RouterWorker: GRPCCallDispatcher {
     /// Every path with a fixed destination: one hash lookup per call decides where it goes.
     private var paths: [String: PathKind] = [:]
     private let admin: AdminHandler?
+    private let adminStreams: AdminStreamHandler?
+    /// This worker's open server-streaming Admin calls.
+    private let adminStreamingCalls = AdminStreamingCalls()
     /// The tokens this worker checks calls against (nil: auth off); replaced on this loop.
     public private(set) var authTable: AuthTable?
 
-    public init(loop: EventLoop, config: RouterConfig, routeTable: RouteTable, admin: AdminHandler?, seed: UInt64) {
+    public init(loop: EventLoop, config: RouterConfig, routeTable: RouteTable, admin: AdminHandler?, seed: UInt64,
+                adminStreams: AdminStreamHandler? = nil) {
         self.loop = loop
         self.config = config
         self.routeTable = routeTable
         self.admin = admin
+        self.adminStreams = adminStreams
         self.pool = UpstreamPool(loop: loop, config: config.pool)
         self.random = FastRandom(seed: seed)
         self.authTable = config.auth
@@ -190,6 +195,14 @@ public final class RouterWorker: GRPCCallDispatcher {
             }
             let method = String(head.method)
             let authorization = head.metadata("authorization")
+            if AdminMethods.serverStreaming.contains(method) {
+                guard let adminStreams else {
+                    GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.unimplemented, "byoc.v1.Admin/\(method) is not served here"))
+                    return nil
+                }
+                return adminStreamingCalls.make(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes,
+                                                method: method, authorization: authorization, handler: adminStreams)
+            }
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes) { call, message in
                 Task {
                     let result: Result<[UInt8], GRPCStatus>
@@ -237,7 +250,10 @@ public final class RouterWorker: GRPCCallDispatcher {
         return call
     }
 
-    public func beginShutdown() {}
+    /// Ends the open log follows (they would hold the drain for the whole grace period).
+    public func beginShutdown() {
+        adminStreamingCalls.shutdown()
+    }
 
     /// Picks an endpoint by power-of-two-choices on this worker's in-flight streams, skipping
     /// endpoints in connect backoff and those in `excluding`.

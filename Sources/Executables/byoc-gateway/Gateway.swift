@@ -4,6 +4,7 @@ import GRPC
 import HTTP1
 import Kubernetes
 import Local
+import Messages
 import Reconciler
 import Registry
 import Router
@@ -50,10 +51,11 @@ final class Gateway: @unchecked Sendable {
         try GatewayAuth.checkOptions(options)
         var initial = RouteTable.empty
         var admin: AdminHandler?
+        var adminStreams: AdminStreamHandler?
         if let routes = options.routes {
             initial = try RouteTable.load(path: routes, generation: generation.next())
         } else {
-            admin = try startControlPlane()
+            (admin, adminStreams) = try startControlPlane()
         }
         var publish: (@Sendable (TokenSnapshot, Bool) async -> Void)?
         if let sync = tokenSync {
@@ -71,13 +73,14 @@ final class Gateway: @unchecked Sendable {
         config.gracePeriodNanos = UInt64(options.gracePeriodMs) * 1_000_000
         config.http2.maxConcurrentStreams = UInt32(options.maxConcurrentStreams)
         server = GRPCServer(config: config)
-        let console = makeConsole(admin: admin)
+        let console = makeConsole(admin: admin, adminStreams: adminStreams)
         self.console = console
         let table = initial
         var made: [RouterWorker] = []
         try server.start(configureWorker: { worker in console.attach(worker) }) { index, loop in
             let router = RouterWorker(loop: loop, config: routerConfig, routeTable: table, admin: admin,
-                                      seed: UInt64(index + 1) &* 0x9E37_79B9 ^ UInt64(UInt32(truncatingIfNeeded: getpid())))
+                                      seed: UInt64(index + 1) &* 0x9E37_79B9 ^ UInt64(UInt32(truncatingIfNeeded: getpid())),
+                                      adminStreams: adminStreams)
             made.append(router)
             return router
         }
@@ -93,7 +96,7 @@ final class Gateway: @unchecked Sendable {
     }
 
     /// The web console, reading reconcile and registry numbers for /metrics off the request path.
-    private func makeConsole(admin: AdminHandler?) -> WebConsole {
+    private func makeConsole(admin: AdminHandler?, adminStreams: AdminStreamHandler?) -> WebConsole {
         var consoleOptions = WebConsoleOptions()
         consoleOptions.mode = options.routes == nil ? "registry" : "routes"
         consoleOptions.limits.headerTimeoutNanos = UInt64(options.httpHeaderTimeoutMs) * 1_000_000
@@ -114,12 +117,13 @@ final class Gateway: @unchecked Sendable {
             }
         }
         let console = WebConsole(admin: admin, control: control, options: consoleOptions)
+        console.adminStreams = adminStreams
         if let auth, auth.required { console.makeAuthorizer = { ConsoleAuthorizer(router: $0) } }
         return console
     }
 
-    /// Opens the registry and builds the reconciler and the Admin API; returns the Admin handler.
-    private func startControlPlane() throws -> AdminHandler {
+    /// Opens the registry and builds the reconciler and the Admin API; returns the Admin handlers.
+    private func startControlPlane() throws -> (AdminHandler, AdminStreamHandler) {
         try FileManager.default.createDirectory(atPath: options.stateDir, withIntermediateDirectories: true)
         let path = options.db ?? (options.stateDir as NSString).appendingPathComponent("registry.sqlite")
         if options.runtime == "kubernetes" { return try startKubernetes(databasePath: path) }
@@ -142,16 +146,38 @@ final class Gateway: @unchecked Sendable {
                                        await self?.routesInstalled()
                                    },
                                    limits: AdminLimits(maxReplicas: Int32(options.maxReplicas)),
-                                   tokensChanged: { [weak self] snapshot in await self?.auth?.update(snapshot) })
+                                   tokensChanged: { [weak self] snapshot in await self?.auth?.update(snapshot) },
+                                   logs: Self.logSource(runtime))
         self.registry = registry
         self.reconciler = reconciler
         FileHandle.standardError.write(Data("byoc-gateway: registry \(path), runtime \(options.runtime), state in \(options.stateDir)\n".utf8))
-        return { method, request in try await service.call(method: method, request: request) }
+        return ({ method, request in try await service.call(method: method, request: request) },
+                { method, request in try await service.stream(method: method, request: request) })
+    }
+
+    /// GetLogs' source: the runtime's replica logs as `LogLine`s, its errors as UNAVAILABLE.
+    static func logSource(_ runtime: any Runtime) -> AdminLogSource {
+        { key, tail, follow in
+            let lines = runtime.logs(key, tail: tail, follow: follow)
+            let (stream, continuation) = AsyncThrowingStream.makeStream(of: LogLine.self, throwing: Error.self)
+            let task = Task {
+                do {
+                    for try await line in lines {
+                        continuation.yield(LogLine(replica: line.replica, line: line.line, timeUnixMs: line.timeUnixMs))
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: GRPCStatus(.unavailable, "\(error)"))
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+            return stream
+        }
     }
 
     /// `--runtime kubernetes`: the registry is opened only while this replica holds the Lease;
     /// see `KubeControlPlane` and deploy/ROUTING.md.
-    private func startKubernetes(databasePath: String) throws -> AdminHandler {
+    private func startKubernetes(databasePath: String) throws -> (AdminHandler, AdminStreamHandler) {
         var config: KubeConfig
         do {
             config = try KubeConfig.resolve(apiURL: options.kubeAPI, tokenFile: options.kubeTokenFile,
@@ -177,13 +203,15 @@ final class Gateway: @unchecked Sendable {
         kubeOptions.reconciler = ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs)))
         kubeOptions.startedLeading = { [weak self] registry in await self?.auth?.startedLeading(registry: registry) }
         let limits = AdminLimits(maxReplicas: Int32(options.maxReplicas))
-        kube = KubeControlPlane(client: client, options: kubeOptions, makeAdmin: { [weak self] registry, changed in
+        kube = KubeControlPlane(client: client, options: kubeOptions, makeAdmin: { [weak self] registry, runtime, changed in
             let gateway = self
             let service = AdminService(registry: registry, changed: { [weak gateway] in
                 await changed()
                 await gateway?.routesInstalled()
-            }, limits: limits, tokensChanged: { [weak gateway] snapshot in await gateway?.auth?.update(snapshot) })
-            return { method, request in try await service.call(method: method, request: request) }
+            }, limits: limits, tokensChanged: { [weak gateway] snapshot in await gateway?.auth?.update(snapshot) },
+               logs: Gateway.logSource(runtime))
+            return ({ method, request in try await service.call(method: method, request: request) },
+                    { method, request in try await service.stream(method: method, request: request) })
         }, publish: { [weak self] table in self?.publish(table) })
         if options.requireAuth || options.adminTokenFile != nil {
             let kube = kube!
@@ -193,7 +221,7 @@ final class Gateway: @unchecked Sendable {
         }
         FileHandle.standardError.write(Data(("byoc-gateway: runtime kubernetes, API \(config.url), namespace \(config.namespace), "
             + "identity \(identity), registry \(databasePath) (opened while leading)\n").utf8))
-        return kube!.adminHandler
+        return (kube!.adminHandler, kube!.adminStreamHandler)
     }
 
     /// Where other replicas reach this one's Admin API: --advertise-address, else POD_IP with

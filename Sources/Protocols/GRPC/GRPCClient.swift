@@ -31,9 +31,9 @@ public final class GRPCClient: @unchecked Sendable {
     public let port: Int
     public let authority: String
     public let scheme: String
-    private let loop: EventLoop
+    let loop: EventLoop
     /// The connection (loop-confined).
-    private let client: HTTP2Client
+    let client: HTTP2Client
 
     public init(host: String, port: Int, scheme: String = "http", makeChannel: ((Int32) throws -> ByteChannel)? = nil) {
         self.host = host

@@ -1,9 +1,10 @@
 import HTTP2
 import Transport
 
-/// A unary call answered in this process: collects the request message, runs the handler,
-/// sends the response. Lives on its worker's loop; `respond`/`fail` must be called there
-/// (from another thread, go through `loop.execute`).
+/// A call with one request message answered in this process: collects the message, runs the
+/// handler, which answers it unary (`respond` or `fail`) or server streaming (`send` for each
+/// message, then `end`). Lives on its worker's loop; every answering method must be called
+/// there (from another thread, go through `loop.execute`).
 public final class UnaryCall: HTTP2StreamDelegate {
     /// A handler gets the call and the request message.
     public typealias Handler = (UnaryCall, [UInt8]) -> Void
@@ -15,6 +16,10 @@ public final class UnaryCall: HTTP2StreamDelegate {
     private var reader: GRPCMessageReader
     private var message: [UInt8]?
     private var finished = false
+    /// Response headers went out (a streamed response has begun).
+    private var headersSent = false
+    /// Response bytes queued on the stream and not yet sent (a slow reader's backlog).
+    public private(set) var queuedBytes = 0
     private var deadlineTimer: UInt64?
     /// Called once if the client cancels (or the deadline passes) before the response.
     public var onCancel: (() -> Void)?
@@ -52,11 +57,39 @@ public final class UnaryCall: HTTP2StreamDelegate {
         stream.finish(trailers: GRPCResponses.trailers(.ok))
     }
 
-    /// Ends the call with an error status (trailers-only).
+    /// Ends the call with an error status (trailers-only, or trailers after streamed messages).
     public func fail(_ status: GRPCStatus) {
         guard !finished else { return }
         finish()
-        GRPCResponses.sendTrailersOnly(stream, status)
+        if headersSent {
+            stream.finish(trailers: GRPCResponses.trailers(status))
+        } else {
+            GRPCResponses.sendTrailersOnly(stream, status)
+        }
+    }
+
+    /// Server streaming: sends one response message (after the response headers, the first time).
+    public func send(_ message: [UInt8]) {
+        guard !finished else { return }
+        if !headersSent {
+            headersSent = true
+            stream.sendHeaders(GRPCResponses.responseHeaders(extra: responseMetadata), endStream: false)
+        }
+        let framed = GRPCFraming.frame(message)
+        queuedBytes += framed.count
+        stream.write(framed)
+    }
+
+    /// Server streaming: ends the response after the messages sent, with `status`.
+    public func end(_ status: GRPCStatus = .ok) {
+        guard !finished else { return }
+        guard headersSent else {
+            // No message: a trailers-only response carries the status.
+            fail(status)
+            return
+        }
+        finish()
+        stream.finish(trailers: GRPCResponses.trailers(status))
     }
 
     private func finish() {
@@ -98,6 +131,10 @@ public final class UnaryCall: HTTP2StreamDelegate {
             return
         }
         handler(self, message)
+    }
+
+    public func streamDrained(_ stream: HTTP2Stream, bytes: Int) {
+        queuedBytes -= bytes
     }
 
     public func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {

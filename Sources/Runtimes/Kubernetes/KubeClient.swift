@@ -177,13 +177,35 @@ public final class KubeClient: @unchecked Sendable {
         }
         let idle = UInt64(options.watchTimeoutSeconds) * 1_000_000_000 + options.watchIdleGrace.nanoseconds
         let call = KubeWatchCall(continuation: continuation, info: info, maxLineBytes: options.maxWatchLineBytes,
-                                 idleNanos: idle)
+                                 idleNanos: idle, parse: WatchEvent.parse)
         continuation.onTermination = { [loop] _ in loop.execute { call.cancel() } }
         loop.execute { [self] in
             start(method: "GET", path: path, token: token, body: nil, contentType: nil, delegate: call) { error in
                 call.failToStart(error)
             }
             call.armIdleTimer()
+        }
+        return stream
+    }
+
+    /// GETs `path` (with `query`) and yields its body line by line as it arrives, e.g. a pod's
+    /// log with `follow=true` (the stream ends when the server ends the response; throws on a
+    /// transport failure or an HTTP error). Cancelling the consuming task resets the stream.
+    public func lines(path: String, query: [(String, String)], info: KubeRequestInfo) -> AsyncThrowingStream<String, Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: String.self, throwing: Error.self)
+        let token: String?
+        do { token = try tokens.current() } catch {
+            continuation.finish(throwing: error)
+            return stream
+        }
+        let call = KubeLineStreamCall<String>(continuation: continuation, info: info, maxLineBytes: options.maxWatchLineBytes,
+                                              idleNanos: 0) { String(decoding: $0, as: UTF8.self) }
+        continuation.onTermination = { [loop] _ in loop.execute { call.cancel() } }
+        let fullPath = path + Self.queryString(query)
+        loop.execute { [self] in
+            start(method: "GET", path: fullPath, token: token, body: nil, contentType: nil, delegate: call) { error in
+                call.failToStart(error)
+            }
         }
         return stream
     }
@@ -385,8 +407,13 @@ final class KubeUnaryCall: KubeStreamDelegate {
 }
 
 /// A watch: newline-delimited JSON events, parsed as DATA frames arrive.
-final class KubeWatchCall: KubeStreamDelegate {
-    private let continuation: AsyncThrowingStream<WatchEvent, Error>.Continuation
+typealias KubeWatchCall = KubeLineStreamCall<WatchEvent>
+
+/// A response read line by line as DATA frames arrive (a watch's events, a followed pod log),
+/// each line turned into an `Element` by `parse`.
+final class KubeLineStreamCall<Element: Sendable>: KubeStreamDelegate {
+    private let continuation: AsyncThrowingStream<Element, Error>.Continuation
+    private let parse: (Data) throws -> Element
     private let info: KubeRequestInfo
     private var lines: WatchLineBuffer
     private var call: HTTP2ClientCall?
@@ -397,9 +424,10 @@ final class KubeWatchCall: KubeStreamDelegate {
     private let idleNanos: UInt64
     private var sawData = false
 
-    init(continuation: AsyncThrowingStream<WatchEvent, Error>.Continuation, info: KubeRequestInfo, maxLineBytes: Int,
-         idleNanos: UInt64) {
+    init(continuation: AsyncThrowingStream<Element, Error>.Continuation, info: KubeRequestInfo, maxLineBytes: Int,
+         idleNanos: UInt64, parse: @escaping (Data) throws -> Element) {
         self.continuation = continuation
+        self.parse = parse
         self.info = info
         self.lines = WatchLineBuffer(maxLineBytes: maxLineBytes)
         self.idleNanos = idleNanos
@@ -452,7 +480,7 @@ final class KubeWatchCall: KubeStreamDelegate {
         }
         do {
             for line in try lines.append(data) {
-                continuation.yield(try WatchEvent.parse(line))
+                continuation.yield(try parse(line))
             }
         } catch {
             call.cancel()
@@ -481,7 +509,7 @@ final class KubeWatchCall: KubeStreamDelegate {
             return
         }
         if let last = lines.finish() {
-            if let event = try? WatchEvent.parse(last) { continuation.yield(event) }
+            if let element = try? parse(last) { continuation.yield(element) }
         }
         finish(nil)
     }

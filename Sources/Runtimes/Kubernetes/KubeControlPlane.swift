@@ -51,7 +51,7 @@ public final class KubeControlPlane: @unchecked Sendable {
 
     public let client: KubeClient
     public let options: KubeControlPlaneOptions
-    private let makeAdmin: @Sendable (Registry, @escaping @Sendable () async -> Void) -> AdminHandler
+    private let makeAdmin: MakeAdmin
     private let publish: @Sendable (RouteTable) -> Void
     private var follower: RouteFollower!
     private var elector: LeaderElector?
@@ -60,17 +60,23 @@ public final class KubeControlPlane: @unchecked Sendable {
     private let lock = NSLock()
     private var leading = false
     private var admin: AdminHandler?
+    private var adminStreams: AdminStreamHandler?
     private var registry: Registry?
     private var reconciler: Reconciler?
     private var forwardClient: (address: String, client: GRPCClient)?
     private var ownAddress: String?
 
+    /// Builds the Admin API (unary and server-streaming handlers) over the registry and the
+    /// runtime; the closure it receives publishes routes from the registry and wakes the
+    /// reconciler (await it after every change).
+    public typealias MakeAdmin = @Sendable (Registry, KubernetesRuntime, @escaping @Sendable () async -> Void)
+        -> (unary: AdminHandler, streaming: AdminStreamHandler)
+
     /// - Parameters:
-    ///   - makeAdmin: builds the Admin API over the registry; the closure it receives publishes
-    ///     routes from the registry and wakes the reconciler (await it after every change).
+    ///   - makeAdmin: builds the Admin API while this replica leads.
     ///   - publish: hands a route table to the data plane.
     public init(client: KubeClient, options: KubeControlPlaneOptions,
-                makeAdmin: @escaping @Sendable (Registry, @escaping @Sendable () async -> Void) -> AdminHandler,
+                makeAdmin: @escaping MakeAdmin,
                 publish: @escaping @Sendable (RouteTable) -> Void) {
         self.client = client
         self.options = options
@@ -132,6 +138,38 @@ public final class KubeControlPlane: @unchecked Sendable {
         }
     }
 
+    /// The server-streaming Admin handler (GetLogs): served while leading (the runtime reading
+    /// the pods' logs runs there), else forwarded to the leader like the unary calls.
+    public var adminStreamHandler: AdminStreamHandler {
+        { [weak self] method, request in
+            guard let self else { throw GRPCStatus(.unavailable, "the gateway is stopping") }
+            if let local = try await self.leaderLocal(\.adminStreams) { return try await local(method, request) }
+            let leader = try await self.leaderAddress()
+            let metadata = AdminCallContext.authorization.map { [("authorization", $0)] } ?? []
+            let forwarded = self.forwarder(for: leader.endpoint)
+                .serverStreaming(path: "/byoc.v1.Admin/\(method)", request: request, metadata: metadata)
+            return Self.namingLeader(forwarded, holder: leader.holder, address: leader.address)
+        }
+    }
+
+    /// `stream`, with an UNAVAILABLE from reaching the leader saying which leader.
+    private static func namingLeader(_ stream: AsyncThrowingStream<[UInt8], Error>, holder: String, address: String)
+        -> AsyncThrowingStream<[UInt8], Error> {
+        let (out, continuation) = AsyncThrowingStream.makeStream(of: [UInt8].self, throwing: Error.self)
+        let task = Task {
+            do {
+                for try await message in stream { continuation.yield(message) }
+                continuation.finish()
+            } catch let status as GRPCStatus where status.code == .unavailable {
+                continuation.finish(throwing: GRPCStatus(.unavailable, "cannot reach the leader \(holder) at \(address): \(status.message)"))
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return out
+    }
+
     // MARK: - Leadership
 
     private func startedLeading() async -> Bool {
@@ -144,12 +182,13 @@ public final class KubeControlPlane: @unchecked Sendable {
         let reconciler = Reconciler(registry: registry, runtime: runtime, options: options.reconciler) { [weak self] table in
             self?.leaderPublished(table)
         }
-        let admin = makeAdmin(registry) { await reconciler.registryChanged() }
+        let admin = makeAdmin(registry, runtime) { await reconciler.registryChanged() }
         lock.withLock {
             leading = true
             self.registry = registry
             self.reconciler = reconciler
-            self.admin = admin
+            self.admin = admin.unary
+            self.adminStreams = admin.streaming
         }
         options.log("leading: registry \(options.databasePath), reconciling namespace \(client.namespace)")
         await options.startedLeading(registry)
@@ -165,6 +204,7 @@ public final class KubeControlPlane: @unchecked Sendable {
             self.reconciler = nil
             self.registry = nil
             admin = nil
+            adminStreams = nil
             return taken
         }
         await reconciler?.stop()
@@ -199,14 +239,34 @@ public final class KubeControlPlane: @unchecked Sendable {
     // MARK: - Admin
 
     private func handleAdmin(_ method: String, _ request: [UInt8]) async throws -> [UInt8] {
-        if let local = lock.withLock({ admin }) { return try await local(method, request) }
-        // Becoming the leader (the registry is opening): wait for it rather than forward to ourselves.
+        if let local = try await leaderLocal(\.admin) { return try await local(method, request) }
+        let leader = try await leaderAddress()
+        let client = forwarder(for: leader.endpoint)
+        do {
+            // The caller's own credentials: the leader checks them again.
+            let metadata = AdminCallContext.authorization.map { [("authorization", $0)] } ?? []
+            return try await client.unary(path: "/byoc.v1.Admin/\(method)", request: request, metadata: metadata,
+                                          timeoutMs: 30_000).message
+        } catch let status as GRPCStatus where status.code == .unavailable {
+            throw GRPCStatus(.unavailable, "cannot reach the leader \(leader.holder) at \(leader.address): \(status.message)")
+        }
+    }
+
+    /// This replica's own handler while it leads (waiting while it becomes the leader, rather
+    /// than forwarding to itself); nil on a follower.
+    private func leaderLocal<Handler>(_ handler: KeyPath<KubeControlPlane, Handler?>) async throws -> Handler? {
+        if let local = lock.withLock({ self[keyPath: handler] }) { return local }
         if elector?.isLeader == true {
-            for _ in 0..<100 where lock.withLock({ admin }) == nil && elector?.isLeader == true {
+            for _ in 0..<100 where lock.withLock({ self[keyPath: handler] }) == nil && elector?.isLeader == true {
                 try await Task.sleep(for: .milliseconds(50))
             }
-            if let local = lock.withLock({ admin }) { return try await local(method, request) }
+            return lock.withLock { self[keyPath: handler] }
         }
+        return nil
+    }
+
+    /// The leader's identity and Admin address, from the Lease; UNAVAILABLE when none is known.
+    private func leaderAddress() async throws -> (holder: String, address: String, endpoint: Endpoint) {
         var lease = elector?.lastLease
         if lease == nil { lease = try? await client.get(.leases, name: options.election.leaseName) }
         let holder = lease.flatMap { $0[path: "spec", "holderIdentity"]?.string } ?? ""
@@ -216,15 +276,7 @@ public final class KubeControlPlane: @unchecked Sendable {
               let endpoint = Endpoint(parsing: address) else {
             throw GRPCStatus(.unavailable, "this gateway replica is not the leader and no leader is known yet; retry shortly")
         }
-        let client = forwarder(for: endpoint)
-        do {
-            // The caller's own credentials: the leader checks them again.
-            let metadata = AdminCallContext.authorization.map { [("authorization", $0)] } ?? []
-            return try await client.unary(path: "/byoc.v1.Admin/\(method)", request: request, metadata: metadata,
-                                          timeoutMs: 30_000).message
-        } catch let status as GRPCStatus where status.code == .unavailable {
-            throw GRPCStatus(.unavailable, "cannot reach the leader \(holder) at \(address): \(status.message)")
-        }
+        return (holder, address, endpoint)
     }
 
     private func forwarder(for endpoint: Endpoint) -> GRPCClient {

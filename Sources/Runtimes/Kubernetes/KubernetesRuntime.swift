@@ -152,6 +152,11 @@ public actor KubernetesRuntime: Runtime {
     // MARK: - Inspection
 
     /// Ready endpoints of `key`'s Service as last seen.
+    /// The pods' logs: `PodLogs`.
+    public nonisolated func logs(_ key: VersionKey, tail: Int, follow: Bool) -> AsyncThrowingStream<ReplicaLogLine, Error> {
+        PodLogs(client: client).lines(key, tail: tail, follow: follow)
+    }
+
     public nonisolated func endpoints(of key: VersionKey) -> [Endpoint] {
         ObservedState.endpoints(serviceName: KubeNames(key).name, slices: informers[.endpointSlices]!.list())
     }

@@ -181,6 +181,11 @@ public actor LocalRuntime: Runtime {
     /// Pids still being stopped (SIGTERM sent, not yet reaped).
     public func stoppingPIDs() -> [Int32] { stopping.map(\.pid) }
 
+    /// Every replica's log file: `ReplicaLogReader` (replica ids are the indexes).
+    public nonisolated func logs(_ key: VersionKey, tail: Int, follow: Bool) -> AsyncThrowingStream<ReplicaLogLine, Error> {
+        ReplicaLogReader(directory: "\(stateDir)/logs/\(key.model)/\(key.version)").lines(tail: tail, follow: follow)
+    }
+
     /// Where replica `index` of `key` writes its stdout and stderr.
     public nonisolated func logPath(_ key: VersionKey, replica index: Int) -> String {
         "\(stateDir)/logs/\(key.model)/\(key.version)/replica-\(index).log"

@@ -69,6 +69,13 @@ extension Event {
     }
 }
 
+extension LogLine {
+    /// Returns a JSON-compatible dictionary with protobuf JSON names ("timeUnixMs", ...).
+    public func jsonObject() -> [String: Any] {
+        ["replica": replica, "line": line, "timeUnixMs": Int(timeUnixMs)]
+    }
+}
+
 extension Tensor {
     /// Returns a JSON-compatible dictionary: "dtype" (name), "shape" and each non-empty value list
     /// under its field name ("raw" as base64; non-finite floats as "NaN"/"Infinity"/"-Infinity").

@@ -78,6 +78,7 @@ RESOURCES = {
 }
 WORKLOAD_KINDS = ("deployments", "services", "horizontalpodautoscalers", "poddisruptionbudgets")
 PATH_RE = re.compile(r"^/(?:api/(?P<cv>v1)|apis/(?P<g>[^/]+)/(?P<gv>[^/]+))/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?/?$")
+LOG_RE = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")
 HISTORY_LIMIT = 20000
 
 
@@ -311,6 +312,9 @@ class API:
         """Returns (status, body_dict) for unary requests, or ('watch', params) for watches."""
         url = urlsplit(path)
         q = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        lm = LOG_RE.match(unquote(url.path))
+        if lm and method == "GET":
+            return "log", self.pod_log(lm.group("ns"), lm.group("name"), q)
         m = PATH_RE.match(unquote(url.path))
         if not m:
             raise APIError(404, "NotFound", f"the server could not find the requested resource ({url.path})")
@@ -383,6 +387,36 @@ class API:
             return 200, self.write(plural, ns, name, merge(old, payload), old, q.get("fieldManager", "unknown"), "Update")
         raise APIError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media "
                        f"types include: application/apply-patch+yaml, application/merge-patch+json (got {ctype})")
+
+    def pod_log(self, ns, name, q):
+        """The pods/log subresource as the kubelet answers it: the container's output (the
+        echo process's file), `tailLines`, `timestamps` (RFC 3339 nano prefix), `follow`, and
+        `previous` (the last terminated run; the fake never restarts a container, so that is
+        the run that crashed)."""
+        obj = self.store.get("pods", ns, name)
+        if obj is None:
+            raise not_found("pods", name)
+        cs = (obj.get("status") or {}).get("containerStatuses") or [{}]
+        container = obj["spec"]["containers"][0]["name"]
+        if q.get("container") not in (None, container):
+            raise APIError(400, "BadRequest", f'container {q["container"]} is not valid for pod {name}')
+        pod = self.cluster.pods.get((ns, name))
+        previous = q.get("previous") in ("true", "1")
+        if previous:
+            if "terminated" not in (cs[0].get("lastState") or {}) or pod is None or pod.log is None:
+                raise APIError(400, "BadRequest", f'previous terminated container "{container}" in pod "{name}" not found')
+        else:
+            waiting = (cs[0].get("state") or {}).get("waiting")
+            if pod is None or pod.log is None or (waiting and "terminated" not in (cs[0].get("lastState") or {})):
+                reason = (waiting or {}).get("reason", "ContainerCreating")
+                raise APIError(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: {reason}')
+        tail = q.get("tailLines")
+        try:
+            tail = int(tail) if tail not in (None, "") else None
+        except ValueError:
+            raise APIError(400, "BadRequest", f"invalid tailLines {tail!r}")
+        return {"ns": ns, "pod": pod, "tail": tail, "timestamps": q.get("timestamps") in ("true", "1"),
+                "follow": q.get("follow") in ("true", "1") and not previous}
 
     def check_identity(self, plural, ns, name, obj):
         kind = RESOURCES[plural][2]
@@ -793,6 +827,7 @@ class H2Protocol(asyncio.Protocol):
         self.ending: set[int] = set()
         self.watches: dict[int, Watch] = {}
         self.timers: dict[int, asyncio.TimerHandle] = {}
+        self.log_tasks: set[asyncio.Future] = set()   # followed pod logs
         self.closed = False
 
     def connection_made(self, transport):
@@ -892,6 +927,8 @@ class H2Protocol(asyncio.Protocol):
             return
         if result[0] == "watch":
             self.start_watch(sid, result[1])
+        elif result[0] == "log":
+            self.start_log(sid, result[1])
         else:
             self.respond(sid, result[0], result[1])
 
@@ -925,6 +962,64 @@ class H2Protocol(asyncio.Protocol):
         self.watches[sid] = w
         self.timers[sid] = asyncio.get_event_loop().call_later(p["timeout"], self.end_watch, sid)
         self.flush()
+
+    def start_log(self, sid, p):
+        """Streams a pod's log (text/plain): the tail, then with follow new lines as the process
+        writes them, until the pod goes away or its process exits."""
+        self.conn.send_headers(sid, [(":status", "200"), ("content-type", "text/plain")])
+        self.outbox[sid] = bytearray()
+        pod = p["pod"]
+        cluster = self.server.cluster
+
+        def stamp(line: bytes) -> bytes:
+            if not p["timestamps"]:
+                return line + b"\n"
+            t = time.time()
+            return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e9):09d}Z ").encode() + line + b"\n"
+
+        def send(data: bytes) -> bool:
+            if self.closed or sid not in self.outbox:
+                return False
+            self.outbox[sid] += data
+            self.pump()
+            return True
+
+        data = pod.log.read_bytes()
+        complete, _, rest = data.rpartition(b"\n")
+        lines = complete.split(b"\n") if complete or data.startswith(b"\n") else []
+        if p["tail"] is not None:
+            lines = lines[-p["tail"]:] if p["tail"] > 0 else []
+        send(b"".join(stamp(line) for line in lines))
+        if not p["follow"]:
+            self.ending.add(sid)
+            self.pump()
+            return
+
+        async def follow(offset: int, partial: bytes):
+            while sid in self.outbox and not self.closed:
+                await asyncio.sleep(0.1)
+                alive = (p["ns"], pod.name) in cluster.pods and pod.process is not None and pod.process.returncode is None
+                try:
+                    with open(pod.log, "rb") as f:
+                        f.seek(offset)
+                        chunk = f.read()
+                except OSError:
+                    chunk = b""
+                offset += len(chunk)
+                partial += chunk
+                if b"\n" in partial:
+                    done, _, partial = partial.rpartition(b"\n")
+                    if not send(b"".join(stamp(line) for line in done.split(b"\n"))):
+                        return
+                if not alive:
+                    break
+            if sid in self.outbox:
+                self.ending.add(sid)
+                self.pump()
+
+        self.log_tasks.add(asyncio.ensure_future(follow(len(data), rest)))
+        for task in [t for t in self.log_tasks if t.done()]:
+            self.log_tasks.discard(task)
 
     def end_watch(self, sid):
         w = self.watches.pop(sid, None)
