@@ -1,3 +1,4 @@
+import Foundation
 import GRPC
 import Messages
 import Registry
@@ -45,6 +46,7 @@ public final class AdminService: Sendable {
             case "CreateToken": return try await tokens.create(try decode(request)).serializedBytes()
             case "ListTokens": return try await tokens.list(try decode(request)).serializedBytes()
             case "RevokeToken": return try await tokens.revoke(try decode(request)).serializedBytes()
+            case "CollectUnused": return try await collectUnused(try decode(request)).serializedBytes()
             case "ListEvents": return try await AdminEvents.list(try decode(request), registry: registry).serializedBytes()
             default: throw GRPCStatus(.unimplemented, "unknown method byoc.v1.Admin/\(method)")
             }
@@ -108,8 +110,9 @@ public final class AdminService: Sendable {
         try AdminValidation.version(request.version)
         let bounds = try AdminValidation.replicas(min: request.minReplicas, max: request.maxReplicas,
                                                   limit: limits.maxReplicas)
+        let autoscaling = try request.autoscaling.map { try AdminValidation.autoscaling($0, limits: limits) }
         let record = try await registry.scale(VersionKey(model: request.model, version: request.version),
-                                              minReplicas: bounds.min, maxReplicas: bounds.max)
+                                              minReplicas: bounds.min, maxReplicas: bounds.max, autoscaling: autoscaling)
         await changed()
         return AdminConversions.modelVersion(record)
     }
@@ -121,6 +124,28 @@ public final class AdminService: Sendable {
         let deleted = try await registry.delete(model: request.model, version: request.version)
         await changed()
         return DeleteModelResponse(deleted: deleted.map(AdminConversions.modelVersion))
+    }
+
+    /// Garbage collection now (dry_run: only says what would go): every version, deleted or
+    /// kept, and why. FAILED_PRECONDITION when the gateway runs without `--gc-unused-after`.
+    private func collectUnused(_ request: CollectUnusedRequest) async throws -> CollectUnusedResponse {
+        guard limits.gcUnusedAfterSeconds > 0 else {
+            throw GRPCStatus(.failedPrecondition, "garbage collection is off: start the gateway with --gc-unused-after DURATION (e.g. 7d)")
+        }
+        let verdicts = try await registry.collectUnused(cutoffUnixMs: AdminService.gcCutoff(limits: limits),
+                                                        unusedAfter: limits.gcUnusedAfterText, dryRun: request.dryRun)
+        if !request.dryRun, verdicts.contains(where: \.deleted) { await changed() }
+        return CollectUnusedResponse(
+            versions: verdicts.map {
+                CollectedVersion(model: $0.key.model, version: $0.key.version, deleted: $0.deleted, reason: $0.reason,
+                                 lastCalledUnixMs: $0.lastCalledUnixMs)
+            },
+            unusedAfterSeconds: limits.gcUnusedAfterSeconds)
+    }
+
+    /// The time before which a version's last call (or registration) makes it unused.
+    public static func gcCutoff(limits: AdminLimits) -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded()) - limits.gcUnusedAfterSeconds * 1000
     }
 
     // MARK: - Helpers

@@ -523,6 +523,10 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
               'Every version of "' + m.name + '" (' + m.versions.length + ') will be stopped and removed from the registry.',
               async () => { await api('DELETE', '/api/v1/models/' + enc(m.name)); toast('Deleted model ' + m.name); refresh(); }),
           }, 'Delete model'))));
+      const agoText = (ms) => {
+        const sec = Math.max(0, Math.round((Date.now() - ms) / 1000));
+        return sec < 120 ? sec + 's ago' : sec < 7200 ? Math.round(sec / 60) + 'm ago' : sec < 172800 ? Math.round(sec / 3600) + 'h ago' : Math.round(sec / 86400) + 'd ago';
+      };
       const versions = m.versions.slice().sort((a, b) => (a.createdUnixMs || 0) - (b.createdUnixMs || 0) || a.version.localeCompare(b.version));
       for (const v of versions) {
         const s = state.stats.get(m.name + '/' + v.version);
@@ -532,7 +536,11 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
           h('td', { 'data-label': 'Model', class: 'cell-model', text: m.name }),
           h('td', { 'data-label': 'Version' },
             h('div', {}, h('span', { text: v.version }),
-              isDefault ? h('span', { class: 'badge', title: 'default version', text: 'default' }) : null)),
+              isDefault ? h('span', { class: 'badge', title: 'default version', text: 'default' }) : null,
+              h('span', { class: 'msg', 'data-field': 'last-called', title: 'last call',
+                text: v.lastCalledUnixMs ? 'called ' + agoText(v.lastCalledUnixMs) : 'never called' }),
+              v.autoscaling && v.autoscaling.targetConcurrency ? h('span', { class: 'msg', 'data-field': 'autoscaling',
+                text: 'target ' + v.autoscaling.targetConcurrency + ' in flight' }) : null)),
           h('td', { 'data-label': 'State', class: 'cell-state' },
             h('div', {},
               h('span', { class: 'pill state ' + v.state, text: v.state }),

@@ -24,6 +24,8 @@ final class Gateway: @unchecked Sendable {
     /// One gateway per registry file (held until the process exits).
     private var registryLock: RegistryLock?
     private var reconciler: Reconciler?
+    /// Registry gateways (local runtime): the concurrency autoscaler, last-called notes and GC.
+    private var lifecycle: LifecycleLoop?
     /// `--runtime kubernetes`: leader election, the reconciler while leading, routes otherwise.
     private var kube: KubeControlPlane?
     /// The web console: /healthz, /readyz, /metrics, the JSON API and the UI (HTTP/1.1 and h2c).
@@ -90,6 +92,27 @@ final class Gateway: @unchecked Sendable {
             // The first pass rebuilds every registered version (also after a crash).
             blockOn { await reconciler.start() }
         }
+        if let lifecycle { blockOn { await lifecycle.start() } }
+    }
+
+    /// Every worker's per-version activity (in-flight calls, last call), read on each loop.
+    private func sampleActivity() async -> ActivitySample {
+        let versions = await withTaskGroup(of: [VersionActivity].self) { group in
+            for router in routers {
+                group.addTask { await router.loop.submit { router.activity } }
+            }
+            var all: [VersionActivity] = []
+            for await part in group { all += part }
+            return all
+        }
+        return ActivitySample(nanos: monotonicNanos(), unixMs: Int64((Date().timeIntervalSince1970 * 1000).rounded()),
+                              versions: versions)
+    }
+
+    /// The Admin limits from the flags.
+    private func adminLimits(concurrencyAutoscaling: Bool) -> AdminLimits {
+        AdminLimits(maxReplicas: Int32(options.maxReplicas), concurrencyAutoscaling: concurrencyAutoscaling,
+                    gcUnusedAfterSeconds: options.gcUnusedAfterSeconds, gcUnusedAfterText: options.gcUnusedAfterText)
     }
 
     /// The web console, reading reconcile and registry numbers for /metrics off the request path.
@@ -141,10 +164,18 @@ final class Gateway: @unchecked Sendable {
                                        await reconciler.registryChanged()
                                        await self?.routesInstalled()
                                    },
-                                   limits: AdminLimits(maxReplicas: Int32(options.maxReplicas)),
+                                   limits: adminLimits(concurrencyAutoscaling: true),
                                    tokensChanged: { [weak self] snapshot in await self?.auth?.update(snapshot) })
         self.registry = registry
         self.reconciler = reconciler
+        lifecycle = LifecycleLoop(
+            registry: registry, reconciler: reconciler,
+            options: LifecycleOptions(gcUnusedAfterSeconds: options.gcUnusedAfterSeconds, gcUnusedAfterText: options.gcUnusedAfterText),
+            sample: { [weak self] in await self?.sampleActivity() ?? ActivitySample(nanos: 0, unixMs: 0, versions: []) },
+            changed: { [weak self] in
+                await reconciler.registryChanged()
+                await self?.routesInstalled()
+            })
         FileHandle.standardError.write(Data("byoc-gateway: registry \(path), runtime \(options.runtime), state in \(options.stateDir)\n".utf8))
         return { method, request in try await service.call(method: method, request: request) }
     }
@@ -176,7 +207,9 @@ final class Gateway: @unchecked Sendable {
         kubeOptions.campaign = options.role == "all"
         kubeOptions.reconciler = ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs)))
         kubeOptions.startedLeading = { [weak self] registry in await self?.auth?.startedLeading(registry: registry) }
-        let limits = AdminLimits(maxReplicas: Int32(options.maxReplicas))
+        // The concurrency autoscaler and GC loop run with the local runtime only so far (the
+        // Kubernetes leader would need every replica's in-flight counts): refuse targets here.
+        let limits = adminLimits(concurrencyAutoscaling: false)
         kube = KubeControlPlane(client: client, options: kubeOptions, makeAdmin: { [weak self] registry, changed in
             let gateway = self
             let service = AdminService(registry: registry, changed: { [weak gateway] in
@@ -294,6 +327,8 @@ final class Gateway: @unchecked Sendable {
         server.shutdown()
         tokenSync?.stop()
         if let kube { blockOn { await kube.stop() } }
+        // The last calls' times reach the registry before the replicas stop and it closes.
+        if let lifecycle { blockOn { await lifecycle.stop() } }
         if let reconciler { blockOn { await reconciler.stop() } }
         if let registry { blockOn { await registry.close() } }
     }

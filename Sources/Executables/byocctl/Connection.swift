@@ -19,6 +19,7 @@ enum RPC {
     static let listTokens = "/byoc.v1.Admin/ListTokens"
     static let revokeToken = "/byoc.v1.Admin/RevokeToken"
     static let listEvents = "/byoc.v1.Admin/ListEvents"
+    static let collectUnused = "/byoc.v1.Admin/CollectUnused"
 }
 
 /// One gateway connection; every call's failure comes out as a `CLIError` with one clear line.
