@@ -3707,7 +3707,7 @@ const ProtobufCMessageDescriptor byoc__v1__log_line__descriptor =
   (ProtobufCMessageInit) byoc__v1__log_line__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor byoc__v1__collect_unused_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor byoc__v1__collect_unused_request__field_descriptors[2] =
 {
   {
     "dry_run",
@@ -3721,14 +3721,27 @@ static const ProtobufCFieldDescriptor byoc__v1__collect_unused_request__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "unused_after_seconds",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CollectUnusedRequest, unused_after_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned byoc__v1__collect_unused_request__field_indices_by_name[] = {
   0,   /* field[0] = dry_run */
+  1,   /* field[1] = unused_after_seconds */
 };
 static const ProtobufCIntRange byoc__v1__collect_unused_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor byoc__v1__collect_unused_request__descriptor =
 {
@@ -3738,7 +3751,7 @@ const ProtobufCMessageDescriptor byoc__v1__collect_unused_request__descriptor =
   "Byoc__V1__CollectUnusedRequest",
   "byoc.v1",
   sizeof(Byoc__V1__CollectUnusedRequest),
-  1,
+  2,
   byoc__v1__collect_unused_request__field_descriptors,
   byoc__v1__collect_unused_request__field_indices_by_name,
   1,  byoc__v1__collect_unused_request__number_ranges,

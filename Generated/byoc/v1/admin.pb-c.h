@@ -695,10 +695,14 @@ struct  Byoc__V1__CollectUnusedRequest
    * list what would be deleted, delete nothing
    */
   protobuf_c_boolean dry_run;
+  /*
+   * 0 = the gateway's --gc-unused-after; else this period (e.g. to preview one)
+   */
+  int64_t unused_after_seconds;
 };
 #define BYOC__V1__COLLECT_UNUSED_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__collect_unused_request__descriptor) \
-    , 0 }
+    , 0, 0 }
 
 
 /*
@@ -736,7 +740,7 @@ struct  Byoc__V1__CollectUnusedResponse
   size_t n_versions;
   Byoc__V1__CollectedVersion **versions;
   /*
-   * the gateway's --gc-unused-after; 0 = off
+   * the period applied
    */
   int64_t unused_after_seconds;
 };

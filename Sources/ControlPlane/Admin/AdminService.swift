@@ -127,26 +127,32 @@ public final class AdminService: Sendable {
     }
 
     /// Garbage collection now (dry_run: only says what would go): every version, deleted or
-    /// kept, and why. FAILED_PRECONDITION when the gateway runs without `--gc-unused-after`.
+    /// kept, and why, by the request's period or else the gateway's `--gc-unused-after`
+    /// (FAILED_PRECONDITION when neither is given).
     private func collectUnused(_ request: CollectUnusedRequest) async throws -> CollectUnusedResponse {
-        guard limits.gcUnusedAfterSeconds > 0 else {
-            throw GRPCStatus(.failedPrecondition, "garbage collection is off: start the gateway with --gc-unused-after DURATION (e.g. 7d)")
+        guard request.unusedAfterSeconds >= 0, request.unusedAfterSeconds <= Self.maxUnusedAfterSeconds else {
+            throw GRPCStatus(.invalidArgument,
+                             "unused_after_seconds must be between 0 and \(Self.maxUnusedAfterSeconds) (0 = the gateway's --gc-unused-after), got \(request.unusedAfterSeconds)")
         }
-        let verdicts = try await registry.collectUnused(cutoffUnixMs: AdminService.gcCutoff(limits: limits),
-                                                        unusedAfter: limits.gcUnusedAfterText, dryRun: request.dryRun)
+        let seconds = request.unusedAfterSeconds > 0 ? request.unusedAfterSeconds : limits.gcUnusedAfterSeconds
+        guard seconds > 0 else {
+            throw GRPCStatus(.failedPrecondition,
+                             "garbage collection is off: start the gateway with --gc-unused-after DURATION (e.g. 7d), or give unused_after_seconds")
+        }
+        let text = request.unusedAfterSeconds > 0 ? "\(seconds)s" : limits.gcUnusedAfterText
+        let cutoff = Int64((Date().timeIntervalSince1970 * 1000).rounded()) - seconds * 1000
+        let verdicts = try await registry.collectUnused(cutoffUnixMs: cutoff, unusedAfter: text, dryRun: request.dryRun)
         if !request.dryRun, verdicts.contains(where: \.deleted) { await changed() }
         return CollectUnusedResponse(
             versions: verdicts.map {
                 CollectedVersion(model: $0.key.model, version: $0.key.version, deleted: $0.deleted, reason: $0.reason,
                                  lastCalledUnixMs: $0.lastCalledUnixMs)
             },
-            unusedAfterSeconds: limits.gcUnusedAfterSeconds)
+            unusedAfterSeconds: seconds)
     }
 
-    /// The time before which a version's last call (or registration) makes it unused.
-    public static func gcCutoff(limits: AdminLimits) -> Int64 {
-        Int64((Date().timeIntervalSince1970 * 1000).rounded()) - limits.gcUnusedAfterSeconds * 1000
-    }
+    /// The longest period CollectUnused takes: a hundred years.
+    static let maxUnusedAfterSeconds: Int64 = 100 * 365 * 86_400
 
     // MARK: - Helpers
 

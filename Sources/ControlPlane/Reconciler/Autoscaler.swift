@@ -31,6 +31,13 @@ public struct ConcurrencyAutoscaler: Sendable, Equatable {
         public var inFlight: Double
         public var target: Int32
 
+        public init(from: Int32, to: Int32, inFlight: Double, target: Int32) {
+            self.from = from
+            self.to = to
+            self.inFlight = inFlight
+            self.target = target
+        }
+
         /// `scaled 1 -> 4: 14 calls in flight, target 4`.
         public var description: String {
             let calls = inFlight == inFlight.rounded() ? String(Int(inFlight)) : String(format1(inFlight))

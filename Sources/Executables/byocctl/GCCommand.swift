@@ -10,14 +10,24 @@ struct GCCommand: AsyncParsableCommand {
         unless it is its model's default or named by an alias, the traffic split or the shadow.
         Every version is listed with what happens to it and why; --dry-run deletes nothing.
           byocctl gc --dry-run
+          byocctl gc --dry-run --unused-after 30d   (preview another period, even with GC off)
         """)
 
     @OptionGroup var global: GlobalOptions
     @Flag(name: .customLong("dry-run"), help: "Only show what would be deleted.") var dryRun = false
+    @Option(name: .customLong("unused-after"),
+            help: ArgumentHelp("This period instead of the gateway's --gc-unused-after (e.g. 36h, 7d).", valueName: "duration"))
+    var unusedAfter: String?
+
+    func validate() throws {
+        if let unusedAfter, (AutoscalingOptions.seconds(unusedAfter) ?? 0) <= 0 {
+            throw ValidationError("--unused-after takes a duration like 90s, 36h or 7d, got \"\(unusedAfter)\"")
+        }
+    }
 
     func run() async throws {
         let connection = try global.connect()
-        let response = try await connection.call(RPC.collectUnused, CollectUnusedRequest(dryRun: dryRun),
+        let response = try await connection.call(RPC.collectUnused, CollectUnusedRequest(dryRun: dryRun, unusedAfterSeconds: Int64(unusedAfter.flatMap(AutoscalingOptions.seconds) ?? 0)),
                                                  as: CollectUnusedResponse.self)
         let json: [String: Any] = [
             "unusedAfterSeconds": Int(response.unusedAfterSeconds), "dryRun": dryRun,

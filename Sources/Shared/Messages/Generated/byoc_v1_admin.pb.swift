@@ -1639,10 +1639,14 @@ extension LogLine: CMessageBinding {
 public struct CollectUnusedRequest: Equatable, Sendable, ProtoMessage {
     /// `dry_run` (field 1): list what would be deleted, delete nothing
     public var dryRun: Bool
+    /// `unused_after_seconds` (field 2): 0 = the gateway's --gc-unused-after; else this period (e.g. to preview one)
+    public var unusedAfterSeconds: Int64
 
     /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
-    public init(dryRun: Bool = false) {
+    public init(dryRun: Bool = false,
+                unusedAfterSeconds: Int64 = 0) {
         self.dryRun = dryRun
+        self.unusedAfterSeconds = unusedAfterSeconds
     }
 
     /// Creates a message with every field at its zero value.
@@ -1667,12 +1671,14 @@ extension CollectUnusedRequest: CMessageBinding {
 
     init(c: Byoc__V1__CollectUnusedRequest) {
         self.init(
-            dryRun: c.dry_run != 0)
+            dryRun: c.dry_run != 0,
+            unusedAfterSeconds: c.unused_after_seconds)
     }
 
     func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__CollectUnusedRequest> {
         let m = arena.message(byoc__v1__collect_unused_request__init)
         m.pointee.dry_run = dryRun ? 1 : 0
+        m.pointee.unused_after_seconds = unusedAfterSeconds
         return m
     }
 }
@@ -1749,7 +1755,7 @@ extension CollectedVersion: CMessageBinding {
 public struct CollectUnusedResponse: Equatable, Sendable, ProtoMessage {
     /// `versions` (field 1): every version, by model then registration order
     public var versions: [CollectedVersion]
-    /// `unused_after_seconds` (field 2): the gateway's --gc-unused-after; 0 = off
+    /// `unused_after_seconds` (field 2): the period applied
     public var unusedAfterSeconds: Int64
 
     /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
