@@ -322,13 +322,14 @@ final class Gateway: @unchecked Sendable {
     /// Graceful stop: GOAWAY, drain in-flight calls, close; then stop model replicas and
     /// close the registry.
     func stop() {
+        // While the worker loops still run: the last calls' times (calls draining now were
+        // noted when they started) reach the registry, and the autoscaler stops.
+        if let lifecycle { blockOn { await lifecycle.stop() } }
         console?.stop()
         tlsListeners?.close()
         server.shutdown()
         tokenSync?.stop()
         if let kube { blockOn { await kube.stop() } }
-        // The last calls' times reach the registry before the replicas stop and it closes.
-        if let lifecycle { blockOn { await lifecycle.stop() } }
         if let reconciler { blockOn { await reconciler.stop() } }
         if let registry { blockOn { await registry.close() } }
     }
