@@ -264,3 +264,23 @@ def test_gc_flag_is_validated(procs, tmp_path):
         out = subprocess.run([binary("byoc-gateway"), "--gc-unused-after", bad, "--state-dir", str(tmp_path)],
                                      capture_output=True, text=True, timeout=30)
         assert out.returncode != 0 and "--gc-unused-after" in out.stderr, (bad, out.stderr)
+
+
+# -- JSON API (the console's register and scale forms) ---------------------------------------
+
+def test_json_api_takes_and_shows_autoscaling_and_last_called(procs):
+    from test_http1 import Http
+    gw = procs.registry_gateway()
+    api = Http(gw.address)
+    status, v = api.json("POST", "/api/v1/models", {"model": "m", "version": "1", "command": echo_cmd(), "maxReplicas": 3,
+                                                    "autoscaling": {"targetConcurrency": 2, "scaleDownDelaySeconds": 5}})
+    assert status == 201, v
+    assert v["autoscaling"] == {"targetConcurrency": 2, "scaleToZeroAfterSeconds": 0, "scaleDownDelaySeconds": 5}
+    assert v["lastCalledUnixMs"] == 0
+    status, err = api.json("POST", "/api/v1/models/m/versions/1/scale",
+                           {"minReplicas": 1, "maxReplicas": 3, "autoscaling": {"scaleToZeroAfterSeconds": 60}})
+    assert status == 400 and "not available yet" in err["error"]["message"], err
+    status, err = api.json("POST", "/api/v1/models/m/versions/1/scale", {"autoscaling": {"targetConcurrency": 1, "x": 1}})
+    assert status == 400, err
+    status, v = api.json("POST", "/api/v1/models/m/versions/1/scale", {"minReplicas": 1, "maxReplicas": 3})
+    assert status == 200 and v["autoscaling"]["targetConcurrency"] == 2, v

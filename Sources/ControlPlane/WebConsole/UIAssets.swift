@@ -54,6 +54,7 @@ enum UIAssets {
           <label>Min replicas<input id="reg-min" name="minReplicas" type="number" min="0" value="1"></label>
           <label>Max replicas<input id="reg-max" name="maxReplicas" type="number" min="0" value="1"></label>
         </div>
+        <label>Target in-flight calls per replica <span class="muted">(autoscaling between min and max; 0 = off)</span><input id="reg-target" name="targetConcurrency" type="number" min="0" placeholder="0"></label>
         <label>Environment <span class="muted">(KEY=VALUE per line)</span><textarea id="reg-env" name="env" rows="2" placeholder="LOG_LEVEL=info"></textarea></label>
         <details id="reg-pod">
           <summary>Kubernetes pod options</summary>
@@ -131,6 +132,10 @@ enum UIAssets {
       <div class="row2">
         <label>Min replicas<input id="scale-min" type="number" min="0"></label>
         <label>Max replicas<input id="scale-max" type="number" min="0"></label>
+      </div>
+      <div class="row2">
+        <label>Target in-flight calls per replica<input id="scale-target" type="number" min="0" placeholder="0 = off"></label>
+        <label>Scale-down delay (s)<input id="scale-delay" type="number" min="0" placeholder="30"></label>
       </div>
       <p id="scale-error" class="error"></p>
       <div class="form-foot">
@@ -393,6 +398,8 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     $('scale-title').textContent = 'Scale ' + v.model + ' v' + v.version;
     $('scale-min').value = v.minReplicas;
     $('scale-max').value = v.maxReplicas;
+    $('scale-target').value = v.autoscaling ? v.autoscaling.targetConcurrency : 0;
+    $('scale-delay').value = v.autoscaling ? v.autoscaling.scaleDownDelaySeconds : 0;
     $('scale-error').textContent = '';
     openDialog('scale-dialog');
     $('scale-min').focus();
@@ -401,7 +408,8 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
   $('scale').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     if (!scaleTarget) return;
-    const body = { minReplicas: intOrZero($('scale-min').value), maxReplicas: intOrZero($('scale-max').value) };
+    const body = { minReplicas: intOrZero($('scale-min').value), maxReplicas: intOrZero($('scale-max').value),
+      autoscaling: { targetConcurrency: intOrZero($('scale-target').value), scaleDownDelaySeconds: intOrZero($('scale-delay').value) } };
     try {
       await api('POST', '/api/v1/models/' + enc(scaleTarget.model) + '/versions/' + enc(scaleTarget.version) + '/scale', body);
       closeDialog();
@@ -702,6 +710,8 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
       imagePullSecrets: $('reg-pull-secrets').value.split(',').map((x) => x.trim()).filter((x) => x),
     };
     if (gpus || gpuResource) body.resources = { gpus, gpuResource };
+    const target = intOrZero($('reg-target').value);
+    if (target) body.autoscaling = { targetConcurrency: target };
     $('reg-submit').disabled = true;
     try {
       const v = await api('POST', '/api/v1/models', body);
