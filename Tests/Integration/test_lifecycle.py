@@ -284,3 +284,48 @@ def test_json_api_takes_and_shows_autoscaling_and_last_called(procs):
     assert status == 400, err
     status, v = api.json("POST", "/api/v1/models/m/versions/1/scale", {"minReplicas": 1, "maxReplicas": 3})
     assert status == 200 and v["autoscaling"]["targetConcurrency"] == 2, v
+
+
+# -- Kubernetes (fake API server): the leader writes the Deployment's replicas, no HPA ----------
+
+def test_kubernetes_concurrency_scaled_version_has_no_hpa_and_follows_the_calls(procs, tmp_path):
+    from test_kubernetes import FakeKube, admin, register, start_gateway, wait_state
+    fake = FakeKube(procs)
+    gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
+    stub = admin(procs, gw)
+    register(stub, "slow", "1", "example/slow:1", min_replicas=1, max_replicas=4,
+             autoscaling=autoscaling(target=2, delay=2))
+    register(stub, "cpu", "1", "example/cpu:1", min_replicas=1, max_replicas=3)
+    wait_state(stub, "slow", "1", ready=1)
+    assert harness.wait_until(lambda: "cpu-1" in fake.names("horizontalpodautoscalers"), 10), "the CPU version keeps its HPA"
+    assert "slow-1" not in fake.names("horizontalpodautoscalers")
+    assert fake.objects("deployments")["slow-1"]["spec"]["replicas"] == 1
+    inference = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    stop = threading.Event()
+    errors = []
+
+    def call():
+        while not stop.is_set():
+            try:
+                inference.Predict(harness.predict_request("slow", "1", b"x", delay_ms="300"), timeout=20)
+            except grpc.RpcError as e:
+                errors.append(f"{e.code()} {e.details()}")
+
+    threads = [threading.Thread(target=call, daemon=True) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        # 8 calls in flight at target 2: 4 replicas, written by the gateway into the Deployment.
+        assert harness.wait_until(lambda: fake.objects("deployments")["slow-1"]["spec"].get("replicas") == 4, 30), \
+            fake.objects("deployments")["slow-1"]["spec"].get("replicas")
+        wait_state(stub, "slow", "1", ready=4, timeout=30)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not errors, errors[:5]
+    assert harness.wait_until(lambda: fake.objects("deployments")["slow-1"]["spec"].get("replicas") == 1, 30)
+    assert "slow-1" not in fake.names("horizontalpodautoscalers")
+    msgs = [e.message for e in stub.ListEvents(pb.admin.ListEventsRequest(model="slow", version="1", limit=1000),
+                                               timeout=10).events if e.kind == "autoscaled"]
+    assert msgs and msgs[0].startswith("scaled 1 -> ") and " -> 1: " in msgs[-1], msgs

@@ -110,7 +110,7 @@ public final class AdminService: Sendable {
         try AdminValidation.version(request.version)
         let bounds = try AdminValidation.replicas(min: request.minReplicas, max: request.maxReplicas,
                                                   limit: limits.maxReplicas)
-        let autoscaling = try request.autoscaling.map { try AdminValidation.autoscaling($0, limits: limits) }
+        let autoscaling = try request.autoscaling.map { try AdminValidation.autoscaling($0) }
         let record = try await registry.scale(VersionKey(model: request.model, version: request.version),
                                               minReplicas: bounds.min, maxReplicas: bounds.max, autoscaling: autoscaling)
         await changed()

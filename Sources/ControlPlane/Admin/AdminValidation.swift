@@ -60,9 +60,8 @@ enum AdminValidation {
 
     /// Checks autoscaling settings (`field` prefixes the names in messages) and turns them into
     /// the stored spec. Scale to zero needs request holding, which the gateway does not have
-    /// yet: a nonzero `scale_to_zero_after_seconds` is refused, never stored and ignored; so is
-    /// a target on a gateway without the concurrency autoscaler.
-    static func autoscaling(_ given: Autoscaling, field: String = "autoscaling", limits: AdminLimits) throws -> AutoscalingSpec {
+    /// yet: a nonzero `scale_to_zero_after_seconds` is refused, never stored and ignored.
+    static func autoscaling(_ given: Autoscaling, field: String = "autoscaling") throws -> AutoscalingSpec {
         guard (0...maxTargetConcurrency).contains(given.targetConcurrency) else {
             throw invalid("\(field).target_concurrency must be between 0 and \(maxTargetConcurrency) (0 = off), got \(given.targetConcurrency)")
         }
@@ -74,9 +73,6 @@ enum AdminValidation {
         }
         guard given.scaleToZeroAfterSeconds == 0 else {
             throw invalid("\(field).scale_to_zero_after_seconds: scale to zero is not available yet (it needs request holding); use 0")
-        }
-        guard given.targetConcurrency == 0 || limits.concurrencyAutoscaling else {
-            throw invalid("\(field).target_concurrency: concurrency autoscaling is not available on this runtime yet; use 0 (the CPU HPA scales between min and max)")
         }
         return AutoscalingSpec(targetConcurrency: given.targetConcurrency, scaleToZeroAfterSeconds: given.scaleToZeroAfterSeconds,
                                scaleDownDelaySeconds: given.scaleDownDelaySeconds)
@@ -156,7 +152,7 @@ enum AdminValidation {
             port: request.port, env: request.env, minReplicas: bounds.min, maxReplicas: bounds.max,
             resources: request.resources.map(AdminConversions.resourceSpec), targetCpuUtilization: request.targetCpuUtilization,
             pod: AdminConversions.podOptions(request),
-            autoscaling: try request.autoscaling.map { try autoscaling($0, limits: limits) } ?? AutoscalingSpec())
+            autoscaling: try request.autoscaling.map { try autoscaling($0) } ?? AutoscalingSpec())
     }
 
     /// Checks the GPU count and the extended resource it counts.

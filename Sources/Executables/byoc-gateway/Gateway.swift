@@ -24,8 +24,9 @@ final class Gateway: @unchecked Sendable {
     /// One gateway per registry file (held until the process exits).
     private var registryLock: RegistryLock?
     private var reconciler: Reconciler?
-    /// Registry gateways (local runtime): the concurrency autoscaler, last-called notes and GC.
-    private var lifecycle: LifecycleLoop?
+    /// The concurrency autoscaler, last-called notes and GC: for the whole run (local runtime)
+    /// or while this replica leads (Kubernetes).
+    private let lifecycle = LifecycleSlot()
     /// `--runtime kubernetes`: leader election, the reconciler while leading, routes otherwise.
     private var kube: KubeControlPlane?
     /// The web console: /healthz, /readyz, /metrics, the JSON API and the UI (HTTP/1.1 and h2c).
@@ -92,7 +93,19 @@ final class Gateway: @unchecked Sendable {
             // The first pass rebuilds every registered version (also after a crash).
             blockOn { await reconciler.start() }
         }
-        if let lifecycle { blockOn { await lifecycle.start() } }
+        if let loop = lifecycle.current { blockOn { await loop.start() } }
+    }
+
+    /// A lifecycle loop over `registry` and `reconciler`, sampling this gateway's workers.
+    private func makeLifecycle(registry: Registry, reconciler: Reconciler) -> LifecycleLoop {
+        LifecycleLoop(
+            registry: registry, reconciler: reconciler,
+            options: LifecycleOptions(gcUnusedAfterSeconds: options.gcUnusedAfterSeconds, gcUnusedAfterText: options.gcUnusedAfterText),
+            sample: { [weak self] in await self?.sampleActivity() ?? ActivitySample(nanos: 0, unixMs: 0, versions: []) },
+            changed: { [weak self] in
+                await reconciler.registryChanged()
+                await self?.routesInstalled()
+            })
     }
 
     /// Every worker's per-version activity (in-flight calls, last call), read on each loop.
@@ -110,9 +123,8 @@ final class Gateway: @unchecked Sendable {
     }
 
     /// The Admin limits from the flags.
-    private func adminLimits(concurrencyAutoscaling: Bool) -> AdminLimits {
-        AdminLimits(maxReplicas: Int32(options.maxReplicas), concurrencyAutoscaling: concurrencyAutoscaling,
-                    gcUnusedAfterSeconds: options.gcUnusedAfterSeconds, gcUnusedAfterText: options.gcUnusedAfterText)
+    private func adminLimits() -> AdminLimits {
+        AdminLimits(maxReplicas: Int32(options.maxReplicas), gcUnusedAfterSeconds: options.gcUnusedAfterSeconds, gcUnusedAfterText: options.gcUnusedAfterText)
     }
 
     /// The web console, reading reconcile and registry numbers for /metrics off the request path.
@@ -164,18 +176,11 @@ final class Gateway: @unchecked Sendable {
                                        await reconciler.registryChanged()
                                        await self?.routesInstalled()
                                    },
-                                   limits: adminLimits(concurrencyAutoscaling: true),
+                                   limits: adminLimits(),
                                    tokensChanged: { [weak self] snapshot in await self?.auth?.update(snapshot) })
         self.registry = registry
         self.reconciler = reconciler
-        lifecycle = LifecycleLoop(
-            registry: registry, reconciler: reconciler,
-            options: LifecycleOptions(gcUnusedAfterSeconds: options.gcUnusedAfterSeconds, gcUnusedAfterText: options.gcUnusedAfterText),
-            sample: { [weak self] in await self?.sampleActivity() ?? ActivitySample(nanos: 0, unixMs: 0, versions: []) },
-            changed: { [weak self] in
-                await reconciler.registryChanged()
-                await self?.routesInstalled()
-            })
+        lifecycle.set(makeLifecycle(registry: registry, reconciler: reconciler))
         FileHandle.standardError.write(Data("byoc-gateway: registry \(path), runtime \(options.runtime), state in \(options.stateDir)\n".utf8))
         return { method, request in try await service.call(method: method, request: request) }
     }
@@ -207,9 +212,16 @@ final class Gateway: @unchecked Sendable {
         kubeOptions.campaign = options.role == "all"
         kubeOptions.reconciler = ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs)))
         kubeOptions.startedLeading = { [weak self] registry in await self?.auth?.startedLeading(registry: registry) }
-        // The concurrency autoscaler and GC loop run with the local runtime only so far (the
-        // Kubernetes leader would need every replica's in-flight counts): refuse targets here.
-        let limits = adminLimits(concurrencyAutoscaling: false)
+        // The leader runs the lifecycle loop on its own workers' counts (followers do not
+        // report theirs to it yet).
+        let limits = adminLimits()
+        kubeOptions.startedReconciling = { [weak self] registry, reconciler in
+            guard let self else { return }
+            let loop = self.makeLifecycle(registry: registry, reconciler: reconciler)
+            self.lifecycle.set(loop)
+            await loop.start()
+        }
+        kubeOptions.stoppingReconciling = { [weak self] in await self?.lifecycle.take()?.stop() }
         kube = KubeControlPlane(client: client, options: kubeOptions, makeAdmin: { [weak self] registry, changed in
             let gateway = self
             let service = AdminService(registry: registry, changed: { [weak gateway] in
@@ -324,7 +336,7 @@ final class Gateway: @unchecked Sendable {
     func stop() {
         // While the worker loops still run: the last calls' times (calls draining now were
         // noted when they started) reach the registry, and the autoscaler stops.
-        if let lifecycle { blockOn { await lifecycle.stop() } }
+        if let loop = lifecycle.take() { blockOn { await loop.stop() } }
         console?.stop()
         tlsListeners?.close()
         server.shutdown()
@@ -332,6 +344,24 @@ final class Gateway: @unchecked Sendable {
         if let kube { blockOn { await kube.stop() } }
         if let reconciler { blockOn { await reconciler.stop() } }
         if let registry { blockOn { await registry.close() } }
+    }
+}
+
+/// The running lifecycle loop, if any; set and taken from any thread.
+final class LifecycleSlot: @unchecked Sendable {
+    private let lock = NSLock()
+    private var loop: LifecycleLoop?
+
+    var current: LifecycleLoop? { lock.withLock { loop } }
+
+    func set(_ new: LifecycleLoop) { lock.withLock { loop = new } }
+
+    /// The loop, removed (so only one caller stops it).
+    func take() -> LifecycleLoop? {
+        lock.withLock {
+            defer { loop = nil }
+            return loop
+        }
     }
 }
 

@@ -230,9 +230,6 @@ struct GatewayOptions {
             options.gcUnusedAfterSeconds = seconds
             options.gcUnusedAfterText = value
         }
-        if options.gcUnusedAfterSeconds > 0, options.runtime == "kubernetes" {
-            throw UsageError(message: "--gc-unused-after is available with --runtime local only so far")
-        }
         guard options.leaseRenewS * 3 <= options.leaseDurationS * 2 else {
             throw UsageError(message: "--lease-renew-s must be at most two thirds of --lease-duration-s")
         }
