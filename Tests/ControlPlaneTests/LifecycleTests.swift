@@ -1,4 +1,4 @@
-import Reconciler
+@testable import Reconciler
 import Registry
 import XCTest
 
@@ -154,6 +154,30 @@ final class RegistryLifecycleTests: XCTestCase {
         let event = try await registry.events(model: "m", version: "5").last
         XCTAssertEqual(event?.kind, .deleted)
         XCTAssertEqual(event?.detail, "version 5 deleted by garbage collection: never called since it was registered more than 1m ago")
+        await registry.close()
+    }
+}
+
+final class ReconcilerAutoscaledSpecTests: XCTestCase {
+    func testTheRuntimeGetsTheAutoscalersCountClampedOnlyForConcurrencyScaledVersions() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let registry = try Registry(path: directory.file("r.db"))
+        let runtime = FakeRuntime()
+        let reconciler = Reconciler(registry: registry, runtime: runtime, publish: { _ in })
+        let key = VersionKey(model: "m", version: "1")
+        var spec = VersionSpec(key: key, command: ["serve"], minReplicas: 1, maxReplicas: 4,
+                               autoscaling: AutoscalingSpec(targetConcurrency: 2))
+        var applied = await reconciler.runtimeSpec(spec)
+        XCTAssertNil(applied.autoscaledReplicas, "no decision yet: the minimum")
+        await reconciler.setAutoscaledReplicas(key, 9)
+        applied = await reconciler.runtimeSpec(spec)
+        XCTAssertEqual(applied.autoscaledReplicas, 4, "clamped to max")
+        XCTAssertEqual(applied.replicasToRun, 4)
+        spec.autoscaling = AutoscalingSpec()
+        applied = await reconciler.runtimeSpec(spec)
+        XCTAssertNil(applied.autoscaledReplicas, "a version without a target runs its minimum")
+        await reconciler.stop()
         await registry.close()
     }
 }
