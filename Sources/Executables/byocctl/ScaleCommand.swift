@@ -7,7 +7,8 @@ struct ScaleCommand: AsyncParsableCommand {
         abstract: "Change a version's replica bounds.",
         discussion: """
         --max defaults to --min. With --wait, waits until the desired replicas are ready.
-        Autoscaling flags left out keep their current values (none given: unchanged).
+        Without autoscaling flags the autoscaling settings stay as they are; with any, those left out
+        take their defaults (--target-concurrency 0 = off, --scale-down-delay 30s).
         """)
 
     @OptionGroup var global: GlobalOptions
