@@ -83,6 +83,19 @@ final class KubeObjectsTests: XCTestCase {
             .array?.first?[path: "resource", "target", "averageUtilization"], 80)
     }
 
+    func testConcurrencyScaledVersionsHaveNoHPAAndTheAutoscalersReplicas() throws {
+        var s = spec(min: 1, max: 6)
+        s.autoscaling = AutoscalingSpec(targetConcurrency: 4)
+        XCTAssertNil(KubeObjects.horizontalPodAutoscaler(s, options))
+        XCTAssertEqual(KubeObjects.deployment(s, options)[path: "spec", "replicas"], 1)
+        s.autoscaledReplicas = 4
+        XCTAssertEqual(KubeObjects.deployment(s, options)[path: "spec", "replicas"], 4)
+        // A target with min = max scales nothing: replicas are the minimum as before.
+        var fixed = spec(min: 2, max: 2)
+        fixed.autoscaling = AutoscalingSpec(targetConcurrency: 4)
+        XCTAssertEqual(KubeObjects.deployment(fixed, options)[path: "spec", "replicas"], 2)
+    }
+
     func testHPAAndPDBOnlyWhenWanted() {
         XCTAssertNil(KubeObjects.horizontalPodAutoscaler(spec(min: 3, max: 3), options))
         XCTAssertNil(KubeObjects.podDisruptionBudget(spec(min: 1, max: 4), options))

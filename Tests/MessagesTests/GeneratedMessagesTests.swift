@@ -87,7 +87,7 @@ final class GeneratedMessagesTests: XCTestCase {
 
     func testEnumsKnowTheirProtoNames() {
         for state in VersionState.allCases { XCTAssertEqual(VersionState(name: state.name.lowercased()), state) }
-        XCTAssertEqual(VersionState.allCases.map(\.rawValue), Array(0...5))
+        XCTAssertEqual(VersionState.allCases.map(\.rawValue), Array(0...6))  // IDLE = 6 (Lifecycle)
         XCTAssertEqual(ServingStatus.allCases.map(\.name), ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"])
         XCTAssertNil(ServingStatus(name: "SERVING_STATUS_UNKNOWN"))
     }

@@ -7,6 +7,51 @@
 #endif
 
 #include "byoc/v1/admin.pb-c.h"
+void   byoc__v1__autoscaling__init
+                     (Byoc__V1__Autoscaling         *message)
+{
+  static const Byoc__V1__Autoscaling init_value = BYOC__V1__AUTOSCALING__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__autoscaling__get_packed_size
+                     (const Byoc__V1__Autoscaling *message)
+{
+  assert(message->base.descriptor == &byoc__v1__autoscaling__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__autoscaling__pack
+                     (const Byoc__V1__Autoscaling *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__autoscaling__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__autoscaling__pack_to_buffer
+                     (const Byoc__V1__Autoscaling *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__autoscaling__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__Autoscaling *
+       byoc__v1__autoscaling__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__Autoscaling *)
+     protobuf_c_message_unpack (&byoc__v1__autoscaling__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__autoscaling__free_unpacked
+                     (Byoc__V1__Autoscaling *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__autoscaling__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   byoc__v1__resources__init
                      (Byoc__V1__Resources         *message)
 {
@@ -1207,6 +1252,205 @@ void   byoc__v1__log_line__free_unpacked
   assert(message->base.descriptor == &byoc__v1__log_line__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   byoc__v1__collect_unused_request__init
+                     (Byoc__V1__CollectUnusedRequest         *message)
+{
+  static const Byoc__V1__CollectUnusedRequest init_value = BYOC__V1__COLLECT_UNUSED_REQUEST__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__collect_unused_request__get_packed_size
+                     (const Byoc__V1__CollectUnusedRequest *message)
+{
+  assert(message->base.descriptor == &byoc__v1__collect_unused_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__collect_unused_request__pack
+                     (const Byoc__V1__CollectUnusedRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__collect_unused_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__collect_unused_request__pack_to_buffer
+                     (const Byoc__V1__CollectUnusedRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__collect_unused_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__CollectUnusedRequest *
+       byoc__v1__collect_unused_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__CollectUnusedRequest *)
+     protobuf_c_message_unpack (&byoc__v1__collect_unused_request__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__collect_unused_request__free_unpacked
+                     (Byoc__V1__CollectUnusedRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__collect_unused_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__collected_version__init
+                     (Byoc__V1__CollectedVersion         *message)
+{
+  static const Byoc__V1__CollectedVersion init_value = BYOC__V1__COLLECTED_VERSION__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__collected_version__get_packed_size
+                     (const Byoc__V1__CollectedVersion *message)
+{
+  assert(message->base.descriptor == &byoc__v1__collected_version__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__collected_version__pack
+                     (const Byoc__V1__CollectedVersion *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__collected_version__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__collected_version__pack_to_buffer
+                     (const Byoc__V1__CollectedVersion *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__collected_version__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__CollectedVersion *
+       byoc__v1__collected_version__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__CollectedVersion *)
+     protobuf_c_message_unpack (&byoc__v1__collected_version__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__collected_version__free_unpacked
+                     (Byoc__V1__CollectedVersion *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__collected_version__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__collect_unused_response__init
+                     (Byoc__V1__CollectUnusedResponse         *message)
+{
+  static const Byoc__V1__CollectUnusedResponse init_value = BYOC__V1__COLLECT_UNUSED_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__collect_unused_response__get_packed_size
+                     (const Byoc__V1__CollectUnusedResponse *message)
+{
+  assert(message->base.descriptor == &byoc__v1__collect_unused_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__collect_unused_response__pack
+                     (const Byoc__V1__CollectUnusedResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__collect_unused_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__collect_unused_response__pack_to_buffer
+                     (const Byoc__V1__CollectUnusedResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__collect_unused_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__CollectUnusedResponse *
+       byoc__v1__collect_unused_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__CollectUnusedResponse *)
+     protobuf_c_message_unpack (&byoc__v1__collect_unused_response__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__collect_unused_response__free_unpacked
+                     (Byoc__V1__CollectUnusedResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__collect_unused_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor byoc__v1__autoscaling__field_descriptors[3] =
+{
+  {
+    "target_concurrency",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Autoscaling, target_concurrency),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scale_to_zero_after_seconds",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Autoscaling, scale_to_zero_after_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scale_down_delay_seconds",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__Autoscaling, scale_down_delay_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__autoscaling__field_indices_by_name[] = {
+  2,   /* field[2] = scale_down_delay_seconds */
+  1,   /* field[1] = scale_to_zero_after_seconds */
+  0,   /* field[0] = target_concurrency */
+};
+static const ProtobufCIntRange byoc__v1__autoscaling__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor byoc__v1__autoscaling__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.Autoscaling",
+  "Autoscaling",
+  "Byoc__V1__Autoscaling",
+  "byoc.v1",
+  sizeof(Byoc__V1__Autoscaling),
+  3,
+  byoc__v1__autoscaling__field_descriptors,
+  byoc__v1__autoscaling__field_indices_by_name,
+  1,  byoc__v1__autoscaling__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__autoscaling__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor byoc__v1__resources__field_descriptors[6] =
 {
   {
@@ -1489,7 +1733,7 @@ const ProtobufCMessageDescriptor byoc__v1__register_model_request__node_selector
   (ProtobufCMessageInit) byoc__v1__register_model_request__node_selector_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor byoc__v1__register_model_request__field_descriptors[14] =
+static const ProtobufCFieldDescriptor byoc__v1__register_model_request__field_descriptors[15] =
 {
   {
     "model",
@@ -1659,9 +1903,22 @@ static const ProtobufCFieldDescriptor byoc__v1__register_model_request__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "autoscaling",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__RegisterModelRequest, autoscaling),
+    &byoc__v1__autoscaling__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned byoc__v1__register_model_request__field_indices_by_name[] = {
   13,   /* field[13] = allow_root */
+  14,   /* field[14] = autoscaling */
   3,   /* field[3] = command */
   5,   /* field[5] = env */
   2,   /* field[2] = image */
@@ -1679,7 +1936,7 @@ static const unsigned byoc__v1__register_model_request__field_indices_by_name[] 
 static const ProtobufCIntRange byoc__v1__register_model_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor byoc__v1__register_model_request__descriptor =
 {
@@ -1689,7 +1946,7 @@ const ProtobufCMessageDescriptor byoc__v1__register_model_request__descriptor =
   "Byoc__V1__RegisterModelRequest",
   "byoc.v1",
   sizeof(Byoc__V1__RegisterModelRequest),
-  14,
+  15,
   byoc__v1__register_model_request__field_descriptors,
   byoc__v1__register_model_request__field_indices_by_name,
   1,  byoc__v1__register_model_request__number_ranges,
@@ -1798,7 +2055,7 @@ const ProtobufCMessageDescriptor byoc__v1__model_version__node_selector_entry__d
   (ProtobufCMessageInit) byoc__v1__model_version__node_selector_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor byoc__v1__model_version__field_descriptors[19] =
+static const ProtobufCFieldDescriptor byoc__v1__model_version__field_descriptors[21] =
 {
   {
     "model",
@@ -2028,15 +2285,41 @@ static const ProtobufCFieldDescriptor byoc__v1__model_version__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "autoscaling",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ModelVersion, autoscaling),
+    &byoc__v1__autoscaling__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_called_unix_ms",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ModelVersion, last_called_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned byoc__v1__model_version__field_indices_by_name[] = {
   18,   /* field[18] = allow_root */
+  19,   /* field[19] = autoscaling */
   3,   /* field[3] = command */
   11,   /* field[11] = created_unix_ms */
   14,   /* field[14] = desired_replicas */
   5,   /* field[5] = env */
   2,   /* field[2] = image */
   17,   /* field[17] = image_pull_secrets */
+  20,   /* field[20] = last_called_unix_ms */
   7,   /* field[7] = max_replicas */
   10,   /* field[10] = message */
   6,   /* field[6] = min_replicas */
@@ -2053,7 +2336,7 @@ static const unsigned byoc__v1__model_version__field_indices_by_name[] = {
 static const ProtobufCIntRange byoc__v1__model_version__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 19 }
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor byoc__v1__model_version__descriptor =
 {
@@ -2063,7 +2346,7 @@ const ProtobufCMessageDescriptor byoc__v1__model_version__descriptor =
   "Byoc__V1__ModelVersion",
   "byoc.v1",
   sizeof(Byoc__V1__ModelVersion),
-  19,
+  21,
   byoc__v1__model_version__field_descriptors,
   byoc__v1__model_version__field_indices_by_name,
   1,  byoc__v1__model_version__number_ranges,
@@ -2548,7 +2831,7 @@ const ProtobufCMessageDescriptor byoc__v1__set_default_version_request__descript
   (ProtobufCMessageInit) byoc__v1__set_default_version_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor byoc__v1__scale_model_version_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor byoc__v1__scale_model_version_request__field_descriptors[5] =
 {
   {
     "model",
@@ -2598,8 +2881,21 @@ static const ProtobufCFieldDescriptor byoc__v1__scale_model_version_request__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "autoscaling",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ScaleModelVersionRequest, autoscaling),
+    &byoc__v1__autoscaling__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned byoc__v1__scale_model_version_request__field_indices_by_name[] = {
+  4,   /* field[4] = autoscaling */
   3,   /* field[3] = max_replicas */
   2,   /* field[2] = min_replicas */
   0,   /* field[0] = model */
@@ -2608,7 +2904,7 @@ static const unsigned byoc__v1__scale_model_version_request__field_indices_by_na
 static const ProtobufCIntRange byoc__v1__scale_model_version_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor byoc__v1__scale_model_version_request__descriptor =
 {
@@ -2618,7 +2914,7 @@ const ProtobufCMessageDescriptor byoc__v1__scale_model_version_request__descript
   "Byoc__V1__ScaleModelVersionRequest",
   "byoc.v1",
   sizeof(Byoc__V1__ScaleModelVersionRequest),
-  4,
+  5,
   byoc__v1__scale_model_version_request__field_descriptors,
   byoc__v1__scale_model_version_request__field_indices_by_name,
   1,  byoc__v1__scale_model_version_request__number_ranges,
@@ -3411,7 +3707,199 @@ const ProtobufCMessageDescriptor byoc__v1__log_line__descriptor =
   (ProtobufCMessageInit) byoc__v1__log_line__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue byoc__v1__version_state__enum_values_by_number[6] =
+static const ProtobufCFieldDescriptor byoc__v1__collect_unused_request__field_descriptors[2] =
+{
+  {
+    "dry_run",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CollectUnusedRequest, dry_run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unused_after_seconds",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CollectUnusedRequest, unused_after_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__collect_unused_request__field_indices_by_name[] = {
+  0,   /* field[0] = dry_run */
+  1,   /* field[1] = unused_after_seconds */
+};
+static const ProtobufCIntRange byoc__v1__collect_unused_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor byoc__v1__collect_unused_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.CollectUnusedRequest",
+  "CollectUnusedRequest",
+  "Byoc__V1__CollectUnusedRequest",
+  "byoc.v1",
+  sizeof(Byoc__V1__CollectUnusedRequest),
+  2,
+  byoc__v1__collect_unused_request__field_descriptors,
+  byoc__v1__collect_unused_request__field_indices_by_name,
+  1,  byoc__v1__collect_unused_request__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__collect_unused_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__collected_version__field_descriptors[5] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CollectedVersion, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CollectedVersion, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deleted",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CollectedVersion, deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CollectedVersion, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_called_unix_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CollectedVersion, last_called_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__collected_version__field_indices_by_name[] = {
+  2,   /* field[2] = deleted */
+  4,   /* field[4] = last_called_unix_ms */
+  0,   /* field[0] = model */
+  3,   /* field[3] = reason */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange byoc__v1__collected_version__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor byoc__v1__collected_version__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.CollectedVersion",
+  "CollectedVersion",
+  "Byoc__V1__CollectedVersion",
+  "byoc.v1",
+  sizeof(Byoc__V1__CollectedVersion),
+  5,
+  byoc__v1__collected_version__field_descriptors,
+  byoc__v1__collected_version__field_indices_by_name,
+  1,  byoc__v1__collected_version__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__collected_version__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__collect_unused_response__field_descriptors[2] =
+{
+  {
+    "versions",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Byoc__V1__CollectUnusedResponse, n_versions),
+    offsetof(Byoc__V1__CollectUnusedResponse, versions),
+    &byoc__v1__collected_version__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unused_after_seconds",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__CollectUnusedResponse, unused_after_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__collect_unused_response__field_indices_by_name[] = {
+  1,   /* field[1] = unused_after_seconds */
+  0,   /* field[0] = versions */
+};
+static const ProtobufCIntRange byoc__v1__collect_unused_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor byoc__v1__collect_unused_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.CollectUnusedResponse",
+  "CollectUnusedResponse",
+  "Byoc__V1__CollectUnusedResponse",
+  "byoc.v1",
+  sizeof(Byoc__V1__CollectUnusedResponse),
+  2,
+  byoc__v1__collect_unused_response__field_descriptors,
+  byoc__v1__collect_unused_response__field_indices_by_name,
+  1,  byoc__v1__collect_unused_response__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__collect_unused_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue byoc__v1__version_state__enum_values_by_number[7] =
 {
   { "VERSION_STATE_UNSPECIFIED", "BYOC__V1__VERSION_STATE__VERSION_STATE_UNSPECIFIED", 0 },
   { "PENDING", "BYOC__V1__VERSION_STATE__PENDING", 1 },
@@ -3419,15 +3907,17 @@ static const ProtobufCEnumValue byoc__v1__version_state__enum_values_by_number[6
   { "READY", "BYOC__V1__VERSION_STATE__READY", 3 },
   { "FAILED", "BYOC__V1__VERSION_STATE__FAILED", 4 },
   { "DELETING", "BYOC__V1__VERSION_STATE__DELETING", 5 },
+  { "IDLE", "BYOC__V1__VERSION_STATE__IDLE", 6 },
 };
 static const ProtobufCIntRange byoc__v1__version_state__value_ranges[] = {
-{0, 0},{0, 6}
+{0, 0},{0, 7}
 };
-static const ProtobufCEnumValueIndex byoc__v1__version_state__enum_values_by_name[6] =
+static const ProtobufCEnumValueIndex byoc__v1__version_state__enum_values_by_name[7] =
 {
   { "DELETING", 5 },
   { "DEPLOYING", 2 },
   { "FAILED", 4 },
+  { "IDLE", 6 },
   { "PENDING", 1 },
   { "READY", 3 },
   { "VERSION_STATE_UNSPECIFIED", 0 },
@@ -3439,15 +3929,15 @@ const ProtobufCEnumDescriptor byoc__v1__version_state__descriptor =
   "VersionState",
   "Byoc__V1__VersionState",
   "byoc.v1",
-  6,
+  7,
   byoc__v1__version_state__enum_values_by_number,
-  6,
+  7,
   byoc__v1__version_state__enum_values_by_name,
   1,
   byoc__v1__version_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[13] =
+static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[14] =
 {
   { "RegisterModel", &byoc__v1__register_model_request__descriptor, &byoc__v1__model_version__descriptor },
   { "ListModels", &byoc__v1__list_models_request__descriptor, &byoc__v1__list_models_response__descriptor },
@@ -3462,8 +3952,10 @@ static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[13] =
   { "RevokeToken", &byoc__v1__revoke_token_request__descriptor, &byoc__v1__token__descriptor },
   { "ListEvents", &byoc__v1__list_events_request__descriptor, &byoc__v1__list_events_response__descriptor },
   { "GetLogs", &byoc__v1__get_logs_request__descriptor, &byoc__v1__log_line__descriptor },
+  { "CollectUnused", &byoc__v1__collect_unused_request__descriptor, &byoc__v1__collect_unused_response__descriptor },
 };
 const unsigned byoc__v1__admin__method_indices_by_name[] = {
+  13,        /* CollectUnused */
   8,        /* CreateToken */
   5,        /* DeleteModel */
   12,        /* GetLogs */
@@ -3485,7 +3977,7 @@ const ProtobufCServiceDescriptor byoc__v1__admin__descriptor =
   "Admin",
   "Byoc__V1__Admin",
   "byoc.v1",
-  13,
+  14,
   byoc__v1__admin__method_descriptors,
   byoc__v1__admin__method_indices_by_name
 };
@@ -3592,6 +4084,14 @@ void byoc__v1__admin__get_logs(ProtobufCService *service,
 {
   assert(service->descriptor == &byoc__v1__admin__descriptor);
   service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void byoc__v1__admin__collect_unused(ProtobufCService *service,
+                                     const Byoc__V1__CollectUnusedRequest *input,
+                                     Byoc__V1__CollectUnusedResponse_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &byoc__v1__admin__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
                             Byoc__V1__Admin_ServiceDestroy destroy)

@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 
+typedef struct Byoc__V1__Autoscaling Byoc__V1__Autoscaling;
 typedef struct Byoc__V1__Resources Byoc__V1__Resources;
 typedef struct Byoc__V1__Toleration Byoc__V1__Toleration;
 typedef struct Byoc__V1__RegisterModelRequest Byoc__V1__RegisterModelRequest;
@@ -46,6 +47,9 @@ typedef struct Byoc__V1__Event Byoc__V1__Event;
 typedef struct Byoc__V1__ListEventsResponse Byoc__V1__ListEventsResponse;
 typedef struct Byoc__V1__GetLogsRequest Byoc__V1__GetLogsRequest;
 typedef struct Byoc__V1__LogLine Byoc__V1__LogLine;
+typedef struct Byoc__V1__CollectUnusedRequest Byoc__V1__CollectUnusedRequest;
+typedef struct Byoc__V1__CollectedVersion Byoc__V1__CollectedVersion;
+typedef struct Byoc__V1__CollectUnusedResponse Byoc__V1__CollectUnusedResponse;
 
 
 /* --- enums --- */
@@ -74,11 +78,39 @@ typedef enum _Byoc__V1__VersionState {
   /*
    * being removed
    */
-  BYOC__V1__VERSION_STATE__DELETING = 5
+  BYOC__V1__VERSION_STATE__DELETING = 5,
+  /*
+   * scaled to zero, woken by the next call
+   */
+  BYOC__V1__VERSION_STATE__IDLE = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(BYOC__V1__VERSION_STATE)
 } Byoc__V1__VersionState;
 
 /* --- messages --- */
+
+/*
+ * How a version's replica count follows its calls.
+ */
+struct  Byoc__V1__Autoscaling
+{
+  ProtobufCMessage base;
+  /*
+   * in-flight calls per replica to aim at; 0 = replicas stay at min
+   */
+  int32_t target_concurrency;
+  /*
+   * > 0: after this long without a call the version runs 0 replicas
+   */
+  int32_t scale_to_zero_after_seconds;
+  /*
+   * how long demand must stay lower before replicas are removed; 0 = 30
+   */
+  int32_t scale_down_delay_seconds;
+};
+#define BYOC__V1__AUTOSCALING__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__autoscaling__descriptor) \
+    , 0, 0, 0 }
+
 
 /*
  * Resources are Kubernetes-style quantities ("500m", "1Gi"); empty means unset.
@@ -197,10 +229,14 @@ struct  Byoc__V1__RegisterModelRequest
    * the image runs as root: drop runAsNonRoot (non-root is the default)
    */
   protobuf_c_boolean allow_root;
+  /*
+   * absent = replicas stay at min (Kubernetes: the CPU HPA)
+   */
+  Byoc__V1__Autoscaling *autoscaling;
 };
 #define BYOC__V1__REGISTER_MODEL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__register_model_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0,NULL, 0, 0, NULL, 0, 0,NULL, 0,NULL, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0,NULL, 0, 0, NULL, 0, 0,NULL, 0,NULL, 0,NULL, 0, NULL }
 
 
 struct  Byoc__V1__ModelVersion__EnvEntry
@@ -252,10 +288,15 @@ struct  Byoc__V1__ModelVersion
   size_t n_image_pull_secrets;
   char **image_pull_secrets;
   protobuf_c_boolean allow_root;
+  Byoc__V1__Autoscaling *autoscaling;
+  /*
+   * 0 = never called
+   */
+  int64_t last_called_unix_ms;
 };
 #define BYOC__V1__MODEL_VERSION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__model_version__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0,NULL, 0, 0, BYOC__V1__VERSION_STATE__VERSION_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0, NULL, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0,NULL, 0, 0, BYOC__V1__VERSION_STATE__VERSION_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0, NULL, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0, NULL, 0 }
 
 
 struct  Byoc__V1__Model__AliasesEntry
@@ -404,10 +445,14 @@ struct  Byoc__V1__ScaleModelVersionRequest
    * 0 = min_replicas
    */
   int32_t max_replicas;
+  /*
+   * absent = unchanged
+   */
+  Byoc__V1__Autoscaling *autoscaling;
 };
 #define BYOC__V1__SCALE_MODEL_VERSION_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__scale_model_version_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, NULL }
 
 
 struct  Byoc__V1__DeleteModelRequest
@@ -643,6 +688,86 @@ struct  Byoc__V1__LogLine
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
+struct  Byoc__V1__CollectUnusedRequest
+{
+  ProtobufCMessage base;
+  /*
+   * list what would be deleted, delete nothing
+   */
+  protobuf_c_boolean dry_run;
+  /*
+   * 0 = the gateway's --gc-unused-after; else this period (e.g. to preview one)
+   */
+  int64_t unused_after_seconds;
+};
+#define BYOC__V1__COLLECT_UNUSED_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__collect_unused_request__descriptor) \
+    , 0, 0 }
+
+
+/*
+ * One version and what garbage collection does with it.
+ */
+struct  Byoc__V1__CollectedVersion
+{
+  ProtobufCMessage base;
+  char *model;
+  char *version;
+  /*
+   * deleted (or, on a dry run, would be)
+   */
+  protobuf_c_boolean deleted;
+  /*
+   * why it goes, or why it is kept
+   */
+  char *reason;
+  /*
+   * 0 = never called
+   */
+  int64_t last_called_unix_ms;
+};
+#define BYOC__V1__COLLECTED_VERSION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__collected_version__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Byoc__V1__CollectUnusedResponse
+{
+  ProtobufCMessage base;
+  /*
+   * every version, by model then registration order
+   */
+  size_t n_versions;
+  Byoc__V1__CollectedVersion **versions;
+  /*
+   * the period applied
+   */
+  int64_t unused_after_seconds;
+};
+#define BYOC__V1__COLLECT_UNUSED_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__collect_unused_response__descriptor) \
+    , 0,NULL, 0 }
+
+
+/* Byoc__V1__Autoscaling methods */
+void   byoc__v1__autoscaling__init
+                     (Byoc__V1__Autoscaling         *message);
+size_t byoc__v1__autoscaling__get_packed_size
+                     (const Byoc__V1__Autoscaling   *message);
+size_t byoc__v1__autoscaling__pack
+                     (const Byoc__V1__Autoscaling   *message,
+                      uint8_t             *out);
+size_t byoc__v1__autoscaling__pack_to_buffer
+                     (const Byoc__V1__Autoscaling   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__Autoscaling *
+       byoc__v1__autoscaling__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__autoscaling__free_unpacked
+                     (Byoc__V1__Autoscaling *message,
+                      ProtobufCAllocator *allocator);
 /* Byoc__V1__Resources methods */
 void   byoc__v1__resources__init
                      (Byoc__V1__Resources         *message);
@@ -1152,8 +1277,68 @@ Byoc__V1__LogLine *
 void   byoc__v1__log_line__free_unpacked
                      (Byoc__V1__LogLine *message,
                       ProtobufCAllocator *allocator);
+/* Byoc__V1__CollectUnusedRequest methods */
+void   byoc__v1__collect_unused_request__init
+                     (Byoc__V1__CollectUnusedRequest         *message);
+size_t byoc__v1__collect_unused_request__get_packed_size
+                     (const Byoc__V1__CollectUnusedRequest   *message);
+size_t byoc__v1__collect_unused_request__pack
+                     (const Byoc__V1__CollectUnusedRequest   *message,
+                      uint8_t             *out);
+size_t byoc__v1__collect_unused_request__pack_to_buffer
+                     (const Byoc__V1__CollectUnusedRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__CollectUnusedRequest *
+       byoc__v1__collect_unused_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__collect_unused_request__free_unpacked
+                     (Byoc__V1__CollectUnusedRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__CollectedVersion methods */
+void   byoc__v1__collected_version__init
+                     (Byoc__V1__CollectedVersion         *message);
+size_t byoc__v1__collected_version__get_packed_size
+                     (const Byoc__V1__CollectedVersion   *message);
+size_t byoc__v1__collected_version__pack
+                     (const Byoc__V1__CollectedVersion   *message,
+                      uint8_t             *out);
+size_t byoc__v1__collected_version__pack_to_buffer
+                     (const Byoc__V1__CollectedVersion   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__CollectedVersion *
+       byoc__v1__collected_version__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__collected_version__free_unpacked
+                     (Byoc__V1__CollectedVersion *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__CollectUnusedResponse methods */
+void   byoc__v1__collect_unused_response__init
+                     (Byoc__V1__CollectUnusedResponse         *message);
+size_t byoc__v1__collect_unused_response__get_packed_size
+                     (const Byoc__V1__CollectUnusedResponse   *message);
+size_t byoc__v1__collect_unused_response__pack
+                     (const Byoc__V1__CollectUnusedResponse   *message,
+                      uint8_t             *out);
+size_t byoc__v1__collect_unused_response__pack_to_buffer
+                     (const Byoc__V1__CollectUnusedResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__CollectUnusedResponse *
+       byoc__v1__collect_unused_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__collect_unused_response__free_unpacked
+                     (Byoc__V1__CollectUnusedResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Byoc__V1__Autoscaling_Closure)
+                 (const Byoc__V1__Autoscaling *message,
+                  void *closure_data);
 typedef void (*Byoc__V1__Resources_Closure)
                  (const Byoc__V1__Resources *message,
                   void *closure_data);
@@ -1247,6 +1432,15 @@ typedef void (*Byoc__V1__GetLogsRequest_Closure)
 typedef void (*Byoc__V1__LogLine_Closure)
                  (const Byoc__V1__LogLine *message,
                   void *closure_data);
+typedef void (*Byoc__V1__CollectUnusedRequest_Closure)
+                 (const Byoc__V1__CollectUnusedRequest *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__CollectedVersion_Closure)
+                 (const Byoc__V1__CollectedVersion *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__CollectUnusedResponse_Closure)
+                 (const Byoc__V1__CollectUnusedResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1306,6 +1500,10 @@ struct Byoc__V1__Admin_Service
                    const Byoc__V1__GetLogsRequest *input,
                    Byoc__V1__LogLine_Closure closure,
                    void *closure_data);
+  void (*collect_unused)(Byoc__V1__Admin_Service *service,
+                         const Byoc__V1__CollectUnusedRequest *input,
+                         Byoc__V1__CollectUnusedResponse_Closure closure,
+                         void *closure_data);
 };
 typedef void (*Byoc__V1__Admin_ServiceDestroy)(Byoc__V1__Admin_Service *);
 void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
@@ -1326,7 +1524,8 @@ void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
       function_prefix__ ## list_tokens,\
       function_prefix__ ## revoke_token,\
       function_prefix__ ## list_events,\
-      function_prefix__ ## get_logs  }
+      function_prefix__ ## get_logs,\
+      function_prefix__ ## collect_unused  }
 void byoc__v1__admin__register_model(ProtobufCService *service,
                                      const Byoc__V1__RegisterModelRequest *input,
                                      Byoc__V1__ModelVersion_Closure closure,
@@ -1379,10 +1578,15 @@ void byoc__v1__admin__get_logs(ProtobufCService *service,
                                const Byoc__V1__GetLogsRequest *input,
                                Byoc__V1__LogLine_Closure closure,
                                void *closure_data);
+void byoc__v1__admin__collect_unused(ProtobufCService *service,
+                                     const Byoc__V1__CollectUnusedRequest *input,
+                                     Byoc__V1__CollectUnusedResponse_Closure closure,
+                                     void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    byoc__v1__version_state__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__autoscaling__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__resources__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__toleration__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__register_model_request__descriptor;
@@ -1414,6 +1618,9 @@ extern const ProtobufCMessageDescriptor byoc__v1__event__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__list_events_response__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__get_logs_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__log_line__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__collect_unused_request__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__collected_version__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__collect_unused_response__descriptor;
 extern const ProtobufCServiceDescriptor byoc__v1__admin__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -45,7 +45,15 @@ enum AdminConversions {
             tolerations: spec.pod.tolerations.map {
                 Toleration(key: $0.key, operator: $0.operator, value: $0.value, effect: $0.effect)
             },
-            imagePullSecrets: spec.pod.imagePullSecrets, allowRoot: spec.pod.allowRoot)
+            imagePullSecrets: spec.pod.imagePullSecrets, allowRoot: spec.pod.allowRoot,
+            autoscaling: autoscaling(spec.autoscaling), lastCalledUnixMs: record.lastCalledUnixMs)
+    }
+
+    /// The API's settings; nil (absent) when autoscaling is entirely off.
+    static func autoscaling(_ spec: AutoscalingSpec) -> Autoscaling? {
+        guard spec != AutoscalingSpec() else { return nil }
+        return Autoscaling(targetConcurrency: spec.targetConcurrency, scaleToZeroAfterSeconds: spec.scaleToZeroAfterSeconds,
+                           scaleDownDelaySeconds: spec.scaleDownDelaySeconds)
     }
 
     static func model(_ record: ModelRecord) -> Model {

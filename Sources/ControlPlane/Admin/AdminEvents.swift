@@ -74,7 +74,7 @@ enum AdminEvents {
         case .deleted:
             let what = event.detail.isEmpty ? "deleted" : event.detail
             return event.oldState.map { "\(what) (was \($0.rawValue))" } ?? what
-        case .scaled, .defaultChanged, .aliasChanged, .trafficChanged, .tokenCreated, .tokenRevoked:
+        case .scaled, .autoscaled, .defaultChanged, .aliasChanged, .trafficChanged, .tokenCreated, .tokenRevoked:
             return event.detail
         }
     }

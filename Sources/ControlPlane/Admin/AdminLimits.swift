@@ -6,10 +6,17 @@ public struct AdminLimits: Sendable, Equatable {
     public var maxReplicas: Int32
     /// What the wire pre-scan allows in an Admin request before protobuf-c decodes it.
     public var decoding: ProtoDecodeLimits
+    /// `--gc-unused-after` in seconds (0: garbage collection is off); CollectUnused uses it.
+    public var gcUnusedAfterSeconds: Int64
+    /// `--gc-unused-after` as given (`90s`, `36h`, `7d`), for reasons and messages.
+    public var gcUnusedAfterText: String
 
-    public init(maxReplicas: Int32 = 16, decoding: ProtoDecodeLimits = .adminRequest) {
+    public init(maxReplicas: Int32 = 16, decoding: ProtoDecodeLimits = .adminRequest, gcUnusedAfterSeconds: Int64 = 0,
+                gcUnusedAfterText: String = "") {
         self.maxReplicas = maxReplicas
         self.decoding = decoding
+        self.gcUnusedAfterSeconds = gcUnusedAfterSeconds
+        self.gcUnusedAfterText = gcUnusedAfterText
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import GRPC
 import Messages
 import Registry
@@ -49,6 +50,7 @@ public final class AdminService: Sendable {
             case "CreateToken": return try await tokens.create(try decode(request)).serializedBytes()
             case "ListTokens": return try await tokens.list(try decode(request)).serializedBytes()
             case "RevokeToken": return try await tokens.revoke(try decode(request)).serializedBytes()
+            case "CollectUnused": return try await collectUnused(try decode(request)).serializedBytes()
             case "ListEvents": return try await AdminEvents.list(try decode(request), registry: registry).serializedBytes()
             default: throw GRPCStatus(.unimplemented, "unknown method byoc.v1.Admin/\(method)")
             }
@@ -125,8 +127,9 @@ public final class AdminService: Sendable {
         try AdminValidation.version(request.version)
         let bounds = try AdminValidation.replicas(min: request.minReplicas, max: request.maxReplicas,
                                                   limit: limits.maxReplicas)
+        let autoscaling = try request.autoscaling.map { try AdminValidation.autoscaling($0) }
         let record = try await registry.scale(VersionKey(model: request.model, version: request.version),
-                                              minReplicas: bounds.min, maxReplicas: bounds.max)
+                                              minReplicas: bounds.min, maxReplicas: bounds.max, autoscaling: autoscaling)
         await changed()
         return AdminConversions.modelVersion(record)
     }
@@ -139,6 +142,34 @@ public final class AdminService: Sendable {
         await changed()
         return DeleteModelResponse(deleted: deleted.map(AdminConversions.modelVersion))
     }
+
+    /// Garbage collection now (dry_run: only says what would go): every version, deleted or
+    /// kept, and why, by the request's period or else the gateway's `--gc-unused-after`
+    /// (FAILED_PRECONDITION when neither is given).
+    private func collectUnused(_ request: CollectUnusedRequest) async throws -> CollectUnusedResponse {
+        guard request.unusedAfterSeconds >= 0, request.unusedAfterSeconds <= Self.maxUnusedAfterSeconds else {
+            throw GRPCStatus(.invalidArgument,
+                             "unused_after_seconds must be between 0 and \(Self.maxUnusedAfterSeconds) (0 = the gateway's --gc-unused-after), got \(request.unusedAfterSeconds)")
+        }
+        let seconds = request.unusedAfterSeconds > 0 ? request.unusedAfterSeconds : limits.gcUnusedAfterSeconds
+        guard seconds > 0 else {
+            throw GRPCStatus(.failedPrecondition,
+                             "garbage collection is off: start the gateway with --gc-unused-after DURATION (e.g. 7d), or give unused_after_seconds")
+        }
+        let text = request.unusedAfterSeconds > 0 ? "\(seconds)s" : limits.gcUnusedAfterText
+        let cutoff = Int64((Date().timeIntervalSince1970 * 1000).rounded()) - seconds * 1000
+        let verdicts = try await registry.collectUnused(cutoffUnixMs: cutoff, unusedAfter: text, dryRun: request.dryRun)
+        if !request.dryRun, verdicts.contains(where: \.deleted) { await changed() }
+        return CollectUnusedResponse(
+            versions: verdicts.map {
+                CollectedVersion(model: $0.key.model, version: $0.key.version, deleted: $0.deleted, reason: $0.reason,
+                                 lastCalledUnixMs: $0.lastCalledUnixMs)
+            },
+            unusedAfterSeconds: seconds)
+    }
+
+    /// The longest period CollectUnused takes: a hundred years.
+    static let maxUnusedAfterSeconds: Int64 = 100 * 365 * 86_400
 
     // MARK: - Helpers
 

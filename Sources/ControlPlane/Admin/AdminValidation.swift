@@ -53,6 +53,31 @@ enum AdminValidation {
         return (effectiveMin, effectiveMax)
     }
 
+    /// The largest `target_concurrency`: more calls per replica than any model serves at once.
+    static let maxTargetConcurrency: Int32 = 10_000
+    /// The longest scale-down delay and idle period: one day.
+    static let maxDelaySeconds: Int32 = 86_400
+
+    /// Checks autoscaling settings (`field` prefixes the names in messages) and turns them into
+    /// the stored spec. Scale to zero needs request holding, which the gateway does not have
+    /// yet: a nonzero `scale_to_zero_after_seconds` is refused, never stored and ignored.
+    static func autoscaling(_ given: Autoscaling, field: String = "autoscaling") throws -> AutoscalingSpec {
+        guard (0...maxTargetConcurrency).contains(given.targetConcurrency) else {
+            throw invalid("\(field).target_concurrency must be between 0 and \(maxTargetConcurrency) (0 = off), got \(given.targetConcurrency)")
+        }
+        guard (0...maxDelaySeconds).contains(given.scaleToZeroAfterSeconds) else {
+            throw invalid("\(field).scale_to_zero_after_seconds must be between 0 and \(maxDelaySeconds) (0 = never), got \(given.scaleToZeroAfterSeconds)")
+        }
+        guard (0...maxDelaySeconds).contains(given.scaleDownDelaySeconds) else {
+            throw invalid("\(field).scale_down_delay_seconds must be between 0 and \(maxDelaySeconds) (0 = 30), got \(given.scaleDownDelaySeconds)")
+        }
+        guard given.scaleToZeroAfterSeconds == 0 else {
+            throw invalid("\(field).scale_to_zero_after_seconds: scale to zero is not available yet (it needs request holding); use 0")
+        }
+        return AutoscalingSpec(targetConcurrency: given.targetConcurrency, scaleToZeroAfterSeconds: given.scaleToZeroAfterSeconds,
+                               scaleDownDelaySeconds: given.scaleDownDelaySeconds)
+    }
+
     /// Checks a SetTraffic request: every target a version name with a percent in 1...100,
     /// no version twice, percents summing to 100 (or no targets); the shadow (absent or version
     /// "" = none) a version name with a percent in 1...100.
@@ -126,7 +151,8 @@ enum AdminValidation {
             key: VersionKey(model: request.model, version: request.version), image: image, command: request.command,
             port: request.port, env: request.env, minReplicas: bounds.min, maxReplicas: bounds.max,
             resources: request.resources.map(AdminConversions.resourceSpec), targetCpuUtilization: request.targetCpuUtilization,
-            pod: AdminConversions.podOptions(request))
+            pod: AdminConversions.podOptions(request),
+            autoscaling: try request.autoscaling.map { try autoscaling($0) } ?? AutoscalingSpec())
     }
 
     /// Checks the GPU count and the extended resource it counts.

@@ -68,6 +68,8 @@ public actor Reconciler {
     /// read the registry before an Admin change cannot publish older routes than `syncRoutes`
     /// did while the reconcile was waiting on the runtime.
     private var newestModels: (models: [ModelRecord], revision: UInt64)?
+    /// Replicas the concurrency autoscaler asks for, by version (only concurrency-scaled ones).
+    private var autoscaledReplicas: [VersionKey: Int32] = [:]
 
     /// Resyncs so far (each queues every key); for metrics.
     public private(set) var passCount = 0
@@ -177,6 +179,23 @@ public actor Reconciler {
         }
     }
 
+    /// The concurrency autoscaler's replica count for `key` (nil: back to the minimum); the key
+    /// is reconciled soon, so the runtime follows.
+    public func setAutoscaledReplicas(_ key: VersionKey, _ replicas: Int32?) async {
+        guard autoscaledReplicas[key] != replicas else { return }
+        autoscaledReplicas[key] = replicas
+        await workers.add([key])
+    }
+
+    /// The spec handed to the runtime: the registered one, with the autoscaler's replica count
+    /// for a concurrency-scaled version (clamped to the registered bounds).
+    func runtimeSpec(_ spec: VersionSpec) -> VersionSpec {
+        guard spec.scalesOnConcurrency, let replicas = autoscaledReplicas[spec.key] else { return spec }
+        var adjusted = spec
+        adjusted.autoscaledReplicas = min(max(replicas, spec.minReplicas), spec.maxReplicas)
+        return adjusted
+    }
+
     // MARK: - Reconcile
 
     /// Reconciles one version: applies the registry's spec to the runtime (or removes the
@@ -198,7 +217,7 @@ public actor Reconciler {
         let status: VersionStatus
         var outcome = ReconcileOutcome.done
         do {
-            let observed = try await runtime.apply(record.spec)
+            let observed = try await runtime.apply(runtimeSpec(record.spec))
             setEndpoints(key, observed.endpoints)
             status = observed.status
         } catch let error as RuntimeError where error.code == .invalidSpec {

@@ -115,6 +115,13 @@ let registryMigrations: [Migration] = [
         "ALTER TABLE versions ADD COLUMN image_pull_secrets_json TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE versions ADD COLUMN allow_root INTEGER NOT NULL DEFAULT 0",
     ]),
+    // Lifecycle: concurrency autoscaling settings and when each version was last called.
+    Migration(version: 6, name: "autoscaling and last called", statements: [
+        "ALTER TABLE versions ADD COLUMN target_concurrency INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE versions ADD COLUMN scale_to_zero_after_seconds INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE versions ADD COLUMN scale_down_delay_seconds INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE versions ADD COLUMN last_called_unix_ms INTEGER NOT NULL DEFAULT 0",
+    ]),
 ]
 
 extension SQLiteConnection {

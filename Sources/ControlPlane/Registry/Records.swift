@@ -28,6 +28,36 @@ public enum DeploymentState: String, Sendable, CaseIterable {
     case deleting = "DELETING"
 }
 
+/// How a version's replica count follows its calls (validated; zeros mean "off" / defaults).
+public struct AutoscalingSpec: Sendable, Equatable {
+    /// The scale-down delay when `scaleDownDelaySeconds` is 0.
+    public static let defaultScaleDownDelaySeconds: Int32 = 30
+
+    /// In-flight calls per replica to aim at; 0 = replicas stay at min (Kubernetes: the CPU HPA).
+    public var targetConcurrency: Int32
+    /// > 0: after this long without a call the version runs 0 replicas (not available yet).
+    public var scaleToZeroAfterSeconds: Int32
+    /// How long demand must stay lower before replicas are removed; 0 = 30.
+    public var scaleDownDelaySeconds: Int32
+
+    public init(targetConcurrency: Int32 = 0, scaleToZeroAfterSeconds: Int32 = 0, scaleDownDelaySeconds: Int32 = 0) {
+        self.targetConcurrency = targetConcurrency
+        self.scaleToZeroAfterSeconds = scaleToZeroAfterSeconds
+        self.scaleDownDelaySeconds = scaleDownDelaySeconds
+    }
+
+    /// The scale-down delay in force (0 means the default).
+    public var effectiveScaleDownDelaySeconds: Int32 {
+        scaleDownDelaySeconds == 0 ? Self.defaultScaleDownDelaySeconds : scaleDownDelaySeconds
+    }
+
+    /// `target 4, scale down after 30s` (or `off`).
+    public var description: String {
+        guard targetConcurrency > 0 else { return "off" }
+        return "target \(targetConcurrency), scale down after \(effectiveScaleDownDelaySeconds)s"
+    }
+}
+
 /// Kubernetes-style resource quantities ("500m", "1Gi"); empty strings mean unset.
 public struct ResourceSpec: Sendable, Equatable {
     /// The extended resource `gpus` counts when `gpuResource` is empty.
@@ -106,10 +136,16 @@ public struct VersionSpec: Sendable, Equatable {
     /// HPA CPU target in percent; 0 = the runtime's default.
     public var targetCpuUtilization: Int32
     public var pod: PodOptions
+    /// Concurrency autoscaling (target 0: off).
+    public var autoscaling: AutoscalingSpec
+    /// Replicas the gateway's concurrency autoscaler asks for, in [min, max]: set by the
+    /// reconciler on the spec it hands the runtime, never stored; nil = `minReplicas`.
+    public var autoscaledReplicas: Int32?
 
     public init(key: VersionKey, image: String = "", command: [String] = [], port: Int32 = 0,
                 env: [String: String] = [:], minReplicas: Int32 = 1, maxReplicas: Int32 = 1,
-                resources: ResourceSpec? = nil, targetCpuUtilization: Int32 = 0, pod: PodOptions = PodOptions()) {
+                resources: ResourceSpec? = nil, targetCpuUtilization: Int32 = 0, pod: PodOptions = PodOptions(),
+                autoscaling: AutoscalingSpec = AutoscalingSpec()) {
         self.key = key
         self.image = image
         self.command = command
@@ -120,7 +156,14 @@ public struct VersionSpec: Sendable, Equatable {
         self.resources = resources
         self.targetCpuUtilization = targetCpuUtilization
         self.pod = pod
+        self.autoscaling = autoscaling
     }
+
+    /// Replicas the runtime should run now: the autoscaler's count, else the minimum.
+    public var replicasToRun: Int32 { autoscaledReplicas ?? minReplicas }
+
+    /// Whether the gateway's concurrency autoscaler sets the replica count (no CPU HPA then).
+    public var scalesOnConcurrency: Bool { autoscaling.targetConcurrency > 0 && maxReplicas > minReplicas }
 }
 
 /// What the reconciler last observed of a version.
@@ -145,11 +188,14 @@ public struct VersionRecord: Sendable, Equatable {
     public var spec: VersionSpec
     public var status: VersionStatus
     public var createdUnixMs: Int64
+    /// When a gateway worker last routed a call to it (batched from the workers); 0 = never.
+    public var lastCalledUnixMs: Int64
 
-    public init(spec: VersionSpec, status: VersionStatus, createdUnixMs: Int64) {
+    public init(spec: VersionSpec, status: VersionStatus, createdUnixMs: Int64, lastCalledUnixMs: Int64 = 0) {
         self.spec = spec
         self.status = status
         self.createdUnixMs = createdUnixMs
+        self.lastCalledUnixMs = lastCalledUnixMs
     }
 
     public var key: VersionKey { spec.key }
@@ -201,6 +247,24 @@ public struct TrafficTargetRecord: Sendable, Equatable {
     public var description: String { "\(version)=\(percent)" }
 }
 
+/// What garbage collection does (or, on a dry run, would do) with one version, and why.
+public struct CollectionVerdict: Sendable, Equatable {
+    public var key: VersionKey
+    /// Deleted (dry run: would be).
+    public var deleted: Bool
+    /// Why it goes, or why it is kept.
+    public var reason: String
+    /// 0 = never called.
+    public var lastCalledUnixMs: Int64
+
+    public init(key: VersionKey, deleted: Bool, reason: String, lastCalledUnixMs: Int64) {
+        self.key = key
+        self.deleted = deleted
+        self.reason = reason
+        self.lastCalledUnixMs = lastCalledUnixMs
+    }
+}
+
 /// One row of the append-only event log.
 public struct RegistryEvent: Sendable, Equatable {
     /// What happened.
@@ -213,6 +277,8 @@ public struct RegistryEvent: Sendable, Equatable {
         case aliasChanged = "alias_changed"
         /// The split or the shadow changed.
         case trafficChanged = "traffic_changed"
+        /// The concurrency autoscaler changed the replica count (the detail says why).
+        case autoscaled
     }
 
     public var id: Int64

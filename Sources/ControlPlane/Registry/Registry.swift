@@ -58,8 +58,9 @@ public actor Registry {
                         min_replicas, max_replicas, has_resources, cpu_request, cpu_limit,
                         memory_request, memory_limit, target_cpu_utilization, gpus, gpu_resource,
                         node_selector_json, tolerations_json, image_pull_secrets_json, allow_root,
+                        target_concurrency, scale_to_zero_after_seconds, scale_down_delay_seconds,
                         state, desired_replicas, created_unix_ms, updated_unix_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """).run(Self.specValues(spec) + [.text(DeploymentState.pending.rawValue),
                                                       .integer(Int64(spec.minReplicas)), .integer(now), .integer(now)])
             } catch let error as SQLiteError where error.isConstraintViolation {
@@ -90,21 +91,96 @@ public actor Registry {
         }
     }
 
-    /// Sets a version's replica bounds (already validated); returns the version.
-    public func scale(_ key: VersionKey, minReplicas: Int32, maxReplicas: Int32) throws -> VersionRecord {
+    /// Sets a version's replica bounds and (non-nil) its autoscaling settings, all already
+    /// validated; returns the version.
+    public func scale(_ key: VersionKey, minReplicas: Int32, maxReplicas: Int32,
+                      autoscaling: AutoscalingSpec? = nil) throws -> VersionRecord {
         try write {
             let current = try loadVersion(key)
             let now = unixMillisecondsNow()
+            let settings = autoscaling ?? current.spec.autoscaling
             try db.statement("""
-                UPDATE versions SET min_replicas = ?, max_replicas = ?, updated_unix_ms = ?
+                UPDATE versions SET min_replicas = ?, max_replicas = ?, target_concurrency = ?,
+                    scale_to_zero_after_seconds = ?, scale_down_delay_seconds = ?, updated_unix_ms = ?
                 WHERE model = ? AND version = ?
-                """).run([.integer(Int64(minReplicas)), .integer(Int64(maxReplicas)), .integer(now),
+                """).run([.integer(Int64(minReplicas)), .integer(Int64(maxReplicas)),
+                          .integer(Int64(settings.targetConcurrency)), .integer(Int64(settings.scaleToZeroAfterSeconds)),
+                          .integer(Int64(settings.scaleDownDelaySeconds)), .integer(now),
                           .text(key.model), .text(key.version)])
-            try appendEvent(key, .scaled, old: current.status.state, new: current.status.state,
-                            detail: "replicas \(current.spec.minReplicas)-\(current.spec.maxReplicas) -> \(minReplicas)-\(maxReplicas)",
-                            at: now)
+            var detail = "replicas \(current.spec.minReplicas)-\(current.spec.maxReplicas) -> \(minReplicas)-\(maxReplicas)"
+            if settings != current.spec.autoscaling {
+                detail += ", autoscaling \(current.spec.autoscaling.description) -> \(settings.description)"
+            }
+            try appendEvent(key, .scaled, old: current.status.state, new: current.status.state, detail: detail, at: now)
             return try loadVersion(key)
         }
+    }
+
+    /// Appends an `autoscaled` event (the concurrency autoscaler changed the replica count).
+    public func noteAutoscaled(_ key: VersionKey, detail: String) throws {
+        try write {
+            let current = try loadVersion(key)
+            try appendEvent(key, .autoscaled, old: current.status.state, new: current.status.state, detail: detail,
+                            at: unixMillisecondsNow())
+        }
+    }
+
+    /// Records when versions were last called, all in one transaction (the gateway batches its
+    /// workers' notes, never a write per call); a time never moves back, and keys no longer
+    /// registered are ignored. Appends no events (this is not a change of the desired state).
+    public func recordLastCalled(_ times: [VersionKey: Int64]) throws {
+        guard !times.isEmpty else { return }
+        try write {
+            let update = try db.statement("""
+                UPDATE versions SET last_called_unix_ms = ?1
+                WHERE model = ?2 AND version = ?3 AND last_called_unix_ms < ?1
+                """)
+            for (key, time) in times.sorted(by: { $0.key < $1.key }) {
+                try update.run([.integer(time), .text(key.model), .text(key.version)])
+            }
+        }
+    }
+
+    /// Garbage collection: every version with what happens to it. A version not called since
+    /// `cutoffUnixMs` (never called: not since it was registered) is deleted, unless it is its
+    /// model's default or named by an alias, the split or the shadow (kept, saying so). With
+    /// `dryRun` nothing is deleted. Each deletion appends a `deleted` event naming why; all in
+    /// one transaction, so nothing that names a version can appear between check and delete.
+    public func collectUnused(cutoffUnixMs: Int64, unusedAfter: String, dryRun: Bool) throws -> [CollectionVerdict] {
+        try write {
+            let models = try db.statement("SELECT name FROM models ORDER BY name").query { $0.text(0) }
+            var verdicts: [CollectionVerdict] = []
+            let now = unixMillisecondsNow()
+            for name in models {
+                let model = try loadModel(name)
+                for record in model.versions {
+                    let verdict = Self.verdict(record, in: model, cutoffUnixMs: cutoffUnixMs, unusedAfter: unusedAfter)
+                    verdicts.append(verdict)
+                    guard verdict.deleted, !dryRun else { continue }
+                    try db.statement("DELETE FROM versions WHERE model = ? AND version = ?")
+                        .run([.text(name), .text(record.key.version)])
+                    try appendEvent(record.key, .deleted, old: record.status.state, new: .deleting,
+                                    detail: "version \(record.key.version) deleted by garbage collection: \(verdict.reason)", at: now)
+                }
+            }
+            return verdicts
+        }
+    }
+
+    /// What garbage collection does with one version, and why.
+    static func verdict(_ record: VersionRecord, in model: ModelRecord, cutoffUnixMs: Int64,
+                        unusedAfter: String) -> CollectionVerdict {
+        let last = record.lastCalledUnixMs
+        func kept(_ reason: String) -> CollectionVerdict {
+            CollectionVerdict(key: record.key, deleted: false, reason: reason, lastCalledUnixMs: last)
+        }
+        if record.key.version == model.defaultVersion { return kept("the default version of model \(model.name)") }
+        if let reference = reference(to: record.key.version, in: model) { return kept("named by \(reference)") }
+        if last >= cutoffUnixMs { return kept("called within the last \(unusedAfter)") }
+        if last == 0, record.createdUnixMs >= cutoffUnixMs { return kept("never called, registered within the last \(unusedAfter)") }
+        let reason = last == 0 ? "never called since it was registered more than \(unusedAfter) ago"
+                               : "not called for more than \(unusedAfter)"
+        return CollectionVerdict(key: record.key, deleted: true, reason: reason, lastCalledUnixMs: last)
     }
 
     /// Deletes one version, or every version of the model when `version` is nil or empty;
@@ -510,7 +586,8 @@ public actor Registry {
         SELECT model, version, image, command_json, port, env_json, min_replicas, max_replicas,
                has_resources, cpu_request, cpu_limit, memory_request, memory_limit, target_cpu_utilization,
                state, ready_replicas, desired_replicas, message, created_unix_ms,
-               gpus, gpu_resource, node_selector_json, tolerations_json, image_pull_secrets_json, allow_root
+               gpus, gpu_resource, node_selector_json, tolerations_json, image_pull_secrets_json, allow_root,
+               target_concurrency, scale_to_zero_after_seconds, scale_down_delay_seconds, last_called_unix_ms
         FROM versions
         """
 
@@ -527,10 +604,12 @@ public actor Registry {
             key: VersionKey(model: row.text(0), version: row.text(1)), image: row.text(2),
             command: try JSONColumn.decode([String].self, row.text(3)), port: row.int32(4),
             env: try JSONColumn.decode([String: String].self, row.text(5)), minReplicas: row.int32(6),
-            maxReplicas: row.int32(7), resources: resources, targetCpuUtilization: row.int32(13), pod: pod)
+            maxReplicas: row.int32(7), resources: resources, targetCpuUtilization: row.int32(13), pod: pod,
+            autoscaling: AutoscalingSpec(targetConcurrency: row.int32(25), scaleToZeroAfterSeconds: row.int32(26),
+                                         scaleDownDelaySeconds: row.int32(27)))
         let status = VersionStatus(state: DeploymentState(rawValue: row.text(14)) ?? .pending, readyReplicas: row.int32(15),
                                    desiredReplicas: row.int32(16), message: row.text(17))
-        return VersionRecord(spec: spec, status: status, createdUnixMs: row.int64(18))
+        return VersionRecord(spec: spec, status: status, createdUnixMs: row.int64(18), lastCalledUnixMs: row.int64(28))
     }
 
     private static func specValues(_ spec: VersionSpec) throws -> [SQLiteValue] {
@@ -543,12 +622,15 @@ public actor Registry {
             .integer(Int64(spec.targetCpuUtilization)), .integer(Int64(resources.gpus)), .text(resources.gpuResource),
             .text(try JSONColumn.encode(spec.pod.nodeSelector)), .text(try JSONColumn.encode(spec.pod.tolerations)),
             .text(try JSONColumn.encode(spec.pod.imagePullSecrets)), .integer(spec.pod.allowRoot ? 1 : 0),
+            .integer(Int64(spec.autoscaling.targetConcurrency)), .integer(Int64(spec.autoscaling.scaleToZeroAfterSeconds)),
+            .integer(Int64(spec.autoscaling.scaleDownDelaySeconds)),
         ]
     }
 
     private static func describe(_ spec: VersionSpec) -> String {
         let what = spec.command.isEmpty ? "image \(spec.image)" : "command \(spec.command.joined(separator: " "))"
-        return "\(what), replicas \(spec.minReplicas)-\(spec.maxReplicas)"
+        let autoscaling = spec.autoscaling.targetConcurrency > 0 ? ", autoscaling \(spec.autoscaling.description)" : ""
+        return "\(what), replicas \(spec.minReplicas)-\(spec.maxReplicas)\(autoscaling)"
     }
 
     private static func wrap(_ error: Error) -> Error {

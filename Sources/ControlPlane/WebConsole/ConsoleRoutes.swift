@@ -15,9 +15,9 @@ import Transport
 /// | GET /api/v1/models | ListModels | 200 `{models: [Model]}` |
 /// | GET /api/v1/models/{model} | GetModel | 200 Model |
 /// | GET /api/v1/models/{model}/versions/{version} | GetModel | 200 ModelVersion |
-/// | POST /api/v1/models `{model, version, image, command, port, env, minReplicas, maxReplicas, targetCpuUtilization, resources {cpuRequest, cpuLimit, memoryRequest, memoryLimit, gpus, gpuResource}, nodeSelector, tolerations [{key, operator, value, effect}], imagePullSecrets, allowRoot}` | RegisterModel | 201 ModelVersion |
+/// | POST /api/v1/models `{model, version, image, command, port, env, minReplicas, maxReplicas, targetCpuUtilization, resources {cpuRequest, cpuLimit, memoryRequest, memoryLimit, gpus, gpuResource}, nodeSelector, tolerations [{key, operator, value, effect}], imagePullSecrets, allowRoot, autoscaling {targetConcurrency, scaleToZeroAfterSeconds, scaleDownDelaySeconds}}` | RegisterModel | 201 ModelVersion |
 /// | POST /api/v1/models/{model}/default `{version}` | SetDefaultVersion | 200 Model |
-/// | POST /api/v1/models/{model}/versions/{version}/scale `{minReplicas, maxReplicas}` | ScaleModelVersion | 200 ModelVersion |
+/// | POST /api/v1/models/{model}/versions/{version}/scale `{minReplicas, maxReplicas, autoscaling}` (autoscaling absent = unchanged) | ScaleModelVersion | 200 ModelVersion |
 /// | DELETE /api/v1/models/{model} | DeleteModel (every version) | 200 `{deleted: [ModelVersion]}` |
 /// | DELETE /api/v1/models/{model}/versions/{version} | DeleteModel | 200 `{deleted: [ModelVersion]}` |
 /// | POST /api/v1/models/{model}/predict `{version, inputs, parameters, payload}` | Inference/Predict | 200 `{model, version, outputs, latencyMs}` |
@@ -117,7 +117,7 @@ enum ConsoleRoutes {
                 let f = try JSONFields(try JSONValue.object(request.body),
                                        known: ["model", "version", "image", "command", "port", "env", "minReplicas", "maxReplicas",
                                                "targetCpuUtilization", "resources", "nodeSelector", "tolerations",
-                                               "imagePullSecrets", "allowRoot"])
+                                               "imagePullSecrets", "allowRoot", "autoscaling"])
                 var message = RegisterModelRequest()
                 message.model = try f.string("model")
                 message.version = try f.string("version")
@@ -137,6 +137,7 @@ enum ConsoleRoutes {
                 message.tolerations = try f.tolerations("tolerations")
                 message.imagePullSecrets = try f.strings("imagePullSecrets")
                 message.allowRoot = try f.bool("allowRoot")
+                message.autoscaling = try f.autoscaling("autoscaling")
                 let bytes = try await console.adminCall("RegisterModel", message.serializedBytes())
                 var response = HTTPResponse.json(201, try decode(ModelVersion.self, bytes).jsonObject())
                 response.headers.append(("Location", "/api/v1/models/\(message.model)/versions/\(message.version)"))
@@ -175,9 +176,10 @@ enum ConsoleRoutes {
             let name = request.params["model"]!
             let version = request.params["version"]!
             api(responder) {
-                let f = try JSONFields(try JSONValue.object(request.body), known: ["minReplicas", "maxReplicas"])
+                let f = try JSONFields(try JSONValue.object(request.body), known: ["minReplicas", "maxReplicas", "autoscaling"])
                 let message = ScaleModelVersionRequest(model: name, version: version, minReplicas: try f.int32("minReplicas"),
-                                                       maxReplicas: try f.int32("maxReplicas"))
+                                                       maxReplicas: try f.int32("maxReplicas"),
+                                                       autoscaling: try f.autoscaling("autoscaling"))
                 let bytes = try await console.adminCall("ScaleModelVersion", message.serializedBytes())
                 return .json(200, try decode(ModelVersion.self, bytes).jsonObject())
             }

@@ -136,6 +136,16 @@ struct JSONFields {
                          gpus: try f.int32("gpus"), gpuResource: try f.string("gpuResource"))
     }
 
+    /// `autoscaling`: `{targetConcurrency, scaleToZeroAfterSeconds, scaleDownDelaySeconds}`.
+    func autoscaling(_ name: String) throws -> Autoscaling? {
+        guard let f = try object(name, known: ["targetConcurrency", "scaleToZeroAfterSeconds", "scaleDownDelaySeconds"]) else {
+            return nil
+        }
+        return Autoscaling(targetConcurrency: try f.int32("targetConcurrency"),
+                           scaleToZeroAfterSeconds: try f.int32("scaleToZeroAfterSeconds"),
+                           scaleDownDelaySeconds: try f.int32("scaleDownDelaySeconds"))
+    }
+
     /// `tolerations`: a list of `{key, operator, value, effect}`.
     func tolerations(_ name: String) throws -> [Toleration] {
         guard let v = value(name) else { return [] }

@@ -54,6 +54,7 @@ enum UIAssets {
           <label>Min replicas<input id="reg-min" name="minReplicas" type="number" min="0" value="1"></label>
           <label>Max replicas<input id="reg-max" name="maxReplicas" type="number" min="0" value="1"></label>
         </div>
+        <label>Target in-flight calls per replica <span class="muted">(autoscaling between min and max; 0 = off)</span><input id="reg-target" name="targetConcurrency" type="number" min="0" placeholder="0"></label>
         <label>Environment <span class="muted">(KEY=VALUE per line)</span><textarea id="reg-env" name="env" rows="2" placeholder="LOG_LEVEL=info"></textarea></label>
         <details id="reg-pod">
           <summary>Kubernetes pod options</summary>
@@ -143,6 +144,10 @@ enum UIAssets {
       <div class="row2">
         <label>Min replicas<input id="scale-min" type="number" min="0"></label>
         <label>Max replicas<input id="scale-max" type="number" min="0"></label>
+      </div>
+      <div class="row2">
+        <label>Target in-flight calls per replica<input id="scale-target" type="number" min="0" placeholder="0 = off"></label>
+        <label>Scale-down delay (s)<input id="scale-delay" type="number" min="0" placeholder="30"></label>
       </div>
       <p id="scale-error" class="error"></p>
       <div class="form-foot">
@@ -410,6 +415,8 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     $('scale-title').textContent = 'Scale ' + v.model + ' v' + v.version;
     $('scale-min').value = v.minReplicas;
     $('scale-max').value = v.maxReplicas;
+    $('scale-target').value = v.autoscaling ? v.autoscaling.targetConcurrency : 0;
+    $('scale-delay').value = v.autoscaling ? v.autoscaling.scaleDownDelaySeconds : 0;
     $('scale-error').textContent = '';
     openDialog('scale-dialog');
     $('scale-min').focus();
@@ -418,7 +425,8 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
   $('scale').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     if (!scaleTarget) return;
-    const body = { minReplicas: intOrZero($('scale-min').value), maxReplicas: intOrZero($('scale-max').value) };
+    const body = { minReplicas: intOrZero($('scale-min').value), maxReplicas: intOrZero($('scale-max').value),
+      autoscaling: { targetConcurrency: intOrZero($('scale-target').value), scaleDownDelaySeconds: intOrZero($('scale-delay').value) } };
     try {
       await api('POST', '/api/v1/models/' + enc(scaleTarget.model) + '/versions/' + enc(scaleTarget.version) + '/scale', body);
       closeDialog();
@@ -540,6 +548,10 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
               'Every version of "' + m.name + '" (' + m.versions.length + ') will be stopped and removed from the registry.',
               async () => { await api('DELETE', '/api/v1/models/' + enc(m.name)); toast('Deleted model ' + m.name); refresh(); }),
           }, 'Delete model'))));
+      const agoText = (ms) => {
+        const sec = Math.max(0, Math.round((Date.now() - ms) / 1000));
+        return sec < 120 ? sec + 's ago' : sec < 7200 ? Math.round(sec / 60) + 'm ago' : sec < 172800 ? Math.round(sec / 3600) + 'h ago' : Math.round(sec / 86400) + 'd ago';
+      };
       const versions = m.versions.slice().sort((a, b) => (a.createdUnixMs || 0) - (b.createdUnixMs || 0) || a.version.localeCompare(b.version));
       for (const v of versions) {
         const s = state.stats.get(m.name + '/' + v.version);
@@ -549,7 +561,11 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
           h('td', { 'data-label': 'Model', class: 'cell-model', text: m.name }),
           h('td', { 'data-label': 'Version' },
             h('div', {}, h('span', { text: v.version }),
-              isDefault ? h('span', { class: 'badge', title: 'default version', text: 'default' }) : null)),
+              isDefault ? h('span', { class: 'badge', title: 'default version', text: 'default' }) : null,
+              h('span', { class: 'msg', 'data-field': 'last-called', title: 'last call',
+                text: v.lastCalledUnixMs ? 'called ' + agoText(v.lastCalledUnixMs) : 'never called' }),
+              v.autoscaling && v.autoscaling.targetConcurrency ? h('span', { class: 'msg', 'data-field': 'autoscaling',
+                text: 'target ' + v.autoscaling.targetConcurrency + ' in flight' }) : null)),
           h('td', { 'data-label': 'State', class: 'cell-state' },
             h('div', {},
               h('span', { class: 'pill state ' + v.state, text: v.state }),
@@ -756,6 +772,8 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
       imagePullSecrets: $('reg-pull-secrets').value.split(',').map((x) => x.trim()).filter((x) => x),
     };
     if (gpus || gpuResource) body.resources = { gpus, gpuResource };
+    const target = intOrZero($('reg-target').value);
+    if (target) body.autoscaling = { targetConcurrency: target };
     $('reg-submit').disabled = true;
     try {
       const v = await api('POST', '/api/v1/models', body);

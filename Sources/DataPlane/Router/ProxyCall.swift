@@ -218,7 +218,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             fail(GRPCStatus(.notFound, "model \"\(model)\" has no version \"\(version)\""))
         case .found(let route):
             resolved = route
-            route.stats.inFlight += 1
+            route.stats.callStarted(receivedAt: head.receivedAt)
             guard !route.endpoints.isEmpty else {
                 fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(route.version)\" has no ready endpoint"))
                 return

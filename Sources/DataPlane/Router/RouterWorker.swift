@@ -80,6 +80,17 @@ public final class RouterWorker: GRPCCallDispatcher {
         }
         return snapshot
     }
+    /// Each version's in-flight calls and last call time, for the control plane's autoscaler
+    /// and last-called notes (call on the worker's loop; sampled off the request path).
+    public var activity: [VersionActivity] {
+        var out: [VersionActivity] = []
+        out.reserveCapacity(stats.count)
+        for (key, entry) in stats where !key.version.isEmpty {
+            out.append(VersionActivity(model: key.model, version: key.version, inFlight: entry.inFlight,
+                                       lastCalledNanos: entry.lastCalledNanos))
+        }
+        return out
+    }
     private var random: FastRandom
     /// Every path with a fixed destination: one hash lookup per call decides where it goes.
     private var paths: [String: PathKind] = [:]
@@ -339,6 +350,8 @@ final class VersionStats {
     var callsByStatus = [Int](repeating: 0, count: 18)
     var retries = 0
     var inFlight = 0
+    /// `monotonicNanos()` when the last call was routed here (its headers' arrival); 0 = never.
+    var lastCalledNanos: UInt64 = 0
     var connectFailures = 0
     var latency = LatencyHistogram()
 
@@ -348,6 +361,13 @@ final class VersionStats {
     var shadowLatency = LatencyHistogram()
     /// Copies dropped, by reason.
     var shadowDrops: [String: Int] = [:]
+
+    /// A call routed here starts (`receivedAt`: when its headers arrived): one more in flight,
+    /// and the last call time (two stores; the sampler converts the time to wall clock).
+    func callStarted(receivedAt: UInt64) {
+        inFlight += 1
+        lastCalledNanos = receivedAt
+    }
 
     /// Counts a finished call with its status (nil or unknown: no status) and latency.
     func record(status: Int?, latencyNanos: UInt64) {

@@ -25,6 +25,9 @@ final class Gateway: @unchecked Sendable {
     /// One gateway per registry file (held until the process exits).
     private var registryLock: RegistryLock?
     private var reconciler: Reconciler?
+    /// The concurrency autoscaler, last-called notes and GC: for the whole run (local runtime)
+    /// or while this replica leads (Kubernetes).
+    private let lifecycle = LifecycleSlot()
     /// `--runtime kubernetes`: leader election, the reconciler while leading, routes otherwise.
     private var kube: KubeControlPlane?
     /// The web console: /healthz, /readyz, /metrics, the JSON API and the UI (HTTP/1.1 and h2c).
@@ -93,6 +96,38 @@ final class Gateway: @unchecked Sendable {
             // The first pass rebuilds every registered version (also after a crash).
             blockOn { await reconciler.start() }
         }
+        if let loop = lifecycle.current { blockOn { await loop.start() } }
+    }
+
+    /// A lifecycle loop over `registry` and `reconciler`, sampling this gateway's workers.
+    private func makeLifecycle(registry: Registry, reconciler: Reconciler) -> LifecycleLoop {
+        LifecycleLoop(
+            registry: registry, reconciler: reconciler,
+            options: LifecycleOptions(gcUnusedAfterSeconds: options.gcUnusedAfterSeconds, gcUnusedAfterText: options.gcUnusedAfterText),
+            sample: { [weak self] in await self?.sampleActivity() ?? ActivitySample(nanos: 0, unixMs: 0, versions: []) },
+            changed: { [weak self] in
+                await reconciler.registryChanged()
+                await self?.routesInstalled()
+            })
+    }
+
+    /// Every worker's per-version activity (in-flight calls, last call), read on each loop.
+    private func sampleActivity() async -> ActivitySample {
+        let versions = await withTaskGroup(of: [VersionActivity].self) { group in
+            for router in routers {
+                group.addTask { await router.loop.submit { router.activity } }
+            }
+            var all: [VersionActivity] = []
+            for await part in group { all += part }
+            return all
+        }
+        return ActivitySample(nanos: monotonicNanos(), unixMs: Int64((Date().timeIntervalSince1970 * 1000).rounded()),
+                              versions: versions)
+    }
+
+    /// The Admin limits from the flags.
+    private func adminLimits() -> AdminLimits {
+        AdminLimits(maxReplicas: Int32(options.maxReplicas), gcUnusedAfterSeconds: options.gcUnusedAfterSeconds, gcUnusedAfterText: options.gcUnusedAfterText)
     }
 
     /// The web console, reading reconcile and registry numbers for /metrics off the request path.
@@ -145,11 +180,12 @@ final class Gateway: @unchecked Sendable {
                                        await reconciler.registryChanged()
                                        await self?.routesInstalled()
                                    },
-                                   limits: AdminLimits(maxReplicas: Int32(options.maxReplicas)),
+                                   limits: adminLimits(),
                                    tokensChanged: { [weak self] snapshot in await self?.auth?.update(snapshot) },
                                    logs: Self.logSource(runtime))
         self.registry = registry
         self.reconciler = reconciler
+        lifecycle.set(makeLifecycle(registry: registry, reconciler: reconciler))
         FileHandle.standardError.write(Data("byoc-gateway: registry \(path), runtime \(options.runtime), state in \(options.stateDir)\n".utf8))
         return ({ method, request in try await service.call(method: method, request: request) },
                 { method, request in try await service.stream(method: method, request: request) })
@@ -202,7 +238,16 @@ final class Gateway: @unchecked Sendable {
         kubeOptions.campaign = options.role == "all"
         kubeOptions.reconciler = ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs)))
         kubeOptions.startedLeading = { [weak self] registry in await self?.auth?.startedLeading(registry: registry) }
-        let limits = AdminLimits(maxReplicas: Int32(options.maxReplicas))
+        // The leader runs the lifecycle loop on its own workers' counts (followers do not
+        // report theirs to it yet).
+        let limits = adminLimits()
+        kubeOptions.startedReconciling = { [weak self] registry, reconciler in
+            guard let self else { return }
+            let loop = self.makeLifecycle(registry: registry, reconciler: reconciler)
+            self.lifecycle.set(loop)
+            await loop.start()
+        }
+        kubeOptions.stoppingReconciling = { [weak self] in await self?.lifecycle.take()?.stop() }
         kube = KubeControlPlane(client: client, options: kubeOptions, makeAdmin: { [weak self] registry, runtime, changed in
             let gateway = self
             let service = AdminService(registry: registry, changed: { [weak gateway] in
@@ -317,6 +362,9 @@ final class Gateway: @unchecked Sendable {
     /// Graceful stop: GOAWAY, drain in-flight calls, close; then stop model replicas and
     /// close the registry.
     func stop() {
+        // While the worker loops still run: the last calls' times (calls draining now were
+        // noted when they started) reach the registry, and the autoscaler stops.
+        if let loop = lifecycle.take() { blockOn { await loop.stop() } }
         console?.stop()
         tlsListeners?.close()
         server.shutdown()
@@ -324,6 +372,24 @@ final class Gateway: @unchecked Sendable {
         if let kube { blockOn { await kube.stop() } }
         if let reconciler { blockOn { await reconciler.stop() } }
         if let registry { blockOn { await registry.close() } }
+    }
+}
+
+/// The running lifecycle loop, if any; set and taken from any thread.
+final class LifecycleSlot: @unchecked Sendable {
+    private let lock = NSLock()
+    private var loop: LifecycleLoop?
+
+    var current: LifecycleLoop? { lock.withLock { loop } }
+
+    func set(_ new: LifecycleLoop) { lock.withLock { loop = new } }
+
+    /// The loop, removed (so only one caller stops it).
+    func take() -> LifecycleLoop? {
+        lock.withLock {
+            defer { loop = nil }
+            return loop
+        }
     }
 }
 

@@ -48,6 +48,10 @@ struct GatewayOptions {
     /// `--admin-token-file`: the full text of the first admin token (created in the registry
     /// when its id is unknown); without it, the first start with --require-auth prints one.
     var adminTokenFile: String?
+    /// `--gc-unused-after`: delete versions not called for this many seconds (0: off), and the
+    /// text given (`90s`, `36h`, `7d`).
+    var gcUnusedAfterSeconds: Int64 = 0
+    var gcUnusedAfterText = ""
 
     /// One line per flag for `--help`.
     static let usage = """
@@ -97,6 +101,9 @@ struct GatewayOptions {
       --admin-token-file PATH     the first admin token's full text (byoc_<id>_<secret>), created
                                   in the registry if unknown; without it the first start with
                                   --require-auth prints a new admin token once to stderr
+      --gc-unused-after DURATION  delete versions not called for this long (90s, 30m, 36h, 7d;
+                                  never called: since registered), unless the default or named
+                                  by an alias, split or shadow (default off; byocctl gc --dry-run)
     """
 
     struct UsageError: Error {
@@ -111,7 +118,7 @@ struct GatewayOptions {
                      "tls-listen", "tls-cert", "tls-key",
                      "kube-api", "kube-token-file", "kube-ca-file", "namespace", "lease-name", "pod-name",
                      "advertise-address", "routes-configmap", "tokens-secret", "role", "lease-duration-s", "lease-renew-s",
-                     "require-auth", "admin-token-file"]
+                     "require-auth", "admin-token-file", "gc-unused-after"]
         for flag in known {
             let name = "BYOC_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
             if let value = environment[name], !value.isEmpty { values[flag] = value }
@@ -216,9 +223,31 @@ struct GatewayOptions {
             }
         }
         options.adminTokenFile = text("admin-token-file")
+        if let value = text("gc-unused-after") {
+            guard let seconds = parseDuration(value), seconds > 0 else {
+                throw UsageError(message: "--gc-unused-after must be a duration like 90s, 30m, 36h or 7d, got \"\(value)\"")
+            }
+            options.gcUnusedAfterSeconds = seconds
+            options.gcUnusedAfterText = value
+        }
         guard options.leaseRenewS * 3 <= options.leaseDurationS * 2 else {
             throw UsageError(message: "--lease-renew-s must be at most two thirds of --lease-duration-s")
         }
         return options
     }
+}
+
+/// Seconds in `90s`, `30m`, `36h` or `7d` (a whole number and one unit); nil otherwise.
+func parseDuration(_ text: String) -> Int64? {
+    guard let unit = text.last, let count = Int64(text.dropLast()), count >= 0 else { return nil }
+    let scale: Int64
+    switch unit {
+    case "s": scale = 1
+    case "m": scale = 60
+    case "h": scale = 3_600
+    case "d": scale = 86_400
+    default: return nil
+    }
+    let (seconds, overflow) = count.multipliedReportingOverflow(by: scale)
+    return overflow || seconds > 100 * 365 * 86_400 ? nil : seconds
 }

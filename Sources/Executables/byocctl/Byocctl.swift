@@ -26,5 +26,5 @@ struct Byocctl: AsyncParsableCommand {
         version: "byocctl \(BuildInfo.version)",
         subcommands: [RegisterCommand.self, ListCommand.self, GetCommand.self, SetDefaultCommand.self,
                       AliasCommand.self, TrafficCommand.self, ScaleCommand.self, DeleteCommand.self, PredictCommand.self,
-                      StatusCommand.self, TokenCommand.self, EventsCommand.self, LogsCommand.self])
+                      StatusCommand.self, TokenCommand.self, EventsCommand.self, LogsCommand.self, GCCommand.self])
 }

@@ -20,6 +20,7 @@ enum RPC {
     static let revokeToken = "/byoc.v1.Admin/RevokeToken"
     static let listEvents = "/byoc.v1.Admin/ListEvents"
     static let getLogs = "/byoc.v1.Admin/GetLogs"
+    static let collectUnused = "/byoc.v1.Admin/CollectUnused"
 }
 
 /// One gateway connection; every call's failure comes out as a `CLIError` with one clear line.

@@ -14,6 +14,7 @@ struct GetCommand: AsyncParsableCommand {
         let found = try await connection.call(RPC.getModel, GetModelRequest(model: model), as: Model.self)
         var text = "model: \(found.name)\ndefault version: \(found.defaultVersion.isEmpty ? "-" : found.defaultVersion)\n"
         text += TrafficText.lines(found)
+        text += VersionText.lifecycleLines(found)
         text += found.versions.isEmpty ? "no versions" : "\n" + VersionText.listTable([found], withMessage: true).render()
         Output.emit(global, json: found.jsonObject(), table: text)
     }

@@ -65,6 +65,7 @@ struct RegisterCommand: AsyncParsableCommand {
     @Option(name: .customLong("image-pull-secret"), help: ArgumentHelp("A Secret to pull the image with (repeatable).", valueName: "name"))
     var imagePullSecrets: [String] = []
     @Flag(help: "The image runs as root: drop runAsNonRoot.") var allowRoot = false
+    @OptionGroup var autoscalingOptions: AutoscalingOptions
     @OptionGroup var waitOptions: WaitOptions
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The command after a bare --, verbatim.", valueName: "command"))
@@ -110,7 +111,8 @@ struct RegisterCommand: AsyncParsableCommand {
                                     maxReplicas: maxReplicas ?? 0, resources: resources,
                                     targetCpuUtilization: targetCpu ?? 0, nodeSelector: selector,
                                     tolerations: try tolerations.map(Self.toleration),
-                                    imagePullSecrets: imagePullSecrets, allowRoot: allowRoot)
+                                    imagePullSecrets: imagePullSecrets, allowRoot: allowRoot,
+                                    autoscaling: try autoscalingOptions.message())
     }
 
     /// Parses `KEY[=VALUE]:EFFECT`: with `=VALUE` the operator is Equal, without it Exists; an

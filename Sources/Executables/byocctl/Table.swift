@@ -83,6 +83,23 @@ enum VersionText {
         return table
     }
 
+    /// `last called: 1 5s ago, 2 never` and, when a version autoscales on concurrency,
+    /// `autoscaling: 1 target 4, scale down after 30s` (before the table, whose rows scripts parse).
+    static func lifecycleLines(_ model: Model, now: Date = Date()) -> String {
+        let versions = sortedVersions(model.versions)
+        guard !versions.isEmpty else { return "" }
+        var text = "last called: " + versions.map { v in
+            "\(v.version) " + (v.lastCalledUnixMs == 0 ? "never" : age(v.lastCalledUnixMs, now: now) + " ago")
+        }.joined(separator: ", ") + "\n"
+        let scaled = versions.compactMap { v -> String? in
+            guard let a = v.autoscaling, a.targetConcurrency > 0 else { return nil }
+            let delay = a.scaleDownDelaySeconds == 0 ? 30 : a.scaleDownDelaySeconds
+            return "\(v.version) target \(a.targetConcurrency) (replicas \(v.minReplicas)-\(v.maxReplicas), scale down after \(delay)s)"
+        }
+        if !scaled.isEmpty { text += "autoscaling: " + scaled.joined(separator: ", ") + "\n" }
+        return text
+    }
+
     /// A table of single versions (register and scale answers).
     static func versionTable(_ versions: [ModelVersion]) -> Table {
         var table = Table(["MODEL", "VERSION", "STATE", "READY", "MIN", "MAX", "IMAGE/COMMAND", "AGE", "MESSAGE"])

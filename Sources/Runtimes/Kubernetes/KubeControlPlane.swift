@@ -18,6 +18,10 @@ public struct KubeControlPlaneOptions: Sendable {
     /// Called with the registry each time this replica starts leading (after it serves Admin,
     /// before the first reconcile pass), e.g. to publish the token table.
     public var startedLeading: @Sendable (Registry) async -> Void = { _ in }
+    /// Called once the reconciler runs while leading (e.g. to start the concurrency autoscaler
+    /// that drives it), and before it stops when leadership ends.
+    public var startedReconciling: @Sendable (Registry, Reconciler) async -> Void = { _, _ in }
+    public var stoppingReconciling: @Sendable () async -> Void = {}
     public var log: @Sendable (String) -> Void
 
     public init(databasePath: String, identity: String, namespace: String,
@@ -194,6 +198,7 @@ public final class KubeControlPlane: @unchecked Sendable {
         await options.startedLeading(registry)
         // The first pass applies the whole registry (rebuilds the namespace after a crash).
         await reconciler.start()
+        await options.startedReconciling(registry, reconciler)
         return true
     }
 
@@ -207,6 +212,7 @@ public final class KubeControlPlane: @unchecked Sendable {
             adminStreams = nil
             return taken
         }
+        if wasLeading { await options.stoppingReconciling() }
         await reconciler?.stop()
         await registry?.close()
         if wasLeading, let routes = follower.current {

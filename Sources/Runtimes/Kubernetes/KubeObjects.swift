@@ -38,14 +38,16 @@ public struct KubeObjectOptions: Sendable {
 /// - Service: headless (clusterIP None), port `grpc`, so EndpointSlices list every pod and the
 ///   router balances per request.
 /// - HorizontalPodAutoscaler (autoscaling/v2) when max > min: CPU utilization target from the
-///   registry (default 80%).
+///   registry (default 80%); none for a version the gateway scales on concurrency (the
+///   Deployment's replicas are the autoscaler's count then).
 /// - PodDisruptionBudget (policy/v1) when min >= 2: maxUnavailable 1.
 public enum KubeObjects {
     public static func port(_ spec: VersionSpec, _ options: KubeObjectOptions) -> Int32 {
         spec.port == 0 ? options.defaultPort : spec.port
     }
 
-    public static func hasHPA(_ spec: VersionSpec) -> Bool { spec.maxReplicas > spec.minReplicas }
+    /// A CPU HPA scales the version: max > min and not the gateway's concurrency autoscaler.
+    public static func hasHPA(_ spec: VersionSpec) -> Bool { spec.maxReplicas > spec.minReplicas && !spec.scalesOnConcurrency }
     public static func hasPDB(_ spec: VersionSpec) -> Bool { spec.minReplicas >= 2 }
 
     static func metadata(_ names: KubeNames, _ options: KubeObjectOptions) -> JSON {
@@ -117,7 +119,7 @@ public enum KubeObjects {
             "progressDeadlineSeconds": .int(options.progressDeadlineSeconds),
             "template": ["metadata": ["labels": .strings(names.labels)], "spec": podSpec],
         ]
-        if !hasHPA(spec) { deploymentSpec["replicas"] = .int(Int64(spec.minReplicas)) }
+        if !hasHPA(spec) { deploymentSpec["replicas"] = .int(Int64(spec.replicasToRun)) }
         return ["apiVersion": .string(KubeResource.deployments.apiVersion), "kind": .string(KubeResource.deployments.kind),
                 "metadata": metadata(names, options), "spec": deploymentSpec]
     }

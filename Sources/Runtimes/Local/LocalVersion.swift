@@ -42,8 +42,8 @@ struct ReplicaSlot {
 
 /// The local runtime's bookkeeping for one version: its replica slots and the state rules.
 ///
-/// - desired replicas = `minReplicas` (at least 1); autoscaling between min and max is the
-///   Kubernetes runtime's job (HPA), not the local one's.
+/// - desired replicas = the gateway's concurrency autoscaler's count when it scales the
+///   version, else `minReplicas` (at least 1); CPU autoscaling is the Kubernetes HPA's job.
 /// - READY when ready replicas >= desired; DEPLOYING while fewer are ready; FAILED when the
 ///   version cannot run (no container tool for an image-only version) or when replicas exited
 ///   before becoming ready `failAfterEarlyExits` times in a row (restarts continue; the first
@@ -61,7 +61,7 @@ final class LocalVersion {
 
     init(spec: VersionSpec) { self.spec = spec }
 
-    var desiredReplicas: Int { max(1, Int(spec.minReplicas)) }
+    var desiredReplicas: Int { max(1, Int(spec.replicasToRun)) }
 
     var readyCount: Int { slots.values.filter(\.isReady).count }
 

@@ -10,6 +10,15 @@ extension Resources {
     }
 }
 
+extension Autoscaling {
+    /// Returns a JSON-compatible dictionary: "targetConcurrency", "scaleToZeroAfterSeconds",
+    /// "scaleDownDelaySeconds".
+    public func jsonObject() -> [String: Any] {
+        ["targetConcurrency": Int(targetConcurrency), "scaleToZeroAfterSeconds": Int(scaleToZeroAfterSeconds),
+         "scaleDownDelaySeconds": Int(scaleDownDelaySeconds)]
+    }
+}
+
 extension Toleration {
     /// Returns a JSON-compatible dictionary: "key", "operator", "value" and "effect".
     public func jsonObject() -> [String: Any] {
@@ -28,9 +37,10 @@ extension ModelVersion {
             "createdUnixMs": Int(createdUnixMs), "targetCpuUtilization": Int(targetCpuUtilization),
             "desiredReplicas": Int(desiredReplicas), "nodeSelector": nodeSelector,
             "tolerations": tolerations.map { $0.jsonObject() }, "imagePullSecrets": imagePullSecrets,
-            "allowRoot": allowRoot,
+            "allowRoot": allowRoot, "lastCalledUnixMs": Int(lastCalledUnixMs),
         ]
         if let resources { object["resources"] = resources.jsonObject() }
+        if let autoscaling { object["autoscaling"] = autoscaling.jsonObject() }
         return object
     }
 }

@@ -5,6 +5,7 @@ enum GeneratedMessages {
     /// The message types in proto file and declaration order.
     static var all: [any ProtoMessage.Type] {
         [
+            Autoscaling.self,
             Resources.self,
             Toleration.self,
             RegisterModelRequest.self,
@@ -31,6 +32,9 @@ enum GeneratedMessages {
             ListEventsResponse.self,
             GetLogsRequest.self,
             LogLine.self,
+            CollectUnusedRequest.self,
+            CollectedVersion.self,
+            CollectUnusedResponse.self,
             Tensor.self,
             PredictRequest.self,
             PredictResponse.self,

@@ -2,6 +2,62 @@
 import ByocProtos
 import CProtobufC
 
+/// How a version's replica count follows its calls.
+///
+/// The proto message `byoc.v1.Autoscaling`.
+public struct Autoscaling: Equatable, Sendable, ProtoMessage {
+    /// `target_concurrency` (field 1): in-flight calls per replica to aim at; 0 = replicas stay at min
+    public var targetConcurrency: Int32
+    /// `scale_to_zero_after_seconds` (field 2): > 0: after this long without a call the version runs 0 replicas
+    public var scaleToZeroAfterSeconds: Int32
+    /// `scale_down_delay_seconds` (field 3): how long demand must stay lower before replicas are removed; 0 = 30
+    public var scaleDownDelaySeconds: Int32
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(targetConcurrency: Int32 = 0,
+                scaleToZeroAfterSeconds: Int32 = 0,
+                scaleDownDelaySeconds: Int32 = 0) {
+        self.targetConcurrency = targetConcurrency
+        self.scaleToZeroAfterSeconds = scaleToZeroAfterSeconds
+        self.scaleDownDelaySeconds = scaleDownDelaySeconds
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(targetConcurrency: 0) }
+
+    /// The full proto name, "byoc.v1.Autoscaling".
+    public static var protoMessageName: String { "byoc.v1.Autoscaling" }
+
+    /// Decodes a byoc.v1.Autoscaling through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.Autoscaling through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension Autoscaling: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__Autoscaling>?) -> Void { byoc__v1__autoscaling__init }
+
+    init(c: Byoc__V1__Autoscaling) {
+        self.init(
+            targetConcurrency: c.target_concurrency,
+            scaleToZeroAfterSeconds: c.scale_to_zero_after_seconds,
+            scaleDownDelaySeconds: c.scale_down_delay_seconds)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__Autoscaling> {
+        let m = arena.message(byoc__v1__autoscaling__init)
+        m.pointee.target_concurrency = targetConcurrency
+        m.pointee.scale_to_zero_after_seconds = scaleToZeroAfterSeconds
+        m.pointee.scale_down_delay_seconds = scaleDownDelaySeconds
+        return m
+    }
+}
+
 /// Resources are Kubernetes-style quantities ("500m", "1Gi"); empty means unset.
 ///
 /// The proto message `byoc.v1.Resources`.
@@ -168,6 +224,8 @@ public struct RegisterModelRequest: Equatable, Sendable, ProtoMessage {
     public var imagePullSecrets: [String]
     /// `allow_root` (field 14): the image runs as root: drop runAsNonRoot (non-root is the default)
     public var allowRoot: Bool
+    /// `autoscaling` (field 15): absent = replicas stay at min (Kubernetes: the CPU HPA)
+    public var autoscaling: Autoscaling?
 
     /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
     public init(model: String = "",
@@ -183,7 +241,8 @@ public struct RegisterModelRequest: Equatable, Sendable, ProtoMessage {
                 nodeSelector: [String: String] = [:],
                 tolerations: [Toleration] = [],
                 imagePullSecrets: [String] = [],
-                allowRoot: Bool = false) {
+                allowRoot: Bool = false,
+                autoscaling: Autoscaling? = nil) {
         self.model = model
         self.version = version
         self.image = image
@@ -198,6 +257,7 @@ public struct RegisterModelRequest: Equatable, Sendable, ProtoMessage {
         self.tolerations = tolerations
         self.imagePullSecrets = imagePullSecrets
         self.allowRoot = allowRoot
+        self.autoscaling = autoscaling
     }
 
     /// Creates a message with every field at its zero value.
@@ -235,7 +295,8 @@ extension RegisterModelRequest: CMessageBinding {
             nodeSelector: swiftMap(c.n_node_selector, c.node_selector) { (swiftString($0.key), swiftString($0.value)) },
             tolerations: swiftMessages(c.n_tolerations, c.tolerations) { Toleration(c: $0) },
             imagePullSecrets: swiftStrings(c.n_image_pull_secrets, c.image_pull_secrets),
-            allowRoot: c.allow_root != 0)
+            allowRoot: c.allow_root != 0,
+            autoscaling: c.autoscaling.map { Autoscaling(c: $0.pointee) })
     }
 
     func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__RegisterModelRequest> {
@@ -260,6 +321,7 @@ extension RegisterModelRequest: CMessageBinding {
         (m.pointee.n_tolerations, m.pointee.tolerations) = arena.messages(tolerations) { $0.toC(arena) }
         (m.pointee.n_image_pull_secrets, m.pointee.image_pull_secrets) = arena.strings(imagePullSecrets)
         m.pointee.allow_root = allowRoot ? 1 : 0
+        m.pointee.autoscaling = autoscaling?.toC(arena)
         return m
     }
 }
@@ -304,6 +366,10 @@ public struct ModelVersion: Equatable, Sendable, ProtoMessage {
     public var imagePullSecrets: [String]
     /// `allow_root` (field 19).
     public var allowRoot: Bool
+    /// `autoscaling` (field 20).
+    public var autoscaling: Autoscaling?
+    /// `last_called_unix_ms` (field 21): 0 = never called
+    public var lastCalledUnixMs: Int64
 
     /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
     public init(model: String = "",
@@ -324,7 +390,9 @@ public struct ModelVersion: Equatable, Sendable, ProtoMessage {
                 nodeSelector: [String: String] = [:],
                 tolerations: [Toleration] = [],
                 imagePullSecrets: [String] = [],
-                allowRoot: Bool = false) {
+                allowRoot: Bool = false,
+                autoscaling: Autoscaling? = nil,
+                lastCalledUnixMs: Int64 = 0) {
         self.model = model
         self.version = version
         self.image = image
@@ -344,6 +412,8 @@ public struct ModelVersion: Equatable, Sendable, ProtoMessage {
         self.tolerations = tolerations
         self.imagePullSecrets = imagePullSecrets
         self.allowRoot = allowRoot
+        self.autoscaling = autoscaling
+        self.lastCalledUnixMs = lastCalledUnixMs
     }
 
     /// Creates a message with every field at its zero value.
@@ -386,7 +456,9 @@ extension ModelVersion: CMessageBinding {
             nodeSelector: swiftMap(c.n_node_selector, c.node_selector) { (swiftString($0.key), swiftString($0.value)) },
             tolerations: swiftMessages(c.n_tolerations, c.tolerations) { Toleration(c: $0) },
             imagePullSecrets: swiftStrings(c.n_image_pull_secrets, c.image_pull_secrets),
-            allowRoot: c.allow_root != 0)
+            allowRoot: c.allow_root != 0,
+            autoscaling: c.autoscaling.map { Autoscaling(c: $0.pointee) },
+            lastCalledUnixMs: c.last_called_unix_ms)
     }
 
     func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__ModelVersion> {
@@ -416,6 +488,8 @@ extension ModelVersion: CMessageBinding {
         (m.pointee.n_tolerations, m.pointee.tolerations) = arena.messages(tolerations) { $0.toC(arena) }
         (m.pointee.n_image_pull_secrets, m.pointee.image_pull_secrets) = arena.strings(imagePullSecrets)
         m.pointee.allow_root = allowRoot ? 1 : 0
+        m.pointee.autoscaling = autoscaling?.toC(arena)
+        m.pointee.last_called_unix_ms = lastCalledUnixMs
         return m
     }
 }
@@ -824,16 +898,20 @@ public struct ScaleModelVersionRequest: Equatable, Sendable, ProtoMessage {
     public var minReplicas: Int32
     /// `max_replicas` (field 4): 0 = min_replicas
     public var maxReplicas: Int32
+    /// `autoscaling` (field 5): absent = unchanged
+    public var autoscaling: Autoscaling?
 
     /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
     public init(model: String = "",
                 version: String = "",
                 minReplicas: Int32 = 0,
-                maxReplicas: Int32 = 0) {
+                maxReplicas: Int32 = 0,
+                autoscaling: Autoscaling? = nil) {
         self.model = model
         self.version = version
         self.minReplicas = minReplicas
         self.maxReplicas = maxReplicas
+        self.autoscaling = autoscaling
     }
 
     /// Creates a message with every field at its zero value.
@@ -861,7 +939,8 @@ extension ScaleModelVersionRequest: CMessageBinding {
             model: swiftString(c.model),
             version: swiftString(c.version),
             minReplicas: c.min_replicas,
-            maxReplicas: c.max_replicas)
+            maxReplicas: c.max_replicas,
+            autoscaling: c.autoscaling.map { Autoscaling(c: $0.pointee) })
     }
 
     func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__ScaleModelVersionRequest> {
@@ -870,6 +949,7 @@ extension ScaleModelVersionRequest: CMessageBinding {
         m.pointee.version = arena.string(version)
         m.pointee.min_replicas = minReplicas
         m.pointee.max_replicas = maxReplicas
+        m.pointee.autoscaling = autoscaling?.toC(arena)
         return m
     }
 }
@@ -1555,6 +1635,170 @@ extension LogLine: CMessageBinding {
     }
 }
 
+/// The proto message `byoc.v1.CollectUnusedRequest`.
+public struct CollectUnusedRequest: Equatable, Sendable, ProtoMessage {
+    /// `dry_run` (field 1): list what would be deleted, delete nothing
+    public var dryRun: Bool
+    /// `unused_after_seconds` (field 2): 0 = the gateway's --gc-unused-after; else this period (e.g. to preview one)
+    public var unusedAfterSeconds: Int64
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(dryRun: Bool = false,
+                unusedAfterSeconds: Int64 = 0) {
+        self.dryRun = dryRun
+        self.unusedAfterSeconds = unusedAfterSeconds
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(dryRun: false) }
+
+    /// The full proto name, "byoc.v1.CollectUnusedRequest".
+    public static var protoMessageName: String { "byoc.v1.CollectUnusedRequest" }
+
+    /// Decodes a byoc.v1.CollectUnusedRequest through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.CollectUnusedRequest through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension CollectUnusedRequest: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__CollectUnusedRequest>?) -> Void { byoc__v1__collect_unused_request__init }
+
+    init(c: Byoc__V1__CollectUnusedRequest) {
+        self.init(
+            dryRun: c.dry_run != 0,
+            unusedAfterSeconds: c.unused_after_seconds)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__CollectUnusedRequest> {
+        let m = arena.message(byoc__v1__collect_unused_request__init)
+        m.pointee.dry_run = dryRun ? 1 : 0
+        m.pointee.unused_after_seconds = unusedAfterSeconds
+        return m
+    }
+}
+
+/// One version and what garbage collection does with it.
+///
+/// The proto message `byoc.v1.CollectedVersion`.
+public struct CollectedVersion: Equatable, Sendable, ProtoMessage {
+    /// `model` (field 1).
+    public var model: String
+    /// `version` (field 2).
+    public var version: String
+    /// `deleted` (field 3): deleted (or, on a dry run, would be)
+    public var deleted: Bool
+    /// `reason` (field 4): why it goes, or why it is kept
+    public var reason: String
+    /// `last_called_unix_ms` (field 5): 0 = never called
+    public var lastCalledUnixMs: Int64
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(model: String = "",
+                version: String = "",
+                deleted: Bool = false,
+                reason: String = "",
+                lastCalledUnixMs: Int64 = 0) {
+        self.model = model
+        self.version = version
+        self.deleted = deleted
+        self.reason = reason
+        self.lastCalledUnixMs = lastCalledUnixMs
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(model: "") }
+
+    /// The full proto name, "byoc.v1.CollectedVersion".
+    public static var protoMessageName: String { "byoc.v1.CollectedVersion" }
+
+    /// Decodes a byoc.v1.CollectedVersion through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.CollectedVersion through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension CollectedVersion: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__CollectedVersion>?) -> Void { byoc__v1__collected_version__init }
+
+    init(c: Byoc__V1__CollectedVersion) {
+        self.init(
+            model: swiftString(c.model),
+            version: swiftString(c.version),
+            deleted: c.deleted != 0,
+            reason: swiftString(c.reason),
+            lastCalledUnixMs: c.last_called_unix_ms)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__CollectedVersion> {
+        let m = arena.message(byoc__v1__collected_version__init)
+        m.pointee.model = arena.string(model)
+        m.pointee.version = arena.string(version)
+        m.pointee.deleted = deleted ? 1 : 0
+        m.pointee.reason = arena.string(reason)
+        m.pointee.last_called_unix_ms = lastCalledUnixMs
+        return m
+    }
+}
+
+/// The proto message `byoc.v1.CollectUnusedResponse`.
+public struct CollectUnusedResponse: Equatable, Sendable, ProtoMessage {
+    /// `versions` (field 1): every version, by model then registration order
+    public var versions: [CollectedVersion]
+    /// `unused_after_seconds` (field 2): the period applied
+    public var unusedAfterSeconds: Int64
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(versions: [CollectedVersion] = [],
+                unusedAfterSeconds: Int64 = 0) {
+        self.versions = versions
+        self.unusedAfterSeconds = unusedAfterSeconds
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(versions: []) }
+
+    /// The full proto name, "byoc.v1.CollectUnusedResponse".
+    public static var protoMessageName: String { "byoc.v1.CollectUnusedResponse" }
+
+    /// Decodes a byoc.v1.CollectUnusedResponse through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.CollectUnusedResponse through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension CollectUnusedResponse: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__CollectUnusedResponse>?) -> Void { byoc__v1__collect_unused_response__init }
+
+    init(c: Byoc__V1__CollectUnusedResponse) {
+        self.init(
+            versions: swiftMessages(c.n_versions, c.versions) { CollectedVersion(c: $0) },
+            unusedAfterSeconds: c.unused_after_seconds)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__CollectUnusedResponse> {
+        let m = arena.message(byoc__v1__collect_unused_response__init)
+        (m.pointee.n_versions, m.pointee.versions) = arena.messages(versions) { $0.toC(arena) }
+        m.pointee.unused_after_seconds = unusedAfterSeconds
+        return m
+    }
+}
+
 /// VersionState is where a model version is in its lifecycle.
 ///
 /// The proto enum `byoc.v1.VersionState`.
@@ -1570,8 +1814,10 @@ public enum VersionState: Int32, CaseIterable, Sendable, ProtoEnum {
     case failed = 4
     /// being removed
     case deleting = 5
+    /// scaled to zero, woken by the next call
+    case idle = 6
 
-    /// The proto name of the value, e.g. "DELETING".
+    /// The proto name of the value, e.g. "IDLE".
     public var name: String {
         switch self {
         case .unspecified: return "VERSION_STATE_UNSPECIFIED"
@@ -1580,6 +1826,7 @@ public enum VersionState: Int32, CaseIterable, Sendable, ProtoEnum {
         case .ready: return "READY"
         case .failed: return "FAILED"
         case .deleting: return "DELETING"
+        case .idle: return "IDLE"
         }
     }
 }

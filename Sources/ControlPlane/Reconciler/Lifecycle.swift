@@ -1,0 +1,177 @@
+import Foundation
+import Registry
+import Routing
+
+/// Settings of the lifecycle loop.
+public struct LifecycleOptions: Sendable {
+    /// How often the workers' activity is sampled (the autoscaler's sample rate).
+    public var sampleInterval: Duration
+    /// Last-called times go to the registry every this many samples (one transaction each).
+    public var lastCalledEverySamples: Int
+    /// `--gc-unused-after` in seconds; 0 = garbage collection off.
+    public var gcUnusedAfterSeconds: Int64
+    /// `--gc-unused-after` as given, for reasons.
+    public var gcUnusedAfterText: String
+    public var log: @Sendable (String) -> Void
+
+    public init(sampleInterval: Duration = .seconds(1), lastCalledEverySamples: Int = 5, gcUnusedAfterSeconds: Int64 = 0,
+                gcUnusedAfterText: String = "",
+                log: @escaping @Sendable (String) -> Void = { line in
+                    FileHandle.standardError.write(Data("lifecycle: \(line)\n".utf8))
+                }) {
+        self.sampleInterval = sampleInterval
+        self.lastCalledEverySamples = lastCalledEverySamples
+        self.gcUnusedAfterSeconds = gcUnusedAfterSeconds
+        self.gcUnusedAfterText = gcUnusedAfterText
+        self.log = log
+    }
+
+    /// Samples between garbage collections: a tenth of the unused period, 1 to 60 seconds.
+    var gcEverySamples: Int {
+        let seconds = Double(sampleInterval.components.seconds) + Double(sampleInterval.components.attoseconds) / 1e18
+        let wanted = min(60, max(1, Double(gcUnusedAfterSeconds) / 10))
+        return max(1, Int((wanted / max(seconds, 0.001)).rounded()))
+    }
+}
+
+/// The gateway's control-plane side of version lifecycles, off the request path: once per
+/// sample it reads every worker's in-flight counts and last call times, drives each
+/// concurrency-scaled version's `ConcurrencyAutoscaler` (the reconciler makes the runtime
+/// follow; each change is an `autoscaled` event), batches last-called times into the registry
+/// (one transaction every few samples, and at stop), and runs garbage collection when on.
+public actor LifecycleLoop {
+    private let registry: Registry
+    private let reconciler: Reconciler
+    private let options: LifecycleOptions
+    private let sample: @Sendable () async -> ActivitySample
+    private let changed: @Sendable () async -> Void
+
+    private var task: Task<Void, Never>?
+    private var samples = 0
+    private var scalers: [VersionKey: ConcurrencyAutoscaler] = [:]
+    /// The newest monotonic last-call time already turned into a pending or written note.
+    private var noted: [VersionKey: UInt64] = [:]
+    /// Last-called times not written yet.
+    private var pending: [VersionKey: Int64] = [:]
+
+    /// - Parameters:
+    ///   - sample: every worker's activity (run on each worker's loop).
+    ///   - changed: awaited after garbage collection deleted versions (routes and reconcile).
+    public init(registry: Registry, reconciler: Reconciler, options: LifecycleOptions,
+                sample: @escaping @Sendable () async -> ActivitySample, changed: @escaping @Sendable () async -> Void) {
+        self.registry = registry
+        self.reconciler = reconciler
+        self.options = options
+        self.sample = sample
+        self.changed = changed
+    }
+
+    /// Starts sampling.
+    public func start() {
+        guard task == nil else { return }
+        let interval = options.sampleInterval
+        task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard !Task.isCancelled, let self else { return }
+                await self.tick()
+            }
+        }
+    }
+
+    /// Stops sampling and writes the last-called times noted since the last write.
+    public func stop() async {
+        task?.cancel()
+        await task?.value
+        task = nil
+        note(await sample())
+        await flushLastCalled()
+    }
+
+    /// One sample: autoscale, and every few samples write last-called times and collect garbage.
+    public func tick() async {
+        samples += 1
+        let activity = await sample()
+        note(activity)
+        await autoscale(activity)
+        if samples % max(1, options.lastCalledEverySamples) == 0 { await flushLastCalled() }
+        if options.gcUnusedAfterSeconds > 0, samples % options.gcEverySamples == 0 { await collectGarbage() }
+    }
+
+    // MARK: - Last called
+
+    /// Turns the workers' newest call times into pending wall-clock notes.
+    private func note(_ activity: ActivitySample) {
+        var newest: [VersionKey: UInt64] = [:]
+        for entry in activity.versions where entry.lastCalledNanos != 0 {
+            let key = VersionKey(model: entry.model, version: entry.version)
+            newest[key] = max(newest[key] ?? 0, entry.lastCalledNanos)
+        }
+        for (key, nanos) in newest where nanos > (noted[key] ?? 0) {
+            noted[key] = nanos
+            let agoMs = activity.nanos > nanos ? Int64((activity.nanos - nanos) / 1_000_000) : 0
+            pending[key] = activity.unixMs - agoMs
+        }
+    }
+
+    /// Writes the pending notes in one transaction (kept for the next try when it fails).
+    private func flushLastCalled() async {
+        guard !pending.isEmpty else { return }
+        do {
+            try await registry.recordLastCalled(pending)
+            pending.removeAll()
+        } catch {
+            options.log("cannot record last-called times: \(error)")
+        }
+    }
+
+    // MARK: - Autoscaling
+
+    private func autoscale(_ activity: ActivitySample) async {
+        guard let models = try? await registry.models() else { return }
+        var inFlight: [VersionKey: Int] = [:]
+        for entry in activity.versions {
+            inFlight[VersionKey(model: entry.model, version: entry.version), default: 0] += entry.inFlight
+        }
+        var scaled = Set<VersionKey>()
+        for model in models {
+            for record in model.versions where record.spec.scalesOnConcurrency {
+                let spec = record.spec
+                scaled.insert(spec.key)
+                let settings = ConcurrencyAutoscaler.Settings(
+                    target: spec.autoscaling.targetConcurrency, minReplicas: spec.minReplicas, maxReplicas: spec.maxReplicas,
+                    scaleDownDelayNanos: UInt64(spec.autoscaling.effectiveScaleDownDelaySeconds) * 1_000_000_000)
+                var scaler = scalers[spec.key] ?? ConcurrencyAutoscaler(replicas: spec.minReplicas)
+                let decision = scaler.observe(inFlight: inFlight[spec.key] ?? 0, at: activity.nanos, settings: settings)
+                scalers[spec.key] = scaler
+                guard let decision else { continue }
+                options.log("\(spec.key): \(decision)")
+                await reconciler.setAutoscaledReplicas(spec.key, decision.to)
+                do { try await registry.noteAutoscaled(spec.key, detail: decision.description) } catch {
+                    options.log("cannot record the autoscaling event of \(spec.key): \(error)")
+                }
+            }
+        }
+        for key in scalers.keys where !scaled.contains(key) {
+            scalers[key] = nil
+            await reconciler.setAutoscaledReplicas(key, nil)
+        }
+    }
+
+    // MARK: - Garbage collection
+
+    private func collectGarbage() async {
+        await flushLastCalled()
+        let cutoff = Int64((Date().timeIntervalSince1970 * 1000).rounded()) - options.gcUnusedAfterSeconds * 1000
+        do {
+            let verdicts = try await registry.collectUnused(cutoffUnixMs: cutoff, unusedAfter: options.gcUnusedAfterText,
+                                                            dryRun: false)
+            let deleted = verdicts.filter(\.deleted)
+            guard !deleted.isEmpty else { return }
+            for verdict in deleted { options.log("garbage collection deleted \(verdict.key): \(verdict.reason)") }
+            await changed()
+        } catch {
+            options.log("garbage collection failed: \(error)")
+        }
+    }
+}

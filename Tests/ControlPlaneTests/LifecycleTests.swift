@@ -1,0 +1,183 @@
+@testable import Reconciler
+import Registry
+import XCTest
+
+/// The concurrency autoscaler's decisions (time passed in) and the registry's lifecycle
+/// columns: last-called notes and garbage collection verdicts.
+final class AutoscalerTests: XCTestCase {
+    private let second: UInt64 = 1_000_000_000
+    private func settings(target: Int32 = 4, min: Int32 = 1, max: Int32 = 8, delaySeconds: UInt64 = 30) -> ConcurrencyAutoscaler.Settings {
+        ConcurrencyAutoscaler.Settings(target: target, minReplicas: min, maxReplicas: max, scaleDownDelayNanos: delaySeconds * second)
+    }
+
+    func testDesiredIsTheCeilingOfInFlightOverTargetWithinBounds() {
+        let s = settings()
+        XCTAssertEqual(ConcurrencyAutoscaler.desired(averageInFlight: 0, settings: s), 1)
+        XCTAssertEqual(ConcurrencyAutoscaler.desired(averageInFlight: 4, settings: s), 1)
+        XCTAssertEqual(ConcurrencyAutoscaler.desired(averageInFlight: 4.5, settings: s), 2)
+        XCTAssertEqual(ConcurrencyAutoscaler.desired(averageInFlight: 16, settings: s), 4)
+        XCTAssertEqual(ConcurrencyAutoscaler.desired(averageInFlight: 1_000, settings: s), 8)
+        XCTAssertEqual(ConcurrencyAutoscaler.desired(averageInFlight: 0, settings: settings(min: 3)), 3)
+    }
+
+    func testScalesUpAtOnceOnABurstAveragedOverTheShortWindow() {
+        var scaler = ConcurrencyAutoscaler(replicas: 1)
+        let s = settings()
+        XCTAssertNil(scaler.observe(inFlight: 2, at: 10 * second, settings: s))
+        // (2 + 14) / 2 = 8 in flight: two replicas at target 4.
+        XCTAssertEqual(scaler.observe(inFlight: 14, at: 11 * second, settings: s),
+                       .init(from: 1, to: 2, inFlight: 8, target: 4))
+        // (2 + 14 + 16) / 3 -> 11 calls: three replicas.
+        XCTAssertEqual(scaler.observe(inFlight: 16, at: 12 * second, settings: s)?.to, 3)
+        // The 2 fell out of the 2 s window: (14 + 16 + 16) / 3 -> 4 replicas.
+        let decision = scaler.observe(inFlight: 16, at: 13 * second, settings: s)
+        XCTAssertEqual(decision?.to, 4)
+        XCTAssertEqual(scaler.replicas, 4)
+        XCTAssertNil(scaler.observe(inFlight: 16, at: 14 * second, settings: s))
+    }
+
+    func testScalesDownOnlyAfterTheDelayToThePeakOfTheLowerPeriod() {
+        var scaler = ConcurrencyAutoscaler(replicas: 1)
+        let s = settings(delaySeconds: 10)
+        _ = scaler.observe(inFlight: 32, at: 0, settings: s)
+        XCTAssertEqual(scaler.replicas, 8)
+        var t: UInt64 = 1
+        // Demand falls to 6 calls (2 replicas' worth) then 1: nothing happens for 10 s.
+        _ = scaler.observe(inFlight: 6, at: t * second, settings: s)
+        t += 1
+        _ = scaler.observe(inFlight: 6, at: t * second, settings: s)
+        while t < 10 {
+            t += 1
+            XCTAssertNil(scaler.observe(inFlight: 1, at: t * second, settings: s), "scaled down after \(t) s")
+        }
+        // 10 s after demand first fell: down to the most it asked for meanwhile (the 32/6 sample's 5).
+        t += 1
+        let decision = scaler.observe(inFlight: 1, at: t * second, settings: s)
+        XCTAssertEqual(decision?.from, 8)
+        XCTAssertEqual(decision?.to, 5)
+        // And after another quiet delay, to the minimum.
+        var last: ConcurrencyAutoscaler.Decision?
+        for step in 1...11 { last = scaler.observe(inFlight: 0, at: (t + UInt64(step)) * second, settings: s) ?? last }
+        XCTAssertEqual(last?.to, 1)
+        XCTAssertEqual(scaler.replicas, 1)
+    }
+
+    func testADipShorterThanTheDelayRemovesNothing() {
+        var scaler = ConcurrencyAutoscaler(replicas: 1)
+        let s = settings(delaySeconds: 8)
+        _ = scaler.observe(inFlight: 16, at: 0, settings: s)
+        _ = scaler.observe(inFlight: 16, at: second, settings: s)
+        XCTAssertEqual(scaler.replicas, 4)
+        for t in 2...5 { XCTAssertNil(scaler.observe(inFlight: 0, at: UInt64(t) * second, settings: s), "at \(t) s") }
+        // Demand back before 8 s of lower demand: the clock restarts once the window is full again.
+        for t in 6...9 { XCTAssertNil(scaler.observe(inFlight: 16, at: UInt64(t) * second, settings: s), "at \(t) s") }
+        for t in 10...17 { XCTAssertNil(scaler.observe(inFlight: 0, at: UInt64(t) * second, settings: s), "at \(t) s") }
+        XCTAssertEqual(scaler.replicas, 4)
+    }
+
+    func testFollowsChangedBoundsAtOnce() {
+        var scaler = ConcurrencyAutoscaler(replicas: 6)
+        XCTAssertEqual(scaler.observe(inFlight: 24, at: 0, settings: settings(max: 3))?.to, 3)
+        XCTAssertEqual(scaler.observe(inFlight: 0, at: second, settings: settings(min: 5, max: 8))?.to, 5)
+    }
+
+    func testDecisionText() {
+        XCTAssertEqual(ConcurrencyAutoscaler.Decision(from: 1, to: 4, inFlight: 14, target: 4).description,
+                       "scaled 1 -> 4: 14 calls in flight, target 4")
+        XCTAssertEqual(ConcurrencyAutoscaler.Decision(from: 4, to: 2, inFlight: 5.25, target: 4).description,
+                       "scaled 4 -> 2: 5.3 calls in flight, target 4")
+    }
+}
+
+final class RegistryLifecycleTests: XCTestCase {
+    private var directory: TemporaryDirectory!
+
+    override func setUpWithError() throws { directory = try TemporaryDirectory() }
+    override func tearDown() { directory.cleanUp() }
+
+    private func spec(_ version: String, autoscaling: AutoscalingSpec = AutoscalingSpec()) -> VersionSpec {
+        VersionSpec(key: VersionKey(model: "m", version: version), command: ["serve"], minReplicas: 1, maxReplicas: 4,
+                    autoscaling: autoscaling)
+    }
+
+    func testAutoscalingAndLastCalledAreStoredAndNeverMoveBack() async throws {
+        let path = directory.file("r.db")
+        let registry = try Registry(path: path)
+        let auto = AutoscalingSpec(targetConcurrency: 4, scaleDownDelaySeconds: 10)
+        _ = try await registry.register(spec("1", autoscaling: auto))
+        _ = try await registry.register(spec("2"))
+        let key = VersionKey(model: "m", version: "1")
+        try await registry.recordLastCalled([key: 5_000, VersionKey(model: "m", version: "gone"): 7])
+        try await registry.recordLastCalled([key: 4_000])
+        let record = try await registry.version(key)
+        XCTAssertEqual(record.lastCalledUnixMs, 5_000)
+        XCTAssertEqual(record.spec.autoscaling, auto)
+        let never = try await registry.version(VersionKey(model: "m", version: "2"))
+        XCTAssertEqual(never.lastCalledUnixMs, 0)
+        // Scale without autoscaling keeps it; with it, replaces it.
+        let kept = try await registry.scale(key, minReplicas: 1, maxReplicas: 8)
+        XCTAssertEqual(kept.spec.autoscaling, auto)
+        let replaced = try await registry.scale(key, minReplicas: 1, maxReplicas: 8, autoscaling: AutoscalingSpec())
+        XCTAssertEqual(replaced.spec.autoscaling, AutoscalingSpec())
+        await registry.close()
+        let reopened = try Registry(path: path)
+        let again = try await reopened.version(key)
+        XCTAssertEqual(again.lastCalledUnixMs, 5_000)
+        await reopened.close()
+    }
+
+    func testCollectUnusedKeepsWhatIsNamedAndDeletesTheRest() async throws {
+        let registry = try Registry(path: directory.file("r.db"))
+        for version in ["1", "2", "3", "4", "5", "6"] { _ = try await registry.register(spec(version)) }
+        _ = try await registry.setAlias(model: "m", alias: "stable", version: "2")
+        _ = try await registry.setTraffic(model: "m", targets: [TrafficTargetRecord(version: "1", percent: 50),
+                                                               TrafficTargetRecord(version: "3", percent: 50)],
+                                          shadow: TrafficTargetRecord(version: "4", percent: 10))
+        try await registry.recordLastCalled([VersionKey(model: "m", version: "6"): 10_000_000_000_000])
+        let cutoff = Int64(Date().timeIntervalSince1970 * 1000) + 60_000  // everything registered is "old"
+        let dry = try await registry.collectUnused(cutoffUnixMs: cutoff, unusedAfter: "1m", dryRun: true)
+        XCTAssertEqual(dry.map(\.key.version), ["1", "2", "3", "4", "5", "6"])
+        XCTAssertEqual(dry.filter(\.deleted).map(\.key.version), ["5"])
+        XCTAssertEqual(dry[0].reason, "the default version of model m")
+        XCTAssertEqual(dry[1].reason, "named by alias stable")
+        XCTAssertTrue(dry[2].reason.hasPrefix("named by the traffic split"), dry[2].reason)
+        XCTAssertTrue(dry[3].reason.hasPrefix("named by the shadow"), dry[3].reason)
+        XCTAssertEqual(dry[4].reason, "never called since it was registered more than 1m ago")
+        XCTAssertEqual(dry[5].reason, "called within the last 1m")
+        let untouched = try await registry.model("m")
+        XCTAssertEqual(untouched.versions.count, 6, "a dry run deletes nothing")
+
+        let done = try await registry.collectUnused(cutoffUnixMs: cutoff, unusedAfter: "1m", dryRun: false)
+        XCTAssertEqual(done.filter(\.deleted).map(\.key.version), ["5"])
+        let left = try await registry.model("m")
+        XCTAssertEqual(left.versions.map(\.key.version), ["1", "2", "3", "4", "6"])
+        let event = try await registry.events(model: "m", version: "5").last
+        XCTAssertEqual(event?.kind, .deleted)
+        XCTAssertEqual(event?.detail, "version 5 deleted by garbage collection: never called since it was registered more than 1m ago")
+        await registry.close()
+    }
+}
+
+final class ReconcilerAutoscaledSpecTests: XCTestCase {
+    func testTheRuntimeGetsTheAutoscalersCountClampedOnlyForConcurrencyScaledVersions() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let registry = try Registry(path: directory.file("r.db"))
+        let runtime = FakeRuntime()
+        let reconciler = Reconciler(registry: registry, runtime: runtime, publish: { _ in })
+        let key = VersionKey(model: "m", version: "1")
+        var spec = VersionSpec(key: key, command: ["serve"], minReplicas: 1, maxReplicas: 4,
+                               autoscaling: AutoscalingSpec(targetConcurrency: 2))
+        var applied = await reconciler.runtimeSpec(spec)
+        XCTAssertNil(applied.autoscaledReplicas, "no decision yet: the minimum")
+        await reconciler.setAutoscaledReplicas(key, 9)
+        applied = await reconciler.runtimeSpec(spec)
+        XCTAssertEqual(applied.autoscaledReplicas, 4, "clamped to max")
+        XCTAssertEqual(applied.replicasToRun, 4)
+        spec.autoscaling = AutoscalingSpec()
+        applied = await reconciler.runtimeSpec(spec)
+        XCTAssertNil(applied.autoscaledReplicas, "a version without a target runs its minimum")
+        await reconciler.stop()
+        await registry.close()
+    }
+}
