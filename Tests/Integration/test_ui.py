@@ -346,6 +346,7 @@ def test_ui_traffic_dialog_sets_split_and_shadow(gateway, browser, width):
     assert not b.errors, f"JavaScript errors: {b.errors}"
 
 
+@pytest.mark.parametrize("width", [1280, 390])
 def test_ui_log_panel_follows_live(gateway, browser, tmp_path, width):
     """The version row's Logs button opens its log panel (replica: line, from GetLogs), and a
     line the replica writes afterwards shows up while the panel follows."""

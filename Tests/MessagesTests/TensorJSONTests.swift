@@ -27,6 +27,15 @@ final class TensorJSONTests: XCTestCase {
         XCTAssertEqual(v["b"]?.kinds, "booleans")
     }
 
+    /// A shape whose product overflows Int64 is an error, not a trap (found by the json fuzzer).
+    func testOverflowingShapeIsAnError() throws {
+        let huge = try parse(#"{"x": {"values": [1], "shape": [4294967296, 4294967296, 4]}}"#)
+        XCTAssertEqual(message { try TensorJSON.inputs(huge) },
+                       #"input "x": shape [4294967296, 4294967296, 4] is too large"#)
+        let t = Tensor(dtype: .float32, shape: [Int64.max, 2], floats: [1])
+        XCTAssertEqual(TensorJSON.nestedObject(t)["values"] as? [Double], [1])
+    }
+
     func testInputsInferShapeAndDtype() throws {
         let tensors = try TensorJSON.inputs(try parse(#"""
             {"x": [[5.1, 3.5], [1.4, 0.2], [1, 2]], "flag": [true, false], "name": "iris", "empty": [],

@@ -92,7 +92,9 @@ public enum TensorJSON {
             shape = try Self.shape(name: name, values, into: &leaves)
             if case .array(let dims)? = fields["shape"] {
                 shape = try declaredShape(name: name, dims)
-                let count = shape.reduce(1, *)
+                guard let count = elementCount(shape) else {
+                    throw TensorJSONError("input \"\(name)\": shape \(shape) is too large")
+                }
                 guard count == Int64(leaves.count) else {
                     throw TensorJSONError("input \"\(name)\": shape \(shape) holds \(count) values, got \(leaves.count)")
                 }
@@ -134,6 +136,18 @@ public enum TensorJSON {
             }
             return exact
         }
+    }
+
+    /// The number of elements of `shape` (non-negative dimensions); nil when the product
+    /// overflows Int64, so a hostile shape is an error rather than a trap.
+    static func elementCount(_ shape: [Int64]) -> Int64? {
+        var count: Int64 = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            if overflow { return nil }
+            count = product
+        }
+        return count
     }
 
     /// The dimensions of nested lists, collecting the leaves row-major; ragged lists throw.
@@ -236,10 +250,9 @@ public enum TensorJSON {
         guard let decoded = values(t), !decoded.isEmpty else { return object }
         let flat: [Any] = decoded.map { ($0 as? Float).map(shortest) ?? $0 }
         guard flat.allSatisfy({ ($0 as? Double)?.isFinite != false }) else { return object }
-        let shape = t.shape.map { Int($0) }
-        if shape.allSatisfy({ $0 >= 0 }) && shape.reduce(1, *) == flat.count {
+        if t.shape.allSatisfy({ $0 >= 0 }) && elementCount(t.shape) == Int64(flat.count) {
             var index = 0
-            object["values"] = nest(flat, shape[...], &index)
+            object["values"] = nest(flat, t.shape.map { Int($0) }[...], &index)
         } else {
             object["values"] = flat
         }
