@@ -69,7 +69,7 @@ let package = Package(
         // Control plane (Sources/ControlPlane): registry, reconciler, Admin API, web console.
         .target(name: "Registry", dependencies: ["CSQLite", "Routing"], path: "Sources/ControlPlane/Registry",
                 swiftSettings: swiftSettings),
-        .target(name: "Reconciler", dependencies: ["Registry", "Routing"], path: "Sources/ControlPlane/Reconciler",
+        .target(name: "Reconciler", dependencies: ["Registry", "Routing", "Transport"], path: "Sources/ControlPlane/Reconciler",
                 swiftSettings: swiftSettings),
         .target(name: "Admin", dependencies: ["Registry", "Messages", "GRPC", "Routing"],
                 path: "Sources/ControlPlane/Admin", swiftSettings: swiftSettings),

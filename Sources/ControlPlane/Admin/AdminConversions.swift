@@ -30,6 +30,7 @@ enum AdminConversions {
         case .ready: return .ready
         case .failed: return .failed
         case .deleting: return .deleting
+        case .idle: return .idle
         }
     }
 

@@ -121,14 +121,22 @@ public final class AdminService: Sendable {
         return AdminConversions.model(model)
     }
 
-    /// Changes a version's replica bounds (min 0 = 1, max 0 = min).
+    /// Changes a version's replica bounds (min 0 = 1, or 0 for a version that scales to zero,
+    /// with the settings given or, when absent, its current ones; max 0 = min).
     private func scaleModelVersion(_ request: ScaleModelVersionRequest) async throws -> ModelVersion {
         try AdminValidation.model(request.model)
         try AdminValidation.version(request.version)
-        let bounds = try AdminValidation.replicas(min: request.minReplicas, max: request.maxReplicas,
-                                                  limit: limits.maxReplicas)
+        let key = VersionKey(model: request.model, version: request.version)
         let autoscaling = try request.autoscaling.map { try AdminValidation.autoscaling($0) }
-        let record = try await registry.scale(VersionKey(model: request.model, version: request.version),
+        let idleAfter: Int32
+        if let autoscaling {
+            idleAfter = autoscaling.scaleToZeroAfterSeconds
+        } else {
+            idleAfter = (try? await registry.version(key))?.spec.autoscaling.scaleToZeroAfterSeconds ?? 0
+        }
+        let bounds = try AdminValidation.replicas(min: request.minReplicas, max: request.maxReplicas,
+                                                  limit: limits.maxReplicas, scalesToZero: idleAfter > 0)
+        let record = try await registry.scale(key,
                                               minReplicas: bounds.min, maxReplicas: bounds.max, autoscaling: autoscaling)
         await changed()
         return AdminConversions.modelVersion(record)

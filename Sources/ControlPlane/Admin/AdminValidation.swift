@@ -39,12 +39,13 @@ enum AdminValidation {
         }
     }
 
-    /// Checks and normalises replica bounds: min 0 means 1, max 0 means min.
-    static func replicas(min: Int32, max: Int32, limit: Int32) throws -> (min: Int32, max: Int32) {
+    /// Checks and normalises replica bounds: min 0 means 1 (0 stays 0 with `scalesToZero`: the
+    /// version runs no replica while IDLE), max 0 means min (at least 1).
+    static func replicas(min: Int32, max: Int32, limit: Int32, scalesToZero: Bool = false) throws -> (min: Int32, max: Int32) {
         guard min >= 0 else { throw invalid("min_replicas must not be negative, got \(min)") }
         guard max >= 0 else { throw invalid("max_replicas must not be negative, got \(max)") }
-        let effectiveMin = min == 0 ? 1 : min
-        let effectiveMax = max == 0 ? effectiveMin : max
+        let effectiveMin = min == 0 && !scalesToZero ? 1 : min
+        let effectiveMax = max == 0 ? Swift.max(1, effectiveMin) : max
         guard effectiveMin <= effectiveMax else {
             throw invalid("min_replicas (\(effectiveMin)) must not be greater than max_replicas (\(effectiveMax))")
         }
@@ -59,8 +60,7 @@ enum AdminValidation {
     static let maxDelaySeconds: Int32 = 86_400
 
     /// Checks autoscaling settings (`field` prefixes the names in messages) and turns them into
-    /// the stored spec. Scale to zero needs request holding, which the gateway does not have
-    /// yet: a nonzero `scale_to_zero_after_seconds` is refused, never stored and ignored.
+    /// the stored spec. `scale_to_zero_after_seconds` takes effect with `min_replicas` 0.
     static func autoscaling(_ given: Autoscaling, field: String = "autoscaling") throws -> AutoscalingSpec {
         guard (0...maxTargetConcurrency).contains(given.targetConcurrency) else {
             throw invalid("\(field).target_concurrency must be between 0 and \(maxTargetConcurrency) (0 = off), got \(given.targetConcurrency)")
@@ -70,9 +70,6 @@ enum AdminValidation {
         }
         guard (0...maxDelaySeconds).contains(given.scaleDownDelaySeconds) else {
             throw invalid("\(field).scale_down_delay_seconds must be between 0 and \(maxDelaySeconds) (0 = 30), got \(given.scaleDownDelaySeconds)")
-        }
-        guard given.scaleToZeroAfterSeconds == 0 else {
-            throw invalid("\(field).scale_to_zero_after_seconds: scale to zero is not available yet (it needs request holding); use 0")
         }
         return AutoscalingSpec(targetConcurrency: given.targetConcurrency, scaleToZeroAfterSeconds: given.scaleToZeroAfterSeconds,
                                scaleDownDelaySeconds: given.scaleDownDelaySeconds)
@@ -117,7 +114,9 @@ enum AdminValidation {
         guard (0...65535).contains(request.port) else {
             throw invalid("port must be between 0 and 65535 (0 = the default), got \(request.port)")
         }
-        let bounds = try replicas(min: request.minReplicas, max: request.maxReplicas, limit: limits.maxReplicas)
+        let settings = try request.autoscaling.map { try autoscaling($0) } ?? AutoscalingSpec()
+        let bounds = try replicas(min: request.minReplicas, max: request.maxReplicas, limit: limits.maxReplicas,
+                                  scalesToZero: settings.scaleToZeroAfterSeconds > 0)
         let image = request.image.trimmingWhitespace
         guard !image.isEmpty || !request.command.isEmpty else {
             throw invalid("image or command is required: give the container image, or the command that serves the model on $PORT")
@@ -152,7 +151,7 @@ enum AdminValidation {
             port: request.port, env: request.env, minReplicas: bounds.min, maxReplicas: bounds.max,
             resources: request.resources.map(AdminConversions.resourceSpec), targetCpuUtilization: request.targetCpuUtilization,
             pod: AdminConversions.podOptions(request),
-            autoscaling: try request.autoscaling.map { try autoscaling($0) } ?? AutoscalingSpec())
+            autoscaling: settings)
     }
 
     /// Checks the GPU count and the extended resource it counts.

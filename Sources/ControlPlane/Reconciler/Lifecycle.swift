@@ -1,6 +1,7 @@
 import Foundation
 import Registry
 import Routing
+import Transport
 
 /// Settings of the lifecycle loop.
 public struct LifecycleOptions: Sendable {
@@ -37,14 +38,23 @@ public struct LifecycleOptions: Sendable {
 /// The gateway's control-plane side of version lifecycles, off the request path: once per
 /// sample it reads every worker's in-flight counts and last call times, drives each
 /// concurrency-scaled version's `ConcurrencyAutoscaler` (the reconciler makes the runtime
-/// follow; each change is an `autoscaled` event), batches last-called times into the registry
-/// (one transaction every few samples, and at stop), and runs garbage collection when on.
+/// follow; each change is an `autoscaled` event), takes versions that scale to zero to IDLE
+/// after their idle period and wakes them when a worker holds a call (`wake`), batches
+/// last-called times into the registry (one transaction every few samples, and at stop), and
+/// runs garbage collection when on.
+///
+/// Going IDLE is ordered against arriving calls in three steps: the reconciler routes the
+/// version with no endpoint (`beginIdle`), every worker installs that table, then a second
+/// sample must show no call in flight and none since the decision. A call that reached a
+/// worker before the table is seen by that sample and cancels the stop (its replicas never
+/// stopped); a call after it is held, which wakes the version. Only then do replicas stop.
 public actor LifecycleLoop {
     private let registry: Registry
     private let reconciler: Reconciler
     private let options: LifecycleOptions
     private let sample: @Sendable () async -> ActivitySample
     private let changed: @Sendable () async -> Void
+    private let routesInstalled: @Sendable () async -> Void
 
     private var task: Task<Void, Never>?
     private var samples = 0
@@ -53,17 +63,24 @@ public actor LifecycleLoop {
     private var noted: [VersionKey: UInt64] = [:]
     /// Last-called times not written yet.
     private var pending: [VersionKey: Int64] = [:]
+    /// When each version that scales to zero was last started or woken (monotonic ns): its idle
+    /// period counts from the later of this and its last call.
+    private var awakeSince: [VersionKey: UInt64] = [:]
 
     /// - Parameters:
     ///   - sample: every worker's activity (run on each worker's loop).
     ///   - changed: awaited after garbage collection deleted versions (routes and reconcile).
+    ///   - routesInstalled: returns once every worker installed the route tables published
+    ///     before the call.
     public init(registry: Registry, reconciler: Reconciler, options: LifecycleOptions,
-                sample: @escaping @Sendable () async -> ActivitySample, changed: @escaping @Sendable () async -> Void) {
+                sample: @escaping @Sendable () async -> ActivitySample, changed: @escaping @Sendable () async -> Void,
+                routesInstalled: @escaping @Sendable () async -> Void = {}) {
         self.registry = registry
         self.reconciler = reconciler
         self.options = options
         self.sample = sample
         self.changed = changed
+        self.routesInstalled = routesInstalled
     }
 
     /// Starts sampling.
@@ -93,7 +110,10 @@ public actor LifecycleLoop {
         samples += 1
         let activity = await sample()
         note(activity)
-        await autoscale(activity)
+        if let models = try? await registry.models() {
+            await autoscale(activity, models: models)
+            await scaleToZero(activity, models: models)
+        }
         if samples % max(1, options.lastCalledEverySamples) == 0 { await flushLastCalled() }
         if options.gcUnusedAfterSeconds > 0, samples % options.gcEverySamples == 0 { await collectGarbage() }
     }
@@ -127,8 +147,7 @@ public actor LifecycleLoop {
 
     // MARK: - Autoscaling
 
-    private func autoscale(_ activity: ActivitySample) async {
-        guard let models = try? await registry.models() else { return }
+    private func autoscale(_ activity: ActivitySample, models: [ModelRecord]) async {
         var inFlight: [VersionKey: Int] = [:]
         for entry in activity.versions {
             inFlight[VersionKey(model: entry.model, version: entry.version), default: 0] += entry.inFlight
@@ -139,9 +158,9 @@ public actor LifecycleLoop {
                 let spec = record.spec
                 scaled.insert(spec.key)
                 let settings = ConcurrencyAutoscaler.Settings(
-                    target: spec.autoscaling.targetConcurrency, minReplicas: spec.minReplicas, maxReplicas: spec.maxReplicas,
+                    target: spec.autoscaling.targetConcurrency, minReplicas: max(1, spec.minReplicas), maxReplicas: spec.maxReplicas,
                     scaleDownDelayNanos: UInt64(spec.autoscaling.effectiveScaleDownDelaySeconds) * 1_000_000_000)
-                var scaler = scalers[spec.key] ?? ConcurrencyAutoscaler(replicas: spec.minReplicas)
+                var scaler = scalers[spec.key] ?? ConcurrencyAutoscaler(replicas: max(1, spec.minReplicas))
                 let decision = scaler.observe(inFlight: inFlight[spec.key] ?? 0, at: activity.nanos, settings: settings)
                 scalers[spec.key] = scaler
                 guard let decision else { continue }
@@ -156,6 +175,71 @@ public actor LifecycleLoop {
             scalers[key] = nil
             await reconciler.setAutoscaledReplicas(key, nil)
         }
+    }
+
+    // MARK: - Scale to zero
+
+    /// Takes each version that scales to zero and had no call for its idle period to IDLE
+    /// (see the type's note on ordering).
+    private func scaleToZero(_ activity: ActivitySample, models: [ModelRecord]) async {
+        var known = Set<VersionKey>()
+        for model in models {
+            for record in model.versions where record.spec.scalesToZero {
+                let key = record.key
+                known.insert(key)
+                let started = awakeSince[key] ?? activity.nanos
+                awakeSince[key] = started
+                guard await reconciler.idlePhase(key) == nil else { continue }
+                let before = Self.totals(activity, key)
+                let period = UInt64(record.spec.autoscaling.scaleToZeroAfterSeconds) * 1_000_000_000
+                let quietSince = max(started, before.lastCalled)
+                guard before.inFlight == 0, activity.nanos >= quietSince, activity.nanos - quietSince >= period else { continue }
+                guard await reconciler.beginIdle(key) else { continue }
+                await routesInstalled()
+                let after = await sample()
+                note(after)
+                let now = Self.totals(after, key)
+                if now.inFlight == 0, now.lastCalled <= before.lastCalled {
+                    guard await reconciler.confirmIdle(key) else { continue }
+                    let detail = "scaled to zero: no call for \(record.spec.autoscaling.scaleToZeroAfterSeconds)s"
+                    options.log("\(key): \(detail)")
+                    await noteEvent(key, detail)
+                } else {
+                    // A call reached a worker before it routed the version away: stay awake.
+                    awakeSince[key] = after.nanos
+                    await reconciler.wake(key)
+                }
+            }
+        }
+        awakeSince = awakeSince.filter { known.contains($0.key) }
+    }
+
+    /// A worker holds a call to `key` (IDLE, or on its way): start it again, or cancel the stop.
+    public func wake(_ key: VersionKey) async {
+        let phase = await reconciler.wake(key)
+        guard phase != nil else { return }
+        awakeSince[key] = monotonicNanos()
+        if phase == .idle {
+            options.log("\(key): woken by a call")
+            await noteEvent(key, "woken by a call")
+        }
+    }
+
+    private func noteEvent(_ key: VersionKey, _ detail: String) async {
+        do { try await registry.noteAutoscaled(key, detail: detail) } catch {
+            options.log("cannot record the autoscaling event of \(key): \(error)")
+        }
+    }
+
+    /// `key`'s in-flight calls summed over the workers, and its newest call time.
+    private static func totals(_ activity: ActivitySample, _ key: VersionKey) -> (inFlight: Int, lastCalled: UInt64) {
+        var inFlight = 0
+        var last: UInt64 = 0
+        for entry in activity.versions where entry.model == key.model && entry.version == key.version {
+            inFlight += entry.inFlight
+            last = max(last, entry.lastCalledNanos)
+        }
+        return (inFlight, last)
     }
 
     // MARK: - Garbage collection

@@ -70,6 +70,19 @@ public actor Reconciler {
     private var newestModels: (models: [ModelRecord], revision: UInt64)?
     /// Replicas the concurrency autoscaler asks for, by version (only concurrency-scaled ones).
     private var autoscaledReplicas: [VersionKey: Int32] = [:]
+    /// Versions that scale to zero and are going or gone IDLE (see `IdlePhase`).
+    private var idle: [VersionKey: IdlePhase] = [:]
+    /// Why each version that scales to zero cannot serve (its FAILED message), for held calls.
+    private var wakeFailures: [VersionKey: String] = [:]
+
+    /// Where a version that scales to zero is on its way to IDLE.
+    public enum IdlePhase: Sendable, Equatable {
+        /// Routed with no endpoint (calls are held and wake it) while its replicas still run:
+        /// the lifecycle loop checks no call reached them since, then confirms or cancels.
+        case closing
+        /// Runs no replica.
+        case idle
+    }
 
     /// Resyncs so far (each queues every key); for metrics.
     public private(set) var passCount = 0
@@ -187,13 +200,56 @@ public actor Reconciler {
         await workers.add([key])
     }
 
-    /// The spec handed to the runtime: the registered one, with the autoscaler's replica count
-    /// for a concurrency-scaled version (clamped to the registered bounds).
+    /// The spec handed to the runtime: the registered one, with 0 replicas for an IDLE version,
+    /// and the autoscaler's replica count for a concurrency-scaled version (clamped to the
+    /// registered bounds, at least 1).
     func runtimeSpec(_ spec: VersionSpec) -> VersionSpec {
+        if spec.scalesToZero, idle[spec.key] == .idle {
+            var adjusted = spec
+            adjusted.autoscaledReplicas = 0
+            return adjusted
+        }
         guard spec.scalesOnConcurrency, let replicas = autoscaledReplicas[spec.key] else { return spec }
         var adjusted = spec
-        adjusted.autoscaledReplicas = min(max(replicas, spec.minReplicas), spec.maxReplicas)
+        adjusted.autoscaledReplicas = min(max(replicas, max(1, spec.minReplicas)), spec.maxReplicas)
         return adjusted
+    }
+
+    // MARK: - Scale to zero
+
+    /// Where `key` is on its way to IDLE (nil: awake).
+    public func idlePhase(_ key: VersionKey) -> IdlePhase? { idle[key] }
+
+    /// Starts taking `key` to IDLE: routes it with no endpoint now (new calls are held and wake
+    /// it), its replicas keep running until `confirmIdle`. False when it was not awake.
+    public func beginIdle(_ key: VersionKey) -> Bool {
+        guard idle[key] == nil else { return false }
+        idle[key] = .closing
+        publishRoutes()
+        return true
+    }
+
+    /// No call reached `key`'s replicas since `beginIdle`: stop them (the runtime runs 0). False
+    /// when a wake came first (the version stays awake).
+    public func confirmIdle(_ key: VersionKey) async -> Bool {
+        guard idle[key] == .closing else { return false }
+        idle[key] = .idle
+        await workers.add([key])
+        return true
+    }
+
+    /// A call wants `key`: cancel its way to IDLE, or start it again. Returns the phase it left
+    /// (nil: it was awake, nothing to do).
+    @discardableResult
+    public func wake(_ key: VersionKey) async -> IdlePhase? {
+        guard let phase = idle.removeValue(forKey: key) else { return nil }
+        if phase == .closing {
+            // Its replicas never stopped: route to them again.
+            publishRoutes()
+        } else {
+            await workers.add([key])
+        }
+        return phase
     }
 
     // MARK: - Reconcile
@@ -212,15 +268,22 @@ public actor Reconciler {
             options.log("cannot read \(key) from the registry: \(error)")
             return .error(ReconcileError(.registryUnavailable, "\(error)"))
         }
-        guard let record else { return await removeUnwanted(key) }
+        guard let record else {
+            idle[key] = nil
+            wakeFailures[key] = nil
+            return await removeUnwanted(key)
+        }
+        if !record.spec.scalesToZero, idle.removeValue(forKey: key) != nil { publishRoutes() }
 
         let status: VersionStatus
         var outcome = ReconcileOutcome.done
         do {
             let observed = try await runtime.apply(runtimeSpec(record.spec))
+            setWakeFailure(key, record.spec.scalesToZero && observed.state == .failed ? observed.message : nil)
             setEndpoints(key, observed.endpoints)
             status = observed.status
         } catch let error as RuntimeError where error.code == .invalidSpec {
+            setWakeFailure(key, record.spec.scalesToZero ? error.message : nil)
             setEndpoints(key, [])
             outcome = .error(ReconcileError(.invalidSpec, error.message))
             status = VersionStatus(state: .failed, readyReplicas: 0, desiredReplicas: record.spec.minReplicas,
@@ -294,6 +357,14 @@ public actor Reconciler {
             return nil
         }
         noteModels(read)
+        if !initialSyncDone {
+            // A restart keeps IDLE versions idle: the next call wakes them, not the boot.
+            for model in read.models {
+                for record in model.versions where record.spec.scalesToZero && record.status.state == .idle {
+                    idle[record.key] = .idle
+                }
+            }
+        }
         var keys = Set(read.models.flatMap { $0.versions.map(\.key) })
         keys.formUnion(await runtime.observedKeys())
         let known = keys
@@ -346,6 +417,15 @@ public actor Reconciler {
         Task { self.publishScheduledRoutes() }
     }
 
+    /// Records why `key` cannot wake (nil: it can), publishing the routes soon when it changed.
+    private func setWakeFailure(_ key: VersionKey, _ reason: String?) {
+        guard wakeFailures[key] != reason else { return }
+        wakeFailures[key] = reason
+        guard !publishScheduled else { return }
+        publishScheduled = true
+        Task { self.publishScheduledRoutes() }
+    }
+
     private func publishScheduledRoutes() {
         publishScheduled = false
         if initialSyncDone { publishRoutes() }
@@ -353,7 +433,9 @@ public actor Reconciler {
 
     private func publishRoutes() {
         guard let newest = newestModels else { return }
-        let routes = RouteTableBuilder.routes(models: newest.models, endpoints: endpoints)
+        var routed = endpoints
+        for key in idle.keys { routed[key] = [] }
+        let routes = RouteTableBuilder.routes(models: newest.models, endpoints: routed, wakeFailures: wakeFailures)
         guard routes != publishedRoutes else { return }
         publishedRoutes = routes
         publish(RouteTable(generation: 0, models: routes))

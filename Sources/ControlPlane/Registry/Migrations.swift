@@ -122,6 +122,61 @@ let registryMigrations: [Migration] = [
         "ALTER TABLE versions ADD COLUMN scale_down_delay_seconds INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE versions ADD COLUMN last_called_unix_ms INTEGER NOT NULL DEFAULT 0",
     ]),
+    // Scale to zero: state IDLE. SQLite cannot change a CHECK constraint, so the table is
+    // rebuilt with every column of migrations 1, 5 and 6 (nothing references versions).
+    Migration(version: 7, name: "idle state", statements: [
+        """
+        CREATE TABLE versions_new (
+            model                  TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+            version                TEXT NOT NULL,
+            image                  TEXT NOT NULL DEFAULT '',
+            command_json           TEXT NOT NULL DEFAULT '[]',
+            port                   INTEGER NOT NULL DEFAULT 0,
+            env_json               TEXT NOT NULL DEFAULT '{}',
+            min_replicas           INTEGER NOT NULL,
+            max_replicas           INTEGER NOT NULL,
+            has_resources          INTEGER NOT NULL DEFAULT 0,
+            cpu_request            TEXT NOT NULL DEFAULT '',
+            cpu_limit              TEXT NOT NULL DEFAULT '',
+            memory_request         TEXT NOT NULL DEFAULT '',
+            memory_limit           TEXT NOT NULL DEFAULT '',
+            target_cpu_utilization INTEGER NOT NULL DEFAULT 0,
+            state                  TEXT NOT NULL DEFAULT 'PENDING'
+                CHECK (state IN ('PENDING', 'DEPLOYING', 'READY', 'FAILED', 'DELETING', 'IDLE')),
+            ready_replicas         INTEGER NOT NULL DEFAULT 0,
+            desired_replicas       INTEGER NOT NULL DEFAULT 0,
+            message                TEXT NOT NULL DEFAULT '',
+            created_unix_ms        INTEGER NOT NULL,
+            updated_unix_ms        INTEGER NOT NULL,
+            gpus                   INTEGER NOT NULL DEFAULT 0,
+            gpu_resource           TEXT NOT NULL DEFAULT '',
+            node_selector_json     TEXT NOT NULL DEFAULT '{}',
+            tolerations_json       TEXT NOT NULL DEFAULT '[]',
+            image_pull_secrets_json TEXT NOT NULL DEFAULT '[]',
+            allow_root             INTEGER NOT NULL DEFAULT 0,
+            target_concurrency     INTEGER NOT NULL DEFAULT 0,
+            scale_to_zero_after_seconds INTEGER NOT NULL DEFAULT 0,
+            scale_down_delay_seconds INTEGER NOT NULL DEFAULT 0,
+            last_called_unix_ms    INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (model, version)
+        )
+        """,
+        """
+        INSERT INTO versions_new (model, version, image, command_json, port, env_json, min_replicas, max_replicas,
+            has_resources, cpu_request, cpu_limit, memory_request, memory_limit, target_cpu_utilization, state,
+            ready_replicas, desired_replicas, message, created_unix_ms, updated_unix_ms, gpus, gpu_resource,
+            node_selector_json, tolerations_json, image_pull_secrets_json, allow_root, target_concurrency,
+            scale_to_zero_after_seconds, scale_down_delay_seconds, last_called_unix_ms)
+        SELECT model, version, image, command_json, port, env_json, min_replicas, max_replicas,
+            has_resources, cpu_request, cpu_limit, memory_request, memory_limit, target_cpu_utilization, state,
+            ready_replicas, desired_replicas, message, created_unix_ms, updated_unix_ms, gpus, gpu_resource,
+            node_selector_json, tolerations_json, image_pull_secrets_json, allow_root, target_concurrency,
+            scale_to_zero_after_seconds, scale_down_delay_seconds, last_called_unix_ms
+        FROM versions
+        """,
+        "DROP TABLE versions",
+        "ALTER TABLE versions_new RENAME TO versions",
+    ]),
 ]
 
 extension SQLiteConnection {

@@ -26,6 +26,8 @@ public enum DeploymentState: String, Sendable, CaseIterable {
     case ready = "READY"
     case failed = "FAILED"
     case deleting = "DELETING"
+    /// Scaled to zero (no replica runs); the next call wakes it.
+    case idle = "IDLE"
 }
 
 /// How a version's replica count follows its calls (validated; zeros mean "off" / defaults).
@@ -35,7 +37,8 @@ public struct AutoscalingSpec: Sendable, Equatable {
 
     /// In-flight calls per replica to aim at; 0 = replicas stay at min (Kubernetes: the CPU HPA).
     public var targetConcurrency: Int32
-    /// > 0: after this long without a call the version runs 0 replicas (not available yet).
+    /// > 0: after this long without a call a version with `minReplicas` 0 runs no replica (IDLE)
+    /// until the next call wakes it.
     public var scaleToZeroAfterSeconds: Int32
     /// How long demand must stay lower before replicas are removed; 0 = 30.
     public var scaleDownDelaySeconds: Int32
@@ -128,7 +131,8 @@ public struct VersionSpec: Sendable, Equatable {
     /// gRPC port inside the container; 0 = the default (8080).
     public var port: Int32
     public var env: [String: String]
-    /// Replicas the runtime keeps running (at least 1 after normalisation).
+    /// Replicas the runtime keeps running (at least 1 after normalisation, except 0 for a
+    /// version that scales to zero: it runs at least 1 while awake).
     public var minReplicas: Int32
     /// Autoscaling ceiling (Kubernetes HPA); the local runtime runs `minReplicas`.
     public var maxReplicas: Int32
@@ -138,8 +142,9 @@ public struct VersionSpec: Sendable, Equatable {
     public var pod: PodOptions
     /// Concurrency autoscaling (target 0: off).
     public var autoscaling: AutoscalingSpec
-    /// Replicas the gateway's concurrency autoscaler asks for, in [min, max]: set by the
-    /// reconciler on the spec it hands the runtime, never stored; nil = `minReplicas`.
+    /// Replicas the gateway's concurrency autoscaler asks for, in [min, max], or 0 for an IDLE
+    /// version: set by the reconciler on the spec it hands the runtime, never stored; nil =
+    /// `minReplicas` (at least 1).
     public var autoscaledReplicas: Int32?
 
     public init(key: VersionKey, image: String = "", command: [String] = [], port: Int32 = 0,
@@ -160,10 +165,15 @@ public struct VersionSpec: Sendable, Equatable {
     }
 
     /// Replicas the runtime should run now: the autoscaler's count, else the minimum.
-    public var replicasToRun: Int32 { autoscaledReplicas ?? minReplicas }
+    public var replicasToRun: Int32 { autoscaledReplicas ?? max(1, minReplicas) }
 
     /// Whether the gateway's concurrency autoscaler sets the replica count (no CPU HPA then).
-    public var scalesOnConcurrency: Bool { autoscaling.targetConcurrency > 0 && maxReplicas > minReplicas }
+    public var scalesOnConcurrency: Bool { autoscaling.targetConcurrency > 0 && maxReplicas > max(1, minReplicas) }
+
+    /// Whether the version goes IDLE (no replica) after `scaleToZeroAfterSeconds` without a
+    /// call, and calls to it are held while it wakes. The gateway owns its replica count
+    /// (no CPU HPA).
+    public var scalesToZero: Bool { autoscaling.scaleToZeroAfterSeconds > 0 && minReplicas == 0 }
 }
 
 /// What the reconciler last observed of a version.

@@ -27,6 +27,10 @@ public struct ControlSample: Sendable {
     public var reconcileErrors = 0
     public var registryModels = 0
     public var registryVersions = 0
+    /// Replicas each registered version's runtime aims for, and those ready (the registry's
+    /// last observed status).
+    public var desiredReplicas: [VersionLabel: Int] = [:]
+    public var readyReplicas: [VersionLabel: Int] = [:]
 
     public init(reconcileRuns: Int = 0, reconcileErrors: Int = 0, registryModels: Int = 0, registryVersions: Int = 0) {
         self.reconcileRuns = reconcileRuns
@@ -70,6 +74,10 @@ public struct MetricsSnapshot: Sendable {
     public var shadowCalls: [VersionLabel: [String: Int]] = [:]
     public var shadowLatency: [VersionLabel: LatencyHistogram] = [:]
     public var shadowDropped: [VersionLabel: [String: Int]] = [:]
+    /// Calls held while their version wakes, hold-queue refusals, and wake latency.
+    public var held: [VersionLabel: Int] = [:]
+    public var holdRejections: [VersionLabel: Int] = [:]
+    public var wakeLatency: [VersionLabel: LatencyHistogram] = [:]
     public var http2Connections = 0
     public var http2Streams = 0
     public var http1Connections = 0
@@ -121,6 +129,11 @@ public struct MetricsSnapshot: Sendable {
                 let (label, reason) = Self.labelAndLast(key)
                 shadowDropped[label, default: [:]][reason, default: 0] += count
             }
+            for (key, n) in sample.router.held { held[VersionLabel(key: key), default: 0] += n }
+            for (key, n) in sample.router.holdRejections { holdRejections[VersionLabel(key: key), default: 0] += n }
+            for (key, histogram) in sample.router.wakeLatency {
+                wakeLatency[VersionLabel(key: key), default: LatencyHistogram()].merge(histogram)
+            }
             http2Connections += sample.http2Connections
             http2Streams += sample.http2Streams
             http1Connections += sample.http1Connections
@@ -136,6 +149,9 @@ public struct MetricsSnapshot: Sendable {
         shadowCalls = shadowCalls.filter { routed($0.key) }
         shadowLatency = shadowLatency.filter { routed($0.key) }
         shadowDropped = shadowDropped.filter { routed($0.key) }
+        held = held.filter { routed($0.key) }
+        holdRejections = holdRejections.filter { routed($0.key) }
+        wakeLatency = wakeLatency.filter { routed($0.key) }
     }
 
     /// Splits `model \u{1} version \u{1} last` into the version label and the last part.
@@ -272,6 +288,24 @@ public enum PrometheusText {
 
         header("byoc_requests_in_flight", "gauge", "Calls routed to a model version and not finished yet.")
         for label in s.inFlight.keys.sorted() { out += "byoc_requests_in_flight\(labels(label)) \(s.inFlight[label]!)\n" }
+
+        header("byoc_held_calls", "gauge", "Calls held for a model version with no ready endpoint while it wakes (scale to zero).")
+        for label in s.held.keys.sorted() { out += "byoc_held_calls\(labels(label)) \(s.held[label]!)\n" }
+        header("byoc_hold_rejections_total", "counter", "Calls refused UNAVAILABLE because the version's hold queue was full (--hold-max-calls).")
+        for label in s.holdRejections.keys.sorted() {
+            out += "byoc_hold_rejections_total\(labels(label)) \(s.holdRejections[label]!)\n"
+        }
+        histograms("byoc_wake_latency_seconds",
+                   "Time from the first call held for a waking version to its held calls going on to a ready endpoint, per wake and worker.",
+                   s.wakeLatency)
+        header("byoc_desired_replicas", "gauge", "Replicas the runtime aims for, by model version (0 while IDLE).")
+        for label in s.control.desiredReplicas.keys.sorted() {
+            out += "byoc_desired_replicas\(labels(label)) \(s.control.desiredReplicas[label]!)\n"
+        }
+        header("byoc_ready_replicas", "gauge", "Ready replicas, by model version.")
+        for label in s.control.readyReplicas.keys.sorted() {
+            out += "byoc_ready_replicas\(labels(label)) \(s.control.readyReplicas[label]!)\n"
+        }
 
         header("byoc_upstream_connect_failures_total", "counter", "Failed connection attempts to model endpoints.")
         for label in s.connectFailures.keys.sorted() {

@@ -54,6 +54,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// The caller's token when auth is on (nil: off); its models are checked in `route`.
     var grant: AuthEntry?
     private var deadlineTimer: UInt64?
+    /// Held in the worker's hold queue for its version (routed, no endpoint ready yet).
+    private var holding = false
+    /// The call named no version, so the model's shadow may get a copy.
+    private var copiesToShadow = false
 
     init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead, readsFields: Bool) {
         self.worker = worker
@@ -219,19 +223,43 @@ final class ProxyCall: HTTP2StreamDelegate {
         case .found(let route):
             resolved = route
             route.stats.callStarted(receivedAt: head.receivedAt)
-            guard !route.endpoints.isEmpty else {
-                fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(route.version)\" has no ready endpoint"))
-                return
-            }
             machine.routed()
             downstream.scanBytes = []
-            if version.isEmpty, let shadowRoute = worker.shadowRoute(model: model, primary: route.version,
-                                                                     splitKey: head.headers[literal: "byoc-split-key"]) {
-                // The copy starts as the primary does, with the same headers and deadline.
-                shadow = ShadowAttempt.open(worker: worker, route: shadowRoute, head: head, dropAuthorization: grant != nil)
+            copiesToShadow = version.isEmpty
+            guard !route.endpoints.isEmpty else {
+                // No ready endpoint: held while the version wakes (one that scales to zero),
+                // else answered now.
+                if let status = worker.hold(self, model: model, route: route) { fail(status) } else { holding = true }
+                return
             }
-            startAttempt()
+            begin()
         }
+    }
+
+    /// The routed call starts: its shadow copy (when it named no version), then its first attempt.
+    private func begin() {
+        if copiesToShadow, let shadowRoute = worker.shadowRoute(model: model, primary: version,
+                                                                 splitKey: head.headers[literal: "byoc-split-key"]) {
+            // The copy starts as the primary does, with the same headers and deadline.
+            shadow = ShadowAttempt.open(worker: worker, route: shadowRoute, head: head, dropAuthorization: grant != nil)
+        }
+        startAttempt()
+    }
+
+    // MARK: Holding
+
+    /// The held call's version has ready endpoints now (`route`): it goes on as if just routed.
+    func release(to route: ResolvedRoute) {
+        holding = false
+        guard !machine.isFinished else { return }
+        resolved = route
+        begin()
+    }
+
+    /// The held call ends with `status` (the wake failed or timed out, the gateway stops).
+    func endHeld(_ status: GRPCStatus) {
+        holding = false
+        fail(status)
     }
 
     // MARK: Attempts
@@ -389,7 +417,9 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     private func deadlinePassed() {
         let elapsed = Int((monotonicNanos() - head.receivedAt) / 1_000_000)
-        if let status = machine.deadlinePassed(elapsedMillis: elapsed) { performFail(status) }
+        guard var status = machine.deadlinePassed(elapsedMillis: elapsed) else { return }
+        if holding { status.message += " while model \"\(model)\" version \"\(version)\" was waking" }
+        performFail(status)
     }
 
     /// Ends the call with a status the gateway makes, cancelling the open attempt.
@@ -424,6 +454,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// timer and the bytes held for an attempt.
     private func cleanUp() {
         stats?.inFlight -= 1
+        if holding, let stats {
+            holding = false
+            worker.unhold(self, model: model, version: version, stats: stats)
+        }
         // A copy whose request is whole goes on by itself; one cut short is cancelled.
         if !downstream.ended { shadow?.cancel() }
         shadow = nil

@@ -16,6 +16,14 @@ public struct RouterConfig: Sendable {
     /// `--require-auth`: the tokens every worker starts with (nil: no credentials required).
     /// Newer snapshots arrive through `RouterWorker.install(_: AuthTable)`.
     public var auth: AuthTable?
+    /// `--hold-max-calls`: calls one worker holds per model version while it wakes (over it:
+    /// UNAVAILABLE "hold queue full").
+    public var holdMaxCalls = 1000
+    /// `--wake-timeout-ms`: how long held calls wait for a ready endpoint (then UNAVAILABLE).
+    public var wakeTimeoutNanos: UInt64 = 60_000_000_000
+    /// Asks the control plane to wake a model version (model, concrete version): called on the
+    /// worker's loop when it starts holding calls for it; must not block.
+    public var wake: (@Sendable (String, String) -> Void)?
 
     public init() {}
 }
@@ -55,6 +63,10 @@ public final class RouterWorker: GRPCCallDispatcher {
     private var lastResolved: (key: StatsKey, route: ResolvedRoute)?
     /// The last path dispatched and what serves it, for the same reason.
     private var lastPath: (path: String, kind: PathKind?)?
+    /// Calls held for versions with no ready endpoint, by concrete version.
+    private var holds: [StatsKey: HoldQueue] = [:]
+    /// The gateway is stopping: held calls were answered UNAVAILABLE and no new one is held.
+    private var shuttingDown = false
     /// Calls that never resolved to a model version share one entry.
     private(set) lazy var unroutedStats = versionStats(model: "", version: "")
 
@@ -71,6 +83,9 @@ public final class RouterWorker: GRPCCallDispatcher {
             if entry.latency.count > 0 { snapshot.latency[label] = entry.latency }
             if entry.inFlight != 0 || entry.latency.count > 0 { snapshot.inFlight[label] = entry.inFlight }
             if entry.connectFailures > 0 { snapshot.connectFailures[label] = entry.connectFailures }
+            if entry.held != 0 || entry.wakeLatency.count > 0 { snapshot.held[label] = entry.held }
+            if entry.wakeLatency.count > 0 { snapshot.wakeLatency[label] = entry.wakeLatency }
+            if entry.holdRejections > 0 { snapshot.holdRejections[label] = entry.holdRejections }
             for (code, count) in entry.shadowCallsByStatus.enumerated() where count > 0 {
                 let status = code < VersionStats.noStatus ? String(code) : ""
                 snapshot.shadowCalls["\(label)\u{1}\(status)"] = count
@@ -121,6 +136,96 @@ public final class RouterWorker: GRPCCallDispatcher {
         routeTable = table
         resolved.removeAll()
         lastResolved = nil
+        if !holds.isEmpty { releaseHeld() }
+    }
+
+    // MARK: Holding
+
+    /// How a call to `route` (of `model`), which has no ready endpoint, is answered: nil when
+    /// it is held (the first held call of a wake asks the control plane to wake the version),
+    /// else the status that ends it now.
+    func hold(_ call: ProxyCall, model: String, route: ResolvedRoute) -> GRPCStatus? {
+        let name = "model \"\(model)\" version \"\(route.version)\""
+        switch routeTable.models[model]?.wake[route.version] {
+        case nil:
+            return GRPCStatus(.unavailable, "\(name) has no ready endpoint")
+        case .failed(let reason)?:
+            return GRPCStatus(.unavailable, "\(name) cannot start: \(reason)")
+        case .hold?:
+            break
+        }
+        guard !shuttingDown else { return GRPCStatus(.unavailable, "\(name) has no ready endpoint and the gateway is stopping") }
+        let key = StatsKey(model: model, version: route.version)
+        let queue: HoldQueue
+        if let existing = holds[key] {
+            queue = existing
+        } else {
+            queue = HoldQueue(model: model, version: route.version, since: monotonicNanos())
+            holds[key] = queue
+            queue.timer = loop.schedule(afterNanos: config.wakeTimeoutNanos) { [unowned self] in
+                self.holds[key]?.timer = nil
+                self.wakeTimedOut(key)
+            }
+            config.wake?(model, route.version)
+        }
+        guard queue.count < config.holdMaxCalls else {
+            route.stats.holdRejections += 1
+            if queue.count == 0 { dropQueue(key) }
+            return GRPCStatus(.unavailable, "hold queue full: \(name) is waking and already holds \(queue.count) calls on this worker (--hold-max-calls \(config.holdMaxCalls))")
+        }
+        queue.append(call)
+        route.stats.held += 1
+        return nil
+    }
+
+    /// A held call finished by itself (its deadline, its client went away): it leaves the queue.
+    func unhold(_ call: ProxyCall, model: String, version: String, stats: VersionStats) {
+        let key = StatsKey(model: model, version: version)
+        guard let queue = holds[key], queue.remove(call) else { return }
+        stats.held -= 1
+        if queue.count == 0 { dropQueue(key) }
+    }
+
+    private func dropQueue(_ key: StatsKey) {
+        guard let queue = holds.removeValue(forKey: key) else { return }
+        if let timer = queue.timer { loop.cancelTimer(timer) }
+    }
+
+    /// A new table arrived: held calls whose version has endpoints now go on, spread over them;
+    /// those whose version is gone or cannot start end.
+    private func releaseHeld() {
+        for (key, queue) in holds {
+            let routes = routeTable.models[key.model]
+            let name = "model \"\(key.model)\" version \"\(key.version)\""
+            guard let endpoints = routes?.versions[key.version] else {
+                endHeld(key, GRPCStatus(.notFound, "\(name) was deleted while the call waited for it"))
+                continue
+            }
+            if case .failed(let reason)? = routes?.wake[key.version] {
+                endHeld(key, GRPCStatus(.unavailable, "\(name) could not be woken: \(reason)"))
+                continue
+            }
+            guard !endpoints.isEmpty, case .found(let route) = resolve(model: key.model, version: key.version) else { continue }
+            dropQueue(key)
+            let calls = queue.takeAll()
+            route.stats.held -= calls.count
+            let now = monotonicNanos()
+            route.stats.wakeLatency.observe(nanos: now > queue.since ? now - queue.since : 0)
+            for call in calls { call.release(to: route) }
+        }
+    }
+
+    private func wakeTimedOut(_ key: StatsKey) {
+        endHeld(key, GRPCStatus(.unavailable, "model \"\(key.model)\" version \"\(key.version)\" did not become ready within \(config.wakeTimeoutNanos / 1_000_000) ms (--wake-timeout-ms)"))
+    }
+
+    /// Ends every call held for `key` with `status`.
+    private func endHeld(_ key: StatsKey, _ status: GRPCStatus) {
+        guard let queue = holds[key] else { return }
+        dropQueue(key)
+        let calls = queue.takeAll()
+        versionStats(model: key.model, version: key.version).held -= calls.count
+        for call in calls { call.endHeld(status) }
     }
 
     /// What resolving a call's model and version found.
@@ -261,9 +366,14 @@ public final class RouterWorker: GRPCCallDispatcher {
         return call
     }
 
-    /// Ends the open log follows (they would hold the drain for the whole grace period).
+    /// Ends the open log follows (they would hold the drain for the whole grace period) and
+    /// answers held calls UNAVAILABLE (no replica will start for them now).
     public func beginShutdown() {
         adminStreamingCalls.shutdown()
+        shuttingDown = true
+        for key in Array(holds.keys) {
+            endHeld(key, GRPCStatus(.unavailable, "the gateway is stopping: model \"\(key.model)\" version \"\(key.version)\" did not become ready in time"))
+        }
     }
 
     /// Picks an endpoint by power-of-two-choices on this worker's in-flight streams, skipping
@@ -354,6 +464,12 @@ final class VersionStats {
     var lastCalledNanos: UInt64 = 0
     var connectFailures = 0
     var latency = LatencyHistogram()
+    /// Calls held now, waiting for the version to wake.
+    var held = 0
+    /// Calls refused because the hold queue was full.
+    var holdRejections = 0
+    /// First held call -> held calls released, per wake.
+    var wakeLatency = LatencyHistogram()
 
     /// Shadow copies by the grpc-status of their (dropped) answers, like `callsByStatus`;
     /// allocated at the first copy.

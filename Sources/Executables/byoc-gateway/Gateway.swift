@@ -71,6 +71,9 @@ final class Gateway: @unchecked Sendable {
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
         routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
         if let auth, auth.required { routerConfig.auth = auth.initialTable }
+        routerConfig.holdMaxCalls = options.holdMaxCalls
+        routerConfig.wakeTimeoutNanos = UInt64(options.wakeTimeoutMs) * 1_000_000
+        routerConfig.wake = { [weak self] model, version in self?.wake(VersionKey(model: model, version: version)) }
 
         var config = GRPCServerConfig(host: options.listenHost, port: options.listenPort, workers: options.workers)
         config.gracePeriodNanos = UInt64(options.gracePeriodMs) * 1_000_000
@@ -108,7 +111,14 @@ final class Gateway: @unchecked Sendable {
             changed: { [weak self] in
                 await reconciler.registryChanged()
                 await self?.routesInstalled()
-            })
+            },
+            routesInstalled: { [weak self] in await self?.routesInstalled() })
+    }
+
+    /// A worker holds calls for `key` (it scales to zero and has no ready endpoint): the
+    /// lifecycle loop starts it again, or cancels its way to IDLE.
+    private func wake(_ key: VersionKey) {
+        Task { [lifecycle] in await lifecycle.current?.wake(key) }
     }
 
     /// Every worker's per-version activity (in-flight calls, last call), read on each loop.
@@ -147,6 +157,13 @@ final class Gateway: @unchecked Sendable {
                 if let models = try? await registry.models() {
                     sample.registryModels = models.count
                     sample.registryVersions = models.reduce(0) { $0 + $1.versions.count }
+                    for model in models {
+                        for version in model.versions {
+                            let label = VersionLabel(model: model.name, version: version.key.version)
+                            sample.desiredReplicas[label] = Int(version.status.desiredReplicas)
+                            sample.readyReplicas[label] = Int(version.status.readyReplicas)
+                        }
+                    }
                 }
                 return sample
             }

@@ -52,6 +52,10 @@ struct GatewayOptions {
     /// text given (`90s`, `36h`, `7d`).
     var gcUnusedAfterSeconds: Int64 = 0
     var gcUnusedAfterText = ""
+    /// `--hold-max-calls`: calls held per model version (on each worker) while it wakes.
+    var holdMaxCalls = 1000
+    /// `--wake-timeout-ms`: how long held calls wait for the woken version to become ready.
+    var wakeTimeoutMs = 60_000
 
     /// One line per flag for `--help`.
     static let usage = """
@@ -104,6 +108,11 @@ struct GatewayOptions {
       --gc-unused-after DURATION  delete versions not called for this long (90s, 30m, 36h, 7d;
                                   never called: since registered), unless the default or named
                                   by an alias, split or shadow (default off; byocctl gc --dry-run)
+      --hold-max-calls N          calls held per version (on each worker) while a version that
+                                  scales to zero wakes; over it UNAVAILABLE "hold queue full"
+                                  (default 1000)
+      --wake-timeout-ms N         how long held calls wait for a woken version to become ready,
+                                  then UNAVAILABLE (default 60000)
     """
 
     struct UsageError: Error {
@@ -118,7 +127,7 @@ struct GatewayOptions {
                      "tls-listen", "tls-cert", "tls-key",
                      "kube-api", "kube-token-file", "kube-ca-file", "namespace", "lease-name", "pod-name",
                      "advertise-address", "routes-configmap", "tokens-secret", "role", "lease-duration-s", "lease-renew-s",
-                     "require-auth", "admin-token-file", "gc-unused-after"]
+                     "require-auth", "admin-token-file", "gc-unused-after", "hold-max-calls", "wake-timeout-ms"]
         for flag in known {
             let name = "BYOC_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
             if let value = environment[name], !value.isEmpty { values[flag] = value }
@@ -187,6 +196,8 @@ struct GatewayOptions {
         if let value = try int("idle-timeout-ms") { options.idleTimeoutMs = value }
         if let value = try int("http-header-timeout-ms") { options.httpHeaderTimeoutMs = value }
         if let value = try int("http-idle-timeout-ms") { options.httpIdleTimeoutMs = value }
+        if let value = try int("hold-max-calls", min: 0) { options.holdMaxCalls = value }
+        if let value = try int("wake-timeout-ms") { options.wakeTimeoutMs = value }
         if let (host, port) = try hostPort("tls-listen") {
             options.tlsListenHost = host
             options.tlsListenPort = port

@@ -38,16 +38,19 @@ public struct KubeObjectOptions: Sendable {
 /// - Service: headless (clusterIP None), port `grpc`, so EndpointSlices list every pod and the
 ///   router balances per request.
 /// - HorizontalPodAutoscaler (autoscaling/v2) when max > min: CPU utilization target from the
-///   registry (default 80%); none for a version the gateway scales on concurrency (the
-///   Deployment's replicas are the autoscaler's count then).
+///   registry (default 80%); none for a version the gateway scales on concurrency or to zero
+///   (the Deployment's replicas are the gateway's count then: 0 while IDLE).
 /// - PodDisruptionBudget (policy/v1) when min >= 2: maxUnavailable 1.
 public enum KubeObjects {
     public static func port(_ spec: VersionSpec, _ options: KubeObjectOptions) -> Int32 {
         spec.port == 0 ? options.defaultPort : spec.port
     }
 
-    /// A CPU HPA scales the version: max > min and not the gateway's concurrency autoscaler.
-    public static func hasHPA(_ spec: VersionSpec) -> Bool { spec.maxReplicas > spec.minReplicas && !spec.scalesOnConcurrency }
+    /// A CPU HPA scales the version: max > min and not the gateway's concurrency autoscaler,
+    /// nor a version that scales to zero (the gateway writes its replicas, 0 while IDLE).
+    public static func hasHPA(_ spec: VersionSpec) -> Bool {
+        spec.maxReplicas > spec.minReplicas && !spec.scalesOnConcurrency && !spec.scalesToZero
+    }
     public static func hasPDB(_ spec: VersionSpec) -> Bool { spec.minReplicas >= 2 }
 
     static func metadata(_ names: KubeNames, _ options: KubeObjectOptions) -> JSON {

@@ -86,6 +86,10 @@ public enum ObservedState {
         }
         let desired = deployment[path: "spec", "replicas"]?.int.map { Int32($0) } ?? spec.minReplicas
         let ready = Int32(deployment[path: "status", "readyReplicas"]?.int ?? 0)
+        if desired == 0, spec.autoscaledReplicas == 0 {
+            return ObservedVersion(state: .idle, readyReplicas: 0, desiredReplicas: 0,
+                                   message: "scaled to zero; the next call wakes it")
+        }
         let endpoints = endpoints(serviceName: names.name, slices: slices)
         let failure = failure(deployment: deployment, pods: pods)
         if ready == 0, let failure {

@@ -7,8 +7,12 @@ import Routing
 public struct LocalRuntimeOptions: Sendable {
     /// How often processes are checked for exit, restarts fired and stop deadlines enforced.
     public var tickInterval: Duration
-    /// How often a starting replica's health is probed.
+    /// How often a starting replica's health is probed (after `fastProbeWindow`).
     public var probeInterval: Duration
+    /// How often a replica's health is probed during its first `fastProbeWindow`: a woken
+    /// version's calls wait for this replica, so readiness is noticed within this much.
+    public var fastProbeInterval: Duration
+    public var fastProbeWindow: Duration
     /// Restart delays after a replica exits.
     public var restartBackoff: Backoff
     /// A replica that ran at least this long restarts with the initial delay again.
@@ -24,12 +28,15 @@ public struct LocalRuntimeOptions: Sendable {
     public var drainDelay: Duration
 
     public init(tickInterval: Duration = .milliseconds(100), probeInterval: Duration = .milliseconds(250),
+                fastProbeInterval: Duration = .milliseconds(5), fastProbeWindow: Duration = .seconds(10),
                 restartBackoff: Backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30)),
                 backoffResetAfter: Duration = .seconds(30), failAfterEarlyExits: Int = 3,
                 containerTools: [String] = ["docker", "podman"], containerCheckTimeout: Duration = .seconds(15),
                 drainDelay: Duration = .seconds(1)) {
         self.tickInterval = tickInterval
         self.probeInterval = probeInterval
+        self.fastProbeInterval = fastProbeInterval
+        self.fastProbeWindow = fastProbeWindow
         self.restartBackoff = restartBackoff
         self.backoffResetAfter = backoffResetAfter
         self.failAfterEarlyExits = failAfterEarlyExits
@@ -132,6 +139,7 @@ public actor LocalRuntime: Runtime {
                 beginStopping(pid, containerName: slot.containerName, drain: slot.isReady)
             }
         }
+        if version.desiredReplicas == 0 { version.wentIdle() }
         for index in 0..<version.desiredReplicas where version.slots[index] == nil {
             version.slots[index] = ReplicaSlot(index: index, phase: .launching(launch: 0))
             scheduleLaunch(spec.key, index: index)
@@ -239,6 +247,7 @@ public actor LocalRuntime: Runtime {
             current.slots[index]?.startedAt = .now
             current.slots[index]?.containerName = containerName
             current.slots[index]?.lastProbe = nil
+            probe(key, index: index, pid: started.pid, port: started.port, now: .now)
         case .failure(let error):
             let delay = current.launchFailed(index, reason: "\(error)", backoff: options.restartBackoff)
             current.slots[index]?.phase = .waiting(until: .now + delay)
@@ -341,10 +350,23 @@ public actor LocalRuntime: Runtime {
         versions[key]?.slots[index]?.probing = true
         versions[key]?.slots[index]?.lastProbe = now
         let prober = self.prober
+        let fast = options.fastProbeInterval
         Task {
-            let serving = await prober.isServing(Endpoint(host: "127.0.0.1", port: port))
+            let endpoint = Endpoint(host: "127.0.0.1", port: port)
+            var serving = await prober.isServing(endpoint)
+            while !serving, self.probesFast(key, index: index, pid: pid) {
+                try? await Task.sleep(for: fast)
+                serving = await prober.isServing(endpoint)
+            }
             self.probeFinished(key, index: index, pid: pid, serving: serving)
         }
+    }
+
+    /// True while replica `index` (process `pid`) is starting and within its fast-probe window.
+    private func probesFast(_ key: VersionKey, index: Int, pid: pid_t) -> Bool {
+        guard !isShutDown, let slot = versions[key]?.slots[index], slot.pid == pid, case .starting = slot.phase,
+              let startedAt = slot.startedAt else { return false }
+        return ContinuousClock.now - startedAt < options.fastProbeWindow
     }
 
     private func probeFinished(_ key: VersionKey, index: Int, pid: pid_t, serving: Bool) {

@@ -43,8 +43,10 @@ struct ReplicaSlot {
 /// The local runtime's bookkeeping for one version: its replica slots and the state rules.
 ///
 /// - desired replicas = the gateway's concurrency autoscaler's count when it scales the
-///   version, else `minReplicas` (at least 1); CPU autoscaling is the Kubernetes HPA's job.
-/// - READY when ready replicas >= desired; DEPLOYING while fewer are ready; FAILED when the
+///   version, 0 when the version is IDLE (scaled to zero), else `minReplicas` (at least 1);
+///   CPU autoscaling is the Kubernetes HPA's job.
+/// - IDLE when 0 replicas are desired; READY when ready replicas >= desired; DEPLOYING while
+///   fewer are ready; FAILED when the
 ///   version cannot run (no container tool for an image-only version) or when replicas exited
 ///   before becoming ready `failAfterEarlyExits` times in a row (restarts continue; the first
 ///   replica that becomes ready clears it).
@@ -61,7 +63,7 @@ final class LocalVersion {
 
     init(spec: VersionSpec) { self.spec = spec }
 
-    var desiredReplicas: Int { max(1, Int(spec.replicasToRun)) }
+    var desiredReplicas: Int { spec.autoscaledReplicas == 0 ? 0 : max(1, Int(spec.replicasToRun)) }
 
     var readyCount: Int { slots.values.filter(\.isReady).count }
 
@@ -89,6 +91,13 @@ final class LocalVersion {
         return delay
     }
 
+    /// The version runs no replica now (IDLE): the next wake starts without past failures.
+    func wentIdle() {
+        earlyExitStreak = 0
+        failed = false
+        note = ""
+    }
+
     /// Records that a replica answered SERVING.
     func replicaBecameReady() {
         earlyExitStreak = 0
@@ -113,6 +122,10 @@ final class LocalVersion {
         let desired = Int32(desiredReplicas)
         if let permanentFailure {
             return ObservedVersion(state: .failed, readyReplicas: 0, desiredReplicas: desired, message: permanentFailure)
+        }
+        if desired == 0 {
+            return ObservedVersion(state: .idle, readyReplicas: 0, desiredReplicas: 0,
+                                   message: "scaled to zero; the next call wakes it")
         }
         var endpoints: [Endpoint] = []
         for slot in slots.values.sorted(by: { $0.index < $1.index }) {

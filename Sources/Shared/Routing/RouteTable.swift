@@ -39,6 +39,14 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// What a worker does with a call to a version that has no ready endpoint.
+public enum WakePolicy: Sendable, Equatable {
+    /// Hold the call and wake the version (it scales to zero: IDLE, or its replicas start).
+    case hold
+    /// The version cannot start (its wake failed): UNAVAILABLE with this reason.
+    case failed(String)
+}
+
 /// The routes of one model: its default version, each version's ready endpoints, and how
 /// calls are spread over the versions (aliases, split, shadow).
 public struct ModelRoutes: Sendable, Equatable {
@@ -48,11 +56,16 @@ public struct ModelRoutes: Sendable, Equatable {
     public var versions: [String: [Endpoint]]
     /// Aliases, split and shadow (every version in it is one of `versions`).
     public var traffic: ModelTraffic
+    /// Versions that scale to zero: what a call does while they have no endpoint (a version
+    /// not here fails such a call UNAVAILABLE at once).
+    public var wake: [String: WakePolicy]
 
-    public init(defaultVersion: String, versions: [String: [Endpoint]], traffic: ModelTraffic = ModelTraffic()) {
+    public init(defaultVersion: String, versions: [String: [Endpoint]], traffic: ModelTraffic = ModelTraffic(),
+                wake: [String: WakePolicy] = [:]) {
         self.defaultVersion = defaultVersion
         self.versions = versions
         self.traffic = traffic
+        self.wake = wake
     }
 }
 

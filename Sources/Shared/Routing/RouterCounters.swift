@@ -22,6 +22,12 @@ public struct RouterCounters {
     public var shadowLatency: [String: LatencyHistogram] = [:]
     /// Shadow copies dropped, by model, version and reason (`unavailable`, `behind`).
     public var shadowDropped: [String: Int] = [:]
+    /// Calls held for a version with no ready endpoint (it is waking), by model and version.
+    public var held: [String: Int] = [:]
+    /// First held call -> held calls released, per wake, by model and version.
+    public var wakeLatency: [String: LatencyHistogram] = [:]
+    /// Calls refused because the version's hold queue was full, by model and version.
+    public var holdRejections: [String: Int] = [:]
 
     public init() {}
 }

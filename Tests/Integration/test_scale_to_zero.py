@@ -1,0 +1,241 @@
+"""Scale to zero with request holding (issue 13) on the local runtime, through grpcio clients:
+a version with min_replicas 0 and scale_to_zero_after_seconds goes IDLE with no replica process
+left, the next call is held in the gateway while a replica starts and then answered; bursts,
+deadlines, failed and slow wakes, a full hold queue, calls around the idle boundary, restarts
+and a stopping gateway."""
+from __future__ import annotations
+
+import random
+import re
+import signal
+import threading
+import time
+
+import grpc
+import pytest
+
+import harness
+from harness import binary, pb
+from test_lifecycle import autoscaling, echo_cmd, events
+
+UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
+IDLE_AFTER = 2
+
+
+def register_idle(gw, model="m", command=None, idle_after=IDLE_AFTER, max_replicas=1, target=0):
+    """Registers a version that scales to zero after `idle_after` s and waits until it is IDLE."""
+    v = gw.register(model, "1", command or echo_cmd(), min_replicas=0, max_replicas=max_replicas,
+                    autoscaling=autoscaling(target=target, to_zero=idle_after))
+    assert v.min_replicas == 0 and v.autoscaling.scale_to_zero_after_seconds == idle_after
+    gw.wait_state(model, "1", "READY")
+    gw.wait_predict_ok(model, "1")
+    wait_idle(gw, model)
+
+
+def wait_idle(gw, model="m", timeout=60):
+    v = gw.wait_state(model, "1", "IDLE", timeout=timeout)
+    gw.wait_replica_count(model, "1", 0, timeout=30)
+    return v
+
+
+def slow_start_cmd(seconds: float) -> list[str]:
+    """An echo model that needs `seconds` before it listens (a model loading its weights)."""
+    return ["sh", "-c", f"sleep {seconds}; exec {binary('byoc-echo-model')}"]
+
+
+def metric(gw, name: str, model="m", version="1") -> float:
+    """A per-version sample of /metrics (0 when absent)."""
+    text = _scrape(gw)
+    pattern = re.compile(rf'^{re.escape(name)}\{{[^}}]*model="{model}"[^}}]*version="{version}"[^}}]*\}} (\S+)$', re.M)
+    m = pattern.search(text)
+    return float(m.group(1)) if m else 0.0
+
+
+def _scrape(gw) -> str:
+    import urllib.request
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://{gw.address}/metrics", timeout=10) as resp:
+        return resp.read().decode()
+
+
+def test_idle_after_the_period_with_no_process_left_and_one_call_wakes_it(procs):
+    gw = procs.registry_gateway()
+    register_idle(gw)
+    v = gw.get_version("m", "1")
+    assert v.ready_replicas == 0 and v.desired_replicas == 0
+    # Stays idle: nothing restarts it without a call.
+    time.sleep(1.5)
+    assert gw.replicas("m", "1") == [] and harness.state_name(gw.get_version("m", "1").state) == "IDLE"
+    started = time.monotonic()
+    resp = gw.predict("m", "1", timeout=30, payload=b"wake")
+    print(f"wake on one call answered in {(time.monotonic() - started) * 1000:.0f} ms")
+    assert resp.payload == b"wake"
+    gw.wait_state("m", "1", "READY", ready=1)
+    assert len(gw.replicas("m", "1")) == 1
+    kinds = [e.message for e in events(gw, "m", "1", "autoscaled")]
+    assert any("scaled to zero: no call for 2s" in m for m in kinds), kinds
+    assert any("woken by a call" in m for m in kinds), kinds
+    assert metric(gw, "byoc_wake_latency_seconds_count") >= 1
+    assert metric(gw, "byoc_held_calls") == 0
+    # And idle again after the period.
+    wait_idle(gw)
+
+
+def test_byocctl_get_shows_idle(procs):
+    from test_byocctl import ctl
+    gw = procs.registry_gateway()
+    url = f"http://{gw.address}"
+    ctl("register", "m", "1", "--min", "0", "--max", "1", "--scale-to-zero-after", "2s", "--",
+        binary("byoc-echo-model"), server=url, check=True)
+    wait_idle(gw)
+    out = ctl("get", "m", server=url, check=True).stdout
+    assert "IDLE" in out, out
+
+
+def test_a_burst_of_300_calls_from_zero_all_succeed(procs):
+    gw = procs.registry_gateway()
+    register_idle(gw, max_replicas=3, target=50)
+    futures = [gw.inference.Predict.future(harness.predict_request("m", "1", payload=str(i).encode()), timeout=60)
+               for i in range(300)]
+    errors, ok = [], 0
+    for i, f in enumerate(futures):
+        try:
+            assert f.result().payload == str(i).encode()
+            ok += 1
+        except grpc.RpcError as e:
+            errors.append(f"{e.code()} {e.details()}")
+    print(f"burst from zero: {ok} ok, {len(errors)} errors, replicas {len(gw.replicas('m', '1'))}")
+    assert errors == [], errors[:5]
+    assert len(gw.replicas("m", "1")) <= 3
+
+
+def test_a_held_call_past_its_deadline_is_deadline_exceeded_and_leaves_the_queue(procs):
+    gw = procs.registry_gateway()
+    marker = procs.dir / "slow"
+    cmd = ["sh", "-c", f"if [ -f {marker} ]; then sleep 4; fi; exec {binary('byoc-echo-model')}"]
+    register_idle(gw, command=cmd)
+    marker.write_text("1")
+    with pytest.raises(grpc.RpcError) as info:
+        gw.predict("m", "1", timeout=1)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert harness.wait_until(lambda: metric(gw, "byoc_held_calls") == 0, 10)
+    # The wake it started goes on: the next call is served.
+    assert gw.predict("m", "1", timeout=30) is not None
+
+
+def test_a_failed_wake_answers_every_held_call_unavailable_with_the_reason(procs):
+    gw = procs.registry_gateway()
+    marker = procs.dir / "broken"
+    cmd = ["sh", "-c", f"if [ -f {marker} ]; then echo 'weights file missing' >&2; exit 3; fi; "
+                       f"exec {binary('byoc-echo-model')}"]
+    register_idle(gw, command=cmd)
+    marker.write_text("1")
+    futures = [gw.inference.Predict.future(harness.predict_request("m", "1"), timeout=60) for _ in range(5)]
+    for f in futures:
+        with pytest.raises(grpc.RpcError) as info:
+            f.result()
+        assert info.value.code() == UNAVAILABLE, info.value.details()
+        assert "weights file missing" in info.value.details(), info.value.details()
+        assert "m" in info.value.details()
+    # Fixed: after the idle period it goes idle again, and the next call wakes it.
+    marker.unlink()
+    wait_idle(gw)
+    assert gw.predict("m", "1", timeout=30) is not None
+
+
+def test_a_full_hold_queue_is_unavailable_hold_queue_full(procs):
+    gw = procs.registry_gateway(extra=["--hold-max-calls", "3"], workers=1)
+    marker = procs.dir / "slow"
+    cmd = ["sh", "-c", f"if [ -f {marker} ]; then sleep 2; fi; exec {binary('byoc-echo-model')}"]
+    register_idle(gw, command=cmd)
+    marker.write_text("1")
+    futures = [gw.inference.Predict.future(harness.predict_request("m", "1"), timeout=60) for _ in range(10)]
+    ok, full = 0, []
+    for f in futures:
+        try:
+            f.result()
+            ok += 1
+        except grpc.RpcError as e:
+            assert e.code() == UNAVAILABLE, (e.code(), e.details())
+            full.append(e.details())
+    assert ok == 3 and len(full) == 7, (ok, full)
+    assert all("hold queue full" in d for d in full), full
+    assert metric(gw, "byoc_hold_rejections_total") == 7
+
+
+def test_a_wake_slower_than_the_wake_timeout_is_unavailable_with_the_reason(procs):
+    gw = procs.registry_gateway(extra=["--wake-timeout-ms", "1000"])
+    marker = procs.dir / "slow"
+    cmd = ["sh", "-c", f"if [ -f {marker} ]; then sleep 6; fi; exec {binary('byoc-echo-model')}"]
+    register_idle(gw, command=cmd)
+    marker.write_text("1")
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as info:
+        gw.predict("m", "1", timeout=30)
+    assert info.value.code() == UNAVAILABLE
+    assert "did not become ready within 1000 ms" in info.value.details(), info.value.details()
+    assert time.monotonic() - started < 20
+
+
+def test_calls_spaced_around_the_idle_boundary_never_fail(procs):
+    gw = procs.registry_gateway()
+    register_idle(gw, idle_after=1)
+    rng = random.Random(13)
+    errors, calls = [], 0
+    lock = threading.Lock()
+
+    def call():
+        nonlocal calls
+        try:
+            gw.predict("m", "1", timeout=30)
+            with lock:
+                calls += 1
+        except grpc.RpcError as e:
+            with lock:
+                errors.append(f"{e.code()} {e.details()}")
+
+    deadline = time.monotonic() + 30
+    threads = []
+    while time.monotonic() < deadline:
+        # Gaps just under, at and just over the idle period (1 s; sampled once a second).
+        time.sleep(rng.choice([0.3, 0.8, 0.95, 1.0, 1.05, 1.2, 1.5, 2.0, 2.1, 2.5]))
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            t = threading.Thread(target=call)
+            t.start()
+            threads.append(t)
+    for t in threads:
+        t.join(60)
+    idled = len([e for e in events(gw, "m", "1", "autoscaled") if "scaled to zero" in e.message])
+    print(f"idle boundary: {calls} calls, {len(errors)} errors, went idle {idled} times")
+    assert errors == [], errors[:5]
+    assert idled >= 2, "the gaps took it to IDLE and back several times"
+
+
+def test_a_restart_keeps_an_idle_version_idle(procs):
+    state, db = procs.dir / "state", procs.dir / "registry.sqlite"
+    gw = procs.registry_gateway(state_dir=state, db=db, name="gateway-1")
+    register_idle(gw, idle_after=3)
+    gw.proc.popen.terminate()
+    assert gw.proc.wait(30) == 0
+    gw2 = procs.registry_gateway(state_dir=state, db=db, name="gateway-2")
+    time.sleep(2)
+    assert gw2.replicas("m", "1") == [], "an IDLE version is not started at boot"
+    assert harness.state_name(gw2.get_version("m", "1").state) == "IDLE"
+    assert gw2.predict("m", "1", timeout=30) is not None
+    gw2.wait_state("m", "1", "READY")
+
+
+def test_a_stopping_gateway_answers_held_calls_unavailable(procs):
+    gw = procs.registry_gateway()
+    marker = procs.dir / "slow"
+    cmd = ["sh", "-c", f"if [ -f {marker} ]; then sleep 30; fi; exec {binary('byoc-echo-model')}"]
+    register_idle(gw, command=cmd)
+    marker.write_text("1")
+    future = gw.inference.Predict.future(harness.predict_request("m", "1"), timeout=60)
+    assert harness.wait_until(lambda: metric(gw, "byoc_held_calls") == 1, 10)
+    gw.proc.send_signal(signal.SIGTERM)
+    with pytest.raises(grpc.RpcError) as info:
+        future.result()
+    assert info.value.code() == UNAVAILABLE
+    assert "gateway is stopping" in info.value.details(), info.value.details()
+    assert gw.proc.wait(30) == 0
