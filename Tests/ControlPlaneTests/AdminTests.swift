@@ -181,6 +181,30 @@ final class AdminTests: XCTestCase {
         }
     }
 
+    func testMinZeroStaysZeroOnlyForAVersionThatScalesToZero() async throws {
+        let plain = try await register(valid { $0.minReplicas = 0 })
+        XCTAssertEqual(plain.minReplicas, 1, "min 0 means 1 without scale to zero")
+        let idle = try await register(valid {
+            $0.version = "2"
+            $0.minReplicas = 0
+            $0.maxReplicas = 0
+            $0.autoscaling = Autoscaling(scaleToZeroAfterSeconds: 300)
+        })
+        XCTAssertEqual(idle.minReplicas, 0)
+        XCTAssertEqual(idle.maxReplicas, 1, "max 0 means at least 1")
+        XCTAssertEqual(idle.autoscaling?.scaleToZeroAfterSeconds, 300)
+        // A scale without autoscaling keeps the version's own setting, so min 0 stays 0.
+        let scaled: ModelVersion = try await call("ScaleModelVersion",
+                                                  ScaleModelVersionRequest(model: "iris", version: "2", minReplicas: 0, maxReplicas: 3))
+        XCTAssertEqual(scaled.minReplicas, 0)
+        XCTAssertEqual(scaled.maxReplicas, 3)
+        // Turning scale to zero off with min 0: back to 1.
+        let off: ModelVersion = try await call("ScaleModelVersion",
+                                               ScaleModelVersionRequest(model: "iris", version: "2", minReplicas: 0, maxReplicas: 3,
+                                                                        autoscaling: Autoscaling()))
+        XCTAssertEqual(off.minReplicas, 1)
+    }
+
     func testSetDefaultScaleDeleteFlow() async throws {
         _ = try await register(valid())
         _ = try await register(valid { $0.version = "2" })

@@ -1,5 +1,6 @@
 @testable import Reconciler
 import Registry
+import Routing
 import XCTest
 
 /// The concurrency autoscaler's decisions (time passed in) and the registry's lifecycle
@@ -179,5 +180,204 @@ final class ReconcilerAutoscaledSpecTests: XCTestCase {
         XCTAssertNil(applied.autoscaledReplicas, "a version without a target runs its minimum")
         await reconciler.stop()
         await registry.close()
+    }
+}
+
+/// Scale to zero: the reconciler's two-step way to IDLE, wakes, a restart, and the lifecycle
+/// loop ordering the stop against calls (samples scripted, no clock).
+final class ScaleToZeroTests: XCTestCase {
+    private let key = VersionKey(model: "m", version: "1")
+    private let second: UInt64 = 1_000_000_000
+
+    private func idleSpec(after seconds: Int32 = 2) -> VersionSpec {
+        VersionSpec(key: key, command: ["serve"], minReplicas: 0, maxReplicas: 1,
+                    autoscaling: AutoscalingSpec(scaleToZeroAfterSeconds: seconds))
+    }
+
+    func testGoingIdleRoutesAwayFirstThenStopsAndAWakeCancelsOrRestarts() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let registry = try Registry(path: directory.file("r.db"))
+        _ = try await registry.register(idleSpec())
+        let runtime = FakeRuntime()
+        let tables = TableRecorder()
+        let reconciler = Reconciler(registry: registry, runtime: runtime, publish: { tables.record($0) })
+        await reconciler.runPass()
+        XCTAssertEqual(tables.latest?.models["m"]?.versions["1"]?.count, 1, "awake: one replica")
+        XCTAssertEqual(tables.latest?.models["m"]?.wake["1"], .hold)
+
+        // Step 1: routed with no endpoint, replicas untouched.
+        let began = await reconciler.beginIdle(key)
+        XCTAssertTrue(began)
+        XCTAssertEqual(tables.latest?.models["m"]?.versions["1"], [])
+        let value1 = await reconciler.idlePhase(key)
+        XCTAssertEqual(value1, .closing)
+        let value2 = await reconciler.runtimeSpec(idleSpec()).autoscaledReplicas
+        XCTAssertNil(value2)
+        let again = await reconciler.beginIdle(key)
+        XCTAssertFalse(again, "already on its way")
+        // A call came first: cancelled, routed to its replica again.
+        let value3 = await reconciler.wake(key)
+        XCTAssertEqual(value3, .closing)
+        XCTAssertEqual(tables.latest?.models["m"]?.versions["1"]?.count, 1)
+        let late = await reconciler.confirmIdle(key)
+        XCTAssertFalse(late, "a wake before the confirmation keeps it awake")
+
+        // Both steps: the runtime runs 0, the registry says IDLE.
+        _ = await reconciler.beginIdle(key)
+        let confirmed = await reconciler.confirmIdle(key)
+        XCTAssertTrue(confirmed)
+        let value4 = await reconciler.runtimeSpec(idleSpec()).autoscaledReplicas
+        XCTAssertEqual(value4, 0)
+        try await waitFor { try await registry.version(self.key).status.state == .idle }
+        let value5 = await runtime.runningSpec(key)?.replicasToRun
+        XCTAssertEqual(value5, 0)
+
+        // A wake starts it again.
+        let value6 = await reconciler.wake(key)
+        XCTAssertEqual(value6, .idle)
+        try await waitFor { try await registry.version(self.key).status.state == .ready }
+        XCTAssertEqual(tables.latest?.models["m"]?.versions["1"]?.count, 1)
+        await reconciler.stop()
+        await registry.close()
+    }
+
+    func testARestartKeepsAnIdleVersionIdle() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let registry = try Registry(path: directory.file("r.db"))
+        _ = try await registry.register(idleSpec())
+        try await registry.updateObserved(key, VersionStatus(state: .idle))
+        let runtime = FakeRuntime()
+        let reconciler = Reconciler(registry: registry, runtime: runtime, publish: { _ in })
+        await reconciler.runPass()
+        let value7 = await reconciler.idlePhase(key)
+        XCTAssertEqual(value7, .idle)
+        let value8 = await runtime.runningSpec(key)?.replicasToRun
+        XCTAssertEqual(value8, 0, "not started at boot")
+        await reconciler.stop()
+        await registry.close()
+    }
+
+    func testAVersionThatNoLongerScalesToZeroLeavesIdle() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let registry = try Registry(path: directory.file("r.db"))
+        _ = try await registry.register(idleSpec())
+        let runtime = FakeRuntime()
+        let reconciler = Reconciler(registry: registry, runtime: runtime, publish: { _ in })
+        await reconciler.runPass()
+        _ = await reconciler.beginIdle(key)
+        _ = await reconciler.confirmIdle(key)
+        _ = try await registry.scale(key, minReplicas: 1, maxReplicas: 1)
+        _ = await reconciler.reconcile(key)
+        let value9 = await reconciler.idlePhase(key)
+        XCTAssertNil(value9)
+        await reconciler.stop()
+        await registry.close()
+    }
+
+    /// A lifecycle loop over scripted samples: `calls` tells what the workers report at each sample.
+    private func loop(registry: Registry, reconciler: Reconciler, samples: ScriptedSamples) -> LifecycleLoop {
+        LifecycleLoop(registry: registry, reconciler: reconciler, options: LifecycleOptions(log: { _ in }),
+                      sample: { samples.next() }, changed: {}, routesInstalled: { samples.installed() })
+    }
+
+    func testTheLoopStopsAQuietVersionOnlyWhenNoCallArrivedBeforeTheWorkersRoutedItAway() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let registry = try Registry(path: directory.file("r.db"))
+        _ = try await registry.register(idleSpec(after: 2))
+        let reconciler = Reconciler(registry: registry, runtime: FakeRuntime(), publish: { _ in })
+        await reconciler.runPass()
+        let samples = ScriptedSamples(key: key)
+        let lifecycle = loop(registry: registry, reconciler: reconciler, samples: samples)
+
+        samples.now = 10 * second
+        await lifecycle.tick()
+        samples.now = 11 * second
+        await lifecycle.tick()
+        let value10 = await reconciler.idlePhase(key)
+        XCTAssertNil(value10, "quiet for 1 s of 2")
+        XCTAssertEqual(samples.installs, 0)
+
+        // Quiet long enough, but a call reached a worker before the table without endpoints did.
+        samples.now = 12 * second
+        samples.callBeforeInstall = true
+        await lifecycle.tick()
+        XCTAssertEqual(samples.installs, 1)
+        let value11 = await reconciler.idlePhase(key)
+        XCTAssertNil(value11, "the stop was cancelled")
+
+        // That call counts as activity: 2 s more, then no call: IDLE.
+        samples.callBeforeInstall = false
+        samples.now = 13 * second
+        await lifecycle.tick()
+        let value12 = await reconciler.idlePhase(key)
+        XCTAssertNil(value12)
+        samples.now = 15 * second
+        await lifecycle.tick()
+        let value13 = await reconciler.idlePhase(key)
+        XCTAssertEqual(value13, .idle)
+        let events = try await registry.events(model: "m", version: "1").filter { $0.kind == .autoscaled }
+        XCTAssertEqual(events.last?.detail, "scaled to zero: no call for 2s")
+
+        // A held call's wake: awake again, and the event says why.
+        await lifecycle.wake(key)
+        let value14 = await reconciler.idlePhase(key)
+        XCTAssertNil(value14)
+        let woken = try await registry.events(model: "m", version: "1").filter { $0.kind == .autoscaled }
+        XCTAssertEqual(woken.last?.detail, "woken by a call")
+        await reconciler.stop()
+        await registry.close()
+    }
+
+    private func waitFor(_ condition: @escaping () async throws -> Bool) async throws {
+        for _ in 0..<200 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        XCTFail("condition not met within 2 s")
+    }
+}
+
+/// Activity samples a test scripts: the time, and whether a call arrives between the route
+/// table without endpoints being published and its installation on every worker.
+final class ScriptedSamples: @unchecked Sendable {
+    private let lock = NSLock()
+    private let key: VersionKey
+    private var _now: UInt64 = 0
+    private var _callBeforeInstall = false
+    private var _installs = 0
+    private var lastCalled: UInt64 = 0
+
+    init(key: VersionKey) { self.key = key }
+
+    var now: UInt64 {
+        get { lock.withLock { _now } }
+        set { lock.withLock { _now = newValue } }
+    }
+
+    var callBeforeInstall: Bool {
+        get { lock.withLock { _callBeforeInstall } }
+        set { lock.withLock { _callBeforeInstall = newValue } }
+    }
+
+    var installs: Int { lock.withLock { _installs } }
+
+    /// The workers installed the table: a call that came before it is now in their counts.
+    func installed() {
+        lock.withLock {
+            _installs += 1
+            if _callBeforeInstall { lastCalled = _now }
+        }
+    }
+
+    func next() -> ActivitySample {
+        lock.withLock {
+            ActivitySample(nanos: _now, unixMs: 1_000_000,
+                           versions: [VersionActivity(model: key.model, version: key.version, inFlight: 0,
+                                                      lastCalledNanos: lastCalled)])
+        }
     }
 }

@@ -182,8 +182,9 @@ actor FakeRuntime: Runtime {
         running[spec.key] = spec
         let base = ports[spec.key] ?? 9000 + ports.count * 10
         ports[spec.key] = base
-        let endpoints = (0..<Int(spec.minReplicas)).map { Endpoint(host: "127.0.0.1", port: base + $0) }
-        return ObservedVersion(state: .ready, readyReplicas: spec.minReplicas, desiredReplicas: spec.minReplicas,
+        let replicas = spec.replicasToRun
+        let endpoints = (0..<Int(replicas)).map { Endpoint(host: "127.0.0.1", port: base + $0) }
+        return ObservedVersion(state: replicas == 0 ? .idle : .ready, readyReplicas: replicas, desiredReplicas: replicas,
                                message: "", endpoints: endpoints)
     }
 
@@ -193,6 +194,9 @@ actor FakeRuntime: Runtime {
     }
 
     func observedKeys() -> [VersionKey] { Array(running.keys) }
+
+    /// The spec last applied for `key` (nil: not running).
+    func runningSpec(_ key: VersionKey) -> VersionSpec? { running[key] }
 
     func shutdown() {
         shutDown = true
