@@ -239,3 +239,53 @@ def test_a_stopping_gateway_answers_held_calls_unavailable(procs):
     assert info.value.code() == UNAVAILABLE
     assert "gateway is stopping" in info.value.details(), info.value.details()
     assert gw.proc.wait(30) == 0
+
+
+# -- Kubernetes (the fake API server) --------------------------------------------------------
+
+def test_kubernetes_idle_is_replicas_0_and_a_held_call_wakes_it(procs, tmp_path):
+    from test_kubernetes import FakeKube, admin, start_gateway, wait_state
+    fake = FakeKube(procs)
+    gw = start_gateway(procs, fake, tmp_path / "registry.sqlite")
+    stub = admin(procs, gw)
+    a = pb.admin
+    stub.RegisterModel(a.RegisterModelRequest(model="m", version="1", image="example/m:1", min_replicas=0, max_replicas=2,
+                                              autoscaling=autoscaling(to_zero=IDLE_AFTER)), timeout=10)
+    wait_state(stub, "m", "1", "READY", timeout=30)
+    assert "m-1" not in fake.names("horizontalpodautoscalers"), "the gateway owns a scale-to-zero version's replicas"
+    wait_state(stub, "m", "1", "IDLE", timeout=60)
+    assert fake.objects("deployments")["m-1"]["spec"]["replicas"] == 0
+    assert harness.wait_until(lambda: not [p for p in fake.pods() if p["deployment"] == "m-1"], 20), fake.pods()
+    inference = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    started = time.monotonic()
+    resp = inference.Predict(harness.predict_request("m", "1", payload=b"k"), timeout=60)
+    print(f"kubernetes wake answered in {(time.monotonic() - started) * 1000:.0f} ms")
+    assert resp.payload == b"k"
+    assert fake.objects("deployments")["m-1"]["spec"]["replicas"] == 1
+    wait_state(stub, "m", "1", "READY", timeout=30)
+
+
+def test_kubernetes_a_follower_holds_the_call_and_wakes_the_leader(procs, tmp_path):
+    from test_kubernetes import FakeKube, admin, start_gateway, wait_state
+    fake = FakeKube(procs)
+    db = tmp_path / "registry.sqlite"
+    leader = start_gateway(procs, fake, db, name="gateway-a", token="token-a")
+    follower = start_gateway(procs, fake, db, name="gateway-b", token="token-b", leader=False)
+    stub = admin(procs, leader)
+    a = pb.admin
+    stub.RegisterModel(a.RegisterModelRequest(model="m", version="1", image="example/m:1", min_replicas=0, max_replicas=2,
+                                              autoscaling=autoscaling(to_zero=IDLE_AFTER)), timeout=10)
+    wait_state(stub, "m", "1", "IDLE", timeout=60)
+    assert harness.wait_until(lambda: not [p for p in fake.pods() if p["deployment"] == "m-1"], 20), fake.pods()
+    routes = fake.objects("configmaps")["byoc-gateway-routes"]["data"]["routes.json"]
+    assert '"wake"' in routes, routes
+    # The follower holds the call, the wake reaches the leader, the pod comes, the call is served.
+    inference = pb.inference_grpc.InferenceStub(procs.channel(follower.address))
+    resp = inference.Predict(harness.predict_request("m", "1", payload=b"f"), timeout=60)
+    assert resp.payload == b"f"
+    assert fake.objects("deployments")["m-1"]["spec"]["replicas"] == 1
+    assert any("woken by a call" in e.message for e in events_of(stub, "m"))
+
+
+def events_of(stub, model):
+    return stub.ListEvents(pb.admin.ListEventsRequest(model=model, limit=1000), timeout=10).events

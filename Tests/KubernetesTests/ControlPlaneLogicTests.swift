@@ -172,6 +172,27 @@ final class ControlPlaneLogicTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(RouteConfigMap.table(plain))["iris"]?.traffic, ModelTraffic())
     }
 
+    /// Followers hold calls for a version that scales to zero like the leader: the policy travels too.
+    func testRouteConfigMapCarriesWakePolicies() throws {
+        let wake: [String: WakePolicy] = ["1": .hold, "2.0": .failed("replica 0 exited with status 3")]
+        let routes: [String: ModelRoutes] = ["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [], "2.0": []], wake: wake)]
+        let table = try XCTUnwrap(RouteConfigMap.table(RouteConfigMap.configMap(name: "r", namespace: "models", routes: routes)))
+        XCTAssertEqual(table["iris"]?.wake, wake)
+        XCTAssertEqual(RouteConfigMap.routes(table, slices: [])["iris"]?.wake, wake)
+    }
+
+    func testAnIdleDeploymentIsIdle() {
+        var spec = VersionSpec(key: VersionKey(model: "iris", version: "1"), image: "x", minReplicas: 0, maxReplicas: 2,
+                               autoscaling: AutoscalingSpec(scaleToZeroAfterSeconds: 60))
+        let zero: JSON = ["spec": ["replicas": 0], "status": [:]]
+        // Not asked to be idle (a wake is on its way): still deploying.
+        XCTAssertEqual(ObservedState.observe(spec, deployment: zero, pods: [], slices: []).state, .deploying)
+        spec.autoscaledReplicas = 0
+        let idle = ObservedState.observe(spec, deployment: zero, pods: [], slices: [])
+        XCTAssertEqual(idle.state, .idle)
+        XCTAssertEqual(idle.desiredReplicas, 0)
+    }
+
     func testFingerprintsIgnoreStatusButNotSpecOrLabels() {
         let a: JSON = ["metadata": ["generation": 3, "resourceVersion": "10", "labels": ["x": "1"]], "status": ["readyReplicas": 1]]
         var b = a

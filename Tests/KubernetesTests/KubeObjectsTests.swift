@@ -96,6 +96,15 @@ final class KubeObjectsTests: XCTestCase {
         XCTAssertEqual(KubeObjects.deployment(fixed, options)[path: "spec", "replicas"], 2)
     }
 
+    func testAVersionThatScalesToZeroHasNoHPAAndTheGatewaysReplicas() throws {
+        var s = spec(min: 0, max: 3)
+        s.autoscaling = AutoscalingSpec(scaleToZeroAfterSeconds: 60)
+        XCTAssertNil(KubeObjects.horizontalPodAutoscaler(s, options))
+        XCTAssertEqual(KubeObjects.deployment(s, options)[path: "spec", "replicas"], 1, "awake: at least one")
+        s.autoscaledReplicas = 0
+        XCTAssertEqual(KubeObjects.deployment(s, options)[path: "spec", "replicas"], 0, "IDLE")
+    }
+
     func testHPAAndPDBOnlyWhenWanted() {
         XCTAssertNil(KubeObjects.horizontalPodAutoscaler(spec(min: 3, max: 3), options))
         XCTAssertNil(KubeObjects.podDisruptionBudget(spec(min: 1, max: 4), options))

@@ -1252,6 +1252,96 @@ void   byoc__v1__log_line__free_unpacked
   assert(message->base.descriptor == &byoc__v1__log_line__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   byoc__v1__wake_model_version_request__init
+                     (Byoc__V1__WakeModelVersionRequest         *message)
+{
+  static const Byoc__V1__WakeModelVersionRequest init_value = BYOC__V1__WAKE_MODEL_VERSION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__wake_model_version_request__get_packed_size
+                     (const Byoc__V1__WakeModelVersionRequest *message)
+{
+  assert(message->base.descriptor == &byoc__v1__wake_model_version_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__wake_model_version_request__pack
+                     (const Byoc__V1__WakeModelVersionRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__wake_model_version_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__wake_model_version_request__pack_to_buffer
+                     (const Byoc__V1__WakeModelVersionRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__wake_model_version_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__WakeModelVersionRequest *
+       byoc__v1__wake_model_version_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__WakeModelVersionRequest *)
+     protobuf_c_message_unpack (&byoc__v1__wake_model_version_request__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__wake_model_version_request__free_unpacked
+                     (Byoc__V1__WakeModelVersionRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__wake_model_version_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   byoc__v1__wake_model_version_response__init
+                     (Byoc__V1__WakeModelVersionResponse         *message)
+{
+  static const Byoc__V1__WakeModelVersionResponse init_value = BYOC__V1__WAKE_MODEL_VERSION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__wake_model_version_response__get_packed_size
+                     (const Byoc__V1__WakeModelVersionResponse *message)
+{
+  assert(message->base.descriptor == &byoc__v1__wake_model_version_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__wake_model_version_response__pack
+                     (const Byoc__V1__WakeModelVersionResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__wake_model_version_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__wake_model_version_response__pack_to_buffer
+                     (const Byoc__V1__WakeModelVersionResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__wake_model_version_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__WakeModelVersionResponse *
+       byoc__v1__wake_model_version_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__WakeModelVersionResponse *)
+     protobuf_c_message_unpack (&byoc__v1__wake_model_version_response__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__wake_model_version_response__free_unpacked
+                     (Byoc__V1__WakeModelVersionResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__wake_model_version_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   byoc__v1__collect_unused_request__init
                      (Byoc__V1__CollectUnusedRequest         *message)
 {
@@ -3707,6 +3797,95 @@ const ProtobufCMessageDescriptor byoc__v1__log_line__descriptor =
   (ProtobufCMessageInit) byoc__v1__log_line__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor byoc__v1__wake_model_version_request__field_descriptors[2] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__WakeModelVersionRequest, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__WakeModelVersionRequest, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__wake_model_version_request__field_indices_by_name[] = {
+  0,   /* field[0] = model */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange byoc__v1__wake_model_version_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor byoc__v1__wake_model_version_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.WakeModelVersionRequest",
+  "WakeModelVersionRequest",
+  "Byoc__V1__WakeModelVersionRequest",
+  "byoc.v1",
+  sizeof(Byoc__V1__WakeModelVersionRequest),
+  2,
+  byoc__v1__wake_model_version_request__field_descriptors,
+  byoc__v1__wake_model_version_request__field_indices_by_name,
+  1,  byoc__v1__wake_model_version_request__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__wake_model_version_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__wake_model_version_response__field_descriptors[1] =
+{
+  {
+    "woken",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__WakeModelVersionResponse, woken),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__wake_model_version_response__field_indices_by_name[] = {
+  0,   /* field[0] = woken */
+};
+static const ProtobufCIntRange byoc__v1__wake_model_version_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor byoc__v1__wake_model_version_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.WakeModelVersionResponse",
+  "WakeModelVersionResponse",
+  "Byoc__V1__WakeModelVersionResponse",
+  "byoc.v1",
+  sizeof(Byoc__V1__WakeModelVersionResponse),
+  1,
+  byoc__v1__wake_model_version_response__field_descriptors,
+  byoc__v1__wake_model_version_response__field_indices_by_name,
+  1,  byoc__v1__wake_model_version_response__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__wake_model_version_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor byoc__v1__collect_unused_request__field_descriptors[2] =
 {
   {
@@ -3937,7 +4116,7 @@ const ProtobufCEnumDescriptor byoc__v1__version_state__descriptor =
   byoc__v1__version_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[14] =
+static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[15] =
 {
   { "RegisterModel", &byoc__v1__register_model_request__descriptor, &byoc__v1__model_version__descriptor },
   { "ListModels", &byoc__v1__list_models_request__descriptor, &byoc__v1__list_models_response__descriptor },
@@ -3953,6 +4132,7 @@ static const ProtobufCMethodDescriptor byoc__v1__admin__method_descriptors[14] =
   { "ListEvents", &byoc__v1__list_events_request__descriptor, &byoc__v1__list_events_response__descriptor },
   { "GetLogs", &byoc__v1__get_logs_request__descriptor, &byoc__v1__log_line__descriptor },
   { "CollectUnused", &byoc__v1__collect_unused_request__descriptor, &byoc__v1__collect_unused_response__descriptor },
+  { "WakeModelVersion", &byoc__v1__wake_model_version_request__descriptor, &byoc__v1__wake_model_version_response__descriptor },
 };
 const unsigned byoc__v1__admin__method_indices_by_name[] = {
   13,        /* CollectUnused */
@@ -3968,7 +4148,8 @@ const unsigned byoc__v1__admin__method_indices_by_name[] = {
   4,        /* ScaleModelVersion */
   6,        /* SetAlias */
   3,        /* SetDefaultVersion */
-  7         /* SetTraffic */
+  7,        /* SetTraffic */
+  14         /* WakeModelVersion */
 };
 const ProtobufCServiceDescriptor byoc__v1__admin__descriptor =
 {
@@ -3977,7 +4158,7 @@ const ProtobufCServiceDescriptor byoc__v1__admin__descriptor =
   "Admin",
   "Byoc__V1__Admin",
   "byoc.v1",
-  14,
+  15,
   byoc__v1__admin__method_descriptors,
   byoc__v1__admin__method_indices_by_name
 };
@@ -4092,6 +4273,14 @@ void byoc__v1__admin__collect_unused(ProtobufCService *service,
 {
   assert(service->descriptor == &byoc__v1__admin__descriptor);
   service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void byoc__v1__admin__wake_model_version(ProtobufCService *service,
+                                         const Byoc__V1__WakeModelVersionRequest *input,
+                                         Byoc__V1__WakeModelVersionResponse_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &byoc__v1__admin__descriptor);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
                             Byoc__V1__Admin_ServiceDestroy destroy)

@@ -47,6 +47,8 @@ typedef struct Byoc__V1__Event Byoc__V1__Event;
 typedef struct Byoc__V1__ListEventsResponse Byoc__V1__ListEventsResponse;
 typedef struct Byoc__V1__GetLogsRequest Byoc__V1__GetLogsRequest;
 typedef struct Byoc__V1__LogLine Byoc__V1__LogLine;
+typedef struct Byoc__V1__WakeModelVersionRequest Byoc__V1__WakeModelVersionRequest;
+typedef struct Byoc__V1__WakeModelVersionResponse Byoc__V1__WakeModelVersionResponse;
 typedef struct Byoc__V1__CollectUnusedRequest Byoc__V1__CollectUnusedRequest;
 typedef struct Byoc__V1__CollectedVersion Byoc__V1__CollectedVersion;
 typedef struct Byoc__V1__CollectUnusedResponse Byoc__V1__CollectUnusedResponse;
@@ -688,6 +690,33 @@ struct  Byoc__V1__LogLine
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
+struct  Byoc__V1__WakeModelVersionRequest
+{
+  ProtobufCMessage base;
+  char *model;
+  /*
+   * a concrete version (not an alias)
+   */
+  char *version;
+};
+#define BYOC__V1__WAKE_MODEL_VERSION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__wake_model_version_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Byoc__V1__WakeModelVersionResponse
+{
+  ProtobufCMessage base;
+  /*
+   * false: the version was awake already (or does not scale to zero)
+   */
+  protobuf_c_boolean woken;
+};
+#define BYOC__V1__WAKE_MODEL_VERSION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__wake_model_version_response__descriptor) \
+    , 0 }
+
+
 struct  Byoc__V1__CollectUnusedRequest
 {
   ProtobufCMessage base;
@@ -1277,6 +1306,44 @@ Byoc__V1__LogLine *
 void   byoc__v1__log_line__free_unpacked
                      (Byoc__V1__LogLine *message,
                       ProtobufCAllocator *allocator);
+/* Byoc__V1__WakeModelVersionRequest methods */
+void   byoc__v1__wake_model_version_request__init
+                     (Byoc__V1__WakeModelVersionRequest         *message);
+size_t byoc__v1__wake_model_version_request__get_packed_size
+                     (const Byoc__V1__WakeModelVersionRequest   *message);
+size_t byoc__v1__wake_model_version_request__pack
+                     (const Byoc__V1__WakeModelVersionRequest   *message,
+                      uint8_t             *out);
+size_t byoc__v1__wake_model_version_request__pack_to_buffer
+                     (const Byoc__V1__WakeModelVersionRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__WakeModelVersionRequest *
+       byoc__v1__wake_model_version_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__wake_model_version_request__free_unpacked
+                     (Byoc__V1__WakeModelVersionRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Byoc__V1__WakeModelVersionResponse methods */
+void   byoc__v1__wake_model_version_response__init
+                     (Byoc__V1__WakeModelVersionResponse         *message);
+size_t byoc__v1__wake_model_version_response__get_packed_size
+                     (const Byoc__V1__WakeModelVersionResponse   *message);
+size_t byoc__v1__wake_model_version_response__pack
+                     (const Byoc__V1__WakeModelVersionResponse   *message,
+                      uint8_t             *out);
+size_t byoc__v1__wake_model_version_response__pack_to_buffer
+                     (const Byoc__V1__WakeModelVersionResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__WakeModelVersionResponse *
+       byoc__v1__wake_model_version_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__wake_model_version_response__free_unpacked
+                     (Byoc__V1__WakeModelVersionResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Byoc__V1__CollectUnusedRequest methods */
 void   byoc__v1__collect_unused_request__init
                      (Byoc__V1__CollectUnusedRequest         *message);
@@ -1432,6 +1499,12 @@ typedef void (*Byoc__V1__GetLogsRequest_Closure)
 typedef void (*Byoc__V1__LogLine_Closure)
                  (const Byoc__V1__LogLine *message,
                   void *closure_data);
+typedef void (*Byoc__V1__WakeModelVersionRequest_Closure)
+                 (const Byoc__V1__WakeModelVersionRequest *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__WakeModelVersionResponse_Closure)
+                 (const Byoc__V1__WakeModelVersionResponse *message,
+                  void *closure_data);
 typedef void (*Byoc__V1__CollectUnusedRequest_Closure)
                  (const Byoc__V1__CollectUnusedRequest *message,
                   void *closure_data);
@@ -1504,6 +1577,10 @@ struct Byoc__V1__Admin_Service
                          const Byoc__V1__CollectUnusedRequest *input,
                          Byoc__V1__CollectUnusedResponse_Closure closure,
                          void *closure_data);
+  void (*wake_model_version)(Byoc__V1__Admin_Service *service,
+                             const Byoc__V1__WakeModelVersionRequest *input,
+                             Byoc__V1__WakeModelVersionResponse_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Byoc__V1__Admin_ServiceDestroy)(Byoc__V1__Admin_Service *);
 void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
@@ -1525,7 +1602,8 @@ void byoc__v1__admin__init (Byoc__V1__Admin_Service *service,
       function_prefix__ ## revoke_token,\
       function_prefix__ ## list_events,\
       function_prefix__ ## get_logs,\
-      function_prefix__ ## collect_unused  }
+      function_prefix__ ## collect_unused,\
+      function_prefix__ ## wake_model_version  }
 void byoc__v1__admin__register_model(ProtobufCService *service,
                                      const Byoc__V1__RegisterModelRequest *input,
                                      Byoc__V1__ModelVersion_Closure closure,
@@ -1582,6 +1660,10 @@ void byoc__v1__admin__collect_unused(ProtobufCService *service,
                                      const Byoc__V1__CollectUnusedRequest *input,
                                      Byoc__V1__CollectUnusedResponse_Closure closure,
                                      void *closure_data);
+void byoc__v1__admin__wake_model_version(ProtobufCService *service,
+                                         const Byoc__V1__WakeModelVersionRequest *input,
+                                         Byoc__V1__WakeModelVersionResponse_Closure closure,
+                                         void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1618,6 +1700,8 @@ extern const ProtobufCMessageDescriptor byoc__v1__event__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__list_events_response__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__get_logs_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__log_line__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__wake_model_version_request__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__wake_model_version_response__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__collect_unused_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__collected_version__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__collect_unused_response__descriptor;

@@ -13,6 +13,7 @@ public final class AdminService: Sendable {
     private let limits: AdminLimits
     private let tokens: AdminTokens
     private let logs: AdminLogSource?
+    private let wake: (@Sendable (VersionKey) async -> Bool)?
 
     /// - Parameters:
     ///   - changed: awaited after every registry change, before the call answers. The gateway
@@ -23,11 +24,14 @@ public final class AdminService: Sendable {
     ///     call answers (the gateway installs a new `AuthTable` on its workers from it, so a
     ///     created token works, and a revoked one fails, as soon as the caller has the answer).
     ///   - logs: where GetLogs reads replica logs (the runtime's); nil: UNIMPLEMENTED.
+    ///   - wake: WakeModelVersion's effect (the lifecycle loop's wake; true: it was IDLE or on its
+    ///     way); nil: UNAVAILABLE (no lifecycle loop runs here).
     public init(registry: Registry, changed: @escaping @Sendable () async -> Void, limits: AdminLimits = AdminLimits(),
                 tokensChanged: @escaping @Sendable (TokenSnapshot) async -> Void = { _ in },
-                logs: AdminLogSource? = nil) {
+                logs: AdminLogSource? = nil, wake: (@Sendable (VersionKey) async -> Bool)? = nil) {
         self.registry = registry
         self.logs = logs
+        self.wake = wake
         self.changed = changed
         self.limits = limits
         self.tokens = AdminTokens(registry: registry, changed: tokensChanged)
@@ -51,6 +55,7 @@ public final class AdminService: Sendable {
             case "ListTokens": return try await tokens.list(try decode(request)).serializedBytes()
             case "RevokeToken": return try await tokens.revoke(try decode(request)).serializedBytes()
             case "CollectUnused": return try await collectUnused(try decode(request)).serializedBytes()
+            case "WakeModelVersion": return try await wakeModelVersion(try decode(request)).serializedBytes()
             case "ListEvents": return try await AdminEvents.list(try decode(request), registry: registry).serializedBytes()
             default: throw GRPCStatus(.unimplemented, "unknown method byoc.v1.Admin/\(method)")
             }
@@ -140,6 +145,16 @@ public final class AdminService: Sendable {
                                               minReplicas: bounds.min, maxReplicas: bounds.max, autoscaling: autoscaling)
         await changed()
         return AdminConversions.modelVersion(record)
+    }
+
+    /// Starts an IDLE version (or cancels its way to IDLE) for the calls a gateway holds.
+    private func wakeModelVersion(_ request: WakeModelVersionRequest) async throws -> WakeModelVersionResponse {
+        try AdminValidation.model(request.model)
+        try AdminValidation.version(request.version)
+        let key = VersionKey(model: request.model, version: request.version)
+        _ = try await registry.version(key)
+        guard let wake else { throw GRPCStatus(.unavailable, "no lifecycle loop runs on this gateway yet") }
+        return WakeModelVersionResponse(woken: await wake(key))
     }
 
     /// Deletes one version, or the whole model when `version` is empty.

@@ -215,14 +215,17 @@ public actor LifecycleLoop {
     }
 
     /// A worker holds a call to `key` (IDLE, or on its way): start it again, or cancel the stop.
-    public func wake(_ key: VersionKey) async {
+    /// True when it was IDLE or on its way.
+    @discardableResult
+    public func wake(_ key: VersionKey) async -> Bool {
         let phase = await reconciler.wake(key)
-        guard phase != nil else { return }
+        guard phase != nil else { return false }
         awakeSince[key] = monotonicNanos()
         if phase == .idle {
             options.log("\(key): woken by a call")
             await noteEvent(key, "woken by a call")
         }
+        return true
     }
 
     private func noteEvent(_ key: VersionKey, _ detail: String) async {

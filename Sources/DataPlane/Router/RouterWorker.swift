@@ -21,9 +21,10 @@ public struct RouterConfig: Sendable {
     public var holdMaxCalls = 1000
     /// `--wake-timeout-ms`: how long held calls wait for a ready endpoint (then UNAVAILABLE).
     public var wakeTimeoutNanos: UInt64 = 60_000_000_000
-    /// Asks the control plane to wake a model version (model, concrete version): called on the
-    /// worker's loop when it starts holding calls for it; must not block.
-    public var wake: (@Sendable (String, String) -> Void)?
+    /// Asks the control plane to wake a model version (model, concrete version, the first held
+    /// call's `authorization` metadata): called on the worker's loop when it starts holding
+    /// calls for it; must not block.
+    public var wake: (@Sendable (String, String, String?) -> Void)?
 
     public init() {}
 }
@@ -166,7 +167,7 @@ public final class RouterWorker: GRPCCallDispatcher {
                 self.holds[key]?.timer = nil
                 self.wakeTimedOut(key)
             }
-            config.wake?(model, route.version)
+            config.wake?(model, route.version, call.head.metadata("authorization"))
         }
         guard queue.count < config.holdMaxCalls else {
             route.stats.holdRejections += 1
@@ -305,11 +306,21 @@ public final class RouterWorker: GRPCCallDispatcher {
         }
         if kind == nil && head.path.hasPrefix("/byoc.v1.Admin/") {
             guard let admin else { return nil }
-            if let auth = authTable, case .failure(let failure) = auth.authorizeAdmin(authorization: head.metadata("authorization")) {
-                GRPCResponses.sendTrailersOnly(stream, failure.status)
-                return nil
-            }
             let method = String(head.method)
+            // A wake may come with a predict token for the model: the credentials of the held
+            // call that asked for it (checked against the request's model below).
+            var wakeGrant: AuthEntry?
+            if let auth = authTable {
+                let authorization = head.metadata("authorization")
+                let result = method == AdminMethods.wake ? auth.authenticate(authorization: authorization)
+                    : auth.authorizeAdmin(authorization: authorization)
+                switch result {
+                case .success(let entry): wakeGrant = entry
+                case .failure(let failure):
+                    GRPCResponses.sendTrailersOnly(stream, failure.status)
+                    return nil
+                }
+            }
             let authorization = head.metadata("authorization")
             if AdminMethods.serverStreaming.contains(method) {
                 guard let adminStreams else {
@@ -320,6 +331,16 @@ public final class RouterWorker: GRPCCallDispatcher {
                                                 method: method, authorization: authorization, handler: adminStreams)
             }
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes) { call, message in
+                if let wakeGrant, method == AdminMethods.wake {
+                    guard let request = try? WakeModelVersionRequest(serializedBytes: message) else {
+                        call.fail(GRPCStatus(.invalidArgument, "cannot decode WakeModelVersionRequest"))
+                        return
+                    }
+                    if let denied = AuthTable.check(wakeGrant, model: request.model) {
+                        call.fail(denied.status)
+                        return
+                    }
+                }
                 Task {
                     let result: Result<[UInt8], GRPCStatus>
                     do {

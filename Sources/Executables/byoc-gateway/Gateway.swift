@@ -73,7 +73,9 @@ final class Gateway: @unchecked Sendable {
         if let auth, auth.required { routerConfig.auth = auth.initialTable }
         routerConfig.holdMaxCalls = options.holdMaxCalls
         routerConfig.wakeTimeoutNanos = UInt64(options.wakeTimeoutMs) * 1_000_000
-        routerConfig.wake = { [weak self] model, version in self?.wake(VersionKey(model: model, version: version)) }
+        routerConfig.wake = { [weak self] model, version, authorization in
+            self?.wake(VersionKey(model: model, version: version), authorization: authorization)
+        }
 
         var config = GRPCServerConfig(host: options.listenHost, port: options.listenPort, workers: options.workers)
         config.gracePeriodNanos = UInt64(options.gracePeriodMs) * 1_000_000
@@ -116,9 +118,25 @@ final class Gateway: @unchecked Sendable {
     }
 
     /// A worker holds calls for `key` (it scales to zero and has no ready endpoint): the
-    /// lifecycle loop starts it again, or cancels its way to IDLE.
-    private func wake(_ key: VersionKey) {
-        Task { [lifecycle] in await lifecycle.current?.wake(key) }
+    /// lifecycle loop starts it again, or cancels its way to IDLE. On Kubernetes the wake goes
+    /// through the Admin handler, so a follower forwards it to the leader (with the held call's
+    /// credentials); a failure is logged, and the held calls end by their wake timeout.
+    private func wake(_ key: VersionKey, authorization: String?) {
+        guard let kube else {
+            Task { [lifecycle] in await lifecycle.current?.wake(key) }
+            return
+        }
+        let handler = kube.adminHandler
+        let request = WakeModelVersionRequest(model: key.model, version: key.version).serializedBytes()
+        Task {
+            do {
+                _ = try await AdminCallContext.$authorization.withValue(authorization) {
+                    try await handler(AdminMethods.wake, request)
+                }
+            } catch {
+                FileHandle.standardError.write(Data("byoc-gateway: cannot wake \(key): \(error)\n".utf8))
+            }
+        }
     }
 
     /// Every worker's per-version activity (in-flight calls, last call), read on each loop.
@@ -199,7 +217,8 @@ final class Gateway: @unchecked Sendable {
                                    },
                                    limits: adminLimits(),
                                    tokensChanged: { [weak self] snapshot in await self?.auth?.update(snapshot) },
-                                   logs: Self.logSource(runtime))
+                                   logs: Self.logSource(runtime),
+                                   wake: { [lifecycle] key in await lifecycle.current?.wake(key) ?? false })
         self.registry = registry
         self.reconciler = reconciler
         lifecycle.set(makeLifecycle(registry: registry, reconciler: reconciler))
@@ -271,7 +290,8 @@ final class Gateway: @unchecked Sendable {
                 await changed()
                 await gateway?.routesInstalled()
             }, limits: limits, tokensChanged: { [weak gateway] snapshot in await gateway?.auth?.update(snapshot) },
-               logs: Gateway.logSource(runtime))
+               logs: Gateway.logSource(runtime),
+               wake: { [weak gateway] key in await gateway?.lifecycle.current?.wake(key) ?? false })
             return ({ method, request in try await service.call(method: method, request: request) },
                     { method, request in try await service.stream(method: method, request: request) })
         }, publish: { [weak self] table in self?.publish(table) })

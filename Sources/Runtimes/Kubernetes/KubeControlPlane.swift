@@ -225,7 +225,8 @@ public final class KubeControlPlane: @unchecked Sendable {
         publish(table)
         // Endpoints are not in the ConfigMap: every replica watches EndpointSlices itself.
         let routes = table.models.mapValues { route in
-            ModelRoutes(defaultVersion: route.defaultVersion, versions: route.versions.mapValues { _ in [] }, traffic: route.traffic)
+            ModelRoutes(defaultVersion: route.defaultVersion, versions: route.versions.mapValues { _ in [] }, traffic: route.traffic,
+                        wake: route.wake)
         }
         Task { await writer.submit(routes) }
     }

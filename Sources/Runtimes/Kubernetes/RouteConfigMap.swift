@@ -8,8 +8,10 @@ import Routing
 /// `data["routes.json"]`:
 /// `{"models": {"iris": {"default": "1", "versions": {"1": {"service": "iris-1"}},
 ///   "aliases": {"stable": "1"}, "split": [{"version": "1", "percent": 100}],
-///   "shadow": {"version": "2", "percent": 10}}}}` (the last three only when set), so every
-/// replica spreads calls, and sticky keys land, exactly as the leader does.
+///   "shadow": {"version": "2", "percent": 10}, "wake": {"1": {"hold": true}}}}}` (the last four
+/// only when set), so every replica spreads calls, and sticky keys land, exactly as the leader
+/// does, and holds calls for a version that scales to zero while it has no ready pod (`wake`:
+/// `{"failed": REASON}` while it cannot start).
 public enum RouteConfigMap {
     public static let dataKey = "routes.json"
     public static let roleLabel = "byoc.dev/role"
@@ -18,7 +20,8 @@ public enum RouteConfigMap {
     public static let selector = "\(KubeNames.managedSelector),\(roleLabel)=\(roleValue)"
 
     /// Model -> (default version, version -> Service name, aliases/split/shadow).
-    public typealias Table = [String: (defaultVersion: String, services: [String: String], traffic: ModelTraffic)]
+    public typealias Table = [String: (defaultVersion: String, services: [String: String], traffic: ModelTraffic,
+                                       wake: [String: WakePolicy])]
 
     /// The ConfigMap for `routes` (endpoints dropped).
     public static func configMap(name: String, namespace: String, routes: [String: ModelRoutes]) -> JSON {
@@ -33,6 +36,14 @@ public enum RouteConfigMap {
             if !traffic.aliases.isEmpty { entry["aliases"] = .object(traffic.aliases.mapValues { .string($0) }) }
             if !traffic.split.isEmpty { entry["split"] = .array(traffic.split.map(share)) }
             if let shadow = traffic.shadow { entry["shadow"] = share(shadow) }
+            if !route.wake.isEmpty {
+                entry["wake"] = .object(route.wake.mapValues { policy -> JSON in
+                    switch policy {
+                    case .hold: return ["hold": .bool(true)]
+                    case .failed(let reason): return ["failed": .string(reason)]
+                    }
+                })
+            }
             models[model] = .object(entry)
         }
         let document: JSON = ["models": .object(models)]
@@ -62,7 +73,11 @@ public enum RouteConfigMap {
             }
             traffic.split = (entry["split"]?.array ?? []).compactMap { share($0, services) }
             traffic.shadow = entry["shadow"].flatMap { share($0, services) }
-            result[model] = (defaultVersion, services, traffic)
+            var wake: [String: WakePolicy] = [:]
+            for (version, policy) in entry["wake"]?.object ?? [:] where services[version] != nil {
+                wake[version] = policy["failed"]?.string.map { .failed($0) } ?? .hold
+            }
+            result[model] = (defaultVersion, services, traffic, wake)
         }
         return result
     }
@@ -86,7 +101,8 @@ public enum RouteConfigMap {
             for (version, service) in entry.services {
                 versions[version] = ObservedState.endpoints(serviceName: service, slices: slices)
             }
-            result[model] = ModelRoutes(defaultVersion: entry.defaultVersion, versions: versions, traffic: entry.traffic)
+            result[model] = ModelRoutes(defaultVersion: entry.defaultVersion, versions: versions, traffic: entry.traffic,
+                                        wake: entry.wake)
         }
         return result
     }

@@ -11,4 +11,7 @@ public typealias AdminStreamHandler = @Sendable (_ method: String, _ request: [U
 /// Which Admin methods are server streaming (served by an `AdminStreamHandler`).
 public enum AdminMethods {
     public static let serverStreaming: Set<String> = ["GetLogs"]
+    /// The wake a gateway replica sends for held calls: an admin token or a predict token for
+    /// the model may call it.
+    public static let wake = "WakeModelVersion"
 }

@@ -32,6 +32,8 @@ enum GeneratedMessages {
             ListEventsResponse.self,
             GetLogsRequest.self,
             LogLine.self,
+            WakeModelVersionRequest.self,
+            WakeModelVersionResponse.self,
             CollectUnusedRequest.self,
             CollectedVersion.self,
             CollectUnusedResponse.self,

@@ -1635,6 +1635,96 @@ extension LogLine: CMessageBinding {
     }
 }
 
+/// The proto message `byoc.v1.WakeModelVersionRequest`.
+public struct WakeModelVersionRequest: Equatable, Sendable, ProtoMessage {
+    /// `model` (field 1).
+    public var model: String
+    /// `version` (field 2): a concrete version (not an alias)
+    public var version: String
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(model: String = "",
+                version: String = "") {
+        self.model = model
+        self.version = version
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(model: "") }
+
+    /// The full proto name, "byoc.v1.WakeModelVersionRequest".
+    public static var protoMessageName: String { "byoc.v1.WakeModelVersionRequest" }
+
+    /// Decodes a byoc.v1.WakeModelVersionRequest through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.WakeModelVersionRequest through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension WakeModelVersionRequest: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__WakeModelVersionRequest>?) -> Void { byoc__v1__wake_model_version_request__init }
+
+    init(c: Byoc__V1__WakeModelVersionRequest) {
+        self.init(
+            model: swiftString(c.model),
+            version: swiftString(c.version))
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__WakeModelVersionRequest> {
+        let m = arena.message(byoc__v1__wake_model_version_request__init)
+        m.pointee.model = arena.string(model)
+        m.pointee.version = arena.string(version)
+        return m
+    }
+}
+
+/// The proto message `byoc.v1.WakeModelVersionResponse`.
+public struct WakeModelVersionResponse: Equatable, Sendable, ProtoMessage {
+    /// `woken` (field 1): false: the version was awake already (or does not scale to zero)
+    public var woken: Bool
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(woken: Bool = false) {
+        self.woken = woken
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(woken: false) }
+
+    /// The full proto name, "byoc.v1.WakeModelVersionResponse".
+    public static var protoMessageName: String { "byoc.v1.WakeModelVersionResponse" }
+
+    /// Decodes a byoc.v1.WakeModelVersionResponse through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.WakeModelVersionResponse through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension WakeModelVersionResponse: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__WakeModelVersionResponse>?) -> Void { byoc__v1__wake_model_version_response__init }
+
+    init(c: Byoc__V1__WakeModelVersionResponse) {
+        self.init(
+            woken: c.woken != 0)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__WakeModelVersionResponse> {
+        let m = arena.message(byoc__v1__wake_model_version_response__init)
+        m.pointee.woken = woken ? 1 : 0
+        return m
+    }
+}
+
 /// The proto message `byoc.v1.CollectUnusedRequest`.
 public struct CollectUnusedRequest: Equatable, Sendable, ProtoMessage {
     /// `dry_run` (field 1): list what would be deleted, delete nothing
