@@ -289,3 +289,36 @@ def test_kubernetes_a_follower_holds_the_call_and_wakes_the_leader(procs, tmp_pa
 
 def events_of(stub, model):
     return stub.ListEvents(pb.admin.ListEventsRequest(model=model, limit=1000), timeout=10).events
+
+
+def test_wake_model_version_takes_an_admin_token_or_a_predict_token_for_the_model(procs, tmp_path):
+    from test_auth import AuthGateway, md, status_of
+    from harness import make_token
+    a = AuthGateway(procs, tmp_path, make_token())
+    gw = a.gw
+    admin_md = md(a.admin_token)
+    gw.admin.RegisterModel(pb.admin.RegisterModelRequest(
+        model="m", version="1", command=echo_cmd(), min_replicas=0, max_replicas=1,
+        autoscaling=autoscaling(to_zero=IDLE_AFTER)), timeout=20, metadata=admin_md)
+    gw.admin.RegisterModel(pb.admin.RegisterModelRequest(model="other", version="1", command=echo_cmd()),
+                           timeout=20, metadata=admin_md)
+
+    def state():
+        m = gw.admin.GetModel(pb.admin.GetModelRequest(model="m"), timeout=20, metadata=admin_md)
+        return harness.state_name(m.versions[0].state)
+
+    assert harness.wait_until(lambda: state() == "IDLE", 60), state()
+    _, for_other = a.create("predict", models=["other"])
+    _, for_m = a.create("predict", models=["m"])
+    wake = lambda token: status_of(gw.admin.WakeModelVersion, pb.admin.WakeModelVersionRequest(model="m", version="1"),  # noqa: E731
+                                   timeout=20, metadata=md(token))
+    assert wake(None)[0] == grpc.StatusCode.UNAUTHENTICATED
+    assert wake(for_other)[0] == grpc.StatusCode.PERMISSION_DENIED
+    code, _, resp = wake(for_m)
+    assert code == grpc.StatusCode.OK and resp.woken, (code, resp)
+    assert harness.wait_until(lambda: state() == "READY", 30), state()
+    code, _, resp = wake(a.admin_token)
+    assert code == grpc.StatusCode.OK and not resp.woken, "awake already"
+    # A held call with a predict token is woken and served on its own.
+    assert harness.wait_until(lambda: state() == "IDLE", 60), state()
+    assert a.predict("m", for_m)[0] == grpc.StatusCode.OK

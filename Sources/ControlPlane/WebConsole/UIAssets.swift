@@ -235,6 +235,7 @@ table.models tr.model-row td { background: #f8f9fc; font-weight: 600; padding-to
 .pill.PENDING, .pill.DEPLOYING { background: #fff3d6; color: #8a5a00; }
 .pill.FAILED { background: #fde2e2; color: #b32020; }
 .pill.DELETING { background: #eceff3; color: #5b6576; }
+.pill.IDLE { background: #e8efff; color: #2451b8; }
 .msg { display: block; font-size: 12px; color: var(--muted); max-width: 260px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .msg.bad { color: var(--danger); white-space: normal; overflow-wrap: anywhere; max-width: 360px; } /* why it failed ends the message: show all of it */
 label.inline { display: flex; align-items: center; gap: 8px; margin: 0; }
