@@ -44,6 +44,28 @@ final class ProxyCallStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.attempts, 2)
     }
 
+    /// A call held after every endpoint was unreachable gets a fresh set of attempts once its
+    /// version wakes (none of the failed ones reached a model).
+    func testAHeldCallStartsItsAttemptsAfresh() {
+        var machine = proxying()
+        for _ in 1..<ProxyCallStateMachine.maxAttempts {
+            XCTAssertEqual(close(&machine, .connectFailed), .retry)
+            XCTAssertTrue(machine.attemptStarting())
+            machine.attemptOpened()
+        }
+        guard case .exhausted = close(&machine, .connectFailed) else { return XCTFail("expected exhausted") }
+        XCTAssertFalse(machine.mayStartAttempt, "out of attempts")
+        machine.held()
+        XCTAssertEqual(machine.state, .waitingForAttempt)
+        XCTAssertEqual(machine.requestBytes, .forward, "the client's bytes wait while held")
+        XCTAssertTrue(machine.mayStartAttempt)
+        XCTAssertFalse(machine.attemptStarting(), "the first attempt after the wake is no retry")
+        // Held only while waiting: an open attempt is not reset.
+        machine.attemptOpened()
+        machine.held()
+        XCTAssertEqual(machine.attempts, 1)
+    }
+
     func testConnectFailureIsRetried() {
         var machine = proxying()
         XCTAssertEqual(close(&machine, .connectFailed), .retry)
@@ -57,11 +79,14 @@ final class ProxyCallStateMachineTests: XCTestCase {
             XCTAssertTrue(machine.attemptStarting())
             machine.attemptOpened()
         }
-        guard case .fail(let status) = close(&machine, refused) else { return XCTFail("expected a failure") }
+        // Nothing reached a model: the call may still be held for a wake, or fail.
+        guard case .exhausted(let status) = close(&machine, refused) else { return XCTFail("expected exhausted") }
         XCTAssertEqual(status.code, .unavailable)
         XCTAssertTrue(status.message.contains("REFUSED_STREAM") && status.message.contains(endpoint), status.message)
-        XCTAssertEqual(machine.state, .finished)
+        XCTAssertEqual(machine.state, .waitingForAttempt)
         XCTAssertFalse(machine.mayStartAttempt)
+        XCTAssertTrue(machine.fail())
+        XCTAssertEqual(machine.state, .finished)
     }
 
     func testAttemptsThatNeverOpenCountTowardsTheLimit() {

@@ -58,6 +58,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     private var holding = false
     /// The call named no version, so the model's shadow may get a copy.
     private var copiesToShadow = false
+    /// `begin` ran (the shadow was decided, attempts started).
+    private var begun = false
+    /// Request bytes earlier attempts sent, kept while the call is held after they failed.
+    private var heldReplay: ReplayChunks?
 
     init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead, readsFields: Bool) {
         self.worker = worker
@@ -238,6 +242,7 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     /// The routed call starts: its shadow copy (when it named no version), then its first attempt.
     private func begin() {
+        begun = true
         if copiesToShadow, let shadowRoute = worker.shadowRoute(model: model, primary: version,
                                                                  splitKey: head.headers[literal: "byoc-split-key"]) {
             // The copy starts as the primary does, with the same headers and deadline.
@@ -248,12 +253,19 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     // MARK: Holding
 
-    /// The held call's version has ready endpoints now (`route`): it goes on as if just routed.
+    /// The held call's version has ready endpoints now (`route`): it goes on as if just routed
+    /// (a call held after its endpoints were unreachable resumes its attempts instead).
     func release(to route: ResolvedRoute) {
         holding = false
         guard !machine.isFinished else { return }
         resolved = route
-        begin()
+        guard begun else {
+            begin()
+            return
+        }
+        let replay = heldReplay
+        heldReplay = nil
+        startAttempt(replay: replay)
     }
 
     /// The held call ends with `status` (the wake failed or timed out, the gateway stops).
@@ -302,8 +314,22 @@ final class ProxyCall: HTTP2StreamDelegate {
             if downstream.ended { finishRequestUpstream(next) }
             return
         }
+        if holdUnreachable(route, replay: replay) { return }
         let detail = worker.describeFailures(route.endpoints)
         fail(GRPCStatus(.unavailable, "no endpoint of model \"\(model)\" version \"\(version)\" is reachable\(detail)"))
+    }
+
+    /// Every endpoint of `route` failed before any request byte reached a model: a version that
+    /// scales to zero (its pods stopping, or not yet out of the table) holds the call for its
+    /// wake like any held call, with the bytes sent so far (`replay`) kept for the next
+    /// attempt. False when the call cannot be held.
+    private func holdUnreachable(_ route: ResolvedRoute, replay: ReplayChunks?) -> Bool {
+        guard route.wakeable, !holding, worker.hold(self, model: model, route: route) == nil else { return false }
+        holding = true
+        heldReplay = replay
+        tried = []
+        machine.held()
+        return true
     }
 
     /// Sends client body bytes to the open attempt, or holds them until one opens.
@@ -389,6 +415,11 @@ final class ProxyCall: HTTP2StreamDelegate {
             startAttempt(replay: replay)
         case .fail(let status):
             performFail(status)
+        case .exhausted(let status):
+            let replay = closed.replay
+            closed.replay = nil
+            if let route = resolved, holdUnreachable(route, replay: replay) { break }
+            fail(status)
         case .endClient(let status):
             recordStatus(status.code.rawValue)
             client.finish(trailers: GRPCResponses.trailers(status))

@@ -88,6 +88,10 @@ struct ProxyCallStateMachine {
         case retry
         /// Nothing went to the client: end the call with this status.
         case fail(GRPCStatus)
+        /// No byte reached a model, but every attempt was used: the call waits for another
+        /// attempt (a held call, when its version scales to zero) or ends with this status
+        /// (`fail()`).
+        case exhausted(GRPCStatus)
         /// The response started, between messages: end it with trailers carrying this status.
         case endClient(GRPCStatus)
         /// The response stopped inside a message: reset the client's stream with this code.
@@ -131,6 +135,13 @@ struct ProxyCallStateMachine {
     mutating func attemptStarting() -> Bool {
         attempts += 1
         return attempts > 1
+    }
+
+    /// Every endpoint was unreachable and the call is held for its version's wake: once
+    /// released it gets a fresh set of attempts (none of the failed ones reached a model).
+    mutating func held() {
+        guard case .waitingForAttempt = state else { return }
+        attempts = 0
     }
 
     /// The attempt's stream opened.
@@ -205,6 +216,10 @@ struct ProxyCallStateMachine {
             state = .waitingForAttempt
             return .retry
         case .fail(let status):
+            if UpstreamClosePolicy.nothingReachedModel(reason) && !started && canReplay {
+                state = .waitingForAttempt
+                return .exhausted(status)
+            }
             state = .finished
             return .fail(status)
         case .endClient(let status):

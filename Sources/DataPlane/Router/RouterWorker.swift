@@ -263,7 +263,8 @@ public final class RouterWorker: GRPCCallDispatcher {
             route = cached
         } else {
             route = ResolvedRoute(version: concrete, endpoints: list.map { pool.state(for: $0) },
-                                  stats: versionStats(model: model, version: concrete))
+                                  stats: versionStats(model: model, version: concrete),
+                                  wakeable: routes.wake[concrete] == .hold)
             resolved[concreteKey] = route
         }
         if !split {
@@ -454,16 +455,19 @@ public final class RouterWorker: GRPCCallDispatcher {
 }
 
 /// A model version resolved on one worker: its concrete version, the pool's state of each
-/// ready endpoint (in the table's order) and its counters.
+/// ready endpoint (in the table's order), its counters and whether calls wait for its wake.
 final class ResolvedRoute {
     let version: String
     let endpoints: [EndpointState]
     let stats: VersionStats
+    /// The version scales to zero: calls wait for its wake while no endpoint takes them.
+    let wakeable: Bool
 
-    init(version: String, endpoints: [EndpointState], stats: VersionStats) {
+    init(version: String, endpoints: [EndpointState], stats: VersionStats, wakeable: Bool = false) {
         self.version = version
         self.endpoints = endpoints
         self.stats = stats
+        self.wakeable = wakeable
     }
 }
 
