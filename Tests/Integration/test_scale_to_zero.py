@@ -346,3 +346,25 @@ def test_a_call_whose_endpoints_are_all_gone_waits_for_the_version_instead_of_fa
     # Usually they tried the dead endpoint first (connect failures 1); on a loaded machine the
     # runtime may drop it before they come, and they are held at once: both are fine.
     assert metric(gw, "byoc_wake_latency_seconds_count") >= 1, "the calls were held"
+
+
+def test_kubernetes_calls_through_a_follower_alone_keep_the_version_awake(procs, tmp_path):
+    from test_kubernetes import FakeKube, admin, start_gateway, wait_state
+    fake = FakeKube(procs)
+    db = tmp_path / "registry.sqlite"
+    leader = start_gateway(procs, fake, db, name="gateway-a", token="token-a")
+    follower = start_gateway(procs, fake, db, name="gateway-b", token="token-b", leader=False)
+    stub = admin(procs, leader)
+    a = pb.admin
+    stub.RegisterModel(a.RegisterModelRequest(model="m", version="1", image="example/m:1", min_replicas=0, max_replicas=2,
+                                              autoscaling=autoscaling(to_zero=3)), timeout=10)
+    wait_state(stub, "m", "1", "READY", timeout=30)
+    inference = pb.inference_grpc.InferenceStub(procs.channel(follower.address))
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        inference.Predict(harness.predict_request("m", "1"), timeout=30)
+        time.sleep(0.5)
+    idled = [e.message for e in events_of(stub, "m") if "scaled to zero" in e.message]
+    assert idled == [], "the leader saw the follower's calls (reported once a second)"
+    # Without calls it goes IDLE after its period.
+    wait_state(stub, "m", "1", "IDLE", timeout=30)

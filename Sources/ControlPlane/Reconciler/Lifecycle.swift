@@ -215,9 +215,11 @@ public actor LifecycleLoop {
     }
 
     /// A worker holds a call to `key` (IDLE, or on its way): start it again, or cancel the stop.
+    /// Also how another gateway replica reports calls to `key`: its idle period starts again.
     /// True when it was IDLE or on its way.
     @discardableResult
     public func wake(_ key: VersionKey) async -> Bool {
+        if awakeSince[key] != nil { awakeSince[key] = monotonicNanos() }
         let phase = await reconciler.wake(key)
         guard phase != nil else { return false }
         awakeSince[key] = monotonicNanos()

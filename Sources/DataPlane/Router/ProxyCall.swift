@@ -227,6 +227,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         case .found(let route):
             resolved = route
             route.stats.callStarted(receivedAt: head.receivedAt)
+            if route.wakeable, grant != nil { route.stats.lastAuthorization = head.metadata("authorization") }
             machine.routed()
             downstream.scanBytes = []
             copiesToShadow = version.isEmpty

@@ -103,7 +103,9 @@ public final class RouterWorker: GRPCCallDispatcher {
         out.reserveCapacity(stats.count)
         for (key, entry) in stats where !key.version.isEmpty {
             out.append(VersionActivity(model: key.model, version: key.version, inFlight: entry.inFlight,
-                                       lastCalledNanos: entry.lastCalledNanos))
+                                       lastCalledNanos: entry.lastCalledNanos,
+                                       wakeable: routeTable.models[key.model]?.wake[key.version] == .hold,
+                                       authorization: entry.lastAuthorization))
         }
         return out
     }
@@ -491,6 +493,8 @@ final class VersionStats {
     var latency = LatencyHistogram()
     /// Calls held now, waiting for the version to wake.
     var held = 0
+    /// With auth on, the credentials of the last call to this version when it scales to zero.
+    var lastAuthorization: String?
     /// Calls refused because the hold queue was full.
     var holdRejections = 0
     /// First held call -> held calls released, per wake.

@@ -39,6 +39,8 @@ final class Gateway: @unchecked Sendable {
     private var auth: GatewayAuth?
     /// `--runtime kubernetes` with auth: the token Secret every replica watches.
     private var tokenSync: TokenSecretSync?
+    /// `--runtime kubernetes`: a follower's calls to versions that scale to zero, reported to the leader.
+    private var activityReporter: ActivityReporter?
 
     init(options: GatewayOptions) {
         self.options = options
@@ -102,6 +104,13 @@ final class Gateway: @unchecked Sendable {
             blockOn { await reconciler.start() }
         }
         if let loop = lifecycle.current { blockOn { await loop.start() } }
+        if let kube {
+            let reporter = ActivityReporter(isLeader: { kube.isLeader },
+                                            sample: { [weak self] in await self?.sampleActivity() ?? ActivitySample(nanos: 0, unixMs: 0, versions: []) },
+                                            send: { [weak self] key, authorization in await self?.sendWake(key, authorization: authorization) })
+            reporter.start()
+            activityReporter = reporter
+        }
     }
 
     /// A lifecycle loop over `registry` and `reconciler`, sampling this gateway's workers.
@@ -126,16 +135,20 @@ final class Gateway: @unchecked Sendable {
             Task { [lifecycle] in await lifecycle.current?.wake(key) }
             return
         }
-        let handler = kube.adminHandler
+        Task { await sendWake(key, authorization: authorization, through: kube) }
+    }
+
+    /// `WakeModelVersion` through the Kubernetes control plane's Admin handler (served here
+    /// while leading, else forwarded to the leader); a failure is logged.
+    private func sendWake(_ key: VersionKey, authorization: String?, through kube: KubeControlPlane? = nil) async {
+        guard let handler = (kube ?? self.kube)?.adminHandler else { return }
         let request = WakeModelVersionRequest(model: key.model, version: key.version).serializedBytes()
-        Task {
-            do {
-                _ = try await AdminCallContext.$authorization.withValue(authorization) {
-                    try await handler(AdminMethods.wake, request)
-                }
-            } catch {
-                FileHandle.standardError.write(Data("byoc-gateway: cannot wake \(key): \(error)\n".utf8))
+        do {
+            _ = try await AdminCallContext.$authorization.withValue(authorization) {
+                try await handler(AdminMethods.wake, request)
             }
+        } catch {
+            FileHandle.standardError.write(Data("byoc-gateway: cannot wake \(key): \(error)\n".utf8))
         }
     }
 
@@ -402,6 +415,7 @@ final class Gateway: @unchecked Sendable {
         // While the worker loops still run: the last calls' times (calls draining now were
         // noted when they started) reach the registry, and the autoscaler stops.
         if let loop = lifecycle.take() { blockOn { await loop.stop() } }
+        activityReporter?.stop()
         console?.stop()
         tlsListeners?.close()
         server.shutdown()

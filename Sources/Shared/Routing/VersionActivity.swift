@@ -8,12 +8,20 @@ public struct VersionActivity: Sendable, Equatable {
     public var inFlight: Int
     /// `monotonicNanos()` of the last call's arrival; 0 = never called on this worker.
     public var lastCalledNanos: UInt64
+    /// The version scales to zero (calls to it are held while it wakes).
+    public var wakeable: Bool
+    /// With auth on, the `authorization` metadata of the last call to a wakeable version (a
+    /// follower reports the activity to the leader with it).
+    public var authorization: String?
 
-    public init(model: String, version: String, inFlight: Int, lastCalledNanos: UInt64) {
+    public init(model: String, version: String, inFlight: Int, lastCalledNanos: UInt64, wakeable: Bool = false,
+                authorization: String? = nil) {
         self.model = model
         self.version = version
         self.inFlight = inFlight
         self.lastCalledNanos = lastCalledNanos
+        self.wakeable = wakeable
+        self.authorization = authorization
     }
 }
 
