@@ -368,3 +368,13 @@ def test_kubernetes_calls_through_a_follower_alone_keep_the_version_awake(procs,
     assert idled == [], "the leader saw the follower's calls (reported once a second)"
     # Without calls it goes IDLE after its period.
     wait_state(stub, "m", "1", "IDLE", timeout=30)
+
+
+def test_a_request_larger_than_the_flow_control_window_is_held_and_arrives_whole(procs):
+    """The held call's body waits within HTTP/2 flow control (the client stops at the window)
+    and flows once the version is awake."""
+    gw = procs.registry_gateway()
+    register_idle(gw)
+    payload = bytes(range(256)) * (16 * 1024)  # 4 MiB
+    resp = gw.predict("m", "1", timeout=60, payload=payload)
+    assert resp.payload == payload
