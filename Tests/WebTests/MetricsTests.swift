@@ -68,6 +68,35 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(Double(sum?.split(separator: " ").last ?? "") ?? 0, 20.0439, accuracy: 0.001)
     }
 
+    func testScaleToZeroSeriesAreSummedAndRendered() {
+        var a = WorkerSample()
+        var wake = LatencyHistogram()
+        wake.observe(nanos: 20_000_000)
+        a.router.held = ["m\u{1}1": 2]
+        a.router.holdRejections = ["m\u{1}1": 1]
+        a.router.wakeLatency = ["m\u{1}1": wake]
+        var b = WorkerSample()
+        b.router.held = ["m\u{1}1": 3]
+        b.router.wakeLatency = ["m\u{1}1": wake]
+        var control = ControlSample()
+        control.desiredReplicas = [VersionLabel(model: "m", version: "1"): 0]
+        control.readyReplicas = [VersionLabel(model: "m", version: "1"): 0]
+        let text = PrometheusText.render(MetricsSnapshot(workers: [a, b], control: control))
+        let lines = Set(text.split(separator: "\n").map(String.init))
+        for expected in [
+            #"byoc_held_calls{model="m",version="1"} 5"#,
+            #"byoc_hold_rejections_total{model="m",version="1"} 1"#,
+            #"byoc_wake_latency_seconds_bucket{model="m",version="1",le="0.025"} 2"#,
+            #"byoc_wake_latency_seconds_count{model="m",version="1"} 2"#,
+            #"byoc_desired_replicas{model="m",version="1"} 0"#,
+            #"byoc_ready_replicas{model="m",version="1"} 0"#,
+            "# TYPE byoc_wake_latency_seconds histogram",
+            "# TYPE byoc_held_calls gauge",
+        ] {
+            XCTAssertTrue(lines.contains(expected), "missing: \(expected)\n\(text)")
+        }
+    }
+
     func testLabelEscapingAndCodeNames() {
         XCTAssertEqual(PrometheusText.escape("a\"b\\c\nd"), #"a\"b\\c\nd"#)
         XCTAssertEqual(MetricsSnapshot.codeName("0"), "OK")
