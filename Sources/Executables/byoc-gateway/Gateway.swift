@@ -41,6 +41,7 @@ final class Gateway: @unchecked Sendable {
     private var tokenSync: TokenSecretSync?
     /// `--runtime kubernetes`: a follower's calls to versions that scale to zero, reported to the leader.
     private var activityReporter: ActivityReporter?
+    private let wakesInFlight = WakesInFlight()
 
     init(options: GatewayOptions) {
         self.options = options
@@ -127,15 +128,20 @@ final class Gateway: @unchecked Sendable {
     }
 
     /// A worker holds calls for `key` (it scales to zero and has no ready endpoint): the
-    /// lifecycle loop starts it again, or cancels its way to IDLE. On Kubernetes the wake goes
+    /// lifecycle loop starts it again, or cancels its way to IDLE (one wake of a version at a
+    /// time, however many workers ask). On Kubernetes the wake goes
     /// through the Admin handler, so a follower forwards it to the leader (with the held call's
     /// credentials); a failure is logged, and the held calls end by their wake timeout.
     private func wake(_ key: VersionKey, authorization: String?) {
-        guard let kube else {
-            Task { [lifecycle] in await lifecycle.current?.wake(key) }
-            return
+        guard wakesInFlight.begin(key) else { return }
+        Task { [lifecycle, kube, wakesInFlight] in
+            if let kube {
+                await sendWake(key, authorization: authorization, through: kube)
+            } else {
+                await lifecycle.current?.wake(key)
+            }
+            wakesInFlight.finished(key)
         }
-        Task { await sendWake(key, authorization: authorization, through: kube) }
     }
 
     /// `WakeModelVersion` through the Kubernetes control plane's Admin handler (served here
