@@ -68,6 +68,7 @@ final class Gateway: @unchecked Sendable {
                                      install: { [weak self] table in await self?.install(table) }, publish: publish)
         var routerConfig = RouterConfig()
         routerConfig.maxMessageBytes = options.maxMessageBytes
+        routerConfig.shadowMaxInFlight = options.shadowMaxInFlight
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
         routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
         if let auth, auth.required { routerConfig.auth = auth.initialTable }

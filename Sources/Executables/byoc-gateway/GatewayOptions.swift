@@ -17,6 +17,8 @@ struct GatewayOptions {
     var resyncMs = 5_000
     var connectTimeoutMs = 1_000
     var idleTimeoutMs = 60_000
+    /// `--shadow-max-in-flight`: shadow copies per shadow version per worker, at most.
+    var shadowMaxInFlight = 64
     /// HTTP/1.1 (UI, API, metrics, probes): a request's headers must arrive within this time.
     var httpHeaderTimeoutMs = 10_000
     /// HTTP/1.1: an idle keep-alive connection is closed after this time.
@@ -70,6 +72,8 @@ struct GatewayOptions {
       --resync-ms N               reconciler's periodic resync (default 5000)
       --connect-timeout-ms N      connect timeout to model endpoints, until their HTTP/2 SETTINGS (default 1000)
       --idle-timeout-ms N         close idle upstream connections after (default 60000)
+      --shadow-max-in-flight N    shadow copies in flight per shadow version and worker; a call
+                                  beyond that gets no copy, counted as dropped "behind" (default 64)
       --http-header-timeout-ms N  HTTP/1.1 request headers must arrive within (default 10000)
       --http-idle-timeout-ms N    close idle HTTP/1.1 keep-alive connections after (default 60000)
       --tls-listen HOST:PORT      also serve gRPC over TLS (ALPN h2) on this address
@@ -114,6 +118,7 @@ struct GatewayOptions {
         var values: [String: String] = [:]
         let known = ["listen", "db", "runtime", "workers", "max-message-bytes", "state-dir", "routes", "grace-period-ms",
                      "max-concurrent-streams", "max-replicas", "resync-ms", "connect-timeout-ms", "idle-timeout-ms",
+                     "shadow-max-in-flight",
                      "http-header-timeout-ms", "http-idle-timeout-ms",
                      "tls-listen", "tls-cert", "tls-key",
                      "kube-api", "kube-token-file", "kube-ca-file", "namespace", "lease-name", "pod-name",
@@ -185,6 +190,7 @@ struct GatewayOptions {
         if let value = try int("resync-ms") { options.resyncMs = value }
         if let value = try int("connect-timeout-ms") { options.connectTimeoutMs = value }
         if let value = try int("idle-timeout-ms") { options.idleTimeoutMs = value }
+        if let value = try int("shadow-max-in-flight") { options.shadowMaxInFlight = value }
         if let value = try int("http-header-timeout-ms") { options.httpHeaderTimeoutMs = value }
         if let value = try int("http-idle-timeout-ms") { options.httpIdleTimeoutMs = value }
         if let (host, port) = try hostPort("tls-listen") {
