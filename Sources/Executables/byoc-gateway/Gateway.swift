@@ -135,6 +135,7 @@ final class Gateway: @unchecked Sendable {
     private func makeConsole(admin: AdminHandler?, adminStreams: AdminStreamHandler?) -> WebConsole {
         var consoleOptions = WebConsoleOptions()
         consoleOptions.mode = options.routes == nil ? "registry" : "routes"
+        consoleOptions.statsIntervalNanos = UInt64(options.statsIntervalMs) * 1_000_000
         consoleOptions.limits.headerTimeoutNanos = UInt64(options.httpHeaderTimeoutMs) * 1_000_000
         consoleOptions.limits.idleTimeoutNanos = UInt64(options.httpIdleTimeoutMs) * 1_000_000
         // The OIP REST infer body is bounded like a gRPC message.
