@@ -71,6 +71,7 @@ final class Gateway: @unchecked Sendable {
                                      install: { [weak self] table in await self?.install(table) }, publish: publish)
         var routerConfig = RouterConfig()
         routerConfig.maxMessageBytes = options.maxMessageBytes
+        routerConfig.shadowMaxInFlight = options.shadowMaxInFlight
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
         routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
         if let auth, auth.required { routerConfig.auth = auth.initialTable }
@@ -181,6 +182,7 @@ final class Gateway: @unchecked Sendable {
     private func makeConsole(admin: AdminHandler?, adminStreams: AdminStreamHandler?) -> WebConsole {
         var consoleOptions = WebConsoleOptions()
         consoleOptions.mode = options.routes == nil ? "registry" : "routes"
+        consoleOptions.statsIntervalNanos = UInt64(options.statsIntervalMs) * 1_000_000
         consoleOptions.limits.headerTimeoutNanos = UInt64(options.httpHeaderTimeoutMs) * 1_000_000
         consoleOptions.limits.idleTimeoutNanos = UInt64(options.httpIdleTimeoutMs) * 1_000_000
         // The OIP REST infer body is bounded like a gRPC message.
@@ -213,7 +215,7 @@ final class Gateway: @unchecked Sendable {
 
     /// Opens the registry and builds the reconciler and the Admin API; returns the Admin handlers.
     private func startControlPlane() throws -> (AdminHandler, AdminStreamHandler) {
-        try FileManager.default.createDirectory(atPath: options.stateDir, withIntermediateDirectories: true)
+        try Self.prepareStateDir(options.stateDir)
         let path = options.db ?? (options.stateDir as NSString).appendingPathComponent("registry.sqlite")
         if options.runtime == "kubernetes" { return try startKubernetes(databasePath: path) }
         do {
@@ -244,6 +246,25 @@ final class Gateway: @unchecked Sendable {
         FileHandle.standardError.write(Data("byoc-gateway: registry \(path), runtime \(options.runtime), state in \(options.stateDir)\n".utf8))
         return ({ method, request in try await service.call(method: method, request: request) },
                 { method, request in try await service.stream(method: method, request: request) })
+    }
+
+    /// Creates the state dir and checks that files can be written in it (the local runtime's
+    /// replica logs, the development certificate): a read-only or full filesystem is an error
+    /// at start, not a failure of every registration later.
+    static func prepareStateDir(_ dir: String) throws {
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                throw GatewayError(message: "cannot create the state dir \(dir): \((error as NSError).localizedDescription)")
+            }
+        }
+        let probe = (dir as NSString).appendingPathComponent(".byoc-write-check-\(getpid())")
+        let fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+        if fd < 0 {
+            throw GatewayError(message: "the state dir \(dir) is not writable: \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        unlink(probe)
     }
 
     /// GetLogs' source: the runtime's replica logs as `LogLine`s, its errors as UNAVAILABLE.
