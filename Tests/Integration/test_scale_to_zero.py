@@ -2,7 +2,7 @@
 a version with min_replicas 0 and scale_to_zero_after_seconds goes IDLE with no replica process
 left, the next call is held in the gateway while a replica starts and then answered; bursts,
 deadlines, failed and slow wakes, a full hold queue, calls around the idle boundary, restarts
-and a stopping gateway."""
+and a stopping gateway; every call kind after a cold start; the same wake path on the fake Kubernetes API."""
 from __future__ import annotations
 
 import os
@@ -378,3 +378,27 @@ def test_a_request_larger_than_the_flow_control_window_is_held_and_arrives_whole
     payload = bytes(range(256)) * (16 * 1024)  # 4 MiB
     resp = gw.predict("m", "1", timeout=60, payload=payload)
     assert resp.payload == payload
+
+
+def test_every_call_kind_works_after_a_cold_start(procs, tmp_path):
+    """Streaming calls from IDLE (knative/serving#3239): unary, server, client and
+    bidirectional streaming calls of a custom service each wake the version and are served."""
+    import sys
+    from test_custom_service import CUSTOM_MODEL, methods
+    script = tmp_path / "custom_model.py"
+    script.write_text(CUSTOM_MODEL)
+    gw = procs.registry_gateway()
+    gw.register("tools", "1", [sys.executable, str(script), "a"], min_replicas=0, max_replicas=1,
+                autoscaling=autoscaling(to_zero=IDLE_AFTER))
+    gw.wait_state("tools", "1", "READY")
+    upper, count, join, chat = methods(procs.channel(gw.address))
+    md = (("byoc-model", "tools"),)
+    calls = [
+        ("unary", lambda: upper(b"cold", metadata=md, timeout=60), b"COLD"),
+        ("server streaming", lambda: list(count(b"3", metadata=md, timeout=60)), [b"0", b"1", b"2"]),
+        ("client streaming", lambda: join(iter([b"x", b"y"]), metadata=md, timeout=60), b"x+y@a"),
+        ("bidi streaming", lambda: list(chat(iter([b"1", b"2"]), metadata=md, timeout=60)), [b"re:1", b"re:2"]),
+    ]
+    for kind, call, expected in calls:
+        wait_idle(gw, "tools")
+        assert call() == expected, kind
