@@ -64,6 +64,11 @@ def test_idle_after_the_period_with_no_process_left_and_one_call_wakes_it(procs)
     register_idle(gw)
     v = gw.get_version("m", "1")
     assert v.ready_replicas == 0 and v.desired_replicas == 0
+    # Its calls will be served: health and ModelReady say so (a client checking first still calls).
+    check = gw.health.Check(pb.health.HealthCheckRequest(service="m/1"), timeout=10)
+    assert check.status == pb.health.HealthCheckResponse.SERVING
+    oip = pb.oip_grpc.GRPCInferenceServiceStub(gw.channel)
+    assert oip.ModelReady(pb.oip.ModelReadyRequest(name="m", version="1"), timeout=10).ready
     # Stays idle: nothing restarts it without a call.
     time.sleep(1.5)
     assert gw.replicas("m", "1") == [] and harness.state_name(gw.get_version("m", "1").state) == "IDLE"

@@ -3,7 +3,8 @@ import Messages
 import Routing
 
 /// The calls the gateway answers itself: grpc.health.v1 Check and the Open Inference
-/// Protocol's ServerLive, ServerReady, ModelReady and ServerMetadata.
+/// Protocol's ServerLive, ServerReady, ModelReady (an IDLE version that can wake is ready: its
+/// calls are held and served) and ServerMetadata.
 enum GatewayServices {
     static func handlers(for worker: RouterWorker) -> [String: UnaryCall.Handler] {
         [
@@ -22,8 +23,8 @@ enum GatewayServices {
                     return
                 }
                 let ready: Bool
-                if case .found(_, let endpoints) = worker.routeTable.resolve(model: request.name, version: request.version) {
-                    ready = !endpoints.isEmpty
+                if case .found(let version, let endpoints) = worker.routeTable.resolve(model: request.name, version: request.version) {
+                    ready = servable(worker, model: request.name, version: version, endpoints: endpoints)
                 } else {
                     ready = false
                 }
@@ -37,8 +38,15 @@ enum GatewayServices {
         ]
     }
 
+    /// True when calls to the version are served: it has a ready endpoint, or it scales to zero
+    /// and can wake (IDLE or starting: its calls are held, not failed).
+    static func servable(_ worker: RouterWorker, model: String, version: String, endpoints: [Endpoint]) -> Bool {
+        !endpoints.isEmpty || worker.routeTable.models[model]?.wake[version] == .hold
+    }
+
     /// Service "" is the gateway itself; "MODEL" or "MODEL/VERSION" is SERVING when it has a
-    /// ready endpoint, NOT_SERVING when registered without one, NOT_FOUND when unknown.
+    /// ready endpoint or can wake (scale to zero), NOT_SERVING when registered without one,
+    /// NOT_FOUND when unknown.
     static func healthCheck(_ worker: RouterWorker, _ call: UnaryCall, _ message: [UInt8]) {
         guard let request = try? HealthCheckRequest(serializedBytes: message) else {
             call.fail(GRPCStatus(.invalidArgument, "cannot decode HealthCheckRequest"))
@@ -53,8 +61,9 @@ enum GatewayServices {
         let model = String(parts[0])
         let version = parts.count > 1 ? String(parts[1]) : ""
         switch worker.routeTable.resolve(model: model, version: version) {
-        case .found(_, let endpoints):
-            call.respond(HealthCheckResponse(status: endpoints.isEmpty ? .notServing : .serving).serializedBytes())
+        case .found(let version, let endpoints):
+            let serving = servable(worker, model: model, version: version, endpoints: endpoints)
+            call.respond(HealthCheckResponse(status: serving ? .serving : .notServing).serializedBytes())
         case .unknownModel, .unknownVersion:
             call.fail(GRPCStatus(.notFound, "unknown service \"\(service)\""))
         }
