@@ -150,12 +150,14 @@ def test_a_failed_wake_answers_every_held_call_unavailable_with_the_reason(procs
 
 
 def test_a_full_hold_queue_is_unavailable_hold_queue_full(procs):
-    gw = procs.registry_gateway(extra=["--hold-max-calls", "3"], workers=1)
+    gw = procs.registry_gateway(extra=["--hold-max-calls", "3"], workers=2)
     marker = procs.dir / "slow"
     cmd = ["sh", "-c", f"if [ -f {marker} ]; then sleep 2; fi; exec {binary('byoc-echo-model')}"]
     register_idle(gw, command=cmd)
     marker.write_text("1")
-    futures = [gw.inference.Predict.future(harness.predict_request("m", "1"), timeout=60) for _ in range(10)]
+    # Five connections (spread over both workers): the bound is the whole gateway's.
+    stubs = [pb.inference_grpc.InferenceStub(harness.make_channel(gw.address, local_pool=True)) for _ in range(5)]
+    futures = [stubs[i % 5].Predict.future(harness.predict_request("m", "1"), timeout=60) for i in range(10)]
     ok, full = 0, []
     for f in futures:
         try:

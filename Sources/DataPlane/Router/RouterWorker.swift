@@ -20,9 +20,9 @@ public struct RouterConfig: Sendable {
     /// `--require-auth`: the tokens every worker starts with (nil: no credentials required).
     /// Newer snapshots arrive through `RouterWorker.install(_: AuthTable)`.
     public var auth: AuthTable?
-    /// `--hold-max-calls`: calls one worker holds per model version while it wakes (over it:
-    /// UNAVAILABLE "hold queue full").
-    public var holdMaxCalls = 1000
+    /// `--hold-max-calls`: calls the gateway's workers hold per model version while it wakes
+    /// (over it: UNAVAILABLE "hold queue full"); one instance shared by every worker.
+    public var holdBudget = HoldBudget(limit: 1000)
     /// `--wake-timeout-ms`: how long held calls wait for a ready endpoint (then UNAVAILABLE).
     public var wakeTimeoutNanos: UInt64 = 60_000_000_000
     /// Asks the control plane to wake a model version (model, concrete version, the first held
@@ -175,10 +175,11 @@ public final class RouterWorker: GRPCCallDispatcher {
             }
             config.wake?(model, route.version, call.head.metadata("authorization"))
         }
-        guard queue.count < config.holdMaxCalls else {
+        guard config.holdBudget.take(model: model, version: route.version) else {
             route.stats.holdRejections += 1
             if queue.count == 0 { dropQueue(key) }
-            return GRPCStatus(.unavailable, "hold queue full: \(name) is waking and already holds \(queue.count) calls on this worker (--hold-max-calls \(config.holdMaxCalls))")
+            let budget = config.holdBudget
+            return GRPCStatus(.unavailable, "hold queue full: \(name) is waking and already holds \(budget.count(model: model, version: route.version)) calls (--hold-max-calls \(budget.limit))")
         }
         queue.append(call)
         route.stats.held += 1
@@ -190,6 +191,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         let key = StatsKey(model: model, version: version)
         guard let queue = holds[key], queue.remove(call) else { return }
         stats.held -= 1
+        config.holdBudget.give(model: model, version: version)
         if queue.count == 0 { dropQueue(key) }
     }
 
@@ -216,6 +218,7 @@ public final class RouterWorker: GRPCCallDispatcher {
             dropQueue(key)
             let calls = queue.takeAll()
             route.stats.held -= calls.count
+            config.holdBudget.give(model: key.model, version: key.version, count: calls.count)
             let now = monotonicNanos()
             route.stats.wakeLatency.observe(nanos: now > queue.since ? now - queue.since : 0)
             for call in calls { call.release(to: route) }
@@ -232,6 +235,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         dropQueue(key)
         let calls = queue.takeAll()
         versionStats(model: key.model, version: key.version).held -= calls.count
+        config.holdBudget.give(model: key.model, version: key.version, count: calls.count)
         for call in calls { call.endHeld(status) }
     }
 

@@ -75,7 +75,7 @@ final class Gateway: @unchecked Sendable {
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
         routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
         if let auth, auth.required { routerConfig.auth = auth.initialTable }
-        routerConfig.holdMaxCalls = options.holdMaxCalls
+        routerConfig.holdBudget = HoldBudget(limit: options.holdMaxCalls)
         routerConfig.wakeTimeoutNanos = UInt64(options.wakeTimeoutMs) * 1_000_000
         routerConfig.wake = { [weak self] model, version, authorization in
             self?.wake(VersionKey(model: model, version: version), authorization: authorization)

@@ -56,7 +56,7 @@ struct GatewayOptions {
     /// text given (`90s`, `36h`, `7d`).
     var gcUnusedAfterSeconds: Int64 = 0
     var gcUnusedAfterText = ""
-    /// `--hold-max-calls`: calls held per model version (on each worker) while it wakes.
+    /// `--hold-max-calls`: calls held per model version (all workers together) while it wakes.
     var holdMaxCalls = 1000
     /// `--wake-timeout-ms`: how long held calls wait for the woken version to become ready.
     var wakeTimeoutMs = 60_000
@@ -116,7 +116,7 @@ struct GatewayOptions {
       --gc-unused-after DURATION  delete versions not called for this long (90s, 30m, 36h, 7d;
                                   never called: since registered), unless the default or named
                                   by an alias, split or shadow (default off; byocctl gc --dry-run)
-      --hold-max-calls N          calls held per version (on each worker) while a version that
+      --hold-max-calls N          calls held per version (the whole gateway) while a version that
                                   scales to zero wakes; over it UNAVAILABLE "hold queue full"
                                   (default 1000)
       --wake-timeout-ms N         how long held calls wait for a woken version to become ready,
