@@ -10,7 +10,7 @@ struct AutoscalingOptions: ParsableArguments {
             help: ArgumentHelp("How long demand must stay lower before replicas are removed (e.g. 30s, 5m; default 30s).", valueName: "duration"))
     var scaleDownDelay: String?
     @Option(name: .customLong("scale-to-zero-after"),
-            help: ArgumentHelp("Stop every replica after this long without a call (e.g. 5m; 0 = never).", valueName: "duration"))
+            help: ArgumentHelp("With --min 0: stop every replica after this long without a call (IDLE; the next call is held and wakes it; e.g. 5m; 0 = never).", valueName: "duration"))
     var scaleToZeroAfter: String?
 
     func validate() throws {
