@@ -2,13 +2,19 @@ import GRPC
 import Messages
 import Routing
 
-/// The calls the gateway answers itself: grpc.health.v1 Check and the Open Inference
-/// Protocol's ServerLive, ServerReady, ModelReady and ServerMetadata.
+/// The calls the gateway answers itself: grpc.health.v1 (Check, List, Watch: `HealthService`)
+/// and the Open Inference Protocol's ServerLive, ServerReady, ModelReady and ServerMetadata.
 enum GatewayServices {
     static func handlers(for worker: RouterWorker) -> [String: UnaryCall.Handler] {
         [
             "/grpc.health.v1.Health/Check": { [unowned worker] call, message in
-                healthCheck(worker, call, message)
+                worker.health.check(call, message, table: worker.routeTable)
+            },
+            "/grpc.health.v1.Health/List": { [unowned worker] call, message in
+                worker.health.list(call, message, table: worker.routeTable)
+            },
+            "/grpc.health.v1.Health/Watch": { [unowned worker] call, message in
+                worker.health.watch(call, message, table: worker.routeTable)
             },
             "/inference.GRPCInferenceService/ServerLive": { call, _ in
                 call.respond(ServerLiveResponse(live: true).serializedBytes())
@@ -35,28 +41,5 @@ enum GatewayServices {
                 call.respond(response.serializedBytes())
             },
         ]
-    }
-
-    /// Service "" is the gateway itself; "MODEL" or "MODEL/VERSION" is SERVING when it has a
-    /// ready endpoint, NOT_SERVING when registered without one, NOT_FOUND when unknown.
-    static func healthCheck(_ worker: RouterWorker, _ call: UnaryCall, _ message: [UInt8]) {
-        guard let request = try? HealthCheckRequest(serializedBytes: message) else {
-            call.fail(GRPCStatus(.invalidArgument, "cannot decode HealthCheckRequest"))
-            return
-        }
-        let service = request.service
-        if service.isEmpty || service == "byoc.v1.Inference" || service == "inference.GRPCInferenceService" {
-            call.respond(HealthCheckResponse(status: .serving).serializedBytes())
-            return
-        }
-        let parts = service.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        let model = String(parts[0])
-        let version = parts.count > 1 ? String(parts[1]) : ""
-        switch worker.routeTable.resolve(model: model, version: version) {
-        case .found(_, let endpoints):
-            call.respond(HealthCheckResponse(status: endpoints.isEmpty ? .notServing : .serving).serializedBytes())
-        case .unknownModel, .unknownVersion:
-            call.fail(GRPCStatus(.notFound, "unknown service \"\(service)\""))
-        }
     }
 }

@@ -98,6 +98,8 @@ public final class RouterWorker: GRPCCallDispatcher {
     private let adminStreams: AdminStreamHandler?
     /// This worker's open server-streaming Admin calls.
     private let adminStreamingCalls = AdminStreamingCalls()
+    /// grpc.health.v1 on this worker, with its open Watch calls.
+    let health = HealthService()
     /// The tokens this worker checks calls against (nil: auth off); replaced on this loop.
     public private(set) var authTable: AuthTable?
 
@@ -121,6 +123,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         routeTable = table
         resolved.removeAll()
         lastResolved = nil
+        health.tableChanged(table)
     }
 
     /// What resolving a call's model and version found.
@@ -261,9 +264,11 @@ public final class RouterWorker: GRPCCallDispatcher {
         return call
     }
 
-    /// Ends the open log follows (they would hold the drain for the whole grace period).
+    /// Ends the open log follows and health watches (they would hold the drain for the whole
+    /// grace period).
     public func beginShutdown() {
         adminStreamingCalls.shutdown()
+        health.shutdown()
     }
 
     /// Picks an endpoint by power-of-two-choices on this worker's in-flight streams, skipping
