@@ -36,6 +36,8 @@ public final class RouterWorker: GRPCCallDispatcher {
         case local(UnaryCall.Handler)
         /// Proxied to a model version.
         case routed
+        /// gRPC server reflection (a bidirectional stream answered on the worker).
+        case reflection
     }
 
     public let loop: EventLoop
@@ -115,6 +117,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         self.authTable = config.auth
         for path in Self.routedPaths { paths[path] = .routed }
         for (path, handler) in GatewayServices.handlers(for: self) { paths[path] = .local(handler) }
+        for path in ReflectionStream.paths { paths[path] = .reflection }
     }
 
     /// Installs a newer route table (call on this worker's loop); older generations are ignored.
@@ -200,6 +203,9 @@ public final class RouterWorker: GRPCCallDispatcher {
         }
         if case .local(let handler)? = kind {
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes, handler: handler)
+        }
+        if case .reflection? = kind {
+            return ReflectionStream.call(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes)
         }
         if kind == nil && head.path.hasPrefix("/byoc.v1.Admin/") {
             guard let admin else { return nil }
