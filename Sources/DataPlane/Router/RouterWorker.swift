@@ -28,6 +28,9 @@ public final class RouterWorker: GRPCCallDispatcher {
         "/byoc.v1.Inference/Predict",
         "/inference.GRPCInferenceService/ModelInfer",
         "/inference.GRPCInferenceService/ModelMetadata",
+        "/inference.GRPCInferenceService/ModelConfig",
+        "/inference.GRPCInferenceService/ModelStatistics",
+        "/inference.GRPCInferenceService/ModelStreamInfer",
     ]
 
     /// What a known path is served by.

@@ -67,6 +67,23 @@ enum GeneratedMessages {
             ModelInferResponse.self,
             InferOutputTensor.self,
             InferTensorContents.self,
+            ModelStreamInferResponse.self,
+            ModelConfigRequest.self,
+            ModelConfigResponse.self,
+            ModelConfig.self,
+            ModelInput.self,
+            ModelOutput.self,
+            ModelStatisticsRequest.self,
+            StatisticDuration.self,
+            InferStatistics.self,
+            InferResponseStatistics.self,
+            InferBatchStatistics.self,
+            MemoryUsage.self,
+            ModelStatistics.self,
+            ModelStatisticsResponse.self,
+            RepositoryIndexRequest.self,
+            RepositoryIndexResponse.self,
+            ModelIndex.self,
         ]
     }
 }

@@ -511,83 +511,205 @@ public enum ProtoDescriptors {
             CFIMYm9vbENvbnRlbnRzEiEKDGludF9jb250ZW50cxgCIAMoBVILaW50Q29udGVudHMSJQoOaW50NjRfY29udGVudHMYAyAD
             KANSDWludDY0Q29udGVudHMSIwoNdWludF9jb250ZW50cxgEIAMoDVIMdWludENvbnRlbnRzEicKD3VpbnQ2NF9jb250ZW50
             cxgFIAMoBFIOdWludDY0Q29udGVudHMSIwoNZnAzMl9jb250ZW50cxgGIAMoAlIMZnAzMkNvbnRlbnRzEiMKDWZwNjRfY29u
-            dGVudHMYByADKAFSDGZwNjRDb250ZW50cxIlCg5ieXRlc19jb250ZW50cxgIIAMoDFINYnl0ZXNDb250ZW50czL8AwoUR1JQ
-            Q0luZmVyZW5jZVNlcnZpY2USSwoKU2VydmVyTGl2ZRIcLmluZmVyZW5jZS5TZXJ2ZXJMaXZlUmVxdWVzdBodLmluZmVyZW5j
-            ZS5TZXJ2ZXJMaXZlUmVzcG9uc2UiABJOCgtTZXJ2ZXJSZWFkeRIdLmluZmVyZW5jZS5TZXJ2ZXJSZWFkeVJlcXVlc3QaHi5p
-            bmZlcmVuY2UuU2VydmVyUmVhZHlSZXNwb25zZSIAEksKCk1vZGVsUmVhZHkSHC5pbmZlcmVuY2UuTW9kZWxSZWFkeVJlcXVl
-            c3QaHS5pbmZlcmVuY2UuTW9kZWxSZWFkeVJlc3BvbnNlIgASVwoOU2VydmVyTWV0YWRhdGESIC5pbmZlcmVuY2UuU2VydmVy
-            TWV0YWRhdGFSZXF1ZXN0GiEuaW5mZXJlbmNlLlNlcnZlck1ldGFkYXRhUmVzcG9uc2UiABJUCg1Nb2RlbE1ldGFkYXRhEh8u
-            aW5mZXJlbmNlLk1vZGVsTWV0YWRhdGFSZXF1ZXN0GiAuaW5mZXJlbmNlLk1vZGVsTWV0YWRhdGFSZXNwb25zZSIAEksKCk1v
-            ZGVsSW5mZXISHC5pbmZlcmVuY2UuTW9kZWxJbmZlclJlcXVlc3QaHS5pbmZlcmVuY2UuTW9kZWxJbmZlclJlc3BvbnNlIgBC
-            IlogYnlvYy5kZXYvYXBpL2luZmVyZW5jZTtpbmZlcmVuY2VKgSYKBhIEAgB+AQq1AQoBDBIDAgASGqoBIFRoZSBPcGVuIElu
-            ZmVyZW5jZSBQcm90b2NvbCAoS1NlcnZlIHYyKSBnUlBDIEFQSSwgd2lyZS1jb21wYXRpYmxlIHdpdGggdGhlIHB1YmxpYwog
-            Z3JwY19wcmVkaWN0X3YyLnByb3RvLCBzbyBUcml0b24gYW5kIEtTZXJ2ZSBjbGllbnRzIGFuZCBtb2RlbCBzZXJ2ZXJzIHdv
-            cmsgdW5jaGFuZ2VkLgoKCAoBAhIDBAASCggKAQgSAwYANwoJCgIICxIDBgA3CgoKAgYAEgQIABUBCgoKAwYAARIDCAgcCjwK
-            BAYAAgASAwoCQxovIFRoZSBzZXJ2ZXIgaXMgbGl2ZSAoYW5zd2VyZWQgYnkgdGhlIGdhdGV3YXkpLgoKDAoFBgACAAESAwoG
-            EAoMCgUGAAIAAhIDChEiCgwKBQYAAgADEgMKLT8KPQoEBgACARIDDAJGGjAgVGhlIHNlcnZlciBpcyByZWFkeSAoYW5zd2Vy
-            ZWQgYnkgdGhlIGdhdGV3YXkpLgoKDAoFBgACAQESAwwGEQoMCgUGAAIBAhIDDBIkCgwKBQYAAgEDEgMML0IKSAoEBgACAhID
-            DgJDGjsgVGhlIG1vZGVsIGhhcyBhIHJlYWR5IGVuZHBvaW50IChhbnN3ZXJlZCBieSB0aGUgZ2F0ZXdheSkuCgoMCgUGAAIC
-            ARIDDgYQCgwKBQYAAgICEgMOESIKDAoFBgACAgMSAw4tPwo/CgQGAAIDEgMQAk8aMiBUaGUgc2VydmVyJ3MgbWV0YWRhdGEg
-            KGFuc3dlcmVkIGJ5IHRoZSBnYXRld2F5KS4KCgwKBQYAAgMBEgMQBhQKDAoFBgACAwISAxAVKgoMCgUGAAIDAxIDEDVLCkoK
-            BAYAAgQSAxICTBo9IFRoZSBtb2RlbCdzIG1ldGFkYXRhIChyb3V0ZWQgdG8gdGhlIG1vZGVsIGxpa2UgTW9kZWxJbmZlciku
-            CgoMCgUGAAIEARIDEgYTCgwKBQYAAgQCEgMSFCgKDAoFBgACBAMSAxIzSApBCgQGAAIFEgMUAkMaNCBJbmZlcmVuY2UgKHJv
-            dXRlZCB0byB0aGUgbW9kZWwgYnkgZmllbGRzIDEgYW5kIDIpLgoKDAoFBgACBQESAxQGEAoMCgUGAAIFAhIDFBEiCgwKBQYA
-            AgUDEgMULT8KCQoCBAASAxcAHAoKCgMEAAESAxcIGQoKCgIEARIEGQAbAQoKCgMEAQESAxkIGgoLCgQEAQIAEgMaAhAKDAoF
-            BAECAAUSAxoCBgoMCgUEAQIAARIDGgcLCgwKBQQBAgADEgMaDg8KCQoCBAISAx0AHQoKCgMEAgESAx0IGgoKCgIEAxIEHwAh
-            AQoKCgMEAwESAx8IGwoLCgQEAwIAEgMgAhEKDAoFBAMCAAUSAyACBgoMCgUEAwIAARIDIAcMCgwKBQQDAgADEgMgDxAKCgoC
-            BAQSBCMAJgEKCgoDBAQBEgMjCBkKCwoEBAQCABIDJAISCgwKBQQEAgAFEgMkAggKDAoFBAQCAAESAyQJDQoMCgUEBAIAAxID
-            JBARCgsKBAQEAgESAyUCFQoMCgUEBAIBBRIDJQIICgwKBQQEAgEBEgMlCRAKDAoFBAQCAQMSAyUTFAoKCgIEBRIEKAAqAQoK
-            CgMEBQESAygIGgoLCgQEBQIAEgMpAhEKDAoFBAUCAAUSAykCBgoMCgUEBQIAARIDKQcMCgwKBQQFAgADEgMpDxAKCQoCBAYS
-            AywAIAoKCgMEBgESAywIHQoKCgIEBxIELgAyAQoKCgMEBwESAy4IHgoLCgQEBwIAEgMvAhIKDAoFBAcCAAUSAy8CCAoMCgUE
-            BwIAARIDLwkNCgwKBQQHAgADEgMvEBEKCwoEBAcCARIDMAIVCgwKBQQHAgEFEgMwAggKDAoFBAcCAQESAzAJEAoMCgUEBwIB
-            AxIDMBMUCgsKBAQHAgISAzECIQoMCgUEBwICBBIDMQIKCgwKBQQHAgIFEgMxCxEKDAoFBAcCAgESAzESHAoMCgUEBwICAxID
-            MR8gCgoKAgQIEgQ0ADcBCgoKAwQIARIDNAgcCgsKBAQIAgASAzUCEgoMCgUECAIABRIDNQIICgwKBQQIAgABEgM1CQ0KDAoF
-            BAgCAAMSAzUQEQoLCgQECAIBEgM2AhUKDAoFBAgCAQUSAzYCCAoMCgUECAIBARIDNgkQCgwKBQQIAgEDEgM2ExQKCgoCBAkS
-            BDkARAEKCgoDBAkBEgM5CB0KDAoEBAkDABIEOgI+AwoMCgUECQMAARIDOgoYCg0KBgQJAwACABIDOwQUCg4KBwQJAwACAAUS
-            AzsECgoOCgcECQMAAgABEgM7Cw8KDgoHBAkDAAIAAxIDOxITCg0KBgQJAwACARIDPAQYCg4KBwQJAwACAQUSAzwECgoOCgcE
-            CQMAAgEBEgM8CxMKDgoHBAkDAAIBAxIDPBYXCg0KBgQJAwACAhIDPQQdCg4KBwQJAwACAgQSAz0EDAoOCgcECQMAAgIFEgM9
-            DRIKDgoHBAkDAAICARIDPRMYCg4KBwQJAwACAgMSAz0bHAoLCgQECQIAEgM/AhIKDAoFBAkCAAUSAz8CCAoMCgUECQIAARID
-            PwkNCgwKBQQJAgADEgM/EBEKCwoEBAkCARIDQAIfCgwKBQQJAgEEEgNAAgoKDAoFBAkCAQUSA0ALEQoMCgUECQIBARIDQBIa
-            CgwKBQQJAgEDEgNAHR4KCwoEBAkCAhIDQQIWCgwKBQQJAgIFEgNBAggKDAoFBAkCAgESA0EJEQoMCgUECQICAxIDQRQVCgsK
-            BAQJAgMSA0ICJQoMCgUECQIDBBIDQgIKCgwKBQQJAgMGEgNCCxkKDAoFBAkCAwESA0IaIAoMCgUECQIDAxIDQiMkCgsKBAQJ
-            AgQSA0MCJgoMCgUECQIEBBIDQwIKCgwKBQQJAgQGEgNDCxkKDAoFBAkCBAESA0MaIQoMCgUECQIEAxIDQyQlCgoKAgQKEgRG
-            AFkBCgoKAwQKARIDRggZCgwKBAQKAwASBEcCTQMKDAoFBAoDAAESA0cKGgoNCgYECgMAAgASA0gEFAoOCgcECgMAAgAFEgNI
-            BAoKDgoHBAoDAAIAARIDSAsPCg4KBwQKAwACAAMSA0gSEwoNCgYECgMAAgESA0kEGAoOCgcECgMAAgEFEgNJBAoKDgoHBAoD
-            AAIBARIDSQsTCg4KBwQKAwACAQMSA0kWFwoNCgYECgMAAgISA0oEHQoOCgcECgMAAgIEEgNKBAwKDgoHBAoDAAICBRIDSg0S
-            Cg4KBwQKAwACAgESA0oTGAoOCgcECgMAAgIDEgNKGxwKDQoGBAoDAAIDEgNLBC8KDgoHBAoDAAIDBhIDSwQfCg4KBwQKAwAC
-            AwESA0sgKgoOCgcECgMAAgMDEgNLLS4KDQoGBAoDAAIEEgNMBCUKDgoHBAoDAAIEBhIDTAQXCg4KBwQKAwACBAESA0wYIAoO
-            CgcECgMAAgQDEgNMIyQKDAoEBAoDARIETgJRAwoMCgUECgMBARIDTgokCg0KBgQKAwECABIDTwQUCg4KBwQKAwECAAUSA08E
-            CgoOCgcECgMBAgABEgNPCw8KDgoHBAoDAQIAAxIDTxITCg0KBgQKAwECARIDUAQvCg4KBwQKAwECAQYSA1AEHwoOCgcECgMB
-            AgEBEgNQICoKDgoHBAoDAQIBAxIDUC0uCgsKBAQKAgASA1ICGAoMCgUECgIABRIDUgIICgwKBQQKAgABEgNSCRMKDAoFBAoC
-            AAMSA1IWFwoLCgQECgIBEgNTAhsKDAoFBAoCAQUSA1MCCAoMCgUECgIBARIDUwkWCgwKBQQKAgEDEgNTGRoKCwoEBAoCAhID
-            VAIQCgwKBQQKAgIFEgNUAggKDAoFBAoCAgESA1QJCwoMCgUECgICAxIDVA4PCgsKBAQKAgMSA1UCLQoMCgUECgIDBhIDVQId
-            CgwKBQQKAgMBEgNVHigKDAoFBAoCAwMSA1UrLAoLCgQECgIEEgNWAicKDAoFBAoCBAQSA1YCCgoMCgUECgIEBhIDVgsbCgwK
-            BQQKAgQBEgNWHCIKDAoFBAoCBAMSA1YlJgoLCgQECgIFEgNXAjIKDAoFBAoCBQQSA1cCCgoMCgUECgIFBhIDVwslCgwKBQQK
-            AgUBEgNXJi0KDAoFBAoCBQMSA1cwMQoLCgQECgIGEgNYAigKDAoFBAoCBgQSA1gCCgoMCgUECgIGBRIDWAsQCgwKBQQKAgYB
-            EgNYESMKDAoFBAoCBgMSA1gmJwoKCgIECxIEWwBpAQoKCgMECwESA1sIGgoMCgQECwMAEgRcAmIDCgwKBQQLAwABEgNcChsK
-            DQoGBAsDAAIAEgNdBBQKDgoHBAsDAAIABRIDXQQKCg4KBwQLAwACAAESA10LDwoOCgcECwMAAgADEgNdEhMKDQoGBAsDAAIB
-            EgNeBBgKDgoHBAsDAAIBBRIDXgQKCg4KBwQLAwACAQESA14LEwoOCgcECwMAAgEDEgNeFhcKDQoGBAsDAAICEgNfBB0KDgoH
-            BAsDAAICBBIDXwQMCg4KBwQLAwACAgUSA18NEgoOCgcECwMAAgIBEgNfExgKDgoHBAsDAAICAxIDXxscCg0KBgQLAwACAxID
-            YAQvCg4KBwQLAwACAwYSA2AEHwoOCgcECwMAAgMBEgNgICoKDgoHBAsDAAIDAxIDYC0uCg0KBgQLAwACBBIDYQQlCg4KBwQL
-            AwACBAYSA2EEFwoOCgcECwMAAgQBEgNhGCAKDgoHBAsDAAIEAxIDYSMkCgsKBAQLAgASA2MCGAoMCgUECwIABRIDYwIICgwK
-            BQQLAgABEgNjCRMKDAoFBAsCAAMSA2MWFwoLCgQECwIBEgNkAhsKDAoFBAsCAQUSA2QCCAoMCgUECwIBARIDZAkWCgwKBQQL
-            AgEDEgNkGRoKCwoEBAsCAhIDZQIQCgwKBQQLAgIFEgNlAggKDAoFBAsCAgESA2UJCwoMCgUECwICAxIDZQ4PCgsKBAQLAgMS
-            A2YCLQoMCgUECwIDBhIDZgIdCgwKBQQLAgMBEgNmHigKDAoFBAsCAwMSA2YrLAoLCgQECwIEEgNnAikKDAoFBAsCBAQSA2cC
-            CgoMCgUECwIEBhIDZwscCgwKBQQLAgQBEgNnHSQKDAoFBAsCBAMSA2cnKAoLCgQECwIFEgNoAikKDAoFBAsCBQQSA2gCCgoM
-            CgUECwIFBRIDaAsQCgwKBQQLAgUBEgNoESQKDAoFBAsCBQMSA2gnKAoKCgIEDBIEawBzAQoKCgMEDAESA2sIFgoMCgQEDAgA
-            EgRsAnIDCgwKBQQMCAABEgNsCBgKCwoEBAwCABIDbQQYCgwKBQQMAgAFEgNtBAgKDAoFBAwCAAESA20JEwoMCgUEDAIAAxID
-            bRYXCgsKBAQMAgESA24EGgoMCgUEDAIBBRIDbgQJCgwKBQQMAgEBEgNuChUKDAoFBAwCAQMSA24YGQoLCgQEDAICEgNvBBwK
-            DAoFBAwCAgUSA28ECgoMCgUEDAICARIDbwsXCgwKBQQMAgIDEgNvGhsKCwoEBAwCAxIDcAQcCgwKBQQMAgMFEgNwBAoKDAoF
-            BAwCAwESA3ALFwoMCgUEDAIDAxIDcBobCgsKBAQMAgQSA3EEHAoMCgUEDAIEBRIDcQQKCgwKBQQMAgQBEgNxCxcKDAoFBAwC
-            BAMSA3EaGwoKCgIEDRIEdQB+AQoKCgMEDQESA3UIGwoLCgQEDQIAEgN2AiIKDAoFBA0CAAQSA3YCCgoMCgUEDQIABRIDdgsP
-            CgwKBQQNAgABEgN2EB0KDAoFBA0CAAMSA3YgIQoLCgQEDQIBEgN3AiIKDAoFBA0CAQQSA3cCCgoMCgUEDQIBBRIDdwsQCgwK
-            BQQNAgEBEgN3ER0KDAoFBA0CAQMSA3cgIQoLCgQEDQICEgN4AiQKDAoFBA0CAgQSA3gCCgoMCgUEDQICBRIDeAsQCgwKBQQN
-            AgIBEgN4ER8KDAoFBA0CAgMSA3giIwoLCgQEDQIDEgN5AiQKDAoFBA0CAwQSA3kCCgoMCgUEDQIDBRIDeQsRCgwKBQQNAgMB
-            EgN5Eh8KDAoFBA0CAwMSA3kiIwoLCgQEDQIEEgN6AiYKDAoFBA0CBAQSA3oCCgoMCgUEDQIEBRIDegsRCgwKBQQNAgQBEgN6
-            EiEKDAoFBA0CBAMSA3okJQoLCgQEDQIFEgN7AiMKDAoFBA0CBQQSA3sCCgoMCgUEDQIFBRIDewsQCgwKBQQNAgUBEgN7ER4K
-            DAoFBA0CBQMSA3shIgoLCgQEDQIGEgN8AiQKDAoFBA0CBgQSA3wCCgoMCgUEDQIGBRIDfAsRCgwKBQQNAgYBEgN8Eh8KDAoF
-            BA0CBgMSA3wiIwoLCgQEDQIHEgN9AiQKDAoFBA0CBwQSA30CCgoMCgUEDQIHBRIDfQsQCgwKBQQNAgcBEgN9ER8KDAoFBA0C
-            BwMSA30iI2IGcHJvdG8z
+            dGVudHMYByADKAFSDGZwNjRDb250ZW50cxIlCg5ieXRlc19jb250ZW50cxgIIAMoDFINYnl0ZXNDb250ZW50cyKFAQoYTW9k
+            ZWxTdHJlYW1JbmZlclJlc3BvbnNlEiMKDWVycm9yX21lc3NhZ2UYASABKAlSDGVycm9yTWVzc2FnZRJECg5pbmZlcl9yZXNw
+            b25zZRgCIAEoCzIdLmluZmVyZW5jZS5Nb2RlbEluZmVyUmVzcG9uc2VSDWluZmVyUmVzcG9uc2UiQgoSTW9kZWxDb25maWdS
+            ZXF1ZXN0EhIKBG5hbWUYASABKAlSBG5hbWUSGAoHdmVyc2lvbhgCIAEoCVIHdmVyc2lvbiJFChNNb2RlbENvbmZpZ1Jlc3Bv
+            bnNlEi4KBmNvbmZpZxgBIAEoCzIWLmluZmVyZW5jZS5Nb2RlbENvbmZpZ1IGY29uZmlnItoBCgtNb2RlbENvbmZpZxISCgRu
+            YW1lGAEgASgJUgRuYW1lEhoKCHBsYXRmb3JtGAIgASgJUghwbGF0Zm9ybRIYCgdiYWNrZW5kGBEgASgJUgdiYWNrZW5kEiQK
+            Dm1heF9iYXRjaF9zaXplGAQgASgFUgxtYXhCYXRjaFNpemUSKwoFaW5wdXQYBSADKAsyFS5pbmZlcmVuY2UuTW9kZWxJbnB1
+            dFIFaW5wdXQSLgoGb3V0cHV0GAYgAygLMhYuaW5mZXJlbmNlLk1vZGVsT3V0cHV0UgZvdXRwdXQiUQoKTW9kZWxJbnB1dBIS
+            CgRuYW1lGAEgASgJUgRuYW1lEhsKCWRhdGFfdHlwZRgCIAEoBVIIZGF0YVR5cGUSEgoEZGltcxgEIAMoA1IEZGltcyJSCgtN
+            b2RlbE91dHB1dBISCgRuYW1lGAEgASgJUgRuYW1lEhsKCWRhdGFfdHlwZRgCIAEoBVIIZGF0YVR5cGUSEgoEZGltcxgDIAMo
+            A1IEZGltcyJGChZNb2RlbFN0YXRpc3RpY3NSZXF1ZXN0EhIKBG5hbWUYASABKAlSBG5hbWUSGAoHdmVyc2lvbhgCIAEoCVIH
+            dmVyc2lvbiI5ChFTdGF0aXN0aWNEdXJhdGlvbhIUCgVjb3VudBgBIAEoBFIFY291bnQSDgoCbnMYAiABKARSAm5zIvIDCg9J
+            bmZlclN0YXRpc3RpY3MSNgoHc3VjY2VzcxgBIAEoCzIcLmluZmVyZW5jZS5TdGF0aXN0aWNEdXJhdGlvblIHc3VjY2VzcxIw
+            CgRmYWlsGAIgASgLMhwuaW5mZXJlbmNlLlN0YXRpc3RpY0R1cmF0aW9uUgRmYWlsEjIKBXF1ZXVlGAMgASgLMhwuaW5mZXJl
+            bmNlLlN0YXRpc3RpY0R1cmF0aW9uUgVxdWV1ZRJBCg1jb21wdXRlX2lucHV0GAQgASgLMhwuaW5mZXJlbmNlLlN0YXRpc3Rp
+            Y0R1cmF0aW9uUgxjb21wdXRlSW5wdXQSQQoNY29tcHV0ZV9pbmZlchgFIAEoCzIcLmluZmVyZW5jZS5TdGF0aXN0aWNEdXJh
+            dGlvblIMY29tcHV0ZUluZmVyEkMKDmNvbXB1dGVfb3V0cHV0GAYgASgLMhwuaW5mZXJlbmNlLlN0YXRpc3RpY0R1cmF0aW9u
+            Ug1jb21wdXRlT3V0cHV0EjkKCWNhY2hlX2hpdBgHIAEoCzIcLmluZmVyZW5jZS5TdGF0aXN0aWNEdXJhdGlvblIIY2FjaGVI
+            aXQSOwoKY2FjaGVfbWlzcxgIIAEoCzIcLmluZmVyZW5jZS5TdGF0aXN0aWNEdXJhdGlvblIJY2FjaGVNaXNzIoYDChdJbmZl
+            clJlc3BvbnNlU3RhdGlzdGljcxJBCg1jb21wdXRlX2luZmVyGAEgASgLMhwuaW5mZXJlbmNlLlN0YXRpc3RpY0R1cmF0aW9u
+            Ugxjb21wdXRlSW5mZXISQwoOY29tcHV0ZV9vdXRwdXQYAiABKAsyHC5pbmZlcmVuY2UuU3RhdGlzdGljRHVyYXRpb25SDWNv
+            bXB1dGVPdXRwdXQSNgoHc3VjY2VzcxgDIAEoCzIcLmluZmVyZW5jZS5TdGF0aXN0aWNEdXJhdGlvblIHc3VjY2VzcxIwCgRm
+            YWlsGAQgASgLMhwuaW5mZXJlbmNlLlN0YXRpc3RpY0R1cmF0aW9uUgRmYWlsEkMKDmVtcHR5X3Jlc3BvbnNlGAUgASgLMhwu
+            aW5mZXJlbmNlLlN0YXRpc3RpY0R1cmF0aW9uUg1lbXB0eVJlc3BvbnNlEjQKBmNhbmNlbBgGIAEoCzIcLmluZmVyZW5jZS5T
+            dGF0aXN0aWNEdXJhdGlvblIGY2FuY2VsIoACChRJbmZlckJhdGNoU3RhdGlzdGljcxIdCgpiYXRjaF9zaXplGAEgASgEUgli
+            YXRjaFNpemUSQQoNY29tcHV0ZV9pbnB1dBgCIAEoCzIcLmluZmVyZW5jZS5TdGF0aXN0aWNEdXJhdGlvblIMY29tcHV0ZUlu
+            cHV0EkEKDWNvbXB1dGVfaW5mZXIYAyABKAsyHC5pbmZlcmVuY2UuU3RhdGlzdGljRHVyYXRpb25SDGNvbXB1dGVJbmZlchJD
+            Cg5jb21wdXRlX291dHB1dBgEIAEoCzIcLmluZmVyZW5jZS5TdGF0aXN0aWNEdXJhdGlvblINY29tcHV0ZU91dHB1dCJOCgtN
+            ZW1vcnlVc2FnZRISCgR0eXBlGAEgASgJUgR0eXBlEg4KAmlkGAIgASgDUgJpZBIbCglieXRlX3NpemUYAyABKARSCGJ5dGVT
+            aXplIrYECg9Nb2RlbFN0YXRpc3RpY3MSEgoEbmFtZRgBIAEoCVIEbmFtZRIYCgd2ZXJzaW9uGAIgASgJUgd2ZXJzaW9uEiUK
+            Dmxhc3RfaW5mZXJlbmNlGAMgASgEUg1sYXN0SW5mZXJlbmNlEicKD2luZmVyZW5jZV9jb3VudBgEIAEoBFIOaW5mZXJlbmNl
+            Q291bnQSJwoPZXhlY3V0aW9uX2NvdW50GAUgASgEUg5leGVjdXRpb25Db3VudBJDCg9pbmZlcmVuY2Vfc3RhdHMYBiABKAsy
+            Gi5pbmZlcmVuY2UuSW5mZXJTdGF0aXN0aWNzUg5pbmZlcmVuY2VTdGF0cxJACgtiYXRjaF9zdGF0cxgHIAMoCzIfLmluZmVy
+            ZW5jZS5JbmZlckJhdGNoU3RhdGlzdGljc1IKYmF0Y2hTdGF0cxI5CgxtZW1vcnlfdXNhZ2UYCCADKAsyFi5pbmZlcmVuY2Uu
+            TWVtb3J5VXNhZ2VSC21lbW9yeVVzYWdlElQKDnJlc3BvbnNlX3N0YXRzGAkgAygLMi0uaW5mZXJlbmNlLk1vZGVsU3RhdGlz
+            dGljcy5SZXNwb25zZVN0YXRzRW50cnlSDXJlc3BvbnNlU3RhdHMaZAoSUmVzcG9uc2VTdGF0c0VudHJ5EhAKA2tleRgBIAEo
+            CVIDa2V5EjgKBXZhbHVlGAIgASgLMiIuaW5mZXJlbmNlLkluZmVyUmVzcG9uc2VTdGF0aXN0aWNzUgV2YWx1ZToCOAEiVgoX
+            TW9kZWxTdGF0aXN0aWNzUmVzcG9uc2USOwoLbW9kZWxfc3RhdHMYASADKAsyGi5pbmZlcmVuY2UuTW9kZWxTdGF0aXN0aWNz
+            Ugptb2RlbFN0YXRzIlcKFlJlcG9zaXRvcnlJbmRleFJlcXVlc3QSJwoPcmVwb3NpdG9yeV9uYW1lGAEgASgJUg5yZXBvc2l0
+            b3J5TmFtZRIUCgVyZWFkeRgCIAEoCFIFcmVhZHkiygEKF1JlcG9zaXRvcnlJbmRleFJlc3BvbnNlEkUKBm1vZGVscxgBIAMo
+            CzItLmluZmVyZW5jZS5SZXBvc2l0b3J5SW5kZXhSZXNwb25zZS5Nb2RlbEluZGV4UgZtb2RlbHMaaAoKTW9kZWxJbmRleBIS
+            CgRuYW1lGAEgASgJUgRuYW1lEhgKB3ZlcnNpb24YAiABKAlSB3ZlcnNpb24SFAoFc3RhdGUYAyABKAlSBXN0YXRlEhYKBnJl
+            YXNvbhgEIAEoCVIGcmVhc29uMuEGChRHUlBDSW5mZXJlbmNlU2VydmljZRJLCgpTZXJ2ZXJMaXZlEhwuaW5mZXJlbmNlLlNl
+            cnZlckxpdmVSZXF1ZXN0Gh0uaW5mZXJlbmNlLlNlcnZlckxpdmVSZXNwb25zZSIAEk4KC1NlcnZlclJlYWR5Eh0uaW5mZXJl
+            bmNlLlNlcnZlclJlYWR5UmVxdWVzdBoeLmluZmVyZW5jZS5TZXJ2ZXJSZWFkeVJlc3BvbnNlIgASSwoKTW9kZWxSZWFkeRIc
+            LmluZmVyZW5jZS5Nb2RlbFJlYWR5UmVxdWVzdBodLmluZmVyZW5jZS5Nb2RlbFJlYWR5UmVzcG9uc2UiABJXCg5TZXJ2ZXJN
+            ZXRhZGF0YRIgLmluZmVyZW5jZS5TZXJ2ZXJNZXRhZGF0YVJlcXVlc3QaIS5pbmZlcmVuY2UuU2VydmVyTWV0YWRhdGFSZXNw
+            b25zZSIAElQKDU1vZGVsTWV0YWRhdGESHy5pbmZlcmVuY2UuTW9kZWxNZXRhZGF0YVJlcXVlc3QaIC5pbmZlcmVuY2UuTW9k
+            ZWxNZXRhZGF0YVJlc3BvbnNlIgASSwoKTW9kZWxJbmZlchIcLmluZmVyZW5jZS5Nb2RlbEluZmVyUmVxdWVzdBodLmluZmVy
+            ZW5jZS5Nb2RlbEluZmVyUmVzcG9uc2UiABJbChBNb2RlbFN0cmVhbUluZmVyEhwuaW5mZXJlbmNlLk1vZGVsSW5mZXJSZXF1
+            ZXN0GiMuaW5mZXJlbmNlLk1vZGVsU3RyZWFtSW5mZXJSZXNwb25zZSIAKAEwARJOCgtNb2RlbENvbmZpZxIdLmluZmVyZW5j
+            ZS5Nb2RlbENvbmZpZ1JlcXVlc3QaHi5pbmZlcmVuY2UuTW9kZWxDb25maWdSZXNwb25zZSIAEloKD01vZGVsU3RhdGlzdGlj
+            cxIhLmluZmVyZW5jZS5Nb2RlbFN0YXRpc3RpY3NSZXF1ZXN0GiIuaW5mZXJlbmNlLk1vZGVsU3RhdGlzdGljc1Jlc3BvbnNl
+            IgASWgoPUmVwb3NpdG9yeUluZGV4EiEuaW5mZXJlbmNlLlJlcG9zaXRvcnlJbmRleFJlcXVlc3QaIi5pbmZlcmVuY2UuUmVw
+            b3NpdG9yeUluZGV4UmVzcG9uc2UiAEIiWiBieW9jLmRldi9hcGkvaW5mZXJlbmNlO2luZmVyZW5jZUrfUAoHEgUCAP8BAQq1
+            AQoBDBIDAgASGqoBIFRoZSBPcGVuIEluZmVyZW5jZSBQcm90b2NvbCAoS1NlcnZlIHYyKSBnUlBDIEFQSSwgd2lyZS1jb21w
+            YXRpYmxlIHdpdGggdGhlIHB1YmxpYwogZ3JwY19wcmVkaWN0X3YyLnByb3RvLCBzbyBUcml0b24gYW5kIEtTZXJ2ZSBjbGll
+            bnRzIGFuZCBtb2RlbCBzZXJ2ZXJzIHdvcmsgdW5jaGFuZ2VkLgoKCAoBAhIDBAASCggKAQgSAwYANwoJCgIICxIDBgA3CgoK
+            AgYAEgQIACABCgoKAwYAARIDCAgcCjwKBAYAAgASAwoCQxovIFRoZSBzZXJ2ZXIgaXMgbGl2ZSAoYW5zd2VyZWQgYnkgdGhl
+            IGdhdGV3YXkpLgoKDAoFBgACAAESAwoGEAoMCgUGAAIAAhIDChEiCgwKBQYAAgADEgMKLT8KPQoEBgACARIDDAJGGjAgVGhl
+            IHNlcnZlciBpcyByZWFkeSAoYW5zd2VyZWQgYnkgdGhlIGdhdGV3YXkpLgoKDAoFBgACAQESAwwGEQoMCgUGAAIBAhIDDBIk
+            CgwKBQYAAgEDEgMML0IKSAoEBgACAhIDDgJDGjsgVGhlIG1vZGVsIGhhcyBhIHJlYWR5IGVuZHBvaW50IChhbnN3ZXJlZCBi
+            eSB0aGUgZ2F0ZXdheSkuCgoMCgUGAAICARIDDgYQCgwKBQYAAgICEgMOESIKDAoFBgACAgMSAw4tPwo/CgQGAAIDEgMQAk8a
+            MiBUaGUgc2VydmVyJ3MgbWV0YWRhdGEgKGFuc3dlcmVkIGJ5IHRoZSBnYXRld2F5KS4KCgwKBQYAAgMBEgMQBhQKDAoFBgAC
+            AwISAxAVKgoMCgUGAAIDAxIDEDVLCkoKBAYAAgQSAxICTBo9IFRoZSBtb2RlbCdzIG1ldGFkYXRhIChyb3V0ZWQgdG8gdGhl
+            IG1vZGVsIGxpa2UgTW9kZWxJbmZlcikuCgoMCgUGAAIEARIDEgYTCgwKBQYAAgQCEgMSFCgKDAoFBgACBAMSAxIzSApBCgQG
+            AAIFEgMUAkMaNCBJbmZlcmVuY2UgKHJvdXRlZCB0byB0aGUgbW9kZWwgYnkgZmllbGRzIDEgYW5kIDIpLgoKDAoFBgACBQES
+            AxQGEAoMCgUGAAIFAhIDFBEiCgwKBQYAAgUDEgMULT8KwAEKBAYAAgYSAxcCXRqyASBTdHJlYW1pbmcgaW5mZXJlbmNlLCBU
+            cml0b24ncyBleHRlbnNpb24gKGEgYmlkaXJlY3Rpb25hbCBzdHJlYW0gcm91dGVkIHRvIHRoZSBtb2RlbCBvZgogaXRzIGZp
+            cnN0IHJlcXVlc3Q7IGEgbGF0ZXIgcmVxdWVzdCBuYW1pbmcgYW5vdGhlciBtb2RlbCBnZXRzIGFuIGVycm9yX21lc3NhZ2Ug
+            cmVzcG9uc2UpLgoKDAoFBgACBgESAxcGFgoMCgUGAAIGBRIDFxcdCgwKBQYAAgYCEgMXHi8KDAoFBgACBgYSAxc6QAoMCgUG
+            AAIGAxIDF0FZCmMKBAYAAgcSAxkCRhpWIFRoZSBtb2RlbCdzIGNvbmZpZ3VyYXRpb24sIFRyaXRvbidzIGV4dGVuc2lvbiAo
+            cm91dGVkIHRvIHRoZSBtb2RlbCBsaWtlIE1vZGVsSW5mZXIpLgoKDAoFBgACBwESAxkGEQoMCgUGAAIHAhIDGRIkCgwKBQYA
+            AgcDEgMZL0IKcwoEBgACCBIDHAJSGmYgVGhlIG1vZGVsJ3Mgc3RhdGlzdGljcywgVHJpdG9uJ3MgZXh0ZW5zaW9uIChyb3V0
+            ZWQgdG8gdGhlIG1vZGVsIGxpa2UgTW9kZWxJbmZlcjogbmFtZQogaXMgcmVxdWlyZWQpLgoKDAoFBgACCAESAxwGFQoMCgUG
+            AAIIAhIDHBYsCgwKBQYAAggDEgMcN04KawoEBgACCRIDHwJSGl4gRXZlcnkgcmVnaXN0ZXJlZCBtb2RlbCB2ZXJzaW9uIGFu
+            ZCBpdHMgc3RhdGUsIFRyaXRvbidzIGV4dGVuc2lvbiAoYW5zd2VyZWQgYnkgdGhlCiBnYXRld2F5KS4KCgwKBQYAAgkBEgMf
+            BhUKDAoFBgACCQISAx8WLAoMCgUGAAIJAxIDHzdOCgkKAgQAEgMiABwKCgoDBAABEgMiCBkKCgoCBAESBCQAJgEKCgoDBAEB
+            EgMkCBoKCwoEBAECABIDJQIQCgwKBQQBAgAFEgMlAgYKDAoFBAECAAESAyUHCwoMCgUEAQIAAxIDJQ4PCgkKAgQCEgMoAB0K
+            CgoDBAIBEgMoCBoKCgoCBAMSBCoALAEKCgoDBAMBEgMqCBsKCwoEBAMCABIDKwIRCgwKBQQDAgAFEgMrAgYKDAoFBAMCAAES
+            AysHDAoMCgUEAwIAAxIDKw8QCgoKAgQEEgQuADEBCgoKAwQEARIDLggZCgsKBAQEAgASAy8CEgoMCgUEBAIABRIDLwIICgwK
+            BQQEAgABEgMvCQ0KDAoFBAQCAAMSAy8QEQoLCgQEBAIBEgMwAhUKDAoFBAQCAQUSAzACCAoMCgUEBAIBARIDMAkQCgwKBQQE
+            AgEDEgMwExQKCgoCBAUSBDMANQEKCgoDBAUBEgMzCBoKCwoEBAUCABIDNAIRCgwKBQQFAgAFEgM0AgYKDAoFBAUCAAESAzQH
+            DAoMCgUEBQIAAxIDNA8QCgkKAgQGEgM3ACAKCgoDBAYBEgM3CB0KCgoCBAcSBDkAPQEKCgoDBAcBEgM5CB4KCwoEBAcCABID
+            OgISCgwKBQQHAgAFEgM6AggKDAoFBAcCAAESAzoJDQoMCgUEBwIAAxIDOhARCgsKBAQHAgESAzsCFQoMCgUEBwIBBRIDOwII
+            CgwKBQQHAgEBEgM7CRAKDAoFBAcCAQMSAzsTFAoLCgQEBwICEgM8AiEKDAoFBAcCAgQSAzwCCgoMCgUEBwICBRIDPAsRCgwK
+            BQQHAgIBEgM8EhwKDAoFBAcCAgMSAzwfIAoKCgIECBIEPwBCAQoKCgMECAESAz8IHAoLCgQECAIAEgNAAhIKDAoFBAgCAAUS
+            A0ACCAoMCgUECAIAARIDQAkNCgwKBQQIAgADEgNAEBEKCwoEBAgCARIDQQIVCgwKBQQIAgEFEgNBAggKDAoFBAgCAQESA0EJ
+            EAoMCgUECAIBAxIDQRMUCgoKAgQJEgREAE8BCgoKAwQJARIDRAgdCgwKBAQJAwASBEUCSQMKDAoFBAkDAAESA0UKGAoNCgYE
+            CQMAAgASA0YEFAoOCgcECQMAAgAFEgNGBAoKDgoHBAkDAAIAARIDRgsPCg4KBwQJAwACAAMSA0YSEwoNCgYECQMAAgESA0cE
+            GAoOCgcECQMAAgEFEgNHBAoKDgoHBAkDAAIBARIDRwsTCg4KBwQJAwACAQMSA0cWFwoNCgYECQMAAgISA0gEHQoOCgcECQMA
+            AgIEEgNIBAwKDgoHBAkDAAICBRIDSA0SCg4KBwQJAwACAgESA0gTGAoOCgcECQMAAgIDEgNIGxwKCwoEBAkCABIDSgISCgwK
+            BQQJAgAFEgNKAggKDAoFBAkCAAESA0oJDQoMCgUECQIAAxIDShARCgsKBAQJAgESA0sCHwoMCgUECQIBBBIDSwIKCgwKBQQJ
+            AgEFEgNLCxEKDAoFBAkCAQESA0sSGgoMCgUECQIBAxIDSx0eCgsKBAQJAgISA0wCFgoMCgUECQICBRIDTAIICgwKBQQJAgIB
+            EgNMCREKDAoFBAkCAgMSA0wUFQoLCgQECQIDEgNNAiUKDAoFBAkCAwQSA00CCgoMCgUECQIDBhIDTQsZCgwKBQQJAgMBEgNN
+            GiAKDAoFBAkCAwMSA00jJAoLCgQECQIEEgNOAiYKDAoFBAkCBAQSA04CCgoMCgUECQIEBhIDTgsZCgwKBQQJAgQBEgNOGiEK
+            DAoFBAkCBAMSA04kJQoKCgIEChIEUQBkAQoKCgMECgESA1EIGQoMCgQECgMAEgRSAlgDCgwKBQQKAwABEgNSChoKDQoGBAoD
+            AAIAEgNTBBQKDgoHBAoDAAIABRIDUwQKCg4KBwQKAwACAAESA1MLDwoOCgcECgMAAgADEgNTEhMKDQoGBAoDAAIBEgNUBBgK
+            DgoHBAoDAAIBBRIDVAQKCg4KBwQKAwACAQESA1QLEwoOCgcECgMAAgEDEgNUFhcKDQoGBAoDAAICEgNVBB0KDgoHBAoDAAIC
+            BBIDVQQMCg4KBwQKAwACAgUSA1UNEgoOCgcECgMAAgIBEgNVExgKDgoHBAoDAAICAxIDVRscCg0KBgQKAwACAxIDVgQvCg4K
+            BwQKAwACAwYSA1YEHwoOCgcECgMAAgMBEgNWICoKDgoHBAoDAAIDAxIDVi0uCg0KBgQKAwACBBIDVwQlCg4KBwQKAwACBAYS
+            A1cEFwoOCgcECgMAAgQBEgNXGCAKDgoHBAoDAAIEAxIDVyMkCgwKBAQKAwESBFkCXAMKDAoFBAoDAQESA1kKJAoNCgYECgMB
+            AgASA1oEFAoOCgcECgMBAgAFEgNaBAoKDgoHBAoDAQIAARIDWgsPCg4KBwQKAwECAAMSA1oSEwoNCgYECgMBAgESA1sELwoO
+            CgcECgMBAgEGEgNbBB8KDgoHBAoDAQIBARIDWyAqCg4KBwQKAwECAQMSA1stLgoLCgQECgIAEgNdAhgKDAoFBAoCAAUSA10C
+            CAoMCgUECgIAARIDXQkTCgwKBQQKAgADEgNdFhcKCwoEBAoCARIDXgIbCgwKBQQKAgEFEgNeAggKDAoFBAoCAQESA14JFgoM
+            CgUECgIBAxIDXhkaCgsKBAQKAgISA18CEAoMCgUECgICBRIDXwIICgwKBQQKAgIBEgNfCQsKDAoFBAoCAgMSA18ODwoLCgQE
+            CgIDEgNgAi0KDAoFBAoCAwYSA2ACHQoMCgUECgIDARIDYB4oCgwKBQQKAgMDEgNgKywKCwoEBAoCBBIDYQInCgwKBQQKAgQE
+            EgNhAgoKDAoFBAoCBAYSA2ELGwoMCgUECgIEARIDYRwiCgwKBQQKAgQDEgNhJSYKCwoEBAoCBRIDYgIyCgwKBQQKAgUEEgNi
+            AgoKDAoFBAoCBQYSA2ILJQoMCgUECgIFARIDYiYtCgwKBQQKAgUDEgNiMDEKCwoEBAoCBhIDYwIoCgwKBQQKAgYEEgNjAgoK
+            DAoFBAoCBgUSA2MLEAoMCgUECgIGARIDYxEjCgwKBQQKAgYDEgNjJicKCgoCBAsSBGYAdAEKCgoDBAsBEgNmCBoKDAoEBAsD
+            ABIEZwJtAwoMCgUECwMAARIDZwobCg0KBgQLAwACABIDaAQUCg4KBwQLAwACAAUSA2gECgoOCgcECwMAAgABEgNoCw8KDgoH
+            BAsDAAIAAxIDaBITCg0KBgQLAwACARIDaQQYCg4KBwQLAwACAQUSA2kECgoOCgcECwMAAgEBEgNpCxMKDgoHBAsDAAIBAxID
+            aRYXCg0KBgQLAwACAhIDagQdCg4KBwQLAwACAgQSA2oEDAoOCgcECwMAAgIFEgNqDRIKDgoHBAsDAAICARIDahMYCg4KBwQL
+            AwACAgMSA2obHAoNCgYECwMAAgMSA2sELwoOCgcECwMAAgMGEgNrBB8KDgoHBAsDAAIDARIDayAqCg4KBwQLAwACAwMSA2st
+            LgoNCgYECwMAAgQSA2wEJQoOCgcECwMAAgQGEgNsBBcKDgoHBAsDAAIEARIDbBggCg4KBwQLAwACBAMSA2wjJAoLCgQECwIA
+            EgNuAhgKDAoFBAsCAAUSA24CCAoMCgUECwIAARIDbgkTCgwKBQQLAgADEgNuFhcKCwoEBAsCARIDbwIbCgwKBQQLAgEFEgNv
+            AggKDAoFBAsCAQESA28JFgoMCgUECwIBAxIDbxkaCgsKBAQLAgISA3ACEAoMCgUECwICBRIDcAIICgwKBQQLAgIBEgNwCQsK
+            DAoFBAsCAgMSA3AODwoLCgQECwIDEgNxAi0KDAoFBAsCAwYSA3ECHQoMCgUECwIDARIDcR4oCgwKBQQLAgMDEgNxKywKCwoE
+            BAsCBBIDcgIpCgwKBQQLAgQEEgNyAgoKDAoFBAsCBAYSA3ILHAoMCgUECwIEARIDch0kCgwKBQQLAgQDEgNyJygKCwoEBAsC
+            BRIDcwIpCgwKBQQLAgUEEgNzAgoKDAoFBAsCBQUSA3MLEAoMCgUECwIFARIDcxEkCgwKBQQLAgUDEgNzJygKCgoCBAwSBHYA
+            fgEKCgoDBAwBEgN2CBYKDAoEBAwIABIEdwJ9AwoMCgUEDAgAARIDdwgYCgsKBAQMAgASA3gEGAoMCgUEDAIABRIDeAQICgwK
+            BQQMAgABEgN4CRMKDAoFBAwCAAMSA3gWFwoLCgQEDAIBEgN5BBoKDAoFBAwCAQUSA3kECQoMCgUEDAIBARIDeQoVCgwKBQQM
+            AgEDEgN5GBkKCwoEBAwCAhIDegQcCgwKBQQMAgIFEgN6BAoKDAoFBAwCAgESA3oLFwoMCgUEDAICAxIDehobCgsKBAQMAgMS
+            A3sEHAoMCgUEDAIDBRIDewQKCgwKBQQMAgMBEgN7CxcKDAoFBAwCAwMSA3saGwoLCgQEDAIEEgN8BBwKDAoFBAwCBAUSA3wE
+            CgoMCgUEDAIEARIDfAsXCgwKBQQMAgQDEgN8GhsKDAoCBA0SBoABAIkBAQoLCgMEDQESBIABCBsKDAoEBA0CABIEgQECIgoN
+            CgUEDQIABBIEgQECCgoNCgUEDQIABRIEgQELDwoNCgUEDQIAARIEgQEQHQoNCgUEDQIAAxIEgQEgIQoMCgQEDQIBEgSCAQIi
+            Cg0KBQQNAgEEEgSCAQIKCg0KBQQNAgEFEgSCAQsQCg0KBQQNAgEBEgSCAREdCg0KBQQNAgEDEgSCASAhCgwKBAQNAgISBIMB
+            AiQKDQoFBA0CAgQSBIMBAgoKDQoFBA0CAgUSBIMBCxAKDQoFBA0CAgESBIMBER8KDQoFBA0CAgMSBIMBIiMKDAoEBA0CAxIE
+            hAECJAoNCgUEDQIDBBIEhAECCgoNCgUEDQIDBRIEhAELEQoNCgUEDQIDARIEhAESHwoNCgUEDQIDAxIEhAEiIwoMCgQEDQIE
+            EgSFAQImCg0KBQQNAgQEEgSFAQIKCg0KBQQNAgQFEgSFAQsRCg0KBQQNAgQBEgSFARIhCg0KBQQNAgQDEgSFASQlCgwKBAQN
+            AgUSBIYBAiMKDQoFBA0CBQQSBIYBAgoKDQoFBA0CBQUSBIYBCxAKDQoFBA0CBQESBIYBER4KDQoFBA0CBQMSBIYBISIKDAoE
+            BA0CBhIEhwECJAoNCgUEDQIGBBIEhwECCgoNCgUEDQIGBRIEhwELEQoNCgUEDQIGARIEhwESHwoNCgUEDQIGAxIEhwEiIwoM
+            CgQEDQIHEgSIAQIkCg0KBQQNAgcEEgSIAQIKCg0KBQQNAgcFEgSIAQsQCg0KBQQNAgcBEgSIAREfCg0KBQQNAgcDEgSIASIj
+            CmEKAgQOEgaMAQCPAQEaUyBPbmUgYW5zd2VyIG9uIGEgTW9kZWxTdHJlYW1JbmZlciBzdHJlYW06IGEgcmVzcG9uc2UsIG9y
+            IHRoZSBlcnJvciBvZiBvbmUgcmVxdWVzdC4KCgsKAwQOARIEjAEIIAoMCgQEDgIAEgSNAQIbCg0KBQQOAgAFEgSNAQIICg0K
+            BQQOAgABEgSNAQkWCg0KBQQOAgADEgSNARkaCgwKBAQOAgESBI4BAigKDQoFBA4CAQYSBI4BAhQKDQoFBA4CAQESBI4BFSMK
+            DQoFBA4CAQMSBI4BJicKDAoCBA8SBpEBAJQBAQoLCgMEDwESBJEBCBoKDAoEBA8CABIEkgECEgoNCgUEDwIABRIEkgECCAoN
+            CgUEDwIAARIEkgEJDQoNCgUEDwIAAxIEkgEQEQoMCgQEDwIBEgSTAQIVCg0KBQQPAgEFEgSTAQIICg0KBQQPAgEBEgSTAQkQ
+            Cg0KBQQPAgEDEgSTARMUCgwKAgQQEgaWAQCYAQEKCwoDBBABEgSWAQgbCgwKBAQQAgASBJcBAhkKDQoFBBACAAYSBJcBAg0K
+            DQoFBBACAAESBJcBDhQKDQoFBBACAAMSBJcBFxgKwwEKAgQREgacAQCjAQEatAEgVGhlIGZpZWxkcyBvZiBUcml0b24ncyBt
+            b2RlbF9jb25maWcucHJvdG8gTW9kZWxDb25maWcgdGhhdCBldmVyeSBtb2RlbCBzZXJ2ZXIgZmlsbHMgKHNhbWUKIG51bWJl
+            cnM7IHRoZSBnYXRld2F5IGZvcndhcmRzIGEgbW9kZWwncyB3aG9sZSBhbnN3ZXIgdW5jaGFuZ2VkLCBvdGhlciBmaWVsZHMg
+            aW5jbHVkZWQpLgoKCwoDBBEBEgScAQgTCgwKBAQRAgASBJ0BAhIKDQoFBBECAAUSBJ0BAggKDQoFBBECAAESBJ0BCQ0KDQoF
+            BBECAAMSBJ0BEBEKDAoEBBECARIEngECFgoNCgUEEQIBBRIEngECCAoNCgUEEQIBARIEngEJEQoNCgUEEQIBAxIEngEUFQoM
+            CgQEEQICEgSfAQIWCg0KBQQRAgIFEgSfAQIICg0KBQQRAgIBEgSfAQkQCg0KBQQRAgIDEgSfARMVCgwKBAQRAgMSBKABAhsK
+            DQoFBBECAwUSBKABAgcKDQoFBBECAwESBKABCBYKDQoFBBECAwMSBKABGRoKDAoEBBECBBIEoQECIAoNCgUEEQIEBBIEoQEC
+            CgoNCgUEEQIEBhIEoQELFQoNCgUEEQIEARIEoQEWGwoNCgUEEQIEAxIEoQEeHwoMCgQEEQIFEgSiAQIiCg0KBQQRAgUEEgSi
+            AQIKCg0KBQQRAgUGEgSiAQsWCg0KBQQRAgUBEgSiARcdCg0KBQQRAgUDEgSiASAhCgwKAgQSEgalAQCrAQEKCwoDBBIBEgSl
+            AQgSCgwKBAQSAgASBKYBAhIKDQoFBBICAAUSBKYBAggKDQoFBBICAAESBKYBCQ0KDQoFBBICAAMSBKYBEBEKrgEKBAQSAgES
+            BKkBAhYanwEgVHJpdG9uJ3MgRGF0YVR5cGUgZW51bTogVFlQRV9CT09MID0gMSwgVFlQRV9VSU5UOCA9IDIsIC4uLiBUWVBF
+            X0lOVDY0ID0gOSwgVFlQRV9GUDE2ID0gMTAsCiBUWVBFX0ZQMzIgPSAxMSwgVFlQRV9GUDY0ID0gMTIsIFRZUEVfU1RSSU5H
+            ID0gMTMsIFRZUEVfQkYxNiA9IDE0LgoKDQoFBBICAQUSBKkBAgcKDQoFBBICAQESBKkBCBEKDQoFBBICAQMSBKkBFBUKDAoE
+            BBICAhIEqgECGgoNCgUEEgICBBIEqgECCgoNCgUEEgICBRIEqgELEAoNCgUEEgICARIEqgERFQoNCgUEEgICAxIEqgEYGQoM
+            CgIEExIGrQEAsgEBCgsKAwQTARIErQEIEwoMCgQEEwIAEgSuAQISCg0KBQQTAgAFEgSuAQIICg0KBQQTAgABEgSuAQkNCg0K
+            BQQTAgADEgSuARARCjkKBAQTAgESBLABAhYaKyBUcml0b24ncyBEYXRhVHlwZSBlbnVtLCBhcyBpbiBNb2RlbElucHV0LgoK
+            DQoFBBMCAQUSBLABAgcKDQoFBBMCAQESBLABCBEKDQoFBBMCAQMSBLABFBUKDAoEBBMCAhIEsQECGgoNCgUEEwICBBIEsQEC
+            CgoNCgUEEwICBRIEsQELEAoNCgUEEwICARIEsQERFQoNCgUEEwICAxIEsQEYGQoMCgIEFBIGtAEAtwEBCgsKAwQUARIEtAEI
+            HgoMCgQEFAIAEgS1AQISCg0KBQQUAgAFEgS1AQIICg0KBQQUAgABEgS1AQkNCg0KBQQUAgADEgS1ARARCgwKBAQUAgESBLYB
+            AhUKDQoFBBQCAQUSBLYBAggKDQoFBBQCAQESBLYBCRAKDQoFBBQCAQMSBLYBExQKDAoCBBUSBrkBALwBAQoLCgMEFQESBLkB
+            CBkKDAoEBBUCABIEugECEwoNCgUEFQIABRIEugECCAoNCgUEFQIAARIEugEJDgoNCgUEFQIAAxIEugEREgoMCgQEFQIBEgS7
+            AQIQCg0KBQQVAgEFEgS7AQIICg0KBQQVAgEBEgS7AQkLCg0KBQQVAgEDEgS7AQ4PCgwKAgQWEga+AQDHAQEKCwoDBBYBEgS+
+            AQgXCgwKBAQWAgASBL8BAiAKDQoFBBYCAAYSBL8BAhMKDQoFBBYCAAESBL8BFBsKDQoFBBYCAAMSBL8BHh8KDAoEBBYCARIE
+            wAECHQoNCgUEFgIBBhIEwAECEwoNCgUEFgIBARIEwAEUGAoNCgUEFgIBAxIEwAEbHAoMCgQEFgICEgTBAQIeCg0KBQQWAgIG
+            EgTBAQITCg0KBQQWAgIBEgTBARQZCg0KBQQWAgIDEgTBARwdCgwKBAQWAgMSBMIBAiYKDQoFBBYCAwYSBMIBAhMKDQoFBBYC
+            AwESBMIBFCEKDQoFBBYCAwMSBMIBJCUKDAoEBBYCBBIEwwECJgoNCgUEFgIEBhIEwwECEwoNCgUEFgIEARIEwwEUIQoNCgUE
+            FgIEAxIEwwEkJQoMCgQEFgIFEgTEAQInCg0KBQQWAgUGEgTEAQITCg0KBQQWAgUBEgTEARQiCg0KBQQWAgUDEgTEASUmCgwK
+            BAQWAgYSBMUBAiIKDQoFBBYCBgYSBMUBAhMKDQoFBBYCBgESBMUBFB0KDQoFBBYCBgMSBMUBICEKDAoEBBYCBxIExgECIwoN
+            CgUEFgIHBhIExgECEwoNCgUEFgIHARIExgEUHgoNCgUEFgIHAxIExgEhIgoMCgIEFxIGyQEA0AEBCgsKAwQXARIEyQEIHwoM
+            CgQEFwIAEgTKAQImCg0KBQQXAgAGEgTKAQITCg0KBQQXAgABEgTKARQhCg0KBQQXAgADEgTKASQlCgwKBAQXAgESBMsBAicK
+            DQoFBBcCAQYSBMsBAhMKDQoFBBcCAQESBMsBFCIKDQoFBBcCAQMSBMsBJSYKDAoEBBcCAhIEzAECIAoNCgUEFwICBhIEzAEC
+            EwoNCgUEFwICARIEzAEUGwoNCgUEFwICAxIEzAEeHwoMCgQEFwIDEgTNAQIdCg0KBQQXAgMGEgTNAQITCg0KBQQXAgMBEgTN
+            ARQYCg0KBQQXAgMDEgTNARscCgwKBAQXAgQSBM4BAicKDQoFBBcCBAYSBM4BAhMKDQoFBBcCBAESBM4BFCIKDQoFBBcCBAMS
+            BM4BJSYKDAoEBBcCBRIEzwECHwoNCgUEFwIFBhIEzwECEwoNCgUEFwIFARIEzwEUGgoNCgUEFwIFAxIEzwEdHgoMCgIEGBIG
+            0gEA1wEBCgsKAwQYARIE0gEIHAoMCgQEGAIAEgTTAQIYCg0KBQQYAgAFEgTTAQIICg0KBQQYAgABEgTTAQkTCg0KBQQYAgAD
+            EgTTARYXCgwKBAQYAgESBNQBAiYKDQoFBBgCAQYSBNQBAhMKDQoFBBgCAQESBNQBFCEKDQoFBBgCAQMSBNQBJCUKDAoEBBgC
+            AhIE1QECJgoNCgUEGAICBhIE1QECEwoNCgUEGAICARIE1QEUIQoNCgUEGAICAxIE1QEkJQoMCgQEGAIDEgTWAQInCg0KBQQY
+            AgMGEgTWAQITCg0KBQQYAgMBEgTWARQiCg0KBQQYAgMDEgTWASUmCgwKAgQZEgbZAQDdAQEKCwoDBBkBEgTZAQgTCgwKBAQZ
+            AgASBNoBAhIKDQoFBBkCAAUSBNoBAggKDQoFBBkCAAESBNoBCQ0KDQoFBBkCAAMSBNoBEBEKDAoEBBkCARIE2wECDwoNCgUE
+            GQIBBRIE2wECBwoNCgUEGQIBARIE2wEICgoNCgUEGQIBAxIE2wENDgoMCgQEGQICEgTcAQIXCg0KBQQZAgIFEgTcAQIICg0K
+            BQQZAgIBEgTcAQkSCg0KBQQZAgIDEgTcARUWCgwKAgQaEgbfAQDpAQEKCwoDBBoBEgTfAQgXCgwKBAQaAgASBOABAhIKDQoF
+            BBoCAAUSBOABAggKDQoFBBoCAAESBOABCQ0KDQoFBBoCAAMSBOABEBEKDAoEBBoCARIE4QECFQoNCgUEGgIBBRIE4QECCAoN
+            CgUEGgIBARIE4QEJEAoNCgUEGgIBAxIE4QETFAoMCgQEGgICEgTiAQIcCg0KBQQaAgIFEgTiAQIICg0KBQQaAgIBEgTiAQkX
+            Cg0KBQQaAgIDEgTiARobCgwKBAQaAgMSBOMBAh0KDQoFBBoCAwUSBOMBAggKDQoFBBoCAwESBOMBCRgKDQoFBBoCAwMSBOMB
+            GxwKDAoEBBoCBBIE5AECHQoNCgUEGgIEBRIE5AECCAoNCgUEGgIEARIE5AEJGAoNCgUEGgIEAxIE5AEbHAoMCgQEGgIFEgTl
+            AQImCg0KBQQaAgUGEgTlAQIRCg0KBQQaAgUBEgTlARIhCg0KBQQaAgUDEgTlASQlCgwKBAQaAgYSBOYBAjAKDQoFBBoCBgQS
+            BOYBAgoKDQoFBBoCBgYSBOYBCx8KDQoFBBoCBgESBOYBICsKDQoFBBoCBgMSBOYBLi8KDAoEBBoCBxIE5wECKAoNCgUEGgIH
+            BBIE5wECCgoNCgUEGgIHBhIE5wELFgoNCgUEGgIHARIE5wEXIwoNCgUEGgIHAxIE5wEmJwoMCgQEGgIIEgToAQI6Cg0KBQQa
+            AggGEgToAQImCg0KBQQaAggBEgToASc1Cg0KBQQaAggDEgToATg5CgwKAgQbEgbrAQDtAQEKCwoDBBsBEgTrAQgfCgwKBAQb
+            AgASBOwBAisKDQoFBBsCAAQSBOwBAgoKDQoFBBsCAAYSBOwBCxoKDQoFBBsCAAESBOwBGyYKDQoFBBsCAAMSBOwBKSoKDAoC
+            BBwSBu8BAPQBAQoLCgMEHAESBO8BCB4KQgoEBBwCABIE8QECHRo0ICIiICh0aGUgZ2F0ZXdheSBoYXMgb25lIHJlcG9zaXRv
+            cnk6IGl0cyByZWdpc3RyeSkuCgoNCgUEHAIABRIE8QECCAoNCgUEHAIAARIE8QEJGAoNCgUEHAIAAxIE8QEbHAoxCgQEHAIB
+            EgTzAQIRGiMgT25seSB0aGUgdmVyc2lvbnMgdGhhdCBhcmUgcmVhZHkuCgoNCgUEHAIBBRIE8wECBgoNCgUEHAIBARIE8wEH
+            DAoNCgUEHAIBAxIE8wEPEAoMCgIEHRIG9gEA/wEBCgsKAwQdARIE9gEIHwoOCgQEHQMAEgb3AQL9AQMKDQoFBB0DAAESBPcB
+            ChQKDgoGBB0DAAIAEgT4AQQUCg8KBwQdAwACAAUSBPgBBAoKDwoHBB0DAAIAARIE+AELDwoPCgcEHQMAAgADEgT4ARITCg4K
+            BgQdAwACARIE+QEEFwoPCgcEHQMAAgEFEgT5AQQKCg8KBwQdAwACAQESBPkBCxIKDwoHBB0DAAIBAxIE+QEVFgo6CgYEHQMA
+            AgISBPsBBBUaKiBSRUFEWSAoYSByZWFkeSBlbmRwb2ludCkgb3IgVU5BVkFJTEFCTEUuCgoPCgcEHQMAAgIFEgT7AQQKCg8K
+            BwQdAwACAgESBPsBCxAKDwoHBB0DAAICAxIE+wETFAoOCgYEHQMAAgMSBPwBBBYKDwoHBB0DAAIDBRIE/AEECgoPCgcEHQMA
+            AgMBEgT8AQsRCg8KBwQdAwACAwMSBPwBFBUKDAoEBB0CABIE/gECIQoNCgUEHQIABBIE/gECCgoNCgUEHQIABhIE/gELFQoN
+            CgUEHQIAARIE/gEWHAoNCgUEHQIAAxIE/gEfIGIGcHJvdG8z
             """), dependencies: []),
     ]
 
@@ -878,6 +1000,10 @@ public enum ProtoDescriptors {
         "inference.GRPCInferenceService.ServerMetadata": "inference/grpc_predict_v2.proto",
         "inference.GRPCInferenceService.ModelMetadata": "inference/grpc_predict_v2.proto",
         "inference.GRPCInferenceService.ModelInfer": "inference/grpc_predict_v2.proto",
+        "inference.GRPCInferenceService.ModelStreamInfer": "inference/grpc_predict_v2.proto",
+        "inference.GRPCInferenceService.ModelConfig": "inference/grpc_predict_v2.proto",
+        "inference.GRPCInferenceService.ModelStatistics": "inference/grpc_predict_v2.proto",
+        "inference.GRPCInferenceService.RepositoryIndex": "inference/grpc_predict_v2.proto",
         "inference.ServerLiveRequest": "inference/grpc_predict_v2.proto",
         "inference.ServerLiveResponse": "inference/grpc_predict_v2.proto",
         "inference.ServerLiveResponse.live": "inference/grpc_predict_v2.proto",
@@ -968,6 +1094,85 @@ public enum ProtoDescriptors {
         "inference.InferTensorContents.fp32_contents": "inference/grpc_predict_v2.proto",
         "inference.InferTensorContents.fp64_contents": "inference/grpc_predict_v2.proto",
         "inference.InferTensorContents.bytes_contents": "inference/grpc_predict_v2.proto",
+        "inference.ModelStreamInferResponse": "inference/grpc_predict_v2.proto",
+        "inference.ModelStreamInferResponse.error_message": "inference/grpc_predict_v2.proto",
+        "inference.ModelStreamInferResponse.infer_response": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfigRequest": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfigRequest.name": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfigRequest.version": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfigResponse": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfigResponse.config": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfig": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfig.name": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfig.platform": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfig.backend": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfig.max_batch_size": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfig.input": "inference/grpc_predict_v2.proto",
+        "inference.ModelConfig.output": "inference/grpc_predict_v2.proto",
+        "inference.ModelInput": "inference/grpc_predict_v2.proto",
+        "inference.ModelInput.name": "inference/grpc_predict_v2.proto",
+        "inference.ModelInput.data_type": "inference/grpc_predict_v2.proto",
+        "inference.ModelInput.dims": "inference/grpc_predict_v2.proto",
+        "inference.ModelOutput": "inference/grpc_predict_v2.proto",
+        "inference.ModelOutput.name": "inference/grpc_predict_v2.proto",
+        "inference.ModelOutput.data_type": "inference/grpc_predict_v2.proto",
+        "inference.ModelOutput.dims": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatisticsRequest": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatisticsRequest.name": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatisticsRequest.version": "inference/grpc_predict_v2.proto",
+        "inference.StatisticDuration": "inference/grpc_predict_v2.proto",
+        "inference.StatisticDuration.count": "inference/grpc_predict_v2.proto",
+        "inference.StatisticDuration.ns": "inference/grpc_predict_v2.proto",
+        "inference.InferStatistics": "inference/grpc_predict_v2.proto",
+        "inference.InferStatistics.success": "inference/grpc_predict_v2.proto",
+        "inference.InferStatistics.fail": "inference/grpc_predict_v2.proto",
+        "inference.InferStatistics.queue": "inference/grpc_predict_v2.proto",
+        "inference.InferStatistics.compute_input": "inference/grpc_predict_v2.proto",
+        "inference.InferStatistics.compute_infer": "inference/grpc_predict_v2.proto",
+        "inference.InferStatistics.compute_output": "inference/grpc_predict_v2.proto",
+        "inference.InferStatistics.cache_hit": "inference/grpc_predict_v2.proto",
+        "inference.InferStatistics.cache_miss": "inference/grpc_predict_v2.proto",
+        "inference.InferResponseStatistics": "inference/grpc_predict_v2.proto",
+        "inference.InferResponseStatistics.compute_infer": "inference/grpc_predict_v2.proto",
+        "inference.InferResponseStatistics.compute_output": "inference/grpc_predict_v2.proto",
+        "inference.InferResponseStatistics.success": "inference/grpc_predict_v2.proto",
+        "inference.InferResponseStatistics.fail": "inference/grpc_predict_v2.proto",
+        "inference.InferResponseStatistics.empty_response": "inference/grpc_predict_v2.proto",
+        "inference.InferResponseStatistics.cancel": "inference/grpc_predict_v2.proto",
+        "inference.InferBatchStatistics": "inference/grpc_predict_v2.proto",
+        "inference.InferBatchStatistics.batch_size": "inference/grpc_predict_v2.proto",
+        "inference.InferBatchStatistics.compute_input": "inference/grpc_predict_v2.proto",
+        "inference.InferBatchStatistics.compute_infer": "inference/grpc_predict_v2.proto",
+        "inference.InferBatchStatistics.compute_output": "inference/grpc_predict_v2.proto",
+        "inference.MemoryUsage": "inference/grpc_predict_v2.proto",
+        "inference.MemoryUsage.type": "inference/grpc_predict_v2.proto",
+        "inference.MemoryUsage.id": "inference/grpc_predict_v2.proto",
+        "inference.MemoryUsage.byte_size": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.name": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.version": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.last_inference": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.inference_count": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.execution_count": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.inference_stats": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.batch_stats": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.memory_usage": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.response_stats": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.ResponseStatsEntry": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.ResponseStatsEntry.key": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatistics.ResponseStatsEntry.value": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatisticsResponse": "inference/grpc_predict_v2.proto",
+        "inference.ModelStatisticsResponse.model_stats": "inference/grpc_predict_v2.proto",
+        "inference.RepositoryIndexRequest": "inference/grpc_predict_v2.proto",
+        "inference.RepositoryIndexRequest.repository_name": "inference/grpc_predict_v2.proto",
+        "inference.RepositoryIndexRequest.ready": "inference/grpc_predict_v2.proto",
+        "inference.RepositoryIndexResponse": "inference/grpc_predict_v2.proto",
+        "inference.RepositoryIndexResponse.models": "inference/grpc_predict_v2.proto",
+        "inference.RepositoryIndexResponse.ModelIndex": "inference/grpc_predict_v2.proto",
+        "inference.RepositoryIndexResponse.ModelIndex.name": "inference/grpc_predict_v2.proto",
+        "inference.RepositoryIndexResponse.ModelIndex.version": "inference/grpc_predict_v2.proto",
+        "inference.RepositoryIndexResponse.ModelIndex.state": "inference/grpc_predict_v2.proto",
+        "inference.RepositoryIndexResponse.ModelIndex.reason": "inference/grpc_predict_v2.proto",
     ]
 
     /// The message types declared (nested too), by full name: what extension requests may name.
@@ -1049,6 +1254,24 @@ public enum ProtoDescriptors {
         "inference.ModelInferResponse.ParametersEntry",
         "inference.InferParameter",
         "inference.InferTensorContents",
+        "inference.ModelStreamInferResponse",
+        "inference.ModelConfigRequest",
+        "inference.ModelConfigResponse",
+        "inference.ModelConfig",
+        "inference.ModelInput",
+        "inference.ModelOutput",
+        "inference.ModelStatisticsRequest",
+        "inference.StatisticDuration",
+        "inference.InferStatistics",
+        "inference.InferResponseStatistics",
+        "inference.InferBatchStatistics",
+        "inference.MemoryUsage",
+        "inference.ModelStatistics",
+        "inference.ModelStatistics.ResponseStatsEntry",
+        "inference.ModelStatisticsResponse",
+        "inference.RepositoryIndexRequest",
+        "inference.RepositoryIndexResponse",
+        "inference.RepositoryIndexResponse.ModelIndex",
     ]
 
     /// Decodes the base64 of one descriptor (line breaks ignored).

@@ -1,0 +1,103 @@
+"""The Open Inference Protocol's gRPC API through the gateway (issue 15, item 1) with
+tritonclient.grpc: ModelConfig, ModelStatistics and ModelMetadata routed by name/version like
+ModelInfer (perf_analyzer's sequence), RepositoryIndex answered by the gateway, ModelStreamInfer
+as a proxied bidirectional stream, and their errors. The models are oip_model.py servers
+(Triton's full messages, from tritonclient's protos)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import grpc
+import pytest
+
+import harness
+from harness import HERE, child_env, pb
+
+# Not imported here: tritonclient's protos would clash with the stubs generated from Protos/.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("tritonclient") is None, reason="tritonclient missing")
+
+
+def oip_model(procs, model, version):
+    return procs.start(f"oip-{model}-{version}", [sys.executable, str(HERE / "oip_model.py"), "--model", model,
+                                                  "--version", version], env=child_env())
+
+
+@pytest.fixture
+def gw(procs):
+    v1, v2 = oip_model(procs, "iris", "1"), oip_model(procs, "iris", "2")
+    return procs.gateway({"iris": {"default": "1", "versions": {"1": [v1], "2": [v2]}},
+                          "empty": {"default": "1", "versions": {"1": []}}})
+
+
+def probe(address, *args):
+    out = subprocess.run([sys.executable, str(HERE / "oip_grpc_probe.py"), address, *args],
+                         capture_output=True, text=True, timeout=180, env=child_env())
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_config_statistics_metadata_infer_and_index_with_tritonclient(gw):
+    res = probe(gw.address, "calls")
+    meta = res["metadata"]["value"]
+    assert meta["name"] == "iris" and meta["versions"] == ["1"], res
+    config = res["config_default"]["value"]["config"]
+    assert config["name"] == "iris" and config["max_batch_size"] == 8 and config["input"][0]["data_type"] == "TYPE_FP32"
+    # Fields the gateway's own proto does not declare pass through: the model's whole answer.
+    assert config["parameters"]["served_version"]["string_value"] == "1", config
+    assert res["config_v2"]["value"]["config"]["parameters"]["served_version"]["string_value"] == "2"
+    assert res["infer_default"] == {"version": "1", "id": "r1", "echoed": True}
+    assert res["infer_v2"] == [{"version": "2", "id": "r1", "echoed": True}] * 3
+    (stats,) = res["stats_v2"]["value"]["model_stats"]
+    assert stats["name"] == "iris" and stats["version"] == "2"
+    assert int(stats["inference_count"]) == 3, "the three ModelInfer calls reached version 2"
+    assert int(stats["inference_stats"]["success"]["count"]) == 3
+    assert res["index"]["value"]["models"] == [
+        {"name": "empty", "version": "1", "state": "UNAVAILABLE", "reason": "no ready endpoint"},
+        {"name": "iris", "version": "1", "state": "READY"},
+        {"name": "iris", "version": "2", "state": "READY"},
+    ], res["index"]
+
+
+def test_errors_with_tritonclient(gw):
+    res = probe(gw.address, "calls")
+    for key, status, words in [
+        ("config_unknown_model", "StatusCode.NOT_FOUND", "nope"),
+        ("config_unknown_version", "StatusCode.NOT_FOUND", "9"),
+        ("config_no_endpoint", "StatusCode.UNAVAILABLE", "empty"),
+        ("metadata_unknown", "StatusCode.NOT_FOUND", "nope"),
+        # Triton's "every model" statistics: the gateway routes by model, so a name is required.
+        ("stats_all", "StatusCode.INVALID_ARGUMENT", "model"),
+    ]:
+        assert res[key].get("error") == status, (key, res[key])
+        assert words in res[key]["message"], (key, res[key])
+
+
+def test_repository_index_ready_only_and_other_repositories(gw, procs):
+    stub = pb.oip_grpc.GRPCInferenceServiceStub(procs.channel(gw.address))
+    ready = stub.RepositoryIndex(pb.oip.RepositoryIndexRequest(ready=True), timeout=10)
+    assert [(m.name, m.version, m.state) for m in ready.models] == [("iris", "1", "READY"), ("iris", "2", "READY")]
+    with pytest.raises(grpc.RpcError) as err:
+        stub.RepositoryIndex(pb.oip.RepositoryIndexRequest(repository_name="models"), timeout=10)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND and "unknown repository" in err.value.details()
+
+
+@pytest.mark.parametrize("n", [500])
+def test_model_stream_infer_many_requests_with_tritonclient(gw, n):
+    res = probe(gw.address, "stream", "iris", "2", str(n))
+    assert res["errors"] == [], res["errors"][:3]
+    assert sorted(res["ids"], key=int) == [str(i) for i in range(n)], "every response, once"
+    assert res["versions"] == ["2"] and res["echoed"] == n
+
+
+def test_model_stream_infer_on_the_default_version(gw):
+    res = probe(gw.address, "stream", "iris", "", "50")
+    assert res["errors"] == [] and len(res["ids"]) == 50 and res["versions"] == ["1"]
+
+
+def test_model_stream_infer_for_an_unknown_model_fails_the_stream(gw):
+    res = probe(gw.address, "stream", "nope", "", "3")
+    assert res["ids"] == [] and res["errors"], res
+    assert "nope" in res["errors"][0]
