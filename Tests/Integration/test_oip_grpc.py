@@ -101,3 +101,47 @@ def test_model_stream_infer_for_an_unknown_model_fails_the_stream(gw):
     res = probe(gw.address, "stream", "nope", "", "3")
     assert res["ids"] == [] and res["errors"], res
     assert "nope" in res["errors"][0]
+
+
+def test_model_stream_infer_refuses_requests_for_another_model_and_stays_usable(gw):
+    """Every 10th request names another model: the gateway answers it with an error_message
+    on the stream (it never reaches the model), and the others are served in between."""
+    res = probe(gw.address, "stream", "iris", "2", "200", "wine")
+    assert len(res["other_ids"]) == 20
+    assert len(res["errors"]) == 20, res["errors"][:3]
+    assert all('bound to model "iris" version "2"' in e and 'model "wine"' in e for e in res["errors"]), res["errors"][:3]
+    assert sorted(res["ids"], key=int) == [str(i) for i in range(200) if str(i) not in res["other_ids"]]
+    assert res["versions"] == ["2"] and res["echoed"] == 180
+
+
+def test_model_stream_infer_guard_with_large_and_malformed_requests(gw, procs):
+    """Over the flow-control windows: 1 MiB requests for the bound model are forwarded, a 1 MiB
+    one for another model is dropped without stalling the stream; another version and an
+    unreadable request are refused; the model answers the rest."""
+    oip = pb.oip
+
+    def infer(model, version, rid, size=16):
+        req = oip.ModelInferRequest(model_name=model, model_version=version, id=rid)
+        req.raw_input_contents.append(b"\x01" * size)
+        req.inputs.add(name="INPUT0", datatype="BYTES", shape=[1])
+        return req.SerializeToString()
+    requests = [
+        infer("iris", "2", "a"),
+        infer("wine", "", "b", size=1 << 20),
+        infer("iris", "2", "c", size=1 << 20),
+        infer("iris", "1", "d"),
+        b"\x08\x01",  # field 1 as a varint: not a model name
+        infer("iris", "", "e"),
+        infer("iris", "2", "f", size=1 << 20),
+    ]
+    call = procs.channel(gw.address).stream_stream("/inference.GRPCInferenceService/ModelStreamInfer")
+    answers = [oip.ModelStreamInferResponse.FromString(b) for b in call(iter(requests), timeout=60)]
+    served = sorted(a.infer_response.id for a in answers if not a.error_message)
+    errors = [a.error_message for a in answers if a.error_message]
+    assert served == ["a", "c", "e", "f"], answers
+    assert len(errors) == 3, errors
+    assert any('model "wine"' in e for e in errors)
+    assert any('model "iris" version "1"' in e for e in errors)
+    assert any("cannot read model and version" in e and "wire type 0" in e for e in errors)
+    sizes = {a.infer_response.id: len(a.infer_response.raw_output_contents[0]) for a in answers if not a.error_message}
+    assert sizes == {"a": 16, "c": 1 << 20, "e": 16, "f": 1 << 20}
