@@ -145,3 +145,23 @@ def test_model_stream_infer_guard_with_large_and_malformed_requests(gw, procs):
     assert any("cannot read model and version" in e and "wire type 0" in e for e in errors)
     sizes = {a.infer_response.id: len(a.infer_response.raw_output_contents[0]) for a in answers if not a.error_message}
     assert sizes == {"a": 16, "c": 1 << 20, "e": 16, "f": 1 << 20}
+
+
+def test_echo_model_stream_infer_and_config_through_the_gateway(procs):
+    """byoc-echo-model (the Swift example) serves ModelStreamInfer and ModelConfig too."""
+    echo = procs.echo("echo", "3")
+    gw = procs.gateway({"echo": {"default": "3", "versions": {"3": [echo]}}})
+    oip = pb.oip
+    stub = pb.oip_grpc.GRPCInferenceServiceStub(procs.channel(gw.address))
+    config = stub.ModelConfig(oip.ModelConfigRequest(name="echo"), timeout=10).config
+    assert (config.name, config.platform) == ("echo", "byoc-echo")
+
+    def requests():
+        for i in range(1000):
+            req = oip.ModelInferRequest(model_name="echo", id=str(i))
+            req.raw_input_contents.append(i.to_bytes(4, "little"))
+            yield req
+    answers = list(stub.ModelStreamInfer(requests(), timeout=60))
+    assert [a.infer_response.id for a in answers] == [str(i) for i in range(1000)], "in order, each once"
+    assert all(a.infer_response.raw_output_contents[0] == i.to_bytes(4, "little") for i, a in enumerate(answers))
+    assert {a.infer_response.model_version for a in answers} == {"3"}
