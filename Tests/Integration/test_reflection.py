@@ -16,6 +16,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+import h2raw
 import harness
 from harness import ROOT
 
@@ -155,3 +156,35 @@ def test_grpcurl_list_and_describe(gw):
     out = subprocess.run([grpcurl, "-plaintext", gw.address, "describe", "byoc.v1.Admin.RegisterModel"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "RegisterModelRequest" in out.stdout, out.stderr
+
+
+@pytest.fixture
+def small_gw(procs):
+    return procs.gateway({}, extra=["--max-message-bytes", "1024"])
+
+
+@pytest.mark.parametrize("body,code,words", [
+    (h2raw.grpc_frame(b"\x3a\x00")[:-1], 3, "inside a gRPC message"),            # the stream ends mid-message
+    (h2raw.grpc_frame(b"\x3a\x00" + b"\x00" * 2000), 8, "1024"),                   # over --max-message-bytes
+    (h2raw.grpc_frame(b"\x3a\x00", compressed=True), 3, "compressed"),            # compressed, no grpc-encoding
+])
+def test_bad_framing_on_the_reflection_stream(small_gw, body, code, words):
+    with h2raw.RawH2(small_gw.address) as conn:
+        sid = conn.request("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", body)
+        result = conn.wait(sid, timeout=20)
+    assert result.grpc_status == code, result
+    assert words in (result.grpc_message or ""), result
+
+
+def test_a_cancelled_reflection_stream_leaves_the_gateway_serving(small_gw, procs):
+    with h2raw.RawH2(small_gw.address) as conn:
+        sid = conn.headers("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+        conn.data(sid, h2raw.grpc_frame(reflection_pb2.ServerReflectionRequest(list_services="").SerializeToString()),
+                  end_stream=False)
+        conn.pump(0.5)
+        assert conn.streams[sid].data, "answered before the client half-closed"
+        conn.reset(sid)
+        conn.flush()
+        conn.pump(0.2)
+    db = ProtoReflectionDescriptorDatabase(procs.channel(small_gw.address))
+    assert sorted(db.get_services()) == SERVICES
