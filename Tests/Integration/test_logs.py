@@ -4,6 +4,7 @@ logs; errors and auth."""
 from __future__ import annotations
 
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -124,8 +125,10 @@ def test_byocctl_logs_tail_and_follow(procs, tmp_path):
                              env=child_env(), timeout=30)
     assert missing.returncode == 1 and missing.stderr.startswith("byocctl: NOT_FOUND: "), missing.stderr
 
+    # Ctrl-C (SIGINT) stops following; restored to its default action in the child because a
+    # test run started in the background (`Tests/run &`) hands its children SIGINT ignored.
     follow = subprocess.Popen(argv + ["-f", "--tail", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=child_env())
+                              env=child_env(), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert follow.stdout.readline().startswith("0: listening on ")
         (tmp_path / "say-0").write_text("followed by byocctl\n")
@@ -134,7 +137,7 @@ def test_byocctl_logs_tail_and_follow(procs, tmp_path):
         assert got.get(timeout=2) == "0: followed by byocctl\n"
         assert follow.poll() is None, "-f keeps following"
     finally:
-        follow.send_signal(2)
+        follow.send_signal(signal.SIGINT)
         follow.wait(10)
 
 

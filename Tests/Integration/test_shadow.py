@@ -120,3 +120,30 @@ def test_a_stalled_shadow_does_not_hold_a_large_request(procs):
     payload = b"z" * (4 << 20)
     resp = stub.Predict(harness.predict_request("iris", payload=payload), timeout=30)
     assert resp.payload == payload
+
+
+def test_copies_beyond_the_in_flight_bound_are_dropped_behind(procs):
+    """`--shadow-max-in-flight 2` with one worker and a shadow that answers after 2 s: of 10
+    concurrent calls, 2 get a copy and 8 are counted as dropped "behind"; every caller is
+    served at once, and a call after the copies end gets a copy again."""
+    primary = procs.echo("iris", "1")
+    shadow = procs.start("echo-shadow", [binary("byoc-echo-model"), "--listen", "127.0.0.1:0", "--model", "iris",
+                                         "--version", "2", "--delay-ms", "2000"])
+    routes = procs.dir / "routes-shadow-bound.json"
+    routes.write_text(json.dumps({"models": {"iris": {
+        "default": "1", "versions": {"1": [primary.address], "2": [shadow.address]},
+        "shadow": {"version": "2", "percent": 100}}}}))
+    gw = procs.start("gateway", [binary("byoc-gateway"), "--listen", "127.0.0.1:0", "--routes", str(routes),
+                                 "--workers", "1", "--shadow-max-in-flight", "2"])
+    stub = harness.pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    futures = [stub.Predict.future(harness.predict_request("iris"), timeout=10) for _ in range(10)]
+    assert all(f.result().version == "1" for f in futures)
+
+    def behind():
+        return value(samples(scrape(gw.address)), "byoc_shadow_dropped_total", model="iris", version="2",
+                     reason="behind") or 0
+    assert behind() == 8, behind()
+    assert harness.wait_until(lambda: shadow_count(gw) == 2, timeout=10), shadow_count(gw)
+    stub.Predict(harness.predict_request("iris"), timeout=10)
+    assert harness.wait_until(lambda: shadow_count(gw) == 3, timeout=10), shadow_count(gw)
+    assert behind() == 8

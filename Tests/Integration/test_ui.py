@@ -384,3 +384,81 @@ exec {binary("byoc-echo-model")}
     assert not browser.visible("#logs-card")
     browser.pump(0.2)
     assert not browser.errors, f"JavaScript errors: {browser.errors}"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_ui_register_form_and_version_charts(procs, tmp_path, browser, width):
+    """The register form splits Command like a shell and sends resources and autoscaling; a
+    version's Charts button shows its requests/s, error rate, p50/p99 and ready replicas from
+    the gateway's own history (sampled every 300 ms here)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    gw = procs.start("gateway", [binary("byoc-gateway"), "--listen", "127.0.0.1:0", "--db", str(tmp_path / "r.sqlite"),
+                                 "--state-dir", str(state), "--workers", "2", "--stats-interval-ms", "300"])
+    mobile = width < 500
+    browser.set_viewport(width, 844 if mobile else 900, mobile=mobile)
+    browser.navigate(f"http://{gw.address}/")
+    browser.wait_for("document.getElementById('conn').classList.contains('live')", what="the first refresh")
+
+    browser.fill("#reg-model", "charts")
+    browser.fill("#reg-version", "1")
+    browser.fill("#reg-command", "sh -c 'exec oops")
+    browser.click("#reg-submit")
+    message = browser.wait_for("(() => { const e = document.getElementById('reg-result');"
+                               " return e.classList.contains('err') && e.textContent; })()", what="the quote error")
+    assert message == "Command: unterminated single quote", message
+    # Split on whitespace, `sh -c 'exec BIN'` would be four words and never start.
+    browser.fill("#reg-command", f"sh -c 'exec {binary('byoc-echo-model')}'")
+    browser.fill("#reg-max", "2")
+    browser.fill("#reg-target", "2")
+    browser.fill("#reg-down-delay", "30")
+    browser.fill("#reg-cpu-request", "250m")
+    browser.fill("#reg-mem-limit", "256Mi")
+    browser.click("#reg-submit")
+    browser.wait_for("document.getElementById('reg-result').classList.contains('ok')", what="the registration")
+    browser.wait_for(f"(() => {{ const r = document.querySelector('{row('charts', '1')}');"
+                     f" return r && r.dataset.state === 'READY'; }})()", timeout=60, what="charts v1 READY")
+    status, model = http_json(gw.address, "GET", "/api/v1/models/charts")
+    assert status == 200, model
+    version = model["versions"][0]
+    assert version["command"] == ["sh", "-c", f"exec {binary('byoc-echo-model')}"], version
+    assert version["resources"]["cpuRequest"] == "250m" and version["resources"]["memoryLimit"] == "256Mi", version
+    assert version["autoscaling"]["targetConcurrency"] == 2, version
+    assert version["autoscaling"]["scaleDownDelaySeconds"] == 30, version
+
+    # 30 calls answered, 5 past their deadline (the model sleeps 300 ms, the call allows 50).
+    for _ in range(30):
+        status, body = http_json(gw.address, "POST", "/api/v1/models/charts/predict", {"inputs": {"x": [1.0]}})
+        assert status == 200, body
+    for _ in range(5):
+        status, body = http_json(gw.address, "POST", "/api/v1/models/charts/predict",
+                                 {"inputs": {"x": [1.0]}, "parameters": {"delay_ms": "300"}, "timeoutMs": 50})
+        assert status == 504 and body["error"]["code"] == "DEADLINE_EXCEEDED", body
+    status, stats = http_json(gw.address, "GET", "/api/v1/stats?model=charts&version=1")
+    assert status == 200 and [s["version"] for s in stats["series"]] == ["1"], stats
+    assert {"rps", "errorRate", "p50Ms", "p99Ms", "replicas"} <= set(stats["series"][0]), stats
+    status, body = http_json(gw.address, "GET", "/api/v1/stats?seconds=-1")
+    assert status == 400 and body["error"]["code"] == "INVALID_ARGUMENT", body
+
+    browser.click(f"{row('charts', '1')} button[data-action=charts]")
+    browser.wait_for("(() => { const c = document.querySelector('#charts .chart[data-chart=rps]');"
+                     " return c && Number(c.dataset.points) >= 3 && !!c.querySelector('polyline'); })()",
+                     timeout=20, what="the requests/s chart")
+    assert browser.text("#charts-title") == "Charts · charts v1"
+    # Every figure appears once a sample covers the calls above.
+    browser.wait_for("[...document.querySelectorAll('#charts .chart[data-chart=errors] polyline')].length > 0"
+                     " && document.querySelectorAll('#charts .chart[data-chart=latency] polyline.s1').length > 0"
+                     " && document.querySelector('#charts .chart[data-chart=replicas] .legend').textContent === 'now 1'"
+                     " && /^now [1-9][0-9.]* %$/.test(document.querySelector('#charts .chart[data-chart=errors] .legend').textContent)",
+                     timeout=20, what="error rate, p50/p99 and replicas")
+    # The deadline-exceeded calls lift the error-rate line off its baseline (y = 124 of 140).
+    error_top = browser.eval("Math.min(...[...document.querySelectorAll('#charts .chart[data-chart=errors] polyline')]"
+                             ".flatMap((p) => p.getAttribute('points').split(' ').map((xy) => Number(xy.split(',')[1]))))")
+    assert error_top < 124, f"the error-rate line never leaves the baseline (y {error_top})"
+    if mobile:
+        assert browser.eval("document.documentElement.scrollWidth") <= width
+    browser.screenshot(SHOTS / f"charts-{width}.png")
+    browser.click("#charts-close")
+    assert not browser.visible("#charts-card")
+    browser.pump(0.2)
+    assert not browser.errors, f"JavaScript errors: {browser.errors}"

@@ -110,6 +110,40 @@ final class MetricsTests: XCTestCase {
         XCTAssertGreaterThan(p99, 1)
         XCTAssertLessThanOrEqual(p99, 2.5)
     }
+
+    /// Error rate, p50 and ready replicas per sample, and the model/version/seconds query.
+    func testStatsHistoryFiguresAndQuery() {
+        let iris = VersionLabel(model: "iris", version: "1")
+        let other = VersionLabel(model: "other", version: "1")
+        let history = StatsHistory(capacity: 10)
+        func snapshot(ok: Int, failed: Int, replicas: Int) -> MetricsSnapshot {
+            var s = MetricsSnapshot()
+            s.calls[iris] = ["OK": ok, "DEADLINE_EXCEEDED": failed]
+            var h = LatencyHistogram()
+            for _ in 0..<(ok + failed) { h.observe(nanos: 1_000_000) }
+            s.latency[iris] = h
+            s.readyEndpoints = [iris: replicas, other: 2]
+            return s
+        }
+        history.record(snapshot(ok: 0, failed: 0, replicas: 1), nanos: 0, unixMs: 0)
+        history.record(snapshot(ok: 30, failed: 10, replicas: 1), nanos: 1_000_000_000, unixMs: 1000)
+        history.record(snapshot(ok: 30, failed: 10, replicas: 3), nanos: 2_000_000_000, unixMs: 2000)
+        let json = history.jsonObject(intervalSeconds: 1)
+        let series = json["series"] as? [[String: Any]] ?? []
+        XCTAssertEqual(series.map { $0["model"] as? String }, ["iris", "other"], "a version with replicas and no calls has a series")
+        let first = series[0]
+        XCTAssertEqual((first["errorRate"] as? [Any])?.first as? Double, 0.25)
+        XCTAssertTrue((first["errorRate"] as? [Any])?.last is NSNull, "no calls in the second interval: no rate")
+        XCTAssertEqual(first["replicas"] as? [Double], [1, 3])
+        XCTAssertEqual(first["rps"] as? [Double], [40, 0])
+        let p50 = (first["p50Ms"] as? [Any])?.first as? Double ?? 0
+        XCTAssertGreaterThan(p50, 0.5)
+        XCTAssertLessThanOrEqual(p50, 1)
+        let one = history.jsonObject(intervalSeconds: 1, StatsHistory.Query(model: "iris", version: "1", seconds: 1))
+        XCTAssertEqual(one["timestamps"] as? [Int64], [2000])
+        XCTAssertEqual((one["series"] as? [[String: Any]])?.map { $0["replicas"] as? [Double] }, [[3]])
+        XCTAssertEqual((history.jsonObject(intervalSeconds: 1, StatsHistory.Query(model: "nope"))["series"] as? [Any])?.count, 0)
+    }
 }
 
 /// Metrics hygiene: process metrics, build info, deleted versions' series, OpenMetrics.

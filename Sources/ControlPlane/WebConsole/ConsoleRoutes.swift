@@ -23,7 +23,7 @@ import Transport
 /// | POST /api/v1/models/{model}/predict `{version, inputs, parameters, payload}` | Inference/Predict | 200 `{model, version, outputs, latencyMs}` |
 /// | GET /api/v1/events?model=&version=&since=&limit= | ListEvents (`since` in Unix ms) | 200 `{events: [Event]}` |
 /// | GET /api/v1/models/{model}/versions/{version}/logs?tail=N | GetLogs (no follow; the UI polls) | 200 `{lines: [LogLine]}` |
-/// | GET /api/v1/stats | - | rps and p99 per model version, last minutes |
+/// | GET /api/v1/stats?model=&version=&seconds= | - | per model version, the last hour (or `seconds`): rps, error rate, p50/p99, ready replicas |
 ///
 /// Errors: `{"error": {"code": "NOT_FOUND", "message": "..."}}` with the HTTP status of
 /// `APIError.httpStatus` (the gRPC status the Admin API or the model returned).
@@ -213,9 +213,16 @@ enum ConsoleRoutes {
                 return .json(200, ["lines": lines.map { $0.jsonObject() }])
             }
         }
-        r.add("GET", "/api/v1/stats", requiresAuth: true) { _, responder in
-            let seconds = Double(console.options.statsIntervalNanos) / 1e9
-            responder.respond(.json(200, console.stats.jsonObject(intervalSeconds: seconds)))
+        r.add("GET", "/api/v1/stats", requiresAuth: true) { request, responder in
+            let interval = Double(console.options.statsIntervalNanos) / 1e9
+            do {
+                let query = try statsQuery(request.queryItems)
+                responder.respond(.json(200, console.stats.jsonObject(intervalSeconds: interval, query)))
+            } catch let error as APIError {
+                responder.respond(.jsonError(error.status, code: error.code, message: error.message))
+            } catch {
+                responder.respond(.jsonError(500, code: "INTERNAL", message: "\(error)"))
+            }
         }
         return r
     }
@@ -252,6 +259,23 @@ enum ConsoleRoutes {
             message.limit = value
         }
         return message
+    }
+
+    /// The history query of `/api/v1/stats` (`model`, `version`, `seconds`: the newest samples
+    /// covering that long).
+    static func statsQuery(_ items: [String: String]) throws -> StatsHistory.Query {
+        if let unknown = items.keys.sorted().first(where: { !["model", "version", "seconds"].contains($0) }) {
+            throw APIError.invalid("unknown query parameter \"\(unknown)\" (model, version, seconds)")
+        }
+        var query = StatsHistory.Query(model: items["model"].flatMap { $0.isEmpty ? nil : $0 },
+                                       version: items["version"].flatMap { $0.isEmpty ? nil : $0 })
+        if let text = items["seconds"], !text.isEmpty {
+            guard let seconds = Double(text), seconds > 0, seconds.isFinite else {
+                throw APIError.invalid("seconds must be a positive number, got \"\(text)\"")
+            }
+            query.seconds = seconds
+        }
+        return query
     }
 
     /// The GetLogs request of `/logs`'s query (`tail`, lines per replica); never follows.

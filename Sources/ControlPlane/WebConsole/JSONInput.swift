@@ -48,8 +48,8 @@ extension JSONValue {
     public static func object(_ body: [UInt8]) throws -> [String: JSONValue] {
         if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return [:] }
         let value: JSONValue
-        do { value = try JSONDecoder().decode(JSONValue.self, from: Data(body)) } catch {
-            throw APIError.invalid("the request body is not valid JSON")
+        do { value = try JSONValue.parse(body) } catch {
+            throw APIError.invalid("the request body is not valid JSON (\(error))")
         }
         guard case .object(let fields) = value else { throw APIError.invalid("the request body must be a JSON object") }
         return fields

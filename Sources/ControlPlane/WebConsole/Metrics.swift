@@ -70,6 +70,8 @@ public struct MetricsSnapshot: Sendable {
     public var shadowCalls: [VersionLabel: [String: Int]] = [:]
     public var shadowLatency: [VersionLabel: LatencyHistogram] = [:]
     public var shadowDropped: [VersionLabel: [String: Int]] = [:]
+    /// Ready endpoints (replicas) of every version in the newest route table.
+    public var readyEndpoints: [VersionLabel: Int] = [:]
     public var http2Connections = 0
     public var http2Streams = 0
     public var http1Connections = 0
@@ -92,6 +94,11 @@ public struct MetricsSnapshot: Sendable {
         self.control = control
         workers = samples.count
         let newest = samples.compactMap(\.routeTable).max(by: { $0.generation < $1.generation })
+        for (model, routes) in newest?.models ?? [:] {
+            for (version, endpoints) in routes.versions {
+                readyEndpoints[VersionLabel(model: model, version: version)] = endpoints.count
+            }
+        }
         func routed(_ label: VersionLabel) -> Bool {
             guard let newest, newest.generation > 0, !label.model.isEmpty else { return true }
             return newest.models[label.model]?.versions[label.version] != nil

@@ -1,15 +1,20 @@
 import Foundation
 import Routing
 
-/// Requests per second and p99 latency per model version over the last minutes, for the UI's
-/// sparklines: a ring buffer of samples taken every few seconds off the request path (from
-/// the same summed worker counters as /metrics).
+/// Requests per second, error rate, p50/p99 latency and ready replicas per model version over
+/// the last hour, for the UI's sparklines and charts: a ring buffer of samples taken every few
+/// seconds off the request path (from the same summed worker counters as /metrics).
 public final class StatsHistory: @unchecked Sendable {
     /// One point of one series.
     public struct Point: Sendable, Equatable {
         public var rps: Double
-        /// nil when the interval had no calls.
+        /// Latency quantiles of the interval's calls; nil when it had none.
+        public var p50Ms: Double?
         public var p99Ms: Double?
+        /// Share of the interval's calls that did not end OK (0...1); nil when it had none.
+        public var errorRate: Double?
+        /// Ready replicas at the sample (endpoints in the route table).
+        public var replicas: Int
     }
 
     public let capacity: Int
@@ -17,10 +22,11 @@ public final class StatsHistory: @unchecked Sendable {
     private var timestamps: [Int64] = []
     private var series: [VersionLabel: [Point?]] = [:]
     private var previousCalls: [VersionLabel: Int] = [:]
+    private var previousErrors: [VersionLabel: Int] = [:]
     private var previousLatency: [VersionLabel: LatencyHistogram] = [:]
     private var previousAt: UInt64?
 
-    public init(capacity: Int = 60) {
+    public init(capacity: Int = 720) {
         self.capacity = max(2, capacity)
     }
 
@@ -30,24 +36,35 @@ public final class StatsHistory: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         var calls: [VersionLabel: Int] = [:]
-        for label in snapshot.calls.keys where !label.model.isEmpty { calls[label] = snapshot.totalCalls(label) }
+        var errors: [VersionLabel: Int] = [:]
+        for (label, byCode) in snapshot.calls where !label.model.isEmpty {
+            calls[label] = snapshot.totalCalls(label)
+            errors[label] = byCode.filter { $0.key != "OK" }.values.reduce(0, +)
+        }
         let latency = snapshot.latency.filter { !$0.key.model.isEmpty }
         defer {
             previousCalls = calls
+            previousErrors = errors
             previousLatency = latency
             previousAt = nanos
         }
         guard let previousAt, nanos > previousAt else { return }
         let seconds = Double(nanos - previousAt) / 1e9
         timestamps.append(unixMs)
-        for label in Set(calls.keys).union(series.keys) {
+        let labels = Set(calls.keys).union(series.keys).union(snapshot.readyEndpoints.filter { $0.value > 0 }.keys)
+        for label in labels {
             let delta = max(0, (calls[label] ?? 0) - (previousCalls[label] ?? 0))
+            let failed = max(0, (errors[label] ?? 0) - (previousErrors[label] ?? 0))
             var histogram = latency[label] ?? LatencyHistogram()
             if let before = previousLatency[label] {
                 for index in histogram.buckets.indices { histogram.buckets[index] -= before.buckets[index] }
                 histogram.count -= before.count
             }
-            let point = Point(rps: Double(delta) / seconds, p99Ms: Self.quantile(0.99, histogram).map { $0 * 1000 })
+            let point = Point(rps: Double(delta) / seconds,
+                              p50Ms: Self.quantile(0.5, histogram).map { $0 * 1000 },
+                              p99Ms: Self.quantile(0.99, histogram).map { $0 * 1000 },
+                              errorRate: delta > 0 ? min(1, Double(failed) / Double(delta)) : nil,
+                              replicas: snapshot.readyEndpoints[label] ?? 0)
             var points = series[label] ?? Array(repeating: nil, count: timestamps.count - 1)
             points.append(point)
             series[label] = points
@@ -57,8 +74,8 @@ public final class StatsHistory: @unchecked Sendable {
             timestamps.removeFirst(drop)
             for key in series.keys { series[key]!.removeFirst(min(drop, series[key]!.count)) }
         }
-        // Forget series without a call in the whole window.
-        series = series.filter { _, points in points.contains { ($0?.rps ?? 0) > 0 } }
+        // Forget series with neither a call nor a replica in the whole window.
+        series = series.filter { _, points in points.contains { ($0?.rps ?? 0) > 0 || ($0?.replicas ?? 0) > 0 } }
     }
 
     /// The `q` quantile in seconds of a histogram's observations (linear within a bucket);
@@ -80,20 +97,44 @@ public final class StatsHistory: @unchecked Sendable {
         return Double(bounds[bounds.count - 1]) / 1e9
     }
 
-    /// The JSON of `GET /api/v1/stats`.
-    public func jsonObject(intervalSeconds: Double) -> [String: Any] {
+    /// Which part of the history `GET /api/v1/stats` returns.
+    public struct Query: Sendable, Equatable {
+        /// Only this model's (and with `version`, this version's) series; nil: every series.
+        public var model: String?
+        public var version: String?
+        /// The newest samples covering this many seconds; nil: the whole history.
+        public var seconds: Double?
+
+        public init(model: String? = nil, version: String? = nil, seconds: Double? = nil) {
+            self.model = model
+            self.version = version
+            self.seconds = seconds
+        }
+    }
+
+    /// The JSON of `GET /api/v1/stats`: timestamps and, per version, one list per figure.
+    public func jsonObject(intervalSeconds: Double, _ query: Query = Query()) -> [String: Any] {
         lock.lock()
         defer { lock.unlock() }
+        var keep = timestamps.count
+        if let seconds = query.seconds, intervalSeconds > 0 {
+            keep = min(keep, max(1, Int((seconds / intervalSeconds).rounded(.up))))
+        }
         var list: [[String: Any]] = []
         for label in series.keys.sorted() {
-            let points = series[label]!
-            let rps: [Any] = points.map { $0.map { round3($0.rps) as Any } ?? NSNull() }
-            let p99: [Any] = points.map { $0?.p99Ms.map { round3($0) as Any } ?? NSNull() }
-            list.append(["model": label.model, "version": label.version, "rps": rps, "p99Ms": p99,
+            if let model = query.model, label.model != model { continue }
+            if let version = query.version, label.version != version { continue }
+            let points = series[label]!.suffix(keep)
+            func column(_ value: (Point) -> Double?) -> [Any] {
+                points.map { point in point.flatMap(value).map { round3($0) as Any } ?? NSNull() }
+            }
+            list.append(["model": label.model, "version": label.version, "rps": column { $0.rps },
+                         "p50Ms": column { $0.p50Ms }, "p99Ms": column { $0.p99Ms },
+                         "errorRate": column { $0.errorRate }, "replicas": column { Double($0.replicas) },
                          "lastRps": round3(points.last??.rps ?? 0),
                          "lastP99Ms": points.last??.p99Ms.map { round3($0) as Any } ?? NSNull()])
         }
-        return ["intervalSeconds": intervalSeconds, "timestamps": timestamps, "series": list]
+        return ["intervalSeconds": intervalSeconds, "timestamps": Array(timestamps.suffix(keep)), "series": list]
     }
 
     private func round3(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }

@@ -47,7 +47,7 @@ enum UIAssets {
           <label>Model<input id="reg-model" name="model" placeholder="iris" required></label>
           <label>Version<input id="reg-version" name="version" placeholder="1" required></label>
         </div>
-        <label>Command <span class="muted">(local runtime; space-separated)</span><input id="reg-command" name="command" placeholder="/usr/local/bin/my-model --flag"></label>
+        <label>Command <span class="muted">(local runtime; split like a shell: 'quotes' and "quotes" keep spaces)</span><input id="reg-command" name="command" placeholder="/usr/local/bin/my-model --flag"></label>
         <label>Image <span class="muted">(Kubernetes)</span><input id="reg-image" name="image" placeholder="registry.example.com/iris:1"></label>
         <div class="row3">
           <label>Port<input id="reg-port" name="port" type="number" min="0" max="65535" placeholder="auto"></label>
@@ -55,6 +55,14 @@ enum UIAssets {
           <label>Max replicas<input id="reg-max" name="maxReplicas" type="number" min="0" value="1"></label>
         </div>
         <label>Target in-flight calls per replica <span class="muted">(autoscaling between min and max; 0 = off)</span><input id="reg-target" name="targetConcurrency" type="number" min="0" placeholder="0"></label>
+        <div class="row2">
+          <label>Scale to zero after <span class="muted">(s idle; min 0)</span><input id="reg-zero-after" name="scaleToZeroAfterSeconds" type="number" min="0" placeholder="off"></label>
+          <label>Scale-down delay <span class="muted">(s)</span><input id="reg-down-delay" name="scaleDownDelaySeconds" type="number" min="0" placeholder="default"></label>
+        </div>
+        <div class="row2">
+          <label>CPU request / limit<span class="pair"><input id="reg-cpu-request" name="cpuRequest" placeholder="500m"><input id="reg-cpu-limit" name="cpuLimit" placeholder="2"></span></label>
+          <label>Memory request / limit<span class="pair"><input id="reg-mem-request" name="memoryRequest" placeholder="512Mi"><input id="reg-mem-limit" name="memoryLimit" placeholder="1Gi"></span></label>
+        </div>
         <label>Environment <span class="muted">(KEY=VALUE per line)</span><textarea id="reg-env" name="env" rows="2" placeholder="LOG_LEVEL=info"></textarea></label>
         <details id="reg-pod">
           <summary>Kubernetes pod options</summary>
@@ -111,6 +119,17 @@ enum UIAssets {
     </div>
     <div id="logs-empty" class="empty">No log lines yet.</div>
     <pre id="logs-output" class="output logs" aria-live="polite"></pre>
+  </section>
+
+  <section class="card hidden" id="charts-card">
+    <div class="card-head">
+      <h2 id="charts-title">Charts</h2>
+      <div class="logs-controls">
+        <span id="charts-range" class="muted"></span>
+        <button id="charts-close" class="btn ghost small" type="button">Close</button>
+      </div>
+    </div>
+    <div id="charts" class="charts"></div>
   </section>
 </main>
 
@@ -251,6 +270,17 @@ label.inline { display: flex; align-items: center; gap: 8px; margin: 0; }
 @media (max-width: 700px) { .timeline li { grid-template-columns: 1fr 1fr; } .timeline .what { grid-column: 1 / -1; } }
 .actions { white-space: nowrap; text-align: right; }
 .actions .btn { margin-left: 4px; }
+.pair { display: flex; gap: 6px; } .pair input { min-width: 0; }
+.charts { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 14px; }
+.chart h3 { margin: 0 0 4px; font-size: 13px; font-weight: 600; }
+.chart .legend { font-size: 12px; color: var(--muted, #667); margin-left: 6px; font-weight: 400; }
+svg.chart-plot { display: block; width: 100%; height: auto; background: #fbfcfe; border: 1px solid #e6eaf0; border-radius: 6px; }
+svg.chart-plot polyline { fill: none; stroke-width: 1.6; vector-effect: non-scaling-stroke; }
+svg.chart-plot polyline.s0 { stroke: var(--accent); } svg.chart-plot polyline.s1 { stroke: #d9822b; }
+svg.chart-plot circle.s0 { fill: var(--accent); } svg.chart-plot circle.s1 { fill: #d9822b; }
+svg.chart-plot line.grid { stroke: #e6eaf0; stroke-width: 1; vector-effect: non-scaling-stroke; }
+svg.chart-plot text { font-size: 10px; fill: #7a8494; }
+@media (max-width: 700px) { .charts { grid-template-columns: 1fr; } }
 svg.spark { display: block; width: 96px; height: 24px; }
 svg.spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; }
 svg.spark polygon { fill: rgba(47,111,237,.12); stroke: none; }
@@ -495,6 +525,36 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
   // ---------------------------------------------------------------- rendering
   const enc = encodeURIComponent;
   function intOrZero(s) { const n = parseInt(s, 10); return Number.isFinite(n) ? n : 0; }
+  // Splits a command line like a POSIX shell splits words (no expansions), as byocctl does:
+  // '...' literal, "..." with \" \\ \$ \` escapes, a backslash escapes the next character.
+  function shellWords(text) {
+    const words = [];
+    let cur = '', inWord = false, i = 0;
+    while (i < text.length) {
+      const c = text[i++];
+      if (c === ' ' || c === '\t' || c === '\n') { if (inWord) { words.push(cur); cur = ''; inWord = false; } continue; }
+      inWord = true;
+      if (c === "'") {
+        const end = text.indexOf("'", i);
+        if (end < 0) throw new Error('unterminated single quote');
+        cur += text.slice(i, end); i = end + 1;
+      } else if (c === '"') {
+        let closed = false;
+        while (i < text.length) {
+          const d = text[i++];
+          if (d === '"') { closed = true; break; }
+          if (d === '\\' && i < text.length && '"\\$`\n'.includes(text[i])) { if (text[i] !== '\n') cur += text[i]; i++; } else cur += d;
+        }
+        if (!closed) throw new Error('unterminated double quote');
+      } else if (c === '\\') {
+        if (i >= text.length) throw new Error('trailing backslash');
+        if (text[i] !== '\n') cur += text[i];
+        i++;
+      } else cur += c;
+    }
+    if (inWord) words.push(cur);
+    return words;
+  }
   function fmtRps(x) { return x == null ? '–' : (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)); }
   function fmtMs(x) { return x == null ? '–' : (x >= 1000 ? (x / 1000).toFixed(2) + ' s' : x >= 10 ? x.toFixed(0) + ' ms' : x.toFixed(2) + ' ms'); }
 
@@ -573,7 +633,7 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
           h('td', { 'data-label': 'Ready', class: 'num', text: v.readyReplicas + '/' + (v.desiredReplicas || v.minReplicas) }),
           h('td', { 'data-label': 'Req/s', class: 'num', text: fmtRps(s ? s.lastRps : null) }),
           h('td', { 'data-label': 'p99', class: 'num', text: fmtMs(s ? s.lastP99Ms : null) }),
-          h('td', { 'data-label': 'Last minutes' }, sparkline(s ? s.rps : [])),
+          h('td', { 'data-label': 'Last minutes' }, sparkline(s ? s.rps.slice(-SPARK_POINTS) : [])),
           h('td', { class: 'actions' }, readOnly ? null : [
             h('button', {
               class: 'btn small', type: 'button', 'data-action': 'default', disabled: isDefault,
@@ -584,6 +644,7 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
             }, 'Set default'),
             h('button', { class: 'btn small', type: 'button', 'data-action': 'scale', onclick: () => openScale(v) }, 'Scale'),
             h('button', { class: 'btn small', type: 'button', 'data-action': 'logs', onclick: () => showLogs(m.name, v.version) }, 'Logs'),
+            h('button', { class: 'btn small', type: 'button', 'data-action': 'charts', onclick: () => showCharts(m.name, v.version) }, 'Charts'),
             h('button', {
               class: 'btn small link-danger', type: 'button', 'data-action': 'delete',
               onclick: () => confirmDelete('Delete ' + m.name + ' v' + v.version + '?',
@@ -711,17 +772,97 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     $('logs-card').classList.add('hidden');
   });
 
+  // ---------------------------------------------------------------- charts
+  // One version's last hour from the gateway's own history (/api/v1/stats?model=&version=):
+  // requests/s, error rate, p50/p99 latency and ready replicas, redrawn with each refresh.
+  const SPARK_POINTS = 60;
+  const charts = { model: null, version: null };
+  function showCharts(model, version) {
+    charts.model = model; charts.version = version;
+    $('charts-title').textContent = 'Charts · ' + model + ' v' + version;
+    $('charts-card').dataset.model = model;
+    $('charts-card').dataset.version = version;
+    $('charts').replaceChildren();
+    $('charts-card').classList.remove('hidden');
+    $('charts-card').scrollIntoView({ behavior: 'smooth', block: 'start' });
+    refreshCharts().catch((e) => toast(e.message, true));
+  }
+  $('charts-close').addEventListener('click', () => {
+    charts.model = null; charts.version = null;
+    $('charts-card').classList.add('hidden');
+  });
+  function span(ms) { const s = Math.round(ms / 1000); return s < 120 ? s + ' s' : Math.round(s / 60) + ' min'; }
+  function fmtAxis(x) { return Number.isInteger(x) ? String(x) : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toPrecision(2); }
+  function lineChart(id, title, unit, lines, timestamps, W) {
+    const H = 140, L = 34, B = 16, T = 6;
+    const ns = 'http://www.w3.org/2000/svg';
+    const el = (name, attrs, text) => {
+      const e = document.createElementNS(ns, name);
+      for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+      if (text !== undefined) e.textContent = text;
+      return e;
+    };
+    const svg = el('svg', { class: 'chart-plot', viewBox: '0 0 ' + W + ' ' + H,
+      role: 'img', 'aria-label': title });
+    const values = lines.flatMap((l) => l.values).filter((v) => v != null);
+    const max = Math.max(...values, 0) || 1;
+    for (const f of [0, 0.5, 1]) {
+      const y = T + (1 - f) * (H - T - B);
+      svg.append(el('line', { class: 'grid', x1: L, x2: W, y1: y, y2: y }), el('text', { x: 2, y: y + 3 }, fmtAxis(max * f)));
+    }
+    const n = timestamps.length;
+    if (n) {
+      svg.append(el('text', { x: L, y: H - 3 }, '−' + span(timestamps[n - 1] - timestamps[0])), el('text', { x: W - 22, y: H - 3 }, 'now'));
+    }
+    lines.forEach((l, k) => {
+      // A gap (no calls in an interval: no latency) breaks the line.
+      let run = [];
+      const flush = () => {
+        if (run.length === 1) { const [x, y] = run[0].split(','); svg.append(el('circle', { class: 's' + k, cx: x, cy: y, r: 2.5 })); }
+        if (run.length) svg.append(el('polyline', { class: 's' + k, points: run.join(' ') }));
+        run = [];
+      };
+      l.values.forEach((v, i) => {
+        if (v == null) { flush(); return; }
+        const x = n > 1 ? L + (i / (n - 1)) * (W - L) : W;
+        run.push(x.toFixed(1) + ',' + (T + (1 - v / max) * (H - T - B)).toFixed(1));
+      });
+      flush();
+    });
+    const last = lines.map((l) => { const v = l.values.filter((x) => x != null).pop(); return l.name + ' ' + (v == null ? '–' : fmtAxis(v) + unit); });
+    return h('div', { class: 'chart', 'data-chart': id, 'data-points': String(n) },
+      h('h3', {}, title, h('span', { class: 'legend', text: last.join(' · ') })), svg);
+  }
+  async function refreshCharts() {
+    const { model, version } = charts;
+    if (!model) return;
+    const r = await api('GET', '/api/v1/stats?model=' + enc(model) + '&version=' + enc(version));
+    if (charts.model !== model || charts.version !== version) return;
+    const s = ((r && r.series) || [])[0] || { rps: [], errorRate: [], p50Ms: [], p99Ms: [], replicas: [] };
+    const ts = (r && r.timestamps || []).slice(-s.rps.length);
+    $('charts-range').textContent = ts.length ? 'last ' + span(ts[ts.length - 1] - ts[0]) + ', every ' + r.intervalSeconds + ' s' : 'no samples yet';
+    // The plots' user units are their CSS pixels (two columns when wide), so text is not stretched.
+    const wide = $('charts').clientWidth || 600, cols = wide > 700 ? 2 : 1;
+    const W = Math.max(160, Math.floor((wide - 14 * (cols - 1)) / cols));
+    $('charts').replaceChildren(
+      lineChart('rps', 'Requests/s', '', [{ name: 'now', values: s.rps }], ts, W),
+      lineChart('errors', 'Error rate', ' %', [{ name: 'now', values: s.errorRate.map((v) => (v == null ? null : v * 100)) }], ts, W),
+      lineChart('latency', 'Latency', ' ms', [{ name: 'p50', values: s.p50Ms }, { name: 'p99', values: s.p99Ms }], ts, W),
+      lineChart('replicas', 'Ready replicas', '', [{ name: 'now', values: s.replicas }], ts, W));
+  }
+
   // ---------------------------------------------------------------- refresh loop
   async function refresh() {
     if (state.busy) return;
     state.busy = true;
     try {
-      const [models, stats] = await Promise.all([api('GET', '/api/v1/models'), api('GET', '/api/v1/stats')]);
+      const [models, stats] = await Promise.all([api('GET', '/api/v1/models'), api('GET', '/api/v1/stats?seconds=300')]);
       state.models = (models && models.models) || [];
       state.stats = new Map(((stats && stats.series) || []).map((s) => [s.model + '/' + s.version, s]));
       renderModels();
       renderTryModels();
       if (!(state.info && state.info.mode === 'routes')) { renderTimelineModels(); await refreshTimeline(); }
+      if (charts.model) await refreshCharts();
       setConn(true);
     } catch (e) {
       setConn(false, e.status === 401 ? 'sign-in required' : e.message);
@@ -762,18 +903,22 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
       tolerations.push(e < 0 ? { key: taint, operator: 'Exists', value: '', effect }
                              : { key: taint.slice(0, e), operator: 'Equal', value: taint.slice(e + 1), effect });
     }
-    const command = $('reg-command').value.trim();
+    let command;
+    try { command = shellWords($('reg-command').value); } catch (e) { out.className = 'result err'; out.textContent = 'Command: ' + e.message; return; }
     const gpus = intOrZero($('reg-gpus').value), gpuResource = $('reg-gpu-resource').value.trim();
     const body = {
       model: $('reg-model').value.trim(), version: $('reg-version').value.trim(),
-      image: $('reg-image').value.trim(), command: command ? command.split(/\s+/) : [],
+      image: $('reg-image').value.trim(), command,
       port: intOrZero($('reg-port').value), minReplicas: intOrZero($('reg-min').value), maxReplicas: intOrZero($('reg-max').value),
       env, nodeSelector, tolerations, allowRoot: $('reg-allow-root').checked,
       imagePullSecrets: $('reg-pull-secrets').value.split(',').map((x) => x.trim()).filter((x) => x),
     };
-    if (gpus || gpuResource) body.resources = { gpus, gpuResource };
-    const target = intOrZero($('reg-target').value);
-    if (target) body.autoscaling = { targetConcurrency: target };
+    const resources = { cpuRequest: $('reg-cpu-request').value.trim(), cpuLimit: $('reg-cpu-limit').value.trim(),
+      memoryRequest: $('reg-mem-request').value.trim(), memoryLimit: $('reg-mem-limit').value.trim(), gpus, gpuResource };
+    if (Object.values(resources).some((x) => x)) body.resources = resources;
+    const autoscaling = { targetConcurrency: intOrZero($('reg-target').value),
+      scaleToZeroAfterSeconds: intOrZero($('reg-zero-after').value), scaleDownDelaySeconds: intOrZero($('reg-down-delay').value) };
+    if (Object.values(autoscaling).some((x) => x)) body.autoscaling = autoscaling;
     $('reg-submit').disabled = true;
     try {
       const v = await api('POST', '/api/v1/models', body);

@@ -13,8 +13,8 @@ public struct WebConsoleOptions: Sendable {
     public var limits = HTTPLimits()
     /// How often the stats ring buffer samples the counters.
     public var statsIntervalNanos: UInt64 = 5_000_000_000
-    /// Samples kept (60 x 5 s = the last 5 minutes).
-    public var statsSamples = 60
+    /// Samples kept (720 x 5 s = the last hour).
+    public var statsSamples = 720
     /// "registry" (Admin API available) or "routes" (static route file, read-only).
     public var mode = "registry"
     public var serverName = "byoc-gateway"

@@ -8,6 +8,10 @@ import Transport
 public struct RouterConfig: Sendable {
     /// Largest request message accepted (RESOURCE_EXHAUSTED above).
     public var maxMessageBytes = 64 << 20
+    /// `--shadow-max-in-flight`: shadow copies one worker keeps in flight per shadow version;
+    /// a call beyond that gets no copy (dropped as `behind`), so a slow shadow costs the
+    /// primary a counter increment rather than a second proxied call.
+    public var shadowMaxInFlight = 64
     /// Upstream connection pool settings.
     public var pool = UpstreamPoolConfig()
     /// Name and version reported by ServerMetadata.
@@ -375,6 +379,8 @@ final class VersionStats {
     var shadowLatency = LatencyHistogram()
     /// Copies dropped, by reason.
     var shadowDrops: [String: Int] = [:]
+    /// Shadow copies to this version open on this worker (also counted in `inFlight`).
+    var shadowInFlight = 0
 
     /// A call routed here starts (`receivedAt`: when its headers arrived): one more in flight,
     /// and the last call time (two stores; the sampler converts the time to wall clock).

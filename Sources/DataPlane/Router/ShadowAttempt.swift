@@ -15,7 +15,8 @@ final class ShadowAttempt: HTTP2StreamDelegate {
     enum DropReason: String {
         /// No endpoint of the shadow version was ready or reachable.
         case unavailable
-        /// The shadow did not take the request bytes as fast as the primary.
+        /// The shadow did not take the request bytes as fast as the primary, or already had
+        /// `RouterConfig.shadowMaxInFlight` copies in flight on this worker.
         case behind
     }
 
@@ -33,9 +34,14 @@ final class ShadowAttempt: HTTP2StreamDelegate {
     private var deadlineTimer: UInt64?
 
     /// Opens the copy at an endpoint of `route` (the shadow version's), with `head`'s headers
-    /// and the primary's remaining deadline; nil when no endpoint takes it (counted as dropped).
+    /// and the primary's remaining deadline; nil when the shadow has its most copies in flight
+    /// or no endpoint takes it (counted as dropped).
     static func open(worker: RouterWorker, route: ResolvedRoute, head: GRPCRequestHead,
                      dropAuthorization: Bool) -> ShadowAttempt? {
+        guard route.stats.shadowInFlight < worker.config.shadowMaxInFlight else {
+            route.stats.shadowDropped(.behind)
+            return nil
+        }
         let shadow = ShadowAttempt(worker: worker, stats: route.stats, receivedAt: head.receivedAt)
         let remaining = head.deadline.map { deadline -> UInt64 in
             let now = monotonicNanos()
@@ -64,6 +70,7 @@ final class ShadowAttempt: HTTP2StreamDelegate {
             }
         }
         route.stats.inFlight += 1
+        route.stats.shadowInFlight += 1
         return shadow
     }
 
@@ -109,6 +116,7 @@ final class ShadowAttempt: HTTP2StreamDelegate {
         if let deadlineTimer { worker.loop.cancelTimer(deadlineTimer) }
         deadlineTimer = nil
         stats.inFlight -= 1
+        stats.shadowInFlight -= 1
         if counted {
             let now = monotonicNanos()
             stats.recordShadow(status: code, latencyNanos: now > receivedAt ? now - receivedAt : 0)

@@ -68,6 +68,7 @@ final class Gateway: @unchecked Sendable {
                                      install: { [weak self] table in await self?.install(table) }, publish: publish)
         var routerConfig = RouterConfig()
         routerConfig.maxMessageBytes = options.maxMessageBytes
+        routerConfig.shadowMaxInFlight = options.shadowMaxInFlight
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
         routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
         if let auth, auth.required { routerConfig.auth = auth.initialTable }
@@ -134,6 +135,7 @@ final class Gateway: @unchecked Sendable {
     private func makeConsole(admin: AdminHandler?, adminStreams: AdminStreamHandler?) -> WebConsole {
         var consoleOptions = WebConsoleOptions()
         consoleOptions.mode = options.routes == nil ? "registry" : "routes"
+        consoleOptions.statsIntervalNanos = UInt64(options.statsIntervalMs) * 1_000_000
         consoleOptions.limits.headerTimeoutNanos = UInt64(options.httpHeaderTimeoutMs) * 1_000_000
         consoleOptions.limits.idleTimeoutNanos = UInt64(options.httpIdleTimeoutMs) * 1_000_000
         // The OIP REST infer body is bounded like a gRPC message.

@@ -17,6 +17,10 @@ struct GatewayOptions {
     var resyncMs = 5_000
     var connectTimeoutMs = 1_000
     var idleTimeoutMs = 60_000
+    /// `--stats-interval-ms`: how often the console's charts sample the counters (720 kept).
+    var statsIntervalMs = 5_000
+    /// `--shadow-max-in-flight`: shadow copies per shadow version per worker, at most.
+    var shadowMaxInFlight = 64
     /// HTTP/1.1 (UI, API, metrics, probes): a request's headers must arrive within this time.
     var httpHeaderTimeoutMs = 10_000
     /// HTTP/1.1: an idle keep-alive connection is closed after this time.
@@ -70,8 +74,12 @@ struct GatewayOptions {
       --resync-ms N               reconciler's periodic resync (default 5000)
       --connect-timeout-ms N      connect timeout to model endpoints, until their HTTP/2 SETTINGS (default 1000)
       --idle-timeout-ms N         close idle upstream connections after (default 60000)
+      --shadow-max-in-flight N    shadow copies in flight per shadow version and worker; a call
+                                  beyond that gets no copy, counted as dropped "behind" (default 64)
       --http-header-timeout-ms N  HTTP/1.1 request headers must arrive within (default 10000)
       --http-idle-timeout-ms N    close idle HTTP/1.1 keep-alive connections after (default 60000)
+      --stats-interval-ms N       sampling period of the console's charts; the last 720 samples
+                                  are kept (default 5000: the last hour)
       --tls-listen HOST:PORT      also serve gRPC over TLS (ALPN h2) on this address
       --tls-cert PEM              TLS certificate chain (default: a self-signed development
                                   certificate generated once into STATE_DIR/tls/)
@@ -114,7 +122,8 @@ struct GatewayOptions {
         var values: [String: String] = [:]
         let known = ["listen", "db", "runtime", "workers", "max-message-bytes", "state-dir", "routes", "grace-period-ms",
                      "max-concurrent-streams", "max-replicas", "resync-ms", "connect-timeout-ms", "idle-timeout-ms",
-                     "http-header-timeout-ms", "http-idle-timeout-ms",
+                     "shadow-max-in-flight",
+                     "http-header-timeout-ms", "http-idle-timeout-ms", "stats-interval-ms",
                      "tls-listen", "tls-cert", "tls-key",
                      "kube-api", "kube-token-file", "kube-ca-file", "namespace", "lease-name", "pod-name",
                      "advertise-address", "routes-configmap", "tokens-secret", "role", "lease-duration-s", "lease-renew-s",
@@ -185,8 +194,10 @@ struct GatewayOptions {
         if let value = try int("resync-ms") { options.resyncMs = value }
         if let value = try int("connect-timeout-ms") { options.connectTimeoutMs = value }
         if let value = try int("idle-timeout-ms") { options.idleTimeoutMs = value }
+        if let value = try int("shadow-max-in-flight") { options.shadowMaxInFlight = value }
         if let value = try int("http-header-timeout-ms") { options.httpHeaderTimeoutMs = value }
         if let value = try int("http-idle-timeout-ms") { options.httpIdleTimeoutMs = value }
+        if let value = try int("stats-interval-ms") { options.statsIntervalMs = value }
         if let (host, port) = try hostPort("tls-listen") {
             options.tlsListenHost = host
             options.tlsListenPort = port

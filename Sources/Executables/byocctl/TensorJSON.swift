@@ -8,29 +8,14 @@ extension TensorJSON {
     static func inputs(fromJSON text: String, dtypes: [String: DataType]) throws -> [String: Tensor] {
         let parsed: [String: JSONValue]
         do {
-            parsed = try JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8))
+            parsed = try JSONValue.parseObject(Array(text.utf8))
         } catch {
-            throw CLIError.usage("--input must be a JSON object of NAME: VALUES, e.g. '{\"x\": [[5.1, 3.5, 1.4, 0.2]]}' (\(describe(error)))")
+            throw CLIError.usage("--input must be a JSON object of NAME: VALUES, e.g. '{\"x\": [[5.1, 3.5, 1.4, 0.2]]}' (\(error))")
         }
         do {
             return try inputs(parsed, dtypes: dtypes)
         } catch let error as TensorJSONError {
             throw CLIError.usage(error.message)
-        }
-    }
-
-    private static func describe(_ error: Error) -> String {
-        switch error {
-        case DecodingError.dataCorrupted(let context):
-            if let underlying = context.underlyingError as NSError?,
-               let detail = underlying.userInfo[NSDebugDescriptionErrorKey] as? String {
-                return detail
-            }
-            return context.debugDescription
-        case DecodingError.typeMismatch(_, let context):
-            return context.codingPath.isEmpty ? "not an object" : context.debugDescription
-        default:
-            return "\(error)"
         }
     }
 }

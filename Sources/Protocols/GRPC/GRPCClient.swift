@@ -66,20 +66,13 @@ public final class GRPCClient: @unchecked Sendable {
 
     private func start(path: String, request: [UInt8], metadata: [(String, String)], timeoutMs: Int?,
                        completion: @escaping (Result<GRPCUnaryResponse, Error>) -> Void) {
-        var headers = [HeaderField(":method", "POST"), HeaderField(":scheme", scheme), HeaderField(":authority", authority),
-                       HeaderField(":path", path), HeaderField("content-type", "application/grpc"),
-                       HeaderField("te", "trailers"), HeaderField("user-agent", "byoc-grpc-client/0.1")]
-        if let timeoutMs { headers.append(HeaderField("grpc-timeout", "\(timeoutMs)m")) }
-        for (name, value) in metadata { headers.append(HeaderField(name.lowercased(), value)) }
         let unary = ClientUnaryCall(authority: authority, completion: completion)
         let call: HTTP2ClientCall
-        do { call = try client.start(headers: headers, delegate: unary) } catch {
-            switch error {
-            case .cannotConnect(let why):
-                completion(.failure(GRPCStatus(.unavailable, "cannot connect to \(authority): \(Self.reason(why))")))
-            case .cannotOpenStream:
-                completion(.failure(GRPCStatus(.unavailable, "cannot open a stream to \(authority)")))
-            }
+        do {
+            call = try client.start(headers: requestHeaders(path: path, metadata: metadata, timeoutMs: timeoutMs),
+                                    delegate: unary)
+        } catch {
+            completion(.failure(startFailure(error)))
             return
         }
         unary.call = call
@@ -102,15 +95,13 @@ public final class GRPCClient: @unchecked Sendable {
 
 /// One client-side unary call: collects the response and completes once.
 final class ClientUnaryCall: HTTP2ClientCallDelegate {
-    let authority: String
     var call: HTTP2ClientCall?
     private var completion: ((Result<GRPCUnaryResponse, Error>) -> Void)?
-    private var headers: [HeaderField] = []
-    private var trailers: [HeaderField] = []
+    private var response: GRPCClientResponse
     private var reader = GRPCMessageReader(maxMessageBytes: Int(Int32.max))
 
     init(authority: String, completion: @escaping (Result<GRPCUnaryResponse, Error>) -> Void) {
-        self.authority = authority
+        self.response = GRPCClientResponse(authority: authority)
         self.completion = completion
     }
 
@@ -123,19 +114,11 @@ final class ClientUnaryCall: HTTP2ClientCallDelegate {
 
     func timedOut() {
         call?.cancel()
-        complete(.failure(GRPCStatus(.deadlineExceeded, "deadline exceeded calling \(authority)")))
+        complete(.failure(GRPCStatus(.deadlineExceeded, "deadline exceeded calling \(response.authority)")))
     }
 
     func call(_ call: HTTP2ClientCall, receivedHeaders headers: HeaderBlock, kind: HeaderKind) {
-        switch kind {
-        case .response:
-            self.headers = headers.fields
-            if headers[field: "grpc-status"] != nil { trailers = self.headers }
-        case .trailers:
-            trailers = headers.fields
-        case .request:
-            break
-        }
+        response.received(headers, kind: kind)
     }
 
     func call(_ call: HTTP2ClientCall, receivedData data: UnsafeRawBufferPointer) {
@@ -146,47 +129,25 @@ final class ClientUnaryCall: HTTP2ClientCallDelegate {
     }
 
     func callEnded(_ call: HTTP2ClientCall, streamClosed: Bool) {
-        finishCall(streamClosed: streamClosed)
+        guard completion != nil else { return }
+        switch response.ending(streamClosed: streamClosed) {
+        case .ok:
+            let messages = reader.takeMessages()
+            guard messages.count == 1 else {
+                complete(.failure(GRPCStatus(.internal, "expected one response message from \(response.authority), "
+                                                        + "got \(messages.count)")))
+                return
+            }
+            complete(.success(GRPCUnaryResponse(message: messages[0], headers: response.headers,
+                                                trailers: response.trailers)))
+        case .failed(let status):
+            complete(.failure(status))
+        case .pending:
+            break
+        }
     }
 
     func call(_ call: HTTP2ClientCall, failed failure: HTTP2ClientCallFailure) {
-        switch failure {
-        case .connectFailed(let error):
-            let why = error.map(GRPCClient.reason) ?? "connection refused"
-            complete(.failure(GRPCStatus(.unavailable, "cannot connect to \(authority): \(why)")))
-        case .connectionLost(let error, let channel):
-            // A TLS channel that failed its handshake (verification, ALPN) could not connect:
-            // say why in one line.
-            if let channel = channel as? EstablishingChannel, !channel.isEstablished {
-                let why = error.map(GRPCClient.reason) ?? "TLS handshake failed"
-                complete(.failure(GRPCStatus(.unavailable, "cannot connect to \(authority): \(why)")))
-            } else {
-                complete(.failure(GRPCStatus(.unavailable, "lost the connection to \(authority)")))
-            }
-        case .reset(let code):
-            complete(.failure(GRPCStatus(.unavailable, "\(authority) reset the stream (HTTP/2 error \(code.rawValue))")))
-        }
-    }
-
-    private func finishCall(streamClosed: Bool) {
-        guard completion != nil else { return }
-        if let status = trailers[field: "grpc-status"] {
-            let code = Int(status).flatMap(GRPCStatusCode.init(rawValue:)) ?? .unknown
-            if code != .ok {
-                let message = trailers[field: "grpc-message"].map(PercentEncoding.decode) ?? ""
-                complete(.failure(GRPCStatus(code, message)))
-                return
-            }
-            let messages = reader.takeMessages()
-            guard messages.count == 1 else {
-                complete(.failure(GRPCStatus(.internal, "expected one response message from \(authority), got \(messages.count)")))
-                return
-            }
-            complete(.success(GRPCUnaryResponse(message: messages[0], headers: headers, trailers: trailers)))
-        } else if let status = headers[field: ":status"], status != "200" {
-            complete(.failure(GRPCStatus(.unknown, "\(authority) answered HTTP \(status)")))
-        } else if streamClosed {
-            complete(.failure(GRPCStatus(.internal, "\(authority) ended the call without grpc-status")))
-        }
+        complete(.failure(response.status(of: failure)))
     }
 }

@@ -11,22 +11,12 @@ extension GRPCClient {
         let delegate = ClientServerStreamingCall(authority: authority, continuation: continuation)
         continuation.onTermination = { [loop] _ in loop.execute { delegate.cancel() } }
         loop.execute { [self] in
-            var headers = [HeaderField(":method", "POST"), HeaderField(":scheme", scheme), HeaderField(":authority", authority),
-                           HeaderField(":path", path), HeaderField("content-type", "application/grpc"),
-                           HeaderField("te", "trailers"), HeaderField("user-agent", "byoc-grpc-client/0.1")]
-            if let timeoutMs { headers.append(HeaderField("grpc-timeout", "\(timeoutMs)m")) }
-            for (name, value) in metadata { headers.append(HeaderField(name.lowercased(), value)) }
             let call: HTTP2ClientCall
-            do { call = try client.start(headers: headers, delegate: delegate) } catch let error as HTTP2ClientError {
-                switch error {
-                case .cannotConnect(let why):
-                    delegate.fail(GRPCStatus(.unavailable, "cannot connect to \(authority): \(Self.reason(why))"))
-                case .cannotOpenStream:
-                    delegate.fail(GRPCStatus(.unavailable, "cannot open a stream to \(authority)"))
-                }
-                return
+            do throws(HTTP2ClientError) {
+                call = try client.start(headers: requestHeaders(path: path, metadata: metadata, timeoutMs: timeoutMs),
+                                        delegate: delegate)
             } catch {
-                delegate.fail(GRPCStatus(.unavailable, "cannot call \(authority): \(error)"))
+                delegate.fail(startFailure(error))
                 return
             }
             delegate.call = call
@@ -39,16 +29,14 @@ extension GRPCClient {
 
 /// One client-side server-streaming call: yields messages as they arrive, ends at the status.
 final class ClientServerStreamingCall: HTTP2ClientCallDelegate, @unchecked Sendable {
-    let authority: String
     var call: HTTP2ClientCall?
     private let continuation: AsyncThrowingStream<[UInt8], Error>.Continuation
-    private var headers: [HeaderField] = []
-    private var trailers: [HeaderField] = []
+    private var response: GRPCClientResponse
     private var reader = GRPCMessageReader(maxMessageBytes: Int(Int32.max))
     private var finished = false
 
     init(authority: String, continuation: AsyncThrowingStream<[UInt8], Error>.Continuation) {
-        self.authority = authority
+        self.response = GRPCClientResponse(authority: authority)
         self.continuation = continuation
     }
 
@@ -68,15 +56,7 @@ final class ClientServerStreamingCall: HTTP2ClientCallDelegate, @unchecked Senda
     }
 
     func call(_ call: HTTP2ClientCall, receivedHeaders headers: HeaderBlock, kind: HeaderKind) {
-        switch kind {
-        case .response:
-            self.headers = headers.fields
-            if headers[field: "grpc-status"] != nil { trailers = self.headers }
-        case .trailers:
-            trailers = headers.fields
-        case .request:
-            break
-        }
+        response.received(headers, kind: kind)
     }
 
     func call(_ call: HTTP2ClientCall, receivedData data: UnsafeRawBufferPointer) {
@@ -91,31 +71,19 @@ final class ClientServerStreamingCall: HTTP2ClientCallDelegate, @unchecked Senda
 
     func callEnded(_ call: HTTP2ClientCall, streamClosed: Bool) {
         guard !finished else { return }
-        if let status = trailers[field: "grpc-status"] {
-            let code = Int(status).flatMap(GRPCStatusCode.init(rawValue:)) ?? .unknown
-            guard code == .ok else {
-                fail(GRPCStatus(code, trailers[field: "grpc-message"].map(PercentEncoding.decode) ?? ""))
-                return
-            }
+        switch response.ending(streamClosed: streamClosed) {
+        case .ok:
             finished = true
             call.end()
             continuation.finish()
-        } else if let status = headers[field: ":status"], status != "200" {
-            fail(GRPCStatus(.unknown, "\(authority) answered HTTP \(status)"))
-        } else if streamClosed {
-            fail(GRPCStatus(.internal, "\(authority) ended the call without grpc-status"))
+        case .failed(let status):
+            fail(status)
+        case .pending:
+            break
         }
     }
 
     func call(_ call: HTTP2ClientCall, failed failure: HTTP2ClientCallFailure) {
-        switch failure {
-        case .connectFailed(let error):
-            let why = error.map(GRPCClient.reason) ?? "connection refused"
-            fail(GRPCStatus(.unavailable, "cannot connect to \(authority): \(why)"))
-        case .connectionLost:
-            fail(GRPCStatus(.unavailable, "lost the connection to \(authority)"))
-        case .reset(let code):
-            fail(GRPCStatus(.unavailable, "\(authority) reset the stream (HTTP/2 error \(code.rawValue))"))
-        }
+        fail(response.status(of: failure))
     }
 }

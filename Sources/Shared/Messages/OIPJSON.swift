@@ -41,7 +41,7 @@ public enum OIPJSON {
     /// the request carried `Inference-Header-Content-Length`) for `model`/`version`.
     public static func request(header: [UInt8], binary: [UInt8], model: String, version: String) throws -> Request {
         let root: JSONValue
-        do { root = try JSONDecoder().decode(JSONValue.self, from: Data(header)) } catch {
+        do { root = try JSONValue.parse(header) } catch {
             throw OIPJSONError("the request body is not valid JSON")
         }
         guard case .object(let fields) = root else { throw OIPJSONError("the request body must be a JSON object") }

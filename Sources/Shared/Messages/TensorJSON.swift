@@ -2,8 +2,9 @@
 // (the Predict panel's JSON API).
 import Foundation
 
-/// A parsed JSON value that keeps booleans, integers and other numbers apart.
-public indirect enum JSONValue: Decodable, Equatable, Sendable {
+/// A parsed JSON value that keeps booleans, integers and other numbers apart
+/// (`JSONValue.parse`).
+public indirect enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     /// Every number as a Double, plus its exact value when it is an integer that fits Int64.
@@ -11,17 +12,6 @@ public indirect enum JSONValue: Decodable, Equatable, Sendable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null; return }
-        if let b = try? c.decode(Bool.self) { self = .bool(b); return }
-        if let i = try? c.decode(Int64.self) { self = .number(Double(i), exact: i); return }
-        if let d = try? c.decode(Double.self) { self = .number(d, exact: nil); return }
-        if let s = try? c.decode(String.self) { self = .string(s); return }
-        if let a = try? c.decode([JSONValue].self) { self = .array(a); return }
-        self = .object(try c.decode([String: JSONValue].self))
-    }
 
     /// What the value is, singular with an article: "a number", "a list", "null", ...
     public var kind: String {
