@@ -608,7 +608,7 @@ struct  Inference__RepositoryIndexResponse__ModelIndex
   char *name;
   char *version;
   /*
-   * READY (a ready endpoint) or UNAVAILABLE.
+   * READY, LOADING, UNAVAILABLE or UNLOADING (from the registry's version state).
    */
   char *state;
   char *reason;

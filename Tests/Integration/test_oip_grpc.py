@@ -165,3 +165,21 @@ def test_echo_model_stream_infer_and_config_through_the_gateway(procs):
     assert [a.infer_response.id for a in answers] == [str(i) for i in range(1000)], "in order, each once"
     assert all(a.infer_response.raw_output_contents[0] == i.to_bytes(4, "little") for i, a in enumerate(answers))
     assert {a.infer_response.model_version for a in answers} == {"3"}
+
+
+def test_repository_index_from_the_registry(procs):
+    """With a registry, RepositoryIndex is the registry's versions and states in Triton's terms."""
+    gw = procs.registry_gateway(extra=["--resync-ms", "500"])
+    gw.register("good", "1", [harness.binary("byoc-echo-model")])
+    gw.register("bad", "1", ["/bin/sh", "-c", "exit 3"])
+    gw.register("slow", "1", ["/bin/sh", "-c", "sleep 60"])  # never answers its health check
+    gw.wait_state("good", "1", "READY")
+    failed = gw.wait_state("bad", "1", "FAILED")
+    stub = pb.oip_grpc.GRPCInferenceServiceStub(gw.channel)
+    index = {(m.name, m.version): (m.state, m.reason) for m in
+             stub.RepositoryIndex(pb.oip.RepositoryIndexRequest(), timeout=10).models}
+    assert index[("good", "1")] == ("READY", "")
+    assert index[("bad", "1")] == ("UNAVAILABLE", failed.message) and "exit" in failed.message
+    assert index[("slow", "1")][0] == "LOADING", index
+    ready = stub.RepositoryIndex(pb.oip.RepositoryIndexRequest(ready=True), timeout=10)
+    assert [(m.name, m.version) for m in ready.models] == [("good", "1")]

@@ -47,10 +47,11 @@ enum GatewayServices {
         ]
     }
 
-    /// Every model version of the route table (the registry's versions, or the static routes)
-    /// with its state: READY with a ready endpoint, else UNAVAILABLE; `ready` keeps only the
-    /// ready ones. With `--require-auth` it needs a valid token and lists only the models the
-    /// token may call.
+    /// Every registered model version with its state, from the registry (ListModels) when the
+    /// gateway has one, else from the static routes: READY, LOADING (pending or deploying),
+    /// UNAVAILABLE (failed, with the registry's message as the reason; or no ready endpoint),
+    /// UNLOADING (being deleted). `ready` keeps only the READY ones. With `--require-auth` it
+    /// needs a valid token and lists only the models the token may call.
     static func repositoryIndex(_ worker: RouterWorker, _ call: UnaryCall, _ message: [UInt8]) {
         guard let request = try? RepositoryIndexRequest(serializedBytes: message) else {
             call.fail(GRPCStatus(.invalidArgument, "cannot decode RepositoryIndexRequest"))
@@ -69,18 +70,67 @@ enum GatewayServices {
                 return
             }
         }
-        var models: [ModelIndex] = []
-        for (model, routes) in worker.routeTable.models.sorted(by: { $0.key < $1.key }) where grant?.allows(model: model) ?? true {
-            for (version, endpoints) in routes.versions.sorted(by: { $0.key < $1.key }) {
-                if endpoints.isEmpty {
-                    if !request.ready {
-                        models.append(ModelIndex(name: model, version: version, state: "UNAVAILABLE", reason: "no ready endpoint"))
-                    }
-                } else {
-                    models.append(ModelIndex(name: model, version: version, state: "READY"))
+        let readyOnly = request.ready
+        func answer(_ models: [ModelIndex]) -> [UInt8] {
+            let visible = models.filter { (grant?.allows(model: $0.name) ?? true) && (!readyOnly || $0.state == "READY") }
+            return RepositoryIndexResponse(models: visible).serializedBytes()
+        }
+        guard let admin = worker.admin else {
+            call.respond(answer(indexOfRoutes(worker.routeTable)))
+            return
+        }
+        Task {
+            let result: Result<[UInt8], GRPCStatus>
+            do {
+                let listed = try ListModelsResponse(serializedBytes: try await admin("ListModels", ListModelsRequest().serializedBytes()))
+                result = .success(answer(indexOfRegistry(listed)))
+            } catch let status as GRPCStatus {
+                result = .failure(status)
+            } catch {
+                result = .failure(GRPCStatus(.internal, "cannot list the registry: \(error)"))
+            }
+            call.loop.execute {
+                switch result {
+                case .success(let bytes): call.respond(bytes)
+                case .failure(let status): call.fail(status)
                 }
             }
         }
-        call.respond(RepositoryIndexResponse(models: models).serializedBytes())
+    }
+
+    /// The registry's versions in Triton's terms, sorted by model and version.
+    static func indexOfRegistry(_ listed: ListModelsResponse) -> [ModelIndex] {
+        var models: [ModelIndex] = []
+        for model in listed.models {
+            for version in model.versions {
+                let state: String
+                var reason = version.message
+                switch version.state {
+                case .ready: state = "READY"
+                case .idle:
+                    state = "READY"
+                    if reason.isEmpty { reason = "scaled to zero: the next call starts a replica" }
+                case .pending, .deploying: state = "LOADING"
+                case .failed: state = "UNAVAILABLE"
+                case .deleting: state = "UNLOADING"
+                case .unspecified: state = "UNKNOWN"
+                }
+                models.append(ModelIndex(name: model.name, version: version.version, state: state, reason: reason))
+            }
+        }
+        return models.sorted { ($0.name, $0.version) < ($1.name, $1.version) }
+    }
+
+    /// The static routes' versions: READY with a ready endpoint, else UNAVAILABLE.
+    static func indexOfRoutes(_ table: RouteTable) -> [ModelIndex] {
+        var models: [ModelIndex] = []
+        for (model, routes) in table.models.sorted(by: { $0.key < $1.key }) {
+            for (version, endpoints) in routes.versions.sorted(by: { $0.key < $1.key }) {
+                models.append(endpoints.isEmpty
+                    ? ModelIndex(name: model, version: version, state: "UNAVAILABLE", reason: "no ready endpoint")
+                    : ModelIndex(name: model, version: version, state: "READY"))
+            }
+        }
+        return models
     }
 }

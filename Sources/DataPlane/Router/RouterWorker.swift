@@ -103,7 +103,8 @@ public final class RouterWorker: GRPCCallDispatcher {
     private var random: FastRandom
     /// Every path with a fixed destination: one hash lookup per call decides where it goes.
     private var paths: [String: PathKind] = [:]
-    private let admin: AdminHandler?
+    /// The Admin API (nil for a pure router on static routes); also what RepositoryIndex reads.
+    let admin: AdminHandler?
     private let adminStreams: AdminStreamHandler?
     /// This worker's open server-streaming Admin calls.
     private let adminStreamingCalls = AdminStreamingCalls()

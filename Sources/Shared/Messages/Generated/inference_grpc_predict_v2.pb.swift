@@ -1902,7 +1902,7 @@ public struct ModelIndex: Equatable, Sendable, ProtoMessage {
     public var name: String
     /// `version` (field 2).
     public var version: String
-    /// `state` (field 3): READY (a ready endpoint) or UNAVAILABLE.
+    /// `state` (field 3): READY, LOADING, UNAVAILABLE or UNLOADING (from the registry's version state).
     public var state: String
     /// `reason` (field 4).
     public var reason: String
