@@ -102,4 +102,55 @@ final class StreamInferGuardTests: XCTestCase {
         XCTAssertEqual(g.drained(100), all.count - 5, "never more than the model sent")
         XCTAssertEqual(g.drained(10), 0, "the gateway's own answers are not the model's")
     }
+
+    /// Seeded random streams of accepted, refused, compressed and garbage messages, fed in random
+    /// chunks: every byte is forwarded or dropped exactly once, the forwarded bytes are exactly
+    /// the accepted messages in order, and each refused one has one answer.
+    func testRandomStreamsInRandomChunks() {
+        var rng = SplitMix(seed: 15)
+        for _ in 0..<300 {
+            var stream: [UInt8] = [], expected: [UInt8] = [], refused = 0
+            for _ in 0..<Int(rng.next() % 8) {
+                let message: [UInt8]
+                var accepted = false
+                switch rng.next() % 5 {
+                case 0: message = request("iris", ["", "2"][Int(rng.next() % 2)], payload: Int(rng.next() % 300)); accepted = true
+                case 1: message = request(["wine", "iris"][Int(rng.next() % 2)], "7", payload: Int(rng.next() % 300))
+                case 2:
+                    let body = (0..<Int(rng.next() % 40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                    message = [1] + GRPCFraming.frame(body).dropFirst(); accepted = true  // compressed: unchecked
+                case 3: message = GRPCFraming.frame((0..<Int(rng.next() % 40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+                    accepted = message.withUnsafeBytes {
+                        if case .found("iris", let v) = RouteFieldScanner.scan(UnsafeRawBufferPointer(rebasing: $0[5...]),
+                                                                              messageLength: message.count - 5) {
+                            return v.isEmpty || v == "2"
+                        }
+                        return false
+                    }
+                default: message = request(String(repeating: "x", count: 100), "")  // fields beyond the 64-byte scan
+                }
+                stream += message
+                if accepted { expected += message } else { refused += 1 }
+            }
+            var g = guardFor()
+            let (forwarded, dropped) = feed(&g, stream, chunk: 1 + Int(rng.next() % 50))
+            XCTAssertEqual(forwarded, expected)
+            XCTAssertEqual(forwarded.count + dropped + g.heldBytes, stream.count)
+            XCTAssertEqual(g.heldBytes, 0, "every message was whole")
+            XCTAssertEqual(g.takeAnswers().count, refused)
+        }
+    }
+}
+
+/// A small seeded generator (SplitMix64), so the random test is the same on every run.
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
