@@ -183,3 +183,19 @@ def test_repository_index_from_the_registry(procs):
     assert index[("slow", "1")][0] == "LOADING", index
     ready = stub.RepositoryIndex(pb.oip.RepositoryIndexRequest(ready=True), timeout=10)
     assert [(m.name, m.version) for m in ready.models] == [("good", "1")]
+
+
+def test_model_stream_infer_routed_by_the_byoc_model_header(gw, procs):
+    """With the byoc-model header, requests naming no model are for it; another model is refused."""
+    oip = pb.oip
+    stub = pb.oip_grpc.GRPCInferenceServiceStub(procs.channel(gw.address))
+    requests = [oip.ModelInferRequest(id="a"), oip.ModelInferRequest(model_name="iris", id="b"),
+                oip.ModelInferRequest(model_name="wine", id="c")]
+    # The header names the version too, so even the first request (which names no model) is routed.
+    answers = list(stub.ModelStreamInfer(iter(requests), timeout=30,
+                                         metadata=[("byoc-model", "iris"), ("byoc-version", "2")]))
+    assert [a.infer_response.id for a in answers if not a.error_message] == ["b"]
+    errors = [a.error_message for a in answers if a.error_message]
+    # "a" reached the model (which, unlike byoc-echo-model, wants its own name); "c" did not.
+    assert len(errors) == 2 and sum("this server serves iris" in e for e in errors) == 1, errors
+    assert sum('bound to model "iris"' in e and 'model "wine"' in e for e in errors) == 1, errors

@@ -59,6 +59,14 @@ final class StreamInferGuardTests: XCTestCase {
         XCTAssertEqual(feed(&g, stream, chunk: 3).forwarded, stream)
     }
 
+    func testARequestNamingNoModelIsForTheHeaderModel() {
+        var byHeader = StreamInferGuard(model: "iris", namedVersion: "", servedVersion: "2", routedByHeader: true, maxScanBytes: 64)
+        let stream = request("", "") + request("iris", "2") + request("", "2")
+        XCTAssertEqual(feed(&byHeader, stream, chunk: 4).forwarded, stream)
+        var byFields = guardFor()
+        XCTAssertEqual(feed(&byFields, request("", ""), chunk: 4).dropped, request("", "").count)
+    }
+
     func testCompressedMessagesPassAndUnreadableOnesAreRefused() {
         var g = guardFor()
         let compressed: [UInt8] = [1, 0, 0, 0, 2, 0xaa, 0xbb]

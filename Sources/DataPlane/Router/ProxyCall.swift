@@ -238,6 +238,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             downstream.scanBytes = []
             if readsFields && head.path == Self.streamInferPath {
                 streamGuard = StreamInferGuard(model: model, namedVersion: version, servedVersion: route.version,
+                                               routedByHeader: head.headers[literal: "byoc-model"] != nil,
                                                maxScanBytes: Self.maxScanBytes)
             }
             if version.isEmpty, let shadowRoute = worker.shadowRoute(model: model, primary: route.version,

@@ -22,6 +22,8 @@ struct StreamInferGuard {
     let model: String
     let namedVersion: String
     let servedVersion: String
+    /// The stream was routed by the `byoc-model` header: a request naming no model is for it.
+    let routedByHeader: Bool
     private let maxScanBytes: Int
 
     /// The request message being read: its first bytes until fields 1 and 2 are read, then how
@@ -39,10 +41,11 @@ struct StreamInferGuard {
     /// Response bytes of the model written to the client and not yet returned to its window.
     private var modelBytesOutstanding = 0
 
-    init(model: String, namedVersion: String, servedVersion: String, maxScanBytes: Int) {
+    init(model: String, namedVersion: String, servedVersion: String, routedByHeader: Bool = false, maxScanBytes: Int) {
         self.model = model
         self.namedVersion = namedVersion
         self.servedVersion = servedVersion
+        self.routedByHeader = routedByHeader
         self.maxScanBytes = maxScanBytes
     }
 
@@ -120,10 +123,11 @@ struct StreamInferGuard {
         }
     }
 
-    /// A later request may name the bound model with no version, the version the first one
-    /// named, or the version serving the stream.
+    /// A request may name the bound model (or none, on a stream routed by the `byoc-model`
+    /// header) with no version, the version the first one named, or the version serving the stream.
     private func accepts(model: String, version: String) -> Bool {
-        model == self.model && (version.isEmpty || version == namedVersion || version == servedVersion)
+        (model == self.model || (model.isEmpty && routedByHeader))
+            && (version.isEmpty || version == namedVersion || version == servedVersion)
     }
 
     // MARK: Responses
