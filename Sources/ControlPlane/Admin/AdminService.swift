@@ -187,6 +187,8 @@ public final class AdminService: Sendable {
         case .alreadyExists: return GRPCStatus(.alreadyExists, error.message)
         case .failedPrecondition: return GRPCStatus(.failedPrecondition, error.message)
         case .invalidArgument: return GRPCStatus(.invalidArgument, error.message)
+        case .resourceExhausted: return GRPCStatus(.resourceExhausted, error.message)
+        case .unavailable: return GRPCStatus(.unavailable, error.message)
         case .internal: return GRPCStatus(.internal, error.message)
         }
     }

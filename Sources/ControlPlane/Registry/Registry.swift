@@ -1,4 +1,5 @@
 import Foundation
+import CSQLite
 import Routing
 
 /// The model registry: models, versions and their events in one SQLite file.
@@ -635,6 +636,19 @@ public actor Registry {
 
     private static func wrap(_ error: Error) -> Error {
         if error is RegistryError { return error }
+        if let sqlite = error as? SQLiteError {
+            switch sqlite.code & 0xff {
+            case SQLITE_FULL:
+                return RegistryError(.resourceExhausted, "the disk holding the registry is full, nothing was written "
+                                                         + "(free space and retry): \(sqlite)")
+            case SQLITE_READONLY:
+                return RegistryError(.unavailable, "the registry is read-only, nothing was written: \(sqlite)")
+            case SQLITE_BUSY, SQLITE_LOCKED:
+                return RegistryError(.unavailable, "the registry is busy, nothing was written (retry): \(sqlite)")
+            default:
+                break
+            }
+        }
         return RegistryError(.internal, "registry database: \(error)")
     }
 }

@@ -12,6 +12,10 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
         case invalidArgument = "INVALID_ARGUMENT"
         /// The operation is not allowed in the current state (e.g. deleting the default version).
         case failedPrecondition = "FAILED_PRECONDITION"
+        /// The disk holding the database is full: nothing was written; retry once space frees.
+        case resourceExhausted = "RESOURCE_EXHAUSTED"
+        /// The database cannot take writes now (read-only, or locked past the busy timeout).
+        case unavailable = "UNAVAILABLE"
         /// The database failed (I/O, corruption, closed).
         case `internal` = "INTERNAL"
     }

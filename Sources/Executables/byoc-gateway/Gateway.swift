@@ -161,7 +161,7 @@ final class Gateway: @unchecked Sendable {
 
     /// Opens the registry and builds the reconciler and the Admin API; returns the Admin handlers.
     private func startControlPlane() throws -> (AdminHandler, AdminStreamHandler) {
-        try FileManager.default.createDirectory(atPath: options.stateDir, withIntermediateDirectories: true)
+        try Self.prepareStateDir(options.stateDir)
         let path = options.db ?? (options.stateDir as NSString).appendingPathComponent("registry.sqlite")
         if options.runtime == "kubernetes" { return try startKubernetes(databasePath: path) }
         do {
@@ -191,6 +191,25 @@ final class Gateway: @unchecked Sendable {
         FileHandle.standardError.write(Data("byoc-gateway: registry \(path), runtime \(options.runtime), state in \(options.stateDir)\n".utf8))
         return ({ method, request in try await service.call(method: method, request: request) },
                 { method, request in try await service.stream(method: method, request: request) })
+    }
+
+    /// Creates the state dir and checks that files can be written in it (the local runtime's
+    /// replica logs, the development certificate): a read-only or full filesystem is an error
+    /// at start, not a failure of every registration later.
+    static func prepareStateDir(_ dir: String) throws {
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                throw GatewayError(message: "cannot create the state dir \(dir): \((error as NSError).localizedDescription)")
+            }
+        }
+        let probe = (dir as NSString).appendingPathComponent(".byoc-write-check-\(getpid())")
+        let fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+        if fd < 0 {
+            throw GatewayError(message: "the state dir \(dir) is not writable: \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        unlink(probe)
     }
 
     /// GetLogs' source: the runtime's replica logs as `LogLine`s, its errors as UNAVAILABLE.
