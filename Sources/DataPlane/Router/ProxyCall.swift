@@ -21,9 +21,13 @@ final class ProxyCall: HTTP2StreamDelegate {
         var ended = false
         /// Body bytes returned to the client's window.
         var consumed = 0
+        /// Body bytes dropped (refused ModelStreamInfer messages), returned to the client's
+        /// window without reaching a model.
+        var dropped = 0
     }
 
     static let maxScanBytes = 4096 + GRPCFraming.prefixLength
+    static let streamInferPath = "/inference.GRPCInferenceService/ModelStreamInfer"
 
     /// The worker that owns this call (workers live as long as the process).
     unowned(unsafe) let worker: RouterWorker
@@ -53,6 +57,8 @@ final class ProxyCall: HTTP2StreamDelegate {
     private var stats: VersionStats? { resolved?.stats }
     /// The caller's token when auth is on (nil: off); its models are checked in `route`.
     var grant: AuthEntry?
+    /// A ModelStreamInfer call's guard, once routed: it keeps the stream on its first model.
+    private var streamGuard: StreamInferGuard?
     private var deadlineTimer: UInt64?
 
     init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead, readsFields: Bool) {
@@ -139,6 +145,11 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     func streamDrained(_ stream: HTTP2Stream, bytes: Int) {
         // Response bytes left for the client: return them to the endpoint's window.
+        if streamGuard != nil {
+            let modelBytes = streamGuard!.drained(bytes)
+            if modelBytes > 0 { attempt?.stream.consume(modelBytes) }
+            return
+        }
         attempt?.stream.consume(bytes)
     }
 
@@ -225,6 +236,11 @@ final class ProxyCall: HTTP2StreamDelegate {
             }
             machine.routed()
             downstream.scanBytes = []
+            if readsFields && head.path == Self.streamInferPath {
+                streamGuard = StreamInferGuard(model: model, namedVersion: version, servedVersion: route.version,
+                                               routedByHeader: head.headers[literal: "byoc-model"] != nil,
+                                               maxScanBytes: Self.maxScanBytes)
+            }
             if version.isEmpty, let shadowRoute = worker.shadowRoute(model: model, primary: route.version,
                                                                      splitKey: head.headers[literal: "byoc-split-key"]) {
                 // The copy starts as the primary does, with the same headers and deadline.
@@ -284,10 +300,42 @@ final class ProxyCall: HTTP2StreamDelegate {
             downstream.held.append(data)
             return
         }
+        if streamGuard != nil {
+            guardRequest(data, to: attempt)
+            return
+        }
         attempt.send(data)
         // Each request byte reaches the primary through here once (a retry replays its own
         // copy), so the shadow gets every byte once too.
         shadow?.send(data)
+    }
+
+    /// A ModelStreamInfer request's bytes: those of messages for the bound model go to the
+    /// attempt, the others are returned to the client's window and answered by the gateway.
+    private func guardRequest(_ data: UnsafeRawBufferPointer, to attempt: UpstreamAttempt) {
+        var dropped = 0
+        streamGuard!.request(data) { segment in
+            switch segment {
+            case .forward(let run):
+                attempt.send(run)
+                shadow?.send(run)
+            case .drop(let count):
+                dropped += count
+            }
+        }
+        guard dropped > 0 else { return }
+        downstream.dropped += dropped
+        downstream.consumed += dropped
+        client.consume(dropped)
+        flushStreamAnswers()
+    }
+
+    /// Writes the gateway's answers on a ModelStreamInfer stream when the response is between
+    /// messages and its headers went out.
+    private func flushStreamAnswers() {
+        guard streamGuard?.pendingAnswers.isEmpty == false, client.headersSent, machine.forwardsResponseBody,
+              streamGuard!.responseAtBoundary else { return }
+        for answer in streamGuard!.takeAnswers() { client.write(answer) }
     }
 
     /// The client's request ended: end it on the open attempt and on the shadow copy.
@@ -299,7 +347,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// Request bytes left for the endpoint: return those not returned yet to the client's window
     /// (a retry's replayed bytes were returned on the first attempt).
     func attemptDrained(_ attempt: UpstreamAttempt) {
-        let owed = attempt.drained - downstream.consumed
+        let owed = attempt.drained + downstream.dropped - downstream.consumed
         if owed > 0 {
             downstream.consumed += owed
             client.consume(owed)
@@ -320,7 +368,9 @@ final class ProxyCall: HTTP2StreamDelegate {
                 writer.append(contentsOf: forwarded)
                 writer.append(literal: "byoc-served-version", version)
             }
+            if streamGuard != nil { flushStreamAnswers() }
         case .trailers:
+            if streamGuard != nil { flushStreamAnswers() }
             guard machine.responseTrailers() else { return }
             recordStatus(headers[literal: "grpc-status"].flatMap { Int($0) })
             client.finish(trailers: ProxyHeaders.downstream(headers))
@@ -335,6 +385,19 @@ final class ProxyCall: HTTP2StreamDelegate {
             return
         }
         attempt.forwarded(data)
+        if streamGuard != nil {
+            let ends = streamGuard!.responseBoundaries(data)
+            guard !ends.isEmpty, streamGuard?.pendingAnswers.isEmpty == false else {
+                client.write(data)
+                return
+            }
+            // The gateway's answers go in after the first message that ends here.
+            let cut = ends[0]
+            client.write(UnsafeRawBufferPointer(rebasing: data[..<cut]))
+            for answer in streamGuard!.takeAnswers() { client.write(answer) }
+            if cut < data.count { client.write(UnsafeRawBufferPointer(rebasing: data[cut...])) }
+            return
+        }
         client.write(data)
     }
 
@@ -436,6 +499,11 @@ final class ProxyCall: HTTP2StreamDelegate {
             downstream.held.removeAll()
             downstream.consumed += n
             client.consume(n)
+        }
+        if let held = streamGuard?.heldBytes, held > 0 {
+            streamGuard = nil
+            downstream.consumed += held
+            client.consume(held)
         }
     }
 }

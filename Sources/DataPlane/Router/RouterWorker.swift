@@ -32,6 +32,9 @@ public final class RouterWorker: GRPCCallDispatcher {
         "/byoc.v1.Inference/Predict",
         "/inference.GRPCInferenceService/ModelInfer",
         "/inference.GRPCInferenceService/ModelMetadata",
+        "/inference.GRPCInferenceService/ModelConfig",
+        "/inference.GRPCInferenceService/ModelStatistics",
+        "/inference.GRPCInferenceService/ModelStreamInfer",
     ]
 
     /// What a known path is served by.
@@ -40,6 +43,8 @@ public final class RouterWorker: GRPCCallDispatcher {
         case local(UnaryCall.Handler)
         /// Proxied to a model version.
         case routed
+        /// gRPC server reflection (a bidirectional stream answered on the worker).
+        case reflection
     }
 
     public let loop: EventLoop
@@ -98,10 +103,13 @@ public final class RouterWorker: GRPCCallDispatcher {
     private var random: FastRandom
     /// Every path with a fixed destination: one hash lookup per call decides where it goes.
     private var paths: [String: PathKind] = [:]
-    private let admin: AdminHandler?
+    /// The Admin API (nil for a pure router on static routes); also what RepositoryIndex reads.
+    let admin: AdminHandler?
     private let adminStreams: AdminStreamHandler?
     /// This worker's open server-streaming Admin calls.
     private let adminStreamingCalls = AdminStreamingCalls()
+    /// grpc.health.v1 on this worker, with its open Watch calls.
+    let health = HealthService()
     /// The tokens this worker checks calls against (nil: auth off); replaced on this loop.
     public private(set) var authTable: AuthTable?
 
@@ -117,6 +125,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         self.authTable = config.auth
         for path in Self.routedPaths { paths[path] = .routed }
         for (path, handler) in GatewayServices.handlers(for: self) { paths[path] = .local(handler) }
+        for path in ReflectionStream.paths { paths[path] = .reflection }
     }
 
     /// Installs a newer route table (call on this worker's loop); older generations are ignored.
@@ -125,6 +134,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         routeTable = table
         resolved.removeAll()
         lastResolved = nil
+        health.tableChanged(table)
     }
 
     /// What resolving a call's model and version found.
@@ -202,6 +212,9 @@ public final class RouterWorker: GRPCCallDispatcher {
         if case .local(let handler)? = kind {
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes, handler: handler)
         }
+        if case .reflection? = kind {
+            return ReflectionStream.call(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes)
+        }
         if kind == nil && head.path.hasPrefix("/byoc.v1.Admin/") {
             guard let admin else { return nil }
             if let auth = authTable, case .failure(let failure) = auth.authorizeAdmin(authorization: head.metadata("authorization")) {
@@ -265,9 +278,11 @@ public final class RouterWorker: GRPCCallDispatcher {
         return call
     }
 
-    /// Ends the open log follows (they would hold the drain for the whole grace period).
+    /// Ends the open log follows and health watches (they would hold the drain for the whole
+    /// grace period).
     public func beginShutdown() {
         adminStreamingCalls.shutdown()
+        health.shutdown()
     }
 
     /// Picks an endpoint by power-of-two-choices on this worker's in-flight streams, skipping
