@@ -73,6 +73,8 @@ public final class WebConsole: @unchecked Sendable {
     /// Makes each worker's request-authorization hook for the JSON API, from that worker's
     /// router (nil: open). Set before `attach`.
     public var makeAuthorizer: ((RouterWorker) -> HTTPAuthorizer)?
+    /// Reads the access log's and span export's counts for /metrics (nil: both off).
+    public var telemetry: (@Sendable () -> TelemetrySample)?
     /// Credentials are required (the UI shows its login box).
     public var authRequired: Bool { makeAuthorizer != nil }
 
@@ -185,6 +187,7 @@ public final class WebConsole: @unchecked Sendable {
         if includeControl {
             snapshot.process = ProcessSample.current()
             snapshot.buildVersion = options.serverVersion
+            snapshot.telemetry = telemetry?()
         }
         return snapshot
     }

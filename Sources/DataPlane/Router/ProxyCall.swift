@@ -1,6 +1,7 @@
 import GRPC
 import HTTP2
 import Routing
+import Telemetry
 import Transport
 
 /// One proxied gRPC call, seen from the client: the client's stream, the routing, limits and
@@ -54,6 +55,28 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// The caller's token when auth is on (nil: off); its models are checked in `route`.
     var grant: AuthEntry?
     private var deadlineTimer: UInt64?
+    /// Body bytes received from the client and forwarded to it (gRPC framing included).
+    private var requestBytes = 0
+    private var responseBytes = 0
+    /// Attempts started, and the endpoint of the last one that opened.
+    private var attempts = 0
+    private var upstream: Endpoint?
+    /// The call's status once known (nil: not yet, or it ended without one) and when.
+    private var finalStatus: Int?
+    private var statusAt: UInt64 = 0
+    /// The call's trace when the gateway traces (`--otlp-endpoint`).
+    private var trace: CallTrace?
+    /// The open attempt's span, while the call is traced.
+    private var attemptSpan: AttemptSpan?
+
+    /// An attempt's span while it runs.
+    private struct AttemptSpan {
+        var id: UInt64
+        var start: UInt64
+        var number: Int
+        var endpoint: Endpoint
+        var status: Int?
+    }
 
     init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead, readsFields: Bool) {
         self.worker = worker
@@ -68,6 +91,7 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
         guard kind == .request else { return }
+        if let telemetry = worker.telemetry, telemetry.tracing { trace = telemetry.startTrace(head.headers) }
         if let deadline = head.deadline {
             let now = monotonicNanos()
             // The timer holds the call until it fires or `cleanUp` cancels it (a weak
@@ -93,6 +117,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     }
 
     func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
+        requestBytes += data.count
         guard !machine.isFinished else {
             stream.consume(data.count)
             return
@@ -250,13 +275,17 @@ final class ProxyCall: HTTP2StreamDelegate {
                 return deadline > now ? deadline - now : 0
             }
             let dropAuthorization = grant != nil
+            // A traced call's attempt is a span of its own, the model's parent.
+            let spanID = trace != nil ? worker.telemetry!.nextSpanID() : 0
+            let traceparent = trace?.context.traceparent(parent: spanID)
+            attempts += 1
             let next = worker.spareAttempts.make(call: self, target: target)
             if let replay { next.replay = replay }
             do {
                 try next.open(at: target, in: worker.pool) { writer in
                     ProxyHeaders.writeUpstreamRequest(into: &writer, from: head.headers, path: head.path,
                                                       authority: endpoint.description, remainingNanos: remaining,
-                                                      dropAuthorization: dropAuthorization)
+                                                      dropAuthorization: dropAuthorization, traceparent: traceparent)
                 }
             } catch {
                 worker.spareAttempts.recycle(next)
@@ -265,6 +294,10 @@ final class ProxyCall: HTTP2StreamDelegate {
                 continue
             }
             attempt = next
+            upstream = endpoint
+            if trace != nil {
+                attemptSpan = AttemptSpan(id: spanID, start: monotonicNanos(), number: attempts, endpoint: endpoint)
+            }
             machine.attemptOpened()
             if !downstream.held.isEmpty {
                 var held = downstream.held
@@ -310,6 +343,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         switch kind {
         case .response:
             let status = headers[literal: "grpc-status"]
+            if status != nil { attemptSpan?.status = status.flatMap { Int($0) } }
             guard machine.responseHeaders(hasStatus: status != nil) else { return }
             attempt.replay = nil
             let forwarded = ProxyHeaders.downstream(headers)
@@ -321,6 +355,7 @@ final class ProxyCall: HTTP2StreamDelegate {
                 writer.append(literal: "byoc-served-version", version)
             }
         case .trailers:
+            if attemptSpan != nil { attemptSpan!.status = headers[literal: "grpc-status"].flatMap { Int($0) } }
             guard machine.responseTrailers() else { return }
             recordStatus(headers[literal: "grpc-status"].flatMap { Int($0) })
             client.finish(trailers: ProxyHeaders.downstream(headers))
@@ -335,6 +370,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             return
         }
         attempt.forwarded(data)
+        responseBytes += data.count
         client.write(data)
     }
 
@@ -344,6 +380,7 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     func attemptClosed(_ closed: UpstreamAttempt, reason: StreamCloseReason) {
         guard closed === attempt, let owned = attempt.take() else { return }
+        if attemptSpan != nil { endAttemptSpan(Self.describe(reason)) }
         let action = machine.attemptClosed(reason, canReplay: closed.replay != nil,
                                            responseAtMessageBoundary: closed.response.atMessageBoundary,
                                            endpoint: closed.target.endpoint.description)
@@ -410,6 +447,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// Cancels the open attempt (the call finished) and hands it back to the worker.
     private func cancelAttempt() {
         guard let open = attempt.take() else { return }
+        if attemptSpan != nil { endAttemptSpan("cancelled: the call ended first") }
         open.cancel()
         worker.spareAttempts.recycle(open)
     }
@@ -418,6 +456,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func recordStatus(_ code: Int?) {
         let now = monotonicNanos()
         (stats ?? worker.unroutedStats).record(status: code, latencyNanos: now > head.receivedAt ? now - head.receivedAt : 0)
+        if finalStatus == nil {
+            finalStatus = code
+            statusAt = now
+        }
     }
 
     /// Releases what the finished call holds: its place in the in-flight gauge, the deadline
@@ -436,6 +478,76 @@ final class ProxyCall: HTTP2StreamDelegate {
             downstream.held.removeAll()
             downstream.consumed += n
             client.consume(n)
+        }
+        if let telemetry = worker.telemetry { finished(telemetry) }
+    }
+
+    // MARK: Telemetry
+
+    /// The finished call's access-log line and server span.
+    private func finished(_ telemetry: WorkerTelemetry) {
+        let end = finalStatus != nil ? statusAt : monotonicNanos()
+        let duration = end > head.receivedAt ? end - head.receivedAt : 0
+        let start = unixNanos(monotonic: head.receivedAt)
+        if let trace {
+            var span = SpanRecord(trace: trace.context, spanID: trace.serverSpanID)
+            span.parentSpanID = trace.parentSpanID
+            span.traceState = trace.traceState
+            span.name = String(head.path.dropFirst())
+            span.kind = .server
+            span.startUnixNanos = start
+            span.endUnixNanos = start + duration
+            span.model = model
+            span.version = version
+            span.grpcStatus = finalStatus
+            if finalStatus == nil { span.error = "the call ended without a status" }
+            telemetry.record(span)
+        }
+        guard telemetry.logging else { return }
+        var entry = AccessLogEntry()
+        entry.startUnixNanos = start
+        entry.durationNanos = duration
+        entry.method = head.path
+        entry.model = model
+        entry.version = version
+        entry.grpcStatus = finalStatus
+        entry.requestBytes = requestBytes
+        entry.responseBytes = responseBytes
+        entry.peer = (client.session.driver as? HTTP2Connection)?.remoteAddress ?? ""
+        entry.upstream = upstream?.description ?? ""
+        entry.attempts = attempts
+        entry.traceID = trace?.context.traceID ?? WorkerTelemetry.callerTraceID(head.headers)
+        telemetry.log(entry)
+    }
+
+    /// Records the open attempt's span (child of the call's server span), ending now.
+    private func endAttemptSpan(_ failure: String) {
+        guard let open = attemptSpan, let trace, let telemetry = worker.telemetry else { return }
+        attemptSpan = nil
+        let now = monotonicNanos()
+        var span = SpanRecord(trace: trace.context, spanID: open.id)
+        span.parentSpanID = trace.serverSpanID
+        span.traceState = trace.traceState
+        span.name = String(head.path.dropFirst())
+        span.kind = .client
+        span.startUnixNanos = unixNanos(monotonic: open.start)
+        span.endUnixNanos = span.startUnixNanos + (now > open.start ? now - open.start : 0)
+        span.model = model
+        span.version = version
+        span.grpcStatus = open.status
+        span.endpoint = open.endpoint.description
+        span.attempt = open.number
+        span.error = failure
+        telemetry.record(span)
+    }
+
+    /// Why an attempt's stream closed, for its span ("" when it finished cleanly).
+    private static func describe(_ reason: StreamCloseReason) -> String {
+        switch reason {
+        case .finished: return ""
+        case .reset(let code): return "stream reset (\(code))"
+        case .connectionLost: return "the connection to the endpoint was lost"
+        case .connectFailed: return "cannot connect to the endpoint"
         }
     }
 }

@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// `--otlp-endpoint`: exports spans over OTLP/HTTP with the JSON encoding
+/// (`POST /v1/traces`, `ExportTraceServiceRequest`) from the channel's thread: each wake-up
+/// sends what the workers handed over since the last one, in requests of at most
+/// `maxRequestBytes`, with blocking sockets bounded by `timeoutSeconds`.
+public final class OTLPExporter: @unchecked Sendable {
+    public struct ConfigError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Most bytes of span objects waiting for the exporter before spans are dropped.
+    public static let maxPendingBytes = 16 << 20
+    public static let maxRequestBytes = 4 << 20
+    public static let timeoutSeconds = 5
+
+    public let host: String
+    public let port: Int
+    /// The request path (`/v1/traces` unless the URL named one).
+    public let path: String
+    private let serviceName: String
+    private let serviceVersion: String
+    /// The last export failed (logged once until one succeeds again).
+    private var failing = false
+
+    /// Parses `http://HOST:PORT[/PATH]` (no PATH or `/`: `/v1/traces`).
+    public init(endpoint: String, serviceName: String, serviceVersion: String) throws {
+        guard endpoint.hasPrefix("http://") else {
+            throw ConfigError(description: "--otlp-endpoint must be http://HOST:PORT[/PATH], got \"\(endpoint)\"")
+        }
+        let rest = endpoint.dropFirst("http://".count)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = rest[..<slash]
+        let given = String(rest[slash...])
+        path = given.isEmpty || given == "/" ? "/v1/traces" : given
+        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]),
+              port > 0, port < 65536, colon != authority.startIndex else {
+            throw ConfigError(description: "--otlp-endpoint must name HOST:PORT, got \"\(endpoint)\"")
+        }
+        var host = String(authority[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host
+        self.port = port
+        self.serviceName = serviceName
+        self.serviceVersion = serviceVersion
+    }
+
+    /// A started channel exporting through this exporter.
+    public func makeChannel() -> BatchChannel {
+        let channel = BatchChannel(name: "otlp-export", maxPendingBytes: Self.maxPendingBytes) { [self] batches in
+            export(batches)
+        }
+        channel.start()
+        return channel
+    }
+
+    /// Sends `batches` (each a run of comma-separated span objects); returns the spans not accepted.
+    func export(_ batches: [BatchChannel.Batch]) -> Int {
+        var failed = 0
+        var start = 0
+        while start < batches.count {
+            var end = start
+            var bytes = 0
+            while end < batches.count && (end == start || bytes + batches[end].bytes.count <= Self.maxRequestBytes) {
+                bytes += batches[end].bytes.count
+                end += 1
+            }
+            let group = batches[start..<end]
+            let result = post(body(group))
+            if let problem = result {
+                failed += group.reduce(0) { $0 + $1.records }
+                if !failing {
+                    failing = true
+                    FileHandle.standardError.write(Data("byoc-gateway: span export to http://\(host):\(port)\(path) failed: \(problem) (spans dropped until it works)\n".utf8))
+                }
+            } else if failing {
+                failing = false
+                FileHandle.standardError.write(Data("byoc-gateway: span export to http://\(host):\(port)\(path) works again\n".utf8))
+            }
+            start = end
+        }
+        return failed
+    }
+
+    /// The `ExportTraceServiceRequest` JSON around the span objects.
+    func body(_ batches: ArraySlice<BatchChannel.Batch>) -> [UInt8] {
+        var out = JSONBytes(capacity: batches.reduce(512) { $0 + $1.bytes.count + 1 })
+        out.raw("{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":")
+        out.string(serviceName)
+        out.raw("}},{\"key\":\"service.version\",\"value\":{\"stringValue\":")
+        out.string(serviceVersion)
+        out.raw("}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"byoc-gateway\"},\"spans\":[")
+        var first = true
+        for batch in batches where !batch.bytes.isEmpty {
+            if !first { out.raw(",") }
+            first = false
+            out.bytes.append(contentsOf: batch.bytes)
+        }
+        out.raw("]}]}]}")
+        return out.bytes
+    }
+
+    /// POSTs `body`; nil when the collector answered 2xx, else what went wrong.
+    private func post(_ body: [UInt8]) -> String? {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let resolved = getaddrinfo(host, String(port), &hints, &list)
+        guard resolved == 0, let first = list else { return "cannot resolve \(host): \(String(cString: gai_strerror(resolved)))" }
+        defer { freeaddrinfo(list) }
+        var fd: Int32 = -1
+        var lastError = "no address"
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let info = entry {
+            fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
+            if fd >= 0 {
+                var timeout = timeval(tv_sec: Self.timeoutSeconds, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { break }
+                lastError = "connect: \(String(cString: strerror(errno)))"
+                Glibc.close(fd)
+                fd = -1
+            }
+            entry = info.pointee.ai_next
+        }
+        guard fd >= 0 else { return lastError }
+        defer { Glibc.close(fd) }
+        let head = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.count)\r\nConnection: close\r\nUser-Agent: byoc-gateway\r\n\r\n"
+        guard AccessLogFile.writeAll(fd, Array(head.utf8)), AccessLogFile.writeAll(fd, body) else {
+            return "send: \(String(cString: strerror(errno)))"
+        }
+        // The status line is all we need; read until it is complete, then drain the rest.
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !response.contains(UInt8(ascii: "\n")) && response.count < 8192 {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return n == 0 ? "the collector closed the connection without answering" : "recv: \(String(cString: strerror(errno)))" }
+            response += buffer[0..<n]
+        }
+        let statusLine = String(decoding: response.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        let parts = statusLine.split(separator: " ")
+        guard parts.count >= 2, let status = Int(parts[1]) else { return "not an HTTP response: \(statusLine.prefix(80))" }
+        return (200..<300).contains(status) ? nil : "HTTP \(status)"
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Telemetry
+import XCTest
+
+final class EncodingTests: XCTestCase {
+    private func object(_ bytes: [UInt8]) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+    }
+
+    func testAnAccessLogEntryIsOneJSONLineWithTheContractsFields() throws {
+        var entry = AccessLogEntry()
+        entry.startUnixNanos = 1_796_655_742_123_456_789  // 2026-12-07T15:02:22.123Z
+        entry.durationNanos = 12_345_678
+        entry.method = "/byoc.v1.Inference/Predict"
+        entry.model = "iris \"quoted\"\n\u{1}"
+        entry.version = "2"
+        entry.grpcStatus = 5
+        entry.requestBytes = 17
+        entry.responseBytes = 0
+        entry.peer = "127.0.0.1:50000"
+        entry.upstream = "127.0.0.1:9001"
+        entry.attempts = 2
+        entry.traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        var out = JSONBytes()
+        entry.encode(into: &out)
+        XCTAssertEqual(out.bytes.last, UInt8(ascii: "\n"))
+        XCTAssertEqual(out.bytes.filter { $0 == UInt8(ascii: "\n") }.count, 1, "one line, newlines escaped")
+        let line = try object(out.bytes)
+        XCTAssertEqual(line["time"] as? String, "2026-12-07T15:02:22.123Z")
+        XCTAssertEqual(line["method"] as? String, "/byoc.v1.Inference/Predict")
+        XCTAssertEqual(line["model"] as? String, "iris \"quoted\"\n\u{1}")
+        XCTAssertEqual(line["version"] as? String, "2")
+        XCTAssertEqual(line["grpc_status"] as? Int, 5)
+        XCTAssertEqual(line["grpc_code"] as? String, "NOT_FOUND")
+        XCTAssertEqual(line["http_status"] as? Int, 200)
+        XCTAssertEqual(try XCTUnwrap(line["duration_ms"] as? Double), 12.345, accuracy: 1e-9)
+        XCTAssertEqual(line["request_bytes"] as? Int, 17)
+        XCTAssertEqual(line["response_bytes"] as? Int, 0)
+        XCTAssertEqual(line["peer"] as? String, "127.0.0.1:50000")
+        XCTAssertEqual(line["upstream"] as? String, "127.0.0.1:9001")
+        XCTAssertEqual(line["attempts"] as? Int, 2)
+        XCTAssertEqual(line["trace_id"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
+    }
+
+    func testACallWithoutAStatusHasNullStatus() throws {
+        var out = JSONBytes()
+        AccessLogEntry().encode(into: &out)
+        let line = try object(out.bytes)
+        XCTAssertTrue(line["grpc_status"] is NSNull)
+        XCTAssertTrue(line["grpc_code"] is NSNull)
+        XCTAssertEqual(line["time"] as? String, "1970-01-01T00:00:00.000Z")
+    }
+
+    func testNumbersAndMillis() {
+        var out = JSONBytes()
+        out.int(-12)
+        out.raw(" ")
+        out.int(Int.min)
+        out.raw(" ")
+        out.unsigned(UInt64.max)
+        out.raw(" ")
+        out.millis(nanos: 5_000)
+        out.raw(" ")
+        out.millis(nanos: 1_234_000_000)
+        XCTAssertEqual(String(decoding: out.bytes, as: UTF8.self),
+                       "-12 -9223372036854775808 18446744073709551615 0.005 1234.000")
+    }
+
+    func testASpanIsAnOTLPJSONSpanObject() throws {
+        let trace = TraceContext(traceHigh: 0x4bf9_2f35_77b3_4da6, traceLow: 0xa3ce_929d_0e0e_4736, spanID: 0, sampled: true)
+        var span = SpanRecord(trace: trace, spanID: 0x00f0_67aa_0ba9_02b7)
+        span.parentSpanID = 0x1
+        span.traceState = "vendor=x"
+        span.name = "byoc.v1.Inference/Predict"
+        span.kind = .client
+        span.startUnixNanos = 1_000
+        span.endUnixNanos = 3_000
+        span.model = "iris"
+        span.version = "1"
+        span.grpcStatus = 14
+        span.endpoint = "127.0.0.1:9001"
+        span.attempt = 2
+        var out = JSONBytes()
+        span.encode(into: &out)
+        let object = try object(out.bytes)
+        XCTAssertEqual(object["traceId"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
+        XCTAssertEqual(object["spanId"] as? String, "00f067aa0ba902b7")
+        XCTAssertEqual(object["parentSpanId"] as? String, "0000000000000001")
+        XCTAssertEqual(object["traceState"] as? String, "vendor=x")
+        XCTAssertEqual(object["kind"] as? Int, 3)
+        XCTAssertEqual(object["startTimeUnixNano"] as? String, "1000")
+        XCTAssertEqual(object["endTimeUnixNano"] as? String, "3000")
+        let attributes = try XCTUnwrap(object["attributes"] as? [[String: Any]])
+        var values: [String: String] = [:]
+        for attribute in attributes {
+            let value = try XCTUnwrap(attribute["value"] as? [String: String])
+            values[attribute["key"] as! String] = value["stringValue"] ?? value["intValue"]
+        }
+        XCTAssertEqual(values["rpc.system"], "grpc")
+        XCTAssertEqual(values["rpc.service"], "byoc.v1.Inference")
+        XCTAssertEqual(values["rpc.method"], "Predict")
+        XCTAssertEqual(values["rpc.grpc.status_code"], "14")
+        XCTAssertEqual(values["server.address"], "127.0.0.1")
+        XCTAssertEqual(values["server.port"], "9001")
+        XCTAssertEqual(values["byoc.attempt"], "2")
+        XCTAssertEqual((object["status"] as? [String: Any])?["code"] as? Int, 2, "a failing grpc-status fails the span")
+
+        var root = SpanRecord(trace: trace, spanID: 7)
+        root.grpcStatus = 0
+        out = JSONBytes()
+        root.encode(into: &out)
+        let rootObject = try self.object(out.bytes)
+        XCTAssertNil(rootObject["parentSpanId"], "a root span names no parent")
+        XCTAssertNil(rootObject["status"], "an OK span leaves the status unset")
+    }
+
+    func testTheOTLPEndpointURL() throws {
+        let plain = try OTLPExporter(endpoint: "http://127.0.0.1:4318", serviceName: "s", serviceVersion: "1")
+        XCTAssertEqual(plain.host, "127.0.0.1")
+        XCTAssertEqual(plain.port, 4318)
+        XCTAssertEqual(plain.path, "/v1/traces")
+        XCTAssertEqual(try OTLPExporter(endpoint: "http://collector:4318/", serviceName: "s", serviceVersion: "1").path, "/v1/traces")
+        XCTAssertEqual(try OTLPExporter(endpoint: "http://[::1]:4318/otlp/v1/traces", serviceName: "s", serviceVersion: "1").host, "::1")
+        XCTAssertEqual(try OTLPExporter(endpoint: "http://[::1]:4318/otlp/v1/traces", serviceName: "s", serviceVersion: "1").path,
+                       "/otlp/v1/traces")
+        for bad in ["https://collector:4318", "collector:4318", "http://collector", "http://:4318", "http://c:0", "http://c:x"] {
+            XCTAssertThrowsError(try OTLPExporter(endpoint: bad, serviceName: "s", serviceVersion: "1"), bad)
+        }
+    }
+}
