@@ -278,6 +278,8 @@ final class ProxyCall: HTTP2StreamDelegate {
             // A traced call's attempt is a span of its own, the model's parent.
             let spanID = trace != nil ? worker.telemetry!.nextSpanID() : 0
             let traceparent = trace?.context.traceparent(parent: spanID)
+            // A trace the gateway started drops the caller's tracestate with its traceparent.
+            let keepTraceState = trace.map { $0.parentSpanID != 0 } ?? true
             attempts += 1
             let next = worker.spareAttempts.make(call: self, target: target)
             if let replay { next.replay = replay }
@@ -285,7 +287,8 @@ final class ProxyCall: HTTP2StreamDelegate {
                 try next.open(at: target, in: worker.pool) { writer in
                     ProxyHeaders.writeUpstreamRequest(into: &writer, from: head.headers, path: head.path,
                                                       authority: endpoint.description, remainingNanos: remaining,
-                                                      dropAuthorization: dropAuthorization, traceparent: traceparent)
+                                                      dropAuthorization: dropAuthorization, traceparent: traceparent,
+                                                      keepTraceState: keepTraceState)
                 }
             } catch {
                 worker.spareAttempts.recycle(next)
