@@ -42,6 +42,14 @@ final class EncodingTests: XCTestCase {
         XCTAssertEqual(line["trace_id"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
     }
 
+    func testTheTraceIDIsWrittenFromTheTrace() throws {
+        var entry = AccessLogEntry()
+        entry.trace = TraceContext(traceHigh: 0x4bf9_2f35_77b3_4da6, traceLow: 0xa3ce_929d_0e0e_4736, spanID: 1, sampled: false)
+        var out = JSONBytes()
+        entry.encode(into: &out)
+        XCTAssertEqual(try object(out.bytes)["trace_id"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
+    }
+
     func testACallWithoutAStatusHasNullStatus() throws {
         var out = JSONBytes()
         AccessLogEntry().encode(into: &out)
@@ -78,7 +86,8 @@ final class EncodingTests: XCTestCase {
         span.model = "iris"
         span.version = "1"
         span.grpcStatus = 14
-        span.endpoint = "127.0.0.1:9001"
+        span.serverHost = "127.0.0.1"
+        span.serverPort = 9001
         span.attempt = 2
         var out = JSONBytes()
         span.encode(into: &out)

@@ -496,7 +496,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             var span = SpanRecord(trace: trace.context, spanID: trace.serverSpanID)
             span.parentSpanID = trace.parentSpanID
             span.traceState = trace.traceState
-            span.name = String(head.path.dropFirst())
+            span.name = telemetry.spanName(head.path)
             span.kind = .server
             span.startUnixNanos = start
             span.endUnixNanos = start + duration
@@ -519,7 +519,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         entry.peer = (client.session.driver as? HTTP2Connection)?.remoteAddress ?? ""
         entry.upstream = upstream?.description ?? ""
         entry.attempts = attempts
-        entry.traceID = trace?.context.traceID ?? WorkerTelemetry.callerTraceID(head.headers)
+        if let trace { entry.trace = trace.context } else { entry.traceID = WorkerTelemetry.callerTraceID(head.headers) }
         telemetry.log(entry)
     }
 
@@ -531,14 +531,15 @@ final class ProxyCall: HTTP2StreamDelegate {
         var span = SpanRecord(trace: trace.context, spanID: open.id)
         span.parentSpanID = trace.serverSpanID
         span.traceState = trace.traceState
-        span.name = String(head.path.dropFirst())
+        span.name = telemetry.spanName(head.path)
         span.kind = .client
         span.startUnixNanos = unixNanos(monotonic: open.start)
         span.endUnixNanos = span.startUnixNanos + (now > open.start ? now - open.start : 0)
         span.model = model
         span.version = version
         span.grpcStatus = open.status
-        span.endpoint = open.endpoint.description
+        span.serverHost = open.endpoint.host
+        span.serverPort = open.endpoint.port
         span.attempt = open.number
         span.error = failure
         telemetry.record(span)

@@ -43,6 +43,8 @@ final class WorkerTelemetry {
     private var spanBytes = JSONBytes()
     private var spanCount = 0
     private var flushTimer: UInt64?
+    /// The last gRPC path and its span name (calls usually repeat one method).
+    private var lastSpanName: (path: String, name: String) = ("", "")
 
     /// Spans are exported: calls get a trace and the model the gateway's `traceparent`.
     var tracing: Bool { spans != nil }
@@ -55,6 +57,12 @@ final class WorkerTelemetry {
         spans = config.spans
         sampleThreshold = UInt64((min(max(config.sampleRatio, 0), 1) * 4_294_967_296).rounded())
         ids = SpanIDGenerator(seed: seed)
+    }
+
+    /// The span name of a gRPC path: the path without its leading `/`.
+    func spanName(_ path: String) -> String {
+        if lastSpanName.path != path { lastSpanName = (path, String(path.dropFirst())) }
+        return lastSpanName.name
     }
 
     /// A fresh span id.

@@ -24,6 +24,8 @@ public struct AccessLogEntry {
     /// The model endpoint of the last attempt ("" when none was opened).
     public var upstream = ""
     public var attempts = 0
+    /// The call's trace (its id is written as `trace_id`), else `traceID`.
+    public var trace: TraceContext?
     /// 32 hex digits ("" when the call has no trace).
     public var traceID = ""
 
@@ -62,7 +64,14 @@ public struct AccessLogEntry {
         out.raw(",\"attempts\":")
         out.int(attempts)
         out.raw(",\"trace_id\":")
-        out.string(traceID)
+        if let trace {
+            out.raw("\"")
+            out.hex(trace.traceHigh)
+            out.hex(trace.traceLow)
+            out.raw("\"")
+        } else {
+            out.string(traceID)
+        }
         out.raw("}\n")
     }
 

@@ -17,7 +17,7 @@ public struct JSONBytes {
     }
 
     /// A JSON string: quotes, backslash and control characters escaped.
-    public mutating func string(_ value: String) {
+    public mutating func string<S: StringProtocol>(_ value: S) {
         bytes.append(UInt8(ascii: "\""))
         for c in value.utf8 {
             switch c {

@@ -23,7 +23,8 @@ public struct SpanRecord {
     /// The call's (server) or the attempt's (client) grpc-status, when one was seen.
     public var grpcStatus: Int?
     /// Client spans: the endpoint and the attempt's number (1 = first).
-    public var endpoint = ""
+    public var serverHost = ""
+    public var serverPort = 0
     public var attempt = 0
     /// Why the span failed ("" unless it did; a failing grpc-status fails it too).
     public var error = ""
@@ -60,20 +61,17 @@ public struct SpanRecord {
         out.unsigned(max(endUnixNanos, startUnixNanos))
         out.raw("\",\"attributes\":[")
         stringAttribute(&out, "rpc.system", "grpc", first: true)
-        let method = name.split(separator: "/", omittingEmptySubsequences: true)
-        if method.count == 2 {
-            stringAttribute(&out, "rpc.service", String(method[0]))
-            stringAttribute(&out, "rpc.method", String(method[1]))
+        if let slash = name.lastIndex(of: "/") {
+            stringAttribute(&out, "rpc.service", name[..<slash])
+            stringAttribute(&out, "rpc.method", name[name.index(after: slash)...])
         }
         if !model.isEmpty { stringAttribute(&out, "byoc.model", model) }
         if !version.isEmpty { stringAttribute(&out, "byoc.version", version) }
         if let grpcStatus { intAttribute(&out, "rpc.grpc.status_code", grpcStatus) }
         if kind == .client {
-            if let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) {
-                var host = String(endpoint[..<colon])
-                if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-                stringAttribute(&out, "server.address", host)
-                intAttribute(&out, "server.port", port)
+            if !serverHost.isEmpty {
+                stringAttribute(&out, "server.address", serverHost)
+                intAttribute(&out, "server.port", serverPort)
             }
             intAttribute(&out, "byoc.attempt", attempt)
         }
@@ -90,7 +88,7 @@ public struct SpanRecord {
         out.raw("}")
     }
 
-    private func stringAttribute(_ out: inout JSONBytes, _ key: StaticString, _ value: String, first: Bool = false) {
+    private func stringAttribute<S: StringProtocol>(_ out: inout JSONBytes, _ key: StaticString, _ value: S, first: Bool = false) {
         if !first { out.raw(",") }
         out.raw("{\"key\":\"")
         out.raw(key)

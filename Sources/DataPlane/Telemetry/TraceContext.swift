@@ -40,7 +40,20 @@ public struct TraceContext: Equatable, Sendable {
 
     /// The `traceparent` a callee receives when `span` is its parent.
     public func traceparent(parent span: UInt64) -> String {
-        "00-" + Self.hex(traceHigh) + Self.hex(traceLow) + "-" + Self.hex(span) + (sampled ? "-01" : "-00")
+        String(unsafeUninitializedCapacity: 55) { buffer in
+            let out = buffer.baseAddress!
+            out[0] = UInt8(ascii: "0")
+            out[1] = UInt8(ascii: "0")
+            out[2] = UInt8(ascii: "-")
+            Self.writeHex(traceHigh, into: out + 3)
+            Self.writeHex(traceLow, into: out + 19)
+            out[35] = UInt8(ascii: "-")
+            Self.writeHex(span, into: out + 36)
+            out[52] = UInt8(ascii: "-")
+            out[53] = UInt8(ascii: "0")
+            out[54] = sampled ? UInt8(ascii: "1") : UInt8(ascii: "0")
+            return 55
+        }
     }
 
     /// `value` as 16 lowercase hex digits.
