@@ -21,8 +21,8 @@ final class EncodingTests: XCTestCase {
         entry.upstream = "127.0.0.1:9001"
         entry.attempts = 2
         entry.traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-        var out = JSONBytes()
-        entry.encode(into: &out)
+        let out = JSONBuffer()
+        entry.encode(into: out)
         XCTAssertEqual(out.bytes.last, UInt8(ascii: "\n"))
         XCTAssertEqual(out.bytes.filter { $0 == UInt8(ascii: "\n") }.count, 1, "one line, newlines escaped")
         let line = try object(out.bytes)
@@ -45,14 +45,14 @@ final class EncodingTests: XCTestCase {
     func testTheTraceIDIsWrittenFromTheTrace() throws {
         var entry = AccessLogEntry()
         entry.trace = TraceContext(traceHigh: 0x4bf9_2f35_77b3_4da6, traceLow: 0xa3ce_929d_0e0e_4736, spanID: 1, sampled: false)
-        var out = JSONBytes()
-        entry.encode(into: &out)
+        let out = JSONBuffer()
+        entry.encode(into: out)
         XCTAssertEqual(try object(out.bytes)["trace_id"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
     }
 
     func testACallWithoutAStatusHasNullStatus() throws {
-        var out = JSONBytes()
-        AccessLogEntry().encode(into: &out)
+        let out = JSONBuffer()
+        AccessLogEntry().encode(into: out)
         let line = try object(out.bytes)
         XCTAssertTrue(line["grpc_status"] is NSNull)
         XCTAssertTrue(line["grpc_code"] is NSNull)
@@ -60,7 +60,7 @@ final class EncodingTests: XCTestCase {
     }
 
     func testNumbersAndMillis() {
-        var out = JSONBytes()
+        let out = JSONBuffer()
         out.int(-12)
         out.raw(" ")
         out.int(Int.min)
@@ -89,8 +89,8 @@ final class EncodingTests: XCTestCase {
         span.serverHost = "127.0.0.1"
         span.serverPort = 9001
         span.attempt = 2
-        var out = JSONBytes()
-        span.encode(into: &out)
+        let out = JSONBuffer()
+        span.encode(into: out)
         let object = try object(out.bytes)
         XCTAssertEqual(object["traceId"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
         XCTAssertEqual(object["spanId"] as? String, "00f067aa0ba902b7")
@@ -116,8 +116,8 @@ final class EncodingTests: XCTestCase {
 
         var root = SpanRecord(trace: trace, spanID: 7)
         root.grpcStatus = 0
-        out = JSONBytes()
-        root.encode(into: &out)
+        out.reset()
+        root.encode(into: out)
         let rootObject = try self.object(out.bytes)
         XCTAssertNil(rootObject["parentSpanId"], "a root span names no parent")
         XCTAssertNil(rootObject["status"], "an OK span leaves the status unset")

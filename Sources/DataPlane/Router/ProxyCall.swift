@@ -491,7 +491,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func finished(_ telemetry: WorkerTelemetry) {
         let end = finalStatus != nil ? statusAt : monotonicNanos()
         let duration = end > head.receivedAt ? end - head.receivedAt : 0
-        let start = unixNanos(monotonic: head.receivedAt)
+        let start = telemetry.unixNanos(monotonic: head.receivedAt)
         if let trace {
             var span = SpanRecord(trace: trace.context, spanID: trace.serverSpanID)
             span.parentSpanID = trace.parentSpanID
@@ -533,7 +533,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         span.traceState = trace.traceState
         span.name = telemetry.spanName(head.path)
         span.kind = .client
-        span.startUnixNanos = unixNanos(monotonic: open.start)
+        span.startUnixNanos = telemetry.unixNanos(monotonic: open.start)
         span.endUnixNanos = span.startUnixNanos + (now > open.start ? now - open.start : 0)
         span.model = model
         span.version = version

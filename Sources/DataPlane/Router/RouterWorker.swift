@@ -253,7 +253,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         guard let telemetry, telemetry.logging else { return }
         var entry = AccessLogEntry()
         let now = monotonicNanos()
-        entry.startUnixNanos = unixNanos(monotonic: head.receivedAt)
+        entry.startUnixNanos = telemetry.unixNanos(monotonic: head.receivedAt)
         entry.durationNanos = now > head.receivedAt ? now - head.receivedAt : 0
         entry.method = head.path
         entry.model = head.metadata("byoc-model") ?? ""

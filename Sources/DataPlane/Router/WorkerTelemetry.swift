@@ -29,7 +29,7 @@ struct CallTrace {
 /// the worker into its own buffers (no lock, no I/O), which go to the writer and exporter
 /// threads when they reach `flushBytes` or `flushNanos` after their first record.
 final class WorkerTelemetry {
-    static let flushBytes = 32 * 1024
+    static let flushBytes = 256 * 1024
     static let flushNanos: UInt64 = 100_000_000
 
     private let loop: EventLoop
@@ -38,10 +38,13 @@ final class WorkerTelemetry {
     /// New traces are sampled when a random 32-bit value is below this.
     private let sampleThreshold: UInt64
     private var ids: SpanIDGenerator
-    private var lines = JSONBytes()
+    private let lines = JSONBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
     private var lineCount = 0
-    private var spanBytes = JSONBytes()
+    private let spanBytes = JSONBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
     private var spanCount = 0
+    /// Unix minus monotonic nanoseconds, read when a flush period starts (the two clocks do
+    /// not drift apart measurably within one).
+    private var wallOffset: UInt64 = 0
     private var flushTimer: UInt64?
     /// The last gRPC path and its span name (calls usually repeat one method).
     private var lastSpanName: (path: String, name: String) = ("", "")
@@ -57,7 +60,11 @@ final class WorkerTelemetry {
         spans = config.spans
         sampleThreshold = UInt64((min(max(config.sampleRatio, 0), 1) * 4_294_967_296).rounded())
         ids = SpanIDGenerator(seed: seed)
+        wallOffset = Telemetry.unixNanos() &- monotonicNanos()
     }
+
+    /// A monotonic time as Unix nanoseconds.
+    func unixNanos(monotonic: UInt64) -> UInt64 { monotonic &+ wallOffset }
 
     /// The span name of a gRPC path: the path without its leading `/`.
     func spanName(_ path: String) -> String {
@@ -90,24 +97,25 @@ final class WorkerTelemetry {
     /// Appends one access-log line.
     func log(_ entry: AccessLogEntry) {
         guard accessLog != nil else { return }
-        entry.encode(into: &lines)
+        entry.encode(into: lines)
         lineCount += 1
-        recorded(lines.bytes.count)
+        recorded(lines.count)
     }
 
     /// Appends one finished span (only sampled traces' spans are recorded).
     func record(_ span: SpanRecord) {
         guard spans != nil, span.trace.sampled else { return }
         if spanCount > 0 { spanBytes.raw(",") }
-        span.encode(into: &spanBytes)
+        span.encode(into: spanBytes)
         spanCount += 1
-        recorded(spanBytes.bytes.count)
+        recorded(spanBytes.count)
     }
 
     private func recorded(_ bufferBytes: Int) {
         if bufferBytes >= Self.flushBytes {
             flush()
         } else if flushTimer == nil {
+            wallOffset = Telemetry.unixNanos() &- monotonicNanos()
             flushTimer = loop.schedule(afterNanos: Self.flushNanos) { [unowned self] in
                 self.flushTimer = nil
                 self.flush()
@@ -119,12 +127,12 @@ final class WorkerTelemetry {
     func flush() {
         if lineCount > 0, let accessLog {
             accessLog.submit(BatchChannel.Batch(bytes: lines.bytes, records: lineCount))
-            lines = JSONBytes(capacity: Self.flushBytes + 1024)
+            lines.reset()
             lineCount = 0
         }
         if spanCount > 0, let spans {
             spans.submit(BatchChannel.Batch(bytes: spanBytes.bytes, records: spanCount))
-            spanBytes = JSONBytes(capacity: Self.flushBytes + 1024)
+            spanBytes.reset()
             spanCount = 0
         }
     }
@@ -137,11 +145,4 @@ final class WorkerTelemetry {
         }
         flush()
     }
-}
-
-/// Monotonic nanoseconds to Unix nanoseconds (by the clocks' current difference).
-func unixNanos(monotonic: UInt64) -> UInt64 {
-    let wall = Telemetry.unixNanos()
-    let now = monotonicNanos()
-    return now >= monotonic ? wall &- (now - monotonic) : wall &+ (monotonic - now)
 }

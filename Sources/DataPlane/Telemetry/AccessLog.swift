@@ -32,7 +32,7 @@ public struct AccessLogEntry {
     public init() {}
 
     /// Appends this entry as one JSON line.
-    public func encode(into out: inout JSONBytes) {
+    public func encode(into out: JSONBuffer) {
         out.raw("{\"time\":\"")
         out.timestamp(unixNanos: startUnixNanos)
         out.raw("\",\"method\":")

@@ -1,11 +1,15 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Synchronization
 
 /// Byte batches handed from worker loops to one background thread that does the I/O (writes
-/// the access log, exports spans). Handing a batch over takes no lock and makes no system call
-/// but, when the thread sleeps, one wake-up: batches go onto a lock-free stack the thread takes
-/// whole. When more than `maxPendingBytes` wait, a batch is refused and its records counted as
-/// dropped: a slow disk or collector never holds up a call.
+/// the access log, exports spans). Handing a batch over takes no lock and no system call:
+/// batches go onto a lock-free stack that the thread takes whole every `pollNanos` while there
+/// is work; only the first batch after the thread went idle (parked) wakes it. When more than
+/// `maxPendingBytes` wait, a batch is refused and its records counted as dropped: a slow disk
+/// or collector never holds up a call.
 public final class BatchChannel: @unchecked Sendable {
     /// Encoded records (JSON lines, span objects) and how many there are.
     public struct Batch: Sendable {
@@ -32,6 +36,8 @@ public final class BatchChannel: @unchecked Sendable {
 
     public let name: String
     public let maxPendingBytes: Int
+    /// How long the thread waits after a delivery before it takes the next batches.
+    public let pollNanos: UInt64
     private let deliver: Deliver
     /// The top node's address (0: empty).
     private let top = Atomic<UInt>(0)
@@ -39,6 +45,8 @@ public final class BatchChannel: @unchecked Sendable {
     private let dropped = Atomic<Int>(0)
     private let delivered = Atomic<Int>(0)
     private let closing = Atomic<Bool>(false)
+    /// The thread found nothing to do and waits for `wake`.
+    private let parked = Atomic<Bool>(false)
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private var thread: Thread?
@@ -48,9 +56,10 @@ public final class BatchChannel: @unchecked Sendable {
     /// Records delivered.
     public var deliveredRecords: Int { delivered.load(ordering: .relaxed) }
 
-    public init(name: String, maxPendingBytes: Int, deliver: @escaping Deliver) {
+    public init(name: String, maxPendingBytes: Int, pollNanos: UInt64 = 50_000_000, deliver: @escaping Deliver) {
         self.name = name
         self.maxPendingBytes = maxPendingBytes
+        self.pollNanos = pollNanos
         self.deliver = deliver
     }
 
@@ -79,12 +88,15 @@ public final class BatchChannel: @unchecked Sendable {
         while true {
             node.takeUnretainedValue().next = current
             let (exchanged, original) = top.compareExchange(expected: current, desired: address,
-                                                            successOrdering: .releasing, failureOrdering: .relaxed)
+                                                            successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
             if exchanged { break }
             current = original
         }
-        // Only the push onto an empty stack wakes the thread: it takes everything there is.
-        if current == 0 { wake.signal() }
+        // A parked thread is woken (once); a running one takes the batch at its next poll.
+        // (Both sides order "publish, then look at the other's flag" sequentially consistently.)
+        if parked.load(ordering: .sequentiallyConsistent) && parked.exchange(false, ordering: .sequentiallyConsistent) {
+            wake.signal()
+        }
         return true
     }
 
@@ -92,7 +104,7 @@ public final class BatchChannel: @unchecked Sendable {
     public func close() {
         guard thread != nil else { return }
         thread = nil
-        closing.store(true, ordering: .releasing)
+        closing.store(true, ordering: .sequentiallyConsistent)
         wake.signal()
         finished.wait()
     }
@@ -100,16 +112,25 @@ public final class BatchChannel: @unchecked Sendable {
     private func run() {
         while true {
             let batches = takeAll()
-            if batches.isEmpty {
-                if closing.load(ordering: .acquiring) && top.load(ordering: .acquiring) == 0 { break }
-                wake.wait()
+            if !batches.isEmpty {
+                let records = batches.reduce(0) { $0 + $1.records }
+                let failed = deliver(batches)
+                dropped.add(failed, ordering: .relaxed)
+                delivered.add(records - failed, ordering: .relaxed)
+                // Let the next batches gather (no wake-ups are sent while not parked).
+                if !closing.load(ordering: .relaxed) { usleep(useconds_t(pollNanos / 1_000)) }
                 continue
             }
-            let records = batches.reduce(0) { $0 + $1.records }
-            let failed = deliver(batches)
-            dropped.add(failed, ordering: .relaxed)
-            delivered.add(records - failed, ordering: .relaxed)
+            if closing.load(ordering: .sequentiallyConsistent) { break }
+            parked.store(true, ordering: .sequentiallyConsistent)
+            if top.load(ordering: .sequentiallyConsistent) != 0 || closing.load(ordering: .sequentiallyConsistent) {
+                // Work arrived meanwhile (a wake-up it sent is absorbed by a later wait).
+                parked.store(false, ordering: .sequentiallyConsistent)
+                continue
+            }
+            wake.wait()
         }
+        // Whatever was submitted before `close` is taken by the loop above before it ends.
         finished.signal()
     }
 

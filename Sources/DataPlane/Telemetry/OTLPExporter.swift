@@ -69,7 +69,7 @@ public final class OTLPExporter: @unchecked Sendable {
                 end += 1
             }
             let group = batches[start..<end]
-            let result = post(body(group))
+            let result = post(group)
             if let problem = result {
                 failed += group.reduce(0) { $0 + $1.records }
                 if !failing {
@@ -85,26 +85,23 @@ public final class OTLPExporter: @unchecked Sendable {
         return failed
     }
 
-    /// The `ExportTraceServiceRequest` JSON around the span objects.
-    func body(_ batches: ArraySlice<BatchChannel.Batch>) -> [UInt8] {
-        var out = JSONBytes(capacity: batches.reduce(512) { $0 + $1.bytes.count + 1 })
+    /// The `ExportTraceServiceRequest` JSON before and after the span objects.
+    private lazy var envelope: (prefix: [UInt8], suffix: [UInt8]) = {
+        let out = JSONBuffer()
         out.raw("{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":")
         out.string(serviceName)
         out.raw("}},{\"key\":\"service.version\",\"value\":{\"stringValue\":")
         out.string(serviceVersion)
         out.raw("}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"byoc-gateway\"},\"spans\":[")
-        var first = true
-        for batch in batches where !batch.bytes.isEmpty {
-            if !first { out.raw(",") }
-            first = false
-            out.bytes.append(contentsOf: batch.bytes)
-        }
-        out.raw("]}]}]}")
-        return out.bytes
-    }
+        return (out.bytes, Array("]}]}]}".utf8))
+    }()
 
-    /// POSTs `body`; nil when the collector answered 2xx, else what went wrong.
-    private func post(_ body: [UInt8]) -> String? {
+    /// POSTs the spans of `batches` in one request (sent piece by piece: the batches are not
+    /// copied into one body); nil when the collector answered 2xx, else what went wrong.
+    private func post(_ batches: ArraySlice<BatchChannel.Batch>) -> String? {
+        let parts = batches.filter { !$0.bytes.isEmpty }
+        let (prefix, suffix) = envelope
+        let length = prefix.count + suffix.count + parts.reduce(0) { $0 + $1.bytes.count } + max(parts.count - 1, 0)
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -131,10 +128,19 @@ public final class OTLPExporter: @unchecked Sendable {
         guard fd >= 0 else { return lastError }
         defer { Glibc.close(fd) }
         let head = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: application/json\r\n"
-            + "Content-Length: \(body.count)\r\nConnection: close\r\nUser-Agent: byoc-gateway\r\n\r\n"
-        guard AccessLogFile.writeAll(fd, Array(head.utf8)), AccessLogFile.writeAll(fd, body) else {
-            return "send: \(String(cString: strerror(errno)))"
+            + "Content-Length: \(length)\r\nConnection: close\r\nUser-Agent: byoc-gateway\r\n\r\n"
+        // Corked: the pieces leave as full segments, the last when the cork comes off.
+        var on: Int32 = 1
+        var off: Int32 = 0
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_CORK, &on, socklen_t(MemoryLayout<Int32>.size))
+        var sent = AccessLogFile.writeAll(fd, Array(head.utf8)) && AccessLogFile.writeAll(fd, prefix)
+        for (index, part) in parts.enumerated() where sent {
+            if index > 0 { sent = AccessLogFile.writeAll(fd, [UInt8(ascii: ",")]) }
+            sent = sent && AccessLogFile.writeAll(fd, part.bytes)
         }
+        sent = sent && AccessLogFile.writeAll(fd, suffix)
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_CORK, &off, socklen_t(MemoryLayout<Int32>.size))
+        guard sent else { return "send: \(String(cString: strerror(errno)))" }
         // The status line is all we need; read until it is complete, then drain the rest.
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -145,8 +151,8 @@ public final class OTLPExporter: @unchecked Sendable {
             response += buffer[0..<n]
         }
         let statusLine = String(decoding: response.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-        let parts = statusLine.split(separator: " ")
-        guard parts.count >= 2, let status = Int(parts[1]) else { return "not an HTTP response: \(statusLine.prefix(80))" }
+        let fields = statusLine.split(separator: " ")
+        guard fields.count >= 2, let status = Int(fields[1]) else { return "not an HTTP response: \(statusLine.prefix(80))" }
         return (200..<300).contains(status) ? nil : "HTTP \(status)"
     }
 }

@@ -35,7 +35,7 @@ public struct SpanRecord {
     }
 
     /// Appends the span as one JSON object.
-    public func encode(into out: inout JSONBytes) {
+    public func encode(into out: JSONBuffer) {
         out.raw("{\"traceId\":\"")
         out.hex(trace.traceHigh)
         out.hex(trace.traceLow)
@@ -60,20 +60,20 @@ public struct SpanRecord {
         out.raw("\",\"endTimeUnixNano\":\"")
         out.unsigned(max(endUnixNanos, startUnixNanos))
         out.raw("\",\"attributes\":[")
-        stringAttribute(&out, "rpc.system", "grpc", first: true)
+        stringAttribute(out, "rpc.system", "grpc", first: true)
         if let slash = name.lastIndex(of: "/") {
-            stringAttribute(&out, "rpc.service", name[..<slash])
-            stringAttribute(&out, "rpc.method", name[name.index(after: slash)...])
+            stringAttribute(out, "rpc.service", name[..<slash])
+            stringAttribute(out, "rpc.method", name[name.index(after: slash)...])
         }
-        if !model.isEmpty { stringAttribute(&out, "byoc.model", model) }
-        if !version.isEmpty { stringAttribute(&out, "byoc.version", version) }
-        if let grpcStatus { intAttribute(&out, "rpc.grpc.status_code", grpcStatus) }
+        if !model.isEmpty { stringAttribute(out, "byoc.model", model) }
+        if !version.isEmpty { stringAttribute(out, "byoc.version", version) }
+        if let grpcStatus { intAttribute(out, "rpc.grpc.status_code", grpcStatus) }
         if kind == .client {
             if !serverHost.isEmpty {
-                stringAttribute(&out, "server.address", serverHost)
-                intAttribute(&out, "server.port", serverPort)
+                stringAttribute(out, "server.address", serverHost)
+                intAttribute(out, "server.port", serverPort)
             }
-            intAttribute(&out, "byoc.attempt", attempt)
+            intAttribute(out, "byoc.attempt", attempt)
         }
         out.raw("]")
         let failed = !error.isEmpty || (grpcStatus.map { $0 != 0 } ?? false)
@@ -88,7 +88,7 @@ public struct SpanRecord {
         out.raw("}")
     }
 
-    private func stringAttribute<S: StringProtocol>(_ out: inout JSONBytes, _ key: StaticString, _ value: S, first: Bool = false) {
+    private func stringAttribute<S: StringProtocol>(_ out: JSONBuffer, _ key: StaticString, _ value: S, first: Bool = false) {
         if !first { out.raw(",") }
         out.raw("{\"key\":\"")
         out.raw(key)
@@ -97,7 +97,7 @@ public struct SpanRecord {
         out.raw("}}")
     }
 
-    private func intAttribute(_ out: inout JSONBytes, _ key: StaticString, _ value: Int) {
+    private func intAttribute(_ out: JSONBuffer, _ key: StaticString, _ value: Int) {
         out.raw(",{\"key\":\"")
         out.raw(key)
         out.raw("\",\"value\":{\"intValue\":\"")
