@@ -67,11 +67,19 @@ final class EncodingTests: XCTestCase {
         out.raw(" ")
         out.unsigned(UInt64.max)
         out.raw(" ")
+        out.unsigned(0)
+        out.raw(" ")
+        out.unsigned(7)
+        out.raw(" ")
+        out.unsigned(10)
+        out.raw(" ")
+        out.unsigned(1_796_655_742_123_456_789)
+        out.raw(" ")
         out.millis(nanos: 5_000)
         out.raw(" ")
         out.millis(nanos: 1_234_000_000)
         XCTAssertEqual(String(decoding: out.bytes, as: UTF8.self),
-                       "-12 -9223372036854775808 18446744073709551615 0.005 1234.000")
+                       "-12 -9223372036854775808 18446744073709551615 0 7 10 1796655742123456789 0.005 1234.000")
     }
 
     func testASpanIsAnOTLPJSONSpanObject() throws {
@@ -80,6 +88,8 @@ final class EncodingTests: XCTestCase {
         span.parentSpanID = 0x1
         span.traceState = "vendor=x"
         span.name = "byoc.v1.Inference/Predict"
+        span.service = "byoc.v1.Inference"
+        span.method = "Predict"
         span.kind = .client
         span.startUnixNanos = 1_000
         span.endUnixNanos = 3_000

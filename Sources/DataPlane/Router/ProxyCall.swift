@@ -496,7 +496,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             var span = SpanRecord(trace: trace.context, spanID: trace.serverSpanID)
             span.parentSpanID = trace.parentSpanID
             span.traceState = trace.traceState
-            span.name = telemetry.spanName(head.path)
+            telemetry.name(&span, path: head.path)
             span.kind = .server
             span.startUnixNanos = start
             span.endUnixNanos = start + duration
@@ -531,7 +531,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         var span = SpanRecord(trace: trace.context, spanID: open.id)
         span.parentSpanID = trace.serverSpanID
         span.traceState = trace.traceState
-        span.name = telemetry.spanName(head.path)
+        telemetry.name(&span, path: head.path)
         span.kind = .client
         span.startUnixNanos = telemetry.unixNanos(monotonic: open.start)
         span.endUnixNanos = span.startUnixNanos + (now > open.start ? now - open.start : 0)

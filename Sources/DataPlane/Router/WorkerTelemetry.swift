@@ -46,8 +46,8 @@ final class WorkerTelemetry {
     /// not drift apart measurably within one).
     private var wallOffset: UInt64 = 0
     private var flushTimer: UInt64?
-    /// The last gRPC path and its span name (calls usually repeat one method).
-    private var lastSpanName: (path: String, name: String) = ("", "")
+    /// The last gRPC path, its span name, service and method (calls usually repeat one method).
+    private var lastSpanName = (path: "", name: "", service: "", method: "")
 
     /// Spans are exported: calls get a trace and the model the gateway's `traceparent`.
     var tracing: Bool { spans != nil }
@@ -66,10 +66,18 @@ final class WorkerTelemetry {
     /// A monotonic time as Unix nanoseconds.
     func unixNanos(monotonic: UInt64) -> UInt64 { monotonic &+ wallOffset }
 
-    /// The span name of a gRPC path: the path without its leading `/`.
-    func spanName(_ path: String) -> String {
-        if lastSpanName.path != path { lastSpanName = (path, String(path.dropFirst())) }
-        return lastSpanName.name
+    /// Names `span` after the gRPC path: the path without its leading `/`, split at the last `/`
+    /// into service and method.
+    func name(_ span: inout SpanRecord, path: String) {
+        if lastSpanName.path != path {
+            let name = String(path.dropFirst())
+            let slash = name.lastIndex(of: "/")
+            lastSpanName = (path, name, slash.map { String(name[..<$0]) } ?? "",
+                            slash.map { String(name[name.index(after: $0)...]) } ?? "")
+        }
+        span.name = lastSpanName.name
+        span.service = lastSpanName.service
+        span.method = lastSpanName.method
     }
 
     /// A fresh span id.

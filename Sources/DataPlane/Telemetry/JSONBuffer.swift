@@ -110,6 +110,9 @@ public final class JSONBuffer {
         }
     }
 
+    /// "00" ... "99", for writing decimals two digits at a time.
+    private static let digitPairs: [UInt8] = (0..<100).flatMap { [UInt8(ascii: "0") + UInt8($0 / 10), UInt8(ascii: "0") + UInt8($0 % 10)] }
+
     /// A decimal unsigned integer.
     public func unsigned(_ value: UInt64) {
         var digits = 1
@@ -120,9 +123,16 @@ public final class JSONBuffer {
         }
         let out = reserve(digits)
         var n = value
-        for index in stride(from: digits - 1, through: 0, by: -1) {
-            out[index] = UInt8(ascii: "0") + UInt8(n % 10)
-            n /= 10
+        var index = digits
+        Self.digitPairs.withUnsafeBufferPointer { pairs in
+            while n >= 10 {
+                let pair = Int(n % 100) * 2
+                n /= 100
+                index -= 2
+                out[index] = pairs[pair]
+                out[index + 1] = pairs[pair + 1]
+            }
+            if index > 0 { out[0] = UInt8(ascii: "0") + UInt8(n) }
         }
         count += digits
     }

@@ -15,6 +15,9 @@ public struct SpanRecord {
     /// The caller's `tracestate`, kept ("" when none).
     public var traceState = ""
     public var name = ""
+    /// The gRPC service and method (`rpc.service`, `rpc.method`; "": left out).
+    public var service = ""
+    public var method = ""
     public var kind = Kind.server
     public var startUnixNanos: UInt64 = 0
     public var endUnixNanos: UInt64 = 0
@@ -61,10 +64,8 @@ public struct SpanRecord {
         out.unsigned(max(endUnixNanos, startUnixNanos))
         out.raw("\",\"attributes\":[")
         stringAttribute(out, "rpc.system", "grpc", first: true)
-        if let slash = name.lastIndex(of: "/") {
-            stringAttribute(out, "rpc.service", name[..<slash])
-            stringAttribute(out, "rpc.method", name[name.index(after: slash)...])
-        }
+        if !service.isEmpty { stringAttribute(out, "rpc.service", service) }
+        if !method.isEmpty { stringAttribute(out, "rpc.method", method) }
         if !model.isEmpty { stringAttribute(out, "byoc.model", model) }
         if !version.isEmpty { stringAttribute(out, "byoc.version", version) }
         if let grpcStatus { intAttribute(out, "rpc.grpc.status_code", grpcStatus) }
@@ -88,7 +89,7 @@ public struct SpanRecord {
         out.raw("}")
     }
 
-    private func stringAttribute<S: StringProtocol>(_ out: JSONBuffer, _ key: StaticString, _ value: S, first: Bool = false) {
+    private func stringAttribute(_ out: JSONBuffer, _ key: StaticString, _ value: String, first: Bool = false) {
         if !first { out.raw(",") }
         out.raw("{\"key\":\"")
         out.raw(key)
