@@ -36,7 +36,7 @@ enum ProxyHeaders {
         if let remainingNanos {
             writer.append(literal: "grpc-timeout", GRPCTimeout.format(nanoseconds: max(remainingNanos, 1_000)))
         }
-        if let traceparent { writer.append(literal: "traceparent", traceparent) }
+        if let traceparent { writer.append(unindexedLiteral: "traceparent", traceparent) }
         client.visit { name, value in
             if name.first == UInt8(ascii: ":") || isHopByHop(name) { return true }
             if dropAuthorization && HeaderBlock.equal(name, "authorization") { return true }
