@@ -183,3 +183,17 @@ def test_an_access_log_that_cannot_be_opened_stops_the_start(procs, tmp_path):
                     wait=False)
     assert p.wait(30) == 1
     assert "cannot open the access log" in p.log(), p.log()
+
+
+def test_lines_of_the_last_calls_are_written_when_the_gateway_stops(procs, tmp_path):
+    log = tmp_path / "access.log"
+    echo = procs.echo("echo", "1")
+    gw = procs.gateway({"echo": {"default": "1", "versions": {"1": [echo]}}}, extra=["--access-log", str(log)])
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    for _ in range(20):
+        stub.Predict(predict_request("echo", "1"), timeout=10)
+    # At once: the lines are still in the workers' buffers (handed over every 100 ms).
+    gw.terminate()
+    assert gw.wait(30) == 0
+    lines = _lines(log.read_text())
+    assert len(lines) == 20 and all(line["grpc_status"] == 0 for line in lines), lines

@@ -265,3 +265,12 @@ def test_a_failing_collector_drops_and_counts_spans_and_calls_go_on(procs, tmp_p
         assert gw.wait_for_log("span export to .* failed: HTTP 503", 10), gw.log_tail()
     finally:
         failing.close()
+
+
+def test_spans_of_the_last_calls_are_exported_when_the_gateway_stops(procs, tmp_path, collector, model):
+    gw = _gateway(procs, tmp_path, collector, [model.address])
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    stub.Predict(predict_request("traced", "1"), timeout=10, metadata=[("traceparent", f"00-{TRACE}-{CALLER_SPAN}-01")])
+    gw.terminate()
+    assert gw.wait(30) == 0
+    assert len(collector.trace(TRACE)) == 2, collector.spans
