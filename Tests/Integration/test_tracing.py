@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from harness import free_port, pb, predict_request, wait_until
 
@@ -22,8 +23,38 @@ CALLER_SPAN = "00f067aa0ba902b7"
 TRACEPARENT_RE = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-0([01])")
 
 
+def _attribute(kv) -> dict:
+    kind = kv.value.WhichOneof("value")
+    value = {"stringValue": kv.value.string_value} if kind == "string_value" else {"intValue": str(kv.value.int_value)}
+    return {"key": kv.key, "value": value}
+
+
+def _spans_from_protobuf(body: bytes) -> list[dict]:
+    """The spans of a protobuf ExportTraceServiceRequest (parsed with opentelemetry-proto's
+    classes), spelled as the OTLP JSON mapping spells them (ids in hex)."""
+    request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+    spans = []
+    for resource_spans in request.resource_spans:
+        assert {"key": "service.name", "value": {"stringValue": "byoc-gateway"}} in \
+            [_attribute(a) for a in resource_spans.resource.attributes]
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                out = {"traceId": span.trace_id.hex(), "spanId": span.span_id.hex(), "name": span.name,
+                       "kind": span.kind, "startTimeUnixNano": str(span.start_time_unix_nano),
+                       "endTimeUnixNano": str(span.end_time_unix_nano),
+                       "attributes": [_attribute(a) for a in span.attributes]}
+                if span.parent_span_id:
+                    out["parentSpanId"] = span.parent_span_id.hex()
+                if span.trace_state:
+                    out["traceState"] = span.trace_state
+                if span.HasField("status"):
+                    out["status"] = {"code": span.status.code, "message": span.status.message}
+                spans.append(out)
+    return spans
+
+
 class Collector:
-    """An OTLP/HTTP collector: records every span POSTed to /v1/traces (JSON encoding)."""
+    """An OTLP/HTTP collector: records every span POSTed to /v1/traces (protobuf or JSON)."""
 
     def __init__(self, status: int = 200):
         self.status = status
@@ -35,9 +66,12 @@ class Collector:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                content_type = self.headers["Content-Type"]
                 with collector.lock:
-                    collector.requests.append({"path": self.path, "content_type": self.headers["Content-Type"]})
-                    if collector.status == 200:
+                    collector.requests.append({"path": self.path, "content_type": content_type})
+                    if collector.status == 200 and content_type == "application/x-protobuf":
+                        collector.spans.extend(_spans_from_protobuf(body))
+                    elif collector.status == 200:
                         for resource in json.loads(body)["resourceSpans"]:
                             for scope in resource["scopeSpans"]:
                                 collector.spans.extend(scope["spans"])
@@ -111,7 +145,9 @@ def model():
     m.close()
 
 
-def _gateway(procs, tmp_path, collector, model_addresses, extra=()):
+def _gateway(procs, tmp_path, collector, model_addresses, extra=(), protocol=None):
+    if protocol:
+        extra = [*extra, "--otlp-protocol", protocol]
     return procs.gateway({"traced": {"default": "1", "versions": {"1": list(model_addresses)}}},
                          extra=["--otlp-endpoint", collector.endpoint, "--access-log", str(tmp_path / "access.log"),
                                 *extra])
@@ -142,8 +178,10 @@ def _access_log(tmp_path, count: int) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_a_callers_trace_is_kept_and_the_model_is_the_child_of_the_gateways_attempt(procs, tmp_path, collector, model):
-    gw = _gateway(procs, tmp_path, collector, [model.address])
+@pytest.mark.parametrize("protocol", [None, "http/protobuf", "http/json"], ids=["default", "protobuf", "json"])
+def test_a_callers_trace_is_kept_and_the_model_is_the_child_of_the_gateways_attempt(procs, tmp_path, collector, model,
+                                                                                   protocol):
+    gw = _gateway(procs, tmp_path, collector, [model.address], protocol=protocol)
     stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
     stub.Predict(predict_request("traced", "1"), timeout=10,
                  metadata=[("traceparent", f"00-{TRACE}-{CALLER_SPAN}-01"), ("tracestate", "vendor=abc,other=1")])
@@ -170,7 +208,8 @@ def test_a_callers_trace_is_kept_and_the_model_is_the_child_of_the_gateways_atte
     assert _attributes(server)["rpc.grpc.status_code"] == "0"
     assert _attributes(server)["rpc.method"] == "Predict"
     assert collector.requests[0]["path"] == "/v1/traces"
-    assert collector.requests[0]["content_type"] == "application/json"
+    assert collector.requests[0]["content_type"] == \
+        ("application/json" if protocol == "http/json" else "application/x-protobuf")
     assert _access_log(tmp_path, 1)[0]["trace_id"] == TRACE
 
 
@@ -213,9 +252,10 @@ def test_sampling_is_parent_based(procs, tmp_path, collector, model):
     assert [line["trace_id"] for line in lines] == [unsampled, other, TRACE], "every call has its trace id"
 
 
-def test_a_retried_call_has_one_span_per_attempt(procs, tmp_path, collector, model):
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"], ids=["protobuf", "json"])
+def test_a_retried_call_has_one_span_per_attempt(procs, tmp_path, collector, model, protocol):
     dead = f"127.0.0.1:{free_port()}"
-    gw = _gateway(procs, tmp_path, collector, [dead, model.address])
+    gw = _gateway(procs, tmp_path, collector, [dead, model.address], protocol=protocol)
     stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
     # Power-of-two-choices picks the dead endpoint first for about half the calls (until its
     # connect backoff): call until one was retried.
@@ -237,8 +277,9 @@ def test_a_retried_call_has_one_span_per_attempt(procs, tmp_path, collector, mod
     assert attempts[1]["spanId"] == parent, "the model's parent is the attempt that reached it"
 
 
-def test_the_gateways_own_errors_are_server_spans_with_an_error(procs, tmp_path, collector, model):
-    gw = _gateway(procs, tmp_path, collector, [model.address])
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"], ids=["protobuf", "json"])
+def test_the_gateways_own_errors_are_server_spans_with_an_error(procs, tmp_path, collector, model, protocol):
+    gw = _gateway(procs, tmp_path, collector, [model.address], protocol=protocol)
     stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
     with pytest.raises(grpc.RpcError) as err:
         stub.Predict(predict_request("nosuch", "1"), timeout=10, metadata=[("traceparent", f"00-{TRACE}-{CALLER_SPAN}-01")])

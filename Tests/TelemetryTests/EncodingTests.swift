@@ -21,7 +21,7 @@ final class EncodingTests: XCTestCase {
         entry.upstream = "127.0.0.1:9001"
         entry.attempts = 2
         entry.traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-        let out = JSONBuffer()
+        let out = RecordBuffer()
         entry.encode(into: out)
         XCTAssertEqual(out.bytes.last, UInt8(ascii: "\n"))
         XCTAssertEqual(out.bytes.filter { $0 == UInt8(ascii: "\n") }.count, 1, "one line, newlines escaped")
@@ -45,13 +45,13 @@ final class EncodingTests: XCTestCase {
     func testTheTraceIDIsWrittenFromTheTrace() throws {
         var entry = AccessLogEntry()
         entry.trace = TraceContext(traceHigh: 0x4bf9_2f35_77b3_4da6, traceLow: 0xa3ce_929d_0e0e_4736, spanID: 1, sampled: false)
-        let out = JSONBuffer()
+        let out = RecordBuffer()
         entry.encode(into: out)
         XCTAssertEqual(try object(out.bytes)["trace_id"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
     }
 
     func testACallWithoutAStatusHasNullStatus() throws {
-        let out = JSONBuffer()
+        let out = RecordBuffer()
         AccessLogEntry().encode(into: out)
         let line = try object(out.bytes)
         XCTAssertTrue(line["grpc_status"] is NSNull)
@@ -60,7 +60,7 @@ final class EncodingTests: XCTestCase {
     }
 
     func testNumbersAndMillis() {
-        let out = JSONBuffer()
+        let out = RecordBuffer()
         out.int(-12)
         out.raw(" ")
         out.int(Int.min)
@@ -99,7 +99,7 @@ final class EncodingTests: XCTestCase {
         span.serverHost = "127.0.0.1"
         span.serverPort = 9001
         span.attempt = 2
-        let out = JSONBuffer()
+        let out = RecordBuffer()
         span.encode(into: out)
         let object = try object(out.bytes)
         XCTAssertEqual(object["traceId"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
@@ -131,6 +131,37 @@ final class EncodingTests: XCTestCase {
         let rootObject = try self.object(out.bytes)
         XCTAssertNil(rootObject["parentSpanId"], "a root span names no parent")
         XCTAssertNil(rootObject["status"], "an OK span leaves the status unset")
+    }
+
+    func testProtobufVarintsAndReservedLengths() {
+        let out = RecordBuffer()
+        out.varint(1)
+        out.varint(300)
+        out.varint(UInt64.max)
+        XCTAssertEqual(out.bytes, [0x01, 0xac, 0x02] + [UInt8](repeating: 0xff, count: 9) + [0x01])
+        XCTAssertEqual(RecordBuffer.varintSize(300), 2)
+        XCTAssertEqual(RecordBuffer.varintSize(UInt64.max), 10)
+        out.reset()
+        let start = out.beginLength()
+        out.raw("abcde")
+        out.endLength(start)
+        // 5 as a 3-byte (padded) varint, then the bytes.
+        XCTAssertEqual(out.bytes, [0x85, 0x80, 0x00] + Array("abcde".utf8))
+    }
+
+    func testASpanInProtobufIsOneScopeSpansField() {
+        let trace = TraceContext(traceHigh: 0x0102_0304_0506_0708, traceLow: 0x090a_0b0c_0d0e_0f10, spanID: 0, sampled: true)
+        var span = SpanRecord(trace: trace, spanID: 0x1112_1314_1516_1718)
+        span.name = "s/m"
+        let out = RecordBuffer()
+        span.encodeProtobuf(into: out)
+        let bytes = out.bytes
+        XCTAssertEqual(bytes[0], 2 << 3 | 2, "field 2 (ScopeSpans.spans), length-delimited")
+        let length = Int(bytes[1] & 0x7f) | Int(bytes[2] & 0x7f) << 7 | Int(bytes[3]) << 14
+        XCTAssertEqual(length, bytes.count - 4)
+        XCTAssertEqual(Array(bytes[4..<22]), [1 << 3 | 2, 16] + (1...16).map { UInt8($0) }, "trace_id: 16 bytes, big-endian")
+        XCTAssertEqual(Array(bytes[22..<32]), [2 << 3 | 2, 8] + (0x11...0x18).map { UInt8($0) }, "span_id")
+        XCTAssertEqual(Array(bytes[32..<37]), [5 << 3 | 2, 3] + Array("s/m".utf8), "name (no parent, no tracestate)")
     }
 
     func testTheOTLPEndpointURL() throws {

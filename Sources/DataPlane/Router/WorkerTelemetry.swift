@@ -6,8 +6,9 @@ import Transport
 public struct TelemetryConfig: Sendable {
     /// `--access-log`: the writer's channel (nil: no access log).
     public var accessLog: BatchChannel?
-    /// `--otlp-endpoint`: the exporter's channel (nil: no tracing).
+    /// `--otlp-endpoint`: the exporter's channel (nil: no tracing), and how it wants spans encoded.
     public var spans: BatchChannel?
+    public var spanEncoding = OTLPExporter.Encoding.protobuf
     /// `--trace-sample-ratio`: the share of new traces recorded (a caller's sampled flag wins).
     public var sampleRatio = 1.0
 
@@ -35,12 +36,13 @@ final class WorkerTelemetry {
     private let loop: EventLoop
     private let accessLog: BatchChannel?
     private let spans: BatchChannel?
+    private let spanEncoding: OTLPExporter.Encoding
     /// New traces are sampled when a random 32-bit value is below this.
     private let sampleThreshold: UInt64
     private var ids: SpanIDGenerator
-    private let lines = JSONBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
+    private let lines = RecordBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
     private var lineCount = 0
-    private let spanBytes = JSONBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
+    private let spanBytes = RecordBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
     private var spanCount = 0
     /// Unix minus monotonic nanoseconds, read when a flush period starts (the two clocks do
     /// not drift apart measurably within one).
@@ -58,6 +60,7 @@ final class WorkerTelemetry {
         self.loop = loop
         accessLog = config.accessLog
         spans = config.spans
+        spanEncoding = config.spanEncoding
         sampleThreshold = UInt64((min(max(config.sampleRatio, 0), 1) * 4_294_967_296).rounded())
         ids = SpanIDGenerator(seed: seed)
         wallOffset = Telemetry.unixNanos() &- monotonicNanos()
@@ -113,8 +116,13 @@ final class WorkerTelemetry {
     /// Appends one finished span (only sampled traces' spans are recorded).
     func record(_ span: SpanRecord) {
         guard spans != nil, span.trace.sampled else { return }
-        if spanCount > 0 { spanBytes.raw(",") }
-        span.encode(into: spanBytes)
+        switch spanEncoding {
+        case .protobuf:
+            span.encodeProtobuf(into: spanBytes)
+        case .json:
+            if spanCount > 0 { spanBytes.raw(",") }
+            span.encode(into: spanBytes)
+        }
         spanCount += 1
         recorded(spanBytes.count)
     }

@@ -32,7 +32,7 @@ public struct AccessLogEntry {
     public init() {}
 
     /// Appends this entry as one JSON line.
-    public func encode(into out: JSONBuffer) {
+    public func encode(into out: RecordBuffer) {
         out.raw("{\"time\":\"")
         out.timestamp(unixNanos: startUnixNanos)
         out.raw("\",\"method\":")

@@ -3,11 +3,19 @@ import Glibc
 #endif
 import Foundation
 
-/// `--otlp-endpoint`: exports spans over OTLP/HTTP with the JSON encoding
-/// (`POST /v1/traces`, `ExportTraceServiceRequest`) from the channel's thread: each wake-up
-/// sends what the workers handed over since the last one, in requests of at most
-/// `maxRequestBytes`, with blocking sockets bounded by `timeoutSeconds`.
+/// `--otlp-endpoint`: exports spans over OTLP/HTTP (`POST /v1/traces`,
+/// `ExportTraceServiceRequest`, protobuf or JSON) from the channel's thread: each wake-up sends
+/// what the workers handed over since the last one, in requests of at most `maxRequestBytes`,
+/// with blocking sockets bounded by `timeoutSeconds`.
 public final class OTLPExporter: @unchecked Sendable {
+    /// `--otlp-protocol`: the request body's encoding.
+    public enum Encoding: String, Sendable {
+        case protobuf = "http/protobuf"
+        case json = "http/json"
+
+        var contentType: String { self == .protobuf ? "application/x-protobuf" : "application/json" }
+    }
+
     public struct ConfigError: Error, CustomStringConvertible {
         public var description: String
     }
@@ -21,13 +29,15 @@ public final class OTLPExporter: @unchecked Sendable {
     public let port: Int
     /// The request path (`/v1/traces` unless the URL named one).
     public let path: String
+    public let encoding: Encoding
     private let serviceName: String
     private let serviceVersion: String
     /// The last export failed (logged once until one succeeds again).
     private var failing = false
 
     /// Parses `http://HOST:PORT[/PATH]` (no PATH or `/`: `/v1/traces`).
-    public init(endpoint: String, serviceName: String, serviceVersion: String) throws {
+    public init(endpoint: String, encoding: Encoding = .protobuf, serviceName: String, serviceVersion: String) throws {
+        self.encoding = encoding
         guard endpoint.hasPrefix("http://") else {
             throw ConfigError(description: "--otlp-endpoint must be http://HOST:PORT[/PATH], got \"\(endpoint)\"")
         }
@@ -85,9 +95,40 @@ public final class OTLPExporter: @unchecked Sendable {
         return failed
     }
 
+    /// The `ExportTraceServiceRequest` before and after `bytes` bytes of spans.
+    private func envelope(spanBytes bytes: Int) -> (prefix: [UInt8], suffix: [UInt8]) {
+        switch encoding {
+        case .json:
+            return jsonEnvelope
+        case .protobuf:
+            // ExportTraceServiceRequest { 1: ResourceSpans { 1: Resource { 1: attributes },
+            // 2: ScopeSpans { 1: InstrumentationScope { 1: name }, 2: spans (the batches) } } }
+            let resource = RecordBuffer(capacity: 256)
+            resource.keyValue(1, "service.name", serviceName)
+            resource.keyValue(1, "service.version", serviceVersion)
+            let scope = RecordBuffer(capacity: 64)
+            scope.protoString(1, "byoc-gateway")
+            let scopeSpans = 1 + RecordBuffer.varintSize(UInt64(scope.count)) + scope.count + bytes
+            let resourceSpans = 1 + RecordBuffer.varintSize(UInt64(resource.count)) + resource.count
+                + 1 + RecordBuffer.varintSize(UInt64(scopeSpans)) + scopeSpans
+            let out = RecordBuffer(capacity: 512)
+            out.tag(1, 2)
+            out.varint(UInt64(resourceSpans))
+            out.tag(1, 2)
+            out.varint(UInt64(resource.count))
+            resource.bytes.withUnsafeBytes { out.append($0) }
+            out.tag(2, 2)
+            out.varint(UInt64(scopeSpans))
+            out.tag(1, 2)
+            out.varint(UInt64(scope.count))
+            scope.bytes.withUnsafeBytes { out.append($0) }
+            return (out.bytes, [])
+        }
+    }
+
     /// The `ExportTraceServiceRequest` JSON before and after the span objects.
-    private lazy var envelope: (prefix: [UInt8], suffix: [UInt8]) = {
-        let out = JSONBuffer()
+    private lazy var jsonEnvelope: (prefix: [UInt8], suffix: [UInt8]) = {
+        let out = RecordBuffer()
         out.raw("{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":")
         out.string(serviceName)
         out.raw("}},{\"key\":\"service.version\",\"value\":{\"stringValue\":")
@@ -100,8 +141,11 @@ public final class OTLPExporter: @unchecked Sendable {
     /// copied into one body); nil when the collector answered 2xx, else what went wrong.
     private func post(_ batches: ArraySlice<BatchChannel.Batch>) -> String? {
         let parts = batches.filter { !$0.bytes.isEmpty }
-        let (prefix, suffix) = envelope
-        let length = prefix.count + suffix.count + parts.reduce(0) { $0 + $1.bytes.count } + max(parts.count - 1, 0)
+        let spanBytes = parts.reduce(0) { $0 + $1.bytes.count }
+        // JSON batches are comma-separated; protobuf ones simply follow each other.
+        let separators = encoding == .json ? max(parts.count - 1, 0) : 0
+        let (prefix, suffix) = envelope(spanBytes: spanBytes)
+        let length = prefix.count + suffix.count + spanBytes + separators
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -127,7 +171,7 @@ public final class OTLPExporter: @unchecked Sendable {
         }
         guard fd >= 0 else { return lastError }
         defer { Glibc.close(fd) }
-        let head = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: application/json\r\n"
+        let head = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Type: \(encoding.contentType)\r\n"
             + "Content-Length: \(length)\r\nConnection: close\r\nUser-Agent: byoc-gateway\r\n\r\n"
         // Corked: the pieces leave as full segments, the last when the cork comes off.
         var on: Int32 = 1
@@ -135,7 +179,7 @@ public final class OTLPExporter: @unchecked Sendable {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_CORK, &on, socklen_t(MemoryLayout<Int32>.size))
         var sent = AccessLogFile.writeAll(fd, Array(head.utf8)) && AccessLogFile.writeAll(fd, prefix)
         for (index, part) in parts.enumerated() where sent {
-            if index > 0 { sent = AccessLogFile.writeAll(fd, [UInt8(ascii: ",")]) }
+            if index > 0 && separators > 0 { sent = AccessLogFile.writeAll(fd, [UInt8(ascii: ",")]) }
             sent = sent && AccessLogFile.writeAll(fd, part.bytes)
         }
         sent = sent && AccessLogFile.writeAll(fd, suffix)

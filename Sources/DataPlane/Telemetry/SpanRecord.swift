@@ -1,5 +1,6 @@
-/// A finished span, encoded as an OTLP/JSON `Span` object
-/// (opentelemetry-proto trace/v1, JSON mapping: ids in hex, times as decimal strings).
+/// A finished span, encoded as an OTLP `Span` (opentelemetry-proto trace/v1): as a JSON object
+/// (the JSON mapping: ids in hex, times as decimal strings) or as protobuf, in the field
+/// `ScopeSpans.spans` (so a batch is a run of them the exporter wraps).
 public struct SpanRecord {
     public enum Kind: Int {
         /// The gateway serving a call.
@@ -38,7 +39,7 @@ public struct SpanRecord {
     }
 
     /// Appends the span as one JSON object.
-    public func encode(into out: JSONBuffer) {
+    public func encode(into out: RecordBuffer) {
         out.raw("{\"traceId\":\"")
         out.hex(trace.traceHigh)
         out.hex(trace.traceLow)
@@ -77,7 +78,6 @@ public struct SpanRecord {
             intAttribute(out, "byoc.attempt", attempt)
         }
         out.raw("]")
-        let failed = !error.isEmpty || (grpcStatus.map { $0 != 0 } ?? false)
         if failed {
             out.raw(",\"status\":{\"code\":2")
             if !error.isEmpty {
@@ -89,7 +89,48 @@ public struct SpanRecord {
         out.raw("}")
     }
 
-    private func stringAttribute(_ out: JSONBuffer, _ key: StaticString, _ value: String, first: Bool = false) {
+    /// Whether the span failed (an error, or a grpc-status other than OK).
+    private var failed: Bool { !error.isEmpty || (grpcStatus.map { $0 != 0 } ?? false) }
+
+    /// Appends the span as protobuf field 2 of `ScopeSpans` (tag, length, `Span`).
+    public func encodeProtobuf(into out: RecordBuffer) {
+        out.tag(2, 2)
+        let span = out.beginLength()
+        out.id128(1, high: trace.traceHigh, low: trace.traceLow)
+        out.id64(2, spanID)
+        if !traceState.isEmpty { out.protoString(3, traceState) }
+        if parentSpanID != 0 { out.id64(4, parentSpanID) }
+        out.protoString(5, name)
+        out.tag(6, 0)
+        out.varint(UInt64(kind.rawValue))
+        out.fixed64(7, startUnixNanos)
+        out.fixed64(8, max(endUnixNanos, startUnixNanos))
+        out.keyValue(9, "rpc.system", "grpc")
+        if !service.isEmpty { out.keyValue(9, "rpc.service", service) }
+        if !method.isEmpty { out.keyValue(9, "rpc.method", method) }
+        if !model.isEmpty { out.keyValue(9, "byoc.model", model) }
+        if !version.isEmpty { out.keyValue(9, "byoc.version", version) }
+        if let grpcStatus { out.keyValue(9, "rpc.grpc.status_code", int: grpcStatus) }
+        if kind == .client {
+            if !serverHost.isEmpty {
+                out.keyValue(9, "server.address", serverHost)
+                out.keyValue(9, "server.port", int: serverPort)
+            }
+            out.keyValue(9, "byoc.attempt", int: attempt)
+        }
+        if failed {
+            // Status { message = 2; code = 3 (STATUS_CODE_ERROR = 2) }
+            let message = error.utf8.count
+            out.tag(15, 2)
+            out.varint(UInt64(message == 0 ? 2 : 1 + RecordBuffer.varintSize(UInt64(message)) + message + 2))
+            if message > 0 { out.protoString(2, error) }
+            out.tag(3, 0)
+            out.varint(2)
+        }
+        out.endLength(span)
+    }
+
+    private func stringAttribute(_ out: RecordBuffer, _ key: StaticString, _ value: String, first: Bool = false) {
         if !first { out.raw(",") }
         out.raw("{\"key\":\"")
         out.raw(key)
@@ -98,7 +139,7 @@ public struct SpanRecord {
         out.raw("}}")
     }
 
-    private func intAttribute(_ out: JSONBuffer, _ key: StaticString, _ value: Int) {
+    private func intAttribute(_ out: RecordBuffer, _ key: StaticString, _ value: Int) {
         out.raw(",{\"key\":\"")
         out.raw(key)
         out.raw("\",\"value\":{\"intValue\":\"")

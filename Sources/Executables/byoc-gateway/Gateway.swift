@@ -144,12 +144,17 @@ final class Gateway: @unchecked Sendable {
         }
         if let endpoint = options.otlpEndpoint {
             let exporter: OTLPExporter
-            do { exporter = try OTLPExporter(endpoint: endpoint, serviceName: "byoc-gateway", serviceVersion: RouterConfig().serverVersion) } catch {
+            let encoding = OTLPExporter.Encoding(rawValue: options.otlpProtocol) ?? .protobuf
+            do {
+                exporter = try OTLPExporter(endpoint: endpoint, encoding: encoding, serviceName: "byoc-gateway",
+                                            serviceVersion: RouterConfig().serverVersion)
+            } catch {
                 throw GatewayError(message: "\(error)")
             }
             telemetry.spans = exporter.makeChannel()
+            telemetry.spanEncoding = encoding
             telemetry.sampleRatio = options.traceSampleRatio
-            FileHandle.standardError.write(Data("byoc-gateway: tracing, spans to http://\(exporter.host):\(exporter.port)\(exporter.path), sample ratio \(options.traceSampleRatio)\n".utf8))
+            FileHandle.standardError.write(Data("byoc-gateway: tracing, spans to http://\(exporter.host):\(exporter.port)\(exporter.path) (\(encoding.rawValue)), sample ratio \(options.traceSampleRatio)\n".utf8))
         }
     }
 

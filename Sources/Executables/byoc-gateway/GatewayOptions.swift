@@ -58,6 +58,8 @@ struct GatewayOptions {
     var otlpEndpoint: String?
     /// `--trace-sample-ratio`: the share of new traces recorded (a caller's sampled flag wins).
     var traceSampleRatio = 1.0
+    /// `--otlp-protocol`: http/protobuf (default) or http/json.
+    var otlpProtocol = "http/protobuf"
 
     /// One line per flag for `--help`.
     static let usage = """
@@ -112,7 +114,8 @@ struct GatewayOptions {
                                   by an alias, split or shadow (default off; byocctl gc --dry-run)
       --access-log PATH|-         one JSON line per call to PATH (appended) or stdout (-)
       --otlp-endpoint URL         trace calls (W3C traceparent kept or started) and export the
-                                  spans over OTLP/HTTP JSON to URL/v1/traces (http://HOST:PORT)
+                                  spans over OTLP/HTTP to URL/v1/traces (http://HOST:PORT)
+      --otlp-protocol P           http/protobuf (default) or http/json
       --trace-sample-ratio R      share of new traces recorded, 0..1 (default 1; a caller's
                                   sampled flag wins)
     """
@@ -130,7 +133,7 @@ struct GatewayOptions {
                      "kube-api", "kube-token-file", "kube-ca-file", "namespace", "lease-name", "pod-name",
                      "advertise-address", "routes-configmap", "tokens-secret", "role", "lease-duration-s", "lease-renew-s",
                      "require-auth", "admin-token-file", "gc-unused-after",
-                     "access-log", "otlp-endpoint", "trace-sample-ratio"]
+                     "access-log", "otlp-endpoint", "trace-sample-ratio", "otlp-protocol"]
         for flag in known {
             let name = "BYOC_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
             if let value = environment[name], !value.isEmpty { values[flag] = value }
@@ -252,6 +255,15 @@ struct GatewayOptions {
                 throw UsageError(message: "--trace-sample-ratio needs --otlp-endpoint (where the spans go)")
             }
             options.traceSampleRatio = ratio
+        }
+        if let value = text("otlp-protocol") {
+            guard value == "http/protobuf" || value == "http/json" else {
+                throw UsageError(message: "--otlp-protocol must be http/protobuf or http/json, got \"\(value)\"")
+            }
+            guard options.otlpEndpoint != nil else {
+                throw UsageError(message: "--otlp-protocol needs --otlp-endpoint (where the spans go)")
+            }
+            options.otlpProtocol = value
         }
         guard options.leaseRenewS * 3 <= options.leaseDurationS * 2 else {
             throw UsageError(message: "--lease-renew-s must be at most two thirds of --lease-duration-s")

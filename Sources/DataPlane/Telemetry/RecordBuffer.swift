@@ -2,10 +2,11 @@
 import Glibc
 #endif
 
-/// A growable byte buffer that JSON text is written into straight through a pointer (no
-/// `String` per value, no per-byte bounds or uniqueness checks): what the workers encode
-/// access-log lines and spans into. One per worker and kind, reused after each hand-over.
-public final class JSONBuffer {
+/// A growable byte buffer that records are encoded into straight through a pointer (no
+/// `String` per value, no per-byte bounds or uniqueness checks): JSON text (access-log lines,
+/// OTLP/JSON spans) or protobuf (OTLP spans). One per worker and kind, reused after each
+/// hand-over.
+public final class RecordBuffer {
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
     /// Bytes written.
@@ -193,6 +194,112 @@ public final class JSONBuffer {
         out[2] = UInt8(ascii: "0") + UInt8(millis % 10)
         out[3] = UInt8(ascii: "Z")
         count += 4
+    }
+
+    // MARK: Protobuf
+
+    /// A base-128 varint.
+    public func varint(_ value: UInt64) {
+        let out = reserve(10)
+        var n = value
+        var index = 0
+        while n >= 0x80 {
+            out[index] = UInt8(truncatingIfNeeded: n) | 0x80
+            n >>= 7
+            index += 1
+        }
+        out[index] = UInt8(n)
+        count += index + 1
+    }
+
+    /// Bytes of `value` as a varint.
+    public static func varintSize(_ value: UInt64) -> Int {
+        var n = value
+        var size = 1
+        while n >= 0x80 {
+            n >>= 7
+            size += 1
+        }
+        return size
+    }
+
+    /// A field's tag (`number << 3 | wire type`; every tag here fits one byte).
+    @inline(__always)
+    public func tag(_ number: UInt8, _ wireType: UInt8) {
+        byte(number << 3 | wireType)
+    }
+
+    /// A length-delimited field holding `value`'s UTF-8.
+    public func protoString(_ number: UInt8, _ value: String) {
+        tag(number, 2)
+        varint(UInt64(value.utf8.count))
+        var copy = value
+        copy.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// A fixed64 field.
+    public func fixed64(_ number: UInt8, _ value: UInt64) {
+        tag(number, 1)
+        withUnsafeBytes(of: value.littleEndian) { append($0) }
+    }
+
+    /// A length-delimited field of an 8-byte id (span ids), big-endian.
+    public func id64(_ number: UInt8, _ value: UInt64) {
+        tag(number, 2)
+        byte(8)
+        withUnsafeBytes(of: value.bigEndian) { append($0) }
+    }
+
+    /// A length-delimited field of a 16-byte id (trace ids), big-endian.
+    public func id128(_ number: UInt8, high: UInt64, low: UInt64) {
+        tag(number, 2)
+        byte(16)
+        withUnsafeBytes(of: high.bigEndian) { append($0) }
+        withUnsafeBytes(of: low.bigEndian) { append($0) }
+    }
+
+    /// A `KeyValue` in field `number` with a string `AnyValue` (its field 1).
+    public func keyValue(_ number: UInt8, _ key: StaticString, _ value: String) {
+        let valueSize = value.utf8.count
+        keyValueHead(number, key, anySize: 1 + Self.varintSize(UInt64(valueSize)) + valueSize)
+        protoString(1, value)
+    }
+
+    /// A `KeyValue` in field `number` with an int `AnyValue` (its field 3).
+    public func keyValue(_ number: UInt8, _ key: StaticString, int value: Int) {
+        let bits = UInt64(bitPattern: Int64(value))
+        keyValueHead(number, key, anySize: 1 + Self.varintSize(bits))
+        tag(3, 0)
+        varint(bits)
+    }
+
+    /// A `KeyValue`'s tag, length and key (field 1), and its value's tag and length (field 2).
+    private func keyValueHead(_ number: UInt8, _ key: StaticString, anySize: Int) {
+        let keySize = key.utf8CodeUnitCount
+        tag(number, 2)
+        varint(UInt64(1 + Self.varintSize(UInt64(keySize)) + keySize + 1 + Self.varintSize(UInt64(anySize)) + anySize))
+        tag(1, 2)
+        varint(UInt64(keySize))
+        raw(key)
+        tag(2, 2)
+        varint(UInt64(anySize))
+    }
+
+    /// Reserves a 3-byte length of a length-delimited value written next; pass the result to
+    /// `endLength` once it is written (a padded varint: protobuf readers accept it).
+    public func beginLength() -> Int {
+        _ = reserve(3)
+        count += 3
+        return count
+    }
+
+    /// Fills in the length reserved by `beginLength` (at most 2 MiB).
+    public func endLength(_ start: Int) {
+        let length = count - start
+        precondition(length < 1 << 21, "a protobuf record over 2 MiB")
+        base[start - 3] = UInt8(length & 0x7f) | 0x80
+        base[start - 2] = UInt8(length >> 7 & 0x7f) | 0x80
+        base[start - 1] = UInt8(length >> 14)
     }
 
     private static func hexDigit(_ value: UInt8) -> UInt8 {
