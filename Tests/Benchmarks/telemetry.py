@@ -6,8 +6,8 @@ Two byoc-echo-model servers as `iris` version 1. For every round, a fresh gatewa
 with neither, and one with `--access-log FILE --otlp-endpoint http://127.0.0.1:PORT` (sample
 ratio 1: every call is traced and exported) in alternating order, each driven with the small
 call by h2load at 16x32 for `--duration` seconds after a warm-up. The spans go to a local OTLP
-sink (this script with `--sink`: reads and discards each POST, counts the spans by counting
-`"spanId"`) whose CPU is reported apart. Reports req/s, p50/p99, the gateway's CPU per call,
+sink (this script with `--sink`: reads and discards each POST) whose CPU is reported apart;
+`--otlp-protocol` picks the export's encoding (default http/protobuf). Reports req/s, p50/p99, the gateway's CPU per call,
 the ratios, and the gateway's byoc_access_log_* / byoc_spans_* counters after each run.
 Standard library only; reuses bench.py's process, h2load and /proc helpers. See README.md.
 
@@ -118,7 +118,8 @@ class TelemetryBench:
                 "--workers", str(self.args.workers)]
         if observed:
             argv += ["--access-log", str(self.work / f"access-{self.counter}.log"),
-                     "--otlp-endpoint", f"http://127.0.0.1:{self.sink.port}", "--trace-sample-ratio", "1"]
+                     "--otlp-endpoint", f"http://127.0.0.1:{self.sink.port}", "--trace-sample-ratio", "1",
+                     "--otlp-protocol", self.args.otlp_protocol]
         p = Proc(f"gateway-{'on' if observed else 'off'}-{self.counter}", argv, self.logdir)
         p.wait_listening()
         return p
@@ -180,7 +181,7 @@ class TelemetryBench:
         a = self.args
         lines = [f"observability cost: small calls, h2load -c {a.conns} -m {a.streams} -t {a.h2load_threads} "
                  f"-D {a.duration:g}s, gateway --workers {a.workers}; on = --access-log FILE --otlp-endpoint (local "
-                 f"sink) --trace-sample-ratio 1; rounds {a.rounds}; load average {bench.load_text()}",
+                 f"sink, {a.otlp_protocol}) --trace-sample-ratio 1; rounds {a.rounds}; load average {bench.load_text()}",
                  "", "| target | round | req/s | p50 ms | p99 ms | gateway CPU µs/call | sink CPU s | machine busy cores | check |",
                  "|---|---|---|---|---|---|---|---|---|"]
         for r in self.rows:
@@ -223,6 +224,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="gateway --workers (default 1, as bench.py)")
     ap.add_argument("--echo-workers", type=int, default=1)
     ap.add_argument("--h2load-threads", type=int, default=1)
+    ap.add_argument("--otlp-protocol", default="http/protobuf", choices=["http/protobuf", "http/json"],
+                    help="the export's encoding (default http/protobuf, the gateway's default)")
     ap.add_argument("--work", help="scratch directory (default: a new one under test-output/benchmarks)")
     ap.add_argument("--out", help="also write the table (markdown) to this file")
     args = ap.parse_args()
