@@ -118,6 +118,13 @@ public final class WebConsole: @unchecked Sendable {
             }
             return .text(status, message)
         }
+        if router.logsAccess {
+            service.completed = { [unowned router] request, response, receivedAt in
+                router.logHTTP(method: request.method, path: request.path, status: response.status, receivedAt: receivedAt,
+                               requestBytes: request.body.count, responseBytes: response.body.count, peer: request.peer,
+                               traceparent: request.header("traceparent"))
+            }
+        }
         let http1 = HTTP1ServerWorker(loop: loop, service: service, limits: options.limits)
         worker.http1 = http1
         lock.lock()

@@ -248,6 +248,27 @@ public final class RouterWorker: GRPCCallDispatcher {
         return nil
     }
 
+    /// The access log is on (plain HTTP requests are logged through `logHTTP`).
+    public var logsAccess: Bool { telemetry?.logging ?? false }
+
+    /// The access-log line of a plain HTTP request (UI, JSON API, REST, metrics): `method` is
+    /// `METHOD PATH`, no gRPC status (call on this worker's loop).
+    public func logHTTP(method: String, path: String, status: Int, receivedAt: UInt64, requestBytes: Int,
+                        responseBytes: Int, peer: String, traceparent: String?) {
+        guard let telemetry, telemetry.logging else { return }
+        var entry = AccessLogEntry()
+        let now = monotonicNanos()
+        entry.startUnixNanos = telemetry.unixNanos(monotonic: receivedAt)
+        entry.durationNanos = now > receivedAt ? now - receivedAt : 0
+        entry.method = method + " " + path
+        entry.httpStatus = status
+        entry.requestBytes = requestBytes
+        entry.responseBytes = responseBytes
+        entry.peer = peer
+        entry.traceID = traceparent.flatMap { TraceContext(traceparent: $0)?.traceID } ?? ""
+        telemetry.log(entry)
+    }
+
     /// The access-log line of a call the gateway refused before a `ProxyCall` took it.
     private func logRefused(_ stream: HTTP2Stream, head: GRPCRequestHead, status: GRPCStatusCode) {
         guard let telemetry, telemetry.logging else { return }
