@@ -7,7 +7,7 @@ with neither, and one with `--access-log FILE --otlp-endpoint http://127.0.0.1:P
 ratio 1: every call is traced and exported) in alternating order, each driven with the small
 call by h2load at 16x32 for `--duration` seconds after a warm-up. The spans go to a local OTLP
 sink (this script with `--sink`: reads and discards each POST) whose CPU is reported apart;
-`--otlp-protocol` picks the export's encoding (default http/protobuf). Reports req/s, p50/p99, the gateway's CPU per call,
+`--otlp-protocol` picks the export's encoding (default http/json, as the gateway's). Reports req/s, p50/p99, the gateway's CPU per call,
 the ratios, and the gateway's byoc_access_log_* / byoc_spans_* counters after each run.
 Standard library only; reuses bench.py's process, h2load and /proc helpers. See README.md.
 
@@ -224,8 +224,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="gateway --workers (default 1, as bench.py)")
     ap.add_argument("--echo-workers", type=int, default=1)
     ap.add_argument("--h2load-threads", type=int, default=1)
-    ap.add_argument("--otlp-protocol", default="http/protobuf", choices=["http/protobuf", "http/json"],
-                    help="the export's encoding (default http/protobuf, the gateway's default)")
+    ap.add_argument("--otlp-protocol", default="http/json", choices=["http/protobuf", "http/json"],
+                    help="the export's encoding (default http/json, the gateway's default)")
     ap.add_argument("--work", help="scratch directory (default: a new one under test-output/benchmarks)")
     ap.add_argument("--out", help="also write the table (markdown) to this file")
     args = ap.parse_args()

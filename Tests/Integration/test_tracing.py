@@ -16,7 +16,7 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from harness import free_port, pb, predict_request, wait_until
+from harness import binary, free_port, pb, predict_request, wait_until
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
@@ -209,7 +209,7 @@ def test_a_callers_trace_is_kept_and_the_model_is_the_child_of_the_gateways_atte
     assert _attributes(server)["rpc.method"] == "Predict"
     assert collector.requests[0]["path"] == "/v1/traces"
     assert collector.requests[0]["content_type"] == \
-        ("application/json" if protocol == "http/json" else "application/x-protobuf")
+        ("application/x-protobuf" if protocol == "http/protobuf" else "application/json")
     assert _access_log(tmp_path, 1)[0]["trace_id"] == TRACE
 
 
@@ -315,3 +315,20 @@ def test_spans_of_the_last_calls_are_exported_when_the_gateway_stops(procs, tmp_
     gw.terminate()
     assert gw.wait(30) == 0
     assert len(collector.trace(TRACE)) == 2, collector.spans
+
+
+@pytest.mark.parametrize("argv,status,words", [
+    (["--trace-sample-ratio", "0.5"], 2, "needs --otlp-endpoint"),
+    (["--otlp-endpoint", "http://127.0.0.1:4318", "--trace-sample-ratio", "1.5"], 2, "from 0 to 1"),
+    (["--otlp-endpoint", "http://127.0.0.1:4318", "--otlp-protocol", "grpc"], 2, "http/protobuf or http/json"),
+    (["--otlp-protocol", "http/json"], 2, "needs --otlp-endpoint"),
+    (["--otlp-endpoint", "https://collector:4318"], 1, "must be http://HOST:PORT"),
+    (["--otlp-endpoint", "http://collector"], 1, "must name HOST:PORT"),
+], ids=["ratio-alone", "ratio-range", "protocol", "protocol-alone", "https", "no-port"])
+def test_tracing_flags_that_cannot_work_are_refused(procs, tmp_path, argv, status, words):
+    routes = tmp_path / "routes.json"
+    routes.write_text('{"models": {}}')
+    p = procs.start("gateway", [binary("byoc-gateway"), "--listen", "127.0.0.1:0", "--routes", str(routes), *argv],
+                    wait=False)
+    assert p.wait(timeout=20) == status, p.log()
+    assert words in p.log(), p.log()

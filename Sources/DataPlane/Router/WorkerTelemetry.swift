@@ -8,7 +8,7 @@ public struct TelemetryConfig: Sendable {
     public var accessLog: BatchChannel?
     /// `--otlp-endpoint`: the exporter's channel (nil: no tracing), and how it wants spans encoded.
     public var spans: BatchChannel?
-    public var spanEncoding = OTLPExporter.Encoding.protobuf
+    public var spanEncoding = OTLPExporter.Encoding.json
     /// `--trace-sample-ratio`: the share of new traces recorded (a caller's sampled flag wins).
     public var sampleRatio = 1.0
 

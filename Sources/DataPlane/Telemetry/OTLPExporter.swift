@@ -36,7 +36,7 @@ public final class OTLPExporter: @unchecked Sendable {
     private var failing = false
 
     /// Parses `http://HOST:PORT[/PATH]` (no PATH or `/`: `/v1/traces`).
-    public init(endpoint: String, encoding: Encoding = .protobuf, serviceName: String, serviceVersion: String) throws {
+    public init(endpoint: String, encoding: Encoding = .json, serviceName: String, serviceVersion: String) throws {
         self.encoding = encoding
         guard endpoint.hasPrefix("http://") else {
             throw ConfigError(description: "--otlp-endpoint must be http://HOST:PORT[/PATH], got \"\(endpoint)\"")

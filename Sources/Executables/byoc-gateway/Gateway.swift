@@ -144,7 +144,7 @@ final class Gateway: @unchecked Sendable {
         }
         if let endpoint = options.otlpEndpoint {
             let exporter: OTLPExporter
-            let encoding = OTLPExporter.Encoding(rawValue: options.otlpProtocol) ?? .protobuf
+            let encoding = OTLPExporter.Encoding(rawValue: options.otlpProtocol) ?? .json
             do {
                 exporter = try OTLPExporter(endpoint: endpoint, encoding: encoding, serviceName: "byoc-gateway",
                                             serviceVersion: RouterConfig().serverVersion)
