@@ -1,6 +1,7 @@
 import GRPC
 import HTTP2
 import Routing
+import Telemetry
 import Transport
 
 /// One proxied gRPC call, seen from the client: the client's stream, the routing, limits and
@@ -60,6 +61,28 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// A ModelStreamInfer call's guard, once routed: it keeps the stream on its first model.
     private var streamGuard: StreamInferGuard?
     private var deadlineTimer: UInt64?
+    /// Body bytes received from the client and forwarded to it (gRPC framing included).
+    private var requestBytes = 0
+    private var responseBytes = 0
+    /// Attempts started, and the endpoint of the last one that opened.
+    private var attempts = 0
+    private var upstream: Endpoint?
+    /// The call's status once known (nil: not yet, or it ended without one) and when.
+    private var finalStatus: Int?
+    private var statusAt: UInt64 = 0
+    /// The call's trace when the gateway traces (`--otlp-endpoint`).
+    private var trace: CallTrace?
+    /// The open attempt's span, while the call is traced.
+    private var attemptSpan: AttemptSpan?
+
+    /// An attempt's span while it runs.
+    private struct AttemptSpan {
+        var id: UInt64
+        var start: UInt64
+        var number: Int
+        var endpoint: Endpoint
+        var status: Int?
+    }
 
     init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead, readsFields: Bool) {
         self.worker = worker
@@ -74,6 +97,7 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
         guard kind == .request else { return }
+        if let telemetry = worker.telemetry, telemetry.tracing { trace = telemetry.startTrace(head.headers) }
         if let deadline = head.deadline {
             let now = monotonicNanos()
             // The timer holds the call until it fires or `cleanUp` cancels it (a weak
@@ -99,6 +123,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     }
 
     func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
+        requestBytes += data.count
         guard !machine.isFinished else {
             stream.consume(data.count)
             return
@@ -266,13 +291,20 @@ final class ProxyCall: HTTP2StreamDelegate {
                 return deadline > now ? deadline - now : 0
             }
             let dropAuthorization = grant != nil
+            // A traced call's attempt is a span of its own, the model's parent.
+            let spanID = trace != nil ? worker.telemetry!.nextSpanID() : 0
+            let traceparent = trace?.context.traceparent(parent: spanID)
+            // A trace the gateway started drops the caller's tracestate with its traceparent.
+            let keepTraceState = trace.map { $0.parentSpanID != 0 } ?? true
+            attempts += 1
             let next = worker.spareAttempts.make(call: self, target: target)
             if let replay { next.replay = replay }
             do {
                 try next.open(at: target, in: worker.pool) { writer in
                     ProxyHeaders.writeUpstreamRequest(into: &writer, from: head.headers, path: head.path,
                                                       authority: endpoint.description, remainingNanos: remaining,
-                                                      dropAuthorization: dropAuthorization)
+                                                      dropAuthorization: dropAuthorization, traceparent: traceparent,
+                                                      keepTraceState: keepTraceState)
                 }
             } catch {
                 worker.spareAttempts.recycle(next)
@@ -281,6 +313,10 @@ final class ProxyCall: HTTP2StreamDelegate {
                 continue
             }
             attempt = next
+            upstream = endpoint
+            if trace != nil {
+                attemptSpan = AttemptSpan(id: spanID, start: monotonicNanos(), number: attempts, endpoint: endpoint)
+            }
             machine.attemptOpened()
             if !downstream.held.isEmpty {
                 var held = downstream.held
@@ -335,7 +371,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func flushStreamAnswers() {
         guard streamGuard?.pendingAnswers.isEmpty == false, client.headersSent, machine.forwardsResponseBody,
               streamGuard!.responseAtBoundary else { return }
-        for answer in streamGuard!.takeAnswers() { client.write(answer) }
+        for answer in streamGuard!.takeAnswers() {
+            responseBytes += answer.count
+            client.write(answer)
+        }
     }
 
     /// The client's request ended: end it on the open attempt and on the shadow copy.
@@ -358,6 +397,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         switch kind {
         case .response:
             let status = headers[literal: "grpc-status"]
+            if status != nil { attemptSpan?.status = status.flatMap { Int($0) } }
             guard machine.responseHeaders(hasStatus: status != nil) else { return }
             attempt.replay = nil
             let forwarded = ProxyHeaders.downstream(headers)
@@ -371,6 +411,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             if streamGuard != nil { flushStreamAnswers() }
         case .trailers:
             if streamGuard != nil { flushStreamAnswers() }
+            if attemptSpan != nil { attemptSpan!.status = headers[literal: "grpc-status"].flatMap { Int($0) } }
             guard machine.responseTrailers() else { return }
             recordStatus(headers[literal: "grpc-status"].flatMap { Int($0) })
             client.finish(trailers: ProxyHeaders.downstream(headers))
@@ -385,6 +426,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             return
         }
         attempt.forwarded(data)
+        responseBytes += data.count
         if streamGuard != nil {
             let ends = streamGuard!.responseBoundaries(data)
             guard !ends.isEmpty, streamGuard?.pendingAnswers.isEmpty == false else {
@@ -394,7 +436,10 @@ final class ProxyCall: HTTP2StreamDelegate {
             // The gateway's answers go in after the first message that ends here.
             let cut = ends[0]
             client.write(UnsafeRawBufferPointer(rebasing: data[..<cut]))
-            for answer in streamGuard!.takeAnswers() { client.write(answer) }
+            for answer in streamGuard!.takeAnswers() {
+                responseBytes += answer.count
+                client.write(answer)
+            }
             if cut < data.count { client.write(UnsafeRawBufferPointer(rebasing: data[cut...])) }
             return
         }
@@ -407,6 +452,7 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     func attemptClosed(_ closed: UpstreamAttempt, reason: StreamCloseReason) {
         guard closed === attempt, let owned = attempt.take() else { return }
+        if attemptSpan != nil { endAttemptSpan(Self.describe(reason)) }
         let action = machine.attemptClosed(reason, canReplay: closed.replay != nil,
                                            responseAtMessageBoundary: closed.response.atMessageBoundary,
                                            endpoint: closed.target.endpoint.description)
@@ -473,6 +519,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// Cancels the open attempt (the call finished) and hands it back to the worker.
     private func cancelAttempt() {
         guard let open = attempt.take() else { return }
+        if attemptSpan != nil { endAttemptSpan("cancelled: the call ended first") }
         open.cancel()
         worker.spareAttempts.recycle(open)
     }
@@ -481,6 +528,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func recordStatus(_ code: Int?) {
         let now = monotonicNanos()
         (stats ?? worker.unroutedStats).record(status: code, latencyNanos: now > head.receivedAt ? now - head.receivedAt : 0)
+        if finalStatus == nil {
+            finalStatus = code
+            statusAt = now
+        }
     }
 
     /// Releases what the finished call holds: its place in the in-flight gauge, the deadline
@@ -504,6 +555,77 @@ final class ProxyCall: HTTP2StreamDelegate {
             streamGuard = nil
             downstream.consumed += held
             client.consume(held)
+        }
+        if let telemetry = worker.telemetry { finished(telemetry) }
+    }
+
+    // MARK: Telemetry
+
+    /// The finished call's access-log line and server span.
+    private func finished(_ telemetry: WorkerTelemetry) {
+        let end = finalStatus != nil ? statusAt : monotonicNanos()
+        let duration = end > head.receivedAt ? end - head.receivedAt : 0
+        let start = telemetry.unixNanos(monotonic: head.receivedAt)
+        if let trace {
+            var span = SpanRecord(trace: trace.context, spanID: trace.serverSpanID)
+            span.parentSpanID = trace.parentSpanID
+            span.traceState = trace.traceState
+            telemetry.name(&span, path: head.path)
+            span.kind = .server
+            span.startUnixNanos = start
+            span.endUnixNanos = start + duration
+            span.model = model
+            span.version = version
+            span.grpcStatus = finalStatus
+            if finalStatus == nil { span.error = "the call ended without a status" }
+            telemetry.record(span)
+        }
+        guard telemetry.logging else { return }
+        var entry = AccessLogEntry()
+        entry.startUnixNanos = start
+        entry.durationNanos = duration
+        entry.method = head.path
+        entry.model = model
+        entry.version = version
+        entry.grpcStatus = finalStatus
+        entry.requestBytes = requestBytes
+        entry.responseBytes = responseBytes
+        entry.peer = (client.session.driver as? HTTP2Connection)?.remoteAddress ?? ""
+        entry.upstream = upstream?.description ?? ""
+        entry.attempts = attempts
+        if let trace { entry.trace = trace.context } else { entry.traceID = WorkerTelemetry.callerTraceID(head.headers) }
+        telemetry.log(entry)
+    }
+
+    /// Records the open attempt's span (child of the call's server span), ending now.
+    private func endAttemptSpan(_ failure: String) {
+        guard let open = attemptSpan, let trace, let telemetry = worker.telemetry else { return }
+        attemptSpan = nil
+        let now = monotonicNanos()
+        var span = SpanRecord(trace: trace.context, spanID: open.id)
+        span.parentSpanID = trace.serverSpanID
+        span.traceState = trace.traceState
+        telemetry.name(&span, path: head.path)
+        span.kind = .client
+        span.startUnixNanos = telemetry.unixNanos(monotonic: open.start)
+        span.endUnixNanos = span.startUnixNanos + (now > open.start ? now - open.start : 0)
+        span.model = model
+        span.version = version
+        span.grpcStatus = open.status
+        span.serverHost = open.endpoint.host
+        span.serverPort = open.endpoint.port
+        span.attempt = open.number
+        span.error = failure
+        telemetry.record(span)
+    }
+
+    /// Why an attempt's stream closed, for its span ("" when it finished cleanly).
+    private static func describe(_ reason: StreamCloseReason) -> String {
+        switch reason {
+        case .finished: return ""
+        case .reset(let code): return "stream reset (\(code))"
+        case .connectionLost: return "the connection to the endpoint was lost"
+        case .connectFailed: return "cannot connect to the endpoint"
         }
     }
 }

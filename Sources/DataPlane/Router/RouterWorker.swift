@@ -2,6 +2,7 @@ import GRPC
 import HTTP2
 import Messages
 import Routing
+import Telemetry
 import Transport
 
 /// Router settings shared by every worker.
@@ -20,6 +21,8 @@ public struct RouterConfig: Sendable {
     /// `--require-auth`: the tokens every worker starts with (nil: no credentials required).
     /// Newer snapshots arrive through `RouterWorker.install(_: AuthTable)`.
     public var auth: AuthTable?
+    /// The access log and the span export (both off by default).
+    public var telemetry = TelemetryConfig()
 
     public init() {}
 }
@@ -112,6 +115,8 @@ public final class RouterWorker: GRPCCallDispatcher {
     let health = HealthService()
     /// The tokens this worker checks calls against (nil: auth off); replaced on this loop.
     public private(set) var authTable: AuthTable?
+    /// This worker's access-log and span buffers (nil: neither is on).
+    let telemetry: WorkerTelemetry?
 
     public init(loop: EventLoop, config: RouterConfig, routeTable: RouteTable, admin: AdminHandler?, seed: UInt64,
                 adminStreams: AdminStreamHandler? = nil) {
@@ -123,6 +128,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         self.pool = UpstreamPool(loop: loop, config: config.pool)
         self.random = FastRandom(seed: seed)
         self.authTable = config.auth
+        self.telemetry = WorkerTelemetry(loop: loop, config: config.telemetry, seed: seed ^ 0xA076_1D64_78BD_642F)
         for path in Self.routedPaths { paths[path] = .routed }
         for (path, handler) in GatewayServices.handlers(for: self) { paths[path] = .local(handler) }
         for path in ReflectionStream.paths { paths[path] = .reflection }
@@ -254,7 +260,45 @@ public final class RouterWorker: GRPCCallDispatcher {
         }
         if case .routed? = kind { return proxy(stream, head: head, readsFields: true) }
         if head.metadata("byoc-model") != nil { return proxy(stream, head: head, readsFields: false) }
+        // The server answers UNIMPLEMENTED.
+        logRefused(stream, head: head, status: .unimplemented)
         return nil
+    }
+
+    /// The access log is on (plain HTTP requests are logged through `logHTTP`).
+    public var logsAccess: Bool { telemetry?.logging ?? false }
+
+    /// The access-log line of a plain HTTP request (UI, JSON API, REST, metrics): `method` is
+    /// `METHOD PATH`, no gRPC status (call on this worker's loop).
+    public func logHTTP(method: String, path: String, status: Int, receivedAt: UInt64, requestBytes: Int,
+                        responseBytes: Int, peer: String, traceparent: String?) {
+        guard let telemetry, telemetry.logging else { return }
+        var entry = AccessLogEntry()
+        let now = monotonicNanos()
+        entry.startUnixNanos = telemetry.unixNanos(monotonic: receivedAt)
+        entry.durationNanos = now > receivedAt ? now - receivedAt : 0
+        entry.method = method + " " + path
+        entry.httpStatus = status
+        entry.requestBytes = requestBytes
+        entry.responseBytes = responseBytes
+        entry.peer = peer
+        entry.traceID = traceparent.flatMap { TraceContext(traceparent: $0)?.traceID } ?? ""
+        telemetry.log(entry)
+    }
+
+    /// The access-log line of a call the gateway refused before a `ProxyCall` took it.
+    private func logRefused(_ stream: HTTP2Stream, head: GRPCRequestHead, status: GRPCStatusCode) {
+        guard let telemetry, telemetry.logging else { return }
+        var entry = AccessLogEntry()
+        let now = monotonicNanos()
+        entry.startUnixNanos = telemetry.unixNanos(monotonic: head.receivedAt)
+        entry.durationNanos = now > head.receivedAt ? now - head.receivedAt : 0
+        entry.method = head.path
+        entry.model = head.metadata("byoc-model") ?? ""
+        entry.grpcStatus = status.rawValue
+        entry.peer = (stream.session.driver as? HTTP2Connection)?.remoteAddress ?? ""
+        entry.traceID = WorkerTelemetry.callerTraceID(head.headers)
+        telemetry.log(entry)
     }
 
     /// Hands a call to a new `ProxyCall`, after authenticating it when auth is on.
@@ -269,6 +313,7 @@ public final class RouterWorker: GRPCCallDispatcher {
                 grant = entry
             case .failure(let failure):
                 noteUnroutedStatus(failure.status.code)
+                logRefused(stream, head: head, status: failure.status.code)
                 GRPCResponses.sendTrailersOnly(stream, failure.status)
                 return nil
             }
@@ -337,6 +382,7 @@ public final class RouterWorker: GRPCCallDispatcher {
 
     /// The worker stops: close its connections to model endpoints, which nothing uses now.
     public func didStop() {
+        telemetry?.stop()
         pool.closeAll()
     }
 }

@@ -10,6 +10,7 @@ import Registry
 import Router
 import Routing
 import Server
+import Telemetry
 import TLS
 import Transport
 import WebConsole
@@ -39,6 +40,8 @@ final class Gateway: @unchecked Sendable {
     private var auth: GatewayAuth?
     /// `--runtime kubernetes` with auth: the token Secret every replica watches.
     private var tokenSync: TokenSecretSync?
+    /// `--access-log` and `--otlp-endpoint`: the writer and exporter threads.
+    private var telemetry = TelemetryConfig()
 
     init(options: GatewayOptions) {
         self.options = options
@@ -72,6 +75,8 @@ final class Gateway: @unchecked Sendable {
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
         routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
         if let auth, auth.required { routerConfig.auth = auth.initialTable }
+        try startTelemetry()
+        routerConfig.telemetry = telemetry
 
         var config = GRPCServerConfig(host: options.listenHost, port: options.listenPort, workers: options.workers)
         config.gracePeriodNanos = UInt64(options.gracePeriodMs) * 1_000_000
@@ -131,6 +136,29 @@ final class Gateway: @unchecked Sendable {
         AdminLimits(maxReplicas: Int32(options.maxReplicas), gcUnusedAfterSeconds: options.gcUnusedAfterSeconds, gcUnusedAfterText: options.gcUnusedAfterText)
     }
 
+    /// Starts the access-log writer and the span exporter the flags ask for.
+    private func startTelemetry() throws {
+        if let path = options.accessLog {
+            do { telemetry.accessLog = try AccessLogFile.open(path) } catch {
+                throw GatewayError(message: "\(error)")
+            }
+        }
+        if let endpoint = options.otlpEndpoint {
+            let exporter: OTLPExporter
+            let encoding = OTLPExporter.Encoding(rawValue: options.otlpProtocol) ?? .json
+            do {
+                exporter = try OTLPExporter(endpoint: endpoint, encoding: encoding, serviceName: "byoc-gateway",
+                                            serviceVersion: RouterConfig().serverVersion)
+            } catch {
+                throw GatewayError(message: "\(error)")
+            }
+            telemetry.spans = exporter.makeChannel()
+            telemetry.spanEncoding = encoding
+            telemetry.sampleRatio = options.traceSampleRatio
+            FileHandle.standardError.write(Data("byoc-gateway: tracing, spans to http://\(exporter.host):\(exporter.port)\(exporter.path) (\(encoding.rawValue)), sample ratio \(options.traceSampleRatio)\n".utf8))
+        }
+    }
+
     /// The web console, reading reconcile and registry numbers for /metrics off the request path.
     private func makeConsole(admin: AdminHandler?, adminStreams: AdminStreamHandler?) -> WebConsole {
         var consoleOptions = WebConsoleOptions()
@@ -154,6 +182,14 @@ final class Gateway: @unchecked Sendable {
             }
         }
         let console = WebConsole(admin: admin, control: control, options: consoleOptions)
+        let telemetry = self.telemetry
+        if telemetry.accessLog != nil || telemetry.spans != nil {
+            console.telemetry = {
+                TelemetrySample(accessLogLines: telemetry.accessLog?.deliveredRecords,
+                                accessLogDropped: telemetry.accessLog?.droppedRecords,
+                                spansExported: telemetry.spans?.deliveredRecords, spansDropped: telemetry.spans?.droppedRecords)
+            }
+        }
         console.adminStreams = adminStreams
         if let auth, auth.required { console.makeAuthorizer = { ConsoleAuthorizer(router: $0) } }
         return console
@@ -389,6 +425,9 @@ final class Gateway: @unchecked Sendable {
         console?.stop()
         tlsListeners?.close()
         server.shutdown()
+        // The workers handed over their last lines and spans when they stopped.
+        telemetry.accessLog?.close()
+        telemetry.spans?.close()
         tokenSync?.stop()
         if let kube { blockOn { await kube.stop() } }
         if let reconciler { blockOn { await reconciler.stop() } }
