@@ -62,8 +62,10 @@ let package = Package(
         .target(name: "Server", dependencies: ["GRPC", "HTTP1", "HTTP2", "TLS", "Transport"],
                 path: "Sources/Protocols/Server", swiftSettings: swiftSettings),
 
-        // Data plane (Sources/DataPlane): route, balance, proxy.
-        .target(name: "Router", dependencies: ["GRPC", "HTTP2", "Transport", "Messages", "Routing"],
+        // Data plane (Sources/DataPlane): route, balance, proxy; the access log and span export
+        // (encoded on the workers, written and sent by background threads).
+        .target(name: "Telemetry", path: "Sources/DataPlane/Telemetry", swiftSettings: swiftSettings),
+        .target(name: "Router", dependencies: ["GRPC", "HTTP2", "Transport", "Messages", "Routing", "Telemetry"],
                 path: "Sources/DataPlane/Router", swiftSettings: swiftSettings),
 
         // Control plane (Sources/ControlPlane): registry, reconciler, Admin API, web console.
@@ -85,7 +87,8 @@ let package = Package(
         // Executables (Sources/Executables).
         .executableTarget(name: "byoc-gateway",
                           dependencies: ["Router", "Server", "Admin", "Registry", "Reconciler", "Local", "Kubernetes",
-                                         "Routing", "Messages", "GRPC", "HTTP1", "TLS", "Transport", "WebConsole"],
+                                         "Routing", "Messages", "GRPC", "HTTP1", "TLS", "Transport", "WebConsole",
+                                         "Telemetry"],
                           path: "Sources/Executables/byoc-gateway", swiftSettings: swiftSettings),
         .executableTarget(name: "byocctl",
                           dependencies: ["GRPC", "Messages", "Routing", "TLS",
@@ -103,8 +106,9 @@ let package = Package(
         .testTarget(name: "HTTP2Tests", dependencies: ["HTTP2"]),
         .testTarget(name: "GRPCTests", dependencies: ["Server", "GRPC", "HTTP2", "Transport", "TestSupport", "CNGHTTP2"]),
         .testTarget(name: "MessagesTests", dependencies: ["Messages", "CProtobufC"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
         .testTarget(name: "RouterTests", dependencies: ["Router", "Routing", "Server", "GRPC", "HTTP2", "Transport",
-                                                       "Messages", "TestSupport"]),
+                                                       "Messages", "TestSupport", "Telemetry"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["Registry", "Reconciler", "Local", "Admin", "Messages",
                                                              "Routing", "GRPC"]),
         .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "Reconciler", "Registry", "Routing"]),

@@ -4,7 +4,9 @@
 Usage: swift_bindings.py DESCRIPTORS.binpb OUTDIR   (run by Protos/generate.sh after protoc-c)
 
 DESCRIPTORS.binpb is what `protoc-c --descriptor_set_out --include_imports --include_source_info`
-writes; OUTDIR gets one `<proto path with _>.pb.swift` per .proto file plus AllMessages.swift.
+writes; OUTDIR gets one `<proto path with _>.pb.swift` per .proto file plus AllMessages.swift
+and ProtoDescriptors.swift (every file's serialized FileDescriptorProto and a symbol index, for
+gRPC server reflection: the binary never reads descriptors.binpb).
 The Swift values convert to and from the protoc-c generated C structs, so all encoding and
 decoding stays in protobuf-c (runtime helpers: Sources/Shared/Messages/ProtoRuntime.swift).
 
@@ -18,7 +20,8 @@ Mapping, proto3 only:
 - A message made of one oneof and nothing else becomes a Swift enum with one case per member
   (InferParameter.bool(true)); a value with no member set has no Swift form, so it is dropped
   from maps and lists and is nil as a singular field. Any other oneof becomes an optional enum
-  property. Case names are the member names without the suffix they all share ("_param").
+  property. Case names are the member names without the suffix they all share ("_param");
+  a member may be a message (not one made of one oneof).
 - Enum cases drop the prefix of the enum's own name (VERSION_STATE_UNSPECIFIED -> unspecified);
   an unknown number decodes as the enum's zero value.
 Anything else (proto2, proto3 `optional`, extensions, groups, enum aliases, bool map keys) is
@@ -26,6 +29,7 @@ refused with an error rather than generated wrongly.
 """
 from __future__ import annotations
 
+import base64
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -502,8 +506,8 @@ def write_oneof_enum_body(w: Writer, model: Model, m: MessageInfo, index: int, c
     oneof = m.proto.oneof_decl[index].name
     for name, g, i in cases:
         w.doc(field_doc(model, m, i, g.f))
-        if g.f.type == F.TYPE_MESSAGE:
-            raise GeneratorError(f"{m.full}.{g.f.name}: message members of a oneof are not supported")
+        if g.f.type == F.TYPE_MESSAGE and model.messages[g.f.type_name].is_oneof_enum:
+            raise GeneratorError(f"{m.full}.{g.f.name}: a oneof member made of one oneof is not supported")
         w(f"case {name}({g.element_type(g.f)})")
     w()
     w(f"/// Reads the member of C oneof `{oneof}` that is set; nil when none is.")
@@ -511,7 +515,13 @@ def write_oneof_enum_body(w: Writer, model: Model, m: MessageInfo, index: int, c
     w.indent()
     w(f"switch protoEnumValue(c.{c_field(oneof)}_case) {{")
     for name, g, _ in cases:
-        w(f"case {g.f.number}: self = .{name.strip('`')}({g.from_c(g.f, 'c.' + g.c)})")
+        if g.f.type == F.TYPE_MESSAGE:
+            # A message member is a pointer, set whenever the case is.
+            w(f"case {g.f.number}:")
+            w(f"    guard let pointer = c.{g.c} else {{ return nil }}")
+            w(f"    self = .{name.strip('`')}({g.element_type(g.f)}(c: pointer.pointee))")
+        else:
+            w(f"case {g.f.number}: self = .{name.strip('`')}({g.from_c(g.f, 'c.' + g.c)})")
     w("default: return nil")
     w("}")
     w.dedent()
@@ -716,6 +726,114 @@ def generate_index(model: Model) -> str:
     return "\n".join(w.lines) + "\n"
 
 
+def symbol_index(fd: descriptor_pb2.FileDescriptorProto) -> list[str]:
+    """Every fully-qualified name `fd` declares: services and their methods, messages (nested
+    too) with their fields and oneofs, enums with their values (which live in the enum's scope)."""
+    names = []
+    prefix = fd.package + "." if fd.package else ""
+
+    def enum(e, scope):
+        names.append(scope + e.name)
+        names.extend(scope + v.name for v in e.value)
+
+    def message(m, scope):
+        full = scope + m.name
+        names.append(full)
+        names.extend(f"{full}.{f.name}" for f in m.field)
+        names.extend(f"{full}.{o.name}" for o in m.oneof_decl)
+        for e in m.enum_type:
+            enum(e, full + ".")
+        for n in m.nested_type:
+            message(n, full + ".")
+
+    for service in fd.service:
+        names.append(prefix + service.name)
+        names.extend(f"{prefix}{service.name}.{method.name}" for method in service.method)
+    for m in fd.message_type:
+        message(m, prefix)
+    for e in fd.enum_type:
+        enum(e, prefix)
+    return names
+
+
+def message_names(fd: descriptor_pb2.FileDescriptorProto) -> list[str]:
+    """The full names of the messages `fd` declares, nested ones included (map entries too)."""
+    names = []
+
+    def walk(m, scope):
+        names.append(scope + m.name)
+        for n in m.nested_type:
+            walk(n, scope + m.name + ".")
+
+    for m in fd.message_type:
+        walk(m, fd.package + "." if fd.package else "")
+    return names
+
+
+def swift_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def generate_descriptors(fds: descriptor_pb2.FileDescriptorSet) -> str:
+    """ProtoDescriptors.swift: each file's FileDescriptorProto (base64 in the source, decoded
+    once), its imports, the services in file order, and which file declares each symbol."""
+    w = Writer()
+    w(HEADER.format(source="Protos/ (Generated/descriptors.binpb)"))
+    w("import Foundation")
+    w()
+    w("/// One proto file of Protos/ as gRPC server reflection serves it.")
+    w("public struct ProtoFileDescriptor: Sendable {")
+    w("    /// The serialized FileDescriptorProto, with source comments.")
+    w("    public let descriptor: [UInt8]")
+    w("    /// The files it imports.")
+    w("    public let dependencies: [String]")
+    w("}")
+    w()
+    w("/// The descriptors of every proto file in Protos/, embedded at generation time.")
+    w("public enum ProtoDescriptors {")
+    w.indent()
+    w("/// The services declared, by full name, in file order.")
+    services = [(fd.package + "." if fd.package else "") + s.name for fd in fds.file for s in fd.service]
+    w("public static let services: [String] = [")
+    for name in services:
+        w(f"    {swift_string(name)},")
+    w("]")
+    w()
+    w("/// File name -> its descriptor.")
+    w("public static let files: [String: ProtoFileDescriptor] = [")
+    for fd in fds.file:
+        encoded = base64.b64encode(fd.SerializeToString(deterministic=True)).decode()
+        deps = ", ".join(swift_string(d) for d in fd.dependency)
+        w(f"    {swift_string(fd.name)}: ProtoFileDescriptor(descriptor: bytes(\"\"\"")
+        for i in range(0, len(encoded), 96):
+            w(f"        {encoded[i:i + 96]}")
+        w(f"        \"\"\"), dependencies: [{deps}]),")
+    w("]")
+    w()
+    w("/// Fully-qualified symbol (service, method, message, field, enum, enum value) -> the file")
+    w("/// that declares it.")
+    w("public static let symbols: [String: String] = [")
+    for fd in fds.file:
+        for name in symbol_index(fd):
+            w(f"    {swift_string(name)}: {swift_string(fd.name)},")
+    w("]")
+    w()
+    w("/// The message types declared (nested too), by full name: what extension requests may name.")
+    w("public static let messageTypes: Set<String> = [")
+    for fd in fds.file:
+        for name in message_names(fd):
+            w(f"    {swift_string(name)},")
+    w("]")
+    w()
+    w("/// Decodes the base64 of one descriptor (line breaks ignored).")
+    w("private static func bytes(_ base64: String) -> [UInt8] {")
+    w("    [UInt8](Data(base64Encoded: base64, options: .ignoreUnknownCharacters)!)")
+    w("}")
+    w.dedent()
+    w("}")
+    return "\n".join(w.lines) + "\n"
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
@@ -727,6 +845,7 @@ def main(argv: list[str]) -> int:
         outputs = {info.proto.name.removesuffix(".proto").replace("/", "_") + ".pb.swift": generate_file(model, info)
                    for info in model.files}
         outputs["AllMessages.swift"] = generate_index(model)
+        outputs["ProtoDescriptors.swift"] = generate_descriptors(fds)
     except GeneratorError as error:
         print(f"swift_bindings.py: {error}", file=sys.stderr)
         return 1

@@ -691,6 +691,738 @@ void   inference__infer_tensor_contents__free_unpacked
   assert(message->base.descriptor == &inference__infer_tensor_contents__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   inference__model_stream_infer_response__init
+                     (Inference__ModelStreamInferResponse         *message)
+{
+  static const Inference__ModelStreamInferResponse init_value = INFERENCE__MODEL_STREAM_INFER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t inference__model_stream_infer_response__get_packed_size
+                     (const Inference__ModelStreamInferResponse *message)
+{
+  assert(message->base.descriptor == &inference__model_stream_infer_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__model_stream_infer_response__pack
+                     (const Inference__ModelStreamInferResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__model_stream_infer_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__model_stream_infer_response__pack_to_buffer
+                     (const Inference__ModelStreamInferResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__model_stream_infer_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__ModelStreamInferResponse *
+       inference__model_stream_infer_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__ModelStreamInferResponse *)
+     protobuf_c_message_unpack (&inference__model_stream_infer_response__descriptor,
+                                allocator, len, data);
+}
+void   inference__model_stream_infer_response__free_unpacked
+                     (Inference__ModelStreamInferResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__model_stream_infer_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__model_config_request__init
+                     (Inference__ModelConfigRequest         *message)
+{
+  static const Inference__ModelConfigRequest init_value = INFERENCE__MODEL_CONFIG_REQUEST__INIT;
+  *message = init_value;
+}
+size_t inference__model_config_request__get_packed_size
+                     (const Inference__ModelConfigRequest *message)
+{
+  assert(message->base.descriptor == &inference__model_config_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__model_config_request__pack
+                     (const Inference__ModelConfigRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__model_config_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__model_config_request__pack_to_buffer
+                     (const Inference__ModelConfigRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__model_config_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__ModelConfigRequest *
+       inference__model_config_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__ModelConfigRequest *)
+     protobuf_c_message_unpack (&inference__model_config_request__descriptor,
+                                allocator, len, data);
+}
+void   inference__model_config_request__free_unpacked
+                     (Inference__ModelConfigRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__model_config_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__model_config_response__init
+                     (Inference__ModelConfigResponse         *message)
+{
+  static const Inference__ModelConfigResponse init_value = INFERENCE__MODEL_CONFIG_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t inference__model_config_response__get_packed_size
+                     (const Inference__ModelConfigResponse *message)
+{
+  assert(message->base.descriptor == &inference__model_config_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__model_config_response__pack
+                     (const Inference__ModelConfigResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__model_config_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__model_config_response__pack_to_buffer
+                     (const Inference__ModelConfigResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__model_config_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__ModelConfigResponse *
+       inference__model_config_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__ModelConfigResponse *)
+     protobuf_c_message_unpack (&inference__model_config_response__descriptor,
+                                allocator, len, data);
+}
+void   inference__model_config_response__free_unpacked
+                     (Inference__ModelConfigResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__model_config_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__model_config__init
+                     (Inference__ModelConfig         *message)
+{
+  static const Inference__ModelConfig init_value = INFERENCE__MODEL_CONFIG__INIT;
+  *message = init_value;
+}
+size_t inference__model_config__get_packed_size
+                     (const Inference__ModelConfig *message)
+{
+  assert(message->base.descriptor == &inference__model_config__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__model_config__pack
+                     (const Inference__ModelConfig *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__model_config__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__model_config__pack_to_buffer
+                     (const Inference__ModelConfig *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__model_config__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__ModelConfig *
+       inference__model_config__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__ModelConfig *)
+     protobuf_c_message_unpack (&inference__model_config__descriptor,
+                                allocator, len, data);
+}
+void   inference__model_config__free_unpacked
+                     (Inference__ModelConfig *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__model_config__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__model_input__init
+                     (Inference__ModelInput         *message)
+{
+  static const Inference__ModelInput init_value = INFERENCE__MODEL_INPUT__INIT;
+  *message = init_value;
+}
+size_t inference__model_input__get_packed_size
+                     (const Inference__ModelInput *message)
+{
+  assert(message->base.descriptor == &inference__model_input__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__model_input__pack
+                     (const Inference__ModelInput *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__model_input__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__model_input__pack_to_buffer
+                     (const Inference__ModelInput *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__model_input__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__ModelInput *
+       inference__model_input__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__ModelInput *)
+     protobuf_c_message_unpack (&inference__model_input__descriptor,
+                                allocator, len, data);
+}
+void   inference__model_input__free_unpacked
+                     (Inference__ModelInput *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__model_input__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__model_output__init
+                     (Inference__ModelOutput         *message)
+{
+  static const Inference__ModelOutput init_value = INFERENCE__MODEL_OUTPUT__INIT;
+  *message = init_value;
+}
+size_t inference__model_output__get_packed_size
+                     (const Inference__ModelOutput *message)
+{
+  assert(message->base.descriptor == &inference__model_output__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__model_output__pack
+                     (const Inference__ModelOutput *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__model_output__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__model_output__pack_to_buffer
+                     (const Inference__ModelOutput *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__model_output__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__ModelOutput *
+       inference__model_output__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__ModelOutput *)
+     protobuf_c_message_unpack (&inference__model_output__descriptor,
+                                allocator, len, data);
+}
+void   inference__model_output__free_unpacked
+                     (Inference__ModelOutput *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__model_output__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__model_statistics_request__init
+                     (Inference__ModelStatisticsRequest         *message)
+{
+  static const Inference__ModelStatisticsRequest init_value = INFERENCE__MODEL_STATISTICS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t inference__model_statistics_request__get_packed_size
+                     (const Inference__ModelStatisticsRequest *message)
+{
+  assert(message->base.descriptor == &inference__model_statistics_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__model_statistics_request__pack
+                     (const Inference__ModelStatisticsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__model_statistics_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__model_statistics_request__pack_to_buffer
+                     (const Inference__ModelStatisticsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__model_statistics_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__ModelStatisticsRequest *
+       inference__model_statistics_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__ModelStatisticsRequest *)
+     protobuf_c_message_unpack (&inference__model_statistics_request__descriptor,
+                                allocator, len, data);
+}
+void   inference__model_statistics_request__free_unpacked
+                     (Inference__ModelStatisticsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__model_statistics_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__statistic_duration__init
+                     (Inference__StatisticDuration         *message)
+{
+  static const Inference__StatisticDuration init_value = INFERENCE__STATISTIC_DURATION__INIT;
+  *message = init_value;
+}
+size_t inference__statistic_duration__get_packed_size
+                     (const Inference__StatisticDuration *message)
+{
+  assert(message->base.descriptor == &inference__statistic_duration__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__statistic_duration__pack
+                     (const Inference__StatisticDuration *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__statistic_duration__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__statistic_duration__pack_to_buffer
+                     (const Inference__StatisticDuration *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__statistic_duration__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__StatisticDuration *
+       inference__statistic_duration__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__StatisticDuration *)
+     protobuf_c_message_unpack (&inference__statistic_duration__descriptor,
+                                allocator, len, data);
+}
+void   inference__statistic_duration__free_unpacked
+                     (Inference__StatisticDuration *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__statistic_duration__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__infer_statistics__init
+                     (Inference__InferStatistics         *message)
+{
+  static const Inference__InferStatistics init_value = INFERENCE__INFER_STATISTICS__INIT;
+  *message = init_value;
+}
+size_t inference__infer_statistics__get_packed_size
+                     (const Inference__InferStatistics *message)
+{
+  assert(message->base.descriptor == &inference__infer_statistics__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__infer_statistics__pack
+                     (const Inference__InferStatistics *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__infer_statistics__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__infer_statistics__pack_to_buffer
+                     (const Inference__InferStatistics *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__infer_statistics__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__InferStatistics *
+       inference__infer_statistics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__InferStatistics *)
+     protobuf_c_message_unpack (&inference__infer_statistics__descriptor,
+                                allocator, len, data);
+}
+void   inference__infer_statistics__free_unpacked
+                     (Inference__InferStatistics *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__infer_statistics__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__infer_response_statistics__init
+                     (Inference__InferResponseStatistics         *message)
+{
+  static const Inference__InferResponseStatistics init_value = INFERENCE__INFER_RESPONSE_STATISTICS__INIT;
+  *message = init_value;
+}
+size_t inference__infer_response_statistics__get_packed_size
+                     (const Inference__InferResponseStatistics *message)
+{
+  assert(message->base.descriptor == &inference__infer_response_statistics__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__infer_response_statistics__pack
+                     (const Inference__InferResponseStatistics *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__infer_response_statistics__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__infer_response_statistics__pack_to_buffer
+                     (const Inference__InferResponseStatistics *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__infer_response_statistics__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__InferResponseStatistics *
+       inference__infer_response_statistics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__InferResponseStatistics *)
+     protobuf_c_message_unpack (&inference__infer_response_statistics__descriptor,
+                                allocator, len, data);
+}
+void   inference__infer_response_statistics__free_unpacked
+                     (Inference__InferResponseStatistics *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__infer_response_statistics__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__infer_batch_statistics__init
+                     (Inference__InferBatchStatistics         *message)
+{
+  static const Inference__InferBatchStatistics init_value = INFERENCE__INFER_BATCH_STATISTICS__INIT;
+  *message = init_value;
+}
+size_t inference__infer_batch_statistics__get_packed_size
+                     (const Inference__InferBatchStatistics *message)
+{
+  assert(message->base.descriptor == &inference__infer_batch_statistics__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__infer_batch_statistics__pack
+                     (const Inference__InferBatchStatistics *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__infer_batch_statistics__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__infer_batch_statistics__pack_to_buffer
+                     (const Inference__InferBatchStatistics *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__infer_batch_statistics__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__InferBatchStatistics *
+       inference__infer_batch_statistics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__InferBatchStatistics *)
+     protobuf_c_message_unpack (&inference__infer_batch_statistics__descriptor,
+                                allocator, len, data);
+}
+void   inference__infer_batch_statistics__free_unpacked
+                     (Inference__InferBatchStatistics *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__infer_batch_statistics__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__memory_usage__init
+                     (Inference__MemoryUsage         *message)
+{
+  static const Inference__MemoryUsage init_value = INFERENCE__MEMORY_USAGE__INIT;
+  *message = init_value;
+}
+size_t inference__memory_usage__get_packed_size
+                     (const Inference__MemoryUsage *message)
+{
+  assert(message->base.descriptor == &inference__memory_usage__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__memory_usage__pack
+                     (const Inference__MemoryUsage *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__memory_usage__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__memory_usage__pack_to_buffer
+                     (const Inference__MemoryUsage *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__memory_usage__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__MemoryUsage *
+       inference__memory_usage__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__MemoryUsage *)
+     protobuf_c_message_unpack (&inference__memory_usage__descriptor,
+                                allocator, len, data);
+}
+void   inference__memory_usage__free_unpacked
+                     (Inference__MemoryUsage *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__memory_usage__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__model_statistics__response_stats_entry__init
+                     (Inference__ModelStatistics__ResponseStatsEntry         *message)
+{
+  static const Inference__ModelStatistics__ResponseStatsEntry init_value = INFERENCE__MODEL_STATISTICS__RESPONSE_STATS_ENTRY__INIT;
+  *message = init_value;
+}
+void   inference__model_statistics__init
+                     (Inference__ModelStatistics         *message)
+{
+  static const Inference__ModelStatistics init_value = INFERENCE__MODEL_STATISTICS__INIT;
+  *message = init_value;
+}
+size_t inference__model_statistics__get_packed_size
+                     (const Inference__ModelStatistics *message)
+{
+  assert(message->base.descriptor == &inference__model_statistics__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__model_statistics__pack
+                     (const Inference__ModelStatistics *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__model_statistics__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__model_statistics__pack_to_buffer
+                     (const Inference__ModelStatistics *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__model_statistics__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__ModelStatistics *
+       inference__model_statistics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__ModelStatistics *)
+     protobuf_c_message_unpack (&inference__model_statistics__descriptor,
+                                allocator, len, data);
+}
+void   inference__model_statistics__free_unpacked
+                     (Inference__ModelStatistics *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__model_statistics__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__model_statistics_response__init
+                     (Inference__ModelStatisticsResponse         *message)
+{
+  static const Inference__ModelStatisticsResponse init_value = INFERENCE__MODEL_STATISTICS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t inference__model_statistics_response__get_packed_size
+                     (const Inference__ModelStatisticsResponse *message)
+{
+  assert(message->base.descriptor == &inference__model_statistics_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__model_statistics_response__pack
+                     (const Inference__ModelStatisticsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__model_statistics_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__model_statistics_response__pack_to_buffer
+                     (const Inference__ModelStatisticsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__model_statistics_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__ModelStatisticsResponse *
+       inference__model_statistics_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__ModelStatisticsResponse *)
+     protobuf_c_message_unpack (&inference__model_statistics_response__descriptor,
+                                allocator, len, data);
+}
+void   inference__model_statistics_response__free_unpacked
+                     (Inference__ModelStatisticsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__model_statistics_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__repository_index_request__init
+                     (Inference__RepositoryIndexRequest         *message)
+{
+  static const Inference__RepositoryIndexRequest init_value = INFERENCE__REPOSITORY_INDEX_REQUEST__INIT;
+  *message = init_value;
+}
+size_t inference__repository_index_request__get_packed_size
+                     (const Inference__RepositoryIndexRequest *message)
+{
+  assert(message->base.descriptor == &inference__repository_index_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__repository_index_request__pack
+                     (const Inference__RepositoryIndexRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__repository_index_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__repository_index_request__pack_to_buffer
+                     (const Inference__RepositoryIndexRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__repository_index_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__RepositoryIndexRequest *
+       inference__repository_index_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__RepositoryIndexRequest *)
+     protobuf_c_message_unpack (&inference__repository_index_request__descriptor,
+                                allocator, len, data);
+}
+void   inference__repository_index_request__free_unpacked
+                     (Inference__RepositoryIndexRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__repository_index_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   inference__repository_index_response__model_index__init
+                     (Inference__RepositoryIndexResponse__ModelIndex         *message)
+{
+  static const Inference__RepositoryIndexResponse__ModelIndex init_value = INFERENCE__REPOSITORY_INDEX_RESPONSE__MODEL_INDEX__INIT;
+  *message = init_value;
+}
+void   inference__repository_index_response__init
+                     (Inference__RepositoryIndexResponse         *message)
+{
+  static const Inference__RepositoryIndexResponse init_value = INFERENCE__REPOSITORY_INDEX_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t inference__repository_index_response__get_packed_size
+                     (const Inference__RepositoryIndexResponse *message)
+{
+  assert(message->base.descriptor == &inference__repository_index_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t inference__repository_index_response__pack
+                     (const Inference__RepositoryIndexResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &inference__repository_index_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t inference__repository_index_response__pack_to_buffer
+                     (const Inference__RepositoryIndexResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &inference__repository_index_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Inference__RepositoryIndexResponse *
+       inference__repository_index_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Inference__RepositoryIndexResponse *)
+     protobuf_c_message_unpack (&inference__repository_index_response__descriptor,
+                                allocator, len, data);
+}
+void   inference__repository_index_response__free_unpacked
+                     (Inference__RepositoryIndexResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &inference__repository_index_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 #define inference__server_live_request__field_descriptors NULL
 #define inference__server_live_request__field_indices_by_name NULL
 #define inference__server_live_request__number_ranges NULL
@@ -2103,7 +2835,1253 @@ const ProtobufCMessageDescriptor inference__infer_tensor_contents__descriptor =
   (ProtobufCMessageInit) inference__infer_tensor_contents__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor inference__grpcinference_service__method_descriptors[6] =
+static const ProtobufCFieldDescriptor inference__model_stream_infer_response__field_descriptors[2] =
+{
+  {
+    "error_message",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStreamInferResponse, error_message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "infer_response",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStreamInferResponse, infer_response),
+    &inference__model_infer_response__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__model_stream_infer_response__field_indices_by_name[] = {
+  0,   /* field[0] = error_message */
+  1,   /* field[1] = infer_response */
+};
+static const ProtobufCIntRange inference__model_stream_infer_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor inference__model_stream_infer_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.ModelStreamInferResponse",
+  "ModelStreamInferResponse",
+  "Inference__ModelStreamInferResponse",
+  "inference",
+  sizeof(Inference__ModelStreamInferResponse),
+  2,
+  inference__model_stream_infer_response__field_descriptors,
+  inference__model_stream_infer_response__field_indices_by_name,
+  1,  inference__model_stream_infer_response__number_ranges,
+  (ProtobufCMessageInit) inference__model_stream_infer_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__model_config_request__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelConfigRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelConfigRequest, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__model_config_request__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange inference__model_config_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor inference__model_config_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.ModelConfigRequest",
+  "ModelConfigRequest",
+  "Inference__ModelConfigRequest",
+  "inference",
+  sizeof(Inference__ModelConfigRequest),
+  2,
+  inference__model_config_request__field_descriptors,
+  inference__model_config_request__field_indices_by_name,
+  1,  inference__model_config_request__number_ranges,
+  (ProtobufCMessageInit) inference__model_config_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__model_config_response__field_descriptors[1] =
+{
+  {
+    "config",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelConfigResponse, config),
+    &inference__model_config__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__model_config_response__field_indices_by_name[] = {
+  0,   /* field[0] = config */
+};
+static const ProtobufCIntRange inference__model_config_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor inference__model_config_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.ModelConfigResponse",
+  "ModelConfigResponse",
+  "Inference__ModelConfigResponse",
+  "inference",
+  sizeof(Inference__ModelConfigResponse),
+  1,
+  inference__model_config_response__field_descriptors,
+  inference__model_config_response__field_indices_by_name,
+  1,  inference__model_config_response__number_ranges,
+  (ProtobufCMessageInit) inference__model_config_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__model_config__field_descriptors[6] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelConfig, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "platform",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelConfig, platform),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_batch_size",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelConfig, max_batch_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "input",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Inference__ModelConfig, n_input),
+    offsetof(Inference__ModelConfig, input),
+    &inference__model_input__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "output",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Inference__ModelConfig, n_output),
+    offsetof(Inference__ModelConfig, output),
+    &inference__model_output__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "backend",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelConfig, backend),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__model_config__field_indices_by_name[] = {
+  5,   /* field[5] = backend */
+  3,   /* field[3] = input */
+  2,   /* field[2] = max_batch_size */
+  0,   /* field[0] = name */
+  4,   /* field[4] = output */
+  1,   /* field[1] = platform */
+};
+static const ProtobufCIntRange inference__model_config__number_ranges[3 + 1] =
+{
+  { 1, 0 },
+  { 4, 2 },
+  { 17, 5 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor inference__model_config__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.ModelConfig",
+  "ModelConfig",
+  "Inference__ModelConfig",
+  "inference",
+  sizeof(Inference__ModelConfig),
+  6,
+  inference__model_config__field_descriptors,
+  inference__model_config__field_indices_by_name,
+  3,  inference__model_config__number_ranges,
+  (ProtobufCMessageInit) inference__model_config__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__model_input__field_descriptors[3] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelInput, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data_type",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelInput, data_type),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dims",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Inference__ModelInput, n_dims),
+    offsetof(Inference__ModelInput, dims),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__model_input__field_indices_by_name[] = {
+  1,   /* field[1] = data_type */
+  2,   /* field[2] = dims */
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange inference__model_input__number_ranges[2 + 1] =
+{
+  { 1, 0 },
+  { 4, 2 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor inference__model_input__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.ModelInput",
+  "ModelInput",
+  "Inference__ModelInput",
+  "inference",
+  sizeof(Inference__ModelInput),
+  3,
+  inference__model_input__field_descriptors,
+  inference__model_input__field_indices_by_name,
+  2,  inference__model_input__number_ranges,
+  (ProtobufCMessageInit) inference__model_input__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__model_output__field_descriptors[3] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelOutput, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data_type",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelOutput, data_type),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dims",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Inference__ModelOutput, n_dims),
+    offsetof(Inference__ModelOutput, dims),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__model_output__field_indices_by_name[] = {
+  1,   /* field[1] = data_type */
+  2,   /* field[2] = dims */
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange inference__model_output__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor inference__model_output__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.ModelOutput",
+  "ModelOutput",
+  "Inference__ModelOutput",
+  "inference",
+  sizeof(Inference__ModelOutput),
+  3,
+  inference__model_output__field_descriptors,
+  inference__model_output__field_indices_by_name,
+  1,  inference__model_output__number_ranges,
+  (ProtobufCMessageInit) inference__model_output__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__model_statistics_request__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStatisticsRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStatisticsRequest, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__model_statistics_request__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange inference__model_statistics_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor inference__model_statistics_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.ModelStatisticsRequest",
+  "ModelStatisticsRequest",
+  "Inference__ModelStatisticsRequest",
+  "inference",
+  sizeof(Inference__ModelStatisticsRequest),
+  2,
+  inference__model_statistics_request__field_descriptors,
+  inference__model_statistics_request__field_indices_by_name,
+  1,  inference__model_statistics_request__number_ranges,
+  (ProtobufCMessageInit) inference__model_statistics_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__statistic_duration__field_descriptors[2] =
+{
+  {
+    "count",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Inference__StatisticDuration, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ns",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Inference__StatisticDuration, ns),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__statistic_duration__field_indices_by_name[] = {
+  0,   /* field[0] = count */
+  1,   /* field[1] = ns */
+};
+static const ProtobufCIntRange inference__statistic_duration__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor inference__statistic_duration__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.StatisticDuration",
+  "StatisticDuration",
+  "Inference__StatisticDuration",
+  "inference",
+  sizeof(Inference__StatisticDuration),
+  2,
+  inference__statistic_duration__field_descriptors,
+  inference__statistic_duration__field_indices_by_name,
+  1,  inference__statistic_duration__number_ranges,
+  (ProtobufCMessageInit) inference__statistic_duration__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__infer_statistics__field_descriptors[8] =
+{
+  {
+    "success",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferStatistics, success),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fail",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferStatistics, fail),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "queue",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferStatistics, queue),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "compute_input",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferStatistics, compute_input),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "compute_infer",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferStatistics, compute_infer),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "compute_output",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferStatistics, compute_output),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cache_hit",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferStatistics, cache_hit),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cache_miss",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferStatistics, cache_miss),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__infer_statistics__field_indices_by_name[] = {
+  6,   /* field[6] = cache_hit */
+  7,   /* field[7] = cache_miss */
+  4,   /* field[4] = compute_infer */
+  3,   /* field[3] = compute_input */
+  5,   /* field[5] = compute_output */
+  1,   /* field[1] = fail */
+  2,   /* field[2] = queue */
+  0,   /* field[0] = success */
+};
+static const ProtobufCIntRange inference__infer_statistics__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor inference__infer_statistics__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.InferStatistics",
+  "InferStatistics",
+  "Inference__InferStatistics",
+  "inference",
+  sizeof(Inference__InferStatistics),
+  8,
+  inference__infer_statistics__field_descriptors,
+  inference__infer_statistics__field_indices_by_name,
+  1,  inference__infer_statistics__number_ranges,
+  (ProtobufCMessageInit) inference__infer_statistics__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__infer_response_statistics__field_descriptors[6] =
+{
+  {
+    "compute_infer",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferResponseStatistics, compute_infer),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "compute_output",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferResponseStatistics, compute_output),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "success",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferResponseStatistics, success),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fail",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferResponseStatistics, fail),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "empty_response",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferResponseStatistics, empty_response),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cancel",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferResponseStatistics, cancel),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__infer_response_statistics__field_indices_by_name[] = {
+  5,   /* field[5] = cancel */
+  0,   /* field[0] = compute_infer */
+  1,   /* field[1] = compute_output */
+  4,   /* field[4] = empty_response */
+  3,   /* field[3] = fail */
+  2,   /* field[2] = success */
+};
+static const ProtobufCIntRange inference__infer_response_statistics__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor inference__infer_response_statistics__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.InferResponseStatistics",
+  "InferResponseStatistics",
+  "Inference__InferResponseStatistics",
+  "inference",
+  sizeof(Inference__InferResponseStatistics),
+  6,
+  inference__infer_response_statistics__field_descriptors,
+  inference__infer_response_statistics__field_indices_by_name,
+  1,  inference__infer_response_statistics__number_ranges,
+  (ProtobufCMessageInit) inference__infer_response_statistics__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__infer_batch_statistics__field_descriptors[4] =
+{
+  {
+    "batch_size",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferBatchStatistics, batch_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "compute_input",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferBatchStatistics, compute_input),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "compute_infer",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferBatchStatistics, compute_infer),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "compute_output",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__InferBatchStatistics, compute_output),
+    &inference__statistic_duration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__infer_batch_statistics__field_indices_by_name[] = {
+  0,   /* field[0] = batch_size */
+  2,   /* field[2] = compute_infer */
+  1,   /* field[1] = compute_input */
+  3,   /* field[3] = compute_output */
+};
+static const ProtobufCIntRange inference__infer_batch_statistics__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor inference__infer_batch_statistics__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.InferBatchStatistics",
+  "InferBatchStatistics",
+  "Inference__InferBatchStatistics",
+  "inference",
+  sizeof(Inference__InferBatchStatistics),
+  4,
+  inference__infer_batch_statistics__field_descriptors,
+  inference__infer_batch_statistics__field_indices_by_name,
+  1,  inference__infer_batch_statistics__number_ranges,
+  (ProtobufCMessageInit) inference__infer_batch_statistics__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__memory_usage__field_descriptors[3] =
+{
+  {
+    "type",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__MemoryUsage, type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Inference__MemoryUsage, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "byte_size",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Inference__MemoryUsage, byte_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__memory_usage__field_indices_by_name[] = {
+  2,   /* field[2] = byte_size */
+  1,   /* field[1] = id */
+  0,   /* field[0] = type */
+};
+static const ProtobufCIntRange inference__memory_usage__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor inference__memory_usage__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.MemoryUsage",
+  "MemoryUsage",
+  "Inference__MemoryUsage",
+  "inference",
+  sizeof(Inference__MemoryUsage),
+  3,
+  inference__memory_usage__field_descriptors,
+  inference__memory_usage__field_indices_by_name,
+  1,  inference__memory_usage__number_ranges,
+  (ProtobufCMessageInit) inference__memory_usage__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__model_statistics__response_stats_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStatistics__ResponseStatsEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStatistics__ResponseStatsEntry, value),
+    &inference__infer_response_statistics__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__model_statistics__response_stats_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange inference__model_statistics__response_stats_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor inference__model_statistics__response_stats_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.ModelStatistics.ResponseStatsEntry",
+  "ResponseStatsEntry",
+  "Inference__ModelStatistics__ResponseStatsEntry",
+  "inference",
+  sizeof(Inference__ModelStatistics__ResponseStatsEntry),
+  2,
+  inference__model_statistics__response_stats_entry__field_descriptors,
+  inference__model_statistics__response_stats_entry__field_indices_by_name,
+  1,  inference__model_statistics__response_stats_entry__number_ranges,
+  (ProtobufCMessageInit) inference__model_statistics__response_stats_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__model_statistics__field_descriptors[9] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStatistics, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStatistics, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_inference",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStatistics, last_inference),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "inference_count",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStatistics, inference_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "execution_count",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStatistics, execution_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "inference_stats",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Inference__ModelStatistics, inference_stats),
+    &inference__infer_statistics__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "batch_stats",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Inference__ModelStatistics, n_batch_stats),
+    offsetof(Inference__ModelStatistics, batch_stats),
+    &inference__infer_batch_statistics__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "memory_usage",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Inference__ModelStatistics, n_memory_usage),
+    offsetof(Inference__ModelStatistics, memory_usage),
+    &inference__memory_usage__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "response_stats",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Inference__ModelStatistics, n_response_stats),
+    offsetof(Inference__ModelStatistics, response_stats),
+    &inference__model_statistics__response_stats_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__model_statistics__field_indices_by_name[] = {
+  6,   /* field[6] = batch_stats */
+  4,   /* field[4] = execution_count */
+  3,   /* field[3] = inference_count */
+  5,   /* field[5] = inference_stats */
+  2,   /* field[2] = last_inference */
+  7,   /* field[7] = memory_usage */
+  0,   /* field[0] = name */
+  8,   /* field[8] = response_stats */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange inference__model_statistics__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor inference__model_statistics__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.ModelStatistics",
+  "ModelStatistics",
+  "Inference__ModelStatistics",
+  "inference",
+  sizeof(Inference__ModelStatistics),
+  9,
+  inference__model_statistics__field_descriptors,
+  inference__model_statistics__field_indices_by_name,
+  1,  inference__model_statistics__number_ranges,
+  (ProtobufCMessageInit) inference__model_statistics__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__model_statistics_response__field_descriptors[1] =
+{
+  {
+    "model_stats",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Inference__ModelStatisticsResponse, n_model_stats),
+    offsetof(Inference__ModelStatisticsResponse, model_stats),
+    &inference__model_statistics__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__model_statistics_response__field_indices_by_name[] = {
+  0,   /* field[0] = model_stats */
+};
+static const ProtobufCIntRange inference__model_statistics_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor inference__model_statistics_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.ModelStatisticsResponse",
+  "ModelStatisticsResponse",
+  "Inference__ModelStatisticsResponse",
+  "inference",
+  sizeof(Inference__ModelStatisticsResponse),
+  1,
+  inference__model_statistics_response__field_descriptors,
+  inference__model_statistics_response__field_indices_by_name,
+  1,  inference__model_statistics_response__number_ranges,
+  (ProtobufCMessageInit) inference__model_statistics_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__repository_index_request__field_descriptors[2] =
+{
+  {
+    "repository_name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__RepositoryIndexRequest, repository_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ready",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Inference__RepositoryIndexRequest, ready),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__repository_index_request__field_indices_by_name[] = {
+  1,   /* field[1] = ready */
+  0,   /* field[0] = repository_name */
+};
+static const ProtobufCIntRange inference__repository_index_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor inference__repository_index_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.RepositoryIndexRequest",
+  "RepositoryIndexRequest",
+  "Inference__RepositoryIndexRequest",
+  "inference",
+  sizeof(Inference__RepositoryIndexRequest),
+  2,
+  inference__repository_index_request__field_descriptors,
+  inference__repository_index_request__field_indices_by_name,
+  1,  inference__repository_index_request__number_ranges,
+  (ProtobufCMessageInit) inference__repository_index_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__repository_index_response__model_index__field_descriptors[4] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__RepositoryIndexResponse__ModelIndex, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__RepositoryIndexResponse__ModelIndex, version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__RepositoryIndexResponse__ModelIndex, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Inference__RepositoryIndexResponse__ModelIndex, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__repository_index_response__model_index__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  3,   /* field[3] = reason */
+  2,   /* field[2] = state */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange inference__repository_index_response__model_index__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor inference__repository_index_response__model_index__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.RepositoryIndexResponse.ModelIndex",
+  "ModelIndex",
+  "Inference__RepositoryIndexResponse__ModelIndex",
+  "inference",
+  sizeof(Inference__RepositoryIndexResponse__ModelIndex),
+  4,
+  inference__repository_index_response__model_index__field_descriptors,
+  inference__repository_index_response__model_index__field_indices_by_name,
+  1,  inference__repository_index_response__model_index__number_ranges,
+  (ProtobufCMessageInit) inference__repository_index_response__model_index__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor inference__repository_index_response__field_descriptors[1] =
+{
+  {
+    "models",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Inference__RepositoryIndexResponse, n_models),
+    offsetof(Inference__RepositoryIndexResponse, models),
+    &inference__repository_index_response__model_index__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned inference__repository_index_response__field_indices_by_name[] = {
+  0,   /* field[0] = models */
+};
+static const ProtobufCIntRange inference__repository_index_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor inference__repository_index_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "inference.RepositoryIndexResponse",
+  "RepositoryIndexResponse",
+  "Inference__RepositoryIndexResponse",
+  "inference",
+  sizeof(Inference__RepositoryIndexResponse),
+  1,
+  inference__repository_index_response__field_descriptors,
+  inference__repository_index_response__field_indices_by_name,
+  1,  inference__repository_index_response__number_ranges,
+  (ProtobufCMessageInit) inference__repository_index_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor inference__grpcinference_service__method_descriptors[10] =
 {
   { "ServerLive", &inference__server_live_request__descriptor, &inference__server_live_response__descriptor },
   { "ServerReady", &inference__server_ready_request__descriptor, &inference__server_ready_response__descriptor },
@@ -2111,11 +4089,19 @@ static const ProtobufCMethodDescriptor inference__grpcinference_service__method_
   { "ServerMetadata", &inference__server_metadata_request__descriptor, &inference__server_metadata_response__descriptor },
   { "ModelMetadata", &inference__model_metadata_request__descriptor, &inference__model_metadata_response__descriptor },
   { "ModelInfer", &inference__model_infer_request__descriptor, &inference__model_infer_response__descriptor },
+  { "ModelStreamInfer", &inference__model_infer_request__descriptor, &inference__model_stream_infer_response__descriptor },
+  { "ModelConfig", &inference__model_config_request__descriptor, &inference__model_config_response__descriptor },
+  { "ModelStatistics", &inference__model_statistics_request__descriptor, &inference__model_statistics_response__descriptor },
+  { "RepositoryIndex", &inference__repository_index_request__descriptor, &inference__repository_index_response__descriptor },
 };
 const unsigned inference__grpcinference_service__method_indices_by_name[] = {
+  7,        /* ModelConfig */
   5,        /* ModelInfer */
   4,        /* ModelMetadata */
   2,        /* ModelReady */
+  8,        /* ModelStatistics */
+  6,        /* ModelStreamInfer */
+  9,        /* RepositoryIndex */
   0,        /* ServerLive */
   3,        /* ServerMetadata */
   1         /* ServerReady */
@@ -2127,7 +4113,7 @@ const ProtobufCServiceDescriptor inference__grpcinference_service__descriptor =
   "GRPCInferenceService",
   "Inference__GRPCInferenceService",
   "inference",
-  6,
+  10,
   inference__grpcinference_service__method_descriptors,
   inference__grpcinference_service__method_indices_by_name
 };
@@ -2178,6 +4164,38 @@ void inference__grpcinference_service__model_infer(ProtobufCService *service,
 {
   assert(service->descriptor == &inference__grpcinference_service__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void inference__grpcinference_service__model_stream_infer(ProtobufCService *service,
+                                                          const Inference__ModelInferRequest *input,
+                                                          Inference__ModelStreamInferResponse_Closure closure,
+                                                          void *closure_data)
+{
+  assert(service->descriptor == &inference__grpcinference_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void inference__grpcinference_service__model_config(ProtobufCService *service,
+                                                    const Inference__ModelConfigRequest *input,
+                                                    Inference__ModelConfigResponse_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &inference__grpcinference_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void inference__grpcinference_service__model_statistics(ProtobufCService *service,
+                                                        const Inference__ModelStatisticsRequest *input,
+                                                        Inference__ModelStatisticsResponse_Closure closure,
+                                                        void *closure_data)
+{
+  assert(service->descriptor == &inference__grpcinference_service__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void inference__grpcinference_service__repository_index(ProtobufCService *service,
+                                                        const Inference__RepositoryIndexRequest *input,
+                                                        Inference__RepositoryIndexResponse_Closure closure,
+                                                        void *closure_data)
+{
+  assert(service->descriptor == &inference__grpcinference_service__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void inference__grpcinference_service__init (Inference__GRPCInferenceService_Service *service,
                                              Inference__GRPCInferenceService_ServiceDestroy destroy)

@@ -38,6 +38,24 @@ typedef struct Inference__ModelInferResponse__InferOutputTensor__ParametersEntry
 typedef struct Inference__ModelInferResponse__ParametersEntry Inference__ModelInferResponse__ParametersEntry;
 typedef struct Inference__InferParameter Inference__InferParameter;
 typedef struct Inference__InferTensorContents Inference__InferTensorContents;
+typedef struct Inference__ModelStreamInferResponse Inference__ModelStreamInferResponse;
+typedef struct Inference__ModelConfigRequest Inference__ModelConfigRequest;
+typedef struct Inference__ModelConfigResponse Inference__ModelConfigResponse;
+typedef struct Inference__ModelConfig Inference__ModelConfig;
+typedef struct Inference__ModelInput Inference__ModelInput;
+typedef struct Inference__ModelOutput Inference__ModelOutput;
+typedef struct Inference__ModelStatisticsRequest Inference__ModelStatisticsRequest;
+typedef struct Inference__StatisticDuration Inference__StatisticDuration;
+typedef struct Inference__InferStatistics Inference__InferStatistics;
+typedef struct Inference__InferResponseStatistics Inference__InferResponseStatistics;
+typedef struct Inference__InferBatchStatistics Inference__InferBatchStatistics;
+typedef struct Inference__MemoryUsage Inference__MemoryUsage;
+typedef struct Inference__ModelStatistics Inference__ModelStatistics;
+typedef struct Inference__ModelStatistics__ResponseStatsEntry Inference__ModelStatistics__ResponseStatsEntry;
+typedef struct Inference__ModelStatisticsResponse Inference__ModelStatisticsResponse;
+typedef struct Inference__RepositoryIndexRequest Inference__RepositoryIndexRequest;
+typedef struct Inference__RepositoryIndexResponse Inference__RepositoryIndexResponse;
+typedef struct Inference__RepositoryIndexResponse__ModelIndex Inference__RepositoryIndexResponse__ModelIndex;
 
 
 /* --- enums --- */
@@ -356,6 +374,261 @@ struct  Inference__InferTensorContents
     , 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
 
 
+/*
+ * One answer on a ModelStreamInfer stream: a response, or the error of one request.
+ */
+struct  Inference__ModelStreamInferResponse
+{
+  ProtobufCMessage base;
+  char *error_message;
+  Inference__ModelInferResponse *infer_response;
+};
+#define INFERENCE__MODEL_STREAM_INFER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__model_stream_infer_response__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Inference__ModelConfigRequest
+{
+  ProtobufCMessage base;
+  char *name;
+  char *version;
+};
+#define INFERENCE__MODEL_CONFIG_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__model_config_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Inference__ModelConfigResponse
+{
+  ProtobufCMessage base;
+  Inference__ModelConfig *config;
+};
+#define INFERENCE__MODEL_CONFIG_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__model_config_response__descriptor) \
+    , NULL }
+
+
+/*
+ * The fields of Triton's model_config.proto ModelConfig that every model server fills (same
+ * numbers; the gateway forwards a model's whole answer unchanged, other fields included).
+ */
+struct  Inference__ModelConfig
+{
+  ProtobufCMessage base;
+  char *name;
+  char *platform;
+  char *backend;
+  int32_t max_batch_size;
+  size_t n_input;
+  Inference__ModelInput **input;
+  size_t n_output;
+  Inference__ModelOutput **output;
+};
+#define INFERENCE__MODEL_CONFIG__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__model_config__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL }
+
+
+struct  Inference__ModelInput
+{
+  ProtobufCMessage base;
+  char *name;
+  /*
+   * Triton's DataType enum: TYPE_BOOL = 1, TYPE_UINT8 = 2, ... TYPE_INT64 = 9, TYPE_FP16 = 10,
+   * TYPE_FP32 = 11, TYPE_FP64 = 12, TYPE_STRING = 13, TYPE_BF16 = 14.
+   */
+  int32_t data_type;
+  size_t n_dims;
+  int64_t *dims;
+};
+#define INFERENCE__MODEL_INPUT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__model_input__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL }
+
+
+struct  Inference__ModelOutput
+{
+  ProtobufCMessage base;
+  char *name;
+  /*
+   * Triton's DataType enum, as in ModelInput.
+   */
+  int32_t data_type;
+  size_t n_dims;
+  int64_t *dims;
+};
+#define INFERENCE__MODEL_OUTPUT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__model_output__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL }
+
+
+struct  Inference__ModelStatisticsRequest
+{
+  ProtobufCMessage base;
+  char *name;
+  char *version;
+};
+#define INFERENCE__MODEL_STATISTICS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__model_statistics_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Inference__StatisticDuration
+{
+  ProtobufCMessage base;
+  uint64_t count;
+  uint64_t ns;
+};
+#define INFERENCE__STATISTIC_DURATION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__statistic_duration__descriptor) \
+    , 0, 0 }
+
+
+struct  Inference__InferStatistics
+{
+  ProtobufCMessage base;
+  Inference__StatisticDuration *success;
+  Inference__StatisticDuration *fail;
+  Inference__StatisticDuration *queue;
+  Inference__StatisticDuration *compute_input;
+  Inference__StatisticDuration *compute_infer;
+  Inference__StatisticDuration *compute_output;
+  Inference__StatisticDuration *cache_hit;
+  Inference__StatisticDuration *cache_miss;
+};
+#define INFERENCE__INFER_STATISTICS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__infer_statistics__descriptor) \
+    , NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+
+
+struct  Inference__InferResponseStatistics
+{
+  ProtobufCMessage base;
+  Inference__StatisticDuration *compute_infer;
+  Inference__StatisticDuration *compute_output;
+  Inference__StatisticDuration *success;
+  Inference__StatisticDuration *fail;
+  Inference__StatisticDuration *empty_response;
+  Inference__StatisticDuration *cancel;
+};
+#define INFERENCE__INFER_RESPONSE_STATISTICS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__infer_response_statistics__descriptor) \
+    , NULL, NULL, NULL, NULL, NULL, NULL }
+
+
+struct  Inference__InferBatchStatistics
+{
+  ProtobufCMessage base;
+  uint64_t batch_size;
+  Inference__StatisticDuration *compute_input;
+  Inference__StatisticDuration *compute_infer;
+  Inference__StatisticDuration *compute_output;
+};
+#define INFERENCE__INFER_BATCH_STATISTICS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__infer_batch_statistics__descriptor) \
+    , 0, NULL, NULL, NULL }
+
+
+struct  Inference__MemoryUsage
+{
+  ProtobufCMessage base;
+  char *type;
+  int64_t id;
+  uint64_t byte_size;
+};
+#define INFERENCE__MEMORY_USAGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__memory_usage__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Inference__ModelStatistics__ResponseStatsEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  Inference__InferResponseStatistics *value;
+};
+#define INFERENCE__MODEL_STATISTICS__RESPONSE_STATS_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__model_statistics__response_stats_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Inference__ModelStatistics
+{
+  ProtobufCMessage base;
+  char *name;
+  char *version;
+  uint64_t last_inference;
+  uint64_t inference_count;
+  uint64_t execution_count;
+  Inference__InferStatistics *inference_stats;
+  size_t n_batch_stats;
+  Inference__InferBatchStatistics **batch_stats;
+  size_t n_memory_usage;
+  Inference__MemoryUsage **memory_usage;
+  size_t n_response_stats;
+  Inference__ModelStatistics__ResponseStatsEntry **response_stats;
+};
+#define INFERENCE__MODEL_STATISTICS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__model_statistics__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, NULL, 0,NULL, 0,NULL, 0,NULL }
+
+
+struct  Inference__ModelStatisticsResponse
+{
+  ProtobufCMessage base;
+  size_t n_model_stats;
+  Inference__ModelStatistics **model_stats;
+};
+#define INFERENCE__MODEL_STATISTICS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__model_statistics_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Inference__RepositoryIndexRequest
+{
+  ProtobufCMessage base;
+  /*
+   * "" (the gateway has one repository: its registry).
+   */
+  char *repository_name;
+  /*
+   * Only the versions that are ready.
+   */
+  protobuf_c_boolean ready;
+};
+#define INFERENCE__REPOSITORY_INDEX_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__repository_index_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Inference__RepositoryIndexResponse__ModelIndex
+{
+  ProtobufCMessage base;
+  char *name;
+  char *version;
+  /*
+   * READY, LOADING, UNAVAILABLE or UNLOADING (from the registry's version state).
+   */
+  char *state;
+  char *reason;
+};
+#define INFERENCE__REPOSITORY_INDEX_RESPONSE__MODEL_INDEX__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__repository_index_response__model_index__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Inference__RepositoryIndexResponse
+{
+  ProtobufCMessage base;
+  size_t n_models;
+  Inference__RepositoryIndexResponse__ModelIndex **models;
+};
+#define INFERENCE__REPOSITORY_INDEX_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&inference__repository_index_response__descriptor) \
+    , 0,NULL }
+
+
 /* Inference__ServerLiveRequest methods */
 void   inference__server_live_request__init
                      (Inference__ServerLiveRequest         *message);
@@ -649,6 +922,316 @@ Inference__InferTensorContents *
 void   inference__infer_tensor_contents__free_unpacked
                      (Inference__InferTensorContents *message,
                       ProtobufCAllocator *allocator);
+/* Inference__ModelStreamInferResponse methods */
+void   inference__model_stream_infer_response__init
+                     (Inference__ModelStreamInferResponse         *message);
+size_t inference__model_stream_infer_response__get_packed_size
+                     (const Inference__ModelStreamInferResponse   *message);
+size_t inference__model_stream_infer_response__pack
+                     (const Inference__ModelStreamInferResponse   *message,
+                      uint8_t             *out);
+size_t inference__model_stream_infer_response__pack_to_buffer
+                     (const Inference__ModelStreamInferResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__ModelStreamInferResponse *
+       inference__model_stream_infer_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__model_stream_infer_response__free_unpacked
+                     (Inference__ModelStreamInferResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__ModelConfigRequest methods */
+void   inference__model_config_request__init
+                     (Inference__ModelConfigRequest         *message);
+size_t inference__model_config_request__get_packed_size
+                     (const Inference__ModelConfigRequest   *message);
+size_t inference__model_config_request__pack
+                     (const Inference__ModelConfigRequest   *message,
+                      uint8_t             *out);
+size_t inference__model_config_request__pack_to_buffer
+                     (const Inference__ModelConfigRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__ModelConfigRequest *
+       inference__model_config_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__model_config_request__free_unpacked
+                     (Inference__ModelConfigRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__ModelConfigResponse methods */
+void   inference__model_config_response__init
+                     (Inference__ModelConfigResponse         *message);
+size_t inference__model_config_response__get_packed_size
+                     (const Inference__ModelConfigResponse   *message);
+size_t inference__model_config_response__pack
+                     (const Inference__ModelConfigResponse   *message,
+                      uint8_t             *out);
+size_t inference__model_config_response__pack_to_buffer
+                     (const Inference__ModelConfigResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__ModelConfigResponse *
+       inference__model_config_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__model_config_response__free_unpacked
+                     (Inference__ModelConfigResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__ModelConfig methods */
+void   inference__model_config__init
+                     (Inference__ModelConfig         *message);
+size_t inference__model_config__get_packed_size
+                     (const Inference__ModelConfig   *message);
+size_t inference__model_config__pack
+                     (const Inference__ModelConfig   *message,
+                      uint8_t             *out);
+size_t inference__model_config__pack_to_buffer
+                     (const Inference__ModelConfig   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__ModelConfig *
+       inference__model_config__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__model_config__free_unpacked
+                     (Inference__ModelConfig *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__ModelInput methods */
+void   inference__model_input__init
+                     (Inference__ModelInput         *message);
+size_t inference__model_input__get_packed_size
+                     (const Inference__ModelInput   *message);
+size_t inference__model_input__pack
+                     (const Inference__ModelInput   *message,
+                      uint8_t             *out);
+size_t inference__model_input__pack_to_buffer
+                     (const Inference__ModelInput   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__ModelInput *
+       inference__model_input__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__model_input__free_unpacked
+                     (Inference__ModelInput *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__ModelOutput methods */
+void   inference__model_output__init
+                     (Inference__ModelOutput         *message);
+size_t inference__model_output__get_packed_size
+                     (const Inference__ModelOutput   *message);
+size_t inference__model_output__pack
+                     (const Inference__ModelOutput   *message,
+                      uint8_t             *out);
+size_t inference__model_output__pack_to_buffer
+                     (const Inference__ModelOutput   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__ModelOutput *
+       inference__model_output__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__model_output__free_unpacked
+                     (Inference__ModelOutput *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__ModelStatisticsRequest methods */
+void   inference__model_statistics_request__init
+                     (Inference__ModelStatisticsRequest         *message);
+size_t inference__model_statistics_request__get_packed_size
+                     (const Inference__ModelStatisticsRequest   *message);
+size_t inference__model_statistics_request__pack
+                     (const Inference__ModelStatisticsRequest   *message,
+                      uint8_t             *out);
+size_t inference__model_statistics_request__pack_to_buffer
+                     (const Inference__ModelStatisticsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__ModelStatisticsRequest *
+       inference__model_statistics_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__model_statistics_request__free_unpacked
+                     (Inference__ModelStatisticsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__StatisticDuration methods */
+void   inference__statistic_duration__init
+                     (Inference__StatisticDuration         *message);
+size_t inference__statistic_duration__get_packed_size
+                     (const Inference__StatisticDuration   *message);
+size_t inference__statistic_duration__pack
+                     (const Inference__StatisticDuration   *message,
+                      uint8_t             *out);
+size_t inference__statistic_duration__pack_to_buffer
+                     (const Inference__StatisticDuration   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__StatisticDuration *
+       inference__statistic_duration__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__statistic_duration__free_unpacked
+                     (Inference__StatisticDuration *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__InferStatistics methods */
+void   inference__infer_statistics__init
+                     (Inference__InferStatistics         *message);
+size_t inference__infer_statistics__get_packed_size
+                     (const Inference__InferStatistics   *message);
+size_t inference__infer_statistics__pack
+                     (const Inference__InferStatistics   *message,
+                      uint8_t             *out);
+size_t inference__infer_statistics__pack_to_buffer
+                     (const Inference__InferStatistics   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__InferStatistics *
+       inference__infer_statistics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__infer_statistics__free_unpacked
+                     (Inference__InferStatistics *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__InferResponseStatistics methods */
+void   inference__infer_response_statistics__init
+                     (Inference__InferResponseStatistics         *message);
+size_t inference__infer_response_statistics__get_packed_size
+                     (const Inference__InferResponseStatistics   *message);
+size_t inference__infer_response_statistics__pack
+                     (const Inference__InferResponseStatistics   *message,
+                      uint8_t             *out);
+size_t inference__infer_response_statistics__pack_to_buffer
+                     (const Inference__InferResponseStatistics   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__InferResponseStatistics *
+       inference__infer_response_statistics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__infer_response_statistics__free_unpacked
+                     (Inference__InferResponseStatistics *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__InferBatchStatistics methods */
+void   inference__infer_batch_statistics__init
+                     (Inference__InferBatchStatistics         *message);
+size_t inference__infer_batch_statistics__get_packed_size
+                     (const Inference__InferBatchStatistics   *message);
+size_t inference__infer_batch_statistics__pack
+                     (const Inference__InferBatchStatistics   *message,
+                      uint8_t             *out);
+size_t inference__infer_batch_statistics__pack_to_buffer
+                     (const Inference__InferBatchStatistics   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__InferBatchStatistics *
+       inference__infer_batch_statistics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__infer_batch_statistics__free_unpacked
+                     (Inference__InferBatchStatistics *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__MemoryUsage methods */
+void   inference__memory_usage__init
+                     (Inference__MemoryUsage         *message);
+size_t inference__memory_usage__get_packed_size
+                     (const Inference__MemoryUsage   *message);
+size_t inference__memory_usage__pack
+                     (const Inference__MemoryUsage   *message,
+                      uint8_t             *out);
+size_t inference__memory_usage__pack_to_buffer
+                     (const Inference__MemoryUsage   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__MemoryUsage *
+       inference__memory_usage__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__memory_usage__free_unpacked
+                     (Inference__MemoryUsage *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__ModelStatistics__ResponseStatsEntry methods */
+void   inference__model_statistics__response_stats_entry__init
+                     (Inference__ModelStatistics__ResponseStatsEntry         *message);
+/* Inference__ModelStatistics methods */
+void   inference__model_statistics__init
+                     (Inference__ModelStatistics         *message);
+size_t inference__model_statistics__get_packed_size
+                     (const Inference__ModelStatistics   *message);
+size_t inference__model_statistics__pack
+                     (const Inference__ModelStatistics   *message,
+                      uint8_t             *out);
+size_t inference__model_statistics__pack_to_buffer
+                     (const Inference__ModelStatistics   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__ModelStatistics *
+       inference__model_statistics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__model_statistics__free_unpacked
+                     (Inference__ModelStatistics *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__ModelStatisticsResponse methods */
+void   inference__model_statistics_response__init
+                     (Inference__ModelStatisticsResponse         *message);
+size_t inference__model_statistics_response__get_packed_size
+                     (const Inference__ModelStatisticsResponse   *message);
+size_t inference__model_statistics_response__pack
+                     (const Inference__ModelStatisticsResponse   *message,
+                      uint8_t             *out);
+size_t inference__model_statistics_response__pack_to_buffer
+                     (const Inference__ModelStatisticsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__ModelStatisticsResponse *
+       inference__model_statistics_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__model_statistics_response__free_unpacked
+                     (Inference__ModelStatisticsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__RepositoryIndexRequest methods */
+void   inference__repository_index_request__init
+                     (Inference__RepositoryIndexRequest         *message);
+size_t inference__repository_index_request__get_packed_size
+                     (const Inference__RepositoryIndexRequest   *message);
+size_t inference__repository_index_request__pack
+                     (const Inference__RepositoryIndexRequest   *message,
+                      uint8_t             *out);
+size_t inference__repository_index_request__pack_to_buffer
+                     (const Inference__RepositoryIndexRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__RepositoryIndexRequest *
+       inference__repository_index_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__repository_index_request__free_unpacked
+                     (Inference__RepositoryIndexRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Inference__RepositoryIndexResponse__ModelIndex methods */
+void   inference__repository_index_response__model_index__init
+                     (Inference__RepositoryIndexResponse__ModelIndex         *message);
+/* Inference__RepositoryIndexResponse methods */
+void   inference__repository_index_response__init
+                     (Inference__RepositoryIndexResponse         *message);
+size_t inference__repository_index_response__get_packed_size
+                     (const Inference__RepositoryIndexResponse   *message);
+size_t inference__repository_index_response__pack
+                     (const Inference__RepositoryIndexResponse   *message,
+                      uint8_t             *out);
+size_t inference__repository_index_response__pack_to_buffer
+                     (const Inference__RepositoryIndexResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Inference__RepositoryIndexResponse *
+       inference__repository_index_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   inference__repository_index_response__free_unpacked
+                     (Inference__RepositoryIndexResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Inference__ServerLiveRequest_Closure)
@@ -720,6 +1303,60 @@ typedef void (*Inference__InferParameter_Closure)
 typedef void (*Inference__InferTensorContents_Closure)
                  (const Inference__InferTensorContents *message,
                   void *closure_data);
+typedef void (*Inference__ModelStreamInferResponse_Closure)
+                 (const Inference__ModelStreamInferResponse *message,
+                  void *closure_data);
+typedef void (*Inference__ModelConfigRequest_Closure)
+                 (const Inference__ModelConfigRequest *message,
+                  void *closure_data);
+typedef void (*Inference__ModelConfigResponse_Closure)
+                 (const Inference__ModelConfigResponse *message,
+                  void *closure_data);
+typedef void (*Inference__ModelConfig_Closure)
+                 (const Inference__ModelConfig *message,
+                  void *closure_data);
+typedef void (*Inference__ModelInput_Closure)
+                 (const Inference__ModelInput *message,
+                  void *closure_data);
+typedef void (*Inference__ModelOutput_Closure)
+                 (const Inference__ModelOutput *message,
+                  void *closure_data);
+typedef void (*Inference__ModelStatisticsRequest_Closure)
+                 (const Inference__ModelStatisticsRequest *message,
+                  void *closure_data);
+typedef void (*Inference__StatisticDuration_Closure)
+                 (const Inference__StatisticDuration *message,
+                  void *closure_data);
+typedef void (*Inference__InferStatistics_Closure)
+                 (const Inference__InferStatistics *message,
+                  void *closure_data);
+typedef void (*Inference__InferResponseStatistics_Closure)
+                 (const Inference__InferResponseStatistics *message,
+                  void *closure_data);
+typedef void (*Inference__InferBatchStatistics_Closure)
+                 (const Inference__InferBatchStatistics *message,
+                  void *closure_data);
+typedef void (*Inference__MemoryUsage_Closure)
+                 (const Inference__MemoryUsage *message,
+                  void *closure_data);
+typedef void (*Inference__ModelStatistics__ResponseStatsEntry_Closure)
+                 (const Inference__ModelStatistics__ResponseStatsEntry *message,
+                  void *closure_data);
+typedef void (*Inference__ModelStatistics_Closure)
+                 (const Inference__ModelStatistics *message,
+                  void *closure_data);
+typedef void (*Inference__ModelStatisticsResponse_Closure)
+                 (const Inference__ModelStatisticsResponse *message,
+                  void *closure_data);
+typedef void (*Inference__RepositoryIndexRequest_Closure)
+                 (const Inference__RepositoryIndexRequest *message,
+                  void *closure_data);
+typedef void (*Inference__RepositoryIndexResponse__ModelIndex_Closure)
+                 (const Inference__RepositoryIndexResponse__ModelIndex *message,
+                  void *closure_data);
+typedef void (*Inference__RepositoryIndexResponse_Closure)
+                 (const Inference__RepositoryIndexResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -751,6 +1388,22 @@ struct Inference__GRPCInferenceService_Service
                       const Inference__ModelInferRequest *input,
                       Inference__ModelInferResponse_Closure closure,
                       void *closure_data);
+  void (*model_stream_infer)(Inference__GRPCInferenceService_Service *service,
+                             const Inference__ModelInferRequest *input,
+                             Inference__ModelStreamInferResponse_Closure closure,
+                             void *closure_data);
+  void (*model_config)(Inference__GRPCInferenceService_Service *service,
+                       const Inference__ModelConfigRequest *input,
+                       Inference__ModelConfigResponse_Closure closure,
+                       void *closure_data);
+  void (*model_statistics)(Inference__GRPCInferenceService_Service *service,
+                           const Inference__ModelStatisticsRequest *input,
+                           Inference__ModelStatisticsResponse_Closure closure,
+                           void *closure_data);
+  void (*repository_index)(Inference__GRPCInferenceService_Service *service,
+                           const Inference__RepositoryIndexRequest *input,
+                           Inference__RepositoryIndexResponse_Closure closure,
+                           void *closure_data);
 };
 typedef void (*Inference__GRPCInferenceService_ServiceDestroy)(Inference__GRPCInferenceService_Service *);
 void inference__grpcinference_service__init (Inference__GRPCInferenceService_Service *service,
@@ -764,7 +1417,11 @@ void inference__grpcinference_service__init (Inference__GRPCInferenceService_Ser
       function_prefix__ ## model_ready,\
       function_prefix__ ## server_metadata,\
       function_prefix__ ## model_metadata,\
-      function_prefix__ ## model_infer  }
+      function_prefix__ ## model_infer,\
+      function_prefix__ ## model_stream_infer,\
+      function_prefix__ ## model_config,\
+      function_prefix__ ## model_statistics,\
+      function_prefix__ ## repository_index  }
 void inference__grpcinference_service__server_live(ProtobufCService *service,
                                                    const Inference__ServerLiveRequest *input,
                                                    Inference__ServerLiveResponse_Closure closure,
@@ -789,6 +1446,22 @@ void inference__grpcinference_service__model_infer(ProtobufCService *service,
                                                    const Inference__ModelInferRequest *input,
                                                    Inference__ModelInferResponse_Closure closure,
                                                    void *closure_data);
+void inference__grpcinference_service__model_stream_infer(ProtobufCService *service,
+                                                          const Inference__ModelInferRequest *input,
+                                                          Inference__ModelStreamInferResponse_Closure closure,
+                                                          void *closure_data);
+void inference__grpcinference_service__model_config(ProtobufCService *service,
+                                                    const Inference__ModelConfigRequest *input,
+                                                    Inference__ModelConfigResponse_Closure closure,
+                                                    void *closure_data);
+void inference__grpcinference_service__model_statistics(ProtobufCService *service,
+                                                        const Inference__ModelStatisticsRequest *input,
+                                                        Inference__ModelStatisticsResponse_Closure closure,
+                                                        void *closure_data);
+void inference__grpcinference_service__repository_index(ProtobufCService *service,
+                                                        const Inference__RepositoryIndexRequest *input,
+                                                        Inference__RepositoryIndexResponse_Closure closure,
+                                                        void *closure_data);
 
 /* --- descriptors --- */
 
@@ -815,6 +1488,24 @@ extern const ProtobufCMessageDescriptor inference__model_infer_response__infer_o
 extern const ProtobufCMessageDescriptor inference__model_infer_response__parameters_entry__descriptor;
 extern const ProtobufCMessageDescriptor inference__infer_parameter__descriptor;
 extern const ProtobufCMessageDescriptor inference__infer_tensor_contents__descriptor;
+extern const ProtobufCMessageDescriptor inference__model_stream_infer_response__descriptor;
+extern const ProtobufCMessageDescriptor inference__model_config_request__descriptor;
+extern const ProtobufCMessageDescriptor inference__model_config_response__descriptor;
+extern const ProtobufCMessageDescriptor inference__model_config__descriptor;
+extern const ProtobufCMessageDescriptor inference__model_input__descriptor;
+extern const ProtobufCMessageDescriptor inference__model_output__descriptor;
+extern const ProtobufCMessageDescriptor inference__model_statistics_request__descriptor;
+extern const ProtobufCMessageDescriptor inference__statistic_duration__descriptor;
+extern const ProtobufCMessageDescriptor inference__infer_statistics__descriptor;
+extern const ProtobufCMessageDescriptor inference__infer_response_statistics__descriptor;
+extern const ProtobufCMessageDescriptor inference__infer_batch_statistics__descriptor;
+extern const ProtobufCMessageDescriptor inference__memory_usage__descriptor;
+extern const ProtobufCMessageDescriptor inference__model_statistics__descriptor;
+extern const ProtobufCMessageDescriptor inference__model_statistics__response_stats_entry__descriptor;
+extern const ProtobufCMessageDescriptor inference__model_statistics_response__descriptor;
+extern const ProtobufCMessageDescriptor inference__repository_index_request__descriptor;
+extern const ProtobufCMessageDescriptor inference__repository_index_response__descriptor;
+extern const ProtobufCMessageDescriptor inference__repository_index_response__model_index__descriptor;
 extern const ProtobufCServiceDescriptor inference__grpcinference_service__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -425,9 +425,15 @@ class Bench:
     def start_gateway(self, routes: Path, tag: str = "") -> Proc:
         self.counter += 1
         p = Proc(f"gateway{tag}-{self.counter}", [str(self.bin / "byoc-gateway"), "--listen", "127.0.0.1:0",
-                                                  "--routes", str(routes), "--workers", str(self.workers)], self.logdir)
+                                                  "--routes", str(routes), "--workers", str(self.workers),
+                                                  *self.gateway_args(tag)], self.logdir)
         p.wait_listening()
         return p
+
+    def gateway_args(self, tag: str) -> list[str]:
+        """`--gateway-args`, with `{work}` the run's directory and `{n}` this gateway's number."""
+        return [a.replace("{work}", str(self.work)).replace("{n}", f"{tag}-{self.counter}")
+                for a in shlex.split(self.args.gateway_args)]
 
     def start_peer(self, name: str) -> Proc:
         """A fresh peer proxy (peers.py) in front of both echo servers, on a free port."""
@@ -806,7 +812,7 @@ class Bench:
         lines.append(f"date: {m['date']}; command: `{m['command']}`")
         lines.append(f"machine: nproc {m['nproc']}, kernel {m['kernel']}, CPU {m['cpu']}, RAM {m['mem']}")
         lines.append(f"gateway: {m['git']}, binaries from {m['binaries']}; {m['tools']}")
-        spelled = "; ".join([f"gateway --workers {self.workers}"] + [peers.describe(p, self.workers) for p in self.args.peers])
+        spelled = "; ".join([f"gateway --workers {self.workers}{' ' + self.args.gateway_args if self.args.gateway_args else ''}"] + [peers.describe(p, self.workers) for p in self.args.peers])
         lines.append(f"proxy workers {self.workers} each ({spelled}); echo servers 2 x {self.args.echo_workers} worker; "
                      f"h2load -t {self.h2load_threads}; rounds {self.args.rounds}"
                      f"{' (median per figure, max for RSS; order rotated)' if self.args.rounds > 1 else ''}; "
@@ -987,6 +993,10 @@ def main() -> int:
                     help="with --quick, run HAProxy and nginx in every workload (default: small only)")
     ap.add_argument("--shapes", default="",
                     help="only these conns x streams shapes, e.g. 16x32 (default: every shape of each workload)")
+    ap.add_argument("--gateway-args", default="",
+                    help="extra byoc-gateway flags for every gateway started (shell words; {work} = the run's "
+                         "directory, {n} = the gateway's number), e.g. \"--access-log {work}/access-{n}.log "
+                         "--otlp-endpoint http://127.0.0.1:4318\" (telemetry.py compares on and off in one run)")
     ap.add_argument("--echo-workers", type=int, default=1)
     ap.add_argument("--h2load-threads", type=int, default=1)
     ap.add_argument("--out", help="also write the table as markdown to this file")

@@ -201,6 +201,21 @@ def test_every_token_path_grpcio_and_byocctl(auth):
     assert_no_secrets_logged(auth)
 
 
+def test_repository_index_lists_the_models_of_the_token(auth):
+    oip = pb.oip_grpc.GRPCInferenceServiceStub(auth.gw.channel)
+
+    def listed(token):
+        code, _, resp = status_of(oip.RepositoryIndex, pb.oip.RepositoryIndexRequest(), timeout=10, metadata=md(token))
+        return code if code != OK else sorted((m.name, m.version, m.state) for m in resp.models)
+    assert listed(None) == UNAUTH
+    assert listed("byoc_000000000000_" + "x" * 43) == UNAUTH
+    assert listed(auth.admin_token) == [("iris", "1", "READY"), ("wine", "1", "READY")]
+    _, iris_token = auth.create("predict", ["iris"])
+    assert listed(iris_token) == [("iris", "1", "READY")]
+    _, every_model = auth.create("predict")
+    assert len(listed(every_model)) == 2
+
+
 def test_token_admin_rpcs_through_byocctl(auth):
     srv, admin = auth.address, auth.admin_token
     out = ctl("token", "create", "--scope", "predict", "--model", "iris", "--expires", "24h",

@@ -182,6 +182,44 @@ def test_mutated_predict_and_model_infer_bodies_never_answer_internal(gw):
     gw.wait_predict_ok("iris", "1")
 
 
+@pytest.mark.timeout(600)
+def test_mutated_stream_infer_reflection_and_health_requests_never_answer_internal(gw):
+    """The requests the gateway reads itself on streams: later ModelStreamInfer requests (checked
+    against the stream's model), reflection and health Watch/List requests; plus ModelConfig."""
+    rng = random.Random(SEED + 2)
+    first = pb.oip.ModelInferRequest(model_name="iris", model_version="1", id="0").SerializeToString()
+    later = [pb.oip.ModelInferRequest(model_name="iris", id="1", raw_input_contents=[b"ab"]).SerializeToString(),
+             pb.oip.ModelInferRequest(model_name="wine", model_version="1").SerializeToString()]
+    stream = gw.channel.stream_stream("/inference.GRPCInferenceService/ModelStreamInfer")
+    reflection = gw.channel.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+    watch = gw.channel.unary_stream("/grpc.health.v1.Health/Watch")
+
+    def first_answers(call, n):
+        def send(body, timeout):
+            answers = call(body, timeout=timeout)
+            out = [next(answers) for _ in range(n)]
+            answers.cancel()
+            return out
+        return send
+    cases = [
+        ("ModelStreamInfer", lambda body, timeout: list(stream(iter([first, body]), timeout=timeout)), later),
+        ("ServerReflectionInfo", lambda body, timeout: list(reflection(iter([body]), timeout=timeout)),
+         [b"\x3a\x00", b"\x22\x0ebyoc.v1.Admin", b"\x1a\x12byoc/v1/admin.proto"]),
+        ("Watch", first_answers(watch, 1), [b"", b"\x0a\x04iris"]),
+        ("List", _raw(gw.channel, "/grpc.health.v1.Health/List"), [b""]),
+        ("ModelConfig", _raw(gw.channel, "/inference.GRPCInferenceService/ModelConfig"),
+         [pb.oip.ModelConfigRequest(name="iris", version="1").SerializeToString()]),
+    ]
+    failures = []
+    for method, call, seeds in cases:
+        codes, bad, _ = _fuzz(call, seeds, rng, FUZZ_BODIES // 2)
+        print(f"{method}: {dict(codes)}")
+        failures += [(method, body, details) for body, details in bad]
+    assert not failures, "INTERNAL/UNKNOWN for: " + "; ".join(
+        f"{m} {body.hex()} -> {details!r}" for m, body, details in failures[:10])
+    gw.wait_predict_ok("iris", "1")
+
+
 # ---------------------------------------------------------------------------- hostile messages
 
 def _vm_kib(pid: int, key: str) -> int:

@@ -90,3 +90,22 @@ def test_callgrind_counts_instructions_per_call(bin_dir):
     assert line, f"no instructions-per-call line:\n{proc.stdout[-2000:]}"
     per_call = int(line.split("= ")[1].split()[0])
     assert per_call > 1000, line
+
+
+@pytest.mark.timeout(180)
+def test_stream_infer_benchmark(tmp_path, bin_dir):
+    """Tests/Benchmarks/stream_infer.py (ModelStreamInfer through the gateway vs direct) runs."""
+    for tool in ("h2load", "nghttp"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed (Tests/run installs nghttp2-client)")
+    out = tmp_path / "stream.md"
+    proc = subprocess.run([sys.executable, str(harness.ROOT / "Tests" / "Benchmarks" / "stream_infer.py"),
+                           "--bin", str(bin_dir), "--duration", "1", "--warmup", "0.3", "--messages", "20",
+                           "--work", str(tmp_path / "work"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=170, env=harness.child_env())
+    sys.stdout.write(proc.stdout)
+    assert proc.returncode == 0, f"stream_infer.py exited {proc.returncode}:\n{proc.stderr[-2000:]}"
+    text = out.read_text()
+    rows = [l for l in text.splitlines() if l.startswith(("| direct |", "| gateway |"))]
+    assert len(rows) == 2 and all(l.split("|")[3].strip().isdigit() and l.rstrip(" |").endswith("ok") for l in rows), text
+    assert "through the gateway" in text

@@ -462,3 +462,53 @@ def test_ui_register_form_and_version_charts(procs, tmp_path, browser, width):
     assert not browser.visible("#charts-card")
     browser.pump(0.2)
     assert not browser.errors, f"JavaScript errors: {browser.errors}"
+
+
+def test_ui_try_it_speaks_model_infer(gateway, browser):
+    """Try it with Protocol "ModelInfer": the request is prefilled after the model's
+    ModelMetadata, sent as Open Inference REST (the model's gRPC ModelInfer) and the outputs
+    shown; a bad datatype shows the gateway's message; back to Predict, Predict works."""
+    status, body = http_json(gateway.address, "POST", "/api/v1/models",
+                             {"model": "oip", "version": "1", "command": [binary("byoc-echo-model")]})
+    assert status == 201, body
+    browser.set_viewport(1280, 900)
+    browser.navigate(f"http://{gateway.address}/")
+    browser.wait_for(f"(() => {{ const r = document.querySelector('{row('oip', '1')}');"
+                     f" return r && r.dataset.state === 'READY'; }})()", timeout=60, what="oip v1 READY")
+    browser.eval("document.getElementById('try-model').value = 'oip';"
+                 "document.getElementById('try-model').dispatchEvent(new Event('change'));"
+                 "document.getElementById('try-protocol').value = 'infer';"
+                 "document.getElementById('try-protocol').dispatchEvent(new Event('change'))")
+    note = browser.wait_for("(() => { const t = document.getElementById('try-metadata').textContent;"
+                            " return t.startsWith('ModelMetadata: ') && t; })()", timeout=10, what="the model's metadata")
+    assert "byoc-echo" in note, note
+    prefilled = json.loads(browser.eval("document.getElementById('try-inputs').value"))
+    assert prefilled["inputs"][0]["datatype"] == "FP32", prefilled
+    assert browser.text("#try-send") == "Send ModelInfer"
+
+    browser.fill("#try-inputs", json.dumps({"inputs": [
+        {"name": "ids", "datatype": "INT64", "shape": [2], "data": [7, 8]},
+        {"name": "words", "datatype": "BYTES", "shape": [1], "data": ["hi"]}]}))
+    browser.click("#try-send")
+    browser.wait_for("!document.getElementById('try-output').classList.contains('hidden')", what="the ModelInfer outputs")
+    outputs = json.loads(browser.text("#try-output"))
+    assert outputs == {"ids": {"datatype": "INT64", "shape": [2], "data": [7, 8]},
+                       "words": {"datatype": "BYTES", "shape": [1], "data": ["hi"]}}, outputs
+    assert "oip v1 answered ModelInfer in" in browser.text("#try-latency")
+    browser.screenshot(SHOTS / "try-model-infer.png")
+
+    browser.fill("#try-inputs", json.dumps({"inputs": [{"name": "x", "datatype": "FP99", "shape": [1], "data": [1]}]}))
+    browser.click("#try-send")
+    message = browser.wait_for("(() => { const e = document.getElementById('try-latency');"
+                               " return e.classList.contains('err') && e.textContent; })()", what="the refusal")
+    assert "FP99" in message, message
+
+    browser.eval("document.getElementById('try-protocol').value = 'predict';"
+                 "document.getElementById('try-protocol').dispatchEvent(new Event('change'))")
+    assert browser.text("#try-send") == "Send Predict"
+    assert json.loads(browser.eval("document.getElementById('try-inputs').value")) == {"x": [[5.1, 3.5, 1.4, 0.2]]}
+    browser.click("#try-send")
+    browser.wait_for("document.getElementById('try-latency').textContent.includes('oip v1 answered in')",
+                     what="the Predict answer")
+    browser.pump(0.2)
+    assert not browser.errors, f"JavaScript errors: {browser.errors}"

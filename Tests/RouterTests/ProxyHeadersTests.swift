@@ -6,12 +6,14 @@ import HTTP2
 final class ProxyHeadersTests: XCTestCase {
     /// What `writeUpstreamRequest` writes, read back from the writer.
     private func upstreamRequest(from client: [HeaderField], path: String, authority: String,
-                                 remainingNanos: UInt64?, dropAuthorization: Bool = false) -> [HeaderField] {
+                                 remainingNanos: UInt64?, dropAuthorization: Bool = false,
+                                 traceparent: String? = nil, keepTraceState: Bool = true) -> [HeaderField] {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 * 1024, alignment: 16)
         defer { scratch.deallocate() }
         var writer = HeaderListWriter(scratch: scratch)
         ProxyHeaders.writeUpstreamRequest(into: &writer, from: HeaderBlock(client), path: path, authority: authority,
-                                          remainingNanos: remainingNanos, dropAuthorization: dropAuthorization)
+                                          remainingNanos: remainingNanos, dropAuthorization: dropAuthorization,
+                                          traceparent: traceparent, keepTraceState: keepTraceState)
         return writer.fields
     }
 
@@ -49,6 +51,22 @@ final class ProxyHeadersTests: XCTestCase {
         XCTAssertFalse(upstream.dropFirst(4).contains { $0.name.hasPrefix(":") })
         XCTAssertEqual(upstream.filter { $0.name == "te" }.count, 1)
         XCTAssertEqual(upstream.filter { $0.name == "grpc-timeout" }.count, 1)
+    }
+
+    func testTheGatewaysTraceparentReplacesTheClientsAndTracestateFollowsTheTrace() {
+        let client = [HeaderField("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+                      HeaderField("tracestate", "vendor=1"), HeaderField("x-other", "1")]
+        let untraced = upstreamRequest(from: client, path: "/a/b", authority: "h:1", remainingNanos: nil)
+        XCTAssertEqual(untraced.filter { !$0.name.hasPrefix(":") && $0.name != "te" }, client, "not tracing: passed through")
+        let ours = "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000001234-01"
+        let kept = upstreamRequest(from: client, path: "/a/b", authority: "h:1", remainingNanos: nil, traceparent: ours)
+        XCTAssertEqual(kept.filter { $0.name == "traceparent" }.map(\.value), [ours], "one traceparent: the gateway's")
+        XCTAssertEqual(kept[field: "tracestate"], "vendor=1")
+        XCTAssertEqual(kept[field: "x-other"], "1")
+        let restarted = upstreamRequest(from: client, path: "/a/b", authority: "h:1", remainingNanos: nil, traceparent: ours,
+                                        keepTraceState: false)
+        XCTAssertNil(restarted[field: "tracestate"], "a new trace does not carry the old tracestate")
+        XCTAssertEqual(restarted[field: "traceparent"], ours)
     }
 
     func testTimeoutHandling() {

@@ -40,6 +40,21 @@ public struct ControlSample: Sendable {
     }
 }
 
+/// The access log's and the span export's counts (nil: that one is off).
+public struct TelemetrySample: Sendable {
+    public var accessLogLines: Int?
+    public var accessLogDropped: Int?
+    public var spansExported: Int?
+    public var spansDropped: Int?
+
+    public init(accessLogLines: Int?, accessLogDropped: Int?, spansExported: Int?, spansDropped: Int?) {
+        self.accessLogLines = accessLogLines
+        self.accessLogDropped = accessLogDropped
+        self.spansExported = spansExported
+        self.spansDropped = spansDropped
+    }
+}
+
 /// A model version as a metric label pair.
 public struct VersionLabel: Hashable, Comparable, Sendable {
     public var model: String
@@ -92,6 +107,8 @@ public struct MetricsSnapshot: Sendable {
     public var process: ProcessSample?
     /// `byoc_build_info`'s version label ("" leaves the metric out).
     public var buildVersion = ""
+    /// The access log and span export (nil: both off).
+    public var telemetry: TelemetrySample?
 
     public init() {}
 
@@ -351,6 +368,23 @@ public enum PrometheusText {
                "HTTP/1.1 requests refused while being read, by status (400 malformed or smuggling, 408 too slow, 413, 414, 431).")
         for status in s.http1Refused.keys.sorted() {
             out += "byoc_http_refused_total{status=\"\(status)\"} \(s.http1Refused[status]!)\n"
+        }
+
+        if let t = s.telemetry {
+            if let lines = t.accessLogLines, let dropped = t.accessLogDropped {
+                header("byoc_access_log_lines_total", "counter", "Access-log lines written.")
+                out += "byoc_access_log_lines_total \(lines)\n"
+                header("byoc_access_log_dropped_total", "counter",
+                       "Access-log lines dropped because the writer fell behind (or a write failed) instead of holding up calls.")
+                out += "byoc_access_log_dropped_total \(dropped)\n"
+            }
+            if let exported = t.spansExported, let dropped = t.spansDropped {
+                header("byoc_spans_exported_total", "counter", "Spans the OTLP collector accepted.")
+                out += "byoc_spans_exported_total \(exported)\n"
+                header("byoc_spans_dropped_total", "counter",
+                       "Spans dropped because the exporter fell behind or the collector refused them.")
+                out += "byoc_spans_dropped_total \(dropped)\n"
+            }
         }
 
         header("byoc_workers", "gauge", "Worker event loops.")

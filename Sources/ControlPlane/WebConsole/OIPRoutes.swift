@@ -114,14 +114,16 @@ enum OIPRoutes {
         }
     }
 
-    /// Calls `method` through the gateway's own listener, with the caller's credentials; the
-    /// model (when given) also travels as `byoc-model`/`byoc-version`, so the call routes
-    /// before its body is read.
+    /// Calls `method` through the gateway's own listener, with the caller's credentials and
+    /// trace context (`traceparent`, `tracestate`); the model (when given) also travels as
+    /// `byoc-model`/`byoc-version`, so the call routes before its body is read.
     static func grpc(_ console: WebConsole, _ http: HTTPRequest, _ method: String, _ bytes: [UInt8],
                      model: String, version: String) async throws -> [UInt8] {
         guard let client = console.client else { throw APIError(503, "UNAVAILABLE", "the gateway is not serving yet") }
         var metadata: [(String, String)] = []
         if let authorization = http.header("authorization") { metadata.append(("authorization", authorization)) }
+        if let traceparent = http.header("traceparent") { metadata.append(("traceparent", traceparent)) }
+        if let tracestate = http.header("tracestate") { metadata.append(("tracestate", tracestate)) }
         if !model.isEmpty {
             metadata.append(("byoc-model", model))
             if !version.isEmpty { metadata.append(("byoc-version", version)) }

@@ -85,11 +85,16 @@ enum UIAssets {
     <section class="card" id="try-card">
       <h2>Try it</h2>
       <form id="try" autocomplete="off" novalidate>
-        <div class="row2">
+        <div class="row3">
           <label>Model<select id="try-model"></select></label>
           <label>Version<select id="try-version"><option value="">(default)</option></select></label>
+          <label>Protocol<select id="try-protocol">
+            <option value="predict">Predict (byoc.v1)</option>
+            <option value="infer">ModelInfer (Open Inference)</option>
+          </select></label>
         </div>
-        <label>Inputs <span class="muted">(JSON: name &rarr; nested lists)</span><textarea id="try-inputs" rows="4" spellcheck="false">{"x": [[5.1, 3.5, 1.4, 0.2]]}</textarea></label>
+        <label><span id="try-inputs-label">Inputs <span class="muted">(JSON: name &rarr; nested lists)</span></span><textarea id="try-inputs" rows="4" spellcheck="false">{"x": [[5.1, 3.5, 1.4, 0.2]]}</textarea></label>
+        <p id="try-metadata" class="muted hidden"></p>
         <label>Parameters <span class="muted">(optional JSON object)</span><input id="try-params" placeholder='{"delay_ms": "5"}' spellcheck="false"></label>
         <div class="form-foot">
           <button id="try-send" class="btn primary" type="submit">Send Predict</button>
@@ -363,7 +368,9 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
     if (!res.ok) {
-      const err = (data && data.error) || { code: 'HTTP_' + res.status, message: text.trim() || res.statusText };
+      // The JSON API answers {"error": {code, message}}; the Open Inference REST API {"error": "message"}.
+      let err = (data && data.error) || { code: 'HTTP_' + res.status, message: text.trim() || res.statusText };
+      if (typeof err === 'string') err = { code: 'HTTP_' + res.status, message: err };
       if (res.status === 401) showLogin(err.message);
       throw new ApiError(res.status, err.code, err.message);
     }
@@ -685,7 +692,7 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
       if (wanted.includes(current)) sel.value = current;
     }
   }
-  $('try-model').addEventListener('change', renderTryVersions);
+  $('try-model').addEventListener('change', () => { renderTryVersions(); loadMetadata(); });
 
   function setConn(ok, why) {
     const c = $('conn');
@@ -936,6 +943,57 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
   });
 
   // ---------------------------------------------------------------- try it
+  // Predict sends byoc.v1 Predict through the JSON API; ModelInfer sends the Open Inference
+  // REST request (/v2/models/M[/versions/V]/infer, the model's gRPC ModelInfer), its inputs
+  // prefilled from the model's ModelMetadata.
+  const PREDICT_EXAMPLE = '{"x": [[5.1, 3.5, 1.4, 0.2]]}';
+  function oipPath(model, version) {
+    return '/v2/models/' + enc(model) + (version ? '/versions/' + enc(version) : '');
+  }
+  function zeros(datatype, count) {
+    if (datatype === 'BYTES') return Array(count).fill('');
+    if (datatype === 'BOOL') return Array(count).fill(false);
+    return Array(count).fill(0);
+  }
+  async function loadMetadata() {
+    const model = $('try-model').value, version = $('try-version').value;
+    const note = $('try-metadata');
+    if ($('try-protocol').value !== 'infer' || !model) { note.classList.add('hidden'); return; }
+    note.classList.remove('hidden');
+    note.textContent = 'Reading ModelMetadata…';
+    try {
+      const m = await api('GET', oipPath(model, version));
+      const inputs = (m.inputs || []).map((t) => {
+        const shape = (t.shape || []).map((d) => (d < 0 ? 1 : d));
+        return { name: t.name, datatype: t.datatype, shape, data: zeros(t.datatype, shape.reduce((a, b) => a * b, 1)) };
+      });
+      note.textContent = 'ModelMetadata: ' + m.name + ' (' + (m.platform || 'no platform') + '), inputs ' +
+        ((m.inputs || []).map((t) => t.name + ' ' + t.datatype + ' [' + t.shape.join(', ') + ']').join('; ') || 'not declared') +
+        ', outputs ' + ((m.outputs || []).map((t) => t.name).join(', ') || 'not declared');
+      $('try-inputs').value = JSON.stringify({ inputs: inputs.length ? inputs
+        : [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }] }, null, 1);
+    } catch (e) {
+      note.textContent = 'ModelMetadata failed: ' + e.message;
+    }
+  }
+  $('try-protocol').addEventListener('change', () => {
+    const infer = $('try-protocol').value === 'infer';
+    $('try-send').textContent = infer ? 'Send ModelInfer' : 'Send Predict';
+    $('try-inputs-label').innerHTML = infer ? 'Request <span class="muted">(Open Inference JSON: inputs with name, datatype, shape, data)</span>'
+      : 'Inputs <span class="muted">(JSON: name &rarr; nested lists)</span>';
+    if (!infer) { $('try-inputs').value = PREDICT_EXAMPLE; $('try-metadata').classList.add('hidden'); }
+    loadMetadata();
+  });
+  $('try-version').addEventListener('change', loadMetadata);
+  async function sendInfer(model, version, body, parameters) {
+    if (Object.keys(parameters).length) body.parameters = Object.assign({}, parameters, body.parameters || {});
+    const started = performance.now();
+    const r = await api('POST', oipPath(model, version) + '/infer', body);
+    const shown = {};
+    for (const t of r.outputs || []) shown[t.name] = { datatype: t.datatype, shape: t.shape, data: t.data };
+    return { text: r.model_name + ' v' + r.model_version + ' answered ModelInfer in ' + fmtMs(performance.now() - started),
+             shown, raw: r };
+  }
   $('try').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const out = $('try-output');
@@ -952,6 +1010,23 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     } catch (e) { lat.className = 'result err'; lat.textContent = 'Parameters are not valid JSON: ' + e.message; return; }
     lat.textContent = 'Sending…';
     $('try-send').disabled = true;
+    if ($('try-protocol').value === 'infer') {
+      try {
+        const r = await sendInfer(model, $('try-version').value, inputs, parameters);
+        lat.className = 'result ok';
+        lat.textContent = r.text;
+        out.textContent = JSON.stringify(r.shown, null, 2);
+        out.classList.remove('hidden');
+        out.dataset.raw = JSON.stringify(r.raw);
+      } catch (e) {
+        lat.className = 'result err';
+        lat.textContent = e.message + (e.code ? ' (' + e.code + ')' : '');
+        out.classList.add('hidden');
+      } finally {
+        $('try-send').disabled = false;
+      }
+      return;
+    }
     try {
       const r = await api('POST', '/api/v1/models/' + enc(model) + '/predict', { version: $('try-version').value, inputs, parameters });
       lat.className = 'result ok';

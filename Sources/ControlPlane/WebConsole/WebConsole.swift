@@ -73,6 +73,8 @@ public final class WebConsole: @unchecked Sendable {
     /// Makes each worker's request-authorization hook for the JSON API, from that worker's
     /// router (nil: open). Set before `attach`.
     public var makeAuthorizer: ((RouterWorker) -> HTTPAuthorizer)?
+    /// Reads the access log's and span export's counts for /metrics (nil: both off).
+    public var telemetry: (@Sendable () -> TelemetrySample)?
     /// Credentials are required (the UI shows its login box).
     public var authRequired: Bool { makeAuthorizer != nil }
 
@@ -115,6 +117,13 @@ public final class WebConsole: @unchecked Sendable {
                 return .jsonError(status, code: ConsoleRoutes.codeName(status), message: message)
             }
             return .text(status, message)
+        }
+        if router.logsAccess {
+            service.completed = { [unowned router] request, response, receivedAt in
+                router.logHTTP(method: request.method, path: request.path, status: response.status, receivedAt: receivedAt,
+                               requestBytes: request.body.count, responseBytes: response.body.count, peer: request.peer,
+                               traceparent: request.header("traceparent"))
+            }
         }
         let http1 = HTTP1ServerWorker(loop: loop, service: service, limits: options.limits)
         worker.http1 = http1
@@ -185,6 +194,7 @@ public final class WebConsole: @unchecked Sendable {
         if includeControl {
             snapshot.process = ProcessSample.current()
             snapshot.buildVersion = options.serverVersion
+            snapshot.telemetry = telemetry?()
         }
         return snapshot
     }

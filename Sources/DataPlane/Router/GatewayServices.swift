@@ -2,14 +2,20 @@ import GRPC
 import Messages
 import Routing
 
-/// The calls the gateway answers itself: grpc.health.v1 Check and the Open Inference
-/// Protocol's ServerLive, ServerReady, ModelReady (an IDLE version that can wake is ready: its
-/// calls are held and served) and ServerMetadata.
+/// The calls the gateway answers itself: grpc.health.v1 (Check, List, Watch: `HealthService`)
+/// and the Open Inference Protocol's ServerLive, ServerReady, ModelReady (an IDLE version that
+/// can wake is ready: its calls are held and served), ServerMetadata and RepositoryIndex.
 enum GatewayServices {
     static func handlers(for worker: RouterWorker) -> [String: UnaryCall.Handler] {
         [
             "/grpc.health.v1.Health/Check": { [unowned worker] call, message in
-                healthCheck(worker, call, message)
+                worker.health.check(call, message, table: worker.routeTable)
+            },
+            "/grpc.health.v1.Health/List": { [unowned worker] call, message in
+                worker.health.list(call, message, table: worker.routeTable)
+            },
+            "/grpc.health.v1.Health/Watch": { [unowned worker] call, message in
+                worker.health.watch(call, message, table: worker.routeTable)
             },
             "/inference.GRPCInferenceService/ServerLive": { call, _ in
                 call.respond(ServerLiveResponse(live: true).serializedBytes())
@@ -23,8 +29,9 @@ enum GatewayServices {
                     return
                 }
                 let ready: Bool
-                if case .found(let version, let endpoints) = worker.routeTable.resolve(model: request.name, version: request.version) {
-                    ready = servable(worker, model: request.name, version: version, endpoints: endpoints)
+                let table = worker.routeTable
+                if case .found(let version, let endpoints) = table.resolve(model: request.name, version: request.version) {
+                    ready = HealthService.servable(table, model: request.name, version: version, endpoints: endpoints)
                 } else {
                     ready = false
                 }
@@ -35,37 +42,96 @@ enum GatewayServices {
                                                       extensions: [])
                 call.respond(response.serializedBytes())
             },
+            "/inference.GRPCInferenceService/RepositoryIndex": { [unowned worker] call, message in
+                repositoryIndex(worker, call, message)
+            },
         ]
     }
 
-    /// True when calls to the version are served: it has a ready endpoint, or it scales to zero
-    /// and can wake (IDLE or starting: its calls are held, not failed).
-    static func servable(_ worker: RouterWorker, model: String, version: String, endpoints: [Endpoint]) -> Bool {
-        !endpoints.isEmpty || worker.routeTable.models[model]?.wake[version] == .hold
+    /// Every registered model version with its state, from the registry (ListModels) when the
+    /// gateway has one, else from the static routes: READY, LOADING (pending or deploying),
+    /// UNAVAILABLE (failed, with the registry's message as the reason; or no ready endpoint),
+    /// UNLOADING (being deleted). `ready` keeps only the READY ones. With `--require-auth` it
+    /// needs a valid token and lists only the models the token may call.
+    static func repositoryIndex(_ worker: RouterWorker, _ call: UnaryCall, _ message: [UInt8]) {
+        guard let request = try? RepositoryIndexRequest(serializedBytes: message) else {
+            call.fail(GRPCStatus(.invalidArgument, "cannot decode RepositoryIndexRequest"))
+            return
+        }
+        guard request.repositoryName.isEmpty else {
+            call.fail(GRPCStatus(.notFound, "unknown repository \"\(request.repositoryName)\": the gateway has one, \"\""))
+            return
+        }
+        var grant: AuthEntry?
+        if let auth = worker.authTable {
+            switch auth.authenticate(authorization: call.head.metadata("authorization")) {
+            case .success(let entry): grant = entry
+            case .failure(let failure):
+                call.fail(failure.status)
+                return
+            }
+        }
+        let readyOnly = request.ready
+        func answer(_ models: [ModelIndex]) -> [UInt8] {
+            let visible = models.filter { (grant?.allows(model: $0.name) ?? true) && (!readyOnly || $0.state == "READY") }
+            return RepositoryIndexResponse(models: visible).serializedBytes()
+        }
+        guard let admin = worker.admin else {
+            call.respond(answer(indexOfRoutes(worker.routeTable)))
+            return
+        }
+        Task {
+            let result: Result<[UInt8], GRPCStatus>
+            do {
+                let listed = try ListModelsResponse(serializedBytes: try await admin("ListModels", ListModelsRequest().serializedBytes()))
+                result = .success(answer(indexOfRegistry(listed)))
+            } catch let status as GRPCStatus {
+                result = .failure(status)
+            } catch {
+                result = .failure(GRPCStatus(.internal, "cannot list the registry: \(error)"))
+            }
+            call.loop.execute {
+                switch result {
+                case .success(let bytes): call.respond(bytes)
+                case .failure(let status): call.fail(status)
+                }
+            }
+        }
     }
 
-    /// Service "" is the gateway itself; "MODEL" or "MODEL/VERSION" is SERVING when it has a
-    /// ready endpoint or can wake (scale to zero), NOT_SERVING when registered without one,
-    /// NOT_FOUND when unknown.
-    static func healthCheck(_ worker: RouterWorker, _ call: UnaryCall, _ message: [UInt8]) {
-        guard let request = try? HealthCheckRequest(serializedBytes: message) else {
-            call.fail(GRPCStatus(.invalidArgument, "cannot decode HealthCheckRequest"))
-            return
+    /// The registry's versions in Triton's terms, sorted by model and version.
+    static func indexOfRegistry(_ listed: ListModelsResponse) -> [ModelIndex] {
+        var models: [ModelIndex] = []
+        for model in listed.models {
+            for version in model.versions {
+                let state: String
+                var reason = version.message
+                switch version.state {
+                case .ready: state = "READY"
+                case .idle:
+                    state = "READY"
+                    if reason.isEmpty { reason = "scaled to zero: the next call starts a replica" }
+                case .pending, .deploying: state = "LOADING"
+                case .failed: state = "UNAVAILABLE"
+                case .deleting: state = "UNLOADING"
+                case .unspecified: state = "UNKNOWN"
+                }
+                models.append(ModelIndex(name: model.name, version: version.version, state: state, reason: reason))
+            }
         }
-        let service = request.service
-        if service.isEmpty || service == "byoc.v1.Inference" || service == "inference.GRPCInferenceService" {
-            call.respond(HealthCheckResponse(status: .serving).serializedBytes())
-            return
+        return models.sorted { ($0.name, $0.version) < ($1.name, $1.version) }
+    }
+
+    /// The static routes' versions: READY with a ready endpoint, else UNAVAILABLE.
+    static func indexOfRoutes(_ table: RouteTable) -> [ModelIndex] {
+        var models: [ModelIndex] = []
+        for (model, routes) in table.models.sorted(by: { $0.key < $1.key }) {
+            for (version, endpoints) in routes.versions.sorted(by: { $0.key < $1.key }) {
+                models.append(endpoints.isEmpty
+                    ? ModelIndex(name: model, version: version, state: "UNAVAILABLE", reason: "no ready endpoint")
+                    : ModelIndex(name: model, version: version, state: "READY"))
+            }
         }
-        let parts = service.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        let model = String(parts[0])
-        let version = parts.count > 1 ? String(parts[1]) : ""
-        switch worker.routeTable.resolve(model: model, version: version) {
-        case .found(let version, let endpoints):
-            let serving = servable(worker, model: model, version: version, endpoints: endpoints)
-            call.respond(HealthCheckResponse(status: serving ? .serving : .notServing).serializedBytes())
-        case .unknownModel, .unknownVersion:
-            call.fail(GRPCStatus(.notFound, "unknown service \"\(service)\""))
-        }
+        return models
     }
 }

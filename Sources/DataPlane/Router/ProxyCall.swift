@@ -1,6 +1,7 @@
 import GRPC
 import HTTP2
 import Routing
+import Telemetry
 import Transport
 
 /// One proxied gRPC call, seen from the client: the client's stream, the routing, limits and
@@ -21,9 +22,13 @@ final class ProxyCall: HTTP2StreamDelegate {
         var ended = false
         /// Body bytes returned to the client's window.
         var consumed = 0
+        /// Body bytes dropped (refused ModelStreamInfer messages), returned to the client's
+        /// window without reaching a model.
+        var dropped = 0
     }
 
     static let maxScanBytes = 4096 + GRPCFraming.prefixLength
+    static let streamInferPath = "/inference.GRPCInferenceService/ModelStreamInfer"
 
     /// The worker that owns this call (workers live as long as the process).
     unowned(unsafe) let worker: RouterWorker
@@ -53,6 +58,8 @@ final class ProxyCall: HTTP2StreamDelegate {
     private var stats: VersionStats? { resolved?.stats }
     /// The caller's token when auth is on (nil: off); its models are checked in `route`.
     var grant: AuthEntry?
+    /// A ModelStreamInfer call's guard, once routed: it keeps the stream on its first model.
+    private var streamGuard: StreamInferGuard?
     private var deadlineTimer: UInt64?
     /// Held in the worker's hold queue for its version (routed, no endpoint ready yet).
     private var holding = false
@@ -62,6 +69,28 @@ final class ProxyCall: HTTP2StreamDelegate {
     private var begun = false
     /// Request bytes earlier attempts sent, kept while the call is held after they failed.
     private var heldReplay: ReplayChunks?
+    /// Body bytes received from the client and forwarded to it (gRPC framing included).
+    private var requestBytes = 0
+    private var responseBytes = 0
+    /// Attempts started, and the endpoint of the last one that opened.
+    private var attempts = 0
+    private var upstream: Endpoint?
+    /// The call's status once known (nil: not yet, or it ended without one) and when.
+    private var finalStatus: Int?
+    private var statusAt: UInt64 = 0
+    /// The call's trace when the gateway traces (`--otlp-endpoint`).
+    private var trace: CallTrace?
+    /// The open attempt's span, while the call is traced.
+    private var attemptSpan: AttemptSpan?
+
+    /// An attempt's span while it runs.
+    private struct AttemptSpan {
+        var id: UInt64
+        var start: UInt64
+        var number: Int
+        var endpoint: Endpoint
+        var status: Int?
+    }
 
     init(worker: RouterWorker, client: HTTP2Stream, head: GRPCRequestHead, readsFields: Bool) {
         self.worker = worker
@@ -76,6 +105,7 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {
         guard kind == .request else { return }
+        if let telemetry = worker.telemetry, telemetry.tracing { trace = telemetry.startTrace(head.headers) }
         if let deadline = head.deadline {
             let now = monotonicNanos()
             // The timer holds the call until it fires or `cleanUp` cancels it (a weak
@@ -101,6 +131,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     }
 
     func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
+        requestBytes += data.count
         guard !machine.isFinished else {
             stream.consume(data.count)
             return
@@ -147,6 +178,11 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     func streamDrained(_ stream: HTTP2Stream, bytes: Int) {
         // Response bytes left for the client: return them to the endpoint's window.
+        if streamGuard != nil {
+            let modelBytes = streamGuard!.drained(bytes)
+            if modelBytes > 0 { attempt?.stream.consume(modelBytes) }
+            return
+        }
         attempt?.stream.consume(bytes)
     }
 
@@ -230,6 +266,11 @@ final class ProxyCall: HTTP2StreamDelegate {
             if route.wakeable, grant != nil { route.stats.lastAuthorization = head.metadata("authorization") }
             machine.routed()
             downstream.scanBytes = []
+            if readsFields && head.path == Self.streamInferPath {
+                streamGuard = StreamInferGuard(model: model, namedVersion: version, servedVersion: route.version,
+                                               routedByHeader: head.headers[literal: "byoc-model"] != nil,
+                                               maxScanBytes: Self.maxScanBytes)
+            }
             copiesToShadow = version.isEmpty
             guard !route.endpoints.isEmpty else {
                 // No ready endpoint: held while the version wakes (one that scales to zero),
@@ -291,13 +332,20 @@ final class ProxyCall: HTTP2StreamDelegate {
                 return deadline > now ? deadline - now : 0
             }
             let dropAuthorization = grant != nil
+            // A traced call's attempt is a span of its own, the model's parent.
+            let spanID = trace != nil ? worker.telemetry!.nextSpanID() : 0
+            let traceparent = trace?.context.traceparent(parent: spanID)
+            // A trace the gateway started drops the caller's tracestate with its traceparent.
+            let keepTraceState = trace.map { $0.parentSpanID != 0 } ?? true
+            attempts += 1
             let next = worker.spareAttempts.make(call: self, target: target)
             if let replay { next.replay = replay }
             do {
                 try next.open(at: target, in: worker.pool) { writer in
                     ProxyHeaders.writeUpstreamRequest(into: &writer, from: head.headers, path: head.path,
                                                       authority: endpoint.description, remainingNanos: remaining,
-                                                      dropAuthorization: dropAuthorization)
+                                                      dropAuthorization: dropAuthorization, traceparent: traceparent,
+                                                      keepTraceState: keepTraceState)
                 }
             } catch {
                 worker.spareAttempts.recycle(next)
@@ -306,6 +354,10 @@ final class ProxyCall: HTTP2StreamDelegate {
                 continue
             }
             attempt = next
+            upstream = endpoint
+            if trace != nil {
+                attemptSpan = AttemptSpan(id: spanID, start: monotonicNanos(), number: attempts, endpoint: endpoint)
+            }
             machine.attemptOpened()
             if !downstream.held.isEmpty {
                 var held = downstream.held
@@ -339,10 +391,45 @@ final class ProxyCall: HTTP2StreamDelegate {
             downstream.held.append(data)
             return
         }
+        if streamGuard != nil {
+            guardRequest(data, to: attempt)
+            return
+        }
         attempt.send(data)
         // Each request byte reaches the primary through here once (a retry replays its own
         // copy), so the shadow gets every byte once too.
         shadow?.send(data)
+    }
+
+    /// A ModelStreamInfer request's bytes: those of messages for the bound model go to the
+    /// attempt, the others are returned to the client's window and answered by the gateway.
+    private func guardRequest(_ data: UnsafeRawBufferPointer, to attempt: UpstreamAttempt) {
+        var dropped = 0
+        streamGuard!.request(data) { segment in
+            switch segment {
+            case .forward(let run):
+                attempt.send(run)
+                shadow?.send(run)
+            case .drop(let count):
+                dropped += count
+            }
+        }
+        guard dropped > 0 else { return }
+        downstream.dropped += dropped
+        downstream.consumed += dropped
+        client.consume(dropped)
+        flushStreamAnswers()
+    }
+
+    /// Writes the gateway's answers on a ModelStreamInfer stream when the response is between
+    /// messages and its headers went out.
+    private func flushStreamAnswers() {
+        guard streamGuard?.pendingAnswers.isEmpty == false, client.headersSent, machine.forwardsResponseBody,
+              streamGuard!.responseAtBoundary else { return }
+        for answer in streamGuard!.takeAnswers() {
+            responseBytes += answer.count
+            client.write(answer)
+        }
     }
 
     /// The client's request ended: end it on the open attempt and on the shadow copy.
@@ -354,7 +441,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// Request bytes left for the endpoint: return those not returned yet to the client's window
     /// (a retry's replayed bytes were returned on the first attempt).
     func attemptDrained(_ attempt: UpstreamAttempt) {
-        let owed = attempt.drained - downstream.consumed
+        let owed = attempt.drained + downstream.dropped - downstream.consumed
         if owed > 0 {
             downstream.consumed += owed
             client.consume(owed)
@@ -365,6 +452,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         switch kind {
         case .response:
             let status = headers[literal: "grpc-status"]
+            if status != nil { attemptSpan?.status = status.flatMap { Int($0) } }
             guard machine.responseHeaders(hasStatus: status != nil) else { return }
             attempt.replay = nil
             let forwarded = ProxyHeaders.downstream(headers)
@@ -375,7 +463,10 @@ final class ProxyCall: HTTP2StreamDelegate {
                 writer.append(contentsOf: forwarded)
                 writer.append(literal: "byoc-served-version", version)
             }
+            if streamGuard != nil { flushStreamAnswers() }
         case .trailers:
+            if streamGuard != nil { flushStreamAnswers() }
+            if attemptSpan != nil { attemptSpan!.status = headers[literal: "grpc-status"].flatMap { Int($0) } }
             guard machine.responseTrailers() else { return }
             recordStatus(headers[literal: "grpc-status"].flatMap { Int($0) })
             client.finish(trailers: ProxyHeaders.downstream(headers))
@@ -390,6 +481,23 @@ final class ProxyCall: HTTP2StreamDelegate {
             return
         }
         attempt.forwarded(data)
+        responseBytes += data.count
+        if streamGuard != nil {
+            let ends = streamGuard!.responseBoundaries(data)
+            guard !ends.isEmpty, streamGuard?.pendingAnswers.isEmpty == false else {
+                client.write(data)
+                return
+            }
+            // The gateway's answers go in after the first message that ends here.
+            let cut = ends[0]
+            client.write(UnsafeRawBufferPointer(rebasing: data[..<cut]))
+            for answer in streamGuard!.takeAnswers() {
+                responseBytes += answer.count
+                client.write(answer)
+            }
+            if cut < data.count { client.write(UnsafeRawBufferPointer(rebasing: data[cut...])) }
+            return
+        }
         client.write(data)
     }
 
@@ -399,6 +507,7 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     func attemptClosed(_ closed: UpstreamAttempt, reason: StreamCloseReason) {
         guard closed === attempt, let owned = attempt.take() else { return }
+        if attemptSpan != nil { endAttemptSpan(Self.describe(reason)) }
         let action = machine.attemptClosed(reason, canReplay: closed.replay != nil,
                                            responseAtMessageBoundary: closed.response.atMessageBoundary,
                                            endpoint: closed.target.endpoint.description)
@@ -472,6 +581,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// Cancels the open attempt (the call finished) and hands it back to the worker.
     private func cancelAttempt() {
         guard let open = attempt.take() else { return }
+        if attemptSpan != nil { endAttemptSpan("cancelled: the call ended first") }
         open.cancel()
         worker.spareAttempts.recycle(open)
     }
@@ -480,6 +590,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func recordStatus(_ code: Int?) {
         let now = monotonicNanos()
         (stats ?? worker.unroutedStats).record(status: code, latencyNanos: now > head.receivedAt ? now - head.receivedAt : 0)
+        if finalStatus == nil {
+            finalStatus = code
+            statusAt = now
+        }
     }
 
     /// Releases what the finished call holds: its place in the in-flight gauge, the deadline
@@ -502,6 +616,82 @@ final class ProxyCall: HTTP2StreamDelegate {
             downstream.held.removeAll()
             downstream.consumed += n
             client.consume(n)
+        }
+        if let held = streamGuard?.heldBytes, held > 0 {
+            streamGuard = nil
+            downstream.consumed += held
+            client.consume(held)
+        }
+        if let telemetry = worker.telemetry { finished(telemetry) }
+    }
+
+    // MARK: Telemetry
+
+    /// The finished call's access-log line and server span.
+    private func finished(_ telemetry: WorkerTelemetry) {
+        let end = finalStatus != nil ? statusAt : monotonicNanos()
+        let duration = end > head.receivedAt ? end - head.receivedAt : 0
+        let start = telemetry.unixNanos(monotonic: head.receivedAt)
+        if let trace {
+            var span = SpanRecord(trace: trace.context, spanID: trace.serverSpanID)
+            span.parentSpanID = trace.parentSpanID
+            span.traceState = trace.traceState
+            telemetry.name(&span, path: head.path)
+            span.kind = .server
+            span.startUnixNanos = start
+            span.endUnixNanos = start + duration
+            span.model = model
+            span.version = version
+            span.grpcStatus = finalStatus
+            if finalStatus == nil { span.error = "the call ended without a status" }
+            telemetry.record(span)
+        }
+        guard telemetry.logging else { return }
+        var entry = AccessLogEntry()
+        entry.startUnixNanos = start
+        entry.durationNanos = duration
+        entry.method = head.path
+        entry.model = model
+        entry.version = version
+        entry.grpcStatus = finalStatus
+        entry.requestBytes = requestBytes
+        entry.responseBytes = responseBytes
+        entry.peer = (client.session.driver as? HTTP2Connection)?.remoteAddress ?? ""
+        entry.upstream = upstream?.description ?? ""
+        entry.attempts = attempts
+        if let trace { entry.trace = trace.context } else { entry.traceID = WorkerTelemetry.callerTraceID(head.headers) }
+        telemetry.log(entry)
+    }
+
+    /// Records the open attempt's span (child of the call's server span), ending now.
+    private func endAttemptSpan(_ failure: String) {
+        guard let open = attemptSpan, let trace, let telemetry = worker.telemetry else { return }
+        attemptSpan = nil
+        let now = monotonicNanos()
+        var span = SpanRecord(trace: trace.context, spanID: open.id)
+        span.parentSpanID = trace.serverSpanID
+        span.traceState = trace.traceState
+        telemetry.name(&span, path: head.path)
+        span.kind = .client
+        span.startUnixNanos = telemetry.unixNanos(monotonic: open.start)
+        span.endUnixNanos = span.startUnixNanos + (now > open.start ? now - open.start : 0)
+        span.model = model
+        span.version = version
+        span.grpcStatus = open.status
+        span.serverHost = open.endpoint.host
+        span.serverPort = open.endpoint.port
+        span.attempt = open.number
+        span.error = failure
+        telemetry.record(span)
+    }
+
+    /// Why an attempt's stream closed, for its span ("" when it finished cleanly).
+    private static func describe(_ reason: StreamCloseReason) -> String {
+        switch reason {
+        case .finished: return ""
+        case .reset(let code): return "stream reset (\(code))"
+        case .connectionLost: return "the connection to the endpoint was lost"
+        case .connectFailed: return "cannot connect to the endpoint"
         }
     }
 }

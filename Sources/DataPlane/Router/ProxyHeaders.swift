@@ -21,10 +21,13 @@ enum ProxyHeaders {
 
     /// Writes the upstream request headers: our pseudo-headers, `te: trailers`, the remaining
     /// deadline, and the client's metadata minus hop-by-hop headers (and minus `authorization`
-    /// when the gateway checked it itself: the platform's tokens never reach a model). The
+    /// when the gateway checked it itself: the platform's tokens never reach a model). With
+    /// `traceparent` (the gateway traces) the client's own `traceparent` is replaced by it, and
+    /// its `tracestate` kept only with `keepTraceState` (the client's trace goes on). The
     /// client's fields are passed as views of `client`'s bytes, which must outlive the submission.
     static func writeUpstreamRequest(into writer: inout HeaderListWriter, from client: HeaderBlock, path: String,
-                                     authority: String, remainingNanos: UInt64?, dropAuthorization: Bool = false) {
+                                     authority: String, remainingNanos: UInt64?, dropAuthorization: Bool = false,
+                                     traceparent: String? = nil, keepTraceState: Bool = true) {
         writer.appendLiteral(":method", "POST")
         writer.appendLiteral(":scheme", "http")
         writer.append(literal: ":authority", authority)
@@ -33,9 +36,14 @@ enum ProxyHeaders {
         if let remainingNanos {
             writer.append(literal: "grpc-timeout", GRPCTimeout.format(nanoseconds: max(remainingNanos, 1_000)))
         }
+        if let traceparent { writer.append(unindexedLiteral: "traceparent", traceparent) }
         client.visit { name, value in
             if name.first == UInt8(ascii: ":") || isHopByHop(name) { return true }
             if dropAuthorization && HeaderBlock.equal(name, "authorization") { return true }
+            if traceparent != nil {
+                if HeaderBlock.equal(name, "traceparent") { return true }
+                if !keepTraceState && HeaderBlock.equal(name, "tracestate") { return true }
+            }
             writer.append(referencing: name, value: value)
             return true
         }

@@ -2,6 +2,7 @@ import GRPC
 import HTTP2
 import Messages
 import Routing
+import Telemetry
 import Transport
 
 /// Router settings shared by every worker.
@@ -29,6 +30,8 @@ public struct RouterConfig: Sendable {
     /// call's `authorization` metadata): called on the worker's loop when it starts holding
     /// calls for it; must not block.
     public var wake: (@Sendable (String, String, String?) -> Void)?
+    /// The access log and the span export (both off by default).
+    public var telemetry = TelemetryConfig()
 
     public init() {}
 }
@@ -41,6 +44,9 @@ public final class RouterWorker: GRPCCallDispatcher {
         "/byoc.v1.Inference/Predict",
         "/inference.GRPCInferenceService/ModelInfer",
         "/inference.GRPCInferenceService/ModelMetadata",
+        "/inference.GRPCInferenceService/ModelConfig",
+        "/inference.GRPCInferenceService/ModelStatistics",
+        "/inference.GRPCInferenceService/ModelStreamInfer",
     ]
 
     /// What a known path is served by.
@@ -49,6 +55,8 @@ public final class RouterWorker: GRPCCallDispatcher {
         case local(UnaryCall.Handler)
         /// Proxied to a model version.
         case routed
+        /// gRPC server reflection (a bidirectional stream answered on the worker).
+        case reflection
     }
 
     public let loop: EventLoop
@@ -116,12 +124,17 @@ public final class RouterWorker: GRPCCallDispatcher {
     private var random: FastRandom
     /// Every path with a fixed destination: one hash lookup per call decides where it goes.
     private var paths: [String: PathKind] = [:]
-    private let admin: AdminHandler?
+    /// The Admin API (nil for a pure router on static routes); also what RepositoryIndex reads.
+    let admin: AdminHandler?
     private let adminStreams: AdminStreamHandler?
     /// This worker's open server-streaming Admin calls.
     private let adminStreamingCalls = AdminStreamingCalls()
+    /// grpc.health.v1 on this worker, with its open Watch calls.
+    let health = HealthService()
     /// The tokens this worker checks calls against (nil: auth off); replaced on this loop.
     public private(set) var authTable: AuthTable?
+    /// This worker's access-log and span buffers (nil: neither is on).
+    let telemetry: WorkerTelemetry?
 
     public init(loop: EventLoop, config: RouterConfig, routeTable: RouteTable, admin: AdminHandler?, seed: UInt64,
                 adminStreams: AdminStreamHandler? = nil) {
@@ -133,8 +146,10 @@ public final class RouterWorker: GRPCCallDispatcher {
         self.pool = UpstreamPool(loop: loop, config: config.pool)
         self.random = FastRandom(seed: seed)
         self.authTable = config.auth
+        self.telemetry = WorkerTelemetry(loop: loop, config: config.telemetry, seed: seed ^ 0xA076_1D64_78BD_642F)
         for path in Self.routedPaths { paths[path] = .routed }
         for (path, handler) in GatewayServices.handlers(for: self) { paths[path] = .local(handler) }
+        for path in ReflectionStream.paths { paths[path] = .reflection }
     }
 
     /// Installs a newer route table (call on this worker's loop); older generations are ignored.
@@ -143,6 +158,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         routeTable = table
         resolved.removeAll()
         lastResolved = nil
+        health.tableChanged(table)
         if !holds.isEmpty { releaseHeld() }
     }
 
@@ -315,6 +331,9 @@ public final class RouterWorker: GRPCCallDispatcher {
         if case .local(let handler)? = kind {
             return UnaryCall(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes, handler: handler)
         }
+        if case .reflection? = kind {
+            return ReflectionStream.call(stream: stream, head: head, loop: loop, maxMessageBytes: config.maxMessageBytes)
+        }
         if kind == nil && head.path.hasPrefix("/byoc.v1.Admin/") {
             guard let admin else { return nil }
             let method = String(head.method)
@@ -374,7 +393,45 @@ public final class RouterWorker: GRPCCallDispatcher {
         }
         if case .routed? = kind { return proxy(stream, head: head, readsFields: true) }
         if head.metadata("byoc-model") != nil { return proxy(stream, head: head, readsFields: false) }
+        // The server answers UNIMPLEMENTED.
+        logRefused(stream, head: head, status: .unimplemented)
         return nil
+    }
+
+    /// The access log is on (plain HTTP requests are logged through `logHTTP`).
+    public var logsAccess: Bool { telemetry?.logging ?? false }
+
+    /// The access-log line of a plain HTTP request (UI, JSON API, REST, metrics): `method` is
+    /// `METHOD PATH`, no gRPC status (call on this worker's loop).
+    public func logHTTP(method: String, path: String, status: Int, receivedAt: UInt64, requestBytes: Int,
+                        responseBytes: Int, peer: String, traceparent: String?) {
+        guard let telemetry, telemetry.logging else { return }
+        var entry = AccessLogEntry()
+        let now = monotonicNanos()
+        entry.startUnixNanos = telemetry.unixNanos(monotonic: receivedAt)
+        entry.durationNanos = now > receivedAt ? now - receivedAt : 0
+        entry.method = method + " " + path
+        entry.httpStatus = status
+        entry.requestBytes = requestBytes
+        entry.responseBytes = responseBytes
+        entry.peer = peer
+        entry.traceID = traceparent.flatMap { TraceContext(traceparent: $0)?.traceID } ?? ""
+        telemetry.log(entry)
+    }
+
+    /// The access-log line of a call the gateway refused before a `ProxyCall` took it.
+    private func logRefused(_ stream: HTTP2Stream, head: GRPCRequestHead, status: GRPCStatusCode) {
+        guard let telemetry, telemetry.logging else { return }
+        var entry = AccessLogEntry()
+        let now = monotonicNanos()
+        entry.startUnixNanos = telemetry.unixNanos(monotonic: head.receivedAt)
+        entry.durationNanos = now > head.receivedAt ? now - head.receivedAt : 0
+        entry.method = head.path
+        entry.model = head.metadata("byoc-model") ?? ""
+        entry.grpcStatus = status.rawValue
+        entry.peer = (stream.session.driver as? HTTP2Connection)?.remoteAddress ?? ""
+        entry.traceID = WorkerTelemetry.callerTraceID(head.headers)
+        telemetry.log(entry)
     }
 
     /// Hands a call to a new `ProxyCall`, after authenticating it when auth is on.
@@ -389,6 +446,7 @@ public final class RouterWorker: GRPCCallDispatcher {
                 grant = entry
             case .failure(let failure):
                 noteUnroutedStatus(failure.status.code)
+                logRefused(stream, head: head, status: failure.status.code)
                 GRPCResponses.sendTrailersOnly(stream, failure.status)
                 return nil
             }
@@ -398,10 +456,11 @@ public final class RouterWorker: GRPCCallDispatcher {
         return call
     }
 
-    /// Ends the open log follows (they would hold the drain for the whole grace period) and
-    /// answers held calls UNAVAILABLE (no replica will start for them now).
+    /// Ends the open log follows and health watches (they would hold the drain for the whole
+    /// grace period) and answers held calls UNAVAILABLE (no replica will start for them now).
     public func beginShutdown() {
         adminStreamingCalls.shutdown()
+        health.shutdown()
         shuttingDown = true
         for key in Array(holds.keys) {
             endHeld(key, GRPCStatus(.unavailable, "the gateway is stopping: model \"\(key.model)\" version \"\(key.version)\" did not become ready in time"))
@@ -460,6 +519,7 @@ public final class RouterWorker: GRPCCallDispatcher {
 
     /// The worker stops: close its connections to model endpoints, which nothing uses now.
     public func didStop() {
+        telemetry?.stop()
         pool.closeAll()
     }
 }

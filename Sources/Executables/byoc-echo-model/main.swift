@@ -1,7 +1,8 @@
 // byoc-echo-model: the example Swift model server, built on the project's own gRPC server.
 //
 // It echoes its inputs as outputs (byoc.v1 Predict and the Open Inference Protocol's
-// ModelInfer), sleeps `parameters["delay_ms"]` when given, and serves grpc.health.v1.
+// ModelInfer and ModelStreamInfer), sleeps `parameters["delay_ms"]` when given, answers
+// ModelMetadata and ModelConfig, and serves grpc.health.v1.
 // Tests and benchmarks use it as a model pod; it is also the example of a Swift model container.
 #if canImport(Glibc)
 import Glibc
@@ -89,6 +90,7 @@ struct EchoService {
             "/grpc.health.v1.Health/Check": healthCheck,
             "/inference.GRPCInferenceService/ModelInfer": modelInfer,
             "/inference.GRPCInferenceService/ModelMetadata": modelMetadata,
+            "/inference.GRPCInferenceService/ModelConfig": modelConfig,
             "/inference.GRPCInferenceService/ModelReady": modelReady,
             "/inference.GRPCInferenceService/ServerLive": { call, _ in call.respond(ServerLiveResponse(live: true).serializedBytes()) },
             "/inference.GRPCInferenceService/ServerReady": { call, _ in call.respond(ServerReadyResponse(ready: true).serializedBytes()) },
@@ -137,6 +139,33 @@ struct EchoService {
         }
     }
 
+    /// The response echoing `request`.
+    private func echo(_ request: ModelInferRequest) -> ModelInferResponse {
+        let outputs = request.inputs.map { input in
+            InferOutputTensor(name: input.name, datatype: input.datatype, shape: input.shape,
+                              parameters: input.parameters, contents: input.contents)
+        }
+        return ModelInferResponse(modelName: options.model, modelVersion: options.version, id: request.id,
+                                  parameters: [:], outputs: outputs, rawOutputContents: request.rawInputContents)
+    }
+
+    /// ModelStreamInfer: each request's echo as it arrives (a request for another model or
+    /// version gets an `error_message` answer, as Triton's do); the call ends when the client's
+    /// requests do. No delay or --fail: the stream measures the path, not a model.
+    func modelStreamInfer(_ call: BidiCall, _ message: [UInt8]) {
+        let response: ModelStreamInferResponse
+        if let request = try? ModelInferRequest(serializedBytes: message) {
+            if request.modelName == options.model && (request.modelVersion.isEmpty || request.modelVersion == options.version) {
+                response = ModelStreamInferResponse(inferResponse: echo(request))
+            } else {
+                response = ModelStreamInferResponse(errorMessage: "this server serves \(options.model) version \(options.version)")
+            }
+        } else {
+            response = ModelStreamInferResponse(errorMessage: "cannot decode ModelInferRequest")
+        }
+        call.send(response.serializedBytes())
+    }
+
     func modelInfer(_ call: UnaryCall, _ message: [UInt8]) {
         watchCancellation(call)
         let request: ModelInferRequest
@@ -147,14 +176,7 @@ struct EchoService {
         var parameters: [String: String] = [:]
         if case .int64(let delay)? = request.parameters["delay_ms"] { parameters["delay_ms"] = String(delay) }
         afterDelay(call, parameters) {
-            let outputs = request.inputs.map { input in
-                InferOutputTensor(name: input.name, datatype: input.datatype, shape: input.shape,
-                                  parameters: input.parameters, contents: input.contents)
-            }
-            let response = ModelInferResponse(modelName: options.model, modelVersion: options.version, id: request.id,
-                                              parameters: [:], outputs: outputs,
-                                              rawOutputContents: request.rawInputContents)
-            call.respond(response.serializedBytes())
+            call.respond(echo(request).serializedBytes())
         }
     }
 
@@ -162,6 +184,11 @@ struct EchoService {
         let response = ModelMetadataResponse(name: options.model, versions: [options.version], platform: "byoc-echo",
                                              inputs: [], outputs: [])
         call.respond(response.serializedBytes())
+    }
+
+    func modelConfig(_ call: UnaryCall, _ message: [UInt8]) {
+        let config = ModelConfig(name: options.model, platform: "byoc-echo", backend: "byoc-echo", maxBatchSize: 0)
+        call.respond(ModelConfigResponse(config: config).serializedBytes())
     }
 
     func modelReady(_ call: UnaryCall, _ message: [UInt8]) {
@@ -186,6 +213,23 @@ struct EchoService {
     }
 }
 
+/// The echo model's calls on one worker: ModelStreamInfer as a bidirectional stream, the rest unary.
+final class EchoDispatcher: GRPCCallDispatcher {
+    private let unary: UnaryDispatcher
+    private let service: EchoService
+
+    init(unary: UnaryDispatcher, service: EchoService) {
+        self.unary = unary
+        self.service = service
+    }
+
+    func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+        guard head.path == "/inference.GRPCInferenceService/ModelStreamInfer" else { return unary.dispatch(stream, head: head) }
+        return BidiCall(stream: stream, head: head, loop: unary.loop, maxMessageBytes: unary.maxMessageBytes,
+                        onMessage: service.modelStreamInfer)
+    }
+}
+
 setvbuf(stdout, nil, _IOLBF, 0)
 let options: EchoOptions
 do {
@@ -204,7 +248,8 @@ do {
     try server.start { _, loop in
         let servedBy = options.id ?? server.boundAddress.map { "\($0)" } ?? "\(options.host):\(options.port)"
         let service = EchoService(options: options, servedBy: servedBy)
-        return UnaryDispatcher(loop: loop, maxMessageBytes: 512 << 20, handlers: service.handlers(loop: loop))
+        return EchoDispatcher(unary: UnaryDispatcher(loop: loop, maxMessageBytes: 512 << 20, handlers: service.handlers(loop: loop)),
+                              service: service)
     }
 } catch {
     FileHandle.standardError.write(Data("byoc-echo-model: cannot listen on \(options.host):\(options.port): \(error)\n".utf8))

@@ -10,6 +10,7 @@ import Registry
 import Router
 import Routing
 import Server
+import Telemetry
 import TLS
 import Transport
 import WebConsole
@@ -42,6 +43,8 @@ final class Gateway: @unchecked Sendable {
     /// `--runtime kubernetes`: a follower's calls to versions that scale to zero, reported to the leader.
     private var activityReporter: ActivityReporter?
     private let wakesInFlight = WakesInFlight()
+    /// `--access-log` and `--otlp-endpoint`: the writer and exporter threads.
+    private var telemetry = TelemetryConfig()
 
     init(options: GatewayOptions) {
         self.options = options
@@ -75,6 +78,8 @@ final class Gateway: @unchecked Sendable {
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
         routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
         if let auth, auth.required { routerConfig.auth = auth.initialTable }
+        try startTelemetry()
+        routerConfig.telemetry = telemetry
         routerConfig.holdBudget = HoldBudget(limit: options.holdMaxCalls)
         routerConfig.wakeTimeoutNanos = UInt64(options.wakeTimeoutMs) * 1_000_000
         routerConfig.wake = { [weak self] model, version, authorization in
@@ -178,6 +183,29 @@ final class Gateway: @unchecked Sendable {
         AdminLimits(maxReplicas: Int32(options.maxReplicas), gcUnusedAfterSeconds: options.gcUnusedAfterSeconds, gcUnusedAfterText: options.gcUnusedAfterText)
     }
 
+    /// Starts the access-log writer and the span exporter the flags ask for.
+    private func startTelemetry() throws {
+        if let path = options.accessLog {
+            do { telemetry.accessLog = try AccessLogFile.open(path) } catch {
+                throw GatewayError(message: "\(error)")
+            }
+        }
+        if let endpoint = options.otlpEndpoint {
+            let exporter: OTLPExporter
+            let encoding = OTLPExporter.Encoding(rawValue: options.otlpProtocol) ?? .json
+            do {
+                exporter = try OTLPExporter(endpoint: endpoint, encoding: encoding, serviceName: "byoc-gateway",
+                                            serviceVersion: RouterConfig().serverVersion)
+            } catch {
+                throw GatewayError(message: "\(error)")
+            }
+            telemetry.spans = exporter.makeChannel()
+            telemetry.spanEncoding = encoding
+            telemetry.sampleRatio = options.traceSampleRatio
+            FileHandle.standardError.write(Data("byoc-gateway: tracing, spans to http://\(exporter.host):\(exporter.port)\(exporter.path) (\(encoding.rawValue)), sample ratio \(options.traceSampleRatio)\n".utf8))
+        }
+    }
+
     /// The web console, reading reconcile and registry numbers for /metrics off the request path.
     private func makeConsole(admin: AdminHandler?, adminStreams: AdminStreamHandler?) -> WebConsole {
         var consoleOptions = WebConsoleOptions()
@@ -208,6 +236,14 @@ final class Gateway: @unchecked Sendable {
             }
         }
         let console = WebConsole(admin: admin, control: control, options: consoleOptions)
+        let telemetry = self.telemetry
+        if telemetry.accessLog != nil || telemetry.spans != nil {
+            console.telemetry = {
+                TelemetrySample(accessLogLines: telemetry.accessLog?.deliveredRecords,
+                                accessLogDropped: telemetry.accessLog?.droppedRecords,
+                                spansExported: telemetry.spans?.deliveredRecords, spansDropped: telemetry.spans?.droppedRecords)
+            }
+        }
         console.adminStreams = adminStreams
         if let auth, auth.required { console.makeAuthorizer = { ConsoleAuthorizer(router: $0) } }
         return console
@@ -446,6 +482,9 @@ final class Gateway: @unchecked Sendable {
         console?.stop()
         tlsListeners?.close()
         server.shutdown()
+        // The workers handed over their last lines and spans when they stopped.
+        telemetry.accessLog?.close()
+        telemetry.spans?.close()
         tokenSync?.stop()
         if let kube { blockOn { await kube.stop() } }
         if let reconciler { blockOn { await reconciler.stop() } }

@@ -60,6 +60,14 @@ struct GatewayOptions {
     var holdMaxCalls = 1000
     /// `--wake-timeout-ms`: how long held calls wait for the woken version to become ready.
     var wakeTimeoutMs = 60_000
+    /// `--access-log PATH|-`: one JSON line per call (nil: off).
+    var accessLog: String?
+    /// `--otlp-endpoint http://HOST:PORT`: spans exported over OTLP/HTTP (nil: no tracing).
+    var otlpEndpoint: String?
+    /// `--trace-sample-ratio`: the share of new traces recorded (a caller's sampled flag wins).
+    var traceSampleRatio = 1.0
+    /// `--otlp-protocol`: http/json (default) or http/protobuf.
+    var otlpProtocol = "http/json"
 
     /// One line per flag for `--help`.
     static let usage = """
@@ -121,6 +129,13 @@ struct GatewayOptions {
                                   (default 1000)
       --wake-timeout-ms N         how long held calls wait for a woken version to become ready,
                                   then UNAVAILABLE (default 60000)
+      --access-log PATH|-         one JSON line per call to PATH (appended) or stdout (-)
+      --otlp-endpoint URL         trace calls (W3C traceparent kept or started) and export the
+                                  spans over OTLP/HTTP to URL/v1/traces (http://HOST:PORT)
+      --otlp-protocol P           http/json (default) or http/protobuf (a third of the bytes,
+                                  less CPU per span)
+      --trace-sample-ratio R      share of new traces recorded, 0..1 (default 1; a caller's
+                                  sampled flag wins)
     """
 
     struct UsageError: Error {
@@ -136,7 +151,8 @@ struct GatewayOptions {
                      "tls-listen", "tls-cert", "tls-key",
                      "kube-api", "kube-token-file", "kube-ca-file", "namespace", "lease-name", "pod-name",
                      "advertise-address", "routes-configmap", "tokens-secret", "role", "lease-duration-s", "lease-renew-s",
-                     "require-auth", "admin-token-file", "gc-unused-after", "hold-max-calls", "wake-timeout-ms"]
+                     "require-auth", "admin-token-file", "gc-unused-after", "hold-max-calls", "wake-timeout-ms",
+                     "access-log", "otlp-endpoint", "trace-sample-ratio", "otlp-protocol"]
         for flag in known {
             let name = "BYOC_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
             if let value = environment[name], !value.isEmpty { values[flag] = value }
@@ -251,6 +267,26 @@ struct GatewayOptions {
             }
             options.gcUnusedAfterSeconds = seconds
             options.gcUnusedAfterText = value
+        }
+        options.accessLog = text("access-log")
+        options.otlpEndpoint = text("otlp-endpoint")
+        if let value = text("trace-sample-ratio") {
+            guard let ratio = Double(value), ratio >= 0, ratio <= 1 else {
+                throw UsageError(message: "--trace-sample-ratio must be a number from 0 to 1, got \"\(value)\"")
+            }
+            guard options.otlpEndpoint != nil else {
+                throw UsageError(message: "--trace-sample-ratio needs --otlp-endpoint (where the spans go)")
+            }
+            options.traceSampleRatio = ratio
+        }
+        if let value = text("otlp-protocol") {
+            guard value == "http/protobuf" || value == "http/json" else {
+                throw UsageError(message: "--otlp-protocol must be http/protobuf or http/json, got \"\(value)\"")
+            }
+            guard options.otlpEndpoint != nil else {
+                throw UsageError(message: "--otlp-protocol needs --otlp-endpoint (where the spans go)")
+            }
+            options.otlpProtocol = value
         }
         guard options.leaseRenewS * 3 <= options.leaseDurationS * 2 else {
             throw UsageError(message: "--lease-renew-s must be at most two thirds of --lease-duration-s")

@@ -161,7 +161,12 @@ public final class HTTP1Connection: EventHandler, Flushable {
 
     // MARK: Requests and responses
 
+    /// The client's address, read once per connection when the service logs requests.
+    private lazy var peer: String = (try? Socket.peerAddress(channel.fd)).map { "\($0)" } ?? ""
+
     private func dispatch(_ request: HTTPRequest) {
+        var request = request
+        if server.service.completed != nil { request.peer = peer }
         state = .handling
         clearDeadline()
         updateInterest()

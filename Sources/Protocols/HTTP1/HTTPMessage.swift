@@ -20,6 +20,8 @@ public struct HTTPRequest: Sendable {
     public var params: [String: String] = [:]
     /// Who the authorization hook said the caller is (nil: not checked or anonymous).
     public var principal: String?
+    /// The client's `HOST:PORT` ("" when unknown), for access logs.
+    public var peer = ""
 
     public init(method: String, target: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
                 version: String = "HTTP/1.1") {

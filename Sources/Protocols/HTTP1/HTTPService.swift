@@ -147,6 +147,10 @@ public final class HTTPService {
         .text(status, message)
     }
 
+    /// Told of every answered request with its response and when it arrived (monotonic
+    /// nanoseconds), on the request's loop: the access log (nil: nobody listens).
+    public var completed: ((_ request: HTTPRequest, _ response: HTTPResponse, _ receivedAt: UInt64) -> Void)?
+
     public init(router: HTTPRouter, authorizer: HTTPAuthorizer? = nil) {
         self.router = router
         self.authorizer = authorizer
@@ -154,6 +158,19 @@ public final class HTTPService {
 
     /// Dispatches `request` (call on `responder.loop`).
     public func handle(_ request: HTTPRequest, responder: HTTPResponder) {
+        guard let completed else {
+            route(request, responder: responder)
+            return
+        }
+        let receivedAt = monotonicNanos()
+        let observed = HTTPResponder(loop: responder.loop) { response in
+            completed(request, response, receivedAt)
+            responder.respond(response)
+        }
+        route(request, responder: observed)
+    }
+
+    private func route(_ request: HTTPRequest, responder: HTTPResponder) {
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
             responder.respond(errorResponse(request, 404, "no such resource: \(request.path)"))

@@ -64,6 +64,9 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
     public let session: HTTP2Session
     /// The peer's address, for logs.
     public let peer: String
+    /// The remote `HOST:PORT`, read from the socket the first time it is asked for (access
+    /// logs; "" when unknown).
+    public private(set) lazy var remoteAddress: String = (try? Socket.peerAddress(fd)).map { "\($0)" } ?? ""
     /// The owner (a server worker, a pool, a client). Held strongly (a weak reference would put
     /// every retain of the owner on the runtime's slow path) until the connection closes: an
     /// owner need not keep its connections' delegate alive itself.

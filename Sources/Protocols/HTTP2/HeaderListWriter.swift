@@ -33,8 +33,9 @@ public struct HeaderListWriter {
         }
     }
 
-    /// Appends one field from raw bytes (copied).
-    public mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    /// Appends one field from raw bytes (copied); `flags` are nghttp2's (`NGHTTP2_NV_FLAG_*`).
+    public mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
+                                flags: UInt8 = UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)) {
         if spilled == nil {
             if written < Self.maxFields && used + name.count + value.count <= byteCapacity {
                 let nameStart = used
@@ -43,8 +44,7 @@ public struct HeaderListWriter {
                 let valueStart = used
                 if value.count > 0 { (bytes + used).update(from: value.baseAddress!.assumingMemoryBound(to: UInt8.self), count: value.count) }
                 used += value.count
-                nva[written] = byoc_nv(bytes + nameStart, valueStart - nameStart, bytes + valueStart, used - valueStart,
-                                       UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+                nva[written] = byoc_nv(bytes + nameStart, valueStart - nameStart, bytes + valueStart, used - valueStart, flags)
                 written += 1
                 return
             }
@@ -73,6 +73,16 @@ public struct HeaderListWriter {
     public mutating func append(literal name: StaticString, _ value: String) {
         withUTF8Bytes(value) { value in
             append(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value)
+        }
+    }
+
+    /// Appends a field with a literal name whose value differs in every request (a trace
+    /// context): sent as a literal never indexed, so it does not push reusable entries out of
+    /// the peer's HPACK table (nor costs the table insertions).
+    public mutating func append(unindexedLiteral name: StaticString, _ value: String) {
+        withUTF8Bytes(value) { value in
+            append(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value,
+                   flags: UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue))
         }
     }
 

@@ -67,6 +67,7 @@ final class PlainHTTP2Request: HTTP2StreamDelegate {
         guard !answered, var request else { return }
         request.body = body
         body = []
+        if bridge.service.completed != nil { request.peer = (stream.session.driver as? HTTP2Connection)?.remoteAddress ?? "" }
         let isHead = request.method == "HEAD"
         let responder = HTTPResponder(loop: bridge.loop) { [weak self, weak stream] response in
             guard let self, let stream else { return }

@@ -155,6 +155,18 @@ public enum Socket {
         return SocketAddress(storage: storage, length: length)
     }
 
+    /// The remote address of a connected socket (`getpeername`).
+    public static func peerAddress(_ fd: Int32) throws -> SocketAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = try withUnsafeMutablePointer(to: &storage) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                try retryingOnInterrupt("getpeername") { getpeername(fd, address, &length) }
+            }
+        }
+        return SocketAddress(storage: storage, length: length)
+    }
+
     /// Accepts one connection as a non-blocking socket; nil when none is pending.
     public static func accept(_ listener: Int32) throws -> Int32? {
         while true {

@@ -10,7 +10,8 @@ import Glibc
 public enum TokenScope: Sendable, Equatable {
     /// Every RPC: the Admin API, the JSON API and UI, and Predict on every model.
     case admin
-    /// Predict (and ModelInfer / ModelMetadata) on the listed models; empty = every model.
+    /// Predict (and the routed OIP calls: ModelInfer, ModelMetadata, ...) on the listed models;
+    /// empty = every model.
     case predict(models: Set<String>)
 
     /// "admin" or "predict".

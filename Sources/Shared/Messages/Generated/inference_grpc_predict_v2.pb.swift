@@ -977,3 +977,981 @@ extension InferTensorContents: CMessageBinding {
         return m
     }
 }
+
+/// One answer on a ModelStreamInfer stream: a response, or the error of one request.
+///
+/// The proto message `inference.ModelStreamInferResponse`.
+public struct ModelStreamInferResponse: Equatable, Sendable, ProtoMessage {
+    /// `error_message` (field 1).
+    public var errorMessage: String
+    /// `infer_response` (field 2).
+    public var inferResponse: ModelInferResponse?
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(errorMessage: String = "",
+                inferResponse: ModelInferResponse? = nil) {
+        self.errorMessage = errorMessage
+        self.inferResponse = inferResponse
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(errorMessage: "") }
+
+    /// The full proto name, "inference.ModelStreamInferResponse".
+    public static var protoMessageName: String { "inference.ModelStreamInferResponse" }
+
+    /// Decodes a inference.ModelStreamInferResponse through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.ModelStreamInferResponse through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ModelStreamInferResponse: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__ModelStreamInferResponse>?) -> Void { inference__model_stream_infer_response__init }
+
+    init(c: Inference__ModelStreamInferResponse) {
+        self.init(
+            errorMessage: swiftString(c.error_message),
+            inferResponse: c.infer_response.map { ModelInferResponse(c: $0.pointee) })
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__ModelStreamInferResponse> {
+        let m = arena.message(inference__model_stream_infer_response__init)
+        m.pointee.error_message = arena.string(errorMessage)
+        m.pointee.infer_response = inferResponse?.toC(arena)
+        return m
+    }
+}
+
+/// The proto message `inference.ModelConfigRequest`.
+public struct ModelConfigRequest: Equatable, Sendable, ProtoMessage {
+    /// `name` (field 1).
+    public var name: String
+    /// `version` (field 2).
+    public var version: String
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(name: String = "",
+                version: String = "") {
+        self.name = name
+        self.version = version
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(name: "") }
+
+    /// The full proto name, "inference.ModelConfigRequest".
+    public static var protoMessageName: String { "inference.ModelConfigRequest" }
+
+    /// Decodes a inference.ModelConfigRequest through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.ModelConfigRequest through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ModelConfigRequest: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__ModelConfigRequest>?) -> Void { inference__model_config_request__init }
+
+    init(c: Inference__ModelConfigRequest) {
+        self.init(
+            name: swiftString(c.name),
+            version: swiftString(c.version))
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__ModelConfigRequest> {
+        let m = arena.message(inference__model_config_request__init)
+        m.pointee.name = arena.string(name)
+        m.pointee.version = arena.string(version)
+        return m
+    }
+}
+
+/// The proto message `inference.ModelConfigResponse`.
+public struct ModelConfigResponse: Equatable, Sendable, ProtoMessage {
+    /// `config` (field 1).
+    public var config: ModelConfig?
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(config: ModelConfig? = nil) {
+        self.config = config
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(config: nil) }
+
+    /// The full proto name, "inference.ModelConfigResponse".
+    public static var protoMessageName: String { "inference.ModelConfigResponse" }
+
+    /// Decodes a inference.ModelConfigResponse through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.ModelConfigResponse through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ModelConfigResponse: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__ModelConfigResponse>?) -> Void { inference__model_config_response__init }
+
+    init(c: Inference__ModelConfigResponse) {
+        self.init(
+            config: c.config.map { ModelConfig(c: $0.pointee) })
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__ModelConfigResponse> {
+        let m = arena.message(inference__model_config_response__init)
+        m.pointee.config = config?.toC(arena)
+        return m
+    }
+}
+
+/// The fields of Triton's model_config.proto ModelConfig that every model server fills (same
+/// numbers; the gateway forwards a model's whole answer unchanged, other fields included).
+///
+/// The proto message `inference.ModelConfig`.
+public struct ModelConfig: Equatable, Sendable, ProtoMessage {
+    /// `name` (field 1).
+    public var name: String
+    /// `platform` (field 2).
+    public var platform: String
+    /// `backend` (field 17).
+    public var backend: String
+    /// `max_batch_size` (field 4).
+    public var maxBatchSize: Int32
+    /// `input` (field 5).
+    public var input: [ModelInput]
+    /// `output` (field 6).
+    public var output: [ModelOutput]
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(name: String = "",
+                platform: String = "",
+                backend: String = "",
+                maxBatchSize: Int32 = 0,
+                input: [ModelInput] = [],
+                output: [ModelOutput] = []) {
+        self.name = name
+        self.platform = platform
+        self.backend = backend
+        self.maxBatchSize = maxBatchSize
+        self.input = input
+        self.output = output
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(name: "") }
+
+    /// The full proto name, "inference.ModelConfig".
+    public static var protoMessageName: String { "inference.ModelConfig" }
+
+    /// Decodes a inference.ModelConfig through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.ModelConfig through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ModelConfig: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__ModelConfig>?) -> Void { inference__model_config__init }
+
+    init(c: Inference__ModelConfig) {
+        self.init(
+            name: swiftString(c.name),
+            platform: swiftString(c.platform),
+            backend: swiftString(c.backend),
+            maxBatchSize: c.max_batch_size,
+            input: swiftMessages(c.n_input, c.input) { ModelInput(c: $0) },
+            output: swiftMessages(c.n_output, c.output) { ModelOutput(c: $0) })
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__ModelConfig> {
+        let m = arena.message(inference__model_config__init)
+        m.pointee.name = arena.string(name)
+        m.pointee.platform = arena.string(platform)
+        m.pointee.backend = arena.string(backend)
+        m.pointee.max_batch_size = maxBatchSize
+        (m.pointee.n_input, m.pointee.input) = arena.messages(input) { $0.toC(arena) }
+        (m.pointee.n_output, m.pointee.output) = arena.messages(output) { $0.toC(arena) }
+        return m
+    }
+}
+
+/// The proto message `inference.ModelInput`.
+public struct ModelInput: Equatable, Sendable, ProtoMessage {
+    /// `name` (field 1).
+    public var name: String
+    /// `data_type` (field 2): Triton's DataType enum: TYPE_BOOL = 1, TYPE_UINT8 = 2, ... TYPE_INT64 = 9, TYPE_FP16 = 10,
+    /// TYPE_FP32 = 11, TYPE_FP64 = 12, TYPE_STRING = 13, TYPE_BF16 = 14.
+    public var dataType: Int32
+    /// `dims` (field 4).
+    public var dims: [Int64]
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(name: String = "",
+                dataType: Int32 = 0,
+                dims: [Int64] = []) {
+        self.name = name
+        self.dataType = dataType
+        self.dims = dims
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(name: "") }
+
+    /// The full proto name, "inference.ModelInput".
+    public static var protoMessageName: String { "inference.ModelInput" }
+
+    /// Decodes a inference.ModelInput through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.ModelInput through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ModelInput: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__ModelInput>?) -> Void { inference__model_input__init }
+
+    init(c: Inference__ModelInput) {
+        self.init(
+            name: swiftString(c.name),
+            dataType: c.data_type,
+            dims: swiftArray(c.n_dims, c.dims))
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__ModelInput> {
+        let m = arena.message(inference__model_input__init)
+        m.pointee.name = arena.string(name)
+        m.pointee.data_type = dataType
+        (m.pointee.n_dims, m.pointee.dims) = arena.array(dims)
+        return m
+    }
+}
+
+/// The proto message `inference.ModelOutput`.
+public struct ModelOutput: Equatable, Sendable, ProtoMessage {
+    /// `name` (field 1).
+    public var name: String
+    /// `data_type` (field 2): Triton's DataType enum, as in ModelInput.
+    public var dataType: Int32
+    /// `dims` (field 3).
+    public var dims: [Int64]
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(name: String = "",
+                dataType: Int32 = 0,
+                dims: [Int64] = []) {
+        self.name = name
+        self.dataType = dataType
+        self.dims = dims
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(name: "") }
+
+    /// The full proto name, "inference.ModelOutput".
+    public static var protoMessageName: String { "inference.ModelOutput" }
+
+    /// Decodes a inference.ModelOutput through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.ModelOutput through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ModelOutput: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__ModelOutput>?) -> Void { inference__model_output__init }
+
+    init(c: Inference__ModelOutput) {
+        self.init(
+            name: swiftString(c.name),
+            dataType: c.data_type,
+            dims: swiftArray(c.n_dims, c.dims))
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__ModelOutput> {
+        let m = arena.message(inference__model_output__init)
+        m.pointee.name = arena.string(name)
+        m.pointee.data_type = dataType
+        (m.pointee.n_dims, m.pointee.dims) = arena.array(dims)
+        return m
+    }
+}
+
+/// The proto message `inference.ModelStatisticsRequest`.
+public struct ModelStatisticsRequest: Equatable, Sendable, ProtoMessage {
+    /// `name` (field 1).
+    public var name: String
+    /// `version` (field 2).
+    public var version: String
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(name: String = "",
+                version: String = "") {
+        self.name = name
+        self.version = version
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(name: "") }
+
+    /// The full proto name, "inference.ModelStatisticsRequest".
+    public static var protoMessageName: String { "inference.ModelStatisticsRequest" }
+
+    /// Decodes a inference.ModelStatisticsRequest through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.ModelStatisticsRequest through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ModelStatisticsRequest: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__ModelStatisticsRequest>?) -> Void { inference__model_statistics_request__init }
+
+    init(c: Inference__ModelStatisticsRequest) {
+        self.init(
+            name: swiftString(c.name),
+            version: swiftString(c.version))
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__ModelStatisticsRequest> {
+        let m = arena.message(inference__model_statistics_request__init)
+        m.pointee.name = arena.string(name)
+        m.pointee.version = arena.string(version)
+        return m
+    }
+}
+
+/// The proto message `inference.StatisticDuration`.
+public struct StatisticDuration: Equatable, Sendable, ProtoMessage {
+    /// `count` (field 1).
+    public var count: UInt64
+    /// `ns` (field 2).
+    public var ns: UInt64
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(count: UInt64 = 0,
+                ns: UInt64 = 0) {
+        self.count = count
+        self.ns = ns
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(count: 0) }
+
+    /// The full proto name, "inference.StatisticDuration".
+    public static var protoMessageName: String { "inference.StatisticDuration" }
+
+    /// Decodes a inference.StatisticDuration through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.StatisticDuration through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension StatisticDuration: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__StatisticDuration>?) -> Void { inference__statistic_duration__init }
+
+    init(c: Inference__StatisticDuration) {
+        self.init(
+            count: c.count,
+            ns: c.ns)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__StatisticDuration> {
+        let m = arena.message(inference__statistic_duration__init)
+        m.pointee.count = count
+        m.pointee.ns = ns
+        return m
+    }
+}
+
+/// The proto message `inference.InferStatistics`.
+public struct InferStatistics: Equatable, Sendable, ProtoMessage {
+    /// `success` (field 1).
+    public var success: StatisticDuration?
+    /// `fail` (field 2).
+    public var fail: StatisticDuration?
+    /// `queue` (field 3).
+    public var queue: StatisticDuration?
+    /// `compute_input` (field 4).
+    public var computeInput: StatisticDuration?
+    /// `compute_infer` (field 5).
+    public var computeInfer: StatisticDuration?
+    /// `compute_output` (field 6).
+    public var computeOutput: StatisticDuration?
+    /// `cache_hit` (field 7).
+    public var cacheHit: StatisticDuration?
+    /// `cache_miss` (field 8).
+    public var cacheMiss: StatisticDuration?
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(success: StatisticDuration? = nil,
+                fail: StatisticDuration? = nil,
+                queue: StatisticDuration? = nil,
+                computeInput: StatisticDuration? = nil,
+                computeInfer: StatisticDuration? = nil,
+                computeOutput: StatisticDuration? = nil,
+                cacheHit: StatisticDuration? = nil,
+                cacheMiss: StatisticDuration? = nil) {
+        self.success = success
+        self.fail = fail
+        self.queue = queue
+        self.computeInput = computeInput
+        self.computeInfer = computeInfer
+        self.computeOutput = computeOutput
+        self.cacheHit = cacheHit
+        self.cacheMiss = cacheMiss
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(success: nil) }
+
+    /// The full proto name, "inference.InferStatistics".
+    public static var protoMessageName: String { "inference.InferStatistics" }
+
+    /// Decodes a inference.InferStatistics through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.InferStatistics through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension InferStatistics: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__InferStatistics>?) -> Void { inference__infer_statistics__init }
+
+    init(c: Inference__InferStatistics) {
+        self.init(
+            success: c.success.map { StatisticDuration(c: $0.pointee) },
+            fail: c.fail.map { StatisticDuration(c: $0.pointee) },
+            queue: c.queue.map { StatisticDuration(c: $0.pointee) },
+            computeInput: c.compute_input.map { StatisticDuration(c: $0.pointee) },
+            computeInfer: c.compute_infer.map { StatisticDuration(c: $0.pointee) },
+            computeOutput: c.compute_output.map { StatisticDuration(c: $0.pointee) },
+            cacheHit: c.cache_hit.map { StatisticDuration(c: $0.pointee) },
+            cacheMiss: c.cache_miss.map { StatisticDuration(c: $0.pointee) })
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__InferStatistics> {
+        let m = arena.message(inference__infer_statistics__init)
+        m.pointee.success = success?.toC(arena)
+        m.pointee.fail = fail?.toC(arena)
+        m.pointee.queue = queue?.toC(arena)
+        m.pointee.compute_input = computeInput?.toC(arena)
+        m.pointee.compute_infer = computeInfer?.toC(arena)
+        m.pointee.compute_output = computeOutput?.toC(arena)
+        m.pointee.cache_hit = cacheHit?.toC(arena)
+        m.pointee.cache_miss = cacheMiss?.toC(arena)
+        return m
+    }
+}
+
+/// The proto message `inference.InferResponseStatistics`.
+public struct InferResponseStatistics: Equatable, Sendable, ProtoMessage {
+    /// `compute_infer` (field 1).
+    public var computeInfer: StatisticDuration?
+    /// `compute_output` (field 2).
+    public var computeOutput: StatisticDuration?
+    /// `success` (field 3).
+    public var success: StatisticDuration?
+    /// `fail` (field 4).
+    public var fail: StatisticDuration?
+    /// `empty_response` (field 5).
+    public var emptyResponse: StatisticDuration?
+    /// `cancel` (field 6).
+    public var cancel: StatisticDuration?
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(computeInfer: StatisticDuration? = nil,
+                computeOutput: StatisticDuration? = nil,
+                success: StatisticDuration? = nil,
+                fail: StatisticDuration? = nil,
+                emptyResponse: StatisticDuration? = nil,
+                cancel: StatisticDuration? = nil) {
+        self.computeInfer = computeInfer
+        self.computeOutput = computeOutput
+        self.success = success
+        self.fail = fail
+        self.emptyResponse = emptyResponse
+        self.cancel = cancel
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(computeInfer: nil) }
+
+    /// The full proto name, "inference.InferResponseStatistics".
+    public static var protoMessageName: String { "inference.InferResponseStatistics" }
+
+    /// Decodes a inference.InferResponseStatistics through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.InferResponseStatistics through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension InferResponseStatistics: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__InferResponseStatistics>?) -> Void { inference__infer_response_statistics__init }
+
+    init(c: Inference__InferResponseStatistics) {
+        self.init(
+            computeInfer: c.compute_infer.map { StatisticDuration(c: $0.pointee) },
+            computeOutput: c.compute_output.map { StatisticDuration(c: $0.pointee) },
+            success: c.success.map { StatisticDuration(c: $0.pointee) },
+            fail: c.fail.map { StatisticDuration(c: $0.pointee) },
+            emptyResponse: c.empty_response.map { StatisticDuration(c: $0.pointee) },
+            cancel: c.cancel.map { StatisticDuration(c: $0.pointee) })
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__InferResponseStatistics> {
+        let m = arena.message(inference__infer_response_statistics__init)
+        m.pointee.compute_infer = computeInfer?.toC(arena)
+        m.pointee.compute_output = computeOutput?.toC(arena)
+        m.pointee.success = success?.toC(arena)
+        m.pointee.fail = fail?.toC(arena)
+        m.pointee.empty_response = emptyResponse?.toC(arena)
+        m.pointee.cancel = cancel?.toC(arena)
+        return m
+    }
+}
+
+/// The proto message `inference.InferBatchStatistics`.
+public struct InferBatchStatistics: Equatable, Sendable, ProtoMessage {
+    /// `batch_size` (field 1).
+    public var batchSize: UInt64
+    /// `compute_input` (field 2).
+    public var computeInput: StatisticDuration?
+    /// `compute_infer` (field 3).
+    public var computeInfer: StatisticDuration?
+    /// `compute_output` (field 4).
+    public var computeOutput: StatisticDuration?
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(batchSize: UInt64 = 0,
+                computeInput: StatisticDuration? = nil,
+                computeInfer: StatisticDuration? = nil,
+                computeOutput: StatisticDuration? = nil) {
+        self.batchSize = batchSize
+        self.computeInput = computeInput
+        self.computeInfer = computeInfer
+        self.computeOutput = computeOutput
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(batchSize: 0) }
+
+    /// The full proto name, "inference.InferBatchStatistics".
+    public static var protoMessageName: String { "inference.InferBatchStatistics" }
+
+    /// Decodes a inference.InferBatchStatistics through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.InferBatchStatistics through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension InferBatchStatistics: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__InferBatchStatistics>?) -> Void { inference__infer_batch_statistics__init }
+
+    init(c: Inference__InferBatchStatistics) {
+        self.init(
+            batchSize: c.batch_size,
+            computeInput: c.compute_input.map { StatisticDuration(c: $0.pointee) },
+            computeInfer: c.compute_infer.map { StatisticDuration(c: $0.pointee) },
+            computeOutput: c.compute_output.map { StatisticDuration(c: $0.pointee) })
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__InferBatchStatistics> {
+        let m = arena.message(inference__infer_batch_statistics__init)
+        m.pointee.batch_size = batchSize
+        m.pointee.compute_input = computeInput?.toC(arena)
+        m.pointee.compute_infer = computeInfer?.toC(arena)
+        m.pointee.compute_output = computeOutput?.toC(arena)
+        return m
+    }
+}
+
+/// The proto message `inference.MemoryUsage`.
+public struct MemoryUsage: Equatable, Sendable, ProtoMessage {
+    /// `type` (field 1).
+    public var type: String
+    /// `id` (field 2).
+    public var id: Int64
+    /// `byte_size` (field 3).
+    public var byteSize: UInt64
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(type: String = "",
+                id: Int64 = 0,
+                byteSize: UInt64 = 0) {
+        self.type = type
+        self.id = id
+        self.byteSize = byteSize
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(type: "") }
+
+    /// The full proto name, "inference.MemoryUsage".
+    public static var protoMessageName: String { "inference.MemoryUsage" }
+
+    /// Decodes a inference.MemoryUsage through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.MemoryUsage through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension MemoryUsage: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__MemoryUsage>?) -> Void { inference__memory_usage__init }
+
+    init(c: Inference__MemoryUsage) {
+        self.init(
+            type: swiftString(c.type),
+            id: c.id,
+            byteSize: c.byte_size)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__MemoryUsage> {
+        let m = arena.message(inference__memory_usage__init)
+        m.pointee.type = arena.string(type)
+        m.pointee.id = id
+        m.pointee.byte_size = byteSize
+        return m
+    }
+}
+
+/// The proto message `inference.ModelStatistics`.
+public struct ModelStatistics: Equatable, Sendable, ProtoMessage {
+    /// `name` (field 1).
+    public var name: String
+    /// `version` (field 2).
+    public var version: String
+    /// `last_inference` (field 3).
+    public var lastInference: UInt64
+    /// `inference_count` (field 4).
+    public var inferenceCount: UInt64
+    /// `execution_count` (field 5).
+    public var executionCount: UInt64
+    /// `inference_stats` (field 6).
+    public var inferenceStats: InferStatistics?
+    /// `batch_stats` (field 7).
+    public var batchStats: [InferBatchStatistics]
+    /// `memory_usage` (field 8).
+    public var memoryUsage: [MemoryUsage]
+    /// `response_stats` (field 9).
+    public var responseStats: [String: InferResponseStatistics]
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(name: String = "",
+                version: String = "",
+                lastInference: UInt64 = 0,
+                inferenceCount: UInt64 = 0,
+                executionCount: UInt64 = 0,
+                inferenceStats: InferStatistics? = nil,
+                batchStats: [InferBatchStatistics] = [],
+                memoryUsage: [MemoryUsage] = [],
+                responseStats: [String: InferResponseStatistics] = [:]) {
+        self.name = name
+        self.version = version
+        self.lastInference = lastInference
+        self.inferenceCount = inferenceCount
+        self.executionCount = executionCount
+        self.inferenceStats = inferenceStats
+        self.batchStats = batchStats
+        self.memoryUsage = memoryUsage
+        self.responseStats = responseStats
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(name: "") }
+
+    /// The full proto name, "inference.ModelStatistics".
+    public static var protoMessageName: String { "inference.ModelStatistics" }
+
+    /// Decodes a inference.ModelStatistics through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.ModelStatistics through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ModelStatistics: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__ModelStatistics>?) -> Void { inference__model_statistics__init }
+
+    init(c: Inference__ModelStatistics) {
+        self.init(
+            name: swiftString(c.name),
+            version: swiftString(c.version),
+            lastInference: c.last_inference,
+            inferenceCount: c.inference_count,
+            executionCount: c.execution_count,
+            inferenceStats: c.inference_stats.map { InferStatistics(c: $0.pointee) },
+            batchStats: swiftMessages(c.n_batch_stats, c.batch_stats) { InferBatchStatistics(c: $0) },
+            memoryUsage: swiftMessages(c.n_memory_usage, c.memory_usage) { MemoryUsage(c: $0) },
+            responseStats: swiftMap(c.n_response_stats, c.response_stats) { (swiftString($0.key), $0.value.map { InferResponseStatistics(c: $0.pointee) } ?? InferResponseStatistics()) })
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__ModelStatistics> {
+        let m = arena.message(inference__model_statistics__init)
+        m.pointee.name = arena.string(name)
+        m.pointee.version = arena.string(version)
+        m.pointee.last_inference = lastInference
+        m.pointee.inference_count = inferenceCount
+        m.pointee.execution_count = executionCount
+        m.pointee.inference_stats = inferenceStats?.toC(arena)
+        (m.pointee.n_batch_stats, m.pointee.batch_stats) = arena.messages(batchStats) { $0.toC(arena) }
+        (m.pointee.n_memory_usage, m.pointee.memory_usage) = arena.messages(memoryUsage) { $0.toC(arena) }
+        (m.pointee.n_response_stats, m.pointee.response_stats) = arena.map(responseStats, inference__model_statistics__response_stats_entry__init) { entry, key, value in
+            entry.pointee.key = arena.string(key)
+            entry.pointee.value = value.toC(arena)
+        }
+        return m
+    }
+}
+
+/// The proto message `inference.ModelStatisticsResponse`.
+public struct ModelStatisticsResponse: Equatable, Sendable, ProtoMessage {
+    /// `model_stats` (field 1).
+    public var modelStats: [ModelStatistics]
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(modelStats: [ModelStatistics] = []) {
+        self.modelStats = modelStats
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(modelStats: []) }
+
+    /// The full proto name, "inference.ModelStatisticsResponse".
+    public static var protoMessageName: String { "inference.ModelStatisticsResponse" }
+
+    /// Decodes a inference.ModelStatisticsResponse through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.ModelStatisticsResponse through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ModelStatisticsResponse: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__ModelStatisticsResponse>?) -> Void { inference__model_statistics_response__init }
+
+    init(c: Inference__ModelStatisticsResponse) {
+        self.init(
+            modelStats: swiftMessages(c.n_model_stats, c.model_stats) { ModelStatistics(c: $0) })
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__ModelStatisticsResponse> {
+        let m = arena.message(inference__model_statistics_response__init)
+        (m.pointee.n_model_stats, m.pointee.model_stats) = arena.messages(modelStats) { $0.toC(arena) }
+        return m
+    }
+}
+
+/// The proto message `inference.RepositoryIndexRequest`.
+public struct RepositoryIndexRequest: Equatable, Sendable, ProtoMessage {
+    /// `repository_name` (field 1): "" (the gateway has one repository: its registry).
+    public var repositoryName: String
+    /// `ready` (field 2): Only the versions that are ready.
+    public var ready: Bool
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(repositoryName: String = "",
+                ready: Bool = false) {
+        self.repositoryName = repositoryName
+        self.ready = ready
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(repositoryName: "") }
+
+    /// The full proto name, "inference.RepositoryIndexRequest".
+    public static var protoMessageName: String { "inference.RepositoryIndexRequest" }
+
+    /// Decodes a inference.RepositoryIndexRequest through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.RepositoryIndexRequest through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension RepositoryIndexRequest: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__RepositoryIndexRequest>?) -> Void { inference__repository_index_request__init }
+
+    init(c: Inference__RepositoryIndexRequest) {
+        self.init(
+            repositoryName: swiftString(c.repository_name),
+            ready: c.ready != 0)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__RepositoryIndexRequest> {
+        let m = arena.message(inference__repository_index_request__init)
+        m.pointee.repository_name = arena.string(repositoryName)
+        m.pointee.ready = ready ? 1 : 0
+        return m
+    }
+}
+
+/// The proto message `inference.RepositoryIndexResponse`.
+public struct RepositoryIndexResponse: Equatable, Sendable, ProtoMessage {
+    /// The proto-nested name of `ModelIndex`.
+    public typealias ModelIndex = Messages.ModelIndex
+
+    /// `models` (field 1).
+    public var models: [ModelIndex]
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(models: [ModelIndex] = []) {
+        self.models = models
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(models: []) }
+
+    /// The full proto name, "inference.RepositoryIndexResponse".
+    public static var protoMessageName: String { "inference.RepositoryIndexResponse" }
+
+    /// Decodes a inference.RepositoryIndexResponse through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.RepositoryIndexResponse through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension RepositoryIndexResponse: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__RepositoryIndexResponse>?) -> Void { inference__repository_index_response__init }
+
+    init(c: Inference__RepositoryIndexResponse) {
+        self.init(
+            models: swiftMessages(c.n_models, c.models) { ModelIndex(c: $0) })
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__RepositoryIndexResponse> {
+        let m = arena.message(inference__repository_index_response__init)
+        (m.pointee.n_models, m.pointee.models) = arena.messages(models) { $0.toC(arena) }
+        return m
+    }
+}
+
+/// The proto message `inference.RepositoryIndexResponse.ModelIndex`.
+public struct ModelIndex: Equatable, Sendable, ProtoMessage {
+    /// `name` (field 1).
+    public var name: String
+    /// `version` (field 2).
+    public var version: String
+    /// `state` (field 3): READY, LOADING, UNAVAILABLE or UNLOADING (from the registry's version state).
+    public var state: String
+    /// `reason` (field 4).
+    public var reason: String
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(name: String = "",
+                version: String = "",
+                state: String = "",
+                reason: String = "") {
+        self.name = name
+        self.version = version
+        self.state = state
+        self.reason = reason
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(name: "") }
+
+    /// The full proto name, "inference.RepositoryIndexResponse.ModelIndex".
+    public static var protoMessageName: String { "inference.RepositoryIndexResponse.ModelIndex" }
+
+    /// Decodes a inference.RepositoryIndexResponse.ModelIndex through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a inference.RepositoryIndexResponse.ModelIndex through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ModelIndex: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Inference__RepositoryIndexResponse__ModelIndex>?) -> Void { inference__repository_index_response__model_index__init }
+
+    init(c: Inference__RepositoryIndexResponse__ModelIndex) {
+        self.init(
+            name: swiftString(c.name),
+            version: swiftString(c.version),
+            state: swiftString(c.state),
+            reason: swiftString(c.reason))
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Inference__RepositoryIndexResponse__ModelIndex> {
+        let m = arena.message(inference__repository_index_response__model_index__init)
+        m.pointee.name = arena.string(name)
+        m.pointee.version = arena.string(version)
+        m.pointee.state = arena.string(state)
+        m.pointee.reason = arena.string(reason)
+        return m
+    }
+}

@@ -1,0 +1,134 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// One call as the access log records it.
+public struct AccessLogEntry {
+    /// When the request headers arrived (Unix nanoseconds).
+    public var startUnixNanos: UInt64 = 0
+    /// Headers to status (or to the end of the call when it ended without one).
+    public var durationNanos: UInt64 = 0
+    /// The gRPC path, `/package.Service/Method`.
+    public var method = ""
+    public var model = ""
+    /// The version that served the call ("" when it was never routed).
+    public var version = ""
+    /// The call's grpc-status (nil: it ended without one, e.g. cancelled or reset).
+    public var grpcStatus: Int?
+    public var httpStatus = 200
+    /// Message body bytes, gRPC framing included.
+    public var requestBytes = 0
+    public var responseBytes = 0
+    public var peer = ""
+    /// The model endpoint of the last attempt ("" when none was opened).
+    public var upstream = ""
+    public var attempts = 0
+    /// The call's trace (its id is written as `trace_id`), else `traceID`.
+    public var trace: TraceContext?
+    /// 32 hex digits ("" when the call has no trace).
+    public var traceID = ""
+
+    public init() {}
+
+    /// Appends this entry as one JSON line.
+    public func encode(into out: RecordBuffer) {
+        out.raw("{\"time\":\"")
+        out.timestamp(unixNanos: startUnixNanos)
+        out.raw("\",\"method\":")
+        out.string(method)
+        out.raw(",\"model\":")
+        out.string(model)
+        out.raw(",\"version\":")
+        out.string(version)
+        out.raw(",\"grpc_status\":")
+        if let grpcStatus {
+            out.int(grpcStatus)
+            out.raw(",\"grpc_code\":")
+            out.string(Self.codeName(grpcStatus))
+        } else {
+            out.raw("null,\"grpc_code\":null")
+        }
+        out.raw(",\"http_status\":")
+        out.int(httpStatus)
+        out.raw(",\"duration_ms\":")
+        out.millis(nanos: durationNanos)
+        out.raw(",\"request_bytes\":")
+        out.int(requestBytes)
+        out.raw(",\"response_bytes\":")
+        out.int(responseBytes)
+        out.raw(",\"peer\":")
+        out.string(peer)
+        out.raw(",\"upstream\":")
+        out.string(upstream)
+        out.raw(",\"attempts\":")
+        out.int(attempts)
+        out.raw(",\"trace_id\":")
+        if let trace {
+            out.raw("\"")
+            out.hex(trace.traceHigh)
+            out.hex(trace.traceLow)
+            out.raw("\"")
+        } else {
+            out.string(traceID)
+        }
+        out.raw("}\n")
+    }
+
+    private static let codeNames = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+                                    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+                                    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+                                    "UNAUTHENTICATED"]
+
+    /// The status code's name (`NOT_FOUND`); `UNKNOWN` outside 0...16.
+    static func codeName(_ code: Int) -> String {
+        codeNames.indices.contains(code) ? codeNames[code] : "UNKNOWN"
+    }
+}
+
+/// `--access-log PATH|-`: the writer thread's side, appending every batch of lines to the
+/// file (opened for append, created 0644) or to stdout.
+public enum AccessLogFile {
+    public struct OpenError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Most bytes of lines waiting for the writer before lines are dropped.
+    public static let maxPendingBytes = 8 << 20
+
+    /// A channel writing to `path` ("-" = stdout), started.
+    public static func open(_ path: String) throws -> BatchChannel {
+        let fd: Int32
+        if path == "-" {
+            fd = STDOUT_FILENO
+        } else {
+            fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                throw OpenError(description: "cannot open the access log \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        let channel = BatchChannel(name: "access-log", maxPendingBytes: maxPendingBytes) { batches in
+            var failed = 0
+            for batch in batches where !writeAll(fd, batch.bytes) { failed += batch.records }
+            return failed
+        }
+        channel.start()
+        return channel
+    }
+
+    /// Writes every byte (retrying short writes and EINTR); false on an error.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += n
+            }
+            return true
+        }
+    }
+}

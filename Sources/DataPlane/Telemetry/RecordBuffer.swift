@@ -1,0 +1,315 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A growable byte buffer that records are encoded into straight through a pointer (no
+/// `String` per value, no per-byte bounds or uniqueness checks): JSON text (access-log lines,
+/// OTLP/JSON spans) or protobuf (OTLP spans). One per worker and kind, reused after each
+/// hand-over.
+public final class RecordBuffer {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    /// Bytes written.
+    public private(set) var count = 0
+    /// The last second `timestamp` formatted, and its first 20 bytes (`2026-12-07T15:02:22.`).
+    private var cachedSecond: UInt64 = .max
+    private var cachedPrefix: (UInt64, UInt64, UInt64) = (0, 0, 0)
+
+    public init(capacity: Int = 4096) {
+        self.capacity = max(capacity, 64)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit {
+        base.deallocate()
+    }
+
+    /// A copy of the bytes written.
+    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    /// Forgets what was written (keeps the storage).
+    public func reset() {
+        count = 0
+    }
+
+    /// Makes room for `n` more bytes; returns where they go.
+    @inline(__always)
+    private func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+        if count + n > capacity { grow(count + n) }
+        return base + count
+    }
+
+    private func grow(_ needed: Int) {
+        var next = capacity * 2
+        while next < needed { next *= 2 }
+        let storage = UnsafeMutablePointer<UInt8>.allocate(capacity: next)
+        storage.update(from: base, count: count)
+        base.deallocate()
+        base = storage
+        capacity = next
+    }
+
+    @inline(__always)
+    public func byte(_ value: UInt8) {
+        reserve(1).pointee = value
+        count += 1
+    }
+
+    @inline(__always)
+    public func raw(_ text: StaticString) {
+        let n = text.utf8CodeUnitCount
+        reserve(n).update(from: text.utf8Start, count: n)
+        count += n
+    }
+
+    /// Appends bytes as they are.
+    public func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        reserve(bytes.count).update(from: source.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+        count += bytes.count
+    }
+
+    /// A JSON string: quotes, backslash and control characters escaped.
+    public func string<S: StringProtocol>(_ value: S) {
+        if value.utf8.withContiguousStorageIfAvailable({ quoted($0) }) == nil {
+            var copy = String(value)
+            copy.withUTF8 { quoted($0) }
+        }
+    }
+
+    private func quoted(_ utf8: UnsafeBufferPointer<UInt8>) {
+        byte(UInt8(ascii: "\""))
+        // Nearly always nothing needs escaping: one copy.
+        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            append(UnsafeRawBufferPointer(utf8))
+        } else {
+            for c in utf8 {
+                switch c {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case UInt8(ascii: "\n"): raw("\\n")
+                case UInt8(ascii: "\r"): raw("\\r")
+                case UInt8(ascii: "\t"): raw("\\t")
+                case 0..<0x20:
+                    raw("\\u00")
+                    byte(Self.hexDigit(c >> 4))
+                    byte(Self.hexDigit(c & 0xf))
+                default: byte(c)
+                }
+            }
+        }
+        byte(UInt8(ascii: "\""))
+    }
+
+    /// A decimal integer.
+    public func int(_ value: Int) {
+        if value < 0 {
+            byte(UInt8(ascii: "-"))
+            unsigned(UInt64(-(value + 1)) + 1)
+        } else {
+            unsigned(UInt64(value))
+        }
+    }
+
+    /// "00" ... "99", for writing decimals two digits at a time.
+    private static let digitPairs: [UInt8] = (0..<100).flatMap { [UInt8(ascii: "0") + UInt8($0 / 10), UInt8(ascii: "0") + UInt8($0 % 10)] }
+
+    /// A decimal unsigned integer.
+    public func unsigned(_ value: UInt64) {
+        var digits = 1
+        var rest = value
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        let out = reserve(digits)
+        var n = value
+        var index = digits
+        Self.digitPairs.withUnsafeBufferPointer { pairs in
+            while n >= 10 {
+                let pair = Int(n % 100) * 2
+                n /= 100
+                index -= 2
+                out[index] = pairs[pair]
+                out[index + 1] = pairs[pair + 1]
+            }
+            if index > 0 { out[0] = UInt8(ascii: "0") + UInt8(n) }
+        }
+        count += digits
+    }
+
+    /// `nanos` in milliseconds with three decimals (`12.345`).
+    public func millis(nanos: UInt64) {
+        let micros = nanos / 1_000
+        unsigned(micros / 1_000)
+        let fraction = micros % 1_000
+        let out = reserve(4)
+        out[0] = UInt8(ascii: ".")
+        out[1] = UInt8(ascii: "0") + UInt8(fraction / 100)
+        out[2] = UInt8(ascii: "0") + UInt8(fraction / 10 % 10)
+        out[3] = UInt8(ascii: "0") + UInt8(fraction % 10)
+        count += 4
+    }
+
+    /// 16 lowercase hex digits.
+    public func hex(_ value: UInt64) {
+        TraceContext.writeHex(value, into: reserve(16))
+        count += 16
+    }
+
+    /// A Unix time in nanoseconds as RFC 3339 UTC with milliseconds (`2026-12-07T15:02:22.123Z`).
+    public func timestamp(unixNanos: UInt64) {
+        let second = unixNanos / 1_000_000_000
+        if second != cachedSecond {
+            cachedSecond = second
+            var seconds = time_t(second)
+            var parts = tm()
+            gmtime_r(&seconds, &parts)
+            withUnsafeMutableBytes(of: &cachedPrefix) { prefix in
+                func two(_ at: Int, _ value: Int32) {
+                    prefix[at] = UInt8(ascii: "0") + UInt8(value / 10 % 10)
+                    prefix[at + 1] = UInt8(ascii: "0") + UInt8(value % 10)
+                }
+                let year = parts.tm_year + 1900
+                two(0, year / 100)
+                two(2, year % 100)
+                prefix[4] = UInt8(ascii: "-")
+                two(5, parts.tm_mon + 1)
+                prefix[7] = UInt8(ascii: "-")
+                two(8, parts.tm_mday)
+                prefix[10] = UInt8(ascii: "T")
+                two(11, parts.tm_hour)
+                prefix[13] = UInt8(ascii: ":")
+                two(14, parts.tm_min)
+                prefix[16] = UInt8(ascii: ":")
+                two(17, parts.tm_sec)
+                prefix[19] = UInt8(ascii: ".")
+            }
+        }
+        withUnsafeBytes(of: cachedPrefix) { append(UnsafeRawBufferPointer(rebasing: $0[0..<20])) }
+        let millis = unixNanos / 1_000_000 % 1_000
+        let out = reserve(4)
+        out[0] = UInt8(ascii: "0") + UInt8(millis / 100)
+        out[1] = UInt8(ascii: "0") + UInt8(millis / 10 % 10)
+        out[2] = UInt8(ascii: "0") + UInt8(millis % 10)
+        out[3] = UInt8(ascii: "Z")
+        count += 4
+    }
+
+    // MARK: Protobuf
+
+    /// A base-128 varint.
+    public func varint(_ value: UInt64) {
+        let out = reserve(10)
+        var n = value
+        var index = 0
+        while n >= 0x80 {
+            out[index] = UInt8(truncatingIfNeeded: n) | 0x80
+            n >>= 7
+            index += 1
+        }
+        out[index] = UInt8(n)
+        count += index + 1
+    }
+
+    /// Bytes of `value` as a varint.
+    public static func varintSize(_ value: UInt64) -> Int {
+        var n = value
+        var size = 1
+        while n >= 0x80 {
+            n >>= 7
+            size += 1
+        }
+        return size
+    }
+
+    /// A field's tag (`number << 3 | wire type`; every tag here fits one byte).
+    @inline(__always)
+    public func tag(_ number: UInt8, _ wireType: UInt8) {
+        byte(number << 3 | wireType)
+    }
+
+    /// A length-delimited field holding `value`'s UTF-8.
+    public func protoString(_ number: UInt8, _ value: String) {
+        tag(number, 2)
+        varint(UInt64(value.utf8.count))
+        var copy = value
+        copy.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// A fixed64 field.
+    public func fixed64(_ number: UInt8, _ value: UInt64) {
+        tag(number, 1)
+        withUnsafeBytes(of: value.littleEndian) { append($0) }
+    }
+
+    /// A length-delimited field of an 8-byte id (span ids), big-endian.
+    public func id64(_ number: UInt8, _ value: UInt64) {
+        tag(number, 2)
+        byte(8)
+        withUnsafeBytes(of: value.bigEndian) { append($0) }
+    }
+
+    /// A length-delimited field of a 16-byte id (trace ids), big-endian.
+    public func id128(_ number: UInt8, high: UInt64, low: UInt64) {
+        tag(number, 2)
+        byte(16)
+        withUnsafeBytes(of: high.bigEndian) { append($0) }
+        withUnsafeBytes(of: low.bigEndian) { append($0) }
+    }
+
+    /// A `KeyValue` in field `number` with a string `AnyValue` (its field 1).
+    public func keyValue(_ number: UInt8, _ key: StaticString, _ value: String) {
+        let valueSize = value.utf8.count
+        keyValueHead(number, key, anySize: 1 + Self.varintSize(UInt64(valueSize)) + valueSize)
+        protoString(1, value)
+    }
+
+    /// A `KeyValue` in field `number` with an int `AnyValue` (its field 3).
+    public func keyValue(_ number: UInt8, _ key: StaticString, int value: Int) {
+        let bits = UInt64(bitPattern: Int64(value))
+        keyValueHead(number, key, anySize: 1 + Self.varintSize(bits))
+        tag(3, 0)
+        varint(bits)
+    }
+
+    /// A `KeyValue`'s tag, length and key (field 1), and its value's tag and length (field 2).
+    private func keyValueHead(_ number: UInt8, _ key: StaticString, anySize: Int) {
+        let keySize = key.utf8CodeUnitCount
+        tag(number, 2)
+        varint(UInt64(1 + Self.varintSize(UInt64(keySize)) + keySize + 1 + Self.varintSize(UInt64(anySize)) + anySize))
+        tag(1, 2)
+        varint(UInt64(keySize))
+        raw(key)
+        tag(2, 2)
+        varint(UInt64(anySize))
+    }
+
+    /// Reserves a 3-byte length of a length-delimited value written next; pass the result to
+    /// `endLength` once it is written (a padded varint: protobuf readers accept it).
+    public func beginLength() -> Int {
+        _ = reserve(3)
+        count += 3
+        return count
+    }
+
+    /// Fills in the length reserved by `beginLength` (at most 2 MiB).
+    public func endLength(_ start: Int) {
+        let length = count - start
+        precondition(length < 1 << 21, "a protobuf record over 2 MiB")
+        base[start - 3] = UInt8(length & 0x7f) | 0x80
+        base[start - 2] = UInt8(length >> 7 & 0x7f) | 0x80
+        base[start - 1] = UInt8(length >> 14)
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+    }
+}
+
+/// The wall clock in Unix nanoseconds.
+public func unixNanos() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}

@@ -1,0 +1,149 @@
+/// A finished span, encoded as an OTLP `Span` (opentelemetry-proto trace/v1): as a JSON object
+/// (the JSON mapping: ids in hex, times as decimal strings) or as protobuf, in the field
+/// `ScopeSpans.spans` (so a batch is a run of them the exporter wraps).
+public struct SpanRecord {
+    public enum Kind: Int {
+        /// The gateway serving a call.
+        case server = 2
+        /// One attempt of the call at a model endpoint.
+        case client = 3
+    }
+
+    public var trace: TraceContext
+    public var spanID: UInt64
+    /// 0: a root span.
+    public var parentSpanID: UInt64 = 0
+    /// The caller's `tracestate`, kept ("" when none).
+    public var traceState = ""
+    public var name = ""
+    /// The gRPC service and method (`rpc.service`, `rpc.method`; "": left out).
+    public var service = ""
+    public var method = ""
+    public var kind = Kind.server
+    public var startUnixNanos: UInt64 = 0
+    public var endUnixNanos: UInt64 = 0
+    public var model = ""
+    public var version = ""
+    /// The call's (server) or the attempt's (client) grpc-status, when one was seen.
+    public var grpcStatus: Int?
+    /// Client spans: the endpoint and the attempt's number (1 = first).
+    public var serverHost = ""
+    public var serverPort = 0
+    public var attempt = 0
+    /// Why the span failed ("" unless it did; a failing grpc-status fails it too).
+    public var error = ""
+
+    public init(trace: TraceContext, spanID: UInt64) {
+        self.trace = trace
+        self.spanID = spanID
+    }
+
+    /// Appends the span as one JSON object.
+    public func encode(into out: RecordBuffer) {
+        out.raw("{\"traceId\":\"")
+        out.hex(trace.traceHigh)
+        out.hex(trace.traceLow)
+        out.raw("\",\"spanId\":\"")
+        out.hex(spanID)
+        out.raw("\"")
+        if parentSpanID != 0 {
+            out.raw(",\"parentSpanId\":\"")
+            out.hex(parentSpanID)
+            out.raw("\"")
+        }
+        if !traceState.isEmpty {
+            out.raw(",\"traceState\":")
+            out.string(traceState)
+        }
+        out.raw(",\"name\":")
+        out.string(name)
+        out.raw(",\"kind\":")
+        out.int(kind.rawValue)
+        out.raw(",\"startTimeUnixNano\":\"")
+        out.unsigned(startUnixNanos)
+        out.raw("\",\"endTimeUnixNano\":\"")
+        out.unsigned(max(endUnixNanos, startUnixNanos))
+        out.raw("\",\"attributes\":[")
+        stringAttribute(out, "rpc.system", "grpc", first: true)
+        if !service.isEmpty { stringAttribute(out, "rpc.service", service) }
+        if !method.isEmpty { stringAttribute(out, "rpc.method", method) }
+        if !model.isEmpty { stringAttribute(out, "byoc.model", model) }
+        if !version.isEmpty { stringAttribute(out, "byoc.version", version) }
+        if let grpcStatus { intAttribute(out, "rpc.grpc.status_code", grpcStatus) }
+        if kind == .client {
+            if !serverHost.isEmpty {
+                stringAttribute(out, "server.address", serverHost)
+                intAttribute(out, "server.port", serverPort)
+            }
+            intAttribute(out, "byoc.attempt", attempt)
+        }
+        out.raw("]")
+        if failed {
+            out.raw(",\"status\":{\"code\":2")
+            if !error.isEmpty {
+                out.raw(",\"message\":")
+                out.string(error)
+            }
+            out.raw("}")
+        }
+        out.raw("}")
+    }
+
+    /// Whether the span failed (an error, or a grpc-status other than OK).
+    private var failed: Bool { !error.isEmpty || (grpcStatus.map { $0 != 0 } ?? false) }
+
+    /// Appends the span as protobuf field 2 of `ScopeSpans` (tag, length, `Span`).
+    public func encodeProtobuf(into out: RecordBuffer) {
+        out.tag(2, 2)
+        let span = out.beginLength()
+        out.id128(1, high: trace.traceHigh, low: trace.traceLow)
+        out.id64(2, spanID)
+        if !traceState.isEmpty { out.protoString(3, traceState) }
+        if parentSpanID != 0 { out.id64(4, parentSpanID) }
+        out.protoString(5, name)
+        out.tag(6, 0)
+        out.varint(UInt64(kind.rawValue))
+        out.fixed64(7, startUnixNanos)
+        out.fixed64(8, max(endUnixNanos, startUnixNanos))
+        out.keyValue(9, "rpc.system", "grpc")
+        if !service.isEmpty { out.keyValue(9, "rpc.service", service) }
+        if !method.isEmpty { out.keyValue(9, "rpc.method", method) }
+        if !model.isEmpty { out.keyValue(9, "byoc.model", model) }
+        if !version.isEmpty { out.keyValue(9, "byoc.version", version) }
+        if let grpcStatus { out.keyValue(9, "rpc.grpc.status_code", int: grpcStatus) }
+        if kind == .client {
+            if !serverHost.isEmpty {
+                out.keyValue(9, "server.address", serverHost)
+                out.keyValue(9, "server.port", int: serverPort)
+            }
+            out.keyValue(9, "byoc.attempt", int: attempt)
+        }
+        if failed {
+            // Status { message = 2; code = 3 (STATUS_CODE_ERROR = 2) }
+            let message = error.utf8.count
+            out.tag(15, 2)
+            out.varint(UInt64(message == 0 ? 2 : 1 + RecordBuffer.varintSize(UInt64(message)) + message + 2))
+            if message > 0 { out.protoString(2, error) }
+            out.tag(3, 0)
+            out.varint(2)
+        }
+        out.endLength(span)
+    }
+
+    private func stringAttribute(_ out: RecordBuffer, _ key: StaticString, _ value: String, first: Bool = false) {
+        if !first { out.raw(",") }
+        out.raw("{\"key\":\"")
+        out.raw(key)
+        out.raw("\",\"value\":{\"stringValue\":")
+        out.string(value)
+        out.raw("}}")
+    }
+
+    private func intAttribute(_ out: RecordBuffer, _ key: StaticString, _ value: Int) {
+        out.raw(",{\"key\":\"")
+        out.raw(key)
+        out.raw("\",\"value\":{\"intValue\":\"")
+        out.int(value)
+        out.raw("\"}}")
+    }
+}

@@ -1,0 +1,113 @@
+/// A W3C Trace Context (`traceparent`, version 00): a 128-bit trace id, the 64-bit id of the
+/// caller's span, and the sampled flag. https://www.w3.org/TR/trace-context/
+public struct TraceContext: Equatable, Sendable {
+    /// The trace id's high and low 64 bits (never both zero).
+    public var traceHigh: UInt64
+    public var traceLow: UInt64
+    /// The parent span's id (never zero).
+    public var spanID: UInt64
+    /// Bit 0 of the trace flags: the caller records this trace.
+    public var sampled: Bool
+
+    public init(traceHigh: UInt64, traceLow: UInt64, spanID: UInt64, sampled: Bool) {
+        self.traceHigh = traceHigh
+        self.traceLow = traceLow
+        self.spanID = spanID
+        self.sampled = sampled
+    }
+
+    /// Parses a `traceparent` value; nil when it is not valid: lowercase hex only, version
+    /// `ff` and all-zero ids refused, version 00 exactly 55 characters, a later version at
+    /// least 55 with a `-` after the flags (its extra fields ignored, as the spec asks).
+    public init?(traceparent value: String) {
+        var copy = value
+        let parsed: TraceContext? = copy.withUTF8 { bytes in
+            guard bytes.count >= 55, bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"),
+                  bytes[52] == UInt8(ascii: "-"),
+                  let version = Self.hex(bytes, 0, 2), version != 0xff,
+                  let high = Self.hex(bytes, 3, 16), let low = Self.hex(bytes, 19, 16),
+                  let span = Self.hex(bytes, 36, 16), let flags = Self.hex(bytes, 53, 2) else { return nil }
+            if version == 0 ? bytes.count != 55 : (bytes.count > 55 && bytes[55] != UInt8(ascii: "-")) { return nil }
+            guard high != 0 || low != 0, span != 0 else { return nil }
+            return TraceContext(traceHigh: high, traceLow: low, spanID: span, sampled: flags & 1 == 1)
+        }
+        guard let parsed else { return nil }
+        self = parsed
+    }
+
+    /// The trace id as 32 lowercase hex digits.
+    public var traceID: String { Self.hex(traceHigh) + Self.hex(traceLow) }
+
+    /// The `traceparent` a callee receives when `span` is its parent.
+    public func traceparent(parent span: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 55) { buffer in
+            let out = buffer.baseAddress!
+            out[0] = UInt8(ascii: "0")
+            out[1] = UInt8(ascii: "0")
+            out[2] = UInt8(ascii: "-")
+            Self.writeHex(traceHigh, into: out + 3)
+            Self.writeHex(traceLow, into: out + 19)
+            out[35] = UInt8(ascii: "-")
+            Self.writeHex(span, into: out + 36)
+            out[52] = UInt8(ascii: "-")
+            out[53] = UInt8(ascii: "0")
+            out[54] = sampled ? UInt8(ascii: "1") : UInt8(ascii: "0")
+            return 55
+        }
+    }
+
+    /// `value` as 16 lowercase hex digits.
+    public static func hex(_ value: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            writeHex(value, into: buffer.baseAddress!)
+            return 16
+        }
+    }
+
+    /// Writes `value` as 16 lowercase hex digits at `out`.
+    static func writeHex(_ value: UInt64, into out: UnsafeMutablePointer<UInt8>) {
+        let digits: StaticString = "0123456789abcdef"
+        digits.withUTF8Buffer { table in
+            for index in 0..<16 {
+                out[index] = table[Int((value >> UInt64(60 - 4 * index)) & 0xf)]
+            }
+        }
+    }
+
+    /// `count` lowercase hex digits at `offset` (at most 16); nil on any other character.
+    private static func hex(_ bytes: UnsafeBufferPointer<UInt8>, _ offset: Int, _ count: Int) -> UInt64? {
+        var value: UInt64 = 0
+        for index in offset..<(offset + count) {
+            let c = bytes[index]
+            let digit: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = c - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(digit)
+        }
+        return value
+    }
+}
+
+/// Random span and trace ids (xorshift64*, one generator per worker: ids must be unique, not
+/// unpredictable).
+public struct SpanIDGenerator {
+    private var state: UInt64
+
+    public init(seed: UInt64) {
+        state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed
+    }
+
+    /// A non-zero 64-bit id.
+    public mutating func next() -> UInt64 {
+        while true {
+            state ^= state >> 12
+            state ^= state << 25
+            state ^= state >> 27
+            let value = state &* 0x2545_F491_4F6C_DD1D
+            if value != 0 { return value }
+        }
+    }
+}
