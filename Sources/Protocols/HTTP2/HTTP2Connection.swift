@@ -89,6 +89,8 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
     private var connecting: Bool
     private var inSession = 0
     private var closeAfterSessionCall: HTTP2ConnectionError??
+    /// Server side: the timer that ends a connection whose client SETTINGS never came.
+    private var peerSettingsTimer: UInt64?
 
     /// True once closed; no further calls have effect.
     public private(set) var isClosed = false
@@ -137,6 +139,11 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
         registration = try loop.register(fd: fd, events: IOEvents.readable, handler: self)
         watched = IOEvents.readable
         loop.markDirty(self)
+        if settings.peerSettingsTimeoutNanos > 0 {
+            peerSettingsTimer = loop.schedule(afterNanos: settings.peerSettingsTimeoutNanos) { [weak self] in
+                self?.peerSettingsTimedOut()
+            }
+        }
     }
 
     /// Starts a client connection to `address`; streams may be opened before it connects.
@@ -204,7 +211,21 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
     }
 
     public override func sessionDidReceivePeerSettings(_ session: HTTP2Session) {
+        if let peerSettingsTimer {
+            loop.cancelTimer(peerSettingsTimer)
+            self.peerSettingsTimer = nil
+        }
         delegate?.connectionDidReceivePeerSettings(self)
+    }
+
+    /// The client's SETTINGS did not come in time: GOAWAY, then close whether or not it left.
+    private func peerSettingsTimedOut() {
+        peerSettingsTimer = nil
+        guard !isClosed, !session.receivedPeerSettings else { return }
+        session.terminate(errorCode: .protocolError)
+        flush()
+        let millis = settings.peerSettingsTimeoutNanos / 1_000_000
+        close(error: HTTP2ConnectionError(.timedOut, "no HTTP/2 SETTINGS from \(peer) within \(millis) ms"))
     }
 
     public override func session(_ session: HTTP2Session, didReceiveGoaway lastStreamID: Int32, errorCode: HTTP2ErrorCode) {
@@ -232,6 +253,10 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
         }
         isClosed = true
         lastError = error
+        if let peerSettingsTimer {
+            loop.cancelTimer(peerSettingsTimer)
+            self.peerSettingsTimer = nil
+        }
         session.close()
         if let registration { loop.unregister(registration) }
         registration = nil

@@ -69,7 +69,12 @@ public final class HTTP2Session {
     /// The streams `notifyDrained` is telling about (empty between calls; its storage is reused).
     private var notifying: [HTTP2Stream] = []
     /// A SETTINGS frame came from the peer (its connection preface).
-    private var receivedPeerSettings = false
+    public private(set) var receivedPeerSettings = false
+    /// Server side: the client's preface, checked as it arrives until its first frame header
+    /// is in (nil from then on).
+    private var prefaceCheck: ClientPrefaceCheck?
+    /// The session was terminated for input it refused: later input is not looked at.
+    private var refusingInput = false
     /// Open streams, as a list through the streams themselves (the session holds the first,
     /// each stream the next): opening and closing a stream costs no hashing.
     private var firstStream: HTTP2Stream?
@@ -110,6 +115,7 @@ public final class HTTP2Session {
         self.role = role
         self.settings = settings
         self.headerScratch = headerScratch
+        if role == .server { prefaceCheck = ClientPrefaceCheck(maxFrameSize: settings.maxFrameSize) }
         var option: OpaquePointer?
         nghttp2_option_new(&option)
         defer { nghttp2_option_del(option) }
@@ -152,14 +158,51 @@ public final class HTTP2Session {
 
     // MARK: Bytes in and out
 
-    /// Feeds bytes the peer sent. Throws when nghttp2 rejects them (it has then queued a GOAWAY
-    /// for most protocol errors: send what `nextOutput` still gives, then close).
+    /// Feeds bytes the peer sent. Throws when nghttp2 rejects them; a GOAWAY saying why is then
+    /// queued (send what `nextOutput` still gives, then close). A client preface that cannot
+    /// become valid ends the session the same way without throwing: GOAWAY PROTOCOL_ERROR.
     @inline(__always)
     public func receive(_ bytes: UnsafeRawBufferPointer) throws(HTTP2SessionError) {
-        guard bytes.count > 0 else { return }
+        guard bytes.count > 0, !refusingInput else { return }
         lastActive = now
+        if prefaceCheck != nil {
+            switch prefaceCheck!.scan(bytes) {
+            case .undecided: break
+            case .passed: prefaceCheck = nil
+            case .invalid(let offset):
+                prefaceCheck = nil
+                // nghttp2 still checks the magic before the refused byte.
+                try feed(UnsafeRawBufferPointer(rebasing: bytes[..<offset]))
+                terminate(errorCode: .protocolError)
+                return
+            }
+        }
+        try feed(bytes)
+    }
+
+    @inline(__always)
+    private func feed(_ bytes: UnsafeRawBufferPointer) throws(HTTP2SessionError) {
+        guard bytes.count > 0 else { return }
         let rc = nghttp2_session_mem_recv(session, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count)
-        if rc < 0 { throw HTTP2SessionError(rc) }
+        if rc < 0 {
+            // nghttp2 queues no GOAWAY for its fatal errors (a flood of frames owing an answer,
+            // too many CONTINUATION frames, a bad client magic): queue one, so the peer hears
+            // why instead of seeing the connection drop.
+            let code: HTTP2ErrorCode = rc == Int(NGHTTP2_ERR_FLOODED.rawValue) || rc == Int(NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue)
+                ? .enhanceYourCalm : .protocolError
+            terminate(errorCode: code)
+            throw HTTP2SessionError(rc)
+        }
+    }
+
+    /// Ends the session at once with GOAWAY `errorCode` (last stream: the last one processed);
+    /// the session finishes once it is sent. Input from here on is ignored.
+    public func terminate(errorCode: HTTP2ErrorCode) {
+        guard !isClosed else { return }
+        refusingInput = true
+        isGoingAway = true
+        nghttp2_session_terminate_session(session, errorCode.rawValue)
+        hasOutput()
     }
 
     /// The next serialized frames to send, nil when there are none. The bytes are nghttp2's

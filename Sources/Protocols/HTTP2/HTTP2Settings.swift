@@ -19,6 +19,10 @@ public struct HTTP2Settings: Sendable {
     public var maxContinuations: Int = 8
     /// Assumed peer MAX_CONCURRENT_STREAMS until its SETTINGS arrive (client side).
     public var assumedPeerMaxConcurrentStreams: UInt32 = 100
+    /// Server side: a client whose SETTINGS frame (the end of its connection preface) has not
+    /// arrived this long after the connection was handed to HTTP/2 gets GOAWAY and is closed
+    /// (0: never). A client sends its preface in one write; one that trickles it is an attack.
+    public var peerSettingsTimeoutNanos: UInt64 = 3_000_000_000
     /// Bytes of serialized frames buffered per connection before we stop asking nghttp2 for more.
     public var maxOutboundBuffer: Int = 128 << 10
 
