@@ -454,9 +454,40 @@ def _wait_status(conn: Conn, sid: int, timeout: float) -> str:
     return "hang"
 
 
+def idle_streams(address: str, seconds: float, args: dict) -> dict:
+    """`connections` connections each open `streams` streams (HEADERS without END_STREAM) and
+    never send DATA; every other stream names model `model` by header (routed at once), the
+    rest name nothing (routed by a first message that never comes). They are held (the
+    connections read, so the gateway's frames flow) for `seconds`; counts what the gateway
+    did to them."""
+    count, per, model = args.get("connections", 10), args.get("streams", 256), args.get("model", "iris")
+    tally = Tally(streams=0, answered=0)
+    named = request_block(address, model=model)
+    unnamed = request_block(address, model=None)
+    conns = []
+    for _ in range(count):
+        conn = Conn(address)
+        tally.add("connections")
+        burst = []
+        for i in range(per):
+            burst.append(frame(HEADERS, END_HEADERS, conn.new_stream(), named if i % 2 == 0 else unnamed))
+        conn.send(b"".join(burst))
+        tally.add("streams", per)
+        tally.add("frames", per)
+        conns.append(conn)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for conn in conns:
+            conn.read(0.0)
+        time.sleep(0.05)
+    for conn in conns:
+        tally.conn_done(conn)
+    return tally.fields
+
+
 ATTACKS = {f.__name__: f for f in [rapid_reset, continuation_flood, hpack_bomb, settings_flood, ping_flood,
                                    empty_data_flood, window_update_flood, window_overflow,
-                                   garbage_after_preface, lying_length_prefixes]}
+                                   garbage_after_preface, lying_length_prefixes, idle_streams]}
 
 
 if __name__ == "__main__":

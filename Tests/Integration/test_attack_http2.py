@@ -41,10 +41,17 @@ def rss_kib(pid: int) -> int:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+def echo_call(stub, i: int) -> str | None:
+    """One Predict on the echo model; an error text, or None when it answered right."""
+    resp = stub.Predict(predict_request("iris", "1", payload=b"legit%d" % i), timeout=5)
+    return None if resp.payload == b"legit%d" % i else "wrong payload"
+
+
 @dataclass
 class Legit:
     """A grpcio client calling Predict in a loop on its own connection, timing each call."""
     address: str
+    call: object = echo_call
     latencies: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -61,9 +68,7 @@ class Legit:
             i += 1
             started = time.monotonic()
             try:
-                resp = self.stub.Predict(predict_request("iris", "1", payload=b"legit%d" % i), timeout=5)
-                ok = resp.payload == b"legit%d" % i
-                error = None if ok else "wrong payload"
+                error = self.call(self.stub, i)
             except grpc.RpcError as e:
                 error = f"{e.code().name}: {e.details()}"
             if self.recording:
@@ -126,10 +131,10 @@ def target(procs):
     return gw
 
 
-def run_attack(gw, attack: str, seconds: float = ATTACK_SECONDS, **args) -> dict:
-    """Runs `attack` from h2attacks.py against the gateway under a legitimate load, checks the
-    common pass conditions, prints the figure, and returns what the attacker saw."""
-    legit = Legit(gw.address)
+def run_attack(gw, attack: str, seconds: float = ATTACK_SECONDS, legit_call=echo_call, **args) -> dict:
+    """Runs `attack` from h2attacks.py against the gateway under a legitimate load (`legit_call`),
+    checks the common pass conditions, prints the figure, and returns what the attacker saw."""
+    legit = Legit(gw.address, legit_call)
     legit.start()
     time.sleep(1.0)  # warm: the client's connection up, the gateway's pools and caches filled
     baseline = rss_kib(gw.pid)
@@ -256,3 +261,39 @@ def test_a_preface_that_stops_short_of_its_settings_is_closed_after_the_settings
     assert conn.goaway == 1, f"GOAWAY PROTOCOL_ERROR expected, got {conn.goaway}"
     assert elapsed >= 2.0, "closed before the client's time was up"
     assert harness.wait_until(lambda: target.alive, timeout=1)
+
+
+# ---------------------------------------------------------------------------- idle streams
+
+IRIS = harness.ROOT / "deploy" / "examples" / "iris" / "serve.py"
+
+
+def iris_call(stub, i: int) -> str | None:
+    req = pb.inference.PredictRequest(model="iris", version="1")
+    x = req.inputs["x"]
+    x.dtype = pb.inference.FLOAT32
+    x.shape.extend([1, 4])
+    x.floats.extend([5.1, 3.5, 1.4, 0.2])
+    resp = stub.Predict(req, timeout=5)
+    return None if list(resp.outputs["class"].strings) == ["setosa"] else f"wrong answer {resp}"
+
+
+@pytest.mark.timeout(240)
+def test_idle_streams_do_not_starve_a_model(procs):
+    """10 connections each hold 256 streams that sent HEADERS and nothing else, every other one
+    naming iris by header (so the gateway routed it at once), while a client calls iris.
+
+    The iris example runs grpcio's thread-per-call server (8 threads): a call that reaches it
+    holds a thread until its message comes. Before the fix the gateway opened an upstream
+    stream per idle call, the 8 threads waited for ever and every legitimate call hit its
+    deadline; now a model call reaches a model once its first message is whole."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        pytest.skip(f"scikit-learn is not installed in {sys.executable} (Tests/Integration/requirements.txt)")
+    iris = procs.start("iris", [sys.executable, str(IRIS), "--port", "0", "--host", "127.0.0.1"], timeout=120)
+    gw = procs.gateway({"iris": {"default": "1", "versions": {"1": [iris]}}}, workers=2)
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    assert iris_call(stub, 0) is None
+    seen = run_attack(gw, "idle_streams", seconds=6, legit_call=iris_call, connections=10, streams=256)
+    assert seen["streams"] == 2560 and seen["closed_by_gateway"] == 0, seen

@@ -24,6 +24,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     }
 
     static let maxScanBytes = 4096 + GRPCFraming.prefixLength
+    /// A routed call whose first message is not whole yet opens its attempt once this much of
+    /// the request arrived: the message is then really being sent, and holding more would cost
+    /// memory (and, past the stream's window, wait for ever).
+    static let maxHeldBeforeAttempt = 64 << 10
 
     /// The worker that owns this call (workers live as long as the process).
     unowned(unsafe) let worker: RouterWorker
@@ -44,6 +48,8 @@ final class ProxyCall: HTTP2StreamDelegate {
     private let readsFields: Bool
     /// The copy of this call sent to the model's shadow version (calls naming no version).
     private var shadow: ShadowAttempt?
+    /// The call named no version (it may be shadowed).
+    private var namedNoVersion = false
     /// The resolved model version, once routed (the call counts in its in-flight gauge from
     /// then until `cleanUp`).
     private var resolved: ResolvedRoute?
@@ -130,6 +136,8 @@ final class ProxyCall: HTTP2StreamDelegate {
             scanCollected(final: true)
         case .endAttemptRequest:
             finishRequestUpstream(attempt)
+        case .startAttempt:
+            startAttempts()
         case .fail(let status):
             performFail(status)
         case .none:
@@ -205,6 +213,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             return
         }
         self.model = model
+        namedNoVersion = version.isEmpty
         if let grant, let denied = AuthTable.check(grant, model: model) {
             // Before resolving, so a token cannot probe which models exist.
             self.model = ""
@@ -223,15 +232,29 @@ final class ProxyCall: HTTP2StreamDelegate {
                 fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(route.version)\" has no ready endpoint"))
                 return
             }
-            machine.routed()
+            // A model call (one request message) waits for its message before it reaches a model.
+            machine.routed(awaitRequest: readsFields && !requestIsReady)
             downstream.scanBytes = []
-            if version.isEmpty, let shadowRoute = worker.shadowRoute(model: model, primary: route.version,
-                                                                     splitKey: head.headers[literal: "byoc-split-key"]) {
-                // The copy starts as the primary does, with the same headers and deadline.
-                shadow = ShadowAttempt.open(worker: worker, route: shadowRoute, head: head, dropAuthorization: grant != nil)
-            }
-            startAttempt()
+            if machine.state == .waitingForAttempt { startAttempts() }
         }
+    }
+
+    /// True when the request may go to a model: its first message is whole, it ended, or
+    /// `maxHeldBeforeAttempt` of it arrived.
+    private var requestIsReady: Bool {
+        downstream.ended || downstream.tracker.messagesFinished > 0 || downstream.held.count >= Self.maxHeldBeforeAttempt
+    }
+
+    /// Opens the shadow copy (calls naming no version, when the model has a shadow) and the
+    /// first attempt.
+    private func startAttempts() {
+        guard let route = resolved else { return }
+        if namedNoVersion, let shadowRoute = worker.shadowRoute(model: model, primary: route.version,
+                                                splitKey: head.headers[literal: "byoc-split-key"]) {
+            // The copy starts as the primary does, with the same headers and deadline.
+            shadow = ShadowAttempt.open(worker: worker, route: shadowRoute, head: head, dropAuthorization: grant != nil)
+        }
+        startAttempt()
     }
 
     // MARK: Attempts
@@ -282,6 +305,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func forward(_ data: UnsafeRawBufferPointer) {
         guard let attempt else {
             downstream.held.append(data)
+            if machine.state == .awaitingRequest, requestIsReady, machine.requestReady() { startAttempts() }
             return
         }
         attempt.send(data)
