@@ -200,13 +200,18 @@ def test_ping_flood_from_a_client_that_never_reads(target):
 
 
 def test_zero_length_data_flood(target):
+    """Empty DATA frames without END_STREAM move nothing: past --max-control-frames-per-second
+    (1,000) the connection ends with GOAWAY ENHANCE_YOUR_CALM."""
     seen = run_attack(target, "empty_data_flood")
     assert seen["frames"] >= 1000
+    assert set(seen["goaway"]) == {"ENHANCE_YOUR_CALM"} and seen["closed_by_gateway"] >= seen["connections"] - 1, seen
 
 
 def test_window_update_flood(target):
+    """WINDOW_UPDATE(1) frames, on the connection and a stream, with no DATA sent to earn them."""
     seen = run_attack(target, "window_update_flood")
     assert seen["frames"] >= 1000
+    assert set(seen["goaway"]) == {"ENHANCE_YOUR_CALM"} and seen["closed_by_gateway"] >= seen["connections"] - 1, seen
 
 
 def test_window_overflow_is_flow_control_error(target):
@@ -297,3 +302,112 @@ def test_idle_streams_do_not_starve_a_model(procs):
     assert iris_call(stub, 0) is None
     seen = run_attack(gw, "idle_streams", seconds=6, legit_call=iris_call, connections=10, streams=256)
     assert seen["streams"] == 2560 and seen["closed_by_gateway"] == 0, seen
+
+
+# ---------------------------------------------------------------------------- the limits as flags
+
+def _gateway(procs, extra=(), env=None):
+    echo = procs.echo("iris", "1")
+    routes = harness.write_routes(procs.dir / f"routes-limits-{len(procs.procs)}.json",
+                                  {"iris": {"default": "1", "versions": {"1": [echo]}}})
+    return procs.start("gateway", [harness.binary("byoc-gateway"), "--listen", "127.0.0.1:0", "--routes", str(routes),
+                                   "--workers", "1", *extra], env=env)
+
+
+def _server_settings(conn) -> dict:
+    import h2attacks
+    conn.frames = []
+    conn.read(2.0)
+    for kind, flags, _, payload in conn.frames:
+        if kind == h2attacks.SETTINGS and not flags & h2attacks.ACK:
+            return {int.from_bytes(payload[i:i + 2], "big"): int.from_bytes(payload[i + 2:i + 6], "big")
+                    for i in range(0, len(payload), 6)}
+    raise AssertionError("no SETTINGS from the gateway")
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_max_header_list_bytes(procs, how):
+    """Advertised as SETTINGS_MAX_HEADER_LIST_SIZE and enforced: a longer list resets its
+    stream, a shorter one is served."""
+    import h2attacks
+    gw = _gateway(procs, ["--max-header-list-bytes", "4096"] if how == "flag" else [],
+                  {"BYOC_MAX_HEADER_LIST_BYTES": "4096"} if how == "env" else None)
+    conn = h2attacks.Conn(gw.address)
+    assert _server_settings(conn).get(0x6) == 4096
+    message = h2attacks.grpc_message(predict_request("iris", "1").SerializeToString())
+    for size, served in [(3000, True), (5000, False)]:
+        sid = conn.new_stream()
+        block = h2attacks.request_block(gw.address, extra=[("x-pad", "p" * size)])
+        conn.send(h2attacks.frame(h2attacks.HEADERS, h2attacks.END_HEADERS, sid, block)
+                  + h2attacks.frame(h2attacks.DATA, h2attacks.END_STREAM, sid, message))
+        status = h2attacks._wait_status(conn, sid, 10.0)
+        assert (status == "0") == served, (size, status)
+    conn.close()
+
+
+def test_max_resets_per_second(procs):
+    """A client may reset a burst of 1,000 streams, then N a second (nghttp2's bucket refills
+    once a second): 1,000 resets, a pause of 1.1 s, then 10 more pass the default 33 and end
+    the connection at 3."""
+    import h2attacks
+
+    def goaway_after_resets(gw) -> int | None:
+        conn = h2attacks.Conn(gw.address)
+        block = h2attacks.request_block(gw.address)
+
+        def resets(n: int) -> bytes:
+            out = b""
+            for _ in range(n):
+                sid = conn.new_stream()
+                out += h2attacks.frame(h2attacks.HEADERS, h2attacks.END_HEADERS, sid, block) + h2attacks.rst_stream(sid)
+            return out
+
+        conn.send(resets(1000))
+        conn.read(0.2)
+        assert conn.goaway is None, "the burst is allowed"
+        time.sleep(1.1)
+        conn.send(resets(10))
+        conn.read(1.0)
+        code = conn.goaway
+        conn.close()
+        return code
+
+    assert goaway_after_resets(_gateway(procs)) is None
+    assert goaway_after_resets(_gateway(procs, ["--max-resets-per-second", "3"])) is not None
+
+
+@pytest.mark.parametrize("limit,pings,goaway", [(None, 800, False), ("100", 800, True), ("0", 5000, False)],
+                         ids=["default-1000", "100", "off"])
+def test_max_control_frames_per_second(procs, limit, pings, goaway):
+    import h2attacks
+    gw = _gateway(procs, env={"BYOC_MAX_CONTROL_FRAMES_PER_SECOND": limit} if limit else None)
+    conn = h2attacks.Conn(gw.address)
+    conn.read(0.5)
+    for i in range(0, pings, 100):
+        conn.send(b"".join(h2attacks.ping(n) for n in range(i, i + 100)))
+        conn.read(0.01)
+    conn.read(0.5)
+    print(f"\nlimit {limit or 'default'}: {pings} PINGs, GOAWAY {conn.goaway}")
+    assert (conn.goaway == 11) == goaway, conn.goaway
+    conn.close()
+
+
+def test_preface_timeout_ms(procs):
+    import h2attacks
+    gw = _gateway(procs, ["--preface-timeout-ms", "300"])
+    conn = h2attacks.Conn(gw.address, handshake=False)
+    started = time.monotonic()
+    conn.send(h2attacks.PREFACE)
+    assert conn.wait_closed(10.0)
+    elapsed = time.monotonic() - started
+    print(f"\n--preface-timeout-ms 300: closed after {elapsed:.2f} s, GOAWAY {conn.goaway}")
+    assert conn.goaway == 1 and elapsed < 2.5, (elapsed, conn.goaway)
+
+
+@pytest.mark.parametrize("flag,value", [("--max-header-list-bytes", "100"), ("--max-resets-per-second", "0"),
+                                        ("--max-control-frames-per-second", "-1"), ("--preface-timeout-ms", "soon")])
+def test_bad_limit_values_are_refused(procs, flag, value):
+    p = procs.start("gateway-bad", [harness.binary("byoc-gateway"), "--listen", "127.0.0.1:0", "--routes", "/nonexistent",
+                                    flag, value], wait=False)
+    assert p.wait(timeout=20) != 0
+    assert flag in p.log() and value in p.log(), p.log()

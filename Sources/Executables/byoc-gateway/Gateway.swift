@@ -75,6 +75,10 @@ final class Gateway: @unchecked Sendable {
         var config = GRPCServerConfig(host: options.listenHost, port: options.listenPort, workers: options.workers)
         config.gracePeriodNanos = UInt64(options.gracePeriodMs) * 1_000_000
         config.http2.maxConcurrentStreams = UInt32(options.maxConcurrentStreams)
+        config.http2.maxHeaderListSize = UInt32(options.maxHeaderListBytes)
+        config.http2.streamResetRate = UInt64(options.maxResetsPerSecond)
+        config.http2.maxControlFramesPerSecond = options.maxControlFramesPerSecond
+        config.http2.peerSettingsTimeoutNanos = UInt64(options.prefaceTimeoutMs) * 1_000_000
         server = GRPCServer(config: config)
         let console = makeConsole(admin: admin, adminStreams: adminStreams)
         self.console = console

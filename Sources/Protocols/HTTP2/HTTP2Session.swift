@@ -75,6 +75,11 @@ public final class HTTP2Session {
     private var prefaceCheck: ClientPrefaceCheck?
     /// The session was terminated for input it refused: later input is not looked at.
     private var refusingInput = false
+    /// Server side: what the client may still send of frames that move nothing (nil: no limit).
+    private var controlFrames: ControlFrameBudget?
+    /// Why the session refused the peer's input, when the session itself decided (nghttp2's
+    /// own errors say why in their code).
+    private var refusal: String?
     /// Open streams, as a list through the streams themselves (the session holds the first,
     /// each stream the next): opening and closing a stream costs no hashing.
     private var firstStream: HTTP2Stream?
@@ -115,7 +120,12 @@ public final class HTTP2Session {
         self.role = role
         self.settings = settings
         self.headerScratch = headerScratch
-        if role == .server { prefaceCheck = ClientPrefaceCheck(maxFrameSize: settings.maxFrameSize) }
+        if role == .server {
+            prefaceCheck = ClientPrefaceCheck(maxFrameSize: settings.maxFrameSize)
+            if settings.maxControlFramesPerSecond > 0 {
+                controlFrames = ControlFrameBudget(perSecond: settings.maxControlFramesPerSecond)
+            }
+        }
         var option: OpaquePointer?
         nghttp2_option_new(&option)
         defer { nghttp2_option_del(option) }
@@ -191,7 +201,9 @@ public final class HTTP2Session {
             let code: HTTP2ErrorCode = rc == Int(NGHTTP2_ERR_FLOODED.rawValue) || rc == Int(NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue)
                 ? .enhanceYourCalm : .protocolError
             terminate(errorCode: code)
-            throw HTTP2SessionError(rc)
+            var error = HTTP2SessionError(rc)
+            if let refusal { error.message = refusal }
+            throw error
         }
     }
 
@@ -414,6 +426,12 @@ public final class HTTP2Session {
         let flags = UInt32(byoc_frame_flags(frame))
         let streamID = byoc_frame_stream_id(frame)
         let endStream = flags & UInt32(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        if controlFrames != nil, Self.movesNothing(frame, type: type, endStream: endStream),
+           !controlFrames!.take(now: now) {
+            refusal = "more than \(settings.maxControlFramesPerSecond) frames a second that move no stream (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA)"
+            terminate(errorCode: .enhanceYourCalm)
+            return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+        }
         switch type {
         case Int32(NGHTTP2_HEADERS.rawValue):
             headerBlockStream = nil
@@ -455,8 +473,20 @@ public final class HTTP2Session {
         return 0
     }
 
+    /// Whether a received frame moves no stream forward (`ControlFrameBudget`).
+    @inline(__always)
+    private static func movesNothing(_ frame: UnsafePointer<nghttp2_frame>, type: Int32, endStream: Bool) -> Bool {
+        switch type {
+        case Int32(NGHTTP2_DATA.rawValue): return !endStream && byoc_frame_data_length(frame) == 0
+        case Int32(NGHTTP2_PING.rawValue), Int32(NGHTTP2_SETTINGS.rawValue), Int32(NGHTTP2_PRIORITY.rawValue),
+             Int32(NGHTTP2_WINDOW_UPDATE.rawValue): return true
+        default: return false
+        }
+    }
+
     func frameSent(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
         let flags = UInt32(byoc_frame_flags(frame))
+        if controlFrames != nil, byoc_frame_type(frame) == UInt8(NGHTTP2_DATA.rawValue) { controlFrames!.credit() }
         guard flags & UInt32(NGHTTP2_FLAG_END_STREAM.rawValue) != 0,
               let stream = stream(byoc_frame_stream_id(frame)), stream.state.endStreamSent() else { return 0 }
         nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, HTTP2ErrorCode.noError.rawValue)
