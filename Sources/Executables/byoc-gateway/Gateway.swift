@@ -70,6 +70,8 @@ final class Gateway: @unchecked Sendable {
         routerConfig.maxMessageBytes = options.maxMessageBytes
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
         routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
+        // A header list a client may send can be forwarded, and a model may answer with as much.
+        routerConfig.pool.http2.maxHeaderListSize = UInt32(options.maxHeaderListBytes)
         if let auth, auth.required { routerConfig.auth = auth.initialTable }
 
         var config = GRPCServerConfig(host: options.listenHost, port: options.listenPort, workers: options.workers)

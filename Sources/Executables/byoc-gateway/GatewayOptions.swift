@@ -73,13 +73,15 @@ struct GatewayOptions {
       --grace-period-ms N         how long in-flight calls may finish on SIGTERM (default 10000)
       --max-concurrent-streams N  SETTINGS_MAX_CONCURRENT_STREAMS per client connection (default 256)
       --max-header-list-bytes N   SETTINGS_MAX_HEADER_LIST_SIZE per client connection, enforced:
-                                  a longer header list resets its stream (default 16384)
+                                  a longer header list resets its stream; the same on the
+                                  connections to models (default 16384)
       --max-resets-per-second N   streams a client connection may reset per second after a burst
                                   of 1000; over it: GOAWAY (rapid reset; default 33)
       --max-control-frames-per-second N
                                   PING, SETTINGS, PRIORITY, WINDOW_UPDATE and empty DATA frames a
                                   client connection may send per second (burst the same; each
-                                  DATA frame sent to it allows one more); over it: GOAWAY
+                                  HEADERS or DATA frame with bytes, either way, allows 10
+                                  more); over it: GOAWAY
                                   ENHANCE_YOUR_CALM (default 1000; 0 = no limit)
       --preface-timeout-ms N      a client's HTTP/2 preface, through its SETTINGS frame, must
                                   arrive within this; else GOAWAY and close (default 3000)

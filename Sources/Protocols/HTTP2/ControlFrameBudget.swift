@@ -1,13 +1,16 @@
 /// How many frames that move no stream forward a client connection may send: a token bucket of
 /// `perSecond` tokens (the burst too), refilled continuously. PING, SETTINGS, PRIORITY,
-/// WINDOW_UPDATE and zero-length DATA without END_STREAM each take a token; each DATA frame the
-/// gateway sends gives one back (up to the burst), so a client acknowledging a large response
-/// with WINDOW_UPDATEs never runs out. Floods of such frames cost the gateway a frame's work
-/// each and move nothing (an empty-DATA flood: 1.8 M frames a second on one connection), as
-/// with Envoy's limits on frames with an empty payload and on WINDOW_UPDATEs per DATA sent.
+/// WINDOW_UPDATE and zero-length DATA without END_STREAM each take a token; each frame of real
+/// progress (HEADERS or DATA with bytes received, DATA sent) gives `creditPerProgress` back (up
+/// to the burst), so a busy client's WINDOW_UPDATEs and pings (grpcio sends one or two per
+/// call) never run out. Floods of such frames cost the gateway a frame's work each and move
+/// nothing (an empty-DATA flood: 1.8 M frames a second on one connection), as with Envoy's
+/// limits on frames with an empty payload and on WINDOW_UPDATEs per DATA frame sent (10).
 public struct ControlFrameBudget: Sendable {
     /// Tokens per second, and the most the bucket holds.
     public let perSecond: Int
+    /// Tokens a frame of progress gives back.
+    public static let creditPerProgress = 10
     private var tokens: Int
     /// When the bucket was last refilled (monotonic nanoseconds; 0: not yet).
     private var refilledAt: UInt64 = 0
@@ -35,8 +38,8 @@ public struct ControlFrameBudget: Sendable {
         return true
     }
 
-    /// The connection sent a DATA frame: one more WINDOW_UPDATE is its due.
+    /// A frame of progress went either way: a few more control frames are the client's due.
     public mutating func credit() {
-        if tokens < perSecond { tokens += 1 }
+        tokens = min(perSecond, tokens + Self.creditPerProgress)
     }
 }

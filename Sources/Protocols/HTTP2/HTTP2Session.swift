@@ -133,7 +133,8 @@ public final class HTTP2Session {
         nghttp2_option_set_peer_max_concurrent_streams(option, settings.assumedPeerMaxConcurrentStreams)
         nghttp2_option_set_stream_reset_rate_limit(option, settings.streamResetBurst, settings.streamResetRate)
         nghttp2_option_set_max_continuations(option, settings.maxContinuations)
-        nghttp2_option_set_max_send_header_block_length(option, 64 * 1024)
+        // What we send may be what we accepted (a proxied header list): room for that, twice.
+        nghttp2_option_set_max_send_header_block_length(option, max(64 << 10, 2 * Int(settings.maxHeaderListSize)))
         // No RFC 7540 priority tree: every call is as important as any other, and keeping closed
         // streams around for the tree only costs memory and map work (SETTINGS below says so).
         nghttp2_option_set_no_closed_streams(option, 1)
@@ -426,11 +427,16 @@ public final class HTTP2Session {
         let flags = UInt32(byoc_frame_flags(frame))
         let streamID = byoc_frame_stream_id(frame)
         let endStream = flags & UInt32(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-        if controlFrames != nil, Self.movesNothing(frame, type: type, endStream: endStream),
-           !controlFrames!.take(now: now) {
-            refusal = "more than \(settings.maxControlFramesPerSecond) frames a second that move no stream (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA)"
-            terminate(errorCode: .enhanceYourCalm)
-            return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+        if controlFrames != nil {
+            if Self.movesNothing(frame, type: type, endStream: endStream) {
+                if !controlFrames!.take(now: now) {
+                    refusal = "more than \(settings.maxControlFramesPerSecond) frames a second that move no stream (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA)"
+                    terminate(errorCode: .enhanceYourCalm)
+                    return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+                }
+            } else if type == Int32(NGHTTP2_HEADERS.rawValue) || type == Int32(NGHTTP2_DATA.rawValue) {
+                controlFrames!.credit()
+            }
         }
         switch type {
         case Int32(NGHTTP2_HEADERS.rawValue):
@@ -493,6 +499,20 @@ public final class HTTP2Session {
         return 0
     }
 
+    /// nghttp2 could not send a frame. For a header block that is too large, nghttp2 closes a
+    /// request stream itself (as REFUSED_STREAM) but leaves a response or trailers stream open
+    /// with nothing on the wire, and the peer would wait for ever: reset it. Either way the
+    /// stream closes as INTERNAL_ERROR (the same headers would fail anywhere: no retry).
+    func frameNotSent(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
+        guard byoc_frame_type(frame) == UInt8(NGHTTP2_HEADERS.rawValue),
+              let stream = stream(byoc_frame_stream_id(frame)) else { return 0 }
+        stream.headerBlockNotSent = true
+        if byoc_frame_headers_cat(frame) != NGHTTP2_HCAT_REQUEST {
+            nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, HTTP2ErrorCode.internalError.rawValue)
+        }
+        return 0
+    }
+
     func dataChunk(streamID: Int32, data: UnsafeRawBufferPointer) -> Int32 {
         guard let stream = stream(streamID) else {
             nghttp2_session_consume(session, streamID, data.count)
@@ -520,7 +540,8 @@ public final class HTTP2Session {
         lastActive = now
         let delegate = stream.delegate
         stream.delegate = nil
-        delegate?.streamClosed(stream, reason: errorCode == 0 ? .finished : .reset(HTTP2ErrorCode(errorCode)))
+        let code = stream.headerBlockNotSent ? HTTP2ErrorCode.internalError.rawValue : errorCode
+        delegate?.streamClosed(stream, reason: code == 0 ? .finished : .reset(HTTP2ErrorCode(code)))
         withDriver { $0.sessionCapacityChanged(self) }
         return 0
     }
