@@ -25,6 +25,7 @@ import pytest
 
 import harness
 from harness import pb, predict_request
+from test_metrics import samples, scrape, value
 
 HERE = Path(__file__).resolve().parent
 ATTACK_SECONDS = 3.0
@@ -300,8 +301,22 @@ def test_idle_streams_do_not_starve_a_model(procs):
     gw = procs.gateway({"iris": {"default": "1", "versions": {"1": [iris]}}}, workers=2)
     stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
     assert iris_call(stub, 0) is None
+    # While the idle streams are held, they do not count as calls in flight (the autoscaler's
+    # signal): a scrape in the middle of the attack sees at most the legitimate call.
+    in_flight = []
+
+    def scrape_in_the_middle():
+        time.sleep(3.5)
+        parsed = samples(scrape(gw.address))
+        in_flight.append(value(parsed, "byoc_requests_in_flight", model="iris", version="1"))
+
+    scraper = threading.Thread(target=scrape_in_the_middle)
+    scraper.start()
     seen = run_attack(gw, "idle_streams", seconds=6, legit_call=iris_call, connections=10, streams=256)
+    scraper.join(20)
     assert seen["streams"] == 2560 and seen["closed_by_gateway"] == 0, seen
+    print(f"iris calls in flight in the middle of the attack: {in_flight}")
+    assert in_flight and in_flight[0] is not None and in_flight[0] <= 1, in_flight
 
 
 # ---------------------------------------------------------------------------- the limits as flags

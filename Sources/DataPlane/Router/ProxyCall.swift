@@ -50,8 +50,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     private var shadow: ShadowAttempt?
     /// The call named no version (it may be shadowed).
     private var namedNoVersion = false
+    /// The call counts in its version's in-flight gauge (`countInFlight`).
+    private var countedInFlight = false
     /// The resolved model version, once routed (the call counts in its in-flight gauge from
-    /// then until `cleanUp`).
+    /// `countInFlight` until `cleanUp`).
     private var resolved: ResolvedRoute?
     /// The concrete version serving the call ("" until routed).
     var version: String { resolved?.version ?? "" }
@@ -227,8 +229,8 @@ final class ProxyCall: HTTP2StreamDelegate {
             fail(GRPCStatus(.notFound, "model \"\(model)\" has no version \"\(version)\""))
         case .found(let route):
             resolved = route
-            route.stats.callStarted(receivedAt: head.receivedAt)
             guard !route.endpoints.isEmpty else {
+                countInFlight()
                 fail(GRPCStatus(.unavailable, "model \"\(model)\" version \"\(route.version)\" has no ready endpoint"))
                 return
             }
@@ -237,6 +239,15 @@ final class ProxyCall: HTTP2StreamDelegate {
             downstream.scanBytes = []
             if machine.state == .waitingForAttempt { startAttempts() }
         }
+    }
+
+    /// Counts the call in its version's in-flight gauge and last-called time, once: when it goes
+    /// to a model (or fails for want of an endpoint), not while it waits for its message, so
+    /// idle streams neither look like demand to the autoscaler nor like calls.
+    private func countInFlight() {
+        guard !countedInFlight, let stats else { return }
+        countedInFlight = true
+        stats.callStarted(receivedAt: head.receivedAt)
     }
 
     /// True when the request may go to a model: its first message is whole, it ended, or
@@ -249,6 +260,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// first attempt.
     private func startAttempts() {
         guard let route = resolved else { return }
+        countInFlight()
         if namedNoVersion, let shadowRoute = worker.shadowRoute(model: model, primary: route.version,
                                                 splitKey: head.headers[literal: "byoc-split-key"]) {
             // The copy starts as the primary does, with the same headers and deadline.
@@ -447,7 +459,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// Releases what the finished call holds: its place in the in-flight gauge, the deadline
     /// timer and the bytes held for an attempt.
     private func cleanUp() {
-        stats?.inFlight -= 1
+        if countedInFlight { stats?.inFlight -= 1 }
         // A copy whose request is whole goes on by itself; one cut short is cancelled.
         if !downstream.ended { shadow?.cancel() }
         shadow = nil
