@@ -140,8 +140,9 @@ class Conn:
         deadline = time.monotonic() + timeout
         while True:
             left = max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([self.sock], [], [], left)
-            if not ready:
+            poller = select.poll()  # not select(): descriptors above 1024 (thousands of connections)
+            poller.register(self.sock, select.POLLIN)
+            if not poller.poll(left * 1000):
                 return
             try:
                 chunk = self.sock.recv(1 << 20, socket.MSG_DONTWAIT)
@@ -485,9 +486,28 @@ def idle_streams(address: str, seconds: float, args: dict) -> dict:
     return tally.fields
 
 
+def idle_connections(address: str, seconds: float, args: dict) -> dict:
+    """`count` connections that send a valid preface and SETTINGS, then nothing, held for
+    `seconds` (reading what the gateway sends); counts those the gateway closed."""
+    count = args.get("count", 2000)
+    tally = Tally()
+    conns = []
+    for _ in range(count):
+        conns.append(Conn(address))
+        tally.add("connections")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for conn in conns:
+            conn.read(0.0)
+        time.sleep(0.1)
+    for conn in conns:
+        tally.conn_done(conn)
+    return tally.fields
+
+
 ATTACKS = {f.__name__: f for f in [rapid_reset, continuation_flood, hpack_bomb, settings_flood, ping_flood,
                                    empty_data_flood, window_update_flood, window_overflow,
-                                   garbage_after_preface, lying_length_prefixes, idle_streams]}
+                                   garbage_after_preface, lying_length_prefixes, idle_streams, idle_connections]}
 
 
 if __name__ == "__main__":

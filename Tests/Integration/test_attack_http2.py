@@ -269,6 +269,18 @@ def test_a_preface_that_stops_short_of_its_settings_is_closed_after_the_settings
     assert harness.wait_until(lambda: target.alive, timeout=1)
 
 
+def test_2000_idle_connections(target):
+    """2,000 connections that finished their preface and then sit idle: they cost a little
+    memory each and nothing else; the legitimate client is served meanwhile."""
+    resource = __import__("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4200:
+        if hard < 4200:
+            pytest.skip(f"the descriptor limit ({soft}/{hard}) is below 2,000 connections and their peers")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    seen = run_attack(target, "idle_connections", seconds=4, count=2000)
+    assert seen["connections"] == 2000 and seen["closed_by_gateway"] == 0, seen
+
 # ---------------------------------------------------------------------------- idle streams
 
 IRIS = harness.ROOT / "deploy" / "examples" / "iris" / "serve.py"
@@ -419,8 +431,31 @@ def test_preface_timeout_ms(procs):
     assert conn.goaway == 1 and elapsed < 2.5, (elapsed, conn.goaway)
 
 
+def test_client_idle_timeout_ms(procs):
+    """An idle client connection gets GOAWAY NO_ERROR and is closed; one with an open stream is
+    not idle; a grpcio channel whose connection went away that way reconnects for its next call."""
+    import h2attacks
+    gw = _gateway(procs, ["--client-idle-timeout-ms", "400"])
+    idle = h2attacks.Conn(gw.address)
+    started = time.monotonic()
+    busy = h2attacks.Conn(gw.address)
+    h2attacks.open_routed_stream(busy, gw.address)
+    assert idle.wait_closed(10.0), "an idle connection stays open"
+    elapsed = time.monotonic() - started
+    print(f"\n--client-idle-timeout-ms 400: idle connection closed after {elapsed:.2f} s, GOAWAY {idle.goaway}")
+    assert idle.goaway == 0 and elapsed >= 0.4, (elapsed, idle.goaway)
+    busy.read(0.5)
+    assert not busy.closed and busy.goaway is None, "a connection with an open stream is not idle"
+    busy.close()
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    assert stub.Predict(predict_request("iris", "1", payload=b"a"), timeout=10).payload == b"a"
+    time.sleep(1.5)
+    assert stub.Predict(predict_request("iris", "1", payload=b"b"), timeout=10).payload == b"b"
+
+
 @pytest.mark.parametrize("flag,value", [("--max-header-list-bytes", "100"), ("--max-resets-per-second", "0"),
-                                        ("--max-control-frames-per-second", "-1"), ("--preface-timeout-ms", "soon")])
+                                        ("--max-control-frames-per-second", "-1"), ("--preface-timeout-ms", "soon"),
+                                        ("--client-idle-timeout-ms", "-5")])
 def test_bad_limit_values_are_refused(procs, flag, value):
     p = procs.start("gateway-bad", [harness.binary("byoc-gateway"), "--listen", "127.0.0.1:0", "--routes", "/nonexistent",
                                     flag, value], wait=False)

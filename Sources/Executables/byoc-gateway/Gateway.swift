@@ -76,6 +76,7 @@ final class Gateway: @unchecked Sendable {
 
         var config = GRPCServerConfig(host: options.listenHost, port: options.listenPort, workers: options.workers)
         config.gracePeriodNanos = UInt64(options.gracePeriodMs) * 1_000_000
+        config.idleTimeoutNanos = UInt64(options.clientIdleTimeoutMs) * 1_000_000
         config.http2.maxConcurrentStreams = UInt32(options.maxConcurrentStreams)
         config.http2.maxHeaderListSize = UInt32(options.maxHeaderListBytes)
         config.http2.streamResetRate = UInt64(options.maxResetsPerSecond)

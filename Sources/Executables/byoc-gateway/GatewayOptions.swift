@@ -19,6 +19,7 @@ struct GatewayOptions {
     var maxResetsPerSecond = 33
     var maxControlFramesPerSecond = 1_000
     var prefaceTimeoutMs = 3_000
+    var clientIdleTimeoutMs = 300_000
     var maxReplicas = 16
     var resyncMs = 5_000
     var connectTimeoutMs = 1_000
@@ -85,6 +86,9 @@ struct GatewayOptions {
                                   ENHANCE_YOUR_CALM (default 1000; 0 = no limit)
       --preface-timeout-ms N      a client's HTTP/2 preface, through its SETTINGS frame, must
                                   arrive within this; else GOAWAY and close (default 3000)
+      --client-idle-timeout-ms N  a client HTTP/2 connection with no stream and no input for this
+                                  long gets GOAWAY, and is closed after as long again
+                                  (default 300000; 0 = never)
       --max-replicas N            ceiling for min/max replicas in the Admin API (default 16)
       --resync-ms N               reconciler's periodic resync (default 5000)
       --connect-timeout-ms N      connect timeout to model endpoints, until their HTTP/2 SETTINGS (default 1000)
@@ -133,7 +137,7 @@ struct GatewayOptions {
         var values: [String: String] = [:]
         let known = ["listen", "db", "runtime", "workers", "max-message-bytes", "state-dir", "routes", "grace-period-ms",
                      "max-concurrent-streams", "max-header-list-bytes", "max-resets-per-second",
-                     "max-control-frames-per-second", "preface-timeout-ms", "max-replicas", "resync-ms", "connect-timeout-ms", "idle-timeout-ms",
+                     "max-control-frames-per-second", "preface-timeout-ms", "client-idle-timeout-ms", "max-replicas", "resync-ms", "connect-timeout-ms", "idle-timeout-ms",
                      "http-header-timeout-ms", "http-idle-timeout-ms",
                      "tls-listen", "tls-cert", "tls-key",
                      "kube-api", "kube-token-file", "kube-ca-file", "namespace", "lease-name", "pod-name",
@@ -208,6 +212,7 @@ struct GatewayOptions {
         if let value = try int("max-resets-per-second") { options.maxResetsPerSecond = value }
         if let value = try int("max-control-frames-per-second", min: 0) { options.maxControlFramesPerSecond = value }
         if let value = try int("preface-timeout-ms") { options.prefaceTimeoutMs = value }
+        if let value = try int("client-idle-timeout-ms", min: 0) { options.clientIdleTimeoutMs = value }
         if let value = try int("max-replicas") { options.maxReplicas = value }
         if let value = try int("resync-ms") { options.resyncMs = value }
         if let value = try int("connect-timeout-ms") { options.connectTimeoutMs = value }

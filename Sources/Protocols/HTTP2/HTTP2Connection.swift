@@ -105,8 +105,10 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
     public var settings: HTTP2Settings { session.settings }
     /// True once GOAWAY was received or sent: no new streams.
     public var isGoingAway: Bool { session.isGoingAway }
-    /// Monotonic time of the last stream activity, for idle timeouts.
-    public var lastActive: UInt64 { session.lastActive }
+    /// Monotonic time of the last input or stream activity (or of the connection's start), for
+    /// idle timeouts.
+    public var lastActive: UInt64 { max(session.lastActive, openedAt) }
+    private let openedAt: UInt64
     /// Open streams.
     public var activeStreams: Int { session.activeStreams }
     /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS.
@@ -132,6 +134,7 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
         self.loop = loop
         self.delegate = delegate
         self.connecting = false
+        openedAt = loop.now
         session = try Self.makeSession(.server, settings, loop)
         super.init()
         session.driver = self
@@ -159,6 +162,7 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
         self.loop = loop
         self.delegate = delegate
         self.connecting = true
+        openedAt = loop.now
         Socket.setNoDelay(fd)
         do { session = try Self.makeSession(.client, settings, loop) } catch {
             channel.close()
