@@ -11,7 +11,6 @@ so one block can be reused on any connection whatever its HPACK state.
 """
 from __future__ import annotations
 
-import errno
 import json
 import random
 import select
@@ -19,6 +18,8 @@ import socket
 import struct
 import sys
 import time
+
+import hpack
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -433,7 +434,6 @@ def lying_length_prefixes(address: str, seconds: float, args: dict) -> dict:
 def _wait_status(conn: Conn, sid: int, timeout: float) -> str:
     """The grpc-status (as text) the gateway answers on `sid`, 'reset CODE', or 'hang'. Header
     blocks are decoded with hpack (the gateway's blocks use its dynamic table)."""
-    import hpack
     decoder = hpack.Decoder()
     decoder.max_allowed_table_size = 65536
     conn.frames = []
@@ -505,9 +505,17 @@ def idle_connections(address: str, seconds: float, args: dict) -> dict:
     return tally.fields
 
 
+def unknown_frame_flood(address: str, seconds: float, args: dict) -> dict:
+    """Frames of an unknown type (0xfa, empty), which HTTP/2 says to ignore: nghttp2 skips them
+    without a callback, so no budget sees them; each costs a frame header's parsing."""
+    tally = Tally()
+    flood(address, seconds, tally, lambda c: None, lambda c: frame(0xFA, 0, 0), batch=500)
+    return tally.fields
+
+
 ATTACKS = {f.__name__: f for f in [rapid_reset, continuation_flood, hpack_bomb, settings_flood, ping_flood,
                                    empty_data_flood, window_update_flood, window_overflow,
-                                   garbage_after_preface, lying_length_prefixes, idle_streams, idle_connections]}
+                                   garbage_after_preface, lying_length_prefixes, idle_streams, idle_connections, unknown_frame_flood]}
 
 
 if __name__ == "__main__":
