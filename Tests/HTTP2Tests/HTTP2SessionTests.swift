@@ -200,4 +200,19 @@ final class HTTP2SessionTests: XCTestCase {
         XCTAssertTrue(streams.allSatisfy(\.isClosed))
         XCTAssertEqual(pair.client.session.activeStreams, 0)
     }
+
+    /// nghttp2's fatal errors queue no GOAWAY; the session queues one so the peer hears why:
+    /// ENHANCE_YOUR_CALM for a CONTINUATION flood (CVE-2024-28182).
+    func testAContinuationFloodThrowsAndQueuesGoawayEnhanceYourCalm() throws {
+        let peer = try SessionPeer(role: .server, settings: HTTP2Settings())
+        var input = ClientPrefaceCheckTests.magic + ClientPrefaceCheckTests.settings
+        let field: [UInt8] = [0x00, 0x01, 0x78, 0x01, 0x79]  // literal "x: y", no indexing
+        input += [0, 0, UInt8(field.count), 1, 0, 0, 0, 0, 1] + field  // HEADERS, no END_HEADERS
+        for _ in 0..<20 { input += [0, 0, UInt8(field.count), 9, 0, 0, 0, 0, 1] + field }  // CONTINUATION
+        XCTAssertThrowsError(try input.withUnsafeBytes { try peer.session.receive($0) })
+        var out: [UInt8] = []
+        while let chunk = try peer.session.nextOutput() { out += chunk }
+        XCTAssertEqual(ClientPrefaceCheckTests.goawayCode(in: out), HTTP2ErrorCode.enhanceYourCalm.rawValue)
+        XCTAssertTrue(peer.session.isFinished)
+    }
 }

@@ -234,6 +234,48 @@ final class ProxyCallStateMachineTests: XCTestCase {
         XCTAssertFalse(machine.fail())
     }
 
+    // MARK: Awaiting the request
+
+    /// A model call routed before its message is whole opens no attempt until it is (issue 18:
+    /// idle streams held a model's workers); the bytes that came are held meanwhile.
+    func testAnAttemptWaitsForTheRequest() {
+        var machine = ProxyCallStateMachine()
+        machine.routed(awaitRequest: true)
+        XCTAssertEqual(machine.state, .awaitingRequest)
+        XCTAssertEqual(machine.requestBytes, .forward, "held until an attempt opens")
+        XCTAssertFalse(machine.mayStartAttempt)
+        XCTAssertTrue(machine.requestReady())
+        XCTAssertEqual(machine.state, .waitingForAttempt)
+        XCTAssertTrue(machine.mayStartAttempt)
+        XCTAssertFalse(machine.requestReady(), "only once")
+    }
+
+    func testARequestEndingWhileAwaitedStartsTheAttemptOrFailsInsideAMessage() {
+        var whole = ProxyCallStateMachine()
+        whole.routed(awaitRequest: true)
+        XCTAssertEqual(whole.requestEnded(atMessageBoundary: true), .startAttempt)
+        XCTAssertTrue(whole.mayStartAttempt)
+
+        var cut = ProxyCallStateMachine()
+        cut.routed(awaitRequest: true)
+        guard case .fail(let status) = cut.requestEnded(atMessageBoundary: false) else { return XCTFail("expected a failure") }
+        XCTAssertEqual(status.code, GRPCFramingError.truncated.status.code)
+        XCTAssertEqual(cut.state, .finished)
+    }
+
+    func testAnAwaitedCallEndsWithoutAnAttemptOnCancelOrDeadline() {
+        var cancelled = ProxyCallStateMachine()
+        cancelled.routed(awaitRequest: true)
+        XCTAssertEqual(cancelled.clientClosed(), .cleanUp)
+        XCTAssertFalse(cancelled.requestReady(), "a cancelled call starts nothing")
+
+        var late = ProxyCallStateMachine()
+        late.routed(awaitRequest: true)
+        XCTAssertEqual(late.deadlinePassed(elapsedMillis: 1000)?.code, .deadlineExceeded)
+        XCTAssertFalse(late.requestReady())
+        XCTAssertFalse(late.mayStartAttempt)
+    }
+
     // MARK: Request end
 
     func testRequestEnd() {

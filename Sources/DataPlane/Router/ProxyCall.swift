@@ -29,6 +29,10 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     static let maxScanBytes = 4096 + GRPCFraming.prefixLength
     static let streamInferPath = "/inference.GRPCInferenceService/ModelStreamInfer"
+    /// A routed call whose first message is not whole yet opens its attempt once this much of
+    /// the request arrived: the message is then really being sent, and holding more would cost
+    /// memory (and, past the stream's window, wait for ever).
+    static let maxHeldBeforeAttempt = 64 << 10
 
     /// The worker that owns this call (workers live as long as the process).
     unowned(unsafe) let worker: RouterWorker
@@ -49,8 +53,12 @@ final class ProxyCall: HTTP2StreamDelegate {
     private let readsFields: Bool
     /// The copy of this call sent to the model's shadow version (calls naming no version).
     private var shadow: ShadowAttempt?
+    /// The call named no version (it may be shadowed).
+    private var namedNoVersion = false
+    /// The call counts in its version's in-flight gauge (`countInFlight`).
+    private var countedInFlight = false
     /// The resolved model version, once routed (the call counts in its in-flight gauge from
-    /// then until `cleanUp`).
+    /// `countInFlight` until `cleanUp`).
     private var resolved: ResolvedRoute?
     /// The concrete version serving the call ("" until routed).
     var version: String { resolved?.version ?? "" }
@@ -63,9 +71,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     private var deadlineTimer: UInt64?
     /// Held in the worker's hold queue for its version (routed, no endpoint ready yet).
     private var holding = false
-    /// The call named no version, so the model's shadow may get a copy.
-    private var copiesToShadow = false
-    /// `begin` ran (the shadow was decided, attempts started).
+    /// `startAttempts` ran (the shadow was decided, attempts started).
     private var begun = false
     /// Request bytes earlier attempts sent, kept while the call is held after they failed.
     private var heldReplay: ReplayChunks?
@@ -169,6 +175,8 @@ final class ProxyCall: HTTP2StreamDelegate {
             scanCollected(final: true)
         case .endAttemptRequest:
             finishRequestUpstream(attempt)
+        case .startAttempt:
+            startAttempts()
         case .fail(let status):
             performFail(status)
         case .none:
@@ -249,6 +257,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             return
         }
         self.model = model
+        namedNoVersion = version.isEmpty
         if let grant, let denied = AuthTable.check(grant, model: model) {
             // Before resolving, so a token cannot probe which models exist.
             self.model = ""
@@ -262,31 +271,51 @@ final class ProxyCall: HTTP2StreamDelegate {
             fail(GRPCStatus(.notFound, "model \"\(model)\" has no version \"\(version)\""))
         case .found(let route):
             resolved = route
-            route.stats.callStarted(receivedAt: head.receivedAt)
             if route.wakeable, grant != nil { route.stats.lastAuthorization = head.metadata("authorization") }
-            machine.routed()
+            let hasEndpoints = !route.endpoints.isEmpty
+            // A model call (one request message) waits for its message before it reaches a model;
+            // a held call (no endpoint yet) goes on as soon as it is released.
+            machine.routed(awaitRequest: hasEndpoints && readsFields && !requestIsReady)
             downstream.scanBytes = []
             if readsFields && head.path == Self.streamInferPath {
                 streamGuard = StreamInferGuard(model: model, namedVersion: version, servedVersion: route.version,
                                                routedByHeader: head.headers[literal: "byoc-model"] != nil,
                                                maxScanBytes: Self.maxScanBytes)
             }
-            copiesToShadow = version.isEmpty
-            guard !route.endpoints.isEmpty else {
+            guard hasEndpoints else {
                 // No ready endpoint: held while the version wakes (one that scales to zero),
                 // else answered now.
+                countInFlight()
                 if let status = worker.hold(self, model: model, route: route) { fail(status) } else { holding = true }
                 return
             }
-            begin()
+            if machine.state == .waitingForAttempt { startAttempts() }
         }
     }
 
-    /// The routed call starts: its shadow copy (when it named no version), then its first attempt.
-    private func begin() {
+    /// Counts the call in its version's in-flight gauge and last-called time, once: when it goes
+    /// to a model (or is held, or fails for want of an endpoint), not while it waits for its
+    /// message, so idle streams neither look like demand to the autoscaler nor like calls.
+    private func countInFlight() {
+        guard !countedInFlight, let stats else { return }
+        countedInFlight = true
+        stats.callStarted(receivedAt: head.receivedAt)
+    }
+
+    /// True when the request may go to a model: its first message is whole, it ended, or
+    /// `maxHeldBeforeAttempt` of it arrived.
+    private var requestIsReady: Bool {
+        downstream.ended || downstream.tracker.messagesFinished > 0 || downstream.held.count >= Self.maxHeldBeforeAttempt
+    }
+
+    /// Opens the shadow copy (calls naming no version, when the model has a shadow) and the
+    /// first attempt.
+    private func startAttempts() {
+        guard let route = resolved else { return }
         begun = true
-        if copiesToShadow, let shadowRoute = worker.shadowRoute(model: model, primary: version,
-                                                                 splitKey: head.headers[literal: "byoc-split-key"]) {
+        countInFlight()
+        if namedNoVersion, let shadowRoute = worker.shadowRoute(model: model, primary: route.version,
+                                                splitKey: head.headers[literal: "byoc-split-key"]) {
             // The copy starts as the primary does, with the same headers and deadline.
             shadow = ShadowAttempt.open(worker: worker, route: shadowRoute, head: head, dropAuthorization: grant != nil)
         }
@@ -302,7 +331,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         guard !machine.isFinished else { return }
         resolved = route
         guard begun else {
-            begin()
+            startAttempts()
             return
         }
         let replay = heldReplay
@@ -389,6 +418,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func forward(_ data: UnsafeRawBufferPointer) {
         guard let attempt else {
             downstream.held.append(data)
+            if machine.state == .awaitingRequest, requestIsReady, machine.requestReady() { startAttempts() }
             return
         }
         if streamGuard != nil {
@@ -599,7 +629,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// Releases what the finished call holds: its place in the in-flight gauge, the deadline
     /// timer and the bytes held for an attempt.
     private func cleanUp() {
-        stats?.inFlight -= 1
+        if countedInFlight { stats?.inFlight -= 1 }
         if holding, let stats {
             holding = false
             worker.unhold(self, model: model, version: version, stats: stats)

@@ -26,6 +26,11 @@ struct ProxyCallStateMachine {
     enum State: Equatable {
         /// Reading model and version from the request.
         case routing
+        /// Routed; no attempt opens until the first request message is whole (or the request
+        /// ended, or enough of it arrived): a caller that sent headers and nothing else must
+        /// not hold one of the model's workers (issue 18: idle streams starved a model whose
+        /// server runs a handler per call from the moment its headers arrive).
+        case awaitingRequest
         /// Routed, with no attempt open: the client's bytes wait for one.
         case waitingForAttempt
         /// An attempt is open and its response got this far.
@@ -61,6 +66,8 @@ struct ProxyCallStateMachine {
         case scanLast
         /// End the open attempt's request (a later attempt ends its own once opened).
         case endAttemptRequest
+        /// The request is whole: open the attempt that waited for it.
+        case startAttempt
         /// End the call with this status (the request stopped inside a message).
         case fail(GRPCStatus)
         case none
@@ -114,14 +121,23 @@ struct ProxyCallStateMachine {
         switch state {
         case .routing: return .scan
         case .finished: return .discard
-        case .waitingForAttempt, .proxying, .answered: return .forward
+        case .awaitingRequest, .waitingForAttempt, .proxying, .answered: return .forward
         }
     }
 
-    /// The route is known: the call needs an attempt.
-    mutating func routed() {
+    /// The route is known: the call needs an attempt, at once or (`awaitRequest`) once the
+    /// request is ready for one (`requestReady`).
+    mutating func routed(awaitRequest: Bool = false) {
         guard case .routing = state else { return }
+        state = awaitRequest ? .awaitingRequest : .waitingForAttempt
+    }
+
+    /// The first request message is whole, or enough of it arrived: true when the call waited
+    /// for this and must now start its attempt.
+    mutating func requestReady() -> Bool {
+        guard case .awaitingRequest = state else { return false }
         state = .waitingForAttempt
+        return true
     }
 
     /// True when the call waits for an attempt and may start another.
@@ -157,6 +173,13 @@ struct ProxyCallStateMachine {
             return .scanLast
         case .finished:
             return .none
+        case .awaitingRequest:
+            guard atMessageBoundary else {
+                state = .finished
+                return .fail(GRPCFramingError.truncated.status)
+            }
+            state = .waitingForAttempt
+            return .startAttempt
         case .waitingForAttempt, .proxying, .answered:
             guard atMessageBoundary else {
                 state = .finished
@@ -263,7 +286,7 @@ struct ProxyCallStateMachine {
         case .proxying:
             state = .finished
             return .cancelAttempt
-        case .routing, .waitingForAttempt, .answered:
+        case .routing, .awaitingRequest, .waitingForAttempt, .answered:
             state = .finished
             return .cleanUp
         }

@@ -77,6 +77,8 @@ final class Gateway: @unchecked Sendable {
         routerConfig.shadowMaxInFlight = options.shadowMaxInFlight
         routerConfig.pool.connectTimeoutNanos = UInt64(options.connectTimeoutMs) * 1_000_000
         routerConfig.pool.idleTimeoutNanos = UInt64(options.idleTimeoutMs) * 1_000_000
+        // A header list a client may send can be forwarded, and a model may answer with as much.
+        routerConfig.pool.http2.maxHeaderListSize = UInt32(options.maxHeaderListBytes)
         if let auth, auth.required { routerConfig.auth = auth.initialTable }
         try startTelemetry()
         routerConfig.telemetry = telemetry
@@ -88,7 +90,12 @@ final class Gateway: @unchecked Sendable {
 
         var config = GRPCServerConfig(host: options.listenHost, port: options.listenPort, workers: options.workers)
         config.gracePeriodNanos = UInt64(options.gracePeriodMs) * 1_000_000
+        config.idleTimeoutNanos = UInt64(options.clientIdleTimeoutMs) * 1_000_000
         config.http2.maxConcurrentStreams = UInt32(options.maxConcurrentStreams)
+        config.http2.maxHeaderListSize = UInt32(options.maxHeaderListBytes)
+        config.http2.streamResetRate = UInt64(options.maxResetsPerSecond)
+        config.http2.maxControlFramesPerSecond = options.maxControlFramesPerSecond
+        config.http2.peerSettingsTimeoutNanos = UInt64(options.prefaceTimeoutMs) * 1_000_000
         server = GRPCServer(config: config)
         let console = makeConsole(admin: admin, adminStreams: adminStreams)
         self.console = console

@@ -13,6 +13,13 @@ struct GatewayOptions {
     var routes: String?
     var gracePeriodMs = 10_000
     var maxConcurrentStreams = 256
+    /// Per client connection (HTTP/2): header list size, stream resets and frames that move
+    /// nothing per second, and how long the connection preface may take.
+    var maxHeaderListBytes = 16_384
+    var maxResetsPerSecond = 33
+    var maxControlFramesPerSecond = 1_000
+    var prefaceTimeoutMs = 3_000
+    var clientIdleTimeoutMs = 300_000
     var maxReplicas = 16
     var resyncMs = 5_000
     var connectTimeoutMs = 1_000
@@ -82,6 +89,22 @@ struct GatewayOptions {
       --routes FILE               static routes JSON instead of the registry (pure router)
       --grace-period-ms N         how long in-flight calls may finish on SIGTERM (default 10000)
       --max-concurrent-streams N  SETTINGS_MAX_CONCURRENT_STREAMS per client connection (default 256)
+      --max-header-list-bytes N   SETTINGS_MAX_HEADER_LIST_SIZE per client connection, enforced:
+                                  a longer header list resets its stream; the same on the
+                                  connections to models (default 16384)
+      --max-resets-per-second N   streams a client connection may reset per second after a burst
+                                  of 1000; over it: GOAWAY (rapid reset; default 33)
+      --max-control-frames-per-second N
+                                  PING, SETTINGS, PRIORITY, WINDOW_UPDATE and empty DATA frames a
+                                  client connection may send per second (burst the same; each
+                                  HEADERS or DATA frame with bytes, either way, allows 10
+                                  more); over it: GOAWAY
+                                  ENHANCE_YOUR_CALM (default 1000; 0 = no limit)
+      --preface-timeout-ms N      a client's HTTP/2 preface, through its SETTINGS frame, must
+                                  arrive within this; else GOAWAY and close (default 3000)
+      --client-idle-timeout-ms N  a client HTTP/2 connection with no stream and no input for this
+                                  long gets GOAWAY, and is closed after as long again
+                                  (default 300000; 0 = never)
       --max-replicas N            ceiling for min/max replicas in the Admin API (default 16)
       --resync-ms N               reconciler's periodic resync (default 5000)
       --connect-timeout-ms N      connect timeout to model endpoints, until their HTTP/2 SETTINGS (default 1000)
@@ -145,8 +168,9 @@ struct GatewayOptions {
     static func parse(_ arguments: [String], environment: [String: String]) throws -> GatewayOptions {
         var values: [String: String] = [:]
         let known = ["listen", "db", "runtime", "workers", "max-message-bytes", "state-dir", "routes", "grace-period-ms",
-                     "max-concurrent-streams", "max-replicas", "resync-ms", "connect-timeout-ms", "idle-timeout-ms",
-                     "shadow-max-in-flight",
+                     "max-concurrent-streams", "max-header-list-bytes", "max-resets-per-second",
+                     "max-control-frames-per-second", "preface-timeout-ms", "client-idle-timeout-ms",
+                     "max-replicas", "resync-ms", "connect-timeout-ms", "idle-timeout-ms", "shadow-max-in-flight",
                      "http-header-timeout-ms", "http-idle-timeout-ms", "stats-interval-ms",
                      "tls-listen", "tls-cert", "tls-key",
                      "kube-api", "kube-token-file", "kube-ca-file", "namespace", "lease-name", "pod-name",
@@ -215,6 +239,14 @@ struct GatewayOptions {
         options.routes = values["routes"]
         if let value = try int("grace-period-ms", min: 0) { options.gracePeriodMs = value }
         if let value = try int("max-concurrent-streams") { options.maxConcurrentStreams = value }
+        if let value = try int("max-header-list-bytes", min: 1024) {
+            guard value <= Int(UInt32.max) else { throw UsageError(message: "--max-header-list-bytes must be at most \(UInt32.max)") }
+            options.maxHeaderListBytes = value
+        }
+        if let value = try int("max-resets-per-second") { options.maxResetsPerSecond = value }
+        if let value = try int("max-control-frames-per-second", min: 0) { options.maxControlFramesPerSecond = value }
+        if let value = try int("preface-timeout-ms") { options.prefaceTimeoutMs = value }
+        if let value = try int("client-idle-timeout-ms", min: 0) { options.clientIdleTimeoutMs = value }
         if let value = try int("max-replicas") { options.maxReplicas = value }
         if let value = try int("resync-ms") { options.resyncMs = value }
         if let value = try int("connect-timeout-ms") { options.connectTimeoutMs = value }

@@ -127,6 +127,9 @@ public struct GRPCFrameTracker {
     /// True when the stream is between messages (may end here).
     public var atMessageBoundary: Bool { boundaries.atMessageBoundary }
 
+    /// Messages seen whole.
+    public var messagesFinished: Int { boundaries.atMessageBoundary ? messagesStarted : messagesStarted - 1 }
+
     /// Advances over `bytes`, checking every prefix.
     public mutating func advance(over bytes: UnsafeRawBufferPointer) throws(GRPCFramingError) {
         let limit = maxMessageBytes

@@ -47,6 +47,10 @@ extension HTTP2Session {
             guard let frame else { return 0 }
             return withOwner(userData) { $0.frameSent(frame) }
         }
+        nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks) { _, frame, _, userData in
+            guard let frame else { return 0 }
+            return withOwner(userData) { $0.frameNotSent(frame) }
+        }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
             withOwner(userData) { $0.streamClosed(streamID: streamID, errorCode: errorCode) }
         }

@@ -92,6 +92,8 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
     private var connecting: Bool
     private var inSession = 0
     private var closeAfterSessionCall: HTTP2ConnectionError??
+    /// Server side: the timer that ends a connection whose client SETTINGS never came.
+    private var peerSettingsTimer: UInt64?
 
     /// True once closed; no further calls have effect.
     public private(set) var isClosed = false
@@ -106,8 +108,10 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
     public var settings: HTTP2Settings { session.settings }
     /// True once GOAWAY was received or sent: no new streams.
     public var isGoingAway: Bool { session.isGoingAway }
-    /// Monotonic time of the last stream activity, for idle timeouts.
-    public var lastActive: UInt64 { session.lastActive }
+    /// Monotonic time of the last input or stream activity (or of the connection's start), for
+    /// idle timeouts.
+    public var lastActive: UInt64 { max(session.lastActive, openedAt) }
+    private let openedAt: UInt64
     /// Open streams.
     public var activeStreams: Int { session.activeStreams }
     /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS.
@@ -133,6 +137,7 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
         self.loop = loop
         self.delegate = delegate
         self.connecting = false
+        openedAt = loop.now
         session = try Self.makeSession(.server, settings, loop)
         super.init()
         session.driver = self
@@ -140,6 +145,11 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
         registration = try loop.register(fd: fd, events: IOEvents.readable, handler: self)
         watched = IOEvents.readable
         loop.markDirty(self)
+        if settings.peerSettingsTimeoutNanos > 0 {
+            peerSettingsTimer = loop.schedule(afterNanos: settings.peerSettingsTimeoutNanos) { [weak self] in
+                self?.peerSettingsTimedOut()
+            }
+        }
     }
 
     /// Starts a client connection to `address`; streams may be opened before it connects.
@@ -155,6 +165,7 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
         self.loop = loop
         self.delegate = delegate
         self.connecting = true
+        openedAt = loop.now
         Socket.setNoDelay(fd)
         do { session = try Self.makeSession(.client, settings, loop) } catch {
             channel.close()
@@ -207,7 +218,21 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
     }
 
     public override func sessionDidReceivePeerSettings(_ session: HTTP2Session) {
+        if let peerSettingsTimer {
+            loop.cancelTimer(peerSettingsTimer)
+            self.peerSettingsTimer = nil
+        }
         delegate?.connectionDidReceivePeerSettings(self)
+    }
+
+    /// The client's SETTINGS did not come in time: GOAWAY, then close whether or not it left.
+    private func peerSettingsTimedOut() {
+        peerSettingsTimer = nil
+        guard !isClosed, !session.receivedPeerSettings else { return }
+        session.terminate(errorCode: .protocolError)
+        flush()
+        let millis = settings.peerSettingsTimeoutNanos / 1_000_000
+        close(error: HTTP2ConnectionError(.timedOut, "no HTTP/2 SETTINGS from \(peer) within \(millis) ms"))
     }
 
     public override func session(_ session: HTTP2Session, didReceiveGoaway lastStreamID: Int32, errorCode: HTTP2ErrorCode) {
@@ -235,6 +260,10 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
         }
         isClosed = true
         lastError = error
+        if let peerSettingsTimer {
+            loop.cancelTimer(peerSettingsTimer)
+            self.peerSettingsTimer = nil
+        }
         session.close()
         if let registration { loop.unregister(registration) }
         registration = nil

@@ -69,7 +69,17 @@ public final class HTTP2Session {
     /// The streams `notifyDrained` is telling about (empty between calls; its storage is reused).
     private var notifying: [HTTP2Stream] = []
     /// A SETTINGS frame came from the peer (its connection preface).
-    private var receivedPeerSettings = false
+    public private(set) var receivedPeerSettings = false
+    /// Server side: the client's preface, checked as it arrives until its first frame header
+    /// is in (nil from then on).
+    private var prefaceCheck: ClientPrefaceCheck?
+    /// The session was terminated for input it refused: later input is not looked at.
+    private var refusingInput = false
+    /// Server side: what the client may still send of frames that move nothing (nil: no limit).
+    private var controlFrames: ControlFrameBudget?
+    /// Why the session refused the peer's input, when the session itself decided (nghttp2's
+    /// own errors say why in their code).
+    private var refusal: String?
     /// Open streams, as a list through the streams themselves (the session holds the first,
     /// each stream the next): opening and closing a stream costs no hashing.
     private var firstStream: HTTP2Stream?
@@ -110,6 +120,12 @@ public final class HTTP2Session {
         self.role = role
         self.settings = settings
         self.headerScratch = headerScratch
+        if role == .server {
+            prefaceCheck = ClientPrefaceCheck(maxFrameSize: settings.maxFrameSize)
+            if settings.maxControlFramesPerSecond > 0 {
+                controlFrames = ControlFrameBudget(perSecond: settings.maxControlFramesPerSecond)
+            }
+        }
         var option: OpaquePointer?
         nghttp2_option_new(&option)
         defer { nghttp2_option_del(option) }
@@ -117,7 +133,8 @@ public final class HTTP2Session {
         nghttp2_option_set_peer_max_concurrent_streams(option, settings.assumedPeerMaxConcurrentStreams)
         nghttp2_option_set_stream_reset_rate_limit(option, settings.streamResetBurst, settings.streamResetRate)
         nghttp2_option_set_max_continuations(option, settings.maxContinuations)
-        nghttp2_option_set_max_send_header_block_length(option, 64 * 1024)
+        // What we send may be what we accepted (a proxied header list): room for that, twice.
+        nghttp2_option_set_max_send_header_block_length(option, max(64 << 10, 2 * Int(settings.maxHeaderListSize)))
         // No RFC 7540 priority tree: every call is as important as any other, and keeping closed
         // streams around for the tree only costs memory and map work (SETTINGS below says so).
         nghttp2_option_set_no_closed_streams(option, 1)
@@ -152,14 +169,53 @@ public final class HTTP2Session {
 
     // MARK: Bytes in and out
 
-    /// Feeds bytes the peer sent. Throws when nghttp2 rejects them (it has then queued a GOAWAY
-    /// for most protocol errors: send what `nextOutput` still gives, then close).
+    /// Feeds bytes the peer sent. Throws when nghttp2 rejects them; a GOAWAY saying why is then
+    /// queued (send what `nextOutput` still gives, then close). A client preface that cannot
+    /// become valid ends the session the same way without throwing: GOAWAY PROTOCOL_ERROR.
     @inline(__always)
     public func receive(_ bytes: UnsafeRawBufferPointer) throws(HTTP2SessionError) {
-        guard bytes.count > 0 else { return }
+        guard bytes.count > 0, !refusingInput else { return }
         lastActive = now
+        if prefaceCheck != nil {
+            switch prefaceCheck!.scan(bytes) {
+            case .undecided: break
+            case .passed: prefaceCheck = nil
+            case .invalid(let offset):
+                prefaceCheck = nil
+                // nghttp2 still checks the magic before the refused byte.
+                try feed(UnsafeRawBufferPointer(rebasing: bytes[..<offset]))
+                terminate(errorCode: .protocolError)
+                return
+            }
+        }
+        try feed(bytes)
+    }
+
+    @inline(__always)
+    private func feed(_ bytes: UnsafeRawBufferPointer) throws(HTTP2SessionError) {
+        guard bytes.count > 0 else { return }
         let rc = nghttp2_session_mem_recv(session, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count)
-        if rc < 0 { throw HTTP2SessionError(rc) }
+        if rc < 0 {
+            // nghttp2 queues no GOAWAY for its fatal errors (a flood of frames owing an answer,
+            // too many CONTINUATION frames, a bad client magic): queue one, so the peer hears
+            // why instead of seeing the connection drop.
+            let code: HTTP2ErrorCode = rc == Int(NGHTTP2_ERR_FLOODED.rawValue) || rc == Int(NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue)
+                ? .enhanceYourCalm : .protocolError
+            terminate(errorCode: code)
+            var error = HTTP2SessionError(rc)
+            if let refusal { error.message = refusal }
+            throw error
+        }
+    }
+
+    /// Ends the session at once with GOAWAY `errorCode` (last stream: the last one processed);
+    /// the session finishes once it is sent. Input from here on is ignored.
+    public func terminate(errorCode: HTTP2ErrorCode) {
+        guard !isClosed else { return }
+        refusingInput = true
+        isGoingAway = true
+        nghttp2_session_terminate_session(session, errorCode.rawValue)
+        hasOutput()
     }
 
     /// The next serialized frames to send, nil when there are none. The bytes are nghttp2's
@@ -371,6 +427,17 @@ public final class HTTP2Session {
         let flags = UInt32(byoc_frame_flags(frame))
         let streamID = byoc_frame_stream_id(frame)
         let endStream = flags & UInt32(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        if controlFrames != nil {
+            if Self.movesNothing(frame, type: type, endStream: endStream) {
+                if !controlFrames!.take(now: now) {
+                    refusal = "more than \(settings.maxControlFramesPerSecond) frames a second that move no stream (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA)"
+                    terminate(errorCode: .enhanceYourCalm)
+                    return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+                }
+            } else if type == Int32(NGHTTP2_HEADERS.rawValue) || type == Int32(NGHTTP2_DATA.rawValue) {
+                controlFrames!.credit()
+            }
+        }
         switch type {
         case Int32(NGHTTP2_HEADERS.rawValue):
             headerBlockStream = nil
@@ -412,11 +479,37 @@ public final class HTTP2Session {
         return 0
     }
 
+    /// Whether a received frame moves no stream forward (`ControlFrameBudget`).
+    @inline(__always)
+    private static func movesNothing(_ frame: UnsafePointer<nghttp2_frame>, type: Int32, endStream: Bool) -> Bool {
+        switch type {
+        case Int32(NGHTTP2_DATA.rawValue): return !endStream && byoc_frame_data_length(frame) == 0
+        case Int32(NGHTTP2_PING.rawValue), Int32(NGHTTP2_SETTINGS.rawValue), Int32(NGHTTP2_PRIORITY.rawValue),
+             Int32(NGHTTP2_WINDOW_UPDATE.rawValue): return true
+        default: return false
+        }
+    }
+
     func frameSent(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
         let flags = UInt32(byoc_frame_flags(frame))
+        if controlFrames != nil, byoc_frame_type(frame) == UInt8(NGHTTP2_DATA.rawValue) { controlFrames!.credit() }
         guard flags & UInt32(NGHTTP2_FLAG_END_STREAM.rawValue) != 0,
               let stream = stream(byoc_frame_stream_id(frame)), stream.state.endStreamSent() else { return 0 }
         nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, HTTP2ErrorCode.noError.rawValue)
+        return 0
+    }
+
+    /// nghttp2 could not send a frame. For a header block that is too large, nghttp2 closes a
+    /// request stream itself (as REFUSED_STREAM) but leaves a response or trailers stream open
+    /// with nothing on the wire, and the peer would wait for ever: reset it. Either way the
+    /// stream closes as INTERNAL_ERROR (the same headers would fail anywhere: no retry).
+    func frameNotSent(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
+        guard byoc_frame_type(frame) == UInt8(NGHTTP2_HEADERS.rawValue),
+              let stream = stream(byoc_frame_stream_id(frame)) else { return 0 }
+        stream.headerBlockNotSent = true
+        if byoc_frame_headers_cat(frame) != NGHTTP2_HCAT_REQUEST {
+            nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, HTTP2ErrorCode.internalError.rawValue)
+        }
         return 0
     }
 
@@ -447,7 +540,8 @@ public final class HTTP2Session {
         lastActive = now
         let delegate = stream.delegate
         stream.delegate = nil
-        delegate?.streamClosed(stream, reason: errorCode == 0 ? .finished : .reset(HTTP2ErrorCode(errorCode)))
+        let code = stream.headerBlockNotSent ? HTTP2ErrorCode.internalError.rawValue : errorCode
+        delegate?.streamClosed(stream, reason: code == 0 ? .finished : .reset(HTTP2ErrorCode(code)))
         withDriver { $0.sessionCapacityChanged(self) }
         return 0
     }

@@ -92,6 +92,9 @@ public final class HTTP2Stream {
     var receivedHeaderBytes = 0
     /// Client side: a response header block arrived, so a later block is trailers.
     var sawResponseHeaders = false
+    /// nghttp2 could not send one of this stream's header blocks (over the send limit): the
+    /// stream closes as INTERNAL_ERROR.
+    var headerBlockNotSent = false
 
     var outbound = ByteQueue()
     var outboundTrailers: HeaderBlock?

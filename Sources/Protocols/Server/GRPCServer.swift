@@ -24,6 +24,10 @@ public struct GRPCServerConfig: Sendable {
     public var http2 = HTTP2Settings()
     /// How long in-flight calls may run after shutdown begins.
     public var gracePeriodNanos: UInt64 = 10_000_000_000
+    /// A client connection with no open stream and no input for this long gets GOAWAY (NO_ERROR:
+    /// a client reconnects for its next call), and is closed if still there as long again
+    /// (a client that never reads). 0: never.
+    public var idleTimeoutNanos: UInt64 = 300_000_000_000
 
     public init(host: String, port: Int, workers: Int) {
         self.host = host
@@ -100,6 +104,7 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
     var listener: Listener?
     public internal(set) var dispatcher: GRPCCallDispatcher!
     private var connections: [ObjectIdentifier: HTTP2Connection] = [:]
+    private var idleSweep: UInt64?
     private var shuttingDown = false
     /// `stopLoop` ran (the dispatcher was told, the loop asked to stop).
     private var stopped = false
@@ -178,6 +183,7 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
             let connection = try HTTP2Connection(accepted: channel, peer: "client", loop: loop,
                                                  settings: config.http2, delegate: self)
             connections[ObjectIdentifier(connection)] = connection
+            scheduleIdleSweep()
         } catch {
             channel.close()
         }
@@ -193,6 +199,30 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
         if shuttingDown && connections.isEmpty { stopLoop() }
     }
 
+    /// Sweeps idle client connections every quarter of the idle timeout while there are any.
+    private func scheduleIdleSweep() {
+        guard config.idleTimeoutNanos > 0, idleSweep == nil, !shuttingDown else { return }
+        idleSweep = loop.schedule(afterNanos: max(config.idleTimeoutNanos / 4, 10_000_000)) { [unowned self] in
+            self.idleSweep = nil
+            self.sweepIdleConnections()
+            if !self.connections.isEmpty { self.scheduleIdleSweep() }
+        }
+    }
+
+    private func sweepIdleConnections() {
+        let now = loop.now
+        let timeout = config.idleTimeoutNanos
+        for connection in Array(connections.values) where connection.activeStreams == 0 {
+            let idle = now &- connection.lastActive
+            if connection.isGoingAway {
+                // The GOAWAY did not end it (a client that does not read): close.
+                if idle > 2 * timeout { connection.close(error: HTTP2ConnectionError(.timedOut, "idle client connection")) }
+            } else if idle > timeout {
+                connection.shutdownGracefully()
+            }
+        }
+    }
+
     /// Lets the dispatcher release what it holds, then stops the loop (once).
     private func stopLoop() {
         guard !stopped else { return }
@@ -204,6 +234,8 @@ public final class GRPCServerWorker: HTTP2ConnectionDelegate {
     func beginShutdown() {
         guard !shuttingDown else { return }
         shuttingDown = true
+        if let idleSweep { loop.cancelTimer(idleSweep) }
+        idleSweep = nil
         listener?.close()
         dispatcher.beginShutdown()
         http1?.beginShutdown()

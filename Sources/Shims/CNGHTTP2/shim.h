@@ -33,6 +33,8 @@ static inline uint8_t byoc_frame_type(const nghttp2_frame *f) { return f->hd.typ
 static inline uint8_t byoc_frame_flags(const nghttp2_frame *f) { return f->hd.flags; }
 /// Stream id of a frame.
 static inline int32_t byoc_frame_stream_id(const nghttp2_frame *f) { return f->hd.stream_id; }
+/// Data bytes of a DATA frame (its length without padding).
+static inline size_t byoc_frame_data_length(const nghttp2_frame *f) { return f->hd.length - f->data.padlen; }
 /// Category of a HEADERS frame.
 static inline nghttp2_headers_category byoc_frame_headers_cat(const nghttp2_frame *f) { return f->headers.cat; }
 /// Error code of a RST_STREAM frame.
