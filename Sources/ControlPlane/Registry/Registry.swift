@@ -634,7 +634,8 @@ public actor Registry {
         return "\(what), replicas \(spec.minReplicas)-\(spec.maxReplicas)\(autoscaling)"
     }
 
-    private static func wrap(_ error: Error) -> Error {
+    /// A failure of the database as a `RegistryError` (RegistryErrors pass unchanged).
+    static func wrap(_ error: Error) -> Error {
         if error is RegistryError { return error }
         if let sqlite = error as? SQLiteError {
             switch sqlite.code & 0xff {
