@@ -25,6 +25,15 @@ final class FastRandomTests: XCTestCase {
         XCTAssertGreaterThan(Set((0..<100).map { _ in zero.next(below: 1_000) }).count, 50)
     }
 
+    /// Span and trace ids (`WorkerTelemetry`) come from `nextNonZero`.
+    func testNonZeroValuesDoNotRepeatSoon() {
+        var ids = FastRandom(seed: 42)
+        var seen = Set<UInt64>()
+        for _ in 0..<10_000 { seen.insert(ids.nextNonZero()) }
+        XCTAssertEqual(seen.count, 10_000)
+        XCTAssertFalse(seen.contains(0))
+    }
+
     func testRoughlyUniform() {
         var random = FastRandom(seed: 0xDEAD_BEEF)
         var buckets = [Int](repeating: 0, count: 10)

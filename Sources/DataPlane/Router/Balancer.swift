@@ -7,13 +7,25 @@ public struct FastRandom {
         state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed
     }
 
-    /// A value in `0..<bound` (bound > 0).
-    public mutating func next(below bound: Int) -> Int {
+    /// The next 64-bit value.
+    public mutating func next() -> UInt64 {
         state ^= state >> 12
         state ^= state << 25
         state ^= state >> 27
-        let value = state &* 0x2545_F491_4F6C_DD1D
-        return Int(value % UInt64(bound))
+        return state &* 0x2545_F491_4F6C_DD1D
+    }
+
+    /// A value in `0..<bound` (bound > 0).
+    public mutating func next(below bound: Int) -> Int {
+        Int(next() % UInt64(bound))
+    }
+
+    /// A non-zero 64-bit value (span and trace ids: unique, not unpredictable).
+    public mutating func nextNonZero() -> UInt64 {
+        while true {
+            let value = next()
+            if value != 0 { return value }
+        }
     }
 }
 

@@ -496,9 +496,10 @@ final class ProxyCall: HTTP2StreamDelegate {
             if streamGuard != nil { flushStreamAnswers() }
         case .trailers:
             if streamGuard != nil { flushStreamAnswers() }
-            if attemptSpan != nil { attemptSpan!.status = headers[literal: "grpc-status"].flatMap { Int($0) } }
+            let status = headers[literal: "grpc-status"].flatMap { Int($0) }
+            if attemptSpan != nil { attemptSpan!.status = status }
             guard machine.responseTrailers() else { return }
-            recordStatus(headers[literal: "grpc-status"].flatMap { Int($0) })
+            recordStatus(status)
             client.finish(trailers: ProxyHeaders.downstream(headers))
         case .request:
             break

@@ -39,7 +39,8 @@ final class WorkerTelemetry {
     private let spanEncoding: OTLPExporter.Encoding
     /// New traces are sampled when a random 32-bit value is below this.
     private let sampleThreshold: UInt64
-    private var ids: SpanIDGenerator
+    /// Span and trace ids (the same generator as the balancer's, seeded apart).
+    private var ids: FastRandom
     private let lines = RecordBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
     private var lineCount = 0
     private let spanBytes = RecordBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
@@ -62,7 +63,7 @@ final class WorkerTelemetry {
         spans = config.spans
         spanEncoding = config.spanEncoding
         sampleThreshold = UInt64((min(max(config.sampleRatio, 0), 1) * 4_294_967_296).rounded())
-        ids = SpanIDGenerator(seed: seed)
+        ids = FastRandom(seed: seed)
         wallOffset = Telemetry.unixNanos() &- monotonicNanos()
     }
 
@@ -84,19 +85,19 @@ final class WorkerTelemetry {
     }
 
     /// A fresh span id.
-    func nextSpanID() -> UInt64 { ids.next() }
+    func nextSpanID() -> UInt64 { ids.nextNonZero() }
 
     /// The call's trace from its headers: a valid `traceparent` is kept (its sampled flag
     /// decides), anything else starts a new trace sampled by the ratio.
     func startTrace(_ headers: HeaderBlock) -> CallTrace {
         let state = headers[literal: "tracestate"] ?? ""
         if let value = headers[literal: "traceparent"], let caller = TraceContext(traceparent: value) {
-            return CallTrace(context: caller, parentSpanID: caller.spanID, serverSpanID: ids.next(), traceState: state)
+            return CallTrace(context: caller, parentSpanID: caller.spanID, serverSpanID: ids.nextNonZero(), traceState: state)
         }
-        let sampled = ids.next() >> 32 < sampleThreshold
-        let context = TraceContext(traceHigh: ids.next(), traceLow: ids.next(), spanID: 0, sampled: sampled)
+        let sampled = ids.nextNonZero() >> 32 < sampleThreshold
+        let context = TraceContext(traceHigh: ids.nextNonZero(), traceLow: ids.nextNonZero(), spanID: 0, sampled: sampled)
         // A traceparent that did not parse starts a new trace, and its tracestate goes with it.
-        return CallTrace(context: context, parentSpanID: 0, serverSpanID: ids.next(), traceState: "")
+        return CallTrace(context: context, parentSpanID: 0, serverSpanID: ids.nextNonZero(), traceState: "")
     }
 
     /// The caller's trace id, for the access log when the gateway does not trace ("": none).

@@ -90,24 +90,3 @@ public struct TraceContext: Equatable, Sendable {
         return value
     }
 }
-
-/// Random span and trace ids (xorshift64*, one generator per worker: ids must be unique, not
-/// unpredictable).
-public struct SpanIDGenerator {
-    private var state: UInt64
-
-    public init(seed: UInt64) {
-        state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed
-    }
-
-    /// A non-zero 64-bit id.
-    public mutating func next() -> UInt64 {
-        while true {
-            state ^= state >> 12
-            state ^= state << 25
-            state ^= state >> 27
-            let value = state &* 0x2545_F491_4F6C_DD1D
-            if value != 0 { return value }
-        }
-    }
-}
