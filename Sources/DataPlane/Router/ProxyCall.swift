@@ -272,25 +272,29 @@ final class ProxyCall: HTTP2StreamDelegate {
         case .found(let route):
             resolved = route
             if route.wakeable, grant != nil { route.stats.lastAuthorization = head.metadata("authorization") }
-            let hasEndpoints = !route.endpoints.isEmpty
-            // A model call (one request message) waits for its message before it reaches a model;
-            // a held call (no endpoint yet) goes on as soon as it is released.
-            machine.routed(awaitRequest: hasEndpoints && readsFields && !requestIsReady)
+            // A model call (one request message) waits for its message before it reaches a model
+            // or a hold, so a caller that sends headers and nothing else costs neither.
+            machine.routed(awaitRequest: readsFields && !requestIsReady)
             downstream.scanBytes = []
             if readsFields && head.path == Self.streamInferPath {
                 streamGuard = StreamInferGuard(model: model, namedVersion: version, servedVersion: route.version,
                                                routedByHeader: head.headers[literal: "byoc-model"] != nil,
                                                maxScanBytes: Self.maxScanBytes)
             }
-            guard hasEndpoints else {
-                // No ready endpoint: held while the version wakes (one that scales to zero),
-                // else answered now.
-                countInFlight()
-                if let status = worker.hold(self, model: model, route: route) { fail(status) } else { holding = true }
-                return
-            }
-            if machine.state == .waitingForAttempt { startAttempts() }
+            if machine.state == .waitingForAttempt { proceed() }
         }
+    }
+
+    /// The routed call's request may go on: to its attempts, or, with no ready endpoint, into
+    /// the hold while its version wakes (one that scales to zero; any other is answered now).
+    private func proceed() {
+        guard let route = resolved else { return }
+        guard route.endpoints.isEmpty else {
+            startAttempts()
+            return
+        }
+        countInFlight()
+        if let status = worker.hold(self, model: model, route: route) { fail(status) } else { holding = true }
     }
 
     /// Counts the call in its version's in-flight gauge and last-called time, once: when it goes
@@ -418,7 +422,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func forward(_ data: UnsafeRawBufferPointer) {
         guard let attempt else {
             downstream.held.append(data)
-            if machine.state == .awaitingRequest, requestIsReady, machine.requestReady() { startAttempts() }
+            if machine.state == .awaitingRequest, requestIsReady, machine.requestReady() { proceed() }
             return
         }
         if streamGuard != nil {
