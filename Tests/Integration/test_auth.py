@@ -216,6 +216,21 @@ def test_repository_index_lists_the_models_of_the_token(auth):
     assert len(listed(every_model)) == 2
 
 
+def test_health_list_shows_only_the_models_of_the_token(auth):
+    """Health/List names models, so under --require-auth it needs a token and lists only the
+    models the token may call (like RepositoryIndex); Check stays open for probes."""
+    def listed(token):
+        code, _, resp = status_of(auth.gw.health.List, pb.health.HealthListRequest(), timeout=10, metadata=md(token))
+        return code if code != OK else sorted(k for k in resp.statuses if k and not k.startswith(("byoc.", "inference.")))
+    assert listed(None) == UNAUTH
+    assert listed("byoc_000000000000_" + "x" * 43) == UNAUTH
+    assert listed(auth.admin_token) == ["iris", "iris/1", "wine", "wine/1"]
+    _, iris_token = auth.create("predict", ["iris"])
+    assert listed(iris_token) == ["iris", "iris/1"]
+    code, _, resp = status_of(auth.gw.health.Check, pb.health.HealthCheckRequest(), timeout=10, metadata=md(None))
+    assert code == OK and resp.status == pb.health.HealthCheckResponse.SERVING
+
+
 def test_token_admin_rpcs_through_byocctl(auth):
     srv, admin = auth.address, auth.admin_token
     out = ctl("token", "create", "--scope", "predict", "--model", "iris", "--expires", "24h",

@@ -12,7 +12,8 @@ enum GatewayServices {
                 worker.health.check(call, message, table: worker.routeTable)
             },
             "/grpc.health.v1.Health/List": { [unowned worker] call, message in
-                worker.health.list(call, message, table: worker.routeTable)
+                guard let grant = authenticate(worker, call) else { return }
+                worker.health.list(call, message, table: worker.routeTable, visible: { grant?.allows(model: $0) ?? true })
             },
             "/grpc.health.v1.Health/Watch": { [unowned worker] call, message in
                 worker.health.watch(call, message, table: worker.routeTable)
@@ -48,6 +49,19 @@ enum GatewayServices {
         ]
     }
 
+    /// The caller's token when `--require-auth` is on (`.some(nil)`: auth is off); nil after
+    /// failing the call UNAUTHENTICATED. For the answers that list models (RepositoryIndex,
+    /// Health/List), which show only the models the token may call.
+    static func authenticate(_ worker: RouterWorker, _ call: UnaryCall) -> AuthEntry?? {
+        guard let auth = worker.authTable else { return .some(nil) }
+        switch auth.authenticate(authorization: call.head.metadata("authorization")) {
+        case .success(let entry): return .some(entry)
+        case .failure(let failure):
+            call.fail(failure.status)
+            return nil
+        }
+    }
+
     /// Every registered model version with its state, from the registry (ListModels) when the
     /// gateway has one, else from the static routes: READY, LOADING (pending or deploying),
     /// UNAVAILABLE (failed, with the registry's message as the reason; or no ready endpoint),
@@ -62,15 +76,7 @@ enum GatewayServices {
             call.fail(GRPCStatus(.notFound, "unknown repository \"\(request.repositoryName)\": the gateway has one, \"\""))
             return
         }
-        var grant: AuthEntry?
-        if let auth = worker.authTable {
-            switch auth.authenticate(authorization: call.head.metadata("authorization")) {
-            case .success(let entry): grant = entry
-            case .failure(let failure):
-                call.fail(failure.status)
-                return
-            }
-        }
+        guard let grant = authenticate(worker, call) else { return }
         let readyOnly = request.ready
         func answer(_ models: [ModelIndex]) -> [UInt8] {
             let visible = models.filter { (grant?.allows(model: $0.name) ?? true) && (!readyOnly || $0.state == "READY") }

@@ -61,15 +61,16 @@ final class HealthService {
         }
     }
 
-    /// List: the gateway's services, every model (its default version) and every MODEL/VERSION.
-    func list(_ call: UnaryCall, _ message: [UInt8], table: RouteTable) {
+    /// List: the gateway's services, every model (its default version) and every MODEL/VERSION
+    /// of the models `visible` admits (with `--require-auth`, those the caller's token may call).
+    func list(_ call: UnaryCall, _ message: [UInt8], table: RouteTable, visible: (String) -> Bool) {
         guard (try? HealthListRequest(serializedBytes: message)) != nil else {
             call.fail(GRPCStatus(.invalidArgument, "cannot decode HealthListRequest"))
             return
         }
         var statuses: [String: HealthCheckResponse] = [:]
         for service in Self.gatewayServices { statuses[service] = HealthCheckResponse(status: .serving) }
-        for (model, routes) in table.models {
+        for (model, routes) in table.models where visible(model) {
             statuses[model] = HealthCheckResponse(status: Self.status(of: model, in: table))
             for (version, endpoints) in routes.versions {
                 let serving = Self.servable(table, model: model, version: version, endpoints: endpoints)
