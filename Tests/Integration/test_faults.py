@@ -198,9 +198,9 @@ def test_a_deadline_storm_leaves_no_call_in_flight(procs):
     rss = int(open(f"/proc/{gw.pid}/status").read().split("VmRSS:")[1].split()[0])
     print(f"deadline storm: {sum(codes.values())} calls in {elapsed:.1f} s: {codes}; in flight after: "
           f"{in_flight()}; gateway RSS {rss // 1024} MiB")
-    # About 1 run in 3 one call of the 2,000 ends UNAVAILABLE ("no endpoint ... is reachable"):
-    # the upstream connection went away under the storm of resets (not yet explained; see
-    # Tests/README.md). Tolerated up to 1 %; anything else is a failure.
+    # About 1 run in 3 one call of the 2,000 ends UNAVAILABLE ("no endpoint ... is reachable"),
+    # cause not found (not the model's rapid-reset limit; see Tests/README.md). Tolerated up to
+    # 1 %; anything else is a failure.
     assert sum(codes.values()) == 2000, codes
     assert set(codes) <= {"DEADLINE_EXCEEDED", "UNAVAILABLE"} and codes.get("UNAVAILABLE", 0) <= 20, (codes, others[:5])
     assert settled, f"{in_flight()} calls still in flight after the storm"
