@@ -279,6 +279,39 @@ final class RouterEndToEndTests: XCTestCase {
         XCTAssertGreaterThan(call.dataCalls, 100)
     }
 
+    /// A first message that stops part way (200 KiB of 1 MiB, routed by header) is buffered
+    /// and reaches no model (issue 18: after 64 KiB the call went on and held a model worker
+    /// until the caller left); `firstMessageTimeoutNanos` then answers DEADLINE_EXCEEDED and
+    /// the buffer is given back. A message sent in two parts is served whole.
+    func testAStalledFirstMessageReachesNoModelAndTimesOut() throws {
+        let a = try model("A")
+        var config = RouterConfig()
+        config.firstMessageTimeoutNanos = 500_000_000
+        let client = try startGateway(["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [a.endpoint]])], config: config)
+        let payload = randomBytes(1 << 20)
+        let framed = GRPCFraming.frame(PredictRequest(model: "iris", version: "1", payload: payload).serializedBytes())
+        let headers = TestClient.requestHeaders(path: "/byoc.v1.Inference/Predict",
+                                                extra: [HeaderField("byoc-model", "iris"), HeaderField("byoc-version", "1")])
+        let split = 200 << 10
+        let (_, stalled) = client.start(headers: headers, body: Array(framed[..<split]), end: false)
+        stalled.wait()
+        XCTAssertEqual(stalled.grpcStatus, 4)
+        XCTAssertEqual(stalled.grpcMessage, "the first request message was not whole 500 ms after it began (--first-message-timeout-ms)")
+        XCTAssertEqual(onWorker { $0.pool.endpoints[a.endpoint]?.connections.count ?? 0 }, 0, "no stream went to the model")
+        XCTAssertEqual(onWorker { $0.firstMessageBuffered }, 0, "the buffer was given back")
+
+        let (stream, whole) = client.start(headers: headers, body: Array(framed[..<split]), end: false)
+        let opened = try XCTUnwrap(stream)
+        usleep(100_000)  // the first part arrives (and is buffered) on its own
+        client.thread.sync {
+            opened.write(Array(framed[split...]))
+            opened.finish()
+        }
+        whole.wait(timeout: 20)
+        XCTAssertEqual(response(whole)?.payload, payload)
+        XCTAssertEqual(onWorker { $0.firstMessageBuffered }, 0)
+    }
+
     func testModelErrorStatusIsPassedThrough() throws {
         let a = try model("A")
         let client = try startGateway(["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [a.endpoint]])])

@@ -32,6 +32,16 @@ public struct RouterConfig: Sendable {
     public var wake: (@Sendable (String, String, String?) -> Void)?
     /// The access log and the span export (both off by default).
     public var telemetry = TelemetryConfig()
+    /// `--first-message-timeout-ms`: a proxied call whose first request message began but is
+    /// not whole this long after is answered DEADLINE_EXCEEDED, its model call cancelled (0: no
+    /// limit). A caller that sends part of a message and stops holds a model's worker (a
+    /// thread-per-call server's thread) no longer than this.
+    public var firstMessageTimeoutNanos: UInt64 = 10_000_000_000
+    /// `--first-message-buffer-bytes`: bytes of incomplete first messages one worker buffers
+    /// (returning them to the caller's window) so that a model call reaches the model only once
+    /// its first message is whole; each call takes at most `ProxyCall.maxBufferedFirstMessage`.
+    /// Past it, a call goes on once `ProxyCall.maxHeldBeforeAttempt` of it arrived.
+    public var firstMessageBufferBytes = 64 << 20
 
     public init() {}
 }
@@ -64,6 +74,9 @@ public final class RouterWorker: GRPCCallDispatcher {
     let pool: UpstreamPool
     /// Attempts of this worker's calls kept for reuse.
     var spareAttempts = SpareAttempts()
+    /// Bytes of incomplete first messages this worker's calls buffer ahead of their models
+    /// (at most `config.firstMessageBufferBytes`; `ProxyCall.bufferFirstMessage`).
+    var firstMessageBuffered = 0
     /// The table this worker routes with; replaced on this loop by `install`.
     public private(set) var routeTable: RouteTable
     /// Live per-version counters; a call looks its entry up once, when its route is known.

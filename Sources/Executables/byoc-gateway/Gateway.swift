@@ -84,6 +84,8 @@ final class Gateway: @unchecked Sendable {
         routerConfig.telemetry = telemetry
         routerConfig.holdBudget = HoldBudget(limit: options.holdMaxCalls)
         routerConfig.wakeTimeoutNanos = UInt64(options.wakeTimeoutMs) * 1_000_000
+        routerConfig.firstMessageTimeoutNanos = UInt64(options.firstMessageTimeoutMs) * 1_000_000
+        routerConfig.firstMessageBufferBytes = options.firstMessageBufferBytes
         routerConfig.wake = { [weak self] model, version, authorization in
             self?.wake(VersionKey(model: model, version: version), authorization: authorization)
         }
