@@ -69,4 +69,37 @@ final class ControlFrameBudgetTests: XCTestCase {
             XCTAssertEqual(ClientPrefaceCheckTests.goawayCode(in: out), HTTP2ErrorCode.enhanceYourCalm.rawValue, "\(unit)")
         }
     }
+
+    /// The client's estimate of the server's reset limit: a burst, then so many per whole second.
+    func testPeerResetBudgetRefillsByWholeSeconds() {
+        var budget = PeerResetBudget(burst: 5, perSecond: 2)
+        let start: UInt64 = 3 * second
+        for _ in 0..<5 { XCTAssertTrue(budget.take(now: start)) }
+        XCTAssertFalse(budget.take(now: start))
+        XCTAssertFalse(budget.take(now: start + second / 2), "half a second refills nothing")
+        XCTAssertTrue(budget.take(now: start + second))
+        XCTAssertTrue(budget.take(now: start + second))
+        XCTAssertFalse(budget.take(now: start + second))
+        for _ in 0..<5 { XCTAssertTrue(budget.take(now: start + 100 * second)) }
+        XCTAssertFalse(budget.take(now: start + 100 * second), "the bucket holds one burst")
+    }
+
+    /// A client session that reset its budget's worth of streams takes no new streams, so its
+    /// owner moves to a new connection before the server's own limit ends this one.
+    func testAClientThatSpentItsResetsHasNoCapacity() throws {
+        var settings = HTTP2Settings()
+        settings.peerResetBurst = 3
+        let pair = try SessionPair(client: settings)
+        pair.pump()
+        for i in 0..<3 {
+            XCTAssertTrue(pair.client.session.hasCapacity, "reset \(i)")
+            let stream = try XCTUnwrap(pair.openStream(StreamRecorder()))
+            pair.pump()
+            stream.reset(.cancel)
+            pair.pump()
+        }
+        XCTAssertTrue(pair.client.session.peerResetBudgetSpent)
+        XCTAssertFalse(pair.client.session.hasCapacity)
+        XCTAssertNil(pair.server.goaway, "the server saw no more than the client allowed itself")
+    }
 }

@@ -366,6 +366,40 @@ final class RouterEndToEndTests: XCTestCase {
         XCTAssertEqual(onWorker { $0.counters.retries["iris\u{1}1"] }, 1)
     }
 
+    /// A model version's only endpoint refuses a stream (REFUSED_STREAM: nothing reached the
+    /// model; it is going away or over a limit): the retry goes to the same endpoint, instead
+    /// of UNAVAILABLE "no endpoint ... is reachable" (issue 18's deadline storm: the model's
+    /// rapid-reset limit ended the connection and refused the streams in flight).
+    func testARefusedStreamIsRetriedOnTheOnlyEndpoint() throws {
+        final class RefuseFirst: GRPCCallDispatcher, HTTP2StreamDelegate {
+            let inner: GRPCCallDispatcher
+            var refused = false
+            init(_ inner: GRPCCallDispatcher) { self.inner = inner }
+            func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+                guard refused else {
+                    refused = true
+                    stream.reset(.refusedStream)
+                    return self
+                }
+                return inner.dispatch(stream, head: head)
+            }
+            func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {}
+            func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) { stream.consume(data.count) }
+            func streamEnded(_ stream: HTTP2Stream) {}
+            func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {}
+        }
+        let (server, port) = try startServer { _, loop in
+            RefuseFirst(UnaryDispatcher(loop: loop, maxMessageBytes: 1 << 20, handlers: [
+                "/byoc.v1.Inference/Predict": { call, message in call.respond(PredictResponse(model: "once-refused").serializedBytes()) },
+            ]))
+        }
+        defer { server.shutdown() }
+        let client = try startGateway(["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [Endpoint(host: "127.0.0.1", port: port)]])])
+        let call = predict(client)
+        XCTAssertEqual(response(call)?.model, "once-refused")
+        XCTAssertEqual(onWorker { $0.counters.retries["iris\u{1}1"] }, 1)
+    }
+
     func testAllEndpointsRefusingIsUnavailable() throws {
         let dead1 = Endpoint(host: "127.0.0.1", port: try closedPort())
         let dead2 = Endpoint(host: "127.0.0.1", port: try closedPort())

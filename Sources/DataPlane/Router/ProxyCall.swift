@@ -413,7 +413,11 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func startAttempt(replay: ReplayChunks? = nil) {
         guard let route = resolved else { return }
         while machine.mayStartAttempt {
-            guard let target = worker.pickEndpoint(route.endpoints, excluding: tried) else { break }
+            // When every endpoint was tried, one that refused the stream (nothing reached the
+            // model; it is going away, or over a limit) may take the retry on another
+            // connection; one that failed to connect is in backoff and stays out.
+            guard let target = worker.pickEndpoint(route.endpoints, excluding: tried)
+                    ?? (tried.isEmpty ? nil : worker.pickEndpoint(route.endpoints, excluding: [])) else { break }
             let endpoint = target.endpoint
             // A retry is counted when another attempt really starts.
             if machine.attemptStarting() { stats?.retries += 1 }

@@ -77,6 +77,11 @@ public final class HTTP2Session {
     private var refusingInput = false
     /// Server side: what the client may still send of frames that move nothing (nil: no limit).
     private var controlFrames: ControlFrameBudget?
+    /// Client side: the resets the server is estimated to allow still (nil: no limit).
+    private var peerResets: PeerResetBudget?
+    /// Client side: `peerResets` ran out; the session takes no new streams (`hasCapacity`),
+    /// so its owner opens another connection, and this one ends once its streams did.
+    public private(set) var peerResetBudgetSpent = false
     /// Why the session refused the peer's input, when the session itself decided (nghttp2's
     /// own errors say why in their code).
     private var refusal: String?
@@ -107,7 +112,8 @@ public final class HTTP2Session {
     /// True when a new client stream can be opened now.
     @inline(__always)
     public var hasCapacity: Bool {
-        !isClosed && !isGoingAway && openStreamCount < Int(nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS))
+        !isClosed && !isGoingAway && !peerResetBudgetSpent
+            && openStreamCount < Int(nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS))
     }
 
     /// True when nghttp2 has neither input to wait for nor output to send: the session is done.
@@ -125,6 +131,8 @@ public final class HTTP2Session {
             if settings.maxControlFramesPerSecond > 0 {
                 controlFrames = ControlFrameBudget(perSecond: settings.maxControlFramesPerSecond)
             }
+        } else if settings.peerResetBurst > 0 {
+            peerResets = PeerResetBudget(burst: settings.peerResetBurst, perSecond: settings.peerResetRate)
         }
         var option: OpaquePointer?
         nghttp2_option_new(&option)
@@ -290,6 +298,10 @@ public final class HTTP2Session {
 
     func submitReset(_ stream: HTTP2Stream, errorCode: HTTP2ErrorCode) {
         guard !isClosed else { return }
+        if peerResets != nil, !peerResetBudgetSpent {
+            _ = peerResets!.take(now: now)
+            peerResetBudgetSpent = peerResets!.remaining == 0
+        }
         nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, errorCode.rawValue)
         hasOutput()
     }
