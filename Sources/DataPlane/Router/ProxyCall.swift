@@ -336,12 +336,20 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// ModelStreamInfer stream, whose guard returns refused messages to the window itself.
     private func bufferFirstMessage() {
         let owed = downstream.held.count - downstream.buffered
-        guard owed > 0, streamGuard == nil, downstream.held.count <= Self.maxBufferedFirstMessage,
+        guard owed > 0, streamGuard == nil, downstream.held.count <= firstMessageBufferLimit,
               worker.firstMessageBuffered + owed <= worker.config.firstMessageBufferBytes else { return }
         worker.firstMessageBuffered += owed
         downstream.buffered += owed
         downstream.consumed += owed
         client.consume(owed)
+    }
+
+    /// The most of this call's first message buffered: `maxBufferedFirstMessage`, or half a
+    /// shadow copy's queue for a call its model may copy to a shadow version (the buffered
+    /// bytes reach both at once, and a copy over its queue is dropped).
+    private var firstMessageBufferLimit: Int {
+        guard namedNoVersion, worker.routeTable.models[model]?.traffic.shadow != nil else { return Self.maxBufferedFirstMessage }
+        return ShadowAttempt.maxQueuedBytes / 2
     }
 
     /// The buffered bytes left `held` (sent to an attempt, or dropped): the worker's buffer
