@@ -115,9 +115,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         out.reserveCapacity(stats.count)
         for (key, entry) in stats where !key.version.isEmpty {
             out.append(VersionActivity(model: key.model, version: key.version, inFlight: entry.inFlight,
-                                       lastCalledNanos: entry.lastCalledNanos,
-                                       wakeable: routeTable.models[key.model]?.wake[key.version] == .hold,
-                                       authorization: entry.lastAuthorization))
+                                       lastCalledNanos: entry.lastCalledNanos, authorization: entry.lastAuthorization))
         }
         return out
     }
@@ -561,7 +559,8 @@ final class VersionStats {
     var latency = LatencyHistogram()
     /// Calls held now, waiting for the version to wake.
     var held = 0
-    /// With auth on, the credentials of the last call to this version when it scales to zero.
+    /// With auth on, the credentials of the last call to this version (a follower reports its
+    /// activity to the leader with them).
     var lastAuthorization: String?
     /// Calls refused because the hold queue was full.
     var holdRejections = 0
