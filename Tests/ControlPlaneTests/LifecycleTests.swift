@@ -320,6 +320,29 @@ final class ScaleToZeroTests: XCTestCase {
         await registry.close()
     }
 
+    func testGoingIdleForgetsTheAutoscalersCountSoAWakeStartsAtTheFloor() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let registry = try Registry(path: directory.file("r.db"))
+        let spec = VersionSpec(key: key, command: ["serve"], minReplicas: 0, maxReplicas: 4,
+                               autoscaling: AutoscalingSpec(targetConcurrency: 2, scaleToZeroAfterSeconds: 2))
+        _ = try await registry.register(spec)
+        let reconciler = Reconciler(registry: registry, runtime: FakeRuntime(), publish: { _ in })
+        await reconciler.runPass()
+        await reconciler.setAutoscaledReplicas(key, 3)
+        let scaled = await reconciler.runtimeSpec(spec).replicasToRun
+        XCTAssertEqual(scaled, 3)
+        _ = await reconciler.beginIdle(key)
+        let confirmed = await reconciler.confirmIdle(key)
+        XCTAssertTrue(confirmed)
+        await reconciler.wake(key)
+        let woken = await reconciler.runtimeSpec(spec)
+        XCTAssertNil(woken.autoscaledReplicas)
+        XCTAssertEqual(woken.replicasToRun, 1, "a wake starts at the floor, not the count before IDLE")
+        await reconciler.stop()
+        await registry.close()
+    }
+
     func testARestartKeepsAnIdleVersionIdle() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanUp() }

@@ -17,7 +17,7 @@ import pytest
 
 import harness
 from harness import binary, pb
-from test_lifecycle import autoscaling, echo_cmd, events
+from test_lifecycle import Load, autoscaling, echo_cmd, events
 
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 IDLE_AFTER = 2
@@ -245,6 +245,25 @@ def test_calls_spaced_around_the_idle_boundary_never_fail(procs):
     print(f"idle boundary: {calls} calls, {len(errors)} errors, went idle {idled} times")
     assert errors == [], errors[:5]
     assert idled >= 2, "the gaps took it to IDLE and back several times"
+
+
+def test_a_wake_after_idle_starts_one_replica_not_the_count_before(procs):
+    """Scaled up under load, then IDLE before the (long) scale-down delay: the autoscaler's
+    count is forgotten, so one call wakes one replica, not the four it ran before."""
+    gw = procs.registry_gateway(extra=["--resync-ms", "500"], workers=2)
+    gw.register("m", "1", echo_cmd("--delay-ms", "200"), min_replicas=0, max_replicas=4,
+                autoscaling=autoscaling(target=2, delay=600, to_zero=IDLE_AFTER))
+    gw.wait_state("m", "1", "READY")
+    gw.wait_predict_ok("m", "1")
+    with Load(gw, "m", 8) as load:
+        gw.wait_replica_count("m", "1", 4, timeout=30)
+    assert not load.errors, load.errors[:5]
+    wait_idle(gw)
+    assert gw.predict("m", "1", timeout=30, payload=b"one").payload == b"one"
+    v = gw.wait_state("m", "1", "READY", ready=1)
+    time.sleep(1.5)
+    assert len(gw.replicas("m", "1")) == 1 and gw.get_version("m", "1").desired_replicas == 1, \
+        (len(gw.replicas("m", "1")), v.desired_replicas)
 
 
 def test_a_restart_keeps_an_idle_version_idle(procs):

@@ -219,6 +219,8 @@ public actor LifecycleLoop {
                 let now = Self.totals(after, key)
                 if now.inFlight == 0, now.lastCalled <= before.lastCalled {
                     guard await reconciler.confirmIdle(key) else { continue }
+                    // The next wake starts at the minimum and scales from fresh samples.
+                    scalers[key] = nil
                     let detail = "scaled to zero: no call for \(record.spec.autoscaling.scaleToZeroAfterSeconds)s"
                     options.log("\(key): \(detail)")
                     await noteEvent(key, detail)

@@ -229,11 +229,13 @@ public actor Reconciler {
         return true
     }
 
-    /// No call reached `key`'s replicas since `beginIdle`: stop them (the runtime runs 0). False
-    /// when a wake came first (the version stays awake).
+    /// No call reached `key`'s replicas since `beginIdle`: stop them (the runtime runs 0) and
+    /// forget the autoscaler's count (a wake starts at the floor). False when a wake came first
+    /// (the version stays awake).
     public func confirmIdle(_ key: VersionKey) async -> Bool {
         guard idle[key] == .closing else { return false }
         idle[key] = .idle
+        autoscaledReplicas[key] = nil
         await workers.add([key])
         return true
     }
