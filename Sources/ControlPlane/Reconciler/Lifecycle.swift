@@ -176,9 +176,9 @@ public actor LifecycleLoop {
                 let spec = record.spec
                 scaled.insert(spec.key)
                 let settings = ConcurrencyAutoscaler.Settings(
-                    target: spec.autoscaling.targetConcurrency, minReplicas: max(1, spec.minReplicas), maxReplicas: spec.maxReplicas,
+                    target: spec.autoscaling.targetConcurrency, minReplicas: spec.floorReplicas, maxReplicas: spec.maxReplicas,
                     scaleDownDelayNanos: UInt64(spec.autoscaling.effectiveScaleDownDelaySeconds) * 1_000_000_000)
-                var scaler = scalers[spec.key] ?? ConcurrencyAutoscaler(replicas: max(1, spec.minReplicas))
+                var scaler = scalers[spec.key] ?? ConcurrencyAutoscaler(replicas: spec.floorReplicas)
                 let decision = scaler.observe(inFlight: inFlight[spec.key] ?? 0, at: activity.nanos, settings: settings)
                 scalers[spec.key] = scaler
                 guard let decision else { continue }

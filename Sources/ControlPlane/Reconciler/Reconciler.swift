@@ -202,7 +202,7 @@ public actor Reconciler {
 
     /// The spec handed to the runtime: the registered one, with 0 replicas for an IDLE version,
     /// and the autoscaler's replica count for a concurrency-scaled version (clamped to the
-    /// registered bounds, at least 1).
+    /// registered bounds, at least the floor).
     func runtimeSpec(_ spec: VersionSpec) -> VersionSpec {
         if spec.scalesToZero, idle[spec.key] == .idle {
             var adjusted = spec
@@ -211,7 +211,7 @@ public actor Reconciler {
         }
         guard spec.scalesOnConcurrency, let replicas = autoscaledReplicas[spec.key] else { return spec }
         var adjusted = spec
-        adjusted.autoscaledReplicas = min(max(replicas, max(1, spec.minReplicas)), spec.maxReplicas)
+        adjusted.autoscaledReplicas = min(max(replicas, spec.floorReplicas), spec.maxReplicas)
         return adjusted
     }
 
