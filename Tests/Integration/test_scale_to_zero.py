@@ -247,6 +247,24 @@ def test_calls_spaced_around_the_idle_boundary_never_fail(procs):
     assert idled >= 2, "the gaps took it to IDLE and back several times"
 
 
+def test_hold_max_calls_0_holds_nothing_but_wakes_and_answers_unavailable_at_once(procs):
+    """--hold-max-calls 0 turns holding off: a call to an IDLE version is answered UNAVAILABLE
+    "holding is disabled" at once (for a client that retries) and wakes the version."""
+    gw = procs.registry_gateway(extra=["--hold-max-calls", "0"])
+    register_idle(gw)
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as info:
+        gw.predict("m", "1", timeout=30)
+    elapsed = time.monotonic() - started
+    assert info.value.code() == UNAVAILABLE, info.value.details()
+    assert "holding is disabled (--hold-max-calls 0)" in info.value.details(), info.value.details()
+    assert elapsed < 1, f"answered after {elapsed:.2f} s"
+    assert count(gw, "byoc_hold_rejections_total") == 1 and count(gw, "byoc_held_calls") == 0
+    # The refused call woke it: ready without another call, then served.
+    gw.wait_state("m", "1", "READY", ready=1, timeout=30)
+    assert gw.predict("m", "1", timeout=10, payload=b"late").payload == b"late"
+
+
 def test_a_wake_after_idle_starts_one_replica_not_the_count_before(procs):
     """Scaled up under load, then IDLE before the (long) scale-down delay: the autoscaler's
     count is forgotten, so one call wakes one replica, not the four it ran before."""
