@@ -156,14 +156,26 @@ def test_a_failed_wake_answers_every_held_call_unavailable_with_the_reason(procs
     assert gw.predict("m", "1", timeout=30) is not None
 
 
-def test_a_full_hold_queue_is_unavailable_hold_queue_full(procs):
-    gw = procs.registry_gateway(extra=["--hold-max-calls", "3"], workers=2)
+def slow_waking(procs, hold_max_calls: int, start_seconds: float, connections: int):
+    """A gateway (2 workers) holding at most `hold_max_calls` calls per version, its IDLE version
+    m/1 whose next start takes `start_seconds` (while `marker` exists), and `connections` stubs
+    on connections of their own (spread over both workers): (gateway, marker, stubs)."""
+    gw = procs.registry_gateway(extra=["--hold-max-calls", str(hold_max_calls)], workers=2)
     marker = procs.dir / "slow"
-    cmd = ["sh", "-c", f"if [ -f {marker} ]; then sleep 2; fi; exec {binary('byoc-echo-model')}"]
-    register_idle(gw, command=cmd)
+    register_idle(gw, command=slow_when(marker, start_seconds))
     marker.write_text("1")
+    stubs = [pb.inference_grpc.InferenceStub(harness.make_channel(gw.address, local_pool=True)) for _ in range(connections)]
+    return gw, marker, stubs
+
+
+def slow_when(marker, seconds: float) -> list[str]:
+    """An echo model that needs `seconds` before it listens while `marker` exists."""
+    return ["sh", "-c", f"if [ -f {marker} ]; then sleep {seconds}; fi; exec {binary('byoc-echo-model')}"]
+
+
+def test_a_full_hold_queue_is_unavailable_hold_queue_full(procs):
     # Five connections (spread over both workers): the bound is the whole gateway's.
-    stubs = [pb.inference_grpc.InferenceStub(harness.make_channel(gw.address, local_pool=True)) for _ in range(5)]
+    gw, _, stubs = slow_waking(procs, hold_max_calls=3, start_seconds=2, connections=5)
     futures = [stubs[i % 5].Predict.future(harness.predict_request("m", "1"), timeout=60) for i in range(10)]
     ok, full = 0, []
     for f in futures:
@@ -245,6 +257,51 @@ def test_calls_spaced_around_the_idle_boundary_never_fail(procs):
     print(f"idle boundary: {calls} calls, {len(errors)} errors, went idle {idled} times")
     assert errors == [], errors[:5]
     assert idled >= 2, "the gaps took it to IDLE and back several times"
+
+
+def test_a_version_deleted_while_calls_are_held_answers_them_not_found_and_frees_their_hold(procs):
+    gw, marker, stubs = slow_waking(procs, hold_max_calls=4, start_seconds=30, connections=4)
+    futures = [stub.Predict.future(harness.predict_request("m", "1"), timeout=60) for stub in stubs]
+    assert harness.wait_until(lambda: count(gw, "byoc_held_calls") == 4, 10)
+    started = time.monotonic()
+    gw.admin.DeleteModel(pb.admin.DeleteModelRequest(model="m", version="1"), timeout=10)
+    for f in futures:
+        with pytest.raises(grpc.RpcError) as info:
+            f.result()
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND, (info.value.code(), info.value.details())
+        assert 'model "m" version "1" was deleted while the call waited for it' in info.value.details(), info.value.details()
+    elapsed = time.monotonic() - started
+    print(f"held calls of a deleted version answered in {elapsed * 1000:.0f} ms")
+    assert elapsed < 5
+    # Nothing leaks: the starting replica is stopped; registered again, the version counts no
+    # call in flight and its whole hold budget is back (4 calls held at once, none refused).
+    assert harness.wait_until(lambda: gw.replicas("m", "1") == [], 15), gw.replicas("m", "1")
+    marker.unlink()
+    register_idle(gw, command=slow_when(marker, 2))
+    assert count(gw, "byoc_requests_in_flight") == 0
+    marker.write_text("1")
+    futures = [stub.Predict.future(harness.predict_request("m", "1"), timeout=60) for stub in stubs]
+    assert harness.wait_until(lambda: count(gw, "byoc_held_calls") == 4, 10), count(gw, "byoc_held_calls")
+    for f in futures:
+        assert f.result() is not None
+    assert count(gw, "byoc_hold_rejections_total") == 0
+
+
+def test_held_calls_cancelled_by_their_clients_give_their_hold_back(procs):
+    gw, _, stubs = slow_waking(procs, hold_max_calls=3, start_seconds=6, connections=3)
+    futures = [stub.Predict.future(harness.predict_request("m", "1"), timeout=60) for stub in stubs]
+    assert harness.wait_until(lambda: count(gw, "byoc_held_calls") == 3, 10)
+    for f in futures:
+        assert f.cancel()
+    assert harness.wait_until(lambda: count(gw, "byoc_held_calls") == 0 and count(gw, "byoc_requests_in_flight") == 0, 5), \
+        (count(gw, "byoc_held_calls"), count(gw, "byoc_requests_in_flight"))
+    # The version is still waking (its replica starts in 6 s): three new calls are held, not
+    # refused, and served once it is ready.
+    futures = [stub.Predict.future(harness.predict_request("m", "1", payload=b"again"), timeout=60) for stub in stubs]
+    assert harness.wait_until(lambda: count(gw, "byoc_held_calls") == 3, 5), count(gw, "byoc_held_calls")
+    for f in futures:
+        assert f.result().payload == b"again"
+    assert count(gw, "byoc_hold_rejections_total") == 0
 
 
 def test_hold_max_calls_0_holds_nothing_but_wakes_and_answers_unavailable_at_once(procs):
