@@ -449,6 +449,11 @@ def test_wake_model_version_takes_an_admin_token_or_a_predict_token_for_the_mode
     assert harness.wait_until(lambda: state() == "READY", 30), state()
     code, _, resp = wake(a.admin_token)
     assert code == grpc.StatusCode.OK and not resp.woken, "awake already"
+    # A follower's activity report is authorized like a wake: a predict token for the model.
+    report = pb.admin.WakeModelVersionRequest(model="m", version="1",
+                                              report=pb.admin.ActivityReport(reporter="gateway-b", in_flight=1, last_called_ms_ago=0))
+    assert status_of(gw.admin.WakeModelVersion, report, timeout=20, metadata=md(for_other))[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert status_of(gw.admin.WakeModelVersion, report, timeout=20, metadata=md(for_m))[0] == grpc.StatusCode.OK
     # A held call with a predict token is woken and served on its own.
     assert harness.wait_until(lambda: state() == "IDLE", 60), state()
     assert a.predict("m", for_m)[0] == grpc.StatusCode.OK
