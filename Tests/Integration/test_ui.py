@@ -460,6 +460,34 @@ def test_ui_register_form_and_version_charts(procs, tmp_path, browser, width):
     browser.screenshot(SHOTS / f"charts-{width}.png")
     browser.click("#charts-close")
     assert not browser.visible("#charts-card")
+
+    # The scale dialog has the register form's autoscaling fields, prefilled, scale to zero too.
+    browser.click(f"{row('charts', '1')} button[data-action=scale]")
+    browser.wait_for("!document.getElementById('scale-dialog').classList.contains('hidden')"
+                     " && !document.getElementById('overlay').classList.contains('hidden')", what="the scale dialog")
+    prefilled = browser.eval("['scale-min', 'scale-max', 'scale-target', 'scale-zero-after', 'scale-delay']"
+                             ".map((id) => document.getElementById(id).value)")
+    assert prefilled == ["1", "2", "2", "", "30"], prefilled
+    browser.fill("#scale-min", "0")
+    browser.fill("#scale-zero-after", "120")
+    browser.fill("#scale-delay", "45")
+    if mobile:
+        assert browser.eval("document.documentElement.scrollWidth") <= width
+    browser.screenshot(SHOTS / f"scale-{width}.png", full_page=False)
+    browser.click("#scale-ok")
+    browser.wait_for("document.getElementById('overlay').classList.contains('hidden')"
+                     " || document.getElementById('scale-error').textContent", what="the scale to apply")
+    assert browser.text("#scale-error") == "", browser.text("#scale-error")
+    status, model = http_json(gw.address, "GET", "/api/v1/models/charts")
+    assert status == 200, model
+    version = model["versions"][0]
+    assert version["minReplicas"] == 0 and version["maxReplicas"] == 2, version
+    assert version["autoscaling"] == {"targetConcurrency": 2, "scaleToZeroAfterSeconds": 120, "scaleDownDelaySeconds": 45}, version
+    # Opened again once the table has the new settings, the dialog shows what is stored.
+    browser.wait_for(f"(() => {{ document.querySelector('{row('charts', '1')} button[data-action=scale]').click();"
+                     " return document.getElementById('scale-zero-after').value === '120'"
+                     " && document.getElementById('scale-min').value === '0'; })()", what="the stored scale-to-zero period")
+    browser.click("#scale-cancel")
     browser.pump(0.2)
     assert not browser.errors, f"JavaScript errors: {browser.errors}"
 

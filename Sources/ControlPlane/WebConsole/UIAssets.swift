@@ -169,8 +169,9 @@ enum UIAssets {
         <label>Min replicas<input id="scale-min" type="number" min="0"></label>
         <label>Max replicas<input id="scale-max" type="number" min="0"></label>
       </div>
+      <label>Target in-flight calls per replica<input id="scale-target" type="number" min="0" placeholder="0 = off"></label>
       <div class="row2">
-        <label>Target in-flight calls per replica<input id="scale-target" type="number" min="0" placeholder="0 = off"></label>
+        <label>Scale to zero after <span class="muted">(s idle; min 0)</span><input id="scale-zero-after" type="number" min="0" placeholder="off"></label>
         <label>Scale-down delay (s)<input id="scale-delay" type="number" min="0" placeholder="30"></label>
       </div>
       <p id="scale-error" class="error"></p>
@@ -454,6 +455,7 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     $('scale-min').value = v.minReplicas;
     $('scale-max').value = v.maxReplicas;
     $('scale-target').value = v.autoscaling ? v.autoscaling.targetConcurrency : 0;
+    $('scale-zero-after').value = v.autoscaling && v.autoscaling.scaleToZeroAfterSeconds ? v.autoscaling.scaleToZeroAfterSeconds : '';
     $('scale-delay').value = v.autoscaling ? v.autoscaling.scaleDownDelaySeconds : 0;
     $('scale-error').textContent = '';
     openDialog('scale-dialog');
@@ -464,7 +466,8 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     ev.preventDefault();
     if (!scaleTarget) return;
     const body = { minReplicas: intOrZero($('scale-min').value), maxReplicas: intOrZero($('scale-max').value),
-      autoscaling: { targetConcurrency: intOrZero($('scale-target').value), scaleDownDelaySeconds: intOrZero($('scale-delay').value) } };
+      autoscaling: { targetConcurrency: intOrZero($('scale-target').value), scaleToZeroAfterSeconds: intOrZero($('scale-zero-after').value),
+        scaleDownDelaySeconds: intOrZero($('scale-delay').value) } };
     try {
       await api('POST', '/api/v1/models/' + enc(scaleTarget.model) + '/versions/' + enc(scaleTarget.version) + '/scale', body);
       closeDialog();
