@@ -173,31 +173,31 @@ enum UIAssets {
         <label>Target in-flight calls per replica<input id="scale-target" type="number" min="0" placeholder="0 = off"></label>
         <label>Scale-down delay (s)<input id="scale-delay" type="number" min="0" placeholder="30"></label>
       </div>
-      <p id="scale-error" class="error"></p>
-      <div class="form-foot">
-        <button id="scale-cancel" class="btn ghost" type="button">Cancel</button>
-        <button id="scale-ok" class="btn primary" type="submit">Apply</button>
-      </div>
-    </form>
-  </div>
-
+\#(editDialogEnd("scale"))
   <div id="traffic-dialog" class="dialog hidden" role="dialog" aria-labelledby="traffic-title">
     <h2 id="traffic-title">Traffic</h2>
     <form id="traffic">
       <p class="muted">Calls that name no version. Percents sum to 100; empty = every call to the default version. Versions may be aliases.</p>
       <label>Split (VERSION=PERCENT …)<input id="traffic-split" type="text" placeholder="1=90 2=10" autocomplete="off"></label>
       <label>Shadow (VERSION=PERCENT: a copy of that share, answers dropped)<input id="traffic-shadow" type="text" placeholder="3=100" autocomplete="off"></label>
-      <p id="traffic-error" class="error"></p>
-      <div class="form-foot">
-        <button id="traffic-cancel" class="btn ghost" type="button">Cancel</button>
-        <button id="traffic-ok" class="btn primary" type="submit">Apply</button>
-      </div>
-    </form>
-  </div>
-</div>
+\#(editDialogEnd("traffic"))</div>
 </body>
 </html>
 """#
+
+    /// The end of an edit dialog (`ID-dialog`, its form `ID`): the error line, Cancel and Apply.
+    private static func editDialogEnd(_ id: String) -> String {
+        """
+              <p id="\(id)-error" class="error"></p>
+              <div class="form-foot">
+                <button id="\(id)-cancel" class="btn ghost" type="button">Cancel</button>
+                <button id="\(id)-ok" class="btn primary" type="submit">Apply</button>
+              </div>
+            </form>
+          </div>
+
+        """
+    }
 
     static let style = #"""
 :root {
