@@ -155,11 +155,7 @@ enum UIAssets {
   <div id="confirm-dialog" class="dialog hidden" role="dialog" aria-labelledby="confirm-title">
     <h2 id="confirm-title">Delete?</h2>
     <p id="confirm-text"></p>
-    <p id="confirm-error" class="error"></p>
-    <div class="form-foot">
-      <button id="confirm-cancel" class="btn ghost" type="button">Cancel</button>
-      <button id="confirm-ok" class="btn danger" type="button">Delete</button>
-    </div>
+\#(dialogFoot("confirm", indent: 4, ok: "Delete", style: "danger", type: "button"))
   </div>
 
   <div id="scale-dialog" class="dialog hidden" role="dialog" aria-labelledby="scale-title">
@@ -173,30 +169,35 @@ enum UIAssets {
         <label>Target in-flight calls per replica<input id="scale-target" type="number" min="0" placeholder="0 = off"></label>
         <label>Scale-down delay (s)<input id="scale-delay" type="number" min="0" placeholder="30"></label>
       </div>
-\#(editDialogEnd("scale"))
+\#(dialogFoot("scale", indent: 6))
+    </form>
+  </div>
+
   <div id="traffic-dialog" class="dialog hidden" role="dialog" aria-labelledby="traffic-title">
     <h2 id="traffic-title">Traffic</h2>
     <form id="traffic">
       <p class="muted">Calls that name no version. Percents sum to 100; empty = every call to the default version. Versions may be aliases.</p>
       <label>Split (VERSION=PERCENT …)<input id="traffic-split" type="text" placeholder="1=90 2=10" autocomplete="off"></label>
       <label>Shadow (VERSION=PERCENT: a copy of that share, answers dropped)<input id="traffic-shadow" type="text" placeholder="3=100" autocomplete="off"></label>
-\#(editDialogEnd("traffic"))</div>
+\#(dialogFoot("traffic", indent: 6))
+    </form>
+  </div>
+</div>
 </body>
 </html>
 """#
 
-    /// The end of an edit dialog (`ID-dialog`, its form `ID`): the error line, Cancel and Apply.
-    private static func editDialogEnd(_ id: String) -> String {
-        """
-              <p id="\(id)-error" class="error"></p>
-              <div class="form-foot">
-                <button id="\(id)-cancel" class="btn ghost" type="button">Cancel</button>
-                <button id="\(id)-ok" class="btn primary" type="submit">Apply</button>
-              </div>
-            </form>
-          </div>
-
-        """
+    /// A dialog's error line and its Cancel and OK buttons (ids `ID-error`, `ID-cancel`, `ID-ok`),
+    /// each line indented by `indent` spaces.
+    private static func dialogFoot(_ id: String, indent: Int, ok: String = "Apply", style: String = "primary",
+                                   type: String = "submit") -> String {
+        [
+            #"<p id="\#(id)-error" class="error"></p>"#,
+            #"<div class="form-foot">"#,
+            #"  <button id="\#(id)-cancel" class="btn ghost" type="button">Cancel</button>"#,
+            #"  <button id="\#(id)-ok" class="btn \#(style)" type="\#(type)">\#(ok)</button>"#,
+            "</div>",
+        ].map { String(repeating: " ", count: indent) + $0 }.joined(separator: "\n")
     }
 
     static let style = #"""
