@@ -534,6 +534,19 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
   // ---------------------------------------------------------------- rendering
   const enc = encodeURIComponent;
   function intOrZero(s) { const n = parseInt(s, 10); return Number.isFinite(n) ? n : 0; }
+  // The non-blank lines of a textarea, trimmed.
+  function textLines(id) { return $(id).value.split('\n').map((l) => l.trim()).filter((l) => l); }
+  // A textarea's KEY=VALUE lines as an object (the value trimmed too with trimValue); the first
+  // bad line throws, `what` naming the field.
+  function keyValues(id, what, trimValue) {
+    const out = {};
+    for (const t of textLines(id)) {
+      const i = t.indexOf('=');
+      if (i <= 0) throw new Error(what + ' lines must be KEY=VALUE: "' + t + '"');
+      out[t.slice(0, i).trim()] = trimValue ? t.slice(i + 1).trim() : t.slice(i + 1);
+    }
+    return out;
+  }
   // Splits a command line like a POSIX shell splits words (no expansions), as byocctl does:
   // '...' literal, "..." with \" \\ \$ \` escapes, a backslash escapes the next character.
   function shellWords(text) {
@@ -886,32 +899,19 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     const out = $('reg-result');
     out.className = 'result';
     out.textContent = 'Registering…';
-    const env = {};
-    for (const line of $('reg-env').value.split('\n')) {
-      const t = line.trim();
-      if (!t) continue;
-      const i = t.indexOf('=');
-      if (i <= 0) { out.className = 'result err'; out.textContent = 'Environment lines must be KEY=VALUE: "' + t + '"'; return; }
-      env[t.slice(0, i).trim()] = t.slice(i + 1);
-    }
-    const nodeSelector = {};
-    for (const line of $('reg-node-selector').value.split('\n')) {
-      const t = line.trim();
-      if (!t) continue;
-      const i = t.indexOf('=');
-      if (i <= 0) { out.className = 'result err'; out.textContent = 'Node selector lines must be KEY=VALUE: "' + t + '"'; return; }
-      nodeSelector[t.slice(0, i).trim()] = t.slice(i + 1).trim();
-    }
+    let env, nodeSelector;
     const tolerations = [];
-    for (const line of $('reg-tolerations').value.split('\n')) {
-      const t = line.trim();
-      if (!t) continue;
-      const c = t.lastIndexOf(':');
-      if (c < 0) { out.className = 'result err'; out.textContent = 'Toleration lines must be KEY[=VALUE]:EFFECT: "' + t + '"'; return; }
-      const taint = t.slice(0, c), effect = t.slice(c + 1), e = taint.indexOf('=');
-      tolerations.push(e < 0 ? { key: taint, operator: 'Exists', value: '', effect }
-                             : { key: taint.slice(0, e), operator: 'Equal', value: taint.slice(e + 1), effect });
-    }
+    try {
+      env = keyValues('reg-env', 'Environment', false);
+      nodeSelector = keyValues('reg-node-selector', 'Node selector', true);
+      for (const t of textLines('reg-tolerations')) {
+        const c = t.lastIndexOf(':');
+        if (c < 0) throw new Error('Toleration lines must be KEY[=VALUE]:EFFECT: "' + t + '"');
+        const taint = t.slice(0, c), effect = t.slice(c + 1), e = taint.indexOf('=');
+        tolerations.push(e < 0 ? { key: taint, operator: 'Exists', value: '', effect }
+                               : { key: taint.slice(0, e), operator: 'Equal', value: taint.slice(e + 1), effect });
+      }
+    } catch (e) { out.className = 'result err'; out.textContent = e.message; return; }
     let command;
     try { command = shellWords($('reg-command').value); } catch (e) { out.className = 'result err'; out.textContent = 'Command: ' + e.message; return; }
     const gpus = intOrZero($('reg-gpus').value), gpuResource = $('reg-gpu-resource').value.trim();
@@ -995,6 +995,12 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     return { text: r.model_name + ' v' + r.model_version + ' answered ModelInfer in ' + fmtMs(performance.now() - started),
              shown, raw: r };
   }
+  async function sendPredict(model, version, inputs, parameters) {
+    const r = await api('POST', '/api/v1/models/' + enc(model) + '/predict', { version, inputs, parameters });
+    const shown = {};
+    for (const [name, t] of Object.entries(r.outputs || {})) shown[name] = t.values !== undefined ? t.values : t;
+    return { text: r.model + ' v' + r.version + ' answered in ' + fmtMs(r.latencyMs), shown, raw: r };
+  }
   $('try').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const out = $('try-output');
@@ -1011,32 +1017,14 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     } catch (e) { lat.className = 'result err'; lat.textContent = 'Parameters are not valid JSON: ' + e.message; return; }
     lat.textContent = 'Sending…';
     $('try-send').disabled = true;
-    if ($('try-protocol').value === 'infer') {
-      try {
-        const r = await sendInfer(model, $('try-version').value, inputs, parameters);
-        lat.className = 'result ok';
-        lat.textContent = r.text;
-        out.textContent = JSON.stringify(r.shown, null, 2);
-        out.classList.remove('hidden');
-        out.dataset.raw = JSON.stringify(r.raw);
-      } catch (e) {
-        lat.className = 'result err';
-        lat.textContent = e.message + (e.code ? ' (' + e.code + ')' : '');
-        out.classList.add('hidden');
-      } finally {
-        $('try-send').disabled = false;
-      }
-      return;
-    }
     try {
-      const r = await api('POST', '/api/v1/models/' + enc(model) + '/predict', { version: $('try-version').value, inputs, parameters });
+      const send = $('try-protocol').value === 'infer' ? sendInfer : sendPredict;
+      const r = await send(model, $('try-version').value, inputs, parameters);
       lat.className = 'result ok';
-      lat.textContent = r.model + ' v' + r.version + ' answered in ' + fmtMs(r.latencyMs);
-      const shown = {};
-      for (const [name, t] of Object.entries(r.outputs || {})) shown[name] = t.values !== undefined ? t.values : t;
-      out.textContent = JSON.stringify(shown, null, 2);
+      lat.textContent = r.text;
+      out.textContent = JSON.stringify(r.shown, null, 2);
       out.classList.remove('hidden');
-      out.dataset.raw = JSON.stringify(r);
+      out.dataset.raw = JSON.stringify(r.raw);
     } catch (e) {
       lat.className = 'result err';
       lat.textContent = e.message + (e.code ? ' (' + e.code + ')' : '');
