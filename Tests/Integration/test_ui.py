@@ -246,7 +246,22 @@ def test_ui_register_with_kubernetes_pod_options(gateway, browser):
     b.fill("#reg-tolerations", "nvidia.com/gpu:NoSchedule\npool=ml:NoExecute")
     b.fill("#reg-pull-secrets", "regcred, mirror")
     b.click("#reg-allow-root")
-    # The server's validation first: a bad toleration effect is named.
+    # The form's own checks: a line that is not KEY=VALUE, a toleration without an effect; each
+    # is named and nothing is sent.
+    for field, bad, good, expected in [
+        ("#reg-env", "LOG_LEVEL", "", 'Environment lines must be KEY=VALUE: "LOG_LEVEL"'),
+        ("#reg-node-selector", "pool=gpu\n zone ", "pool=gpu\nzone=a", 'Node selector lines must be KEY=VALUE: "zone"'),
+        ("#reg-tolerations", "nvidia.com/gpu", "nvidia.com/gpu:NoSchedule\npool=ml:NoExecute",
+         'Toleration lines must be KEY[=VALUE]:EFFECT: "nvidia.com/gpu"'),
+    ]:
+        b.fill(field, bad)
+        b.click("#reg-submit")
+        assert b.eval("document.getElementById('reg-result').className") == "result err"
+        assert b.text("#reg-result") == expected
+        b.fill(field, good)
+    status, body = http_json(gateway.address, "GET", "/api/v1/models/llm")
+    assert status == 404, body
+    # The server's validation next: a bad toleration effect is named.
     b.fill("#reg-tolerations", "k:Sometimes")
     b.click("#reg-submit")
     message = b.wait_for("(() => { const e = document.getElementById('reg-result');"

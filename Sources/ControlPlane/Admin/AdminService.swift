@@ -131,9 +131,7 @@ public final class AdminService: Sendable {
     /// Changes a version's replica bounds (min 0 = 1, or 0 for a version that scales to zero,
     /// with the settings given or, when absent, its current ones; max 0 = min).
     private func scaleModelVersion(_ request: ScaleModelVersionRequest) async throws -> ModelVersion {
-        try AdminValidation.model(request.model)
-        try AdminValidation.version(request.version)
-        let key = VersionKey(model: request.model, version: request.version)
+        let key = try AdminValidation.key(model: request.model, version: request.version)
         let autoscaling = try request.autoscaling.map { try AdminValidation.autoscaling($0) }
         let idleAfter: Int32
         if let autoscaling {
@@ -152,10 +150,8 @@ public final class AdminService: Sendable {
     /// Starts an IDLE version (or cancels its way to IDLE) for the calls a gateway holds, or
     /// takes a follower replica's activity report for it.
     private func wakeModelVersion(_ request: WakeModelVersionRequest) async throws -> WakeModelVersionResponse {
-        try AdminValidation.model(request.model)
-        try AdminValidation.version(request.version)
+        let key = try AdminValidation.key(model: request.model, version: request.version)
         let activity = try request.report.map { try AdminValidation.activityReport($0) }
-        let key = VersionKey(model: request.model, version: request.version)
         _ = try await registry.version(key)
         guard let wake else { throw GRPCStatus(.unavailable, "no lifecycle loop runs on this gateway yet") }
         return WakeModelVersionResponse(woken: await wake(key, activity))

@@ -40,6 +40,13 @@ enum AdminValidation {
         }
     }
 
+    /// Checks a model name and a version name; the version's key.
+    static func key(model: String, version: String) throws -> VersionKey {
+        try self.model(model)
+        try self.version(version)
+        return VersionKey(model: model, version: version)
+    }
+
     /// Checks and normalises replica bounds: min 0 means 1 (0 stays 0 with `scalesToZero`: the
     /// version runs no replica while IDLE), max 0 means min (at least 1).
     static func replicas(min: Int32, max: Int32, limit: Int32, scalesToZero: Bool = false) throws -> (min: Int32, max: Int32) {
