@@ -165,7 +165,7 @@ struct GatewayOptions {
                                   by an alias, split or shadow (default off; byocctl gc --dry-run)
       --hold-max-calls N          calls held per version (the whole gateway) while a version that
                                   scales to zero wakes; over it UNAVAILABLE "hold queue full"
-                                  (default 1000)
+                                  (default 1000; 0 = hold nothing: wake, answer UNAVAILABLE)
       --wake-timeout-ms N         how long held calls wait for a woken version to become ready,
                                   then UNAVAILABLE (default 60000)
       --access-log PATH|-         one JSON line per call to PATH (appended) or stdout (-)
