@@ -7,20 +7,14 @@
 /// count wanted during that time, so a dip shorter than the delay removes nothing (no flapping).
 /// Pure: time is passed in, so tests drive it without clocks.
 public struct ConcurrencyAutoscaler: Sendable, Equatable {
-    /// What the autoscaler aims at; from the version's registered spec.
+    /// What the autoscaler aims at; from the version's registered spec (built with the
+    /// memberwise initializer, internal to the reconciler and its tests).
     public struct Settings: Sendable, Equatable {
         /// In-flight calls per replica (> 0).
         public var target: Int32
         public var minReplicas: Int32
         public var maxReplicas: Int32
         public var scaleDownDelayNanos: UInt64
-
-        public init(target: Int32, minReplicas: Int32, maxReplicas: Int32, scaleDownDelayNanos: UInt64) {
-            self.target = target
-            self.minReplicas = minReplicas
-            self.maxReplicas = maxReplicas
-            self.scaleDownDelayNanos = scaleDownDelayNanos
-        }
     }
 
     /// A change of the replica count and why.
@@ -30,13 +24,6 @@ public struct ConcurrencyAutoscaler: Sendable, Equatable {
         /// The average in-flight calls that asked for `to` (the peak of the lower period when scaling down).
         public var inFlight: Double
         public var target: Int32
-
-        public init(from: Int32, to: Int32, inFlight: Double, target: Int32) {
-            self.from = from
-            self.to = to
-            self.inFlight = inFlight
-            self.target = target
-        }
 
         /// `scaled 1 -> 4: 14 calls in flight, target 4`.
         public var description: String {

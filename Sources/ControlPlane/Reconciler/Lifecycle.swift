@@ -17,9 +17,7 @@ public struct LifecycleOptions: Sendable {
 
     public init(sampleInterval: Duration = .seconds(1), lastCalledEverySamples: Int = 5, gcUnusedAfterSeconds: Int64 = 0,
                 gcUnusedAfterText: String = "",
-                log: @escaping @Sendable (String) -> Void = { line in
-                    FileHandle.standardError.write(Data("lifecycle: \(line)\n".utf8))
-                }) {
+                log: @escaping @Sendable (String) -> Void = standardErrorLog("lifecycle")) {
         self.sampleInterval = sampleInterval
         self.lastCalledEverySamples = lastCalledEverySamples
         self.gcUnusedAfterSeconds = gcUnusedAfterSeconds

@@ -16,9 +16,7 @@ public struct ReconcilerOptions: Sendable {
     public init(resyncInterval: Duration = .seconds(5),
                 errorBackoff: Backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30)),
                 workers: Int = 4,
-                log: @escaping @Sendable (String) -> Void = { line in
-                    FileHandle.standardError.write(Data("reconciler: \(line)\n".utf8))
-                }) {
+                log: @escaping @Sendable (String) -> Void = standardErrorLog("reconciler")) {
         self.resyncInterval = resyncInterval
         self.errorBackoff = errorBackoff
         self.workers = workers

@@ -25,7 +25,7 @@ public struct KubeControlPlaneOptions: Sendable {
     public var log: @Sendable (String) -> Void
 
     public init(databasePath: String, identity: String, namespace: String,
-                log: @escaping @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("kubernetes: \(line)\n".utf8)) }) {
+                log: @escaping @Sendable (String) -> Void = standardErrorLog("kubernetes")) {
         self.databasePath = databasePath
         self.election = LeaderElectionOptions(identity: identity)
         self.runtime = KubernetesRuntimeOptions(namespace: namespace, log: log)

@@ -11,9 +11,7 @@ public struct KubernetesRuntimeOptions: Sendable {
     public var syncTimeout: Duration = .seconds(10)
     public var log: @Sendable (String) -> Void
 
-    public init(namespace: String, log: @escaping @Sendable (String) -> Void = { line in
-        FileHandle.standardError.write(Data("kubernetes: \(line)\n".utf8))
-    }) {
+    public init(namespace: String, log: @escaping @Sendable (String) -> Void = standardErrorLog("kubernetes")) {
         self.objects = KubeObjectOptions(namespace: namespace)
         self.log = log
     }
