@@ -20,7 +20,7 @@ final class EncodingTests: XCTestCase {
         entry.peer = "127.0.0.1:50000"
         entry.upstream = "127.0.0.1:9001"
         entry.attempts = 2
-        entry.traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        entry.trace = TraceContext(traceHigh: 0x4bf9_2f35_77b3_4da6, traceLow: 0xa3ce_929d_0e0e_4736, spanID: 1, sampled: false)
         let out = RecordBuffer()
         entry.encode(into: out)
         XCTAssertEqual(out.bytes.last, UInt8(ascii: "\n"))
@@ -42,12 +42,17 @@ final class EncodingTests: XCTestCase {
         XCTAssertEqual(line["trace_id"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
     }
 
-    func testTheTraceIDIsWrittenFromTheTrace() throws {
+    func testAPlainHTTPRequestsMethodIsWrittenBeforeItsPath() throws {
         var entry = AccessLogEntry()
-        entry.trace = TraceContext(traceHigh: 0x4bf9_2f35_77b3_4da6, traceLow: 0xa3ce_929d_0e0e_4736, spanID: 1, sampled: false)
+        entry.httpMethod = "GET"
+        entry.method = "/metrics"
+        entry.httpStatus = 404
         let out = RecordBuffer()
         entry.encode(into: out)
-        XCTAssertEqual(try object(out.bytes)["trace_id"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
+        let line = try object(out.bytes)
+        XCTAssertEqual(line["method"] as? String, "GET /metrics")
+        XCTAssertEqual(line["http_status"] as? Int, 404)
+        XCTAssertEqual(line["trace_id"] as? String, "", "no trace: an empty trace id")
     }
 
     func testACallWithoutAStatusHasNullStatus() throws {
@@ -87,9 +92,7 @@ final class EncodingTests: XCTestCase {
         var span = SpanRecord(trace: trace, spanID: 0x00f0_67aa_0ba9_02b7)
         span.parentSpanID = 0x1
         span.traceState = "vendor=x"
-        span.name = "byoc.v1.Inference/Predict"
-        span.service = "byoc.v1.Inference"
-        span.method = "Predict"
+        span.path = "/byoc.v1.Inference/Predict"
         span.kind = .client
         span.startUnixNanos = 1_000
         span.endUnixNanos = 3_000
@@ -106,6 +109,7 @@ final class EncodingTests: XCTestCase {
         XCTAssertEqual(object["spanId"] as? String, "00f067aa0ba902b7")
         XCTAssertEqual(object["parentSpanId"] as? String, "0000000000000001")
         XCTAssertEqual(object["traceState"] as? String, "vendor=x")
+        XCTAssertEqual(object["name"] as? String, "byoc.v1.Inference/Predict", "the path without its leading /")
         XCTAssertEqual(object["kind"] as? Int, 3)
         XCTAssertEqual(object["startTimeUnixNano"] as? String, "1000")
         XCTAssertEqual(object["endTimeUnixNano"] as? String, "3000")
@@ -133,6 +137,27 @@ final class EncodingTests: XCTestCase {
         XCTAssertNil(rootObject["status"], "an OK span leaves the status unset")
     }
 
+    func testAPlainHTTPSpanHasHTTPAttributesAndA5xxFailsIt() throws {
+        let trace = TraceContext(traceHigh: 1, traceLow: 2, spanID: 0, sampled: true)
+        var span = SpanRecord(trace: trace, spanID: 3)
+        span.path = "/v2/models/iris/infer"
+        span.httpMethod = "POST"
+        span.httpStatus = 503
+        let out = RecordBuffer()
+        span.encode(into: out)
+        let object = try object(out.bytes)
+        XCTAssertEqual(object["name"] as? String, "POST /v2/models/iris/infer")
+        let attributes = try XCTUnwrap(object["attributes"] as? [[String: Any]])
+        var values: [String: String] = [:]
+        for attribute in attributes {
+            let value = try XCTUnwrap(attribute["value"] as? [String: String])
+            values[attribute["key"] as! String] = value["stringValue"] ?? value["intValue"]
+        }
+        XCTAssertEqual(values, ["http.request.method": "POST", "url.path": "/v2/models/iris/infer",
+                                "http.response.status_code": "503"])
+        XCTAssertEqual((object["status"] as? [String: Any])?["code"] as? Int, 2)
+    }
+
     func testProtobufVarintsAndReservedLengths() {
         let out = RecordBuffer()
         out.varint(1)
@@ -152,7 +177,7 @@ final class EncodingTests: XCTestCase {
     func testASpanInProtobufIsOneScopeSpansField() {
         let trace = TraceContext(traceHigh: 0x0102_0304_0506_0708, traceLow: 0x090a_0b0c_0d0e_0f10, spanID: 0, sampled: true)
         var span = SpanRecord(trace: trace, spanID: 0x1112_1314_1516_1718)
-        span.name = "s/m"
+        span.path = "/s/m"
         let out = RecordBuffer()
         span.encodeProtobuf(into: out)
         let bytes = out.bytes

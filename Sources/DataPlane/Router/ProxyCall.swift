@@ -86,8 +86,11 @@ final class ProxyCall: HTTP2StreamDelegate {
     private var statusAt: UInt64 = 0
     /// The call's trace when the gateway traces (`--otlp-endpoint`).
     private var trace: CallTrace?
-    /// The open attempt's span, while the call is traced.
+    /// The open attempt's span, while the call is traced and sampled.
     private var attemptSpan: AttemptSpan?
+    /// The client's stream closed before the call had a status (cancelled, reset, connection
+    /// lost): the call's record says CANCELLED.
+    private var clientGone = false
 
     /// An attempt's span while it runs.
     private struct AttemptSpan {
@@ -195,6 +198,7 @@ final class ProxyCall: HTTP2StreamDelegate {
     }
 
     func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
+        if reason != .finished { clientGone = true }
         switch machine.clientClosed() {
         case .cancelAttempt:
             cancelAttempt()
@@ -367,7 +371,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             let dropAuthorization = grant != nil
             // A traced call's attempt is a span of its own, the model's parent.
             let spanID = trace != nil ? worker.telemetry!.nextSpanID() : 0
-            let traceparent = trace?.context.traceparent(parent: spanID)
+            let traceparent = trace.map { (trace: $0.context, parent: spanID) }
             // A trace the gateway started drops the caller's tracestate with its traceparent.
             let keepTraceState = trace.map { $0.parentSpanID != 0 } ?? true
             attempts += 1
@@ -388,7 +392,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             }
             attempt = next
             upstream = endpoint
-            if trace != nil {
+            if let trace, trace.context.sampled {
                 attemptSpan = AttemptSpan(id: spanID, start: monotonicNanos(), number: attempts, endpoint: endpoint)
             }
             machine.attemptOpened()
@@ -662,23 +666,20 @@ final class ProxyCall: HTTP2StreamDelegate {
 
     // MARK: Telemetry
 
-    /// The finished call's access-log line and server span.
+    /// The finished call's access-log entry and server span (plain records: the writer and
+    /// exporter threads format them). A call whose client went away before its status is
+    /// recorded as CANCELLED.
     private func finished(_ telemetry: WorkerTelemetry) {
         let end = finalStatus != nil ? statusAt : monotonicNanos()
         let duration = end > head.receivedAt ? end - head.receivedAt : 0
         let start = telemetry.unixNanos(monotonic: head.receivedAt)
-        if let trace {
-            var span = SpanRecord(trace: trace.context, spanID: trace.serverSpanID)
-            span.parentSpanID = trace.parentSpanID
-            span.traceState = trace.traceState
-            telemetry.name(&span, path: head.path)
-            span.kind = .server
-            span.startUnixNanos = start
-            span.endUnixNanos = start + duration
+        let status = finalStatus ?? (clientGone ? GRPCStatusCode.cancelled.rawValue : nil)
+        if let trace, trace.context.sampled {
+            var span = telemetry.serverSpan(trace, path: head.path, start: start, duration: duration)
             span.model = model
             span.version = version
-            span.grpcStatus = finalStatus
-            if finalStatus == nil { span.error = "the call ended without a status" }
+            span.grpcStatus = status
+            if finalStatus == nil { span.error = clientGone ? "cancelled by the client" : "the call ended without a status" }
             telemetry.record(span)
         }
         guard telemetry.logging else { return }
@@ -688,13 +689,13 @@ final class ProxyCall: HTTP2StreamDelegate {
         entry.method = head.path
         entry.model = model
         entry.version = version
-        entry.grpcStatus = finalStatus
+        entry.grpcStatus = status
         entry.requestBytes = requestBytes
         entry.responseBytes = responseBytes
         entry.peer = (client.session.driver as? HTTP2Connection)?.remoteAddress ?? ""
         entry.upstream = upstream?.description ?? ""
         entry.attempts = attempts
-        if let trace { entry.trace = trace.context } else { entry.traceID = WorkerTelemetry.callerTraceID(head.headers) }
+        entry.trace = trace?.context ?? WorkerTelemetry.callerTrace(head.headers)
         telemetry.log(entry)
     }
 
@@ -706,7 +707,7 @@ final class ProxyCall: HTTP2StreamDelegate {
         var span = SpanRecord(trace: trace.context, spanID: open.id)
         span.parentSpanID = trace.serverSpanID
         span.traceState = trace.traceState
-        telemetry.name(&span, path: head.path)
+        span.path = head.path
         span.kind = .client
         span.startUnixNanos = telemetry.unixNanos(monotonic: open.start)
         span.endUnixNanos = span.startUnixNanos + (now > open.start ? now - open.start : 0)

@@ -5,10 +5,9 @@ import Transport
 /// Where a router's access-log lines and spans go (shared by every worker).
 public struct TelemetryConfig: Sendable {
     /// `--access-log`: the writer's channel (nil: no access log).
-    public var accessLog: BatchChannel?
-    /// `--otlp-endpoint`: the exporter's channel (nil: no tracing), and how it wants spans encoded.
-    public var spans: BatchChannel?
-    public var spanEncoding = OTLPExporter.Encoding.json
+    public var accessLog: BatchChannel<AccessLogEntry>?
+    /// `--otlp-endpoint`: the exporter's channel (nil: no tracing).
+    public var spans: BatchChannel<SpanRecord>?
     /// `--trace-sample-ratio`: the share of new traces recorded (a caller's sampled flag wins).
     public var sampleRatio = 1.0
 
@@ -26,63 +25,48 @@ struct CallTrace {
     var traceState: String
 }
 
-/// One worker's side of the access log and the span export: lines and spans are encoded on
-/// the worker into its own buffers (no lock, no I/O), which go to the writer and exporter
-/// threads when they reach `flushBytes` or `flushNanos` after their first record.
+/// One worker's side of the access log and the span export: entries and spans are collected
+/// on the worker as plain records (no formatting, no lock, no I/O) and handed, a batch at a
+/// time, to the writer and exporter threads, which encode them: when a batch reaches
+/// `flushRecords` or `flushNanos` after its first record.
 final class WorkerTelemetry {
-    static let flushBytes = 256 * 1024
+    static let flushRecords = 512
     static let flushNanos: UInt64 = 100_000_000
 
     private let loop: EventLoop
-    private let accessLog: BatchChannel?
-    private let spans: BatchChannel?
-    private let spanEncoding: OTLPExporter.Encoding
+    private let accessLog: BatchChannel<AccessLogEntry>?
+    private let spanChannel: BatchChannel<SpanRecord>?
     /// New traces are sampled when a random 32-bit value is below this.
     private let sampleThreshold: UInt64
     /// Span and trace ids (the same generator as the balancer's, seeded apart).
     private var ids: FastRandom
-    private let lines = RecordBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
-    private var lineCount = 0
-    private let spanBytes = RecordBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
-    private var spanCount = 0
+    private var lines: [AccessLogEntry] = []
+    private var linesBytes = 0
+    private var spans: [SpanRecord] = []
+    private var spansBytes = 0
     /// Unix minus monotonic nanoseconds, read when a flush period starts (the two clocks do
     /// not drift apart measurably within one).
     private var wallOffset: UInt64 = 0
     private var flushTimer: UInt64?
-    /// The last gRPC path, its span name, service and method (calls usually repeat one method).
-    private var lastSpanName = (path: "", name: "", service: "", method: "")
 
     /// Spans are exported: calls get a trace and the model the gateway's `traceparent`.
-    var tracing: Bool { spans != nil }
+    var tracing: Bool { spanChannel != nil }
     var logging: Bool { accessLog != nil }
 
     init?(loop: EventLoop, config: TelemetryConfig, seed: UInt64) {
         guard config.isEnabled else { return nil }
         self.loop = loop
         accessLog = config.accessLog
-        spans = config.spans
-        spanEncoding = config.spanEncoding
+        spanChannel = config.spans
         sampleThreshold = UInt64((min(max(config.sampleRatio, 0), 1) * 4_294_967_296).rounded())
         ids = FastRandom(seed: seed)
         wallOffset = Telemetry.unixNanos() &- monotonicNanos()
+        if logging { lines.reserveCapacity(Self.flushRecords) }
+        if tracing { spans.reserveCapacity(Self.flushRecords) }
     }
 
     /// A monotonic time as Unix nanoseconds.
     func unixNanos(monotonic: UInt64) -> UInt64 { monotonic &+ wallOffset }
-
-    /// Names `span` after the gRPC path: the path without its leading `/`, split at the last `/`
-    /// into service and method.
-    func name(_ span: inout SpanRecord, path: String) {
-        if lastSpanName.path != path {
-            let name = String(path.dropFirst())
-            let slash = name.lastIndex(of: "/")
-            lastSpanName = (path, name, slash.map { String(name[..<$0]) } ?? "",
-                            slash.map { String(name[name.index(after: $0)...]) } ?? "")
-        }
-        span.name = lastSpanName.name
-        span.service = lastSpanName.service
-        span.method = lastSpanName.method
-    }
 
     /// A fresh span id.
     func nextSpanID() -> UInt64 { ids.nextNonZero() }
@@ -90,9 +74,15 @@ final class WorkerTelemetry {
     /// The call's trace from its headers: a valid `traceparent` is kept (its sampled flag
     /// decides), anything else starts a new trace sampled by the ratio.
     func startTrace(_ headers: HeaderBlock) -> CallTrace {
-        let state = headers[literal: "tracestate"] ?? ""
-        if let value = headers[literal: "traceparent"], let caller = TraceContext(traceparent: value) {
-            return CallTrace(context: caller, parentSpanID: caller.spanID, serverSpanID: ids.nextNonZero(), traceState: state)
+        startTrace(traceparent: headers[literal: "traceparent"]) { headers[literal: "tracestate"] }
+    }
+
+    /// The trace of a request with `traceparent` (and `tracestate`, read only when the
+    /// traceparent is kept).
+    func startTrace(traceparent: String?, tracestate: () -> String?) -> CallTrace {
+        if let traceparent, let caller = TraceContext(traceparent: traceparent) {
+            return CallTrace(context: caller, parentSpanID: caller.spanID, serverSpanID: ids.nextNonZero(),
+                             traceState: tracestate() ?? "")
         }
         let sampled = ids.nextNonZero() >> 32 < sampleThreshold
         let context = TraceContext(traceHigh: ids.nextNonZero(), traceLow: ids.nextNonZero(), spanID: 0, sampled: sampled)
@@ -100,36 +90,42 @@ final class WorkerTelemetry {
         return CallTrace(context: context, parentSpanID: 0, serverSpanID: ids.nextNonZero(), traceState: "")
     }
 
-    /// The caller's trace id, for the access log when the gateway does not trace ("": none).
-    static func callerTraceID(_ headers: HeaderBlock) -> String {
-        guard let value = headers[literal: "traceparent"], let caller = TraceContext(traceparent: value) else { return "" }
-        return caller.traceID
+    /// The caller's trace, for the access log when the gateway does not trace (nil: none).
+    static func callerTrace(_ headers: HeaderBlock) -> TraceContext? {
+        headers[literal: "traceparent"].flatMap { TraceContext(traceparent: $0) }
     }
 
-    /// Appends one access-log line.
+    /// The server span of a call in `trace` (sampled), named after `path`, from `start` for
+    /// `duration` nanoseconds (Unix time).
+    func serverSpan(_ trace: CallTrace, path: String, start: UInt64, duration: UInt64) -> SpanRecord {
+        var span = SpanRecord(trace: trace.context, spanID: trace.serverSpanID)
+        span.parentSpanID = trace.parentSpanID
+        span.traceState = trace.traceState
+        span.path = path
+        span.kind = .server
+        span.startUnixNanos = start
+        span.endUnixNanos = start &+ duration
+        return span
+    }
+
+    /// Appends one access-log entry.
     func log(_ entry: AccessLogEntry) {
         guard accessLog != nil else { return }
-        entry.encode(into: lines)
-        lineCount += 1
+        lines.append(entry)
+        linesBytes += entry.encodedSizeEstimate
         recorded(lines.count)
     }
 
-    /// Appends one finished span (only sampled traces' spans are recorded).
+    /// Appends one finished span (call only for sampled traces).
     func record(_ span: SpanRecord) {
-        guard spans != nil, span.trace.sampled else { return }
-        switch spanEncoding {
-        case .protobuf:
-            span.encodeProtobuf(into: spanBytes)
-        case .json:
-            if spanCount > 0 { spanBytes.raw(",") }
-            span.encode(into: spanBytes)
-        }
-        spanCount += 1
-        recorded(spanBytes.count)
+        guard spanChannel != nil else { return }
+        spans.append(span)
+        spansBytes += span.encodedSizeEstimate
+        recorded(spans.count)
     }
 
-    private func recorded(_ bufferBytes: Int) {
-        if bufferBytes >= Self.flushBytes {
+    private func recorded(_ count: Int) {
+        if count >= Self.flushRecords {
             flush()
         } else if flushTimer == nil {
             wallOffset = Telemetry.unixNanos() &- monotonicNanos()
@@ -140,17 +136,19 @@ final class WorkerTelemetry {
         }
     }
 
-    /// Hands both buffers to their threads (a full queue drops and counts them there).
+    /// Hands both batches to their threads (a full queue drops and counts them there).
     func flush() {
-        if lineCount > 0, let accessLog {
-            accessLog.submit(BatchChannel.Batch(bytes: lines.bytes, records: lineCount))
-            lines.reset()
-            lineCount = 0
+        if !lines.isEmpty, let accessLog {
+            accessLog.submit(lines, bytes: linesBytes)
+            lines = []
+            linesBytes = 0
+            lines.reserveCapacity(Self.flushRecords)
         }
-        if spanCount > 0, let spans {
-            spans.submit(BatchChannel.Batch(bytes: spanBytes.bytes, records: spanCount))
-            spanBytes.reset()
-            spanCount = 0
+        if !spans.isEmpty, let spanChannel {
+            spanChannel.submit(spans, bytes: spansBytes)
+            spans = []
+            spansBytes = 0
+            spans.reserveCapacity(Self.flushRecords)
         }
     }
 

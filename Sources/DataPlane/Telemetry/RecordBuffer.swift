@@ -4,8 +4,7 @@ import Glibc
 
 /// A growable byte buffer that records are encoded into straight through a pointer (no
 /// `String` per value, no per-byte bounds or uniqueness checks): JSON text (access-log lines,
-/// OTLP/JSON spans) or protobuf (OTLP spans). One per worker and kind, reused after each
-/// hand-over.
+/// OTLP/JSON spans) or protobuf (OTLP spans). One per writer thread, reused for each batch.
 public final class RecordBuffer {
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
@@ -26,6 +25,11 @@ public final class RecordBuffer {
 
     /// A copy of the bytes written.
     public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    /// The bytes written, without a copy (valid only inside `body`).
+    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
 
     /// Forgets what was written (keeps the storage).
     public func reset() {
@@ -70,14 +74,15 @@ public final class RecordBuffer {
     }
 
     /// A JSON string: quotes, backslash and control characters escaped.
-    public func string<S: StringProtocol>(_ value: S) {
+    public func string(_ value: String) {
         if value.utf8.withContiguousStorageIfAvailable({ quoted($0) }) == nil {
-            var copy = String(value)
+            var copy = value
             copy.withUTF8 { quoted($0) }
         }
     }
 
-    private func quoted(_ utf8: UnsafeBufferPointer<UInt8>) {
+    /// A JSON string of UTF-8 bytes: quotes, backslash and control characters escaped.
+    public func quoted(_ utf8: UnsafeBufferPointer<UInt8>) {
         byte(UInt8(ascii: "\""))
         // Nearly always nothing needs escaping: one copy.
         if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
@@ -231,10 +236,15 @@ public final class RecordBuffer {
 
     /// A length-delimited field holding `value`'s UTF-8.
     public func protoString(_ number: UInt8, _ value: String) {
-        tag(number, 2)
-        varint(UInt64(value.utf8.count))
         var copy = value
-        copy.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+        copy.withUTF8 { protoBytes(number, $0) }
+    }
+
+    /// A length-delimited field holding `bytes`.
+    public func protoBytes(_ number: UInt8, _ bytes: UnsafeBufferPointer<UInt8>) {
+        tag(number, 2)
+        varint(UInt64(bytes.count))
+        append(UnsafeRawBufferPointer(bytes))
     }
 
     /// A fixed64 field.
@@ -260,9 +270,14 @@ public final class RecordBuffer {
 
     /// A `KeyValue` in field `number` with a string `AnyValue` (its field 1).
     public func keyValue(_ number: UInt8, _ key: StaticString, _ value: String) {
-        let valueSize = value.utf8.count
-        keyValueHead(number, key, anySize: 1 + Self.varintSize(UInt64(valueSize)) + valueSize)
-        protoString(1, value)
+        var copy = value
+        copy.withUTF8 { keyValue(number, key, bytes: $0) }
+    }
+
+    /// A `KeyValue` in field `number` with a string `AnyValue` of UTF-8 `bytes`.
+    public func keyValue(_ number: UInt8, _ key: StaticString, bytes: UnsafeBufferPointer<UInt8>) {
+        keyValueHead(number, key, anySize: 1 + Self.varintSize(UInt64(bytes.count)) + bytes.count)
+        protoBytes(1, bytes)
     }
 
     /// A `KeyValue` in field `number` with an int `AnyValue` (its field 3).

@@ -1,6 +1,7 @@
-/// A finished span, encoded as an OTLP `Span` (opentelemetry-proto trace/v1): as a JSON object
-/// (the JSON mapping: ids in hex, times as decimal strings) or as protobuf, in the field
-/// `ScopeSpans.spans` (so a batch is a run of them the exporter wraps).
+/// A finished span: filled in on the worker (ids as integers, shared strings, no formatting)
+/// and encoded on the exporter's thread as an OTLP `Span` (opentelemetry-proto trace/v1): as a
+/// JSON object (the JSON mapping: ids in hex, times as decimal strings) or as protobuf, in the
+/// field `ScopeSpans.spans` (so a batch is a run of them the exporter wraps).
 public struct SpanRecord {
     public enum Kind: Int {
         /// The gateway serving a call.
@@ -15,10 +16,14 @@ public struct SpanRecord {
     public var parentSpanID: UInt64 = 0
     /// The caller's `tracestate`, kept ("" when none).
     public var traceState = ""
-    public var name = ""
-    /// The gRPC service and method (`rpc.service`, `rpc.method`; "": left out).
-    public var service = ""
-    public var method = ""
+    /// The gRPC path (`/package.Service/Method`): the span is named after it without its
+    /// leading `/`, and its service and method (`rpc.service`, `rpc.method`) are the parts
+    /// before and after the last `/`. Plain HTTP: the request's path.
+    public var path = ""
+    /// Plain HTTP requests: the request method (the span is named `METHOD PATH`, with HTTP
+    /// attributes instead of gRPC ones) and the response status.
+    public var httpMethod = ""
+    public var httpStatus = 0
     public var kind = Kind.server
     public var startUnixNanos: UInt64 = 0
     public var endUnixNanos: UInt64 = 0
@@ -36,6 +41,13 @@ public struct SpanRecord {
     public init(trace: TraceContext, spanID: UInt64) {
         self.trace = trace
         self.spanID = spanID
+    }
+
+    /// About how many bytes the encoded span takes (the fixed part and the strings; for the
+    /// exporter's bound, cheap to work out on the worker).
+    public var encodedSizeEstimate: Int {
+        640 + traceState.utf8.count + 2 * path.utf8.count + model.utf8.count + version.utf8.count
+            + serverHost.utf8.count + error.utf8.count
     }
 
     /// Appends the span as one JSON object.
@@ -56,7 +68,14 @@ public struct SpanRecord {
             out.string(traceState)
         }
         out.raw(",\"name\":")
-        out.string(name)
+        var pathCopy = path
+        pathCopy.withUTF8 { path in
+            if !httpMethod.isEmpty {
+                out.string(httpMethod + " " + self.path)
+            } else {
+                out.quoted(Self.name(path))
+            }
+        }
         out.raw(",\"kind\":")
         out.int(kind.rawValue)
         out.raw(",\"startTimeUnixNano\":\"")
@@ -64,9 +83,18 @@ public struct SpanRecord {
         out.raw("\",\"endTimeUnixNano\":\"")
         out.unsigned(max(endUnixNanos, startUnixNanos))
         out.raw("\",\"attributes\":[")
-        stringAttribute(out, "rpc.system", "grpc", first: true)
-        if !service.isEmpty { stringAttribute(out, "rpc.service", service) }
-        if !method.isEmpty { stringAttribute(out, "rpc.method", method) }
+        if !httpMethod.isEmpty {
+            stringAttribute(out, "http.request.method", httpMethod, first: true)
+            stringAttribute(out, "url.path", path)
+            intAttribute(out, "http.response.status_code", httpStatus)
+        } else {
+            stringAttribute(out, "rpc.system", "grpc", first: true)
+            pathCopy.withUTF8 { path in
+                let (service, method) = Self.serviceAndMethod(path)
+                if !service.isEmpty { bytesAttribute(out, "rpc.service", service) }
+                if !method.isEmpty { bytesAttribute(out, "rpc.method", method) }
+            }
+        }
         if !model.isEmpty { stringAttribute(out, "byoc.model", model) }
         if !version.isEmpty { stringAttribute(out, "byoc.version", version) }
         if let grpcStatus { intAttribute(out, "rpc.grpc.status_code", grpcStatus) }
@@ -89,8 +117,23 @@ public struct SpanRecord {
         out.raw("}")
     }
 
-    /// Whether the span failed (an error, or a grpc-status other than OK).
-    private var failed: Bool { !error.isEmpty || (grpcStatus.map { $0 != 0 } ?? false) }
+    /// Whether the span failed (an error, a grpc-status other than OK, an HTTP 5xx).
+    private var failed: Bool { !error.isEmpty || (grpcStatus.map { $0 != 0 } ?? false) || httpStatus >= 500 }
+
+    /// The span name of a gRPC path: without its leading `/`.
+    static func name(_ path: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        path.first == UInt8(ascii: "/") ? UnsafeBufferPointer(rebasing: path[1...]) : path
+    }
+
+    /// A gRPC path's service and method: the name before and after its last `/` (both empty
+    /// when it has none).
+    static func serviceAndMethod(_ path: UnsafeBufferPointer<UInt8>) -> (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) {
+        let name = Self.name(path)
+        guard let slash = name.lastIndex(of: UInt8(ascii: "/")) else {
+            return (UnsafeBufferPointer(start: nil, count: 0), UnsafeBufferPointer(start: nil, count: 0))
+        }
+        return (UnsafeBufferPointer(rebasing: name[..<slash]), UnsafeBufferPointer(rebasing: name[(slash + 1)...]))
+    }
 
     /// Appends the span as protobuf field 2 of `ScopeSpans` (tag, length, `Span`).
     public func encodeProtobuf(into out: RecordBuffer) {
@@ -100,14 +143,28 @@ public struct SpanRecord {
         out.id64(2, spanID)
         if !traceState.isEmpty { out.protoString(3, traceState) }
         if parentSpanID != 0 { out.id64(4, parentSpanID) }
-        out.protoString(5, name)
+        var pathCopy = path
+        if !httpMethod.isEmpty {
+            out.protoString(5, httpMethod + " " + path)
+        } else {
+            pathCopy.withUTF8 { out.protoBytes(5, Self.name($0)) }
+        }
         out.tag(6, 0)
         out.varint(UInt64(kind.rawValue))
         out.fixed64(7, startUnixNanos)
         out.fixed64(8, max(endUnixNanos, startUnixNanos))
-        out.keyValue(9, "rpc.system", "grpc")
-        if !service.isEmpty { out.keyValue(9, "rpc.service", service) }
-        if !method.isEmpty { out.keyValue(9, "rpc.method", method) }
+        if !httpMethod.isEmpty {
+            out.keyValue(9, "http.request.method", httpMethod)
+            out.keyValue(9, "url.path", path)
+            out.keyValue(9, "http.response.status_code", int: httpStatus)
+        } else {
+            out.keyValue(9, "rpc.system", "grpc")
+            pathCopy.withUTF8 { path in
+                let (service, method) = Self.serviceAndMethod(path)
+                if !service.isEmpty { out.keyValue(9, "rpc.service", bytes: service) }
+                if !method.isEmpty { out.keyValue(9, "rpc.method", bytes: method) }
+            }
+        }
         if !model.isEmpty { out.keyValue(9, "byoc.model", model) }
         if !version.isEmpty { out.keyValue(9, "byoc.version", version) }
         if let grpcStatus { out.keyValue(9, "rpc.grpc.status_code", int: grpcStatus) }
@@ -136,6 +193,14 @@ public struct SpanRecord {
         out.raw(key)
         out.raw("\",\"value\":{\"stringValue\":")
         out.string(value)
+        out.raw("}}")
+    }
+
+    private func bytesAttribute(_ out: RecordBuffer, _ key: StaticString, _ value: UnsafeBufferPointer<UInt8>) {
+        out.raw(",{\"key\":\"")
+        out.raw(key)
+        out.raw("\",\"value\":{\"stringValue\":")
+        out.quoted(value)
         out.raw("}}")
     }
 

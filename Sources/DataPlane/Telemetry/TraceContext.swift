@@ -40,20 +40,28 @@ public struct TraceContext: Equatable, Sendable {
 
     /// The `traceparent` a callee receives when `span` is its parent.
     public func traceparent(parent span: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 55) { buffer in
-            let out = buffer.baseAddress!
-            out[0] = UInt8(ascii: "0")
-            out[1] = UInt8(ascii: "0")
-            out[2] = UInt8(ascii: "-")
-            Self.writeHex(traceHigh, into: out + 3)
-            Self.writeHex(traceLow, into: out + 19)
-            out[35] = UInt8(ascii: "-")
-            Self.writeHex(span, into: out + 36)
-            out[52] = UInt8(ascii: "-")
-            out[53] = UInt8(ascii: "0")
-            out[54] = sampled ? UInt8(ascii: "1") : UInt8(ascii: "0")
-            return 55
+        String(unsafeUninitializedCapacity: Self.traceparentLength) { buffer in
+            writeTraceparent(parent: span, into: buffer.baseAddress!)
+            return Self.traceparentLength
         }
+    }
+
+    /// The length of a version-00 `traceparent`.
+    public static let traceparentLength = 55
+
+    /// Writes the `traceparent` a callee receives when `span` is its parent at `out`
+    /// (`traceparentLength` bytes).
+    public func writeTraceparent(parent span: UInt64, into out: UnsafeMutablePointer<UInt8>) {
+        out[0] = UInt8(ascii: "0")
+        out[1] = UInt8(ascii: "0")
+        out[2] = UInt8(ascii: "-")
+        Self.writeHex(traceHigh, into: out + 3)
+        Self.writeHex(traceLow, into: out + 19)
+        out[35] = UInt8(ascii: "-")
+        Self.writeHex(span, into: out + 36)
+        out[52] = UInt8(ascii: "-")
+        out[53] = UInt8(ascii: "0")
+        out[54] = sampled ? UInt8(ascii: "1") : UInt8(ascii: "0")
     }
 
     /// `value` as 16 lowercase hex digits.
@@ -64,14 +72,21 @@ public struct TraceContext: Equatable, Sendable {
         }
     }
 
-    /// Writes `value` as 16 lowercase hex digits at `out`.
+    /// Writes `value` as 16 lowercase hex digits at `out` (two digits per byte from a table).
     static func writeHex(_ value: UInt64, into out: UnsafeMutablePointer<UInt8>) {
-        let digits: StaticString = "0123456789abcdef"
-        digits.withUTF8Buffer { table in
-            for index in 0..<16 {
-                out[index] = table[Int((value >> UInt64(60 - 4 * index)) & 0xf)]
+        hexPairs.withUnsafeBufferPointer { pairs in
+            for index in 0..<8 {
+                let byte = Int(truncatingIfNeeded: value >> UInt64(56 - 8 * index)) & 0xff
+                out[2 * index] = pairs[2 * byte]
+                out[2 * index + 1] = pairs[2 * byte + 1]
             }
         }
+    }
+
+    /// "00" ... "ff": the two lowercase hex digits of every byte.
+    private static let hexPairs: [UInt8] = (0..<256).flatMap { byte -> [UInt8] in
+        let digits = Array("0123456789abcdef".utf8)
+        return [digits[byte >> 4], digits[byte & 0xf]]
     }
 
     /// `count` lowercase hex digits at `offset` (at most 16); nil on any other character.

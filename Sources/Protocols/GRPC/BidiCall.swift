@@ -56,7 +56,7 @@ public final class BidiCall: HTTP2StreamDelegate {
         if let timer = deadlineTimer { loop.cancelTimer(timer) }
         deadlineTimer = nil
         if headersSent {
-            stream.finish(trailers: GRPCResponses.trailers(status))
+            GRPCResponses.finish(stream, status)
         } else {
             GRPCResponses.sendTrailersOnly(stream, status)
         }

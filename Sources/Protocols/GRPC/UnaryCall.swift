@@ -54,7 +54,7 @@ public final class UnaryCall: HTTP2StreamDelegate {
         finish()
         stream.sendHeaders(GRPCResponses.responseHeaders(extra: responseMetadata), endStream: false)
         stream.write(GRPCFraming.frame(response))
-        stream.finish(trailers: GRPCResponses.trailers(.ok))
+        GRPCResponses.finish(stream, .ok)
     }
 
     /// Ends the call with an error status (trailers-only, or trailers after streamed messages).
@@ -62,7 +62,7 @@ public final class UnaryCall: HTTP2StreamDelegate {
         guard !finished else { return }
         finish()
         if headersSent {
-            stream.finish(trailers: GRPCResponses.trailers(status))
+            GRPCResponses.finish(stream, status)
         } else {
             GRPCResponses.sendTrailersOnly(stream, status)
         }
@@ -89,7 +89,7 @@ public final class UnaryCall: HTTP2StreamDelegate {
             return
         }
         finish()
-        stream.finish(trailers: GRPCResponses.trailers(status))
+        GRPCResponses.finish(stream, status)
     }
 
     private func finish() {

@@ -280,6 +280,7 @@ extension GRPCServerWorker: HTTP2StreamDelegate {
         if let timeout = fields.timeout {
             guard let nanos = GRPCTimeout.parse(timeout) else {
                 GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.invalidArgument, "malformed grpc-timeout \"\(timeout)\""))
+                observeRefused(stream, GRPCRequestHead(path: path, headers: headers, deadline: nil, encoding: nil, receivedAt: now))
                 return
             }
             deadline = now &+ min(nanos, UInt64.max - now)
@@ -295,6 +296,11 @@ extension GRPCServerWorker: HTTP2StreamDelegate {
         }
         stream.delegate = next
         next.streamHeaders(stream, headers, kind: kind)
+    }
+
+    /// A call refused here, before dispatch: the dispatcher may watch it end (`refused`).
+    private func observeRefused(_ stream: HTTP2Stream, _ head: GRPCRequestHead) {
+        if let observer = dispatcher.refused(stream, head: head) { stream.delegate = observer }
     }
 
     public func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
