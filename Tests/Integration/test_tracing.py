@@ -463,8 +463,12 @@ def test_every_call_the_gateway_answers_itself_has_a_line_and_a_span(procs, tmp_
         assert span["name"] == path[1:], (name, span)
         assert _attributes(span)["rpc.grpc.status_code"] == str(status), (name, span)
         assert (span.get("status", {}).get("code") == 2) == (status != 0), (name, span)
-    (rest_span,) = _spans(collector, "f" * 32, 1)
+    # The REST request is translated into ModelMetadata through the gateway's own listener,
+    # with the caller's trace context: two server spans.
+    rest_span, metadata_span = sorted(_spans(collector, "f" * 32, 2), key=lambda span: span["name"])
     assert rest_span["name"] == "GET /v2/models/nosuch" and _attributes(rest_span)["http.response.status_code"] == "404"
+    assert _attributes(rest_span)["url.path"] == "/v2/models/nosuch" and rest_span["parentSpanId"] == CALLER_SPAN
+    assert metadata_span["name"] == "inference.GRPCInferenceService/ModelMetadata"
 
     assert wait_until(lambda: all(any(json.loads(line).get("trace_id") == t for line in log.read_text().splitlines())
                                   for t in [*traces.values(), "f" * 32]), 20), log.read_text()
@@ -473,7 +477,7 @@ def test_every_call_the_gateway_answers_itself_has_a_line_and_a_span(procs, tmp_
         (line,) = [line for line in lines if line["trace_id"] == traces[name]]
         assert line["method"] == path and line["grpc_status"] == status, (name, line)
         assert line["peer"].startswith("127.0.0.1:") and line["duration_ms"] >= 0, line
-    (rest_line,) = [line for line in lines if line["trace_id"] == "f" * 32]
+    (rest_line,) = [line for line in lines if line["trace_id"] == "f" * 32 and line["method"].startswith("GET ")]
     assert rest_line["method"] == "GET /v2/models/nosuch" and rest_line["http_status"] == 404, rest_line
 
 

@@ -25,7 +25,7 @@ final class BatchChannelTests: XCTestCase {
         channel.start()
         DispatchQueue.concurrentPerform(iterations: 4) { thread in
             for index in 0..<500 {
-                XCTAssertTrue(channel.submit(["\(thread):\(index)"], bytes: 10))
+                XCTAssertTrue(channel.submit(["\(thread):\(index)"], count: 1, bytes: 10))
             }
         }
         channel.close()
@@ -52,23 +52,23 @@ final class BatchChannelTests: XCTestCase {
         }
         channel.start()
         // The thread takes the first batch and blocks delivering it.
-        XCTAssertTrue(channel.submit(["first"], bytes: 1_000))
+        XCTAssertTrue(channel.submit(["first"], count: 1, bytes: 1_000))
         XCTAssertEqual(delivering.wait(timeout: .now() + 30), .success)
         // Now batches queue up to the bound: ten of 100 bytes, then one is refused.
         var accepted = 0
-        while channel.submit(["a", "b", "c"], bytes: 100) {
+        while channel.submit(["a", "b", "c"], count: 3, bytes: 100) {
             accepted += 1
             if accepted > 10 { break }
         }
         XCTAssertEqual(accepted, 10, "1,000 bytes may wait")
         XCTAssertEqual(channel.droppedRecords, 3, "the refused batch's records are counted")
-        XCTAssertFalse(channel.submit(["d", "e"], bytes: 1), "still full")
+        XCTAssertFalse(channel.submit(["d", "e"], count: 2, bytes: 1), "still full")
         XCTAssertEqual(channel.droppedRecords, 5)
         for _ in 0..<20 { gate.signal() }
         channel.close()
         XCTAssertEqual(channel.deliveredRecords, 1 + accepted * 3)
         XCTAssertEqual(sink.records.count, 1 + accepted * 3)
-        XCTAssertFalse(channel.submit(["late"], bytes: 1), "a closed channel takes nothing")
+        XCTAssertFalse(channel.submit(["late"], count: 1, bytes: 1), "a closed channel takes nothing")
     }
 
     func testRecordsTheDeliveryCouldNotWriteAreCountedAsDropped() {
@@ -76,7 +76,7 @@ final class BatchChannelTests: XCTestCase {
             batches.reduce(0) { $0 + $1.count }
         }
         channel.start()
-        channel.submit([1, 2, 3, 4, 5], bytes: 5)
+        channel.submit([1, 2, 3, 4, 5], count: 5, bytes: 5)
         channel.close()
         XCTAssertEqual(channel.droppedRecords, 5)
         XCTAssertEqual(channel.deliveredRecords, 0)

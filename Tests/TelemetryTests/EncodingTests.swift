@@ -42,6 +42,38 @@ final class EncodingTests: XCTestCase {
         XCTAssertEqual(line["trace_id"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
     }
 
+    func testRepeatedFieldsAreCopiedFromTheirFragmentOnlyWhileTheyRepeat() throws {
+        let out = RecordBuffer()
+        var lines: [[String: Any]] = []
+        for (model, peer) in [("a", "p1"), ("a", "p1"), ("b\"", "p1"), ("a", "p2")] {
+            var entry = AccessLogEntry()
+            entry.method = "/s/m"
+            entry.model = model
+            entry.peer = peer
+            out.reset()
+            entry.encode(into: out)
+            lines.append(try object(out.bytes))
+        }
+        XCTAssertEqual(lines.map { $0["model"] as? String }, ["a", "a", "b\"", "a"])
+        XCTAssertEqual(lines.map { $0["peer"] as? String }, ["p1", "p1", "p1", "p2"])
+        let trace = TraceContext(traceHigh: 1, traceLow: 2, spanID: 0, sampled: true)
+        var names: [String] = []
+        for path in ["/a.S/M", "/a.S/M", "/b.T/N"] {
+            var span = SpanRecord(trace: trace, spanID: 3)
+            span.path = path
+            out.reset()
+            span.encode(into: out)
+            names.append(try object(out.bytes)["name"] as! String)
+        }
+        XCTAssertEqual(names, ["a.S/M", "a.S/M", "b.T/N"])
+        var http = SpanRecord(trace: trace, spanID: 4)
+        http.path = "/v2/models/x"
+        http.httpMethod = "GET"
+        out.reset()
+        http.encode(into: out)
+        XCTAssertEqual(try object(out.bytes)["name"] as? String, "GET /v2/models/x", "an HTTP span after a gRPC one")
+    }
+
     func testAPlainHTTPRequestsMethodIsWrittenBeforeItsPath() throws {
         var entry = AccessLogEntry()
         entry.httpMethod = "GET"
@@ -135,6 +167,33 @@ final class EncodingTests: XCTestCase {
         let rootObject = try self.object(out.bytes)
         XCTAssertNil(rootObject["parentSpanId"], "a root span names no parent")
         XCTAssertNil(rootObject["status"], "an OK span leaves the status unset")
+    }
+
+    func testAServerSpanWithAChildEncodesTheAttemptAsItsClientSpan() throws {
+        let trace = TraceContext(traceHigh: 1, traceLow: 2, spanID: 0, sampled: true)
+        var server = SpanRecord(trace: trace, spanID: 10)
+        server.path = "/s.S/M"
+        server.model = "m"
+        server.grpcStatus = 0
+        server.child = SpanRecord.Child(spanID: 11, startUnixNanos: 5, endUnixNanos: 7, grpcStatus: 14, error: "reset",
+                                        number: 1, serverHost: "10.0.0.1", serverPort: 9000)
+        XCTAssertEqual(server.spanCount, 2)
+        let out = RecordBuffer()
+        out.raw("[")
+        server.encode(into: out)
+        out.raw("]")
+        let spans = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.bytes)) as? [[String: Any]])
+        XCTAssertEqual(spans.map { $0["spanId"] as? String }, ["000000000000000a", "000000000000000b"])
+        XCTAssertEqual(spans[1]["parentSpanId"] as? String, "000000000000000a")
+        XCTAssertEqual(spans[1]["kind"] as? Int, 3)
+        XCTAssertEqual(spans[1]["startTimeUnixNano"] as? String, "5")
+        XCTAssertEqual((spans[1]["status"] as? [String: Any])?["message"] as? String, "reset")
+        XCTAssertNil(spans[0]["status"])
+        out.reset()
+        server.encodeProtobuf(into: out)
+        XCTAssertEqual(out.bytes.filter { _ in true }.first, 2 << 3 | 2)
+        let first = Int(out.bytes[1] & 0x7f) | Int(out.bytes[2] & 0x7f) << 7 | Int(out.bytes[3]) << 14
+        XCTAssertEqual(out.bytes[4 + first], 2 << 3 | 2, "a second ScopeSpans.spans field follows")
     }
 
     func testAPlainHTTPSpanHasHTTPAttributesAndA5xxFailsIt() throws {

@@ -88,16 +88,17 @@ final class ProxyCall: HTTP2StreamDelegate {
     private var trace: CallTrace?
     /// The open attempt's span, while the call is traced and sampled.
     private var attemptSpan: AttemptSpan?
+    /// The last attempt's span once it ended: recorded with the server span (one record).
+    private var endedAttempt: SpanRecord.Child?
     /// The client's stream closed before the call had a status (cancelled, reset, connection
     /// lost): the call's record says CANCELLED.
     private var clientGone = false
 
-    /// An attempt's span while it runs.
+    /// An attempt's span while it runs (plain values: its endpoint is `upstream`).
     private struct AttemptSpan {
         var id: UInt64
         var start: UInt64
         var number: Int
-        var endpoint: Endpoint
         var status: Int?
     }
 
@@ -393,7 +394,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             attempt = next
             upstream = endpoint
             if let trace, trace.context.sampled {
-                attemptSpan = AttemptSpan(id: spanID, start: monotonicNanos(), number: attempts, endpoint: endpoint)
+                attemptSpan = AttemptSpan(id: spanID, start: monotonicNanos(), number: attempts)
             }
             machine.attemptOpened()
             if !downstream.held.isEmpty {
@@ -674,12 +675,13 @@ final class ProxyCall: HTTP2StreamDelegate {
         let duration = end > head.receivedAt ? end - head.receivedAt : 0
         let start = telemetry.unixNanos(monotonic: head.receivedAt)
         let status = finalStatus ?? (clientGone ? GRPCStatusCode.cancelled.rawValue : nil)
-        if let trace, trace.context.sampled {
-            var span = telemetry.serverSpan(trace, path: head.path, start: start, duration: duration)
+        if trace?.context.sampled == true {
+            var span = telemetry.serverSpan(trace!, path: head.path, start: start, duration: duration)
             span.model = model
             span.version = version
             span.grpcStatus = status
             if finalStatus == nil { span.error = clientGone ? "cancelled by the client" : "the call ended without a status" }
+            span.child = endedAttempt
             telemetry.record(span)
         }
         guard telemetry.logging else { return }
@@ -699,26 +701,23 @@ final class ProxyCall: HTTP2StreamDelegate {
         telemetry.log(entry)
     }
 
-    /// Records the open attempt's span (child of the call's server span), ending now.
+    /// Ends the open attempt's span (child of the call's server span) now: kept for the
+    /// server span's record; an earlier attempt's (a retry) is recorded on its own.
     private func endAttemptSpan(_ failure: String) {
-        guard let open = attemptSpan, let trace, let telemetry = worker.telemetry else { return }
+        guard let open = attemptSpan, let telemetry = worker.telemetry else { return }
         attemptSpan = nil
         let now = monotonicNanos()
-        var span = SpanRecord(trace: trace.context, spanID: open.id)
-        span.parentSpanID = trace.serverSpanID
-        span.traceState = trace.traceState
-        span.path = head.path
-        span.kind = .client
-        span.startUnixNanos = telemetry.unixNanos(monotonic: open.start)
-        span.endUnixNanos = span.startUnixNanos + (now > open.start ? now - open.start : 0)
-        span.model = model
-        span.version = version
-        span.grpcStatus = open.status
-        span.serverHost = open.endpoint.host
-        span.serverPort = open.endpoint.port
-        span.attempt = open.number
-        span.error = failure
-        telemetry.record(span)
+        let start = telemetry.unixNanos(monotonic: open.start)
+        if let earlier = endedAttempt, let trace {
+            var server = telemetry.serverSpan(trace, path: head.path, start: 0, duration: 0)
+            server.model = model
+            server.version = version
+            telemetry.record(server.childSpan(earlier))
+        }
+        endedAttempt = SpanRecord.Child(spanID: open.id, startUnixNanos: start,
+                                        endUnixNanos: start + (now > open.start ? now - open.start : 0),
+                                        grpcStatus: open.status, error: failure, number: open.number,
+                                        serverHost: upstream?.host ?? "", serverPort: upstream?.port ?? 0)
     }
 
     /// Why an attempt's stream closed, for its span ("" when it finished cleanly).

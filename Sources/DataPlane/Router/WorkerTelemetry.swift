@@ -43,6 +43,8 @@ final class WorkerTelemetry {
     private var lines: [AccessLogEntry] = []
     private var linesBytes = 0
     private var spans: [SpanRecord] = []
+    /// Spans in `spans` (a record with a child is two).
+    private var spanCount = 0
     private var spansBytes = 0
     /// Unix minus monotonic nanoseconds, read when a flush period starts (the two clocks do
     /// not drift apart measurably within one).
@@ -109,18 +111,20 @@ final class WorkerTelemetry {
     }
 
     /// Appends one access-log entry.
-    func log(_ entry: AccessLogEntry) {
+    func log(_ entry: consuming AccessLogEntry) {
         guard accessLog != nil else { return }
-        lines.append(entry)
         linesBytes += entry.encodedSizeEstimate
+        // Moved into the batch, not copied (a copy retains every string once more).
+        lines.append(entry)
         recorded(lines.count)
     }
 
-    /// Appends one finished span (call only for sampled traces).
-    func record(_ span: SpanRecord) {
+    /// Appends one finished span, with its child when it has one (call only for sampled traces).
+    func record(_ span: consuming SpanRecord) {
         guard spanChannel != nil else { return }
+        spansBytes += span.encodedSizeEstimate * span.spanCount
+        spanCount += span.spanCount
         spans.append(span)
-        spansBytes += span.encodedSizeEstimate
         recorded(spans.count)
     }
 
@@ -139,14 +143,15 @@ final class WorkerTelemetry {
     /// Hands both batches to their threads (a full queue drops and counts them there).
     func flush() {
         if !lines.isEmpty, let accessLog {
-            accessLog.submit(lines, bytes: linesBytes)
+            accessLog.submit(lines, count: lines.count, bytes: linesBytes)
             lines = []
             linesBytes = 0
             lines.reserveCapacity(Self.flushRecords)
         }
         if !spans.isEmpty, let spanChannel {
-            spanChannel.submit(spans, bytes: spansBytes)
+            spanChannel.submit(spans, count: spanCount, bytes: spansBytes)
             spans = []
+            spanCount = 0
             spansBytes = 0
             spans.reserveCapacity(Self.flushRecords)
         }

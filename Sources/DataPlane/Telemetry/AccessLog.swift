@@ -35,24 +35,33 @@ public struct AccessLogEntry {
     /// About how many bytes the entry's line takes (the fixed part and the strings; for the
     /// writer's bound, cheap to work out on the worker).
     public var encodedSizeEstimate: Int {
-        320 + method.utf8.count + httpMethod.utf8.count + model.utf8.count + version.utf8.count
-            + peer.utf8.count + upstream.utf8.count
+        // The caller-chosen strings; the rest is bounded (addresses, the route table's names).
+        400 + method.utf8.count + model.utf8.count
     }
 
     /// Appends this entry as one JSON line.
     public func encode(into out: RecordBuffer) {
         out.raw("{\"time\":\"")
         out.timestamp(unixNanos: startUnixNanos)
-        out.raw("\",\"method\":")
+        // Calls repeat method, model and version: encoded once while they do (HTTP requests
+        // are few and vary).
         if httpMethod.isEmpty {
-            out.string(method)
+            out.fragment(4, method, model, version) { out in
+                out.raw("\",\"method\":")
+                out.string(method)
+                out.raw(",\"model\":")
+                out.string(model)
+                out.raw(",\"version\":")
+                out.string(version)
+            }
         } else {
+            out.raw("\",\"method\":")
             out.string(httpMethod + " " + method)
+            out.raw(",\"model\":")
+            out.string(model)
+            out.raw(",\"version\":")
+            out.string(version)
         }
-        out.raw(",\"model\":")
-        out.string(model)
-        out.raw(",\"version\":")
-        out.string(version)
         out.raw(",\"grpc_status\":")
         if let grpcStatus {
             out.int(grpcStatus)
@@ -70,10 +79,12 @@ public struct AccessLogEntry {
         out.int(requestBytes)
         out.raw(",\"response_bytes\":")
         out.int(responseBytes)
-        out.raw(",\"peer\":")
-        out.string(peer)
-        out.raw(",\"upstream\":")
-        out.string(upstream)
+        out.fragment(5, peer, upstream) { out in
+            out.raw(",\"peer\":")
+            out.string(peer)
+            out.raw(",\"upstream\":")
+            out.string(upstream)
+        }
         out.raw(",\"attempts\":")
         out.int(attempts)
         out.raw(",\"trace_id\":")

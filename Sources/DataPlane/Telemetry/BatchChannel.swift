@@ -10,8 +10,8 @@ import Foundation
 /// estimates it) wait, a batch is refused and its records counted as dropped: a slow disk or
 /// collector never holds up a call, and what waits is bounded.
 public final class BatchChannel<Record>: @unchecked Sendable {
-    /// Delivers batches (oldest first) off the workers; returns how many records it could not
-    /// deliver (counted as dropped).
+    /// Delivers batches (oldest first) off the workers; returns how many records (as
+    /// `submit` counted them) it could not deliver (counted as dropped).
     public typealias Deliver = ([[Record]]) -> Int
 
     public let name: String
@@ -21,6 +21,7 @@ public final class BatchChannel<Record>: @unchecked Sendable {
     private let lock = NSLock()
     private var queue: [[Record]] = []
     private var pendingBytes = 0
+    private var pendingCount = 0
     private var closing = false
     /// Signalled once per accepted batch and by `close`.
     private let wake = DispatchSemaphore(value: 0)
@@ -51,17 +52,19 @@ public final class BatchChannel<Record>: @unchecked Sendable {
         thread.start()
     }
 
-    /// Hands `batch` (about `bytes` bytes once encoded) to the thread (any thread may call);
-    /// false when it was dropped because too many bytes wait already (or the channel closed).
+    /// Hands `batch` (`count` records as the counters count them, about `bytes` bytes once
+    /// encoded) to the thread (any thread may call); false when it was dropped because too
+    /// many bytes wait already (or the channel closed).
     @discardableResult
-    public func submit(_ batch: [Record], bytes: Int) -> Bool {
+    public func submit(_ batch: [Record], count: Int, bytes: Int) -> Bool {
         guard !batch.isEmpty else { return true }
         let accepted: Bool = lock.withLock {
             guard !closing, pendingBytes + bytes <= maxPendingBytes else {
-                droppedCount += batch.count
+                droppedCount += count
                 return false
             }
             queue.append(batch)
+            pendingCount += count
             pendingBytes += bytes
             return true
         }
@@ -81,14 +84,14 @@ public final class BatchChannel<Record>: @unchecked Sendable {
     private func run() {
         while true {
             wake.wait()
-            let (batches, stop): ([[Record]], Bool) = lock.withLock {
-                let taken = queue
+            let (batches, records, stop): ([[Record]], Int, Bool) = lock.withLock {
+                let taken = (queue, pendingCount, closing)
                 queue = []
                 pendingBytes = 0
-                return (taken, closing)
+                pendingCount = 0
+                return taken
             }
             if !batches.isEmpty {
-                let records = batches.reduce(0) { $0 + $1.count }
                 let failed = deliver(batches)
                 lock.withLock {
                     droppedCount += failed

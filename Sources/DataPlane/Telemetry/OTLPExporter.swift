@@ -75,7 +75,7 @@ public final class OTLPExporter: @unchecked Sendable {
     /// request fails, the rest of this delivery is dropped without trying (a collector that
     /// does not answer costs one timeout per delivery, not one per request).
     func export(_ batches: [[SpanRecord]]) -> Int {
-        let total = batches.reduce(0) { $0 + $1.count }
+        let total = batches.reduce(0) { $0 + $1.reduce(0) { $0 + $1.spanCount } }
         var handled = 0
         var count = 0
         spanBytes.reset()
@@ -88,7 +88,7 @@ public final class OTLPExporter: @unchecked Sendable {
                     if count > 0 { spanBytes.raw(",") }
                     span.encode(into: spanBytes)
                 }
-                count += 1
+                count += span.spanCount
                 if spanBytes.count >= Self.maxRequestBytes {
                     guard send(count) else { return total - handled }
                     handled += count

@@ -37,6 +37,55 @@ public struct SpanRecord {
     public var attempt = 0
     /// Why the span failed ("" unless it did; a failing grpc-status fails it too).
     public var error = ""
+    /// A server span's last attempt, encoded as its client child span right after it (one
+    /// record per call on the worker; earlier attempts of a retried call are records of their own).
+    public var child: Child?
+
+    /// A client span under a server span: the attempt's own values (the rest is the parent's).
+    public struct Child {
+        public var spanID: UInt64
+        public var startUnixNanos: UInt64
+        public var endUnixNanos: UInt64
+        public var grpcStatus: Int?
+        public var error: String
+        public var number: Int
+        public var serverHost: String
+        public var serverPort: Int
+
+        public init(spanID: UInt64, startUnixNanos: UInt64, endUnixNanos: UInt64, grpcStatus: Int?, error: String,
+                    number: Int, serverHost: String, serverPort: Int) {
+            self.spanID = spanID
+            self.startUnixNanos = startUnixNanos
+            self.endUnixNanos = endUnixNanos
+            self.grpcStatus = grpcStatus
+            self.error = error
+            self.number = number
+            self.serverHost = serverHost
+            self.serverPort = serverPort
+        }
+    }
+
+    /// The spans this record encodes to (1, or 2 with a child).
+    public var spanCount: Int { child == nil ? 1 : 2 }
+
+    /// `child` as a client span of its own, child of this span.
+    public func childSpan(_ child: Child) -> SpanRecord {
+        var span = SpanRecord(trace: trace, spanID: child.spanID)
+        span.parentSpanID = spanID
+        span.traceState = traceState
+        span.path = path
+        span.kind = .client
+        span.startUnixNanos = child.startUnixNanos
+        span.endUnixNanos = child.endUnixNanos
+        span.model = model
+        span.version = version
+        span.grpcStatus = child.grpcStatus
+        span.serverHost = child.serverHost
+        span.serverPort = child.serverPort
+        span.attempt = child.number
+        span.error = child.error
+        return span
+    }
 
     public init(trace: TraceContext, spanID: UInt64) {
         self.trace = trace
@@ -46,21 +95,69 @@ public struct SpanRecord {
     /// About how many bytes the encoded span takes (the fixed part and the strings; for the
     /// exporter's bound, cheap to work out on the worker).
     public var encodedSizeEstimate: Int {
-        640 + traceState.utf8.count + 2 * path.utf8.count + model.utf8.count + version.utf8.count
-            + serverHost.utf8.count + error.utf8.count
+        // The caller-chosen strings; the rest is bounded (addresses, the route table's names).
+        720 + traceState.utf8.count + 2 * path.utf8.count + model.utf8.count
     }
 
-    /// Appends the span as one JSON object.
+    /// Appends the span as one JSON object (and its child's after it, comma-separated).
     public func encode(into out: RecordBuffer) {
+        encodeJSON(Part(self), into: out)
+        if let child {
+            out.raw(",")
+            encodeJSON(Part(child, parent: self), into: out)
+        }
+    }
+
+    /// What differs between a span and its child (the rest they share).
+    private struct Part {
+        var spanID: UInt64
+        var parentSpanID: UInt64
+        var kind: Kind
+        var startUnixNanos: UInt64
+        var endUnixNanos: UInt64
+        var grpcStatus: Int?
+        var error: String
+        var serverHost: String
+        var serverPort: Int
+        var attempt: Int
+
+        init(_ span: SpanRecord) {
+            spanID = span.spanID
+            parentSpanID = span.parentSpanID
+            kind = span.kind
+            startUnixNanos = span.startUnixNanos
+            endUnixNanos = span.endUnixNanos
+            grpcStatus = span.grpcStatus
+            error = span.error
+            serverHost = span.serverHost
+            serverPort = span.serverPort
+            attempt = span.attempt
+        }
+
+        init(_ child: Child, parent: SpanRecord) {
+            spanID = child.spanID
+            parentSpanID = parent.spanID
+            kind = .client
+            startUnixNanos = child.startUnixNanos
+            endUnixNanos = child.endUnixNanos
+            grpcStatus = child.grpcStatus
+            error = child.error
+            serverHost = child.serverHost
+            serverPort = child.serverPort
+            attempt = child.number
+        }
+    }
+
+    private func encodeJSON(_ part: Part, into out: RecordBuffer) {
         out.raw("{\"traceId\":\"")
         out.hex(trace.traceHigh)
         out.hex(trace.traceLow)
         out.raw("\",\"spanId\":\"")
-        out.hex(spanID)
+        out.hex(part.spanID)
         out.raw("\"")
-        if parentSpanID != 0 {
+        if part.parentSpanID != 0 {
             out.raw(",\"parentSpanId\":\"")
-            out.hex(parentSpanID)
+            out.hex(part.parentSpanID)
             out.raw("\"")
         }
         if !traceState.isEmpty {
@@ -68,49 +165,56 @@ public struct SpanRecord {
             out.string(traceState)
         }
         out.raw(",\"name\":")
-        var pathCopy = path
-        pathCopy.withUTF8 { path in
+        out.fragment(0, path, httpMethod) { out in
             if !httpMethod.isEmpty {
-                out.string(httpMethod + " " + self.path)
+                out.string(httpMethod + " " + path)
             } else {
-                out.quoted(Self.name(path))
+                var path = path
+                path.withUTF8 { out.quoted(Self.name($0)) }
             }
         }
         out.raw(",\"kind\":")
-        out.int(kind.rawValue)
+        out.int(part.kind.rawValue)
         out.raw(",\"startTimeUnixNano\":\"")
-        out.unsigned(startUnixNanos)
+        out.unsigned(part.startUnixNanos)
         out.raw("\",\"endTimeUnixNano\":\"")
-        out.unsigned(max(endUnixNanos, startUnixNanos))
+        out.unsigned(max(part.endUnixNanos, part.startUnixNanos))
         out.raw("\",\"attributes\":[")
         if !httpMethod.isEmpty {
             stringAttribute(out, "http.request.method", httpMethod, first: true)
             stringAttribute(out, "url.path", path)
             intAttribute(out, "http.response.status_code", httpStatus)
         } else {
-            stringAttribute(out, "rpc.system", "grpc", first: true)
-            pathCopy.withUTF8 { path in
-                let (service, method) = Self.serviceAndMethod(path)
-                if !service.isEmpty { bytesAttribute(out, "rpc.service", service) }
-                if !method.isEmpty { bytesAttribute(out, "rpc.method", method) }
+            out.fragment(1, path) { out in
+                stringAttribute(out, "rpc.system", "grpc", first: true)
+                var path = path
+                path.withUTF8 { path in
+                    let (service, method) = Self.serviceAndMethod(path)
+                    if !service.isEmpty { bytesAttribute(out, "rpc.service", service) }
+                    if !method.isEmpty { bytesAttribute(out, "rpc.method", method) }
+                }
             }
         }
-        if !model.isEmpty { stringAttribute(out, "byoc.model", model) }
-        if !version.isEmpty { stringAttribute(out, "byoc.version", version) }
-        if let grpcStatus { intAttribute(out, "rpc.grpc.status_code", grpcStatus) }
-        if kind == .client {
-            if !serverHost.isEmpty {
-                stringAttribute(out, "server.address", serverHost)
-                intAttribute(out, "server.port", serverPort)
+        out.fragment(2, model, version) { out in
+            if !model.isEmpty { stringAttribute(out, "byoc.model", model) }
+            if !version.isEmpty { stringAttribute(out, "byoc.version", version) }
+        }
+        if let grpcStatus = part.grpcStatus { intAttribute(out, "rpc.grpc.status_code", grpcStatus) }
+        if part.kind == .client {
+            if !part.serverHost.isEmpty {
+                out.fragment(3, part.serverHost, "", "", part.serverPort) { out in
+                    stringAttribute(out, "server.address", part.serverHost)
+                    intAttribute(out, "server.port", part.serverPort)
+                }
             }
-            intAttribute(out, "byoc.attempt", attempt)
+            intAttribute(out, "byoc.attempt", part.attempt)
         }
         out.raw("]")
-        if failed {
+        if failed(part) {
             out.raw(",\"status\":{\"code\":2")
-            if !error.isEmpty {
+            if !part.error.isEmpty {
                 out.raw(",\"message\":")
-                out.string(error)
+                out.string(part.error)
             }
             out.raw("}")
         }
@@ -118,7 +222,9 @@ public struct SpanRecord {
     }
 
     /// Whether the span failed (an error, a grpc-status other than OK, an HTTP 5xx).
-    private var failed: Bool { !error.isEmpty || (grpcStatus.map { $0 != 0 } ?? false) || httpStatus >= 500 }
+    private func failed(_ part: Part) -> Bool {
+        !part.error.isEmpty || (part.grpcStatus.map { $0 != 0 } ?? false) || httpStatus >= 500
+    }
 
     /// The span name of a gRPC path: without its leading `/`.
     static func name(_ path: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
@@ -135,14 +241,20 @@ public struct SpanRecord {
         return (UnsafeBufferPointer(rebasing: name[..<slash]), UnsafeBufferPointer(rebasing: name[(slash + 1)...]))
     }
 
-    /// Appends the span as protobuf field 2 of `ScopeSpans` (tag, length, `Span`).
+    /// Appends the span as protobuf field 2 of `ScopeSpans` (tag, length, `Span`), and its
+    /// child's after it.
     public func encodeProtobuf(into out: RecordBuffer) {
+        encodeProtobuf(Part(self), into: out)
+        if let child { encodeProtobuf(Part(child, parent: self), into: out) }
+    }
+
+    private func encodeProtobuf(_ part: Part, into out: RecordBuffer) {
         out.tag(2, 2)
         let span = out.beginLength()
         out.id128(1, high: trace.traceHigh, low: trace.traceLow)
-        out.id64(2, spanID)
+        out.id64(2, part.spanID)
         if !traceState.isEmpty { out.protoString(3, traceState) }
-        if parentSpanID != 0 { out.id64(4, parentSpanID) }
+        if part.parentSpanID != 0 { out.id64(4, part.parentSpanID) }
         var pathCopy = path
         if !httpMethod.isEmpty {
             out.protoString(5, httpMethod + " " + path)
@@ -150,9 +262,9 @@ public struct SpanRecord {
             pathCopy.withUTF8 { out.protoBytes(5, Self.name($0)) }
         }
         out.tag(6, 0)
-        out.varint(UInt64(kind.rawValue))
-        out.fixed64(7, startUnixNanos)
-        out.fixed64(8, max(endUnixNanos, startUnixNanos))
+        out.varint(UInt64(part.kind.rawValue))
+        out.fixed64(7, part.startUnixNanos)
+        out.fixed64(8, max(part.endUnixNanos, part.startUnixNanos))
         if !httpMethod.isEmpty {
             out.keyValue(9, "http.request.method", httpMethod)
             out.keyValue(9, "url.path", path)
@@ -167,20 +279,20 @@ public struct SpanRecord {
         }
         if !model.isEmpty { out.keyValue(9, "byoc.model", model) }
         if !version.isEmpty { out.keyValue(9, "byoc.version", version) }
-        if let grpcStatus { out.keyValue(9, "rpc.grpc.status_code", int: grpcStatus) }
-        if kind == .client {
-            if !serverHost.isEmpty {
-                out.keyValue(9, "server.address", serverHost)
-                out.keyValue(9, "server.port", int: serverPort)
+        if let grpcStatus = part.grpcStatus { out.keyValue(9, "rpc.grpc.status_code", int: grpcStatus) }
+        if part.kind == .client {
+            if !part.serverHost.isEmpty {
+                out.keyValue(9, "server.address", part.serverHost)
+                out.keyValue(9, "server.port", int: part.serverPort)
             }
-            out.keyValue(9, "byoc.attempt", int: attempt)
+            out.keyValue(9, "byoc.attempt", int: part.attempt)
         }
-        if failed {
+        if failed(part) {
             // Status { message = 2; code = 3 (STATUS_CODE_ERROR = 2) }
-            let message = error.utf8.count
+            let message = part.error.utf8.count
             out.tag(15, 2)
             out.varint(UInt64(message == 0 ? 2 : 1 + RecordBuffer.varintSize(UInt64(message)) + message + 2))
-            if message > 0 { out.protoString(2, error) }
+            if message > 0 { out.protoString(2, part.error) }
             out.tag(3, 0)
             out.varint(2)
         }
