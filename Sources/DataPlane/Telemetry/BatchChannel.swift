@@ -6,7 +6,9 @@ import Foundation
 /// Batches of records (access-log entries, spans) handed from worker loops to one background
 /// thread that formats them and does the I/O (writes the access log, exports spans). A worker
 /// hands over a whole batch at a time: one lock and one semaphore signal per batch, none per
-/// record. When batches of more than `maxPendingBytes` (their encoded size, as the submitter
+/// record. After a delivery the thread lets batches gather for `gatherNanos` before it takes
+/// the next ones (one write or export request per period under load, not one per batch).
+/// When batches of more than `maxPendingBytes` (their encoded size, as the submitter
 /// estimates it) wait, a batch is refused and its records counted as dropped: a slow disk or
 /// collector never holds up a call, and what waits is bounded.
 public final class BatchChannel<Record>: @unchecked Sendable {
@@ -16,6 +18,8 @@ public final class BatchChannel<Record>: @unchecked Sendable {
 
     public let name: String
     public let maxPendingBytes: Int
+    /// The least time between two deliveries' starts (while not closing).
+    public let gatherNanos: UInt64
     private let deliver: Deliver
     /// Guards `queue`, `pendingBytes`, `closing` and the counters.
     private let lock = NSLock()
@@ -37,9 +41,10 @@ public final class BatchChannel<Record>: @unchecked Sendable {
     /// Records delivered.
     public var deliveredRecords: Int { lock.withLock { deliveredCount } }
 
-    public init(name: String, maxPendingBytes: Int, deliver: @escaping Deliver) {
+    public init(name: String, maxPendingBytes: Int, gatherNanos: UInt64 = 50_000_000, deliver: @escaping Deliver) {
         self.name = name
         self.maxPendingBytes = maxPendingBytes
+        self.gatherNanos = gatherNanos
         self.deliver = deliver
     }
 
@@ -92,10 +97,15 @@ public final class BatchChannel<Record>: @unchecked Sendable {
                 return taken
             }
             if !batches.isEmpty {
+                let started = DispatchTime.now().uptimeNanoseconds
                 let failed = deliver(batches)
                 lock.withLock {
                     droppedCount += failed
                     deliveredCount += records - failed
+                }
+                let elapsed = DispatchTime.now().uptimeNanoseconds - started
+                if !stop && elapsed < gatherNanos && !lock.withLock({ closing }) {
+                    usleep(useconds_t((gatherNanos - elapsed) / 1_000))
                 }
             }
             if stop { break }
