@@ -7,6 +7,16 @@ final class EncodingTests: XCTestCase {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
     }
 
+    /// A span object's attributes as key: value (string or int, as text).
+    private func attributes(_ span: [String: Any]) throws -> [String: String] {
+        var values: [String: String] = [:]
+        for attribute in try XCTUnwrap(span["attributes"] as? [[String: Any]]) {
+            let value = try XCTUnwrap(attribute["value"] as? [String: String])
+            values[attribute["key"] as! String] = value["stringValue"] ?? value["intValue"]
+        }
+        return values
+    }
+
     func testAnAccessLogEntryIsOneJSONLineWithTheContractsFields() throws {
         var entry = AccessLogEntry()
         entry.startUnixNanos = 1_796_655_742_123_456_789  // 2026-12-07T15:02:22.123Z
@@ -145,12 +155,7 @@ final class EncodingTests: XCTestCase {
         XCTAssertEqual(object["kind"] as? Int, 3)
         XCTAssertEqual(object["startTimeUnixNano"] as? String, "1000")
         XCTAssertEqual(object["endTimeUnixNano"] as? String, "3000")
-        let attributes = try XCTUnwrap(object["attributes"] as? [[String: Any]])
-        var values: [String: String] = [:]
-        for attribute in attributes {
-            let value = try XCTUnwrap(attribute["value"] as? [String: String])
-            values[attribute["key"] as! String] = value["stringValue"] ?? value["intValue"]
-        }
+        let values = try attributes(object)
         XCTAssertEqual(values["rpc.system"], "grpc")
         XCTAssertEqual(values["rpc.service"], "byoc.v1.Inference")
         XCTAssertEqual(values["rpc.method"], "Predict")
@@ -206,12 +211,7 @@ final class EncodingTests: XCTestCase {
         span.encode(into: out)
         let object = try object(out.bytes)
         XCTAssertEqual(object["name"] as? String, "POST /v2/models/iris/infer")
-        let attributes = try XCTUnwrap(object["attributes"] as? [[String: Any]])
-        var values: [String: String] = [:]
-        for attribute in attributes {
-            let value = try XCTUnwrap(attribute["value"] as? [String: String])
-            values[attribute["key"] as! String] = value["stringValue"] ?? value["intValue"]
-        }
+        let values = try attributes(object)
         XCTAssertEqual(values, ["http.request.method": "POST", "url.path": "/v2/models/iris/infer",
                                 "http.response.status_code": "503"])
         XCTAssertEqual((object["status"] as? [String: Any])?["code"] as? Int, 2)

@@ -51,35 +51,17 @@ final class ObservedCall: HTTP2StreamDelegate {
 
     func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {
         inner?.streamClosed(stream, reason: reason)
-        let now = monotonicNanos()
-        let duration = now > head.receivedAt ? now - head.receivedAt : 0
-        let start = telemetry.unixNanos(monotonic: head.receivedAt)
-        let status = stream.sentGRPCStatus ?? (reason != .finished ? GRPCStatusCode.cancelled.rawValue : nil)
-        let model = head.metadata("byoc-model") ?? ""
-        let version = head.metadata("byoc-version") ?? ""
-        if let trace, trace.context.sampled {
-            var span = telemetry.serverSpan(trace, path: head.path, start: start, duration: duration)
-            span.model = model
-            span.version = version
-            span.grpcStatus = status
-            if stream.sentGRPCStatus == nil {
-                span.error = reason != .finished ? "cancelled: the stream closed before a status (\(reason))"
-                    : "the call ended without a status"
-            }
-            telemetry.record(span)
+        var call = FinishedCall(path: head.path, receivedAt: head.receivedAt, endedAt: monotonicNanos())
+        call.model = head.metadata("byoc-model") ?? ""
+        call.version = head.metadata("byoc-version") ?? ""
+        call.grpcStatus = stream.sentGRPCStatus ?? (reason != .finished ? GRPCStatusCode.cancelled.rawValue : nil)
+        if stream.sentGRPCStatus == nil {
+            call.error = reason != .finished ? "cancelled: the stream closed before a status (\(reason))"
+                : "the call ended without a status"
         }
-        guard telemetry.logging else { return }
-        var entry = AccessLogEntry()
-        entry.startUnixNanos = start
-        entry.durationNanos = duration
-        entry.method = head.path
-        entry.model = model
-        entry.version = version
-        entry.grpcStatus = status
-        entry.requestBytes = requestBytes
-        entry.responseBytes = responseBytes
-        entry.peer = (stream.session.driver as? HTTP2Connection)?.remoteAddress ?? ""
-        entry.trace = trace?.context ?? WorkerTelemetry.callerTrace(head.headers)
-        telemetry.log(entry)
+        call.requestBytes = requestBytes
+        call.responseBytes = responseBytes
+        telemetry.finished(call, trace: trace, peer: { (stream.session.driver as? HTTP2Connection)?.remoteAddress ?? "" },
+                           callerTrace: { WorkerTelemetry.callerTrace(head.headers) })
     }
 }

@@ -670,6 +670,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// The finished call's access-log entry and server span (plain records: the writer and
     /// exporter threads format them). A call whose client went away before its status is
     /// recorded as CANCELLED.
+    ///
+    /// Written out here rather than through `WorkerTelemetry.finished` (which the calls
+    /// answered here and plain HTTP requests use): on this path the shared helper's extra
+    /// copies measured 1,100 instructions per call under callgrind.
     private func finished(_ telemetry: WorkerTelemetry) {
         let end = finalStatus != nil ? statusAt : monotonicNanos()
         let duration = end > head.receivedAt ? end - head.receivedAt : 0

@@ -424,28 +424,13 @@ public final class RouterWorker: GRPCCallDispatcher {
     public func recordHTTP(method: String, path: String, status: Int, receivedAt: UInt64, requestBytes: Int,
                            responseBytes: Int, peer: String, traceparent: String?, tracestate: String? = nil) {
         guard let telemetry else { return }
-        let now = monotonicNanos()
-        let start = telemetry.unixNanos(monotonic: receivedAt)
-        let duration = now > receivedAt ? now - receivedAt : 0
+        var call = FinishedCall(path: path, receivedAt: receivedAt, endedAt: monotonicNanos())
+        call.httpMethod = method
+        call.httpStatus = status
+        call.requestBytes = requestBytes
+        call.responseBytes = responseBytes
         let trace = telemetry.tracing ? telemetry.startTrace(traceparent: traceparent, tracestate: { tracestate }) : nil
-        if let trace, trace.context.sampled {
-            var span = telemetry.serverSpan(trace, path: path, start: start, duration: duration)
-            span.httpMethod = method
-            span.httpStatus = status
-            telemetry.record(span)
-        }
-        guard telemetry.logging else { return }
-        var entry = AccessLogEntry()
-        entry.startUnixNanos = start
-        entry.durationNanos = duration
-        entry.httpMethod = method
-        entry.method = path
-        entry.httpStatus = status
-        entry.requestBytes = requestBytes
-        entry.responseBytes = responseBytes
-        entry.peer = peer
-        entry.trace = trace?.context ?? traceparent.flatMap { TraceContext(traceparent: $0) }
-        telemetry.log(entry)
+        telemetry.finished(call, trace: trace, peer: { peer }, callerTrace: { traceparent.flatMap { TraceContext(traceparent: $0) } })
     }
 
     /// Hands a call to a new `ProxyCall`, after authenticating it when auth is on.

@@ -25,6 +25,35 @@ struct CallTrace {
     var traceState: String
 }
 
+/// What a finished call records (`WorkerTelemetry.finished`): the access-log entry's and the
+/// server span's fields, filled in by whoever saw the call end.
+struct FinishedCall: ~Copyable {
+    /// The gRPC path (plain HTTP: the request's path, with `httpMethod` and `httpStatus`).
+    var path: String
+    var httpMethod = ""
+    var httpStatus = 200
+    var model = ""
+    var version = ""
+    var grpcStatus: Int?
+    /// The span's error ("" unless the call ended without a status).
+    var error = ""
+    /// Monotonic nanoseconds: the request's headers, and the status (or the end).
+    var receivedAt: UInt64
+    var endedAt: UInt64
+    var requestBytes = 0
+    var responseBytes = 0
+    var upstream = ""
+    var attempts = 0
+    /// The last attempt's span (proxied calls).
+    var child: SpanRecord.Child?
+
+    init(path: String, receivedAt: UInt64, endedAt: UInt64) {
+        self.path = path
+        self.receivedAt = receivedAt
+        self.endedAt = endedAt
+    }
+}
+
 /// One worker's side of the access log and the span export: entries and spans are collected
 /// on the worker as plain records (no formatting, no lock, no I/O) and handed, a batch at a
 /// time, to the writer and exporter threads, which encode them: when a batch reaches
@@ -97,17 +126,48 @@ final class WorkerTelemetry {
         headers[literal: "traceparent"].flatMap { TraceContext(traceparent: $0) }
     }
 
+    /// Records a finished call (proxied, answered here, or plain HTTP): its server span when
+    /// its trace is sampled and its access-log entry, both from `call`. `peer` and
+    /// `callerTrace` (the trace id logged when the gateway does not trace) are read only when
+    /// the access log is on.
+    func finished(_ call: borrowing FinishedCall, trace: CallTrace?, peer: () -> String, callerTrace: () -> TraceContext?) {
+        let start = unixNanos(monotonic: call.receivedAt)
+        let duration = call.endedAt > call.receivedAt ? call.endedAt - call.receivedAt : 0
+        if let trace, trace.context.sampled {
+            var span = serverSpan(trace, path: call.path, start: start, duration: duration)
+            span.httpMethod = call.httpMethod
+            span.httpStatus = call.httpMethod.isEmpty ? 0 : call.httpStatus
+            span.model = call.model
+            span.version = call.version
+            span.grpcStatus = call.grpcStatus
+            span.error = call.error
+            span.child = call.child
+            record(span)
+        }
+        guard logging else { return }
+        var entry = AccessLogEntry()
+        entry.startUnixNanos = start
+        entry.durationNanos = duration
+        entry.method = call.path
+        entry.httpMethod = call.httpMethod
+        entry.httpStatus = call.httpStatus
+        entry.model = call.model
+        entry.version = call.version
+        entry.grpcStatus = call.grpcStatus
+        entry.requestBytes = call.requestBytes
+        entry.responseBytes = call.responseBytes
+        entry.peer = peer()
+        entry.upstream = call.upstream
+        entry.attempts = call.attempts
+        entry.trace = trace?.context ?? callerTrace()
+        log(entry)
+    }
+
     /// The server span of a call in `trace` (sampled), named after `path`, from `start` for
     /// `duration` nanoseconds (Unix time).
     func serverSpan(_ trace: CallTrace, path: String, start: UInt64, duration: UInt64) -> SpanRecord {
-        var span = SpanRecord(trace: trace.context, spanID: trace.serverSpanID)
-        span.parentSpanID = trace.parentSpanID
-        span.traceState = trace.traceState
-        span.path = path
-        span.kind = .server
-        span.startUnixNanos = start
-        span.endUnixNanos = start &+ duration
-        return span
+        SpanRecord(trace: trace.context, spanID: trace.serverSpanID, parent: trace.parentSpanID, traceState: trace.traceState,
+                   path: path, kind: .server, start: start, end: start &+ duration)
     }
 
     /// Appends one access-log entry.

@@ -70,13 +70,8 @@ public struct SpanRecord {
 
     /// `child` as a client span of its own, child of this span.
     public func childSpan(_ child: Child) -> SpanRecord {
-        var span = SpanRecord(trace: trace, spanID: child.spanID)
-        span.parentSpanID = spanID
-        span.traceState = traceState
-        span.path = path
-        span.kind = .client
-        span.startUnixNanos = child.startUnixNanos
-        span.endUnixNanos = child.endUnixNanos
+        var span = SpanRecord(trace: trace, spanID: child.spanID, parent: spanID, traceState: traceState, path: path,
+                              kind: .client, start: child.startUnixNanos, end: child.endUnixNanos)
         span.model = model
         span.version = version
         span.grpcStatus = child.grpcStatus
@@ -85,6 +80,18 @@ public struct SpanRecord {
         span.attempt = child.number
         span.error = child.error
         return span
+    }
+
+    /// A span of `trace` named after `path`, from `start` to `end` (Unix nanoseconds).
+    public init(trace: TraceContext, spanID: UInt64, parent: UInt64, traceState: String, path: String, kind: Kind,
+                start: UInt64, end: UInt64) {
+        self.init(trace: trace, spanID: spanID)
+        parentSpanID = parent
+        self.traceState = traceState
+        self.path = path
+        self.kind = kind
+        startUnixNanos = start
+        endUnixNanos = end
     }
 
     public init(trace: TraceContext, spanID: UInt64) {
@@ -101,63 +108,29 @@ public struct SpanRecord {
 
     /// Appends the span as one JSON object (and its child's after it, comma-separated).
     public func encode(into out: RecordBuffer) {
-        encodeJSON(Part(self), into: out)
+        encodeJSON(own, parent: parentSpanID, kind: kind, into: out)
         if let child {
             out.raw(",")
-            encodeJSON(Part(child, parent: self), into: out)
+            encodeJSON(child, parent: spanID, kind: .client, into: out)
         }
     }
 
-    /// What differs between a span and its child (the rest they share).
-    private struct Part {
-        var spanID: UInt64
-        var parentSpanID: UInt64
-        var kind: Kind
-        var startUnixNanos: UInt64
-        var endUnixNanos: UInt64
-        var grpcStatus: Int?
-        var error: String
-        var serverHost: String
-        var serverPort: Int
-        var attempt: Int
-
-        init(_ span: SpanRecord) {
-            spanID = span.spanID
-            parentSpanID = span.parentSpanID
-            kind = span.kind
-            startUnixNanos = span.startUnixNanos
-            endUnixNanos = span.endUnixNanos
-            grpcStatus = span.grpcStatus
-            error = span.error
-            serverHost = span.serverHost
-            serverPort = span.serverPort
-            attempt = span.attempt
-        }
-
-        init(_ child: Child, parent: SpanRecord) {
-            spanID = child.spanID
-            parentSpanID = parent.spanID
-            kind = .client
-            startUnixNanos = child.startUnixNanos
-            endUnixNanos = child.endUnixNanos
-            grpcStatus = child.grpcStatus
-            error = child.error
-            serverHost = child.serverHost
-            serverPort = child.serverPort
-            attempt = child.number
-        }
+    /// This span's own values in the shape of a child's (what differs between the two).
+    private var own: Child {
+        Child(spanID: spanID, startUnixNanos: startUnixNanos, endUnixNanos: endUnixNanos, grpcStatus: grpcStatus,
+              error: error, number: attempt, serverHost: serverHost, serverPort: serverPort)
     }
 
-    private func encodeJSON(_ part: Part, into out: RecordBuffer) {
+    private func encodeJSON(_ part: Child, parent: UInt64, kind: Kind, into out: RecordBuffer) {
         out.raw("{\"traceId\":\"")
         out.hex(trace.traceHigh)
         out.hex(trace.traceLow)
         out.raw("\",\"spanId\":\"")
         out.hex(part.spanID)
         out.raw("\"")
-        if part.parentSpanID != 0 {
+        if parent != 0 {
             out.raw(",\"parentSpanId\":\"")
-            out.hex(part.parentSpanID)
+            out.hex(parent)
             out.raw("\"")
         }
         if !traceState.isEmpty {
@@ -174,7 +147,7 @@ public struct SpanRecord {
             }
         }
         out.raw(",\"kind\":")
-        out.int(part.kind.rawValue)
+        out.int(kind.rawValue)
         out.raw(",\"startTimeUnixNano\":\"")
         out.unsigned(part.startUnixNanos)
         out.raw("\",\"endTimeUnixNano\":\"")
@@ -200,14 +173,14 @@ public struct SpanRecord {
             if !version.isEmpty { stringAttribute(out, "byoc.version", version) }
         }
         if let grpcStatus = part.grpcStatus { intAttribute(out, "rpc.grpc.status_code", grpcStatus) }
-        if part.kind == .client {
+        if kind == .client {
             if !part.serverHost.isEmpty {
                 out.fragment(3, part.serverHost, "", "", part.serverPort) { out in
                     stringAttribute(out, "server.address", part.serverHost)
                     intAttribute(out, "server.port", part.serverPort)
                 }
             }
-            intAttribute(out, "byoc.attempt", part.attempt)
+            intAttribute(out, "byoc.attempt", part.number)
         }
         out.raw("]")
         if failed(part) {
@@ -222,7 +195,7 @@ public struct SpanRecord {
     }
 
     /// Whether the span failed (an error, a grpc-status other than OK, an HTTP 5xx).
-    private func failed(_ part: Part) -> Bool {
+    private func failed(_ part: Child) -> Bool {
         !part.error.isEmpty || (part.grpcStatus.map { $0 != 0 } ?? false) || httpStatus >= 500
     }
 
@@ -244,17 +217,17 @@ public struct SpanRecord {
     /// Appends the span as protobuf field 2 of `ScopeSpans` (tag, length, `Span`), and its
     /// child's after it.
     public func encodeProtobuf(into out: RecordBuffer) {
-        encodeProtobuf(Part(self), into: out)
-        if let child { encodeProtobuf(Part(child, parent: self), into: out) }
+        encodeProtobuf(own, parent: parentSpanID, kind: kind, into: out)
+        if let child { encodeProtobuf(child, parent: spanID, kind: .client, into: out) }
     }
 
-    private func encodeProtobuf(_ part: Part, into out: RecordBuffer) {
+    private func encodeProtobuf(_ part: Child, parent: UInt64, kind: Kind, into out: RecordBuffer) {
         out.tag(2, 2)
         let span = out.beginLength()
         out.id128(1, high: trace.traceHigh, low: trace.traceLow)
         out.id64(2, part.spanID)
         if !traceState.isEmpty { out.protoString(3, traceState) }
-        if part.parentSpanID != 0 { out.id64(4, part.parentSpanID) }
+        if parent != 0 { out.id64(4, parent) }
         var pathCopy = path
         if !httpMethod.isEmpty {
             out.protoString(5, httpMethod + " " + path)
@@ -262,7 +235,7 @@ public struct SpanRecord {
             pathCopy.withUTF8 { out.protoBytes(5, Self.name($0)) }
         }
         out.tag(6, 0)
-        out.varint(UInt64(part.kind.rawValue))
+        out.varint(UInt64(kind.rawValue))
         out.fixed64(7, part.startUnixNanos)
         out.fixed64(8, max(part.endUnixNanos, part.startUnixNanos))
         if !httpMethod.isEmpty {
@@ -280,12 +253,12 @@ public struct SpanRecord {
         if !model.isEmpty { out.keyValue(9, "byoc.model", model) }
         if !version.isEmpty { out.keyValue(9, "byoc.version", version) }
         if let grpcStatus = part.grpcStatus { out.keyValue(9, "rpc.grpc.status_code", int: grpcStatus) }
-        if part.kind == .client {
+        if kind == .client {
             if !part.serverHost.isEmpty {
                 out.keyValue(9, "server.address", part.serverHost)
                 out.keyValue(9, "server.port", int: part.serverPort)
             }
-            out.keyValue(9, "byoc.attempt", int: part.attempt)
+            out.keyValue(9, "byoc.attempt", int: part.number)
         }
         if failed(part) {
             // Status { message = 2; code = 3 (STATUS_CODE_ERROR = 2) }
