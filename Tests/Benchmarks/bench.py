@@ -320,6 +320,109 @@ class Proc:
                 log(f"stopping {p.name}: {e}")
 
 
+# ------------------------------------------------------------------------- load and checks
+
+def snapshot_binaries(src: Path, work: Path, who: str) -> Path:
+    """Copies byoc-gateway and byoc-echo-model from `src` into `work`/bin (returned), so a rebuild
+    during the run neither blocks nor changes them; `who` names the script in the error."""
+    dst = work / "bin"
+    dst.mkdir(exist_ok=True)
+    for name in ("byoc-gateway", "byoc-echo-model"):
+        if not ((src / name).is_file() and os.access(src / name, os.X_OK)):
+            raise SystemExit(f"{who}: {src / name} is missing (build it: swift build -c release --scratch-path "
+                             f".build-rel, or pass --bin DIR)")
+        shutil.copy2(src / name, dst / name)
+    return dst
+
+
+def h2load(port: int, body: Path, shape: Shape, log_file: Path | None, timeout: float, threads: int = 1,
+           path: str = PATH) -> dict:
+    """One h2load run (`shape`: -c, -m and -D or -n) posting `body` to `path`; its figures, or `error`."""
+    argv = ["h2load", "-c", str(shape.conns), "-m", str(shape.streams), "-t", str(threads)]
+    if shape.requests:
+        argv += ["-n", str(shape.requests)]
+    else:
+        argv += ["-D", f"{int(shape.duration * 1000)}ms"]
+    argv += ["-d", str(body), *GRPC_HEADERS]
+    if log_file:
+        argv += ["--log-file", str(log_file)]
+    argv.append(f"http://127.0.0.1:{port}{path}")
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=child_env())
+    except subprocess.TimeoutExpired as e:
+        return {"error": f"h2load timed out after {timeout:.0f} s", "argv": argv,
+                "stdout": (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")}
+    text = out.stdout
+    res = {"argv": argv, "stdout": text, "rc": out.returncode}
+    m = re.search(r"finished in ([\d.]+)(us|ms|s), ([\d.]+) req/s", text)
+    if not m:
+        res["error"] = f"h2load exit {out.returncode}: " + " ".join((out.stderr or text).split()[-40:])
+        return res
+    res["secs"] = float(m.group(1)) / {"us": 1e6, "ms": 1e3, "s": 1}[m.group(2)]
+    res["rps"] = float(m.group(3))
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                  r"(\d+) errored, (\d+) timeout", text)
+    res.update(dict(zip(["total", "started", "done", "succeeded", "failed", "errored", "timeout"],
+                        map(int, m.groups()))))
+    m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+    res["2xx"] = int(m.group(1))
+    res["non2xx"] = sum(int(x) for x in m.groups()[1:])
+    m = re.search(r"traffic: .*?, \S+ \((\d+)\) data", text)
+    res["data"] = int(m.group(1)) if m else 0
+    return res
+
+
+def latencies(log_file: Path) -> tuple[float | None, float | None]:
+    """p50 and p99 (ms) from h2load's --log-file (start µs, status, duration µs)."""
+    durations = []
+    try:
+        with open(log_file) as f:
+            for line in f:
+                parts = line.split("\t")
+                if len(parts) >= 3 and parts[1] != "-1":
+                    durations.append(int(parts[2]))
+    except OSError:
+        return None, None
+    if not durations:
+        return None, None
+    durations.sort()
+
+    def pct(p):  # nearest rank
+        return durations[min(len(durations) - 1, max(0, int(round(p / 100 * len(durations) + 0.5)) - 1))] / 1000
+
+    return pct(50), pct(99)
+
+
+def grpc_status_check(port: int, body: Path, count: int, path: str = PATH) -> tuple[bool, str]:
+    """Sends `count` requests with nghttp and checks every response's trailers: grpc-status 0."""
+    argv = ["nghttp", "-n", "-v", "-m", str(count), "-d", str(body), *GRPC_HEADERS,
+            f"http://127.0.0.1:{port}{path}"]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=child_env())
+    except subprocess.TimeoutExpired:
+        return False, "nghttp timed out"
+    statuses = re.findall(r"recv \(stream_id=\d+\) grpc-status: (\S+)", out.stdout)
+    http = re.findall(r"recv \(stream_id=\d+\) :status: (\S+)", out.stdout)
+    ok = len(statuses) == count and all(s == "0" for s in statuses) and all(h == "200" for h in http)
+    if ok:
+        return True, f"0 x{count}"
+    messages = re.findall(r"recv \(stream_id=\d+\) grpc-message: (.*)", out.stdout)
+    return False, (f"grpc-status {statuses or 'missing'} :status {http or 'missing'} "
+                   f"{messages[:1]} rc={out.returncode} {out.stderr.strip()[-200:]}")
+
+
+def scrape_metrics(port: int, keep) -> dict[str, float]:
+    """The gateway's /metrics samples (`name{labels}` -> value) whose series `keep(series)` accepts."""
+    out = subprocess.run(["curl", "-sS", "--noproxy", "*", "--http1.1", "--max-time", "10",
+                          f"http://127.0.0.1:{port}/metrics"], capture_output=True, text=True, timeout=20, env=child_env())
+    result = {}
+    for line in out.stdout.splitlines():
+        m = re.match(r"([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) (\S+)$", line)
+        if m and keep(m.group(1)):
+            result[m.group(1)] = float(m.group(2))
+    return result
+
+
 # ------------------------------------------------------------------------- the harness
 
 @dataclass
@@ -382,17 +485,6 @@ class Bench:
         self.machine = {}
 
     # ---------------------------------------------------------------- setup
-    def snapshot_binaries(self) -> None:
-        """Copies the binaries so a rebuild during the run neither blocks nor changes them."""
-        dst = self.work / "bin"
-        dst.mkdir(exist_ok=True)
-        for name in ("byoc-gateway", "byoc-echo-model"):
-            src = self.bin / name
-            if not (src.is_file() and os.access(src, os.X_OK)):
-                raise SystemExit(f"bench: {src} is missing (build it, or pass --bin DIR)")
-            shutil.copy2(src, dst / name)
-        self.bin = dst
-
     def write_bodies(self) -> None:
         for kind in ("small", "64KiB", "8MiB"):
             path = self.work / f"body-{kind}.bin"
@@ -445,62 +537,7 @@ class Bench:
         p.port = port
         return p
 
-    # ---------------------------------------------------------------- load
-    def h2load(self, port: int, body: Path, shape: Shape, log_file: Path | None, timeout: float) -> dict:
-        argv = ["h2load", "-c", str(shape.conns), "-m", str(shape.streams), "-t", str(self.h2load_threads)]
-        if shape.requests:
-            argv += ["-n", str(shape.requests)]
-        else:
-            argv += ["-D", f"{int(shape.duration * 1000)}ms"]
-        argv += ["-d", str(body), *GRPC_HEADERS]
-        if log_file:
-            argv += ["--log-file", str(log_file)]
-        argv.append(f"http://127.0.0.1:{port}{PATH}")
-        try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=child_env())
-        except subprocess.TimeoutExpired as e:
-            return {"error": f"h2load timed out after {timeout:.0f} s", "argv": argv,
-                    "stdout": (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")}
-        text = out.stdout
-        res = {"argv": argv, "stdout": text, "rc": out.returncode}
-        m = re.search(r"finished in ([\d.]+)(us|ms|s), ([\d.]+) req/s", text)
-        if not m:
-            res["error"] = f"h2load exit {out.returncode}: " + " ".join((out.stderr or text).split()[-40:])
-            return res
-        res["secs"] = float(m.group(1)) / {"us": 1e6, "ms": 1e3, "s": 1}[m.group(2)]
-        res["rps"] = float(m.group(3))
-        m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
-                      r"(\d+) errored, (\d+) timeout", text)
-        res.update(dict(zip(["total", "started", "done", "succeeded", "failed", "errored", "timeout"],
-                            map(int, m.groups()))))
-        m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
-        res["2xx"] = int(m.group(1))
-        res["non2xx"] = sum(int(x) for x in m.groups()[1:])
-        m = re.search(r"traffic: .*?, \S+ \((\d+)\) data", text)
-        res["data"] = int(m.group(1)) if m else 0
-        return res
-
-    @staticmethod
-    def latencies(log_file: Path) -> tuple[float | None, float | None]:
-        """p50 and p99 (ms) from h2load's --log-file (start µs, status, duration µs)."""
-        durations = []
-        try:
-            with open(log_file) as f:
-                for line in f:
-                    parts = line.split("\t")
-                    if len(parts) >= 3 and parts[1] != "-1":
-                        durations.append(int(parts[2]))
-        except OSError:
-            return None, None
-        if not durations:
-            return None, None
-        durations.sort()
-
-        def pct(p):  # nearest rank
-            return durations[min(len(durations) - 1, max(0, int(round(p / 100 * len(durations) + 0.5)) - 1))] / 1000
-
-        return pct(50), pct(99)
-
+    # ---------------------------------------------------------------- checks
     def grpc_body_check(self, port: int, body: Path, expect: bytes) -> tuple[bool, str]:
         """One call with curl: :status 200, trailer grpc-status 0, and the reply byte for byte."""
         out_path = self.work / f"curl-{port}.out"
@@ -528,23 +565,6 @@ class Bench:
                        f"reply {len(reply)} B{' (differs)' if reply and reply != expect else ''}, expected "
                        f"{len(expect)} B; rc={out.returncode} {out.stderr.strip()[-200:]}")
 
-    def grpc_status_check(self, port: int, body: Path, count: int) -> tuple[bool, str]:
-        """Sends `count` requests with nghttp and checks every response's trailers: grpc-status 0."""
-        argv = ["nghttp", "-n", "-v", "-m", str(count), "-d", str(body), *GRPC_HEADERS,
-                f"http://127.0.0.1:{port}{PATH}"]
-        try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=child_env())
-        except subprocess.TimeoutExpired:
-            return False, "nghttp timed out"
-        statuses = re.findall(r"recv \(stream_id=\d+\) grpc-status: (\S+)", out.stdout)
-        http = re.findall(r"recv \(stream_id=\d+\) :status: (\S+)", out.stdout)
-        ok = len(statuses) == count and all(s == "0" for s in statuses) and all(h == "200" for h in http)
-        if ok:
-            return True, f"0 x{count}"
-        messages = re.findall(r"recv \(stream_id=\d+\) grpc-message: (.*)", out.stdout)
-        return False, (f"grpc-status {statuses or 'missing'} :status {http or 'missing'} "
-                       f"{messages[:1]} rc={out.returncode} {out.stderr.strip()[-200:]}")
-
     def measure(self, workload: str, shape: Shape, target: str, port: int, proc: Proc | None,
                 body: Path, expect: bytes, warmup: Shape | None) -> Result:
         """One h2load run against `target`; `expect` is the gRPC reply (framed) every call must get."""
@@ -552,7 +572,7 @@ class Bench:
         expect_bytes = len(expect)
         timeout = (shape.duration or 0) + (self.args.large_timeout if shape.requests else 60)
         if warmup:
-            self.h2load(port, body, warmup, None, timeout)
+            h2load(port, body, warmup, None, timeout, self.h2load_threads)
             time.sleep(SETTLE_SECONDS)
         log_file = self.work / f"h2load-{workload}-{shape.label}-{target}.log"
         # The proxy's processes (nginx: master and workers; the others: one process), taken
@@ -563,7 +583,7 @@ class Bench:
         backends = [q for e in self.echo for q in e.pids()]
         cpu0, backend0 = group_cpu_seconds(pids), group_cpu_seconds(backends)
         with RSSSampler(pids) as sampler:
-            res = self.h2load(port, body, shape, log_file, timeout)
+            res = h2load(port, body, shape, log_file, timeout, self.h2load_threads)
         cpu1, backend1 = group_cpu_seconds(pids), group_cpu_seconds(backends)
         # Everything else that ran meanwhile (other engineers' builds): busy time not ours.
         wall = time.monotonic() - t0
@@ -579,7 +599,7 @@ class Bench:
             return r
         r.rps, r.done, r.succeeded = res["rps"], res["done"], res["succeeded"]
         r.failed, r.errored, r.non2xx = res["failed"], res["errored"], res["non2xx"]
-        r.p50_ms, r.p99_ms = self.latencies(log_file)
+        r.p50_ms, r.p99_ms = latencies(log_file)
         log_file.unlink(missing_ok=True)
         if pids and r.done:
             r.cpu_per_10k = (cpu1 - cpu0) / r.done * 10_000
@@ -601,7 +621,7 @@ class Bench:
             r.problems.append(f"{target}: a process exited during the run")
         count = 2 if workload == "8MiB" else 4
         time.sleep(SETTLE_SECONDS)
-        ok, detail = self.grpc_status_check(port, body, count)
+        ok, detail = grpc_status_check(port, body, count)
         body_ok, body_detail = self.grpc_body_check(port, body, expect)
         # `ok 0 xN`: N calls (nghttp's and curl's) all grpc-status 0, curl's reply byte for byte.
         r.grpc_check = f"ok 0 x{count + 1}" if ok and body_ok else "FAIL " + "; ".join(
@@ -768,7 +788,7 @@ class Bench:
             base = proc_status_kib(proc.pid, "VmRSS")
             shape = Shape(16, 1, requests=n)
             with RSSSampler(proc.pid, 0.02) as s:
-                res = self.h2load(proc.port, body, shape, None, self.args.large_timeout)
+                res = h2load(proc.port, body, shape, None, self.args.large_timeout, self.h2load_threads)
             hwm = proc_status_kib(proc.pid, "VmHWM")
             after = proc_status_kib(proc.pid, "VmRSS")
             ok = "error" not in res and res.get("succeeded") == n
@@ -860,6 +880,178 @@ class Bench:
 
     def problems(self) -> list[str]:
         return [f"{r.workload} {r.shape} {r.target}: {r.check}" for r in self.results if r.problems]
+
+
+class PairBench:
+    """The frame of the side benchmarks that compare two targets (shadow.py, telemetry.py,
+    stream_infer.py): a subclass sets `name` and `targets` and writes `start`, `measure` (one
+    row, a dict with `target` and `round`; `problem` when it failed) and `render`. Each round
+    measures both targets, in reverse order every other round, and `main` runs it all."""
+
+    name = "pair"              # the scratch directory's tag, and the prefix of its errors
+    targets = ("a", "b")
+
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.work)
+        self.logdir = self.work / "logs"
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        self.bin = snapshot_binaries(Path(args.bin), self.work, self.name)
+        self.counter = 0
+        self.rows: list[dict] = []
+
+    @classmethod
+    def arguments(cls, doc: str, *, conns: int = 16, streams: int = 32) -> argparse.ArgumentParser:
+        """The flags every pair benchmark takes; the script adds its own."""
+        ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+        ap.add_argument("--bin", default=str(ROOT / ".build-rel" / "release"),
+                        help="directory holding byoc-gateway and byoc-echo-model (default .build-rel/release)")
+        ap.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
+        ap.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per run (default 1)")
+        ap.add_argument("--rounds", type=int, default=1, help="pairs of runs, order alternating (default 1)")
+        ap.add_argument("--conns", type=int, default=conns)
+        ap.add_argument("--streams", type=int, default=streams)
+        ap.add_argument("--workers", type=int, default=1, help="gateway --workers (default 1, as bench.py)")
+        ap.add_argument("--echo-workers", type=int, default=1)
+        ap.add_argument("--h2load-threads", type=int, default=1)
+        ap.add_argument("--work", help="scratch directory (default: a new one under test-output/benchmarks)")
+        ap.add_argument("--out", help="also write the table (markdown) to this file")
+        return ap
+
+    @classmethod
+    def main(cls, ap: argparse.ArgumentParser) -> int:
+        """Parses the flags, measures every round, prints the table (and writes `--out`); 1 when a
+        row has a problem."""
+        args = ap.parse_args()
+        if args.work is None:
+            base = ROOT / "test-output" / "benchmarks"
+            base.mkdir(parents=True, exist_ok=True)
+            args.work = tempfile.mkdtemp(prefix=time.strftime(f"%Y%m%d-%H%M%S-{cls.name}-"), dir=base)
+        raise_nofile()
+        try:
+            b = cls(args)
+            b.start()
+            for r in range(args.rounds):
+                for target in (b.targets if r % 2 == 0 else b.targets[::-1]):
+                    b.rows.append(b.measure(target, r + 1))
+                    time.sleep(SETTLE_SECONDS)
+        finally:
+            Proc.stop_all()
+        text = b.render()
+        print()
+        print(text, end="")
+        if args.out:
+            Path(args.out).write_text(text)
+        return 0 if b.ok() else 1
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def measure(self, target: str, round_no: int) -> dict:
+        raise NotImplementedError
+
+    def render(self) -> str:
+        raise NotImplementedError
+
+    def ok(self) -> bool:
+        return all("problem" not in r for r in self.rows)
+
+    def start_echo(self, name: str, model: str, version: str, *flags: str) -> Proc:
+        """A byoc-echo-model server (--workers from --echo-workers), listening."""
+        p = Proc(name, [str(self.bin / "byoc-echo-model"), "--listen", "127.0.0.1:0", "--model", model,
+                        "--version", version, "--workers", str(self.args.echo_workers), *flags], self.logdir)
+        p.wait_listening()
+        return p
+
+    def gateway(self, tag: str, routes: Path, *flags: str) -> Proc:
+        """A fresh gateway on `routes` (--workers from --workers), listening."""
+        self.counter += 1
+        p = Proc(f"gateway-{tag}-{self.counter}", [str(self.bin / "byoc-gateway"), "--listen", "127.0.0.1:0",
+                                                    "--routes", str(routes), "--workers", str(self.args.workers),
+                                                    *flags], self.logdir)
+        p.wait_listening()
+        return p
+
+    def h2load(self, port: int, body: Path, duration: float, log_file: Path | None = None, path: str = PATH) -> dict:
+        """h2load at --conns x --streams for `duration` seconds."""
+        a = self.args
+        return h2load(port, body, Shape(a.conns, a.streams, duration=duration), log_file, duration + 60,
+                      a.h2load_threads, path)
+
+    def measured_run(self, gw: Proc, body: Path, row: dict, also: dict[str, Proc] | None = None) -> bool:
+        """The measured h2load run (--duration) against `gw`. `row` gains rps, done, p50_ms, p99_ms,
+        cpu_us_per_call (the gateway's), machine_cores_busy, errors (h2load's failed, errored,
+        timed-out and non-2xx calls) and, for each of `also`, `NAME_cpu_s`; false (and `problem`)
+        when h2load failed."""
+        also = also or {}
+        log_file = self.work / f"h2load-{self.counter}.log"
+        busy0, t0 = system_busy_seconds(), time.monotonic()
+        cpu0, also0 = proc_cpu_seconds(gw.pid), {k: proc_cpu_seconds(p.pid) for k, p in also.items()}
+        res = self.h2load(gw.port, body, self.args.duration, log_file)
+        cpu1, also1 = proc_cpu_seconds(gw.pid), {k: proc_cpu_seconds(p.pid) for k, p in also.items()}
+        wall = time.monotonic() - t0
+        busy = system_busy_seconds() - busy0
+        if "error" in res:
+            row["problem"] = res["error"]
+            return False
+        p50, p99 = latencies(log_file)
+        log_file.unlink(missing_ok=True)
+        done = res["done"]
+        row.update(rps=res["rps"], done=done, p50_ms=p50, p99_ms=p99,
+                   cpu_us_per_call=(cpu1 - cpu0) / done * 1e6 if done else None,
+                   machine_cores_busy=busy / wall if wall > 0 else None,
+                   errors=res["failed"] + res["errored"] + res["timeout"] + res["non2xx"])
+        row.update({f"{k}_cpu_s": also1[k] - also0[k] for k in also})
+        return True
+
+    def measure_gateway(self, gw: Proc, body: Path, row: dict, series=None, wait_before: float = 0.0,
+                        wait_after: float = 0.0, also: dict[str, Proc] | None = None) -> dict:
+        """A warm-up, `measured_run` and four calls with nghttp (`grpc_check`: ok or what failed)
+        against `gw`, which is stopped after. With `series` (a /metrics filter, as
+        `scrape_metrics` takes), `row["deltas"]` holds how much those series grew, read
+        `wait_before` seconds after the warm-up and `wait_after` seconds after the run."""
+        try:
+            self.h2load(gw.port, body, self.args.warmup)
+            time.sleep(wait_before)
+            before = scrape_metrics(gw.port, series) if series else {}
+            if not self.measured_run(gw, body, row, also):
+                return row
+            if series:
+                time.sleep(wait_after)
+                row["deltas"] = {k: v - before.get(k, 0) for k, v in scrape_metrics(gw.port, series).items()}
+            ok, detail = grpc_status_check(gw.port, body, 4)
+            row["grpc_check"] = "ok" if ok else detail
+            log(f"{row['target']:12} round {row['round']}: {row['rps']:9.1f} req/s  p50 {fmt(row['p50_ms'])} ms  "
+                f"p99 {fmt(row['p99_ms'])} ms  cpu/call {fmt(row['cpu_us_per_call'])} µs  "
+                f"machine busy {row['machine_cores_busy']:.2f} cores  check {row['grpc_check']}")
+        finally:
+            gw.stop()
+        return row
+
+    @staticmethod
+    def load_header(*extra: str) -> list[str]:
+        """The columns of `load_cells`."""
+        return ["req/s", "p50 ms", "p99 ms", "gateway CPU µs/call", *extra, "machine busy cores", "check"]
+
+    @staticmethod
+    def load_cells(r: dict, *extra: str) -> list[str]:
+        """A `measure_gateway` row's cells (`extra` after the gateway's CPU)."""
+        return [f"{r['rps']:.0f}", fmt(r["p50_ms"]), fmt(r["p99_ms"]), fmt(r["cpu_us_per_call"]), *extra,
+                f"{r['machine_cores_busy']:.2f}", f"{r['grpc_check']}{', %d h2load errors' % r['errors'] if r['errors'] else ''}"]
+
+    def median(self, target: str, key: str):
+        """The median of `key` over the rows of `target` that have it (None when none has)."""
+        xs = [r[key] for r in self.rows if r["target"] == target and r.get(key) is not None]
+        return statistics.median(xs) if xs else None
+
+    def table(self, title: str, header: list[str], cells) -> list[str]:
+        """The markdown table: `title`, then a row per measured row (`cells(row)`: the cells after
+        target and round), a failed row as dashes and its problem."""
+        lines = [title, "", "| " + " | ".join(["target", "round", *header]) + " |", "|---" * (len(header) + 2) + "|"]
+        for r in self.rows:
+            rest = ["–"] * (len(header) - 1) + [r["problem"]] if "problem" in r else cells(r)
+            lines.append("| " + " | ".join([r["target"], str(r["round"]), *rest]) + " |")
+        return lines
 
 
 def best_of(rs: list[Result]) -> Result:
@@ -1057,7 +1249,7 @@ def main() -> int:
             b.notes.append(f"--wait-quiet: {wait_quiet(args.wait_quiet)} at the start")
         b.machine = b.machine_info()
         log(f"work directory {args.work}; load average {b.machine['load_before']}")
-        b.snapshot_binaries()
+        b.bin = snapshot_binaries(b.bin, b.work, "bench")
         b.write_bodies()
         b.start_echo()
         b.run_matrix()

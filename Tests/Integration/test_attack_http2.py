@@ -170,6 +170,7 @@ def run_attack(gw, attack: str, seconds: float = ATTACK_SECONDS, legit_call=echo
     assert watch.peak - baseline < RSS_GROWTH_MIB * 1024, \
         f"RSS grew from {baseline // 1024} to {watch.peak // 1024} MiB during the attack"
     assert settled, f"RSS {after // 1024} MiB did not come back near the baseline {baseline // 1024} MiB"
+    seen["rss_growth_mib"] = (watch.peak - baseline) / 1024
     return seen
 
 
@@ -190,10 +191,14 @@ def test_continuation_flood(target):
 
 
 def test_hpack_bomb_and_huge_header_lists(target):
-    """A header block decoding to 16 MB, and one of 1,000 fields: refused (RST_STREAM or a
-    GOAWAY), without the gateway holding the decoded list."""
+    """A header block decoding to 16 MB, and one of 1,000 fields: refused with a trailers-only
+    RESOURCE_EXHAUSTED per stream (or a reset, or a GOAWAY), without the gateway holding the
+    decoded list."""
     seen = run_attack(target, "hpack_bomb")
-    assert seen["resets"] or seen["goaway"], "header lists over the limit were accepted"
+    statuses = seen.get("statuses", {})
+    assert statuses.get("8") or seen["resets"] or seen["goaway"], "header lists over the limit were accepted"
+    # The one stream per connection under the limit (it fills the HPACK table) has no message.
+    assert "0" not in statuses and set(statuses) <= {"8", "3"}, statuses
 
 
 def test_settings_flood_from_a_client_that_never_reads(target):
@@ -222,11 +227,27 @@ def test_window_update_flood(target):
 
 
 def test_unknown_frame_flood(target):
-    """Frames of an unknown type must be ignored (RFC 9113 section 4.1), so they are not refused;
-    nghttp2 skips them at the cost of a frame header each, and the legitimate client is
-    unaffected."""
+    """Frames of an unknown type must be ignored (RFC 9113 section 4.1), but they move nothing:
+    each takes a token of --max-control-frames-per-second, and a flood ends with GOAWAY
+    ENHANCE_YOUR_CALM as a PING flood does (before: 6.6 M frames in 3 s on one connection,
+    never closed; nghttp2 skips them without a callback)."""
     seen = run_attack(target, "unknown_frame_flood")
     assert seen["frames"] >= 1000
+    assert set(seen["goaway"]) == {"ENHANCE_YOUR_CALM"} and seen["closed_by_gateway"] >= seen["connections"] - 1, seen
+
+
+@pytest.mark.parametrize("kind", ["symbol", "list_services"])
+def test_a_reflection_client_that_never_reads_costs_bounded_memory(target, kind):
+    """20,000 reflection requests on one stream (file_containing_symbol byoc.v1.Admin, a
+    descriptor of some KiB each; or list_services) from a client with a 64-byte window that
+    reads nothing for 3 s: the gateway stops handling requests once 256 KiB of responses wait
+    (BidiCall.pauseBytes) and leaves the rest unread in the client's window, so its RSS grows
+    by less than 64 MiB (before: every response was queued: hundreds of MiB). Once the client
+    reads, the requests are answered again."""
+    seen = run_attack(target, "reflection_never_read", requests=20000, kind=kind)
+    assert seen["rss_growth_mib"] < 64, seen
+    assert seen["answered"] >= 1000, f"only {seen['answered']} responses once the client read: {seen}"
+    assert not seen["resets"] and not seen["goaway"], seen
 
 
 def test_window_overflow_is_flow_control_error(target):
@@ -343,6 +364,57 @@ def test_idle_streams_do_not_starve_a_model(procs):
     assert in_flight and in_flight[0] is not None and in_flight[0] <= 1, in_flight
 
 
+def _iris_gateway(procs, extra=()):
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        pytest.skip(f"scikit-learn is not installed in {sys.executable} (Tests/Integration/requirements.txt)")
+    iris = procs.start("iris", [sys.executable, str(IRIS), "--port", "0", "--host", "127.0.0.1"], timeout=120)
+    gw = procs.gateway({"iris": {"default": "1", "versions": {"1": [iris]}}}, workers=2, extra=list(extra))
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    assert iris_call(stub, 0) is None
+    return gw, stub
+
+
+@pytest.mark.timeout(240)
+def test_stalled_first_messages_do_not_hold_the_model(procs):
+    """5 connections x 10 Predict calls to iris (8 handler threads) send 200 KiB of a 1 MiB
+    first message and stop, while a client calls iris. Before the fix a call went on to the
+    model once 64 KiB of its message arrived, each stalled call held one of iris's threads
+    until the client left, and every legitimate call hit its deadline; now the gateway buffers
+    an incomplete first message (up to 4 MiB a call, --first-message-buffer-bytes a worker)
+    and calls the model only once it is whole."""
+    gw, _ = _iris_gateway(procs)
+    in_flight = []
+
+    def scrape_in_the_middle():
+        time.sleep(3.5)
+        in_flight.append(value(samples(scrape(gw.address)), "byoc_requests_in_flight", model="iris", version="1"))
+
+    scraper = threading.Thread(target=scrape_in_the_middle)
+    scraper.start()
+    seen = run_attack(gw, "stalled_first_messages", seconds=6, legit_call=iris_call, connections=5, calls=10)
+    scraper.join(20)
+    print(f"iris calls in flight in the middle of the attack: {in_flight}")
+    assert seen["calls"] == 50 and seen["closed_by_gateway"] == 0 and not seen["statuses"], seen
+    assert in_flight and in_flight[0] is not None and in_flight[0] <= 1, in_flight
+
+
+@pytest.mark.timeout(240)
+def test_first_message_timeout_ms_frees_the_model(procs):
+    """With no first-message buffer (--first-message-buffer-bytes 0) 20 stalled calls reach
+    iris after 64 KiB and hold its 8 threads; --first-message-timeout-ms 1000 answers each
+    DEADLINE_EXCEEDED after about 1 s and cancels its model call, so iris serves again."""
+    gw, stub = _iris_gateway(procs, ["--first-message-buffer-bytes", "0", "--first-message-timeout-ms", "1000"])
+    seen = h2attacks.stalled_first_messages(gw.address, 4.0, {"connections": 2, "calls": 10})
+    print(f"\nstalled first messages, --first-message-timeout-ms 1000: {json.dumps(seen)}")
+    assert seen["statuses"] == {"4": 20}, seen
+    assert 0.9 <= seen["first_answer_s"] and seen["last_answer_s"] < 3.5, seen
+    started = time.monotonic()
+    assert iris_call(stub, 1) is None
+    assert time.monotonic() - started < 1.0, "iris's threads were not freed"
+
+
 # ---------------------------------------------------------------------------- the limits as flags
 
 def _gateway(procs, extra=(), env=None):
@@ -365,21 +437,39 @@ def _server_settings(conn) -> dict:
 
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_max_header_list_bytes(procs, how):
-    """Advertised as SETTINGS_MAX_HEADER_LIST_SIZE and enforced: a longer list resets its
-    stream, a shorter one is served."""
+    """Advertised as SETTINGS_MAX_HEADER_LIST_SIZE and enforced: a longer list is answered
+    RESOURCE_EXHAUSTED (8), a shorter one is served, on the same connection."""
     gw = _gateway(procs, ["--max-header-list-bytes", "4096"] if how == "flag" else [],
                   {"BYOC_MAX_HEADER_LIST_BYTES": "4096"} if how == "env" else None)
     conn = h2attacks.Conn(gw.address)
     assert _server_settings(conn).get(0x6) == 4096
     message = h2attacks.grpc_message(predict_request("iris", "1").SerializeToString())
-    for size, served in [(3000, True), (5000, False)]:
+    for size, expected in [(3000, "0"), (5000, "8"), (3000, "0")]:
         sid = conn.new_stream()
         block = h2attacks.request_block(gw.address, extra=[("x-pad", "p" * size)])
         conn.send(h2attacks.frame(h2attacks.HEADERS, h2attacks.END_HEADERS, sid, block)
                   + h2attacks.frame(h2attacks.DATA, h2attacks.END_STREAM, sid, message))
         status = h2attacks._wait_status(conn, sid, 10.0)
-        assert (status == "0") == served, (size, status)
+        assert status == expected, (size, status)
     conn.close()
+
+
+def test_request_headers_over_the_limit_are_resource_exhausted_on_a_usable_channel(procs):
+    """20 KiB of metadata (over the 16 KiB header-list limit) is answered the gRPC way: a
+    trailers-only RESOURCE_EXHAUSTED naming the limit (before: a bare RST_STREAM, which grpcio
+    shows as INTERNAL), and the next call on the same channel is served."""
+    gw = _gateway(procs)
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Predict(predict_request("iris", "1", payload=b"x"), metadata=[("x-pad", "p" * (20 << 10))], timeout=10)
+    print(f"\n20 KiB of metadata: {refused.value.code().name}: {refused.value.details()}")
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+    assert "request headers exceed 16384 bytes" in refused.value.details()
+    assert stub.Predict(predict_request("iris", "1", payload=b"after"), timeout=10).payload == b"after"
+    with pytest.raises(grpc.RpcError) as many:
+        stub.Predict(predict_request("iris", "1"), metadata=[(f"x-h{i}", "v") for i in range(120)], timeout=10)
+    assert many.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "exceed 100 fields" in many.value.details(), many.value
+    assert stub.Predict(predict_request("iris", "1", payload=b"again"), timeout=10).payload == b"again"
 
 
 def test_max_resets_per_second(procs):
@@ -465,7 +555,8 @@ def test_client_idle_timeout_ms(procs):
 
 @pytest.mark.parametrize("flag,value", [("--max-header-list-bytes", "100"), ("--max-resets-per-second", "0"),
                                         ("--max-control-frames-per-second", "-1"), ("--preface-timeout-ms", "soon"),
-                                        ("--client-idle-timeout-ms", "-5")])
+                                        ("--client-idle-timeout-ms", "-5"), ("--first-message-timeout-ms", "-1"),
+                                        ("--first-message-buffer-bytes", "lots")])
 def test_bad_limit_values_are_refused(procs, flag, value):
     p = procs.start("gateway-bad", [harness.binary("byoc-gateway"), "--listen", "127.0.0.1:0", "--routes", "/nonexistent",
                                     flag, value], wait=False)

@@ -159,9 +159,17 @@ def test_a_full_disk_during_register_model(procs, tmp_path):
 
 
 def test_a_deadline_storm_leaves_no_call_in_flight(procs):
-    """2,000 calls with 1-20 ms deadlines against a model that answers after 200 ms: they end
-    DEADLINE_EXCEEDED (at most 1 % UNAVAILABLE, below), the gateway's in-flight gauge returns to
-    0, its RSS settles, and a normal call is served."""
+    """2,000 calls with 1-20 ms deadlines against a model that answers after 200 ms: they all
+    end DEADLINE_EXCEEDED, the gateway's in-flight gauge returns to 0, its RSS settles, and a
+    normal call is served.
+
+    Each call the gateway cancels resets a stream on its connection to the model, about 1,000
+    per connection here: past nghttp2's rapid-reset limit in the model (a burst of 1,000, then
+    33 a second) the model ended the connection with GOAWAY INTERNAL_ERROR, the call in flight
+    above its last stream was refused, and the retry found the only endpoint excluded:
+    UNAVAILABLE "no endpoint ... is reachable" in about 1 run of 3. Now the gateway moves to a
+    new connection after 500 resets (then 33 a second) of its own, and a refused call may be
+    retried on the endpoint that refused it."""
     slow = procs.echo("iris", "1", extra=["--delay-ms", "200"])
     routes = procs.dir / "routes.json"
     routes.write_text(json.dumps({"models": {"iris": {"default": "1", "versions": {"1": [slow.address]}}}}))
@@ -197,12 +205,8 @@ def test_a_deadline_storm_leaves_no_call_in_flight(procs):
     settled = harness.wait_until(lambda: in_flight() == 0, 5, 0.1)
     rss = int(open(f"/proc/{gw.pid}/status").read().split("VmRSS:")[1].split()[0])
     print(f"deadline storm: {sum(codes.values())} calls in {elapsed:.1f} s: {codes}; in flight after: "
-          f"{in_flight()}; gateway RSS {rss // 1024} MiB")
-    # About 1 run in 3 one call of the 2,000 ends UNAVAILABLE ("no endpoint ... is reachable"),
-    # cause not found (not the model's rapid-reset limit; see Tests/README.md). Tolerated up to
-    # 1 %; anything else is a failure.
-    assert sum(codes.values()) == 2000, codes
-    assert set(codes) <= {"DEADLINE_EXCEEDED", "UNAVAILABLE"} and codes.get("UNAVAILABLE", 0) <= 20, (codes, others[:5])
+          f"{in_flight()}; gateway RSS {rss // 1024} MiB; other statuses: {others[:5]}")
+    assert codes == {"DEADLINE_EXCEEDED": 2000}, (codes, others[:5])
     assert settled, f"{in_flight()} calls still in flight after the storm"
     assert rss < 200 * 1024, f"gateway RSS {rss // 1024} MiB after the storm"
     assert stub.Predict(harness.predict_request("iris"), timeout=10).version == "1"

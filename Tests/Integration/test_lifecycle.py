@@ -158,6 +158,54 @@ def test_a_version_without_target_keeps_its_minimum_under_load(procs):
     assert not events(gw, "fixed", "1", "autoscaled")
 
 
+# -- follower activity reports (WakeModelVersion with an ActivityReport) ----------------------
+
+def report(gw, model, version, reporter="gateway-x", in_flight=0, ago=-1):
+    """One follower's activity report, as a follower replica sends it to the leader."""
+    req = pb.admin.WakeModelVersionRequest(model=model, version=version, report=pb.admin.ActivityReport(
+        reporter=reporter, in_flight=in_flight, last_called_ms_ago=ago))
+    return gw.admin.WakeModelVersion(req, timeout=10)
+
+
+@pytest.mark.parametrize("fields,words", [
+    (dict(reporter=""), ["report.reporter", "required"]),
+    (dict(reporter="x" * 254), ["report.reporter", "253"]),
+    (dict(in_flight=-1), ["report.in_flight", "-1"]),
+    (dict(in_flight=1_000_001), ["report.in_flight", "1000000"]),
+    (dict(ago=-2), ["report.last_called_ms_ago", "-2"]),
+], ids=["no-reporter", "long-reporter", "negative-in-flight", "huge-in-flight", "bad-ago"])
+def test_invalid_activity_reports_are_refused_naming_the_field(procs, fields, words):
+    gw = procs.registry_gateway()
+    gw.register("m", "1", echo_cmd())
+    args = dict(reporter="gateway-x", in_flight=0, ago=-1) | fields
+    expect_error(lambda: report(gw, "m", "1", **args), INVALID, *words)
+    expect_error(lambda: report(gw, "m", "9"), grpc.StatusCode.NOT_FOUND, "9")
+
+
+def test_reported_calls_count_like_the_gateways_own_and_expire(procs):
+    """Reports alone (no call reaches this gateway) scale a version as calls in flight would,
+    set its last call, and count no more 3 s after the last one."""
+    gw = procs.registry_gateway(extra=["--resync-ms", "500"])
+    gw.register("slow", "1", echo_cmd(), min_replicas=1, max_replicas=4, autoscaling=autoscaling(target=2, delay=1))
+    gw.wait_state("slow", "1", "READY")
+    before = now_ms()
+    deadline = time.monotonic() + 30
+    while len(gw.replicas("slow", "1")) < 4 and time.monotonic() < deadline:
+        # Two followers, 5 + 3 calls in flight: 4 replicas at target 2.
+        report(gw, "slow", "1", reporter="gateway-b", in_flight=5, ago=0)
+        report(gw, "slow", "1", reporter="gateway-c", in_flight=3)
+        time.sleep(0.5)
+    assert len(gw.replicas("slow", "1")) == 4, [e.message for e in events(gw, "slow", "1", "autoscaled")]
+    ups = [e.message for e in events(gw, "slow", "1", "autoscaled")]
+    assert ups and ups[0].startswith("scaled 1 -> ") and any(m.split(":")[0].endswith("-> 4") for m in ups), ups
+    assert harness.wait_until(lambda: gw.get_version("slow", "1").last_called_unix_ms >= before - 50, 15), \
+        "the reported call never reached last_called_unix_ms"
+    # No more reports: after 3 s they count no more, and the delay (1 s) later it is back at 1.
+    stopped = time.monotonic()
+    gw.wait_replica_count("slow", "1", 1, timeout=30)
+    assert time.monotonic() - stopped >= 3, "old reports stopped counting too early"
+
+
 # -- last called -----------------------------------------------------------------------------
 
 def test_last_called_is_recorded_batched_and_survives_a_restart(procs):
@@ -331,3 +379,60 @@ def test_kubernetes_concurrency_scaled_version_has_no_hpa_and_follows_the_calls(
     msgs = [e.message for e in stub.ListEvents(pb.admin.ListEventsRequest(model="slow", version="1", limit=1000),
                                                timeout=10).events if e.kind == "autoscaled"]
     assert msgs and msgs[0].startswith("scaled 1 -> ") and " -> 1: " in msgs[-1], msgs
+
+
+def test_kubernetes_calls_through_a_follower_alone_scale_the_deployment_and_keep_gc_away(procs, tmp_path):
+    """Load sent only to a follower gateway: the leader, which sees none of it itself, scales
+    the Deployment from the follower's reports; a version called only through the follower is
+    not garbage collected (its last call reaches the leader's registry), one never called is."""
+    from test_kubernetes import FakeKube, admin, register, start_gateway, wait_pods_serving, wait_state
+    fake = FakeKube(procs)
+    db = tmp_path / "registry.sqlite"
+    leader = start_gateway(procs, fake, db, name="gateway-a", token="token-a", extra=["--gc-unused-after", "12s"])
+    follower = start_gateway(procs, fake, db, name="gateway-b", token="token-b", leader=False)
+    stub = admin(procs, leader)
+    register(stub, "slow", "1", "example/slow:1", min_replicas=1, max_replicas=4, autoscaling=autoscaling(target=2, delay=2))
+    register(stub, "slow", "2", "example/slow:2")  # never called: collected
+    register(stub, "slow", "3", "example/slow:3")  # called through the follower only: kept
+    for version in ("1", "3"):
+        wait_state(stub, "slow", version, ready=1, timeout=30)
+    wait_pods_serving(procs, follower, "slow", "1", 1)
+    wait_pods_serving(procs, follower, "slow", "3", 1)
+    inference = pb.inference_grpc.InferenceStub(procs.channel(follower.address))
+    stop = threading.Event()
+    errors = []
+
+    def call(version, delay_ms):
+        while not stop.is_set():
+            try:
+                inference.Predict(harness.predict_request("slow", version, b"x", delay_ms=delay_ms), timeout=20)
+            except grpc.RpcError as e:
+                errors.append(f"{e.code()} {e.details()}")
+            if version == "3":
+                time.sleep(0.5)
+
+    threads = [threading.Thread(target=call, args=("1", "300"), daemon=True) for _ in range(8)]
+    threads.append(threading.Thread(target=call, args=("3", "1"), daemon=True))
+    for t in threads:
+        t.start()
+    try:
+        # 8 calls in flight on the follower at target 2: the leader writes 4 replicas.
+        assert harness.wait_until(lambda: fake.objects("deployments")["slow-1"]["spec"].get("replicas") == 4, 30), \
+            fake.objects("deployments")["slow-1"]["spec"].get("replicas")
+        # 2 is collected 12 s after its registration; 3 stays while the follower calls it.
+        assert harness.wait_until(lambda: "2" not in [v.version for v in stub.GetModel(
+            pb.admin.GetModelRequest(model="slow"), timeout=10).versions], 30), "the unused version was not collected"
+        time.sleep(3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not errors, errors[:5]
+    versions = {v.version: v for v in stub.GetModel(pb.admin.GetModelRequest(model="slow"), timeout=10).versions}
+    assert sorted(versions) == ["1", "3"], sorted(versions)
+    assert versions["3"].last_called_unix_ms > 0 and versions["1"].last_called_unix_ms > 0
+    ups = [e.message for e in stub.ListEvents(pb.admin.ListEventsRequest(model="slow", version="1", limit=1000),
+                                              timeout=10).events if e.kind == "autoscaled"]
+    assert ups and ups[0].startswith("scaled 1 -> "), ups
+    # Without the follower's load, back to the minimum.
+    assert harness.wait_until(lambda: fake.objects("deployments")["slow-1"]["spec"].get("replicas") == 1, 30)

@@ -17,7 +17,7 @@ import pytest
 
 import harness
 from harness import binary, pb
-from test_lifecycle import autoscaling, echo_cmd, events
+from test_lifecycle import Load, autoscaling, echo_cmd, events
 
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 IDLE_AFTER = 2
@@ -156,14 +156,26 @@ def test_a_failed_wake_answers_every_held_call_unavailable_with_the_reason(procs
     assert gw.predict("m", "1", timeout=30) is not None
 
 
-def test_a_full_hold_queue_is_unavailable_hold_queue_full(procs):
-    gw = procs.registry_gateway(extra=["--hold-max-calls", "3"], workers=2)
+def slow_waking(procs, hold_max_calls: int, start_seconds: float, connections: int):
+    """A gateway (2 workers) holding at most `hold_max_calls` calls per version, its IDLE version
+    m/1 whose next start takes `start_seconds` (while `marker` exists), and `connections` stubs
+    on connections of their own (spread over both workers): (gateway, marker, stubs)."""
+    gw = procs.registry_gateway(extra=["--hold-max-calls", str(hold_max_calls)], workers=2)
     marker = procs.dir / "slow"
-    cmd = ["sh", "-c", f"if [ -f {marker} ]; then sleep 2; fi; exec {binary('byoc-echo-model')}"]
-    register_idle(gw, command=cmd)
+    register_idle(gw, command=slow_when(marker, start_seconds))
     marker.write_text("1")
+    stubs = [pb.inference_grpc.InferenceStub(harness.make_channel(gw.address, local_pool=True)) for _ in range(connections)]
+    return gw, marker, stubs
+
+
+def slow_when(marker, seconds: float) -> list[str]:
+    """An echo model that needs `seconds` before it listens while `marker` exists."""
+    return ["sh", "-c", f"if [ -f {marker} ]; then sleep {seconds}; fi; exec {binary('byoc-echo-model')}"]
+
+
+def test_a_full_hold_queue_is_unavailable_hold_queue_full(procs):
     # Five connections (spread over both workers): the bound is the whole gateway's.
-    stubs = [pb.inference_grpc.InferenceStub(harness.make_channel(gw.address, local_pool=True)) for _ in range(5)]
+    gw, _, stubs = slow_waking(procs, hold_max_calls=3, start_seconds=2, connections=5)
     futures = [stubs[i % 5].Predict.future(harness.predict_request("m", "1"), timeout=60) for i in range(10)]
     ok, full = 0, []
     for f in futures:
@@ -230,10 +242,10 @@ def test_calls_spaced_around_the_idle_boundary_never_fail(procs):
             with lock:
                 errors.append(f"{e.code()} {e.details()}")
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     threads = []
     while time.monotonic() < deadline:
-        # Gaps just under, at and just over the idle period (1 s; sampled once a second).
+        # For a minute, gaps just under, at and just over the idle period (1 s; sampled once a second).
         time.sleep(rng.choice([0.3, 0.8, 0.95, 1.0, 1.05, 1.2, 1.5, 2.0, 2.1, 2.5]))
         for _ in range(rng.choice([1, 1, 2, 3])):
             t = threading.Thread(target=call)
@@ -244,7 +256,89 @@ def test_calls_spaced_around_the_idle_boundary_never_fail(procs):
     idled = len([e for e in events(gw, "m", "1", "autoscaled") if "scaled to zero" in e.message])
     print(f"idle boundary: {calls} calls, {len(errors)} errors, went idle {idled} times")
     assert errors == [], errors[:5]
-    assert idled >= 2, "the gaps took it to IDLE and back several times"
+    assert idled >= 4, "the gaps took it to IDLE and back several times"
+
+
+def test_a_version_deleted_while_calls_are_held_answers_them_not_found_and_frees_their_hold(procs):
+    gw, marker, stubs = slow_waking(procs, hold_max_calls=4, start_seconds=30, connections=4)
+    futures = [stub.Predict.future(harness.predict_request("m", "1"), timeout=60) for stub in stubs]
+    assert harness.wait_until(lambda: count(gw, "byoc_held_calls") == 4, 10)
+    started = time.monotonic()
+    gw.admin.DeleteModel(pb.admin.DeleteModelRequest(model="m", version="1"), timeout=10)
+    for f in futures:
+        with pytest.raises(grpc.RpcError) as info:
+            f.result()
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND, (info.value.code(), info.value.details())
+        assert 'model "m" version "1" was deleted while the call waited for it' in info.value.details(), info.value.details()
+    elapsed = time.monotonic() - started
+    print(f"held calls of a deleted version answered in {elapsed * 1000:.0f} ms")
+    assert elapsed < 5
+    # Nothing leaks: the starting replica is stopped; registered again, the version counts no
+    # call in flight and its whole hold budget is back (4 calls held at once, none refused).
+    assert harness.wait_until(lambda: gw.replicas("m", "1") == [], 15), gw.replicas("m", "1")
+    marker.unlink()
+    register_idle(gw, command=slow_when(marker, 2))
+    assert count(gw, "byoc_requests_in_flight") == 0
+    marker.write_text("1")
+    futures = [stub.Predict.future(harness.predict_request("m", "1"), timeout=60) for stub in stubs]
+    assert harness.wait_until(lambda: count(gw, "byoc_held_calls") == 4, 10), count(gw, "byoc_held_calls")
+    for f in futures:
+        assert f.result() is not None
+    assert count(gw, "byoc_hold_rejections_total") == 0
+
+
+def test_held_calls_cancelled_by_their_clients_give_their_hold_back(procs):
+    gw, _, stubs = slow_waking(procs, hold_max_calls=3, start_seconds=6, connections=3)
+    futures = [stub.Predict.future(harness.predict_request("m", "1"), timeout=60) for stub in stubs]
+    assert harness.wait_until(lambda: count(gw, "byoc_held_calls") == 3, 10)
+    for f in futures:
+        assert f.cancel()
+    assert harness.wait_until(lambda: count(gw, "byoc_held_calls") == 0 and count(gw, "byoc_requests_in_flight") == 0, 5), \
+        (count(gw, "byoc_held_calls"), count(gw, "byoc_requests_in_flight"))
+    # The version is still waking (its replica starts in 6 s): three new calls are held, not
+    # refused, and served once it is ready.
+    futures = [stub.Predict.future(harness.predict_request("m", "1", payload=b"again"), timeout=60) for stub in stubs]
+    assert harness.wait_until(lambda: count(gw, "byoc_held_calls") == 3, 5), count(gw, "byoc_held_calls")
+    for f in futures:
+        assert f.result().payload == b"again"
+    assert count(gw, "byoc_hold_rejections_total") == 0
+
+
+def test_hold_max_calls_0_holds_nothing_but_wakes_and_answers_unavailable_at_once(procs):
+    """--hold-max-calls 0 turns holding off: a call to an IDLE version is answered UNAVAILABLE
+    "holding is disabled" at once (for a client that retries) and wakes the version."""
+    gw = procs.registry_gateway(extra=["--hold-max-calls", "0"])
+    register_idle(gw)
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as info:
+        gw.predict("m", "1", timeout=30)
+    elapsed = time.monotonic() - started
+    assert info.value.code() == UNAVAILABLE, info.value.details()
+    assert "holding is disabled (--hold-max-calls 0)" in info.value.details(), info.value.details()
+    assert elapsed < 1, f"answered after {elapsed:.2f} s"
+    assert count(gw, "byoc_hold_rejections_total") == 1 and count(gw, "byoc_held_calls") == 0
+    # The refused call woke it: ready without another call, then served.
+    gw.wait_state("m", "1", "READY", ready=1, timeout=30)
+    assert gw.predict("m", "1", timeout=10, payload=b"late").payload == b"late"
+
+
+def test_a_wake_after_idle_starts_one_replica_not_the_count_before(procs):
+    """Scaled up under load, then IDLE before the (long) scale-down delay: the autoscaler's
+    count is forgotten, so one call wakes one replica, not the four it ran before."""
+    gw = procs.registry_gateway(extra=["--resync-ms", "500"], workers=2)
+    gw.register("m", "1", echo_cmd("--delay-ms", "200"), min_replicas=0, max_replicas=4,
+                autoscaling=autoscaling(target=2, delay=600, to_zero=IDLE_AFTER))
+    gw.wait_state("m", "1", "READY")
+    gw.wait_predict_ok("m", "1")
+    with Load(gw, "m", 8) as load:
+        gw.wait_replica_count("m", "1", 4, timeout=30)
+    assert not load.errors, load.errors[:5]
+    wait_idle(gw)
+    assert gw.predict("m", "1", timeout=30, payload=b"one").payload == b"one"
+    v = gw.wait_state("m", "1", "READY", ready=1)
+    time.sleep(1.5)
+    assert len(gw.replicas("m", "1")) == 1 and gw.get_version("m", "1").desired_replicas == 1, \
+        (len(gw.replicas("m", "1")), v.desired_replicas)
 
 
 def test_a_restart_keeps_an_idle_version_idle(procs):
@@ -355,6 +449,11 @@ def test_wake_model_version_takes_an_admin_token_or_a_predict_token_for_the_mode
     assert harness.wait_until(lambda: state() == "READY", 30), state()
     code, _, resp = wake(a.admin_token)
     assert code == grpc.StatusCode.OK and not resp.woken, "awake already"
+    # A follower's activity report is authorized like a wake: a predict token for the model.
+    report = pb.admin.WakeModelVersionRequest(model="m", version="1",
+                                              report=pb.admin.ActivityReport(reporter="gateway-b", in_flight=1, last_called_ms_ago=0))
+    assert status_of(gw.admin.WakeModelVersion, report, timeout=20, metadata=md(for_other))[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert status_of(gw.admin.WakeModelVersion, report, timeout=20, metadata=md(for_m))[0] == grpc.StatusCode.OK
     # A held call with a predict token is woken and served on its own.
     assert harness.wait_until(lambda: state() == "IDLE", 60), state()
     assert a.predict("m", for_m)[0] == grpc.StatusCode.OK

@@ -246,7 +246,22 @@ def test_ui_register_with_kubernetes_pod_options(gateway, browser):
     b.fill("#reg-tolerations", "nvidia.com/gpu:NoSchedule\npool=ml:NoExecute")
     b.fill("#reg-pull-secrets", "regcred, mirror")
     b.click("#reg-allow-root")
-    # The server's validation first: a bad toleration effect is named.
+    # The form's own checks: a line that is not KEY=VALUE, a toleration without an effect; each
+    # is named and nothing is sent.
+    for field, bad, good, expected in [
+        ("#reg-env", "LOG_LEVEL", "", 'Environment lines must be KEY=VALUE: "LOG_LEVEL"'),
+        ("#reg-node-selector", "pool=gpu\n zone ", "pool=gpu\nzone=a", 'Node selector lines must be KEY=VALUE: "zone"'),
+        ("#reg-tolerations", "nvidia.com/gpu", "nvidia.com/gpu:NoSchedule\npool=ml:NoExecute",
+         'Toleration lines must be KEY[=VALUE]:EFFECT: "nvidia.com/gpu"'),
+    ]:
+        b.fill(field, bad)
+        b.click("#reg-submit")
+        assert b.eval("document.getElementById('reg-result').className") == "result err"
+        assert b.text("#reg-result") == expected
+        b.fill(field, good)
+    status, body = http_json(gateway.address, "GET", "/api/v1/models/llm")
+    assert status == 404, body
+    # The server's validation next: a bad toleration effect is named.
     b.fill("#reg-tolerations", "k:Sometimes")
     b.click("#reg-submit")
     message = b.wait_for("(() => { const e = document.getElementById('reg-result');"
@@ -460,6 +475,34 @@ def test_ui_register_form_and_version_charts(procs, tmp_path, browser, width):
     browser.screenshot(SHOTS / f"charts-{width}.png")
     browser.click("#charts-close")
     assert not browser.visible("#charts-card")
+
+    # The scale dialog has the register form's autoscaling fields, prefilled, scale to zero too.
+    browser.click(f"{row('charts', '1')} button[data-action=scale]")
+    browser.wait_for("!document.getElementById('scale-dialog').classList.contains('hidden')"
+                     " && !document.getElementById('overlay').classList.contains('hidden')", what="the scale dialog")
+    prefilled = browser.eval("['scale-min', 'scale-max', 'scale-target', 'scale-zero-after', 'scale-delay']"
+                             ".map((id) => document.getElementById(id).value)")
+    assert prefilled == ["1", "2", "2", "", "30"], prefilled
+    browser.fill("#scale-min", "0")
+    browser.fill("#scale-zero-after", "120")
+    browser.fill("#scale-delay", "45")
+    if mobile:
+        assert browser.eval("document.documentElement.scrollWidth") <= width
+    browser.screenshot(SHOTS / f"scale-{width}.png", full_page=False)
+    browser.click("#scale-ok")
+    browser.wait_for("document.getElementById('overlay').classList.contains('hidden')"
+                     " || document.getElementById('scale-error').textContent", what="the scale to apply")
+    assert browser.text("#scale-error") == "", browser.text("#scale-error")
+    status, model = http_json(gw.address, "GET", "/api/v1/models/charts")
+    assert status == 200, model
+    version = model["versions"][0]
+    assert version["minReplicas"] == 0 and version["maxReplicas"] == 2, version
+    assert version["autoscaling"] == {"targetConcurrency": 2, "scaleToZeroAfterSeconds": 120, "scaleDownDelaySeconds": 45}, version
+    # Opened again once the table has the new settings, the dialog shows what is stored.
+    browser.wait_for(f"(() => {{ document.querySelector('{row('charts', '1')} button[data-action=scale]').click();"
+                     " return document.getElementById('scale-zero-after').value === '120'"
+                     " && document.getElementById('scale-min').value === '0'; })()", what="the stored scale-to-zero period")
+    browser.click("#scale-cancel")
     browser.pump(0.2)
     assert not browser.errors, f"JavaScript errors: {browser.errors}"
 

@@ -279,6 +279,39 @@ final class RouterEndToEndTests: XCTestCase {
         XCTAssertGreaterThan(call.dataCalls, 100)
     }
 
+    /// A first message that stops part way (200 KiB of 1 MiB, routed by header) is buffered
+    /// and reaches no model (issue 18: after 64 KiB the call went on and held a model worker
+    /// until the caller left); `firstMessageTimeoutNanos` then answers DEADLINE_EXCEEDED and
+    /// the buffer is given back. A message sent in two parts is served whole.
+    func testAStalledFirstMessageReachesNoModelAndTimesOut() throws {
+        let a = try model("A")
+        var config = RouterConfig()
+        config.firstMessageTimeoutNanos = 500_000_000
+        let client = try startGateway(["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [a.endpoint]])], config: config)
+        let payload = randomBytes(1 << 20)
+        let framed = GRPCFraming.frame(PredictRequest(model: "iris", version: "1", payload: payload).serializedBytes())
+        let headers = TestClient.requestHeaders(path: "/byoc.v1.Inference/Predict",
+                                                extra: [HeaderField("byoc-model", "iris"), HeaderField("byoc-version", "1")])
+        let split = 200 << 10
+        let (_, stalled) = client.start(headers: headers, body: Array(framed[..<split]), end: false)
+        stalled.wait()
+        XCTAssertEqual(stalled.grpcStatus, 4)
+        XCTAssertEqual(stalled.grpcMessage, "the first request message was not whole 500 ms after it began (--first-message-timeout-ms)")
+        XCTAssertEqual(onWorker { $0.pool.endpoints[a.endpoint]?.connections.count ?? 0 }, 0, "no stream went to the model")
+        XCTAssertEqual(onWorker { $0.firstMessageBuffered }, 0, "the buffer was given back")
+
+        let (stream, whole) = client.start(headers: headers, body: Array(framed[..<split]), end: false)
+        let opened = try XCTUnwrap(stream)
+        usleep(100_000)  // the first part arrives (and is buffered) on its own
+        client.thread.sync {
+            opened.write(Array(framed[split...]))
+            opened.finish()
+        }
+        whole.wait(timeout: 20)
+        XCTAssertEqual(response(whole)?.payload, payload)
+        XCTAssertEqual(onWorker { $0.firstMessageBuffered }, 0)
+    }
+
     func testModelErrorStatusIsPassedThrough() throws {
         let a = try model("A")
         let client = try startGateway(["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [a.endpoint]])])
@@ -330,6 +363,40 @@ final class RouterEndToEndTests: XCTestCase {
         XCTAssertFalse(onWorker { $0.pool.isAvailable($0.pool.state(for: dead)) }, "the refusing endpoint is in backoff")
         // While it is in backoff every call goes straight to the live one.
         for _ in 0..<5 { XCTAssertEqual(response(predict(client))?.model, "live") }
+        XCTAssertEqual(onWorker { $0.counters.retries["iris\u{1}1"] }, 1)
+    }
+
+    /// A model version's only endpoint refuses a stream (REFUSED_STREAM: nothing reached the
+    /// model; it is going away or over a limit): the retry goes to the same endpoint, instead
+    /// of UNAVAILABLE "no endpoint ... is reachable" (issue 18's deadline storm: the model's
+    /// rapid-reset limit ended the connection and refused the streams in flight).
+    func testARefusedStreamIsRetriedOnTheOnlyEndpoint() throws {
+        final class RefuseFirst: GRPCCallDispatcher, HTTP2StreamDelegate {
+            let inner: GRPCCallDispatcher
+            var refused = false
+            init(_ inner: GRPCCallDispatcher) { self.inner = inner }
+            func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+                guard refused else {
+                    refused = true
+                    stream.reset(.refusedStream)
+                    return self
+                }
+                return inner.dispatch(stream, head: head)
+            }
+            func streamHeaders(_ stream: HTTP2Stream, _ headers: HeaderBlock, kind: HeaderKind) {}
+            func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) { stream.consume(data.count) }
+            func streamEnded(_ stream: HTTP2Stream) {}
+            func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason) {}
+        }
+        let (server, port) = try startServer { _, loop in
+            RefuseFirst(UnaryDispatcher(loop: loop, maxMessageBytes: 1 << 20, handlers: [
+                "/byoc.v1.Inference/Predict": { call, message in call.respond(PredictResponse(model: "once-refused").serializedBytes()) },
+            ]))
+        }
+        defer { server.shutdown() }
+        let client = try startGateway(["iris": ModelRoutes(defaultVersion: "1", versions: ["1": [Endpoint(host: "127.0.0.1", port: port)]])])
+        let call = predict(client)
+        XCTAssertEqual(response(call)?.model, "once-refused")
         XCTAssertEqual(onWorker { $0.counters.retries["iris\u{1}1"] }, 1)
     }
 

@@ -173,6 +173,61 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual((one["series"] as? [[String: Any]])?.map { $0["replicas"] as? [Double] }, [[3]])
         XCTAssertEqual((history.jsonObject(intervalSeconds: 1, StatsHistory.Query(model: "nope"))["series"] as? [Any])?.count, 0)
     }
+
+    /// Every family of a snapshot with every series set, in both formats: `# HELP` then `# TYPE`
+    /// once, then only that family's samples (a histogram's `_bucket`, `_sum`, `_count`; in
+    /// OpenMetrics a counter's `_total` and an info's `_info`), each family's samples together.
+    func testEveryFamilyIsOneBlockOfItsOwnSamples() {
+        var a = worker(calls: ["iris\u{1}1\u{1}0": 3], latencyMs: [0.2, 3], inFlight: 1, connections: 2)
+        a.router.shadowCalls = ["iris\u{1}1\u{1}0": 1]
+        a.router.shadowLatency = a.router.latency
+        a.router.shadowDropped = ["iris\u{1}1\u{1}behind": 1]
+        a.router.held = ["iris\u{1}1": 1]
+        a.router.holdRejections = ["iris\u{1}1": 1]
+        a.router.wakeLatency = a.router.latency
+        a.http1.refused = [431: 1]
+        var control = ControlSample(reconcileRuns: 1)
+        control.desiredReplicas = [VersionLabel(model: "iris", version: "1"): 2]
+        control.readyReplicas = [VersionLabel(model: "iris", version: "1"): 1]
+        var s = MetricsSnapshot(workers: [a], control: control)
+        s.process = ProcessSample(cpuSeconds: 1.5, residentBytes: 4096, openFDs: 9, maxFDs: 1024, startTimeSeconds: 1.7e9)
+        s.buildVersion = "1.0"
+        s.telemetry = TelemetrySample(accessLogLines: 1, accessLogDropped: 0, spansExported: 2, spansDropped: 0)
+        for format in [MetricsFormat.prometheus, .openMetrics] {
+            let lines = PrometheusText.render(s, format: format).split(separator: "\n").map(String.init)
+            var families: [String] = []
+            var suffixes: [String] = []
+            var index = 0
+            while index < lines.count {
+                let line = lines[index]
+                if line == "# EOF" {
+                    XCTAssertEqual(format, .openMetrics)
+                    XCTAssertEqual(index, lines.count - 1, "# EOF ends the text")
+                    break
+                }
+                if line.hasPrefix("# HELP ") {
+                    let family = String(line.dropFirst(7).prefix { $0 != " " })
+                    XCTAssertFalse(families.contains(family), "\(family) twice (\(format))")
+                    families.append(family)
+                    let type = lines[index + 1].split(separator: " ")
+                    XCTAssertEqual(type.prefix(3).joined(separator: " "), "# TYPE \(family)", "\(format)")
+                    switch type.last.map(String.init) ?? "" {
+                    case "histogram": suffixes = ["_bucket", "_sum", "_count"]
+                    case "counter" where format == .openMetrics: suffixes = ["_total"]
+                    case "info" where format == .openMetrics: suffixes = ["_info"]
+                    default: suffixes = [""]
+                    }
+                    index += 2
+                    continue
+                }
+                let name = String(line.prefix { $0 != "{" && $0 != " " })
+                XCTAssertTrue(families.last.map { family in suffixes.contains { family + $0 == name } } ?? false,
+                              "\(line) outside its family (\(families.last ?? "none"), \(format))")
+                index += 1
+            }
+            XCTAssertEqual(families.count, 33, "\(format): \(families)")
+        }
+    }
 }
 
 /// Metrics hygiene: process metrics, build info, deleted versions' series, OpenMetrics.

@@ -30,6 +30,27 @@ final class OutputTests: XCTestCase {
         XCTAssertEqual(YAMLText.render([Any]()), "[]")
     }
 
+    /// Numbers and booleans print alike in JSON and YAML (a Float in its shortest form); NaN and
+    /// the infinities as each format names them; null and strings as each writes them.
+    func testScalarsInJSONAndYAML() {
+        let values: [Any] = [Float(5.1), 0.25, Int32(-3), Int64(1) << 40, UInt8(7), true, Float.nan, -Double.infinity,
+                             Float.infinity, NSNull(), "a\"b"]
+        XCTAssertEqual(JSONText.render(values), #"[5.1, 0.25, -3, 1099511627776, 7, true, "NaN", "-Infinity", "Infinity", null, "a\"b"]"#)
+        XCTAssertEqual(YAMLText.render(values), """
+            - 5.1
+            - 0.25
+            - -3
+            - 1099511627776
+            - 7
+            - true
+            - .nan
+            - -.inf
+            - .inf
+            - null
+            - a"b
+            """)
+    }
+
     func testYAMLQuotesWhatWouldReadBackAsSomethingElse() {
         for text in ["yes", "No", "null", "~", "1", "1.5", "1e3", "-x", " lead", "trail ", "a #b", "line\nbreak", "*", "", "0x1F", "1:30", "2030-01-01T00:00:00Z", "1.0-rc.1", "+1", "<<"] {
             XCTAssertTrue(YAMLText.scalarText(text).hasPrefix("\""), text)

@@ -1297,6 +1297,51 @@ void   byoc__v1__wake_model_version_request__free_unpacked
   assert(message->base.descriptor == &byoc__v1__wake_model_version_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   byoc__v1__activity_report__init
+                     (Byoc__V1__ActivityReport         *message)
+{
+  static const Byoc__V1__ActivityReport init_value = BYOC__V1__ACTIVITY_REPORT__INIT;
+  *message = init_value;
+}
+size_t byoc__v1__activity_report__get_packed_size
+                     (const Byoc__V1__ActivityReport *message)
+{
+  assert(message->base.descriptor == &byoc__v1__activity_report__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t byoc__v1__activity_report__pack
+                     (const Byoc__V1__ActivityReport *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &byoc__v1__activity_report__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t byoc__v1__activity_report__pack_to_buffer
+                     (const Byoc__V1__ActivityReport *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &byoc__v1__activity_report__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Byoc__V1__ActivityReport *
+       byoc__v1__activity_report__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Byoc__V1__ActivityReport *)
+     protobuf_c_message_unpack (&byoc__v1__activity_report__descriptor,
+                                allocator, len, data);
+}
+void   byoc__v1__activity_report__free_unpacked
+                     (Byoc__V1__ActivityReport *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &byoc__v1__activity_report__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   byoc__v1__wake_model_version_response__init
                      (Byoc__V1__WakeModelVersionResponse         *message)
 {
@@ -3797,7 +3842,7 @@ const ProtobufCMessageDescriptor byoc__v1__log_line__descriptor =
   (ProtobufCMessageInit) byoc__v1__log_line__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor byoc__v1__wake_model_version_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor byoc__v1__wake_model_version_request__field_descriptors[3] =
 {
   {
     "model",
@@ -3823,15 +3868,28 @@ static const ProtobufCFieldDescriptor byoc__v1__wake_model_version_request__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "report",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__WakeModelVersionRequest, report),
+    &byoc__v1__activity_report__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned byoc__v1__wake_model_version_request__field_indices_by_name[] = {
   0,   /* field[0] = model */
+  2,   /* field[2] = report */
   1,   /* field[1] = version */
 };
 static const ProtobufCIntRange byoc__v1__wake_model_version_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor byoc__v1__wake_model_version_request__descriptor =
 {
@@ -3841,11 +3899,75 @@ const ProtobufCMessageDescriptor byoc__v1__wake_model_version_request__descripto
   "Byoc__V1__WakeModelVersionRequest",
   "byoc.v1",
   sizeof(Byoc__V1__WakeModelVersionRequest),
-  2,
+  3,
   byoc__v1__wake_model_version_request__field_descriptors,
   byoc__v1__wake_model_version_request__field_indices_by_name,
   1,  byoc__v1__wake_model_version_request__number_ranges,
   (ProtobufCMessageInit) byoc__v1__wake_model_version_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor byoc__v1__activity_report__field_descriptors[3] =
+{
+  {
+    "reporter",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ActivityReport, reporter),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "in_flight",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ActivityReport, in_flight),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_called_ms_ago",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Byoc__V1__ActivityReport, last_called_ms_ago),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned byoc__v1__activity_report__field_indices_by_name[] = {
+  1,   /* field[1] = in_flight */
+  2,   /* field[2] = last_called_ms_ago */
+  0,   /* field[0] = reporter */
+};
+static const ProtobufCIntRange byoc__v1__activity_report__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor byoc__v1__activity_report__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "byoc.v1.ActivityReport",
+  "ActivityReport",
+  "Byoc__V1__ActivityReport",
+  "byoc.v1",
+  sizeof(Byoc__V1__ActivityReport),
+  3,
+  byoc__v1__activity_report__field_descriptors,
+  byoc__v1__activity_report__field_indices_by_name,
+  1,  byoc__v1__activity_report__number_ranges,
+  (ProtobufCMessageInit) byoc__v1__activity_report__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor byoc__v1__wake_model_version_response__field_descriptors[1] =

@@ -48,6 +48,7 @@ typedef struct Byoc__V1__ListEventsResponse Byoc__V1__ListEventsResponse;
 typedef struct Byoc__V1__GetLogsRequest Byoc__V1__GetLogsRequest;
 typedef struct Byoc__V1__LogLine Byoc__V1__LogLine;
 typedef struct Byoc__V1__WakeModelVersionRequest Byoc__V1__WakeModelVersionRequest;
+typedef struct Byoc__V1__ActivityReport Byoc__V1__ActivityReport;
 typedef struct Byoc__V1__WakeModelVersionResponse Byoc__V1__WakeModelVersionResponse;
 typedef struct Byoc__V1__CollectUnusedRequest Byoc__V1__CollectUnusedRequest;
 typedef struct Byoc__V1__CollectedVersion Byoc__V1__CollectedVersion;
@@ -698,10 +699,43 @@ struct  Byoc__V1__WakeModelVersionRequest
    * a concrete version (not an alias)
    */
   char *version;
+  /*
+   * absent: a wake for held calls
+   */
+  Byoc__V1__ActivityReport *report;
 };
 #define BYOC__V1__WAKE_MODEL_VERSION_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__wake_model_version_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
+
+
+/*
+ * A follower gateway replica's calls to one version, sent to the leader once a second while
+ * it has calls in flight or had calls since its last report (and once more when they drop to
+ * 0), with the credentials of such a call. The leader adds the newest report of every replica
+ * to its own counts for the concurrency autoscaler (a report older than 3 samples counts no
+ * more), keeps the newest last call for last_called_unix_ms and garbage collection, and wakes
+ * (or keeps awake) a version that scales to zero when the report shows calls.
+ */
+struct  Byoc__V1__ActivityReport
+{
+  ProtobufCMessage base;
+  /*
+   * the replica's identity (its pod name); 1-253 characters
+   */
+  char *reporter;
+  /*
+   * its calls to the version in flight now; 0-1000000
+   */
+  int32_t in_flight;
+  /*
+   * how long before the report its newest call arrived; -1 = no call since its previous report
+   */
+  int64_t last_called_ms_ago;
+};
+#define BYOC__V1__ACTIVITY_REPORT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&byoc__v1__activity_report__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Byoc__V1__WakeModelVersionResponse
@@ -1325,6 +1359,25 @@ Byoc__V1__WakeModelVersionRequest *
 void   byoc__v1__wake_model_version_request__free_unpacked
                      (Byoc__V1__WakeModelVersionRequest *message,
                       ProtobufCAllocator *allocator);
+/* Byoc__V1__ActivityReport methods */
+void   byoc__v1__activity_report__init
+                     (Byoc__V1__ActivityReport         *message);
+size_t byoc__v1__activity_report__get_packed_size
+                     (const Byoc__V1__ActivityReport   *message);
+size_t byoc__v1__activity_report__pack
+                     (const Byoc__V1__ActivityReport   *message,
+                      uint8_t             *out);
+size_t byoc__v1__activity_report__pack_to_buffer
+                     (const Byoc__V1__ActivityReport   *message,
+                      ProtobufCBuffer     *buffer);
+Byoc__V1__ActivityReport *
+       byoc__v1__activity_report__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   byoc__v1__activity_report__free_unpacked
+                     (Byoc__V1__ActivityReport *message,
+                      ProtobufCAllocator *allocator);
 /* Byoc__V1__WakeModelVersionResponse methods */
 void   byoc__v1__wake_model_version_response__init
                      (Byoc__V1__WakeModelVersionResponse         *message);
@@ -1501,6 +1554,9 @@ typedef void (*Byoc__V1__LogLine_Closure)
                   void *closure_data);
 typedef void (*Byoc__V1__WakeModelVersionRequest_Closure)
                  (const Byoc__V1__WakeModelVersionRequest *message,
+                  void *closure_data);
+typedef void (*Byoc__V1__ActivityReport_Closure)
+                 (const Byoc__V1__ActivityReport *message,
                   void *closure_data);
 typedef void (*Byoc__V1__WakeModelVersionResponse_Closure)
                  (const Byoc__V1__WakeModelVersionResponse *message,
@@ -1701,6 +1757,7 @@ extern const ProtobufCMessageDescriptor byoc__v1__list_events_response__descript
 extern const ProtobufCMessageDescriptor byoc__v1__get_logs_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__log_line__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__wake_model_version_request__descriptor;
+extern const ProtobufCMessageDescriptor byoc__v1__activity_report__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__wake_model_version_response__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__collect_unused_request__descriptor;
 extern const ProtobufCMessageDescriptor byoc__v1__collected_version__descriptor;

@@ -2,6 +2,7 @@ import Foundation
 import GRPC
 import Messages
 import Registry
+import Routing
 
 /// The `byoc.v1.Admin` service: decode, validate, change the registry, bring routing up to date.
 ///
@@ -13,7 +14,7 @@ public final class AdminService: Sendable {
     private let limits: AdminLimits
     private let tokens: AdminTokens
     private let logs: AdminLogSource?
-    private let wake: (@Sendable (VersionKey) async -> Bool)?
+    private let wake: (@Sendable (VersionKey, FollowerActivity?) async -> Bool)?
 
     /// - Parameters:
     ///   - changed: awaited after every registry change, before the call answers. The gateway
@@ -24,11 +25,12 @@ public final class AdminService: Sendable {
     ///     call answers (the gateway installs a new `AuthTable` on its workers from it, so a
     ///     created token works, and a revoked one fails, as soon as the caller has the answer).
     ///   - logs: where GetLogs reads replica logs (the runtime's); nil: UNIMPLEMENTED.
-    ///   - wake: WakeModelVersion's effect (the lifecycle loop's wake; true: it was IDLE or on its
-    ///     way); nil: UNAVAILABLE (no lifecycle loop runs here).
+    ///   - wake: WakeModelVersion's effect (the lifecycle loop's wake, or with a follower's
+    ///     activity report its `report`; true: it was IDLE or on its way); nil: UNAVAILABLE (no
+    ///     lifecycle loop runs here).
     public init(registry: Registry, changed: @escaping @Sendable () async -> Void, limits: AdminLimits = AdminLimits(),
                 tokensChanged: @escaping @Sendable (TokenSnapshot) async -> Void = { _ in },
-                logs: AdminLogSource? = nil, wake: (@Sendable (VersionKey) async -> Bool)? = nil) {
+                logs: AdminLogSource? = nil, wake: (@Sendable (VersionKey, FollowerActivity?) async -> Bool)? = nil) {
         self.registry = registry
         self.logs = logs
         self.wake = wake
@@ -129,9 +131,7 @@ public final class AdminService: Sendable {
     /// Changes a version's replica bounds (min 0 = 1, or 0 for a version that scales to zero,
     /// with the settings given or, when absent, its current ones; max 0 = min).
     private func scaleModelVersion(_ request: ScaleModelVersionRequest) async throws -> ModelVersion {
-        try AdminValidation.model(request.model)
-        try AdminValidation.version(request.version)
-        let key = VersionKey(model: request.model, version: request.version)
+        let key = try AdminValidation.key(model: request.model, version: request.version)
         let autoscaling = try request.autoscaling.map { try AdminValidation.autoscaling($0) }
         let idleAfter: Int32
         if let autoscaling {
@@ -147,14 +147,14 @@ public final class AdminService: Sendable {
         return AdminConversions.modelVersion(record)
     }
 
-    /// Starts an IDLE version (or cancels its way to IDLE) for the calls a gateway holds.
+    /// Starts an IDLE version (or cancels its way to IDLE) for the calls a gateway holds, or
+    /// takes a follower replica's activity report for it.
     private func wakeModelVersion(_ request: WakeModelVersionRequest) async throws -> WakeModelVersionResponse {
-        try AdminValidation.model(request.model)
-        try AdminValidation.version(request.version)
-        let key = VersionKey(model: request.model, version: request.version)
+        let key = try AdminValidation.key(model: request.model, version: request.version)
+        let activity = try request.report.map { try AdminValidation.activityReport($0) }
         _ = try await registry.version(key)
         guard let wake else { throw GRPCStatus(.unavailable, "no lifecycle loop runs on this gateway yet") }
-        return WakeModelVersionResponse(woken: await wake(key))
+        return WakeModelVersionResponse(woken: await wake(key, activity))
     }
 
     /// Deletes one version, or the whole model when `version` is empty.

@@ -1,6 +1,7 @@
 import GRPC
 import Messages
 import Registry
+import Routing
 
 /// Admin input rules; every failure is INVALID_ARGUMENT naming the field and the reason.
 enum AdminValidation {
@@ -39,6 +40,13 @@ enum AdminValidation {
         }
     }
 
+    /// Checks a model name and a version name; the version's key.
+    static func key(model: String, version: String) throws -> VersionKey {
+        try self.model(model)
+        try self.version(version)
+        return VersionKey(model: model, version: version)
+    }
+
     /// Checks and normalises replica bounds: min 0 means 1 (0 stays 0 with `scalesToZero`: the
     /// version runs no replica while IDLE), max 0 means min (at least 1).
     static func replicas(min: Int32, max: Int32, limit: Int32, scalesToZero: Bool = false) throws -> (min: Int32, max: Int32) {
@@ -73,6 +81,27 @@ enum AdminValidation {
         }
         return AutoscalingSpec(targetConcurrency: given.targetConcurrency, scaleToZeroAfterSeconds: given.scaleToZeroAfterSeconds,
                                scaleDownDelaySeconds: given.scaleDownDelaySeconds)
+    }
+
+    /// The longest reporter identity (a Kubernetes object name).
+    static let maxReporterLength = 253
+    /// The most calls a report may say are in flight on one replica.
+    static let maxReportedInFlight: Int32 = 1_000_000
+
+    /// Checks a follower's `ActivityReport` and turns it into the lifecycle loop's input.
+    static func activityReport(_ given: ActivityReport, field: String = "report") throws -> FollowerActivity {
+        guard !given.reporter.isEmpty else { throw invalid("\(field).reporter is required") }
+        guard given.reporter.utf8.count <= maxReporterLength else {
+            throw invalid("\(field).reporter is too long: \(given.reporter.utf8.count) bytes, at most \(maxReporterLength)")
+        }
+        guard (0...maxReportedInFlight).contains(given.inFlight) else {
+            throw invalid("\(field).in_flight must be between 0 and \(maxReportedInFlight), got \(given.inFlight)")
+        }
+        guard given.lastCalledMsAgo >= -1 else {
+            throw invalid("\(field).last_called_ms_ago must be -1 (no call since the previous report) or more, got \(given.lastCalledMsAgo)")
+        }
+        return FollowerActivity(reporter: given.reporter, inFlight: Int(given.inFlight),
+                                lastCalledAgoMs: given.lastCalledMsAgo < 0 ? nil : given.lastCalledMsAgo)
     }
 
     /// Checks a SetTraffic request: every target a version name with a percent in 1...100,

@@ -29,14 +29,21 @@ public struct LifecycleOptions: Sendable {
 
     /// Samples between garbage collections: a tenth of the unused period, 1 to 60 seconds.
     var gcEverySamples: Int {
-        let seconds = Double(sampleInterval.components.seconds) + Double(sampleInterval.components.attoseconds) / 1e18
         let wanted = min(60, max(1, Double(gcUnusedAfterSeconds) / 10))
-        return max(1, Int((wanted / max(seconds, 0.001)).rounded()))
+        return max(1, Int((wanted / max(sampleSeconds, 0.001)).rounded()))
+    }
+
+    /// How long a follower's activity report counts without a newer one: 3 samples.
+    var reportLifetimeNanos: UInt64 { UInt64(3 * sampleSeconds * 1e9) }
+
+    private var sampleSeconds: Double {
+        Double(sampleInterval.components.seconds) + Double(sampleInterval.components.attoseconds) / 1e18
     }
 }
 
 /// The gateway's control-plane side of version lifecycles, off the request path: once per
-/// sample it reads every worker's in-flight counts and last call times, drives each
+/// sample it reads every worker's in-flight counts and last call times (on Kubernetes with the
+/// follower replicas' newest reports added, `report`: three routers count as one), drives each
 /// concurrency-scaled version's `ConcurrencyAutoscaler` (the reconciler makes the runtime
 /// follow; each change is an `autoscaled` event), takes versions that scale to zero to IDLE
 /// after their idle period and wakes them when a worker holds a call (`wake`), batches
@@ -66,6 +73,17 @@ public actor LifecycleLoop {
     /// When each version that scales to zero was last started or woken (monotonic ns): its idle
     /// period counts from the later of this and its last call.
     private var awakeSince: [VersionKey: UInt64] = [:]
+    /// The newest activity report of each follower replica, by version and reporter.
+    private var reports: [VersionKey: [String: Report]] = [:]
+
+    /// A follower's report as the leader keeps it (its times on this process's monotonic clock).
+    struct Report: Sendable, Equatable {
+        var inFlight: Int
+        /// The newest call it reported (0 = none yet).
+        var lastCalledNanos: UInt64
+        /// When the report arrived.
+        var at: UInt64
+    }
 
     /// - Parameters:
     ///   - sample: every worker's activity (run on each worker's loop).
@@ -101,14 +119,14 @@ public actor LifecycleLoop {
         task?.cancel()
         await task?.value
         task = nil
-        note(await sample())
+        note(withReports(await sample()))
         await flushLastCalled()
     }
 
     /// One sample: autoscale, and every few samples write last-called times and collect garbage.
     public func tick() async {
         samples += 1
-        let activity = await sample()
+        let activity = withReports(await sample())
         note(activity)
         if let models = try? await registry.models() {
             await autoscale(activity, models: models)
@@ -158,9 +176,9 @@ public actor LifecycleLoop {
                 let spec = record.spec
                 scaled.insert(spec.key)
                 let settings = ConcurrencyAutoscaler.Settings(
-                    target: spec.autoscaling.targetConcurrency, minReplicas: max(1, spec.minReplicas), maxReplicas: spec.maxReplicas,
+                    target: spec.autoscaling.targetConcurrency, minReplicas: spec.floorReplicas, maxReplicas: spec.maxReplicas,
                     scaleDownDelayNanos: UInt64(spec.autoscaling.effectiveScaleDownDelaySeconds) * 1_000_000_000)
-                var scaler = scalers[spec.key] ?? ConcurrencyAutoscaler(replicas: max(1, spec.minReplicas))
+                var scaler = scalers[spec.key] ?? ConcurrencyAutoscaler(replicas: spec.floorReplicas)
                 let decision = scaler.observe(inFlight: inFlight[spec.key] ?? 0, at: activity.nanos, settings: settings)
                 scalers[spec.key] = scaler
                 guard let decision else { continue }
@@ -196,11 +214,13 @@ public actor LifecycleLoop {
                 guard before.inFlight == 0, activity.nanos >= quietSince, activity.nanos - quietSince >= period else { continue }
                 guard await reconciler.beginIdle(key) else { continue }
                 await routesInstalled()
-                let after = await sample()
+                let after = withReports(await sample())
                 note(after)
                 let now = Self.totals(after, key)
                 if now.inFlight == 0, now.lastCalled <= before.lastCalled {
                     guard await reconciler.confirmIdle(key) else { continue }
+                    // The next wake starts at the minimum and scales from fresh samples.
+                    scalers[key] = nil
                     let detail = "scaled to zero: no call for \(record.spec.autoscaling.scaleToZeroAfterSeconds)s"
                     options.log("\(key): \(detail)")
                     await noteEvent(key, detail)
@@ -228,6 +248,42 @@ public actor LifecycleLoop {
             await noteEvent(key, "woken by a call")
         }
         return true
+    }
+
+    /// A follower replica's activity report for `key` (`now`: when it arrived): it replaces that
+    /// replica's previous one, and counts in the samples for `LifecycleOptions.reportLifetimeNanos`.
+    /// A report with calls (in flight, or since its previous report) is also a wake (see
+    /// `wake`): a version busy on followers alone is not taken to IDLE under them. True when it
+    /// was IDLE or on its way.
+    @discardableResult
+    public func report(_ key: VersionKey, _ activity: FollowerActivity, at now: UInt64 = monotonicNanos()) async -> Bool {
+        var entry = reports[key]?[activity.reporter] ?? Report(inFlight: 0, lastCalledNanos: 0, at: now)
+        entry.inFlight = activity.inFlight
+        entry.at = now
+        if let ago = activity.lastCalledAgoMs {
+            let agoNanos = UInt64(min(ago, Int64(now / 1_000_000))) * 1_000_000
+            entry.lastCalledNanos = max(entry.lastCalledNanos, max(1, now - agoNanos))
+        }
+        reports[key, default: [:]][activity.reporter] = entry
+        guard activity.inFlight > 0 || activity.lastCalledAgoMs != nil else { return false }
+        return await wake(key)
+    }
+
+    /// `activity` with each follower's fresh report as one more entry; older reports are
+    /// dropped (their last calls were noted while they counted).
+    private func withReports(_ activity: ActivitySample) -> ActivitySample {
+        guard !reports.isEmpty else { return activity }
+        let lifetime = options.reportLifetimeNanos
+        var merged = activity
+        for (key, byReporter) in reports {
+            let fresh = byReporter.filter { activity.nanos <= $0.value.at || activity.nanos - $0.value.at <= lifetime }
+            reports[key] = fresh.isEmpty ? nil : fresh
+            for report in fresh.values {
+                merged.versions.append(VersionActivity(model: key.model, version: key.version, inFlight: report.inFlight,
+                                                       lastCalledNanos: report.lastCalledNanos))
+            }
+        }
+        return merged
     }
 
     private func noteEvent(_ key: VersionKey, _ detail: String) async {

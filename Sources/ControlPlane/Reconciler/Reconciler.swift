@@ -202,7 +202,7 @@ public actor Reconciler {
 
     /// The spec handed to the runtime: the registered one, with 0 replicas for an IDLE version,
     /// and the autoscaler's replica count for a concurrency-scaled version (clamped to the
-    /// registered bounds, at least 1).
+    /// registered bounds, at least the floor).
     func runtimeSpec(_ spec: VersionSpec) -> VersionSpec {
         if spec.scalesToZero, idle[spec.key] == .idle {
             var adjusted = spec
@@ -211,7 +211,7 @@ public actor Reconciler {
         }
         guard spec.scalesOnConcurrency, let replicas = autoscaledReplicas[spec.key] else { return spec }
         var adjusted = spec
-        adjusted.autoscaledReplicas = min(max(replicas, max(1, spec.minReplicas)), spec.maxReplicas)
+        adjusted.autoscaledReplicas = min(max(replicas, spec.floorReplicas), spec.maxReplicas)
         return adjusted
     }
 
@@ -229,11 +229,13 @@ public actor Reconciler {
         return true
     }
 
-    /// No call reached `key`'s replicas since `beginIdle`: stop them (the runtime runs 0). False
-    /// when a wake came first (the version stays awake).
+    /// No call reached `key`'s replicas since `beginIdle`: stop them (the runtime runs 0) and
+    /// forget the autoscaler's count (a wake starts at the floor). False when a wake came first
+    /// (the version stays awake).
     public func confirmIdle(_ key: VersionKey) async -> Bool {
         guard idle[key] == .closing else { return false }
         idle[key] = .idle
+        autoscaledReplicas[key] = nil
         await workers.add([key])
         return true
     }

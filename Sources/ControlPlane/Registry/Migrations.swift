@@ -19,27 +19,7 @@ let registryMigrations: [Migration] = [
         """,
         """
         CREATE TABLE versions (
-            model                  TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
-            version                TEXT NOT NULL,
-            image                  TEXT NOT NULL DEFAULT '',
-            command_json           TEXT NOT NULL DEFAULT '[]',
-            port                   INTEGER NOT NULL DEFAULT 0,
-            env_json               TEXT NOT NULL DEFAULT '{}',
-            min_replicas           INTEGER NOT NULL,
-            max_replicas           INTEGER NOT NULL,
-            has_resources          INTEGER NOT NULL DEFAULT 0,
-            cpu_request            TEXT NOT NULL DEFAULT '',
-            cpu_limit              TEXT NOT NULL DEFAULT '',
-            memory_request         TEXT NOT NULL DEFAULT '',
-            memory_limit           TEXT NOT NULL DEFAULT '',
-            target_cpu_utilization INTEGER NOT NULL DEFAULT 0,
-            state                  TEXT NOT NULL DEFAULT 'PENDING'
-                CHECK (state IN ('PENDING', 'DEPLOYING', 'READY', 'FAILED', 'DELETING')),
-            ready_replicas         INTEGER NOT NULL DEFAULT 0,
-            desired_replicas       INTEGER NOT NULL DEFAULT 0,
-            message                TEXT NOT NULL DEFAULT '',
-            created_unix_ms        INTEGER NOT NULL,
-            updated_unix_ms        INTEGER NOT NULL,
+        \(versionsColumns(states: "'PENDING', 'DEPLOYING', 'READY', 'FAILED', 'DELETING'"))
             PRIMARY KEY (model, version)
         )
         """,
@@ -127,27 +107,7 @@ let registryMigrations: [Migration] = [
     Migration(version: 7, name: "idle state", statements: [
         """
         CREATE TABLE versions_new (
-            model                  TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
-            version                TEXT NOT NULL,
-            image                  TEXT NOT NULL DEFAULT '',
-            command_json           TEXT NOT NULL DEFAULT '[]',
-            port                   INTEGER NOT NULL DEFAULT 0,
-            env_json               TEXT NOT NULL DEFAULT '{}',
-            min_replicas           INTEGER NOT NULL,
-            max_replicas           INTEGER NOT NULL,
-            has_resources          INTEGER NOT NULL DEFAULT 0,
-            cpu_request            TEXT NOT NULL DEFAULT '',
-            cpu_limit              TEXT NOT NULL DEFAULT '',
-            memory_request         TEXT NOT NULL DEFAULT '',
-            memory_limit           TEXT NOT NULL DEFAULT '',
-            target_cpu_utilization INTEGER NOT NULL DEFAULT 0,
-            state                  TEXT NOT NULL DEFAULT 'PENDING'
-                CHECK (state IN ('PENDING', 'DEPLOYING', 'READY', 'FAILED', 'DELETING', 'IDLE')),
-            ready_replicas         INTEGER NOT NULL DEFAULT 0,
-            desired_replicas       INTEGER NOT NULL DEFAULT 0,
-            message                TEXT NOT NULL DEFAULT '',
-            created_unix_ms        INTEGER NOT NULL,
-            updated_unix_ms        INTEGER NOT NULL,
+        \(versionsColumns(states: "'PENDING', 'DEPLOYING', 'READY', 'FAILED', 'DELETING', 'IDLE'"))
             gpus                   INTEGER NOT NULL DEFAULT 0,
             gpu_resource           TEXT NOT NULL DEFAULT '',
             node_selector_json     TEXT NOT NULL DEFAULT '{}',
@@ -162,22 +122,52 @@ let registryMigrations: [Migration] = [
         )
         """,
         """
-        INSERT INTO versions_new (model, version, image, command_json, port, env_json, min_replicas, max_replicas,
-            has_resources, cpu_request, cpu_limit, memory_request, memory_limit, target_cpu_utilization, state,
-            ready_replicas, desired_replicas, message, created_unix_ms, updated_unix_ms, gpus, gpu_resource,
-            node_selector_json, tolerations_json, image_pull_secrets_json, allow_root, target_concurrency,
-            scale_to_zero_after_seconds, scale_down_delay_seconds, last_called_unix_ms)
-        SELECT model, version, image, command_json, port, env_json, min_replicas, max_replicas,
-            has_resources, cpu_request, cpu_limit, memory_request, memory_limit, target_cpu_utilization, state,
-            ready_replicas, desired_replicas, message, created_unix_ms, updated_unix_ms, gpus, gpu_resource,
-            node_selector_json, tolerations_json, image_pull_secrets_json, allow_root, target_concurrency,
-            scale_to_zero_after_seconds, scale_down_delay_seconds, last_called_unix_ms
+        INSERT INTO versions_new (\(versionsColumnsOfMigration7))
+        SELECT \(versionsColumnsOfMigration7)
         FROM versions
         """,
         "DROP TABLE versions",
         "ALTER TABLE versions_new RENAME TO versions",
     ]),
 ]
+
+/// The columns of migration 1's `versions` table (one a line, each line ending with a comma),
+/// `state`'s CHECK allowing `states`. Migration 7 rebuilds the table with these columns (and
+/// IDLE), so both write them from here; the text is what shipped and must not change.
+private func versionsColumns(states: String) -> String {
+    """
+        model                  TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+        version                TEXT NOT NULL,
+        image                  TEXT NOT NULL DEFAULT '',
+        command_json           TEXT NOT NULL DEFAULT '[]',
+        port                   INTEGER NOT NULL DEFAULT 0,
+        env_json               TEXT NOT NULL DEFAULT '{}',
+        min_replicas           INTEGER NOT NULL,
+        max_replicas           INTEGER NOT NULL,
+        has_resources          INTEGER NOT NULL DEFAULT 0,
+        cpu_request            TEXT NOT NULL DEFAULT '',
+        cpu_limit              TEXT NOT NULL DEFAULT '',
+        memory_request         TEXT NOT NULL DEFAULT '',
+        memory_limit           TEXT NOT NULL DEFAULT '',
+        target_cpu_utilization INTEGER NOT NULL DEFAULT 0,
+        state                  TEXT NOT NULL DEFAULT 'PENDING'
+            CHECK (state IN (\(states))),
+        ready_replicas         INTEGER NOT NULL DEFAULT 0,
+        desired_replicas       INTEGER NOT NULL DEFAULT 0,
+        message                TEXT NOT NULL DEFAULT '',
+        created_unix_ms        INTEGER NOT NULL,
+        updated_unix_ms        INTEGER NOT NULL,
+    """
+}
+
+/// Every column of `versions` after migration 6, in order: what migration 7 copies.
+private let versionsColumnsOfMigration7 = """
+    model, version, image, command_json, port, env_json, min_replicas, max_replicas,
+        has_resources, cpu_request, cpu_limit, memory_request, memory_limit, target_cpu_utilization, state,
+        ready_replicas, desired_replicas, message, created_unix_ms, updated_unix_ms, gpus, gpu_resource,
+        node_selector_json, tolerations_json, image_pull_secrets_json, allow_root, target_concurrency,
+        scale_to_zero_after_seconds, scale_down_delay_seconds, last_called_unix_ms
+    """
 
 extension SQLiteConnection {
     /// Creates the migrations table and applies every migration newer than the stored version,

@@ -164,11 +164,15 @@ public struct VersionSpec: Sendable, Equatable {
         self.autoscaling = autoscaling
     }
 
-    /// Replicas the runtime should run now: the autoscaler's count, else the minimum.
-    public var replicasToRun: Int32 { autoscaledReplicas ?? max(1, minReplicas) }
+    /// Replicas the version runs at least while awake: its minimum, and 1 for a version that
+    /// scales to zero (min 0).
+    public var floorReplicas: Int32 { max(1, minReplicas) }
+
+    /// Replicas the runtime should run now: the autoscaler's count, else the floor.
+    public var replicasToRun: Int32 { autoscaledReplicas ?? floorReplicas }
 
     /// Whether the gateway's concurrency autoscaler sets the replica count (no CPU HPA then).
-    public var scalesOnConcurrency: Bool { autoscaling.targetConcurrency > 0 && maxReplicas > max(1, minReplicas) }
+    public var scalesOnConcurrency: Bool { autoscaling.targetConcurrency > 0 && maxReplicas > floorReplicas }
 
     /// Whether the version goes IDLE (no replica) after `scaleToZeroAfterSeconds` without a
     /// call, and calls to it are held while it wakes. The gateway owns its replica count

@@ -88,8 +88,7 @@ enum ConsoleRoutes {
             let table = worker.router.routeTable
             api(responder) {
                 guard console.admin != nil else { return .json(200, ["models": staticModels(table).map { $0.jsonObject() }]) }
-                let bytes = try await console.adminCall("ListModels", ListModelsRequest().serializedBytes())
-                let list = try decode(ListModelsResponse.self, bytes)
+                let list = try await console.adminCall("ListModels", ListModelsRequest(), as: ListModelsResponse.self)
                 return .json(200, ["models": list.models.map { $0.jsonObject() }])
             }
         }
@@ -114,7 +113,7 @@ enum ConsoleRoutes {
         }
         r.add("POST", "/api/v1/models", requiresAuth: true) { request, responder in
             api(responder) {
-                let f = try JSONFields(try JSONValue.object(request.body),
+                let f = try JSONFields(body: request.body,
                                        known: ["model", "version", "image", "command", "port", "env", "minReplicas", "maxReplicas",
                                                "targetCpuUtilization", "resources", "nodeSelector", "tolerations",
                                                "imagePullSecrets", "allowRoot", "autoscaling"])
@@ -138,57 +137,50 @@ enum ConsoleRoutes {
                 message.imagePullSecrets = try f.strings("imagePullSecrets")
                 message.allowRoot = try f.bool("allowRoot")
                 message.autoscaling = try f.autoscaling("autoscaling")
-                let bytes = try await console.adminCall("RegisterModel", message.serializedBytes())
-                var response = HTTPResponse.json(201, try decode(ModelVersion.self, bytes).jsonObject())
+                let registered = try await console.adminCall("RegisterModel", message, as: ModelVersion.self)
+                var response = HTTPResponse.json(201, registered.jsonObject())
                 response.headers.append(("Location", "/api/v1/models/\(message.model)/versions/\(message.version)"))
                 return response
             }
         }
-        r.add("POST", "/api/v1/models/{model}/default", requiresAuth: true) { request, responder in
-            let name = request.params["model"]!
-            api(responder) {
-                let f = try JSONFields(try JSONValue.object(request.body), known: ["version"])
-                let message = SetDefaultVersionRequest(model: name, version: try f.string("version"))
-                let bytes = try await console.adminCall("SetDefaultVersion", message.serializedBytes())
-                return .json(200, try decode(Model.self, bytes).jsonObject())
+        /// `POST /api/v1/models/{model}/<path>`: the Admin `method`'s request made from the model
+        /// name and the body's `known` fields; 200 with the changed Model.
+        func changeModel<Request: ProtoMessage>(_ path: String, _ method: String, known: [String],
+                                                _ message: @escaping @Sendable (_ model: String, JSONFields) throws -> Request) {
+            r.add("POST", "/api/v1/models/{model}/\(path)", requiresAuth: true) { request, responder in
+                let name = request.params["model"]!
+                api(responder) {
+                    let changed = try message(name, try JSONFields(body: request.body, known: known))
+                    return .json(200, try await console.adminCall(method, changed, as: Model.self).jsonObject())
+                }
             }
         }
-        r.add("POST", "/api/v1/models/{model}/aliases", requiresAuth: true) { request, responder in
-            let name = request.params["model"]!
-            api(responder) {
-                let f = try JSONFields(try JSONValue.object(request.body), known: ["alias", "version"])
-                let message = SetAliasRequest(model: name, alias: try f.string("alias"), version: try f.string("version"))
-                let bytes = try await console.adminCall("SetAlias", message.serializedBytes())
-                return .json(200, try decode(Model.self, bytes).jsonObject())
-            }
+        changeModel("default", "SetDefaultVersion", known: ["version"]) { name, f in
+            SetDefaultVersionRequest(model: name, version: try f.string("version"))
         }
-        r.add("POST", "/api/v1/models/{model}/traffic", requiresAuth: true) { request, responder in
-            let name = request.params["model"]!
-            api(responder) {
-                let f = try JSONFields(try JSONValue.object(request.body), known: ["targets", "shadow"])
-                let message = SetTrafficRequest(model: name, targets: try JSONFields.trafficTargets(f.value("targets"), field: "targets"),
-                                                shadow: try JSONFields.trafficTarget(f.value("shadow"), field: "shadow"))
-                let bytes = try await console.adminCall("SetTraffic", message.serializedBytes())
-                return .json(200, try decode(Model.self, bytes).jsonObject())
-            }
+        changeModel("aliases", "SetAlias", known: ["alias", "version"]) { name, f in
+            SetAliasRequest(model: name, alias: try f.string("alias"), version: try f.string("version"))
+        }
+        changeModel("traffic", "SetTraffic", known: ["targets", "shadow"]) { name, f in
+            SetTrafficRequest(model: name, targets: try JSONFields.trafficTargets(f.value("targets"), field: "targets"),
+                              shadow: try JSONFields.trafficTarget(f.value("shadow"), field: "shadow"))
         }
         r.add("POST", "/api/v1/models/{model}/versions/{version}/scale", requiresAuth: true) { request, responder in
             let name = request.params["model"]!
             let version = request.params["version"]!
             api(responder) {
-                let f = try JSONFields(try JSONValue.object(request.body), known: ["minReplicas", "maxReplicas", "autoscaling"])
+                let f = try JSONFields(body: request.body, known: ["minReplicas", "maxReplicas", "autoscaling"])
                 let message = ScaleModelVersionRequest(model: name, version: version, minReplicas: try f.int32("minReplicas"),
                                                        maxReplicas: try f.int32("maxReplicas"),
                                                        autoscaling: try f.autoscaling("autoscaling"))
-                let bytes = try await console.adminCall("ScaleModelVersion", message.serializedBytes())
-                return .json(200, try decode(ModelVersion.self, bytes).jsonObject())
+                return .json(200, try await console.adminCall("ScaleModelVersion", message, as: ModelVersion.self).jsonObject())
             }
         }
         let delete: HTTPHandler = { request, responder in
             let message = DeleteModelRequest(model: request.params["model"]!, version: request.params["version"] ?? "")
             api(responder) {
-                let bytes = try await console.adminCall("DeleteModel", message.serializedBytes())
-                return .json(200, ["deleted": try decode(DeleteModelResponse.self, bytes).deleted.map { $0.jsonObject() }])
+                let response = try await console.adminCall("DeleteModel", message, as: DeleteModelResponse.self)
+                return .json(200, ["deleted": response.deleted.map { $0.jsonObject() }])
             }
         }
         r.add("DELETE", "/api/v1/models/{model}", requiresAuth: true, delete)
@@ -201,9 +193,8 @@ enum ConsoleRoutes {
         r.add("GET", "/api/v1/events", requiresAuth: true) { request, responder in
             let items = request.queryItems
             api(responder) {
-                let message = try eventsRequest(items)
-                let bytes = try await console.adminCall("ListEvents", message.serializedBytes())
-                return .json(200, ["events": try decode(ListEventsResponse.self, bytes).events.map { $0.jsonObject() }])
+                let response = try await console.adminCall("ListEvents", try eventsRequest(items), as: ListEventsResponse.self)
+                return .json(200, ["events": response.events.map { $0.jsonObject() }])
             }
         }
         r.add("GET", "/api/v1/models/{model}/versions/{version}/logs", requiresAuth: true) { request, responder in
@@ -291,6 +282,7 @@ enum ConsoleRoutes {
         return message
     }
 
+    /// An Admin answer as `M` (INTERNAL when it does not decode).
     static func decode<M: ProtoMessage>(_ type: M.Type, _ bytes: [UInt8]) throws -> M {
         do { return try M(serializedBytes: bytes) } catch {
             throw APIError(500, "INTERNAL", "cannot decode the Admin response: \(error)")
@@ -304,8 +296,7 @@ enum ConsoleRoutes {
             }
             return model
         }
-        let bytes = try await console.adminCall("GetModel", GetModelRequest(model: name).serializedBytes())
-        return try decode(Model.self, bytes)
+        return try await console.adminCall("GetModel", GetModelRequest(model: name), as: Model.self)
     }
 
     /// Static-routes mode: the route table as models (a version with endpoints is READY).
@@ -329,7 +320,7 @@ enum ConsoleRoutes {
 
     /// A real Predict through the gateway's own listener.
     static func predict(_ console: WebConsole, model: String, _ request: HTTPRequest) async throws -> HTTPResponse {
-        let f = try JSONFields(try JSONValue.object(request.body), known: ["version", "inputs", "parameters", "payload", "timeoutMs"])
+        let f = try JSONFields(body: request.body, known: ["version", "inputs", "parameters", "payload", "timeoutMs"])
         var message = PredictRequest(model: model, version: try f.string("version"))
         message.inputs = try TensorJSON.inputs(f.value("inputs"))
         message.parameters = try f.stringMap("parameters")

@@ -64,6 +64,11 @@ struct JSONFields {
     /// Prefix of the field names in messages ("" at the top level, "resources." nested).
     let path: String
 
+    /// The fields of a request body that must be a JSON object (`JSONValue.object`).
+    init(body: [UInt8], known: [String]) throws {
+        try self.init(try JSONValue.object(body), known: known)
+    }
+
     init(_ fields: [String: JSONValue], known: [String], path: String = "") throws {
         self.fields = fields
         self.path = path

@@ -67,9 +67,7 @@ public struct VersionLabel: Hashable, Comparable, Sendable {
 
     /// Splits a RouterCounters key (`model \u{1} version`).
     init(key: String) {
-        let parts = key.split(separator: "\u{1}", omittingEmptySubsequences: false)
-        model = parts.count > 0 ? String(parts[0]) : ""
-        version = parts.count > 1 ? String(parts[1]) : ""
+        self = MetricsSnapshot.labelAndLast(key).0
     }
 
     public static func < (a: VersionLabel, b: VersionLabel) -> Bool {
@@ -128,36 +126,35 @@ public struct MetricsSnapshot: Sendable {
             guard let newest, newest.generation > 0, !label.model.isEmpty else { return true }
             return newest.models[label.model]?.versions[label.version] != nil
         }
+        /// Adds one worker's per-version numbers (keys `model \u{1} version`) to `total`.
+        func add<Value>(_ total: inout [VersionLabel: Value], _ numbers: [String: Value], _ zero: Value,
+                        _ merge: (inout Value, Value) -> Void) {
+            for (key, value) in numbers {
+                let label = VersionLabel(key: key)
+                if routed(label) { merge(&total[label, default: zero], value) }
+            }
+        }
+        /// Adds one worker's counts keyed `model \u{1} version \u{1} last` to `total`, by
+        /// `name(last)` (a code name, a reason).
+        func addCounts(_ total: inout [VersionLabel: [String: Int]], _ counts: [String: Int], by name: (String) -> String) {
+            for (key, count) in counts {
+                let (label, last) = Self.labelAndLast(key)
+                if routed(label) { total[label, default: [:]][name(last), default: 0] += count }
+            }
+        }
         for sample in samples {
-            for (key, count) in sample.router.calls {
-                let parts = key.split(separator: "\u{1}", omittingEmptySubsequences: false)
-                let label = VersionLabel(model: parts.count > 0 ? String(parts[0]) : "",
-                                         version: parts.count > 1 ? String(parts[1]) : "")
-                let code = MetricsSnapshot.codeName(parts.count > 2 ? String(parts[2]) : "")
-                calls[label, default: [:]][code, default: 0] += count
-            }
-            for (key, histogram) in sample.router.latency {
-                latency[VersionLabel(key: key), default: LatencyHistogram()].merge(histogram)
-            }
-            for (key, n) in sample.router.inFlight { inFlight[VersionLabel(key: key), default: 0] += n }
-            for (key, n) in sample.router.connectFailures { connectFailures[VersionLabel(key: key), default: 0] += n }
-            for (key, n) in sample.router.retries { retries[VersionLabel(key: key), default: 0] += n }
-            for (key, count) in sample.router.shadowCalls {
-                let (label, code) = Self.labelAndLast(key)
-                shadowCalls[label, default: [:]][MetricsSnapshot.codeName(code), default: 0] += count
-            }
-            for (key, histogram) in sample.router.shadowLatency {
-                shadowLatency[VersionLabel(key: key), default: LatencyHistogram()].merge(histogram)
-            }
-            for (key, count) in sample.router.shadowDropped {
-                let (label, reason) = Self.labelAndLast(key)
-                shadowDropped[label, default: [:]][reason, default: 0] += count
-            }
-            for (key, n) in sample.router.held { held[VersionLabel(key: key), default: 0] += n }
-            for (key, n) in sample.router.holdRejections { holdRejections[VersionLabel(key: key), default: 0] += n }
-            for (key, histogram) in sample.router.wakeLatency {
-                wakeLatency[VersionLabel(key: key), default: LatencyHistogram()].merge(histogram)
-            }
+            let router = sample.router
+            addCounts(&calls, router.calls, by: MetricsSnapshot.codeName)
+            addCounts(&shadowCalls, router.shadowCalls, by: MetricsSnapshot.codeName)
+            addCounts(&shadowDropped, router.shadowDropped, by: { $0 })
+            add(&inFlight, router.inFlight, 0, +=)
+            add(&connectFailures, router.connectFailures, 0, +=)
+            add(&retries, router.retries, 0, +=)
+            add(&held, router.held, 0, +=)
+            add(&holdRejections, router.holdRejections, 0, +=)
+            add(&latency, router.latency, LatencyHistogram()) { $0.merge($1) }
+            add(&shadowLatency, router.shadowLatency, LatencyHistogram()) { $0.merge($1) }
+            add(&wakeLatency, router.wakeLatency, LatencyHistogram()) { $0.merge($1) }
             http2Connections += sample.http2Connections
             http2Streams += sample.http2Streams
             http1Connections += sample.http1Connections
@@ -165,20 +162,10 @@ public struct MetricsSnapshot: Sendable {
             for (status, n) in sample.http1.refused { http1Refused[status, default: 0] += n }
             routeGeneration = max(routeGeneration, sample.routeGeneration)
         }
-        calls = calls.filter { routed($0.key) }
-        latency = latency.filter { routed($0.key) }
-        inFlight = inFlight.filter { routed($0.key) }
-        connectFailures = connectFailures.filter { routed($0.key) }
-        retries = retries.filter { routed($0.key) }
-        shadowCalls = shadowCalls.filter { routed($0.key) }
-        shadowLatency = shadowLatency.filter { routed($0.key) }
-        shadowDropped = shadowDropped.filter { routed($0.key) }
-        held = held.filter { routed($0.key) }
-        holdRejections = holdRejections.filter { routed($0.key) }
-        wakeLatency = wakeLatency.filter { routed($0.key) }
     }
 
-    /// Splits `model \u{1} version \u{1} last` into the version label and the last part.
+    /// Splits `model \u{1} version \u{1} last` into the version label and the last part ("" when
+    /// the key has none).
     static func labelAndLast(_ key: String) -> (VersionLabel, String) {
         let parts = key.split(separator: "\u{1}", omittingEmptySubsequences: false)
         return (VersionLabel(model: parts.count > 0 ? String(parts[0]) : "", version: parts.count > 1 ? String(parts[1]) : ""),
@@ -253,23 +240,16 @@ public enum PrometheusText {
             "{model=\"\(escape(label.model))\",version=\"\(escape(label.version))\"\(extra)}"
         }
 
-        if let p = s.process {
-            header("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.")
-            out += "process_cpu_seconds_total \(p.cpuSeconds)\n"
-            header("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
-            out += "process_resident_memory_bytes \(p.residentBytes)\n"
-            header("process_open_fds", "gauge", "Number of open file descriptors.")
-            out += "process_open_fds \(p.openFDs)\n"
-            header("process_max_fds", "gauge", "Maximum number of open file descriptors.")
-            out += "process_max_fds \(p.maxFDs)\n"
-            header("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.")
-            out += "process_start_time_seconds \(p.startTimeSeconds)\n"
+        /// A family of one series without labels.
+        func single<Value: CustomStringConvertible>(_ name: String, _ type: String, _ help: String, _ value: Value) {
+            header(name, type, help)
+            out += "\(name) \(value)\n"
         }
-        if !s.buildVersion.isEmpty {
-            header("byoc_build_info", "info", "The gateway's build: its version in the label; the value is always 1.")
-            out += "byoc_build_info{version=\"\(escape(s.buildVersion))\"} 1\n"
+        /// A family with one series per model version.
+        func perVersion(_ name: String, _ type: String, _ help: String, _ values: [VersionLabel: Int]) {
+            header(name, type, help)
+            for label in values.keys.sorted() { out += "\(name)\(labels(label)) \(values[label]!)\n" }
         }
-
         /// One counter family over version labels and one more label (code, reason).
         func counters(_ name: String, _ help: String, _ values: [VersionLabel: [String: Int]], label extra: String) {
             header(name, "counter", help)
@@ -296,6 +276,18 @@ public enum PrometheusText {
             }
         }
 
+        if let p = s.process {
+            single("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpuSeconds)
+            single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.residentBytes)
+            single("process_open_fds", "gauge", "Number of open file descriptors.", p.openFDs)
+            single("process_max_fds", "gauge", "Maximum number of open file descriptors.", p.maxFDs)
+            single("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", p.startTimeSeconds)
+        }
+        if !s.buildVersion.isEmpty {
+            header("byoc_build_info", "info", "The gateway's build: its version in the label; the value is always 1.")
+            out += "byoc_build_info{version=\"\(escape(s.buildVersion))\"} 1\n"
+        }
+
         counters("byoc_requests_total",
                  "Predict-path calls by model, version and gRPC status code name (model=\"\" version=\"\": calls that never resolved to a version).",
                  s.calls, label: "code")
@@ -310,60 +302,34 @@ public enum PrometheusText {
                  "Shadow copies dropped before their answer (reason: unavailable = no endpoint took it, behind = it fell behind the primary's request bytes).",
                  s.shadowDropped, label: "reason")
 
-        header("byoc_requests_in_flight", "gauge", "Calls routed to a model version and not finished yet.")
-        for label in s.inFlight.keys.sorted() { out += "byoc_requests_in_flight\(labels(label)) \(s.inFlight[label]!)\n" }
-
-        header("byoc_held_calls", "gauge", "Calls held for a model version with no ready endpoint while it wakes (scale to zero).")
-        for label in s.held.keys.sorted() { out += "byoc_held_calls\(labels(label)) \(s.held[label]!)\n" }
-        header("byoc_hold_rejections_total", "counter", "Calls refused UNAVAILABLE because the version's hold queue was full (--hold-max-calls).")
-        for label in s.holdRejections.keys.sorted() {
-            out += "byoc_hold_rejections_total\(labels(label)) \(s.holdRejections[label]!)\n"
-        }
+        perVersion("byoc_requests_in_flight", "gauge", "Calls routed to a model version and not finished yet.", s.inFlight)
+        perVersion("byoc_held_calls", "gauge",
+                   "Calls held for a model version with no ready endpoint while it wakes (scale to zero).", s.held)
+        perVersion("byoc_hold_rejections_total", "counter",
+                   "Calls refused UNAVAILABLE because the version's hold queue was full (--hold-max-calls).", s.holdRejections)
         histograms("byoc_wake_latency_seconds",
                    "Time from the first call held for a waking version to its held calls going on to a ready endpoint, per wake and worker.",
                    s.wakeLatency)
-        header("byoc_desired_replicas", "gauge", "Replicas the runtime aims for, by model version (0 while IDLE).")
-        for label in s.control.desiredReplicas.keys.sorted() {
-            out += "byoc_desired_replicas\(labels(label)) \(s.control.desiredReplicas[label]!)\n"
-        }
-        header("byoc_ready_replicas", "gauge", "Ready replicas, by model version.")
-        for label in s.control.readyReplicas.keys.sorted() {
-            out += "byoc_ready_replicas\(labels(label)) \(s.control.readyReplicas[label]!)\n"
-        }
-
-        header("byoc_upstream_connect_failures_total", "counter", "Failed connection attempts to model endpoints.")
-        for label in s.connectFailures.keys.sorted() {
-            out += "byoc_upstream_connect_failures_total\(labels(label)) \(s.connectFailures[label]!)\n"
-        }
-
-        header("byoc_upstream_retries_total", "counter", "Calls retried on another endpoint before any byte reached a model.")
-        for label in s.retries.keys.sorted() { out += "byoc_upstream_retries_total\(labels(label)) \(s.retries[label]!)\n" }
+        perVersion("byoc_desired_replicas", "gauge", "Replicas the runtime aims for, by model version (0 while IDLE).",
+                   s.control.desiredReplicas)
+        perVersion("byoc_ready_replicas", "gauge", "Ready replicas, by model version.", s.control.readyReplicas)
+        perVersion("byoc_upstream_connect_failures_total", "counter", "Failed connection attempts to model endpoints.",
+                   s.connectFailures)
+        perVersion("byoc_upstream_retries_total", "counter", "Calls retried on another endpoint before any byte reached a model.",
+                   s.retries)
 
         header("byoc_open_connections", "gauge", "Open client connections by protocol (h2 = gRPC/HTTP/2, http1 = HTTP/1.1).")
         out += "byoc_open_connections{protocol=\"h2\"} \(s.http2Connections)\n"
         out += "byoc_open_connections{protocol=\"http1\"} \(s.http1Connections)\n"
-
-        header("byoc_open_streams", "gauge", "Open HTTP/2 streams over all client connections.")
-        out += "byoc_open_streams \(s.http2Streams)\n"
-
-        header("byoc_route_table_generation", "gauge", "Generation of the newest route table installed on the workers.")
-        out += "byoc_route_table_generation \(s.routeGeneration)\n"
-
-        header("byoc_reconcile_runs_total", "counter", "Reconcile passes completed.")
-        out += "byoc_reconcile_runs_total \(s.control.reconcileRuns)\n"
-
-        header("byoc_reconcile_errors_total", "counter", "Reconciler failures (registry or runtime calls).")
-        out += "byoc_reconcile_errors_total \(s.control.reconcileErrors)\n"
-
-        header("byoc_registry_models", "gauge", "Registered models.")
-        out += "byoc_registry_models \(s.control.registryModels)\n"
-
-        header("byoc_registry_versions", "gauge", "Registered model versions.")
-        out += "byoc_registry_versions \(s.control.registryVersions)\n"
-
-        header("byoc_http_requests_total", "counter", "Plain HTTP/1.1 requests handled (UI, JSON API, metrics, probes).")
-        out += "byoc_http_requests_total \(s.http1Requests)\n"
-
+        single("byoc_open_streams", "gauge", "Open HTTP/2 streams over all client connections.", s.http2Streams)
+        single("byoc_route_table_generation", "gauge", "Generation of the newest route table installed on the workers.",
+               s.routeGeneration)
+        single("byoc_reconcile_runs_total", "counter", "Reconcile passes completed.", s.control.reconcileRuns)
+        single("byoc_reconcile_errors_total", "counter", "Reconciler failures (registry or runtime calls).", s.control.reconcileErrors)
+        single("byoc_registry_models", "gauge", "Registered models.", s.control.registryModels)
+        single("byoc_registry_versions", "gauge", "Registered model versions.", s.control.registryVersions)
+        single("byoc_http_requests_total", "counter", "Plain HTTP/1.1 requests handled (UI, JSON API, metrics, probes).",
+               s.http1Requests)
         header("byoc_http_refused_total", "counter",
                "HTTP/1.1 requests refused while being read, by status (400 malformed or smuggling, 408 too slow, 413, 414, 431).")
         for status in s.http1Refused.keys.sorted() {
@@ -372,23 +338,18 @@ public enum PrometheusText {
 
         if let t = s.telemetry {
             if let lines = t.accessLogLines, let dropped = t.accessLogDropped {
-                header("byoc_access_log_lines_total", "counter", "Access-log lines written.")
-                out += "byoc_access_log_lines_total \(lines)\n"
-                header("byoc_access_log_dropped_total", "counter",
-                       "Access-log lines dropped because the writer fell behind (or a write failed) instead of holding up calls.")
-                out += "byoc_access_log_dropped_total \(dropped)\n"
+                single("byoc_access_log_lines_total", "counter", "Access-log lines written.", lines)
+                single("byoc_access_log_dropped_total", "counter",
+                       "Access-log lines dropped because the writer fell behind (or a write failed) instead of holding up calls.",
+                       dropped)
             }
             if let exported = t.spansExported, let dropped = t.spansDropped {
-                header("byoc_spans_exported_total", "counter", "Spans the OTLP collector accepted.")
-                out += "byoc_spans_exported_total \(exported)\n"
-                header("byoc_spans_dropped_total", "counter",
-                       "Spans dropped because the exporter fell behind or the collector refused them.")
-                out += "byoc_spans_dropped_total \(dropped)\n"
+                single("byoc_spans_exported_total", "counter", "Spans the OTLP collector accepted.", exported)
+                single("byoc_spans_dropped_total", "counter",
+                       "Spans dropped because the exporter fell behind or the collector refused them.", dropped)
             }
         }
-
-        header("byoc_workers", "gauge", "Worker event loops.")
-        out += "byoc_workers \(s.workers)\n"
+        single("byoc_workers", "gauge", "Worker event loops.", s.workers)
         if openMetrics { out += "# EOF\n" }
         return out
     }

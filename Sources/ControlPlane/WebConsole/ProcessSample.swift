@@ -11,14 +11,6 @@ public struct ProcessSample: Sendable, Equatable {
     /// When the process started, in seconds since the Unix epoch.
     public var startTimeSeconds: Double
 
-    public init(cpuSeconds: Double, residentBytes: Int, openFDs: Int, maxFDs: Int, startTimeSeconds: Double) {
-        self.cpuSeconds = cpuSeconds
-        self.residentBytes = residentBytes
-        self.openFDs = openFDs
-        self.maxFDs = maxFDs
-        self.startTimeSeconds = startTimeSeconds
-    }
-
     /// This process now; nil when /proc cannot be read (not Linux, or no /proc mounted).
     public static func current() -> ProcessSample? {
         guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),

@@ -155,11 +155,7 @@ enum UIAssets {
   <div id="confirm-dialog" class="dialog hidden" role="dialog" aria-labelledby="confirm-title">
     <h2 id="confirm-title">Delete?</h2>
     <p id="confirm-text"></p>
-    <p id="confirm-error" class="error"></p>
-    <div class="form-foot">
-      <button id="confirm-cancel" class="btn ghost" type="button">Cancel</button>
-      <button id="confirm-ok" class="btn danger" type="button">Delete</button>
-    </div>
+\#(dialogFoot("confirm", indent: 4, ok: "Delete", style: "danger", type: "button"))
   </div>
 
   <div id="scale-dialog" class="dialog hidden" role="dialog" aria-labelledby="scale-title">
@@ -169,15 +165,12 @@ enum UIAssets {
         <label>Min replicas<input id="scale-min" type="number" min="0"></label>
         <label>Max replicas<input id="scale-max" type="number" min="0"></label>
       </div>
+      <label>Target in-flight calls per replica<input id="scale-target" type="number" min="0" placeholder="0 = off"></label>
       <div class="row2">
-        <label>Target in-flight calls per replica<input id="scale-target" type="number" min="0" placeholder="0 = off"></label>
+        <label>Scale to zero after <span class="muted">(s idle; min 0)</span><input id="scale-zero-after" type="number" min="0" placeholder="off"></label>
         <label>Scale-down delay (s)<input id="scale-delay" type="number" min="0" placeholder="30"></label>
       </div>
-      <p id="scale-error" class="error"></p>
-      <div class="form-foot">
-        <button id="scale-cancel" class="btn ghost" type="button">Cancel</button>
-        <button id="scale-ok" class="btn primary" type="submit">Apply</button>
-      </div>
+\#(dialogFoot("scale", indent: 6))
     </form>
   </div>
 
@@ -187,17 +180,26 @@ enum UIAssets {
       <p class="muted">Calls that name no version. Percents sum to 100; empty = every call to the default version. Versions may be aliases.</p>
       <label>Split (VERSION=PERCENT …)<input id="traffic-split" type="text" placeholder="1=90 2=10" autocomplete="off"></label>
       <label>Shadow (VERSION=PERCENT: a copy of that share, answers dropped)<input id="traffic-shadow" type="text" placeholder="3=100" autocomplete="off"></label>
-      <p id="traffic-error" class="error"></p>
-      <div class="form-foot">
-        <button id="traffic-cancel" class="btn ghost" type="button">Cancel</button>
-        <button id="traffic-ok" class="btn primary" type="submit">Apply</button>
-      </div>
+\#(dialogFoot("traffic", indent: 6))
     </form>
   </div>
 </div>
 </body>
 </html>
 """#
+
+    /// A dialog's error line and its Cancel and OK buttons (ids `ID-error`, `ID-cancel`, `ID-ok`),
+    /// each line indented by `indent` spaces.
+    private static func dialogFoot(_ id: String, indent: Int, ok: String = "Apply", style: String = "primary",
+                                   type: String = "submit") -> String {
+        [
+            #"<p id="\#(id)-error" class="error"></p>"#,
+            #"<div class="form-foot">"#,
+            #"  <button id="\#(id)-cancel" class="btn ghost" type="button">Cancel</button>"#,
+            #"  <button id="\#(id)-ok" class="btn \#(style)" type="\#(type)">\#(ok)</button>"#,
+            "</div>",
+        ].map { String(repeating: " ", count: indent) + $0 }.joined(separator: "\n")
+    }
 
     static let style = #"""
 :root {
@@ -454,6 +456,7 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     $('scale-min').value = v.minReplicas;
     $('scale-max').value = v.maxReplicas;
     $('scale-target').value = v.autoscaling ? v.autoscaling.targetConcurrency : 0;
+    $('scale-zero-after').value = v.autoscaling && v.autoscaling.scaleToZeroAfterSeconds ? v.autoscaling.scaleToZeroAfterSeconds : '';
     $('scale-delay').value = v.autoscaling ? v.autoscaling.scaleDownDelaySeconds : 0;
     $('scale-error').textContent = '';
     openDialog('scale-dialog');
@@ -464,7 +467,8 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     ev.preventDefault();
     if (!scaleTarget) return;
     const body = { minReplicas: intOrZero($('scale-min').value), maxReplicas: intOrZero($('scale-max').value),
-      autoscaling: { targetConcurrency: intOrZero($('scale-target').value), scaleDownDelaySeconds: intOrZero($('scale-delay').value) } };
+      autoscaling: { targetConcurrency: intOrZero($('scale-target').value), scaleToZeroAfterSeconds: intOrZero($('scale-zero-after').value),
+        scaleDownDelaySeconds: intOrZero($('scale-delay').value) } };
     try {
       await api('POST', '/api/v1/models/' + enc(scaleTarget.model) + '/versions/' + enc(scaleTarget.version) + '/scale', body);
       closeDialog();
@@ -533,6 +537,19 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
   // ---------------------------------------------------------------- rendering
   const enc = encodeURIComponent;
   function intOrZero(s) { const n = parseInt(s, 10); return Number.isFinite(n) ? n : 0; }
+  // The non-blank lines of a textarea, trimmed.
+  function textLines(id) { return $(id).value.split('\n').map((l) => l.trim()).filter((l) => l); }
+  // A textarea's KEY=VALUE lines as an object (the value trimmed too with trimValue); the first
+  // bad line throws, `what` naming the field.
+  function keyValues(id, what, trimValue) {
+    const out = {};
+    for (const t of textLines(id)) {
+      const i = t.indexOf('=');
+      if (i <= 0) throw new Error(what + ' lines must be KEY=VALUE: "' + t + '"');
+      out[t.slice(0, i).trim()] = trimValue ? t.slice(i + 1).trim() : t.slice(i + 1);
+    }
+    return out;
+  }
   // Splits a command line like a POSIX shell splits words (no expansions), as byocctl does:
   // '...' literal, "..." with \" \\ \$ \` escapes, a backslash escapes the next character.
   function shellWords(text) {
@@ -885,32 +902,19 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     const out = $('reg-result');
     out.className = 'result';
     out.textContent = 'Registering…';
-    const env = {};
-    for (const line of $('reg-env').value.split('\n')) {
-      const t = line.trim();
-      if (!t) continue;
-      const i = t.indexOf('=');
-      if (i <= 0) { out.className = 'result err'; out.textContent = 'Environment lines must be KEY=VALUE: "' + t + '"'; return; }
-      env[t.slice(0, i).trim()] = t.slice(i + 1);
-    }
-    const nodeSelector = {};
-    for (const line of $('reg-node-selector').value.split('\n')) {
-      const t = line.trim();
-      if (!t) continue;
-      const i = t.indexOf('=');
-      if (i <= 0) { out.className = 'result err'; out.textContent = 'Node selector lines must be KEY=VALUE: "' + t + '"'; return; }
-      nodeSelector[t.slice(0, i).trim()] = t.slice(i + 1).trim();
-    }
+    let env, nodeSelector;
     const tolerations = [];
-    for (const line of $('reg-tolerations').value.split('\n')) {
-      const t = line.trim();
-      if (!t) continue;
-      const c = t.lastIndexOf(':');
-      if (c < 0) { out.className = 'result err'; out.textContent = 'Toleration lines must be KEY[=VALUE]:EFFECT: "' + t + '"'; return; }
-      const taint = t.slice(0, c), effect = t.slice(c + 1), e = taint.indexOf('=');
-      tolerations.push(e < 0 ? { key: taint, operator: 'Exists', value: '', effect }
-                             : { key: taint.slice(0, e), operator: 'Equal', value: taint.slice(e + 1), effect });
-    }
+    try {
+      env = keyValues('reg-env', 'Environment', false);
+      nodeSelector = keyValues('reg-node-selector', 'Node selector', true);
+      for (const t of textLines('reg-tolerations')) {
+        const c = t.lastIndexOf(':');
+        if (c < 0) throw new Error('Toleration lines must be KEY[=VALUE]:EFFECT: "' + t + '"');
+        const taint = t.slice(0, c), effect = t.slice(c + 1), e = taint.indexOf('=');
+        tolerations.push(e < 0 ? { key: taint, operator: 'Exists', value: '', effect }
+                               : { key: taint.slice(0, e), operator: 'Equal', value: taint.slice(e + 1), effect });
+      }
+    } catch (e) { out.className = 'result err'; out.textContent = e.message; return; }
     let command;
     try { command = shellWords($('reg-command').value); } catch (e) { out.className = 'result err'; out.textContent = 'Command: ' + e.message; return; }
     const gpus = intOrZero($('reg-gpus').value), gpuResource = $('reg-gpu-resource').value.trim();
@@ -994,6 +998,12 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     return { text: r.model_name + ' v' + r.model_version + ' answered ModelInfer in ' + fmtMs(performance.now() - started),
              shown, raw: r };
   }
+  async function sendPredict(model, version, inputs, parameters) {
+    const r = await api('POST', '/api/v1/models/' + enc(model) + '/predict', { version, inputs, parameters });
+    const shown = {};
+    for (const [name, t] of Object.entries(r.outputs || {})) shown[name] = t.values !== undefined ? t.values : t;
+    return { text: r.model + ' v' + r.version + ' answered in ' + fmtMs(r.latencyMs), shown, raw: r };
+  }
   $('try').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const out = $('try-output');
@@ -1010,32 +1020,14 @@ svg.spark line { stroke: #dfe4ec; stroke-width: 1; }
     } catch (e) { lat.className = 'result err'; lat.textContent = 'Parameters are not valid JSON: ' + e.message; return; }
     lat.textContent = 'Sending…';
     $('try-send').disabled = true;
-    if ($('try-protocol').value === 'infer') {
-      try {
-        const r = await sendInfer(model, $('try-version').value, inputs, parameters);
-        lat.className = 'result ok';
-        lat.textContent = r.text;
-        out.textContent = JSON.stringify(r.shown, null, 2);
-        out.classList.remove('hidden');
-        out.dataset.raw = JSON.stringify(r.raw);
-      } catch (e) {
-        lat.className = 'result err';
-        lat.textContent = e.message + (e.code ? ' (' + e.code + ')' : '');
-        out.classList.add('hidden');
-      } finally {
-        $('try-send').disabled = false;
-      }
-      return;
-    }
     try {
-      const r = await api('POST', '/api/v1/models/' + enc(model) + '/predict', { version: $('try-version').value, inputs, parameters });
+      const send = $('try-protocol').value === 'infer' ? sendInfer : sendPredict;
+      const r = await send(model, $('try-version').value, inputs, parameters);
       lat.className = 'result ok';
-      lat.textContent = r.model + ' v' + r.version + ' answered in ' + fmtMs(r.latencyMs);
-      const shown = {};
-      for (const [name, t] of Object.entries(r.outputs || {})) shown[name] = t.values !== undefined ? t.values : t;
-      out.textContent = JSON.stringify(shown, null, 2);
+      lat.textContent = r.text;
+      out.textContent = JSON.stringify(r.shown, null, 2);
       out.classList.remove('hidden');
-      out.dataset.raw = JSON.stringify(r);
+      out.dataset.raw = JSON.stringify(r.raw);
     } catch (e) {
       lat.className = 'result err';
       lat.textContent = e.message + (e.code ? ' (' + e.code + ')' : '');

@@ -222,14 +222,18 @@ public final class WebConsole: @unchecked Sendable {
         }
     }
 
-    /// Calls the Admin API; gRPC statuses become `APIError`s.
-    func adminCall(_ method: String, _ request: [UInt8]) async throws -> [UInt8] {
+    /// Calls the Admin API with `request` and decodes the answer as `Response`; gRPC statuses
+    /// become `APIError`s.
+    func adminCall<Response: ProtoMessage>(_ method: String, _ request: some ProtoMessage,
+                                           as _: Response.Type) async throws -> Response {
         guard let admin else {
             throw APIError(501, "UNIMPLEMENTED",
                            "this gateway serves a static route file (--routes): there is no registry to change")
         }
-        do { return try await admin(method, request) } catch let status as GRPCStatus {
+        let bytes: [UInt8]
+        do { bytes = try await admin(method, request.serializedBytes()) } catch let status as GRPCStatus {
             throw APIError(status)
         }
+        return try ConsoleRoutes.decode(Response.self, bytes)
     }
 }

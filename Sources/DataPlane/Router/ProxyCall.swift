@@ -25,14 +25,23 @@ final class ProxyCall: HTTP2StreamDelegate {
         /// Body bytes dropped (refused ModelStreamInfer messages), returned to the client's
         /// window without reaching a model.
         var dropped = 0
+        /// Bytes of `held` returned to the client's window before any attempt (an incomplete
+        /// first message buffered ahead of the model), counted in the worker's
+        /// `firstMessageBuffered`.
+        var buffered = 0
     }
 
     static let maxScanBytes = 4096 + GRPCFraming.prefixLength
     static let streamInferPath = "/inference.GRPCInferenceService/ModelStreamInfer"
     /// A routed call whose first message is not whole yet opens its attempt once this much of
-    /// the request arrived: the message is then really being sent, and holding more would cost
-    /// memory (and, past the stream's window, wait for ever).
+    /// the request waits unbuffered in the client's window (the worker's first-message buffer
+    /// is full, or the message is over `maxBufferedFirstMessage`): the message is then really
+    /// being sent, and holding more would, past the windows, wait for ever.
     static let maxHeldBeforeAttempt = 64 << 10
+    /// The most of one incomplete first message buffered ahead of the model (issue 18: a
+    /// caller that sent part of a 1 MiB message and stopped held a model worker, because the
+    /// call went on after 64 KiB).
+    static let maxBufferedFirstMessage = 4 << 20
 
     /// The worker that owns this call (workers live as long as the process).
     unowned(unsafe) let worker: RouterWorker
@@ -69,6 +78,9 @@ final class ProxyCall: HTTP2StreamDelegate {
     /// A ModelStreamInfer call's guard, once routed: it keeps the stream on its first model.
     private var streamGuard: StreamInferGuard?
     private var deadlineTimer: UInt64?
+    /// Runs from the first byte of the first request message until it is whole
+    /// (`RouterConfig.firstMessageTimeoutNanos`).
+    private var firstMessageTimer: UInt64?
     /// Held in the worker's hold queue for its version (routed, no endpoint ready yet).
     private var holding = false
     /// `startAttempts` ran (the shadow was decided, attempts started).
@@ -150,6 +162,11 @@ final class ProxyCall: HTTP2StreamDelegate {
             stream.consume(data.count)
             fail(error.status)
             return
+        }
+        if downstream.tracker.messagesFinished == 0 {
+            if firstMessageTimer == nil { startFirstMessageTimer() }
+        } else if firstMessageTimer != nil {
+            cancelFirstMessageTimer()
         }
         switch machine.requestBytes {
         case .scan:
@@ -276,7 +293,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             fail(GRPCStatus(.notFound, "model \"\(model)\" has no version \"\(version)\""))
         case .found(let route):
             resolved = route
-            if route.wakeable, grant != nil { route.stats.lastAuthorization = head.metadata("authorization") }
+            if grant != nil { route.stats.lastAuthorization = head.metadata("authorization") }
             // A model call (one request message) waits for its message before it reaches a model
             // or a hold, so a caller that sends headers and nothing else costs neither.
             machine.routed(awaitRequest: readsFields && !requestIsReady)
@@ -312,9 +329,57 @@ final class ProxyCall: HTTP2StreamDelegate {
     }
 
     /// True when the request may go to a model: its first message is whole, it ended, or
-    /// `maxHeldBeforeAttempt` of it arrived.
+    /// `maxHeldBeforeAttempt` of it waits unbuffered.
     private var requestIsReady: Bool {
-        downstream.ended || downstream.tracker.messagesFinished > 0 || downstream.held.count >= Self.maxHeldBeforeAttempt
+        downstream.ended || downstream.tracker.messagesFinished > 0
+            || downstream.held.count - downstream.buffered >= Self.maxHeldBeforeAttempt
+    }
+
+    /// Returns the held bytes of the incomplete first message to the client's window, so more
+    /// of it can come, while the call and the worker stay within their first-message buffers
+    /// (`maxBufferedFirstMessage`, `RouterConfig.firstMessageBufferBytes`). Not for a
+    /// ModelStreamInfer stream, whose guard returns refused messages to the window itself.
+    private func bufferFirstMessage() {
+        let owed = downstream.held.count - downstream.buffered
+        guard owed > 0, streamGuard == nil, downstream.held.count <= firstMessageBufferLimit,
+              worker.firstMessageBuffered + owed <= worker.config.firstMessageBufferBytes else { return }
+        worker.firstMessageBuffered += owed
+        downstream.buffered += owed
+        downstream.consumed += owed
+        client.consume(owed)
+    }
+
+    /// The most of this call's first message buffered: `maxBufferedFirstMessage`, or half a
+    /// shadow copy's queue for a call its model may copy to a shadow version (the buffered
+    /// bytes reach both at once, and a copy over its queue is dropped).
+    private var firstMessageBufferLimit: Int {
+        guard namedNoVersion, worker.routeTable.models[model]?.traffic.shadow != nil else { return Self.maxBufferedFirstMessage }
+        return ShadowAttempt.maxQueuedBytes / 2
+    }
+
+    /// The buffered bytes left `held` (sent to an attempt, or dropped): the worker's buffer
+    /// takes them back.
+    private func releaseFirstMessageBuffer() {
+        guard downstream.buffered > 0 else { return }
+        worker.firstMessageBuffered -= downstream.buffered
+        downstream.buffered = 0
+    }
+
+    private func startFirstMessageTimer() {
+        let timeout = worker.config.firstMessageTimeoutNanos
+        guard timeout > 0, !machine.isFinished else { return }
+        // Held until it fires or the message is whole or `cleanUp` cancels it.
+        firstMessageTimer = worker.loop.schedule(afterNanos: timeout) {
+            self.firstMessageTimer = nil
+            self.fail(GRPCStatus(.deadlineExceeded, "the first request message was not whole \(timeout / 1_000_000) ms "
+                                 + "after it began (--first-message-timeout-ms)"))
+        }
+    }
+
+    private func cancelFirstMessageTimer() {
+        guard let timer = firstMessageTimer else { return }
+        worker.loop.cancelTimer(timer)
+        firstMessageTimer = nil
     }
 
     /// Opens the shadow copy (calls naming no version, when the model has a shadow) and the
@@ -361,7 +426,11 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func startAttempt(replay: ReplayChunks? = nil) {
         guard let route = resolved else { return }
         while machine.mayStartAttempt {
-            guard let target = worker.pickEndpoint(route.endpoints, excluding: tried) else { break }
+            // When every endpoint was tried, one that refused the stream (nothing reached the
+            // model; it is going away, or over a limit) may take the retry on another
+            // connection; one that failed to connect is in backoff and stays out.
+            guard let target = worker.pickEndpoint(route.endpoints, excluding: tried)
+                    ?? (tried.isEmpty ? nil : worker.pickEndpoint(route.endpoints, excluding: [])) else { break }
             let endpoint = target.endpoint
             // A retry is counted when another attempt really starts.
             if machine.attemptStarting() { stats?.retries += 1 }
@@ -400,6 +469,7 @@ final class ProxyCall: HTTP2StreamDelegate {
             if !downstream.held.isEmpty {
                 var held = downstream.held
                 downstream.held = ByteQueue()
+                releaseFirstMessageBuffer()
                 held.drain { forward($0) }
             }
             if downstream.ended { finishRequestUpstream(next) }
@@ -427,7 +497,10 @@ final class ProxyCall: HTTP2StreamDelegate {
     private func forward(_ data: UnsafeRawBufferPointer) {
         guard let attempt else {
             downstream.held.append(data)
-            if machine.state == .awaitingRequest, requestIsReady, machine.requestReady() { proceed() }
+            if machine.state == .awaitingRequest {
+                if !requestIsReady { bufferFirstMessage() }
+                if requestIsReady, machine.requestReady() { proceed() }
+            }
             return
         }
         if streamGuard != nil {
@@ -651,12 +724,14 @@ final class ProxyCall: HTTP2StreamDelegate {
             worker.loop.cancelTimer(timer)
             deadlineTimer = nil
         }
+        cancelFirstMessageTimer()
         if !downstream.held.isEmpty {
-            let n = downstream.held.count
+            let n = downstream.held.count - downstream.buffered
             downstream.held.removeAll()
             downstream.consumed += n
             client.consume(n)
         }
+        releaseFirstMessageBuffer()
         if let held = streamGuard?.heldBytes, held > 0 {
             streamGuard = nil
             downstream.consumed += held

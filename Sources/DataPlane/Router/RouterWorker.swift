@@ -32,6 +32,16 @@ public struct RouterConfig: Sendable {
     public var wake: (@Sendable (String, String, String?) -> Void)?
     /// The access log and the span export (both off by default).
     public var telemetry = TelemetryConfig()
+    /// `--first-message-timeout-ms`: a proxied call whose first request message began but is
+    /// not whole this long after is answered DEADLINE_EXCEEDED, its model call cancelled (0: no
+    /// limit). A caller that sends part of a message and stops holds a model's worker (a
+    /// thread-per-call server's thread) no longer than this.
+    public var firstMessageTimeoutNanos: UInt64 = 10_000_000_000
+    /// `--first-message-buffer-bytes`: bytes of incomplete first messages one worker buffers
+    /// (returning them to the caller's window) so that a model call reaches the model only once
+    /// its first message is whole; each call takes at most `ProxyCall.maxBufferedFirstMessage`.
+    /// Past it, a call goes on once `ProxyCall.maxHeldBeforeAttempt` of it arrived.
+    public var firstMessageBufferBytes = 64 << 20
 
     public init() {}
 }
@@ -64,6 +74,9 @@ public final class RouterWorker: GRPCCallDispatcher {
     let pool: UpstreamPool
     /// Attempts of this worker's calls kept for reuse.
     var spareAttempts = SpareAttempts()
+    /// Bytes of incomplete first messages this worker's calls buffer ahead of their models
+    /// (at most `config.firstMessageBufferBytes`; `ProxyCall.bufferFirstMessage`).
+    var firstMessageBuffered = 0
     /// The table this worker routes with; replaced on this loop by `install`.
     public private(set) var routeTable: RouteTable
     /// Live per-version counters; a call looks its entry up once, when its route is known.
@@ -115,9 +128,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         out.reserveCapacity(stats.count)
         for (key, entry) in stats where !key.version.isEmpty {
             out.append(VersionActivity(model: key.model, version: key.version, inFlight: entry.inFlight,
-                                       lastCalledNanos: entry.lastCalledNanos,
-                                       wakeable: routeTable.models[key.model]?.wake[key.version] == .hold,
-                                       authorization: entry.lastAuthorization))
+                                       lastCalledNanos: entry.lastCalledNanos, authorization: entry.lastAuthorization))
         }
         return out
     }
@@ -166,7 +177,9 @@ public final class RouterWorker: GRPCCallDispatcher {
 
     /// How a call to `route` (of `model`), which has no ready endpoint, is answered: nil when
     /// it is held (the first held call of a wake asks the control plane to wake the version),
-    /// else the status that ends it now.
+    /// else the status that ends it now. The hold budget is taken before anything else: a call
+    /// over it starts no queue, timer or wake. With `--hold-max-calls 0` (holding off) every
+    /// such call asks for the wake and is answered UNAVAILABLE at once.
     func hold(_ call: ProxyCall, model: String, route: ResolvedRoute) -> GRPCStatus? {
         let name = "model \"\(model)\" version \"\(route.version)\""
         switch routeTable.models[model]?.wake[route.version] {
@@ -179,6 +192,15 @@ public final class RouterWorker: GRPCCallDispatcher {
         }
         guard !shuttingDown else { return GRPCStatus(.unavailable, "\(name) has no ready endpoint and the gateway is stopping") }
         let key = StatsKey(model: model, version: route.version)
+        let budget = config.holdBudget
+        guard budget.take(key) else {
+            route.stats.holdRejections += 1
+            if budget.limit == 0 {
+                config.wake?(model, route.version, call.head.metadata("authorization"))
+                return GRPCStatus(.unavailable, "holding is disabled (--hold-max-calls 0): \(name) has no ready endpoint; it is waking, retry shortly")
+            }
+            return GRPCStatus(.unavailable, "hold queue full: \(name) is waking and already holds \(budget.count(key)) calls (--hold-max-calls \(budget.limit))")
+        }
         let queue: HoldQueue
         if let existing = holds[key] {
             queue = existing
@@ -191,12 +213,6 @@ public final class RouterWorker: GRPCCallDispatcher {
             }
             config.wake?(model, route.version, call.head.metadata("authorization"))
         }
-        guard config.holdBudget.take(model: model, version: route.version) else {
-            route.stats.holdRejections += 1
-            if queue.count == 0 { dropQueue(key) }
-            let budget = config.holdBudget
-            return GRPCStatus(.unavailable, "hold queue full: \(name) is waking and already holds \(budget.count(model: model, version: route.version)) calls (--hold-max-calls \(budget.limit))")
-        }
         queue.append(call)
         route.stats.held += 1
         return nil
@@ -207,7 +223,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         let key = StatsKey(model: model, version: version)
         guard let queue = holds[key], queue.remove(call) else { return }
         stats.held -= 1
-        config.holdBudget.give(model: model, version: version)
+        config.holdBudget.give(key)
         if queue.count == 0 { dropQueue(key) }
     }
 
@@ -234,7 +250,7 @@ public final class RouterWorker: GRPCCallDispatcher {
             dropQueue(key)
             let calls = queue.takeAll()
             route.stats.held -= calls.count
-            config.holdBudget.give(model: key.model, version: key.version, count: calls.count)
+            config.holdBudget.give(key, count: calls.count)
             let now = monotonicNanos()
             route.stats.wakeLatency.observe(nanos: now > queue.since ? now - queue.since : 0)
             for call in calls { call.release(to: route) }
@@ -251,7 +267,7 @@ public final class RouterWorker: GRPCCallDispatcher {
         dropQueue(key)
         let calls = queue.takeAll()
         versionStats(model: key.model, version: key.version).held -= calls.count
-        config.holdBudget.give(model: key.model, version: key.version, count: calls.count)
+        config.holdBudget.give(key, count: calls.count)
         for call in calls { call.endHeld(status) }
     }
 
@@ -539,7 +555,7 @@ final class ResolvedRoute {
     }
 }
 
-/// Identifies a model version (its counters, a resolved route).
+/// Identifies a model version (its counters, a resolved route, its held calls).
 struct StatsKey: Hashable {
     var model: String
     var version: String
@@ -559,7 +575,8 @@ final class VersionStats {
     var latency = LatencyHistogram()
     /// Calls held now, waiting for the version to wake.
     var held = 0
-    /// With auth on, the credentials of the last call to this version when it scales to zero.
+    /// With auth on, the credentials of the last call to this version (a follower reports its
+    /// activity to the leader with them).
     var lastAuthorization: String?
     /// Calls refused because the hold queue was full.
     var holdRejections = 0

@@ -159,7 +159,7 @@ final class UpstreamPool: HTTP2ConnectionDelegate {
     func connectionCapacityChanged(_ connection: HTTP2Connection) {
         // The pool's connections carry their endpoint's state until they close.
         if let state = connection.userData { counted(connection, unsafeDowncast(state, to: EndpointState.self)) }
-        if connection.isGoingAway && connection.activeStreams == 0 { connection.close() }
+        if (connection.isGoingAway || connection.isRetiring) && connection.activeStreams == 0 { connection.close() }
     }
 
     func connectionDidClose(_ connection: HTTP2Connection, error: HTTP2ConnectionError?) {

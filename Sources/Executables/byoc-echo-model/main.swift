@@ -122,13 +122,17 @@ struct EchoService {
         }
     }
 
+    /// Decodes a call's request, failing the call INVALID_ARGUMENT when it does not decode.
+    private func decode<Request: ProtoMessage>(_ call: UnaryCall, _ message: [UInt8], as _: Request.Type) -> Request? {
+        do { return try Request(serializedBytes: message) } catch {
+            call.fail(GRPCStatus(.invalidArgument, "cannot decode \(Request.self): \(error)"))
+            return nil
+        }
+    }
+
     func predict(_ call: UnaryCall, _ message: [UInt8]) {
         watchCancellation(call)
-        let request: PredictRequest
-        do { request = try PredictRequest(serializedBytes: message) } catch {
-            call.fail(GRPCStatus(.invalidArgument, "cannot decode PredictRequest: \(error)"))
-            return
-        }
+        guard let request = decode(call, message, as: PredictRequest.self) else { return }
         afterDelay(call, request.parameters) {
             var response = PredictResponse(model: options.model, version: options.version,
                                            outputs: request.inputs, payload: request.payload)
@@ -168,11 +172,7 @@ struct EchoService {
 
     func modelInfer(_ call: UnaryCall, _ message: [UInt8]) {
         watchCancellation(call)
-        let request: ModelInferRequest
-        do { request = try ModelInferRequest(serializedBytes: message) } catch {
-            call.fail(GRPCStatus(.invalidArgument, "cannot decode ModelInferRequest: \(error)"))
-            return
-        }
+        guard let request = decode(call, message, as: ModelInferRequest.self) else { return }
         var parameters: [String: String] = [:]
         if case .int64(let delay)? = request.parameters["delay_ms"] { parameters["delay_ms"] = String(delay) }
         afterDelay(call, parameters) {
@@ -198,11 +198,7 @@ struct EchoService {
     }
 
     func healthCheck(_ call: UnaryCall, _ message: [UInt8]) {
-        let request: HealthCheckRequest
-        do { request = try HealthCheckRequest(serializedBytes: message) } catch {
-            call.fail(GRPCStatus(.invalidArgument, "cannot decode HealthCheckRequest"))
-            return
-        }
+        guard let request = decode(call, message, as: HealthCheckRequest.self) else { return }
         let known = ["", options.model, "\(options.model)/\(options.version)", "byoc.v1.Inference",
                      "inference.GRPCInferenceService"]
         guard known.contains(request.service) else {

@@ -1,25 +1,31 @@
 import Foundation
+import Messages
 import Registry
 import Routing
 
-/// On a Kubernetes follower: once a second, tells the leader which versions that scale to zero
-/// had calls here (in flight, or since the last report), one `WakeModelVersion` each. The
-/// leader's lifecycle loop counts only its own workers' calls; a report restarts the version's
-/// idle period there (and cancels a stop on its way), so a version busy on followers alone is
-/// not taken to IDLE under them.
+/// On a Kubernetes follower: once a second, reports this replica's calls to the leader, one
+/// `WakeModelVersion` with an `ActivityReport` per version that has news (`FollowerReports`:
+/// calls in flight, calls since the previous report, or a drop to 0), sent together, each with
+/// the credentials of a call to that version when auth is on. The leader adds the counts to its
+/// own for the concurrency autoscaler, keeps the newest call for last-called times and garbage
+/// collection, and keeps a version that scales to zero awake (or wakes it).
 final class ActivityReporter: @unchecked Sendable {
     private let interval: Duration
+    private let reporter: String
     private let isLeader: @Sendable () -> Bool
     private let sample: @Sendable () async -> ActivitySample
-    private let send: @Sendable (VersionKey, String?) async -> Void
+    private let send: @Sendable (VersionKey, ActivityReport, String?) async -> Void
     private var task: Task<Void, Never>?
 
     /// - Parameters:
+    ///   - reporter: this replica's identity (the leader keeps one report per replica).
     ///   - sample: every worker's activity.
-    ///   - send: one report: the version and the credentials of a call to it (auth on).
-    init(interval: Duration = .seconds(1), isLeader: @escaping @Sendable () -> Bool,
-         sample: @escaping @Sendable () async -> ActivitySample, send: @escaping @Sendable (VersionKey, String?) async -> Void) {
+    ///   - send: one report: the version, the report and the credentials of a call to it (auth on).
+    init(interval: Duration = .seconds(1), reporter: String, isLeader: @escaping @Sendable () -> Bool,
+         sample: @escaping @Sendable () async -> ActivitySample,
+         send: @escaping @Sendable (VersionKey, ActivityReport, String?) async -> Void) {
         self.interval = interval
+        self.reporter = reporter
         self.isLeader = isLeader
         self.sample = sample
         self.send = send
@@ -27,21 +33,27 @@ final class ActivityReporter: @unchecked Sendable {
 
     func start() {
         guard task == nil else { return }
-        let (interval, isLeader, sample, send) = (interval, isLeader, sample, send)
+        let (interval, reporter, isLeader, sample, send) = (interval, reporter, isLeader, sample, send)
         task = Task {
-            var reported: [VersionKey: UInt64] = [:]
+            var reports = FollowerReports(reporter: reporter)
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
-                guard !Task.isCancelled, !isLeader() else { continue }
-                var active: [VersionKey: String?] = [:]
-                for entry in await sample().versions where entry.wakeable {
-                    let key = VersionKey(model: entry.model, version: entry.version)
-                    if entry.inFlight > 0 || entry.lastCalledNanos > (reported[key] ?? 0) {
-                        active[key] = entry.authorization ?? active[key] ?? nil
-                        reported[key] = max(reported[key] ?? 0, entry.lastCalledNanos)
+                guard !Task.isCancelled else { return }
+                guard !isLeader() else {
+                    // A new term starts afresh: the next leader has none of these reports.
+                    reports = FollowerReports(reporter: reporter)
+                    continue
+                }
+                let due = reports.next(await sample())
+                await withTaskGroup(of: Void.self) { group in
+                    for report in due {
+                        let message = ActivityReport(reporter: reporter, inFlight: Int32(clamping: report.activity.inFlight),
+                                                     lastCalledMsAgo: report.activity.lastCalledAgoMs ?? -1)
+                        group.addTask {
+                            await send(VersionKey(model: report.model, version: report.version), message, report.authorization)
+                        }
                     }
                 }
-                for (key, authorization) in active { await send(key, authorization) }
             }
         }
     }

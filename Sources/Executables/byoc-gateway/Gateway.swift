@@ -40,8 +40,10 @@ final class Gateway: @unchecked Sendable {
     private var auth: GatewayAuth?
     /// `--runtime kubernetes` with auth: the token Secret every replica watches.
     private var tokenSync: TokenSecretSync?
-    /// `--runtime kubernetes`: a follower's calls to versions that scale to zero, reported to the leader.
+    /// `--runtime kubernetes`: a follower's calls, reported to the leader.
     private var activityReporter: ActivityReporter?
+    /// `--runtime kubernetes`: this replica's identity in the Lease (and in activity reports).
+    private var kubeIdentity = ""
     private let wakesInFlight = WakesInFlight()
     /// `--access-log` and `--otlp-endpoint`: the writer and exporter threads.
     private var telemetry = TelemetryConfig()
@@ -84,6 +86,8 @@ final class Gateway: @unchecked Sendable {
         routerConfig.telemetry = telemetry
         routerConfig.holdBudget = HoldBudget(limit: options.holdMaxCalls)
         routerConfig.wakeTimeoutNanos = UInt64(options.wakeTimeoutMs) * 1_000_000
+        routerConfig.firstMessageTimeoutNanos = UInt64(options.firstMessageTimeoutMs) * 1_000_000
+        routerConfig.firstMessageBufferBytes = options.firstMessageBufferBytes
         routerConfig.wake = { [weak self] model, version, authorization in
             self?.wake(VersionKey(model: model, version: version), authorization: authorization)
         }
@@ -119,9 +123,11 @@ final class Gateway: @unchecked Sendable {
         }
         if let loop = lifecycle.current { blockOn { await loop.start() } }
         if let kube {
-            let reporter = ActivityReporter(isLeader: { kube.isLeader },
+            let reporter = ActivityReporter(reporter: kubeIdentity, isLeader: { kube.isLeader },
                                             sample: { [weak self] in await self?.sampleActivity() ?? ActivitySample(nanos: 0, unixMs: 0, versions: []) },
-                                            send: { [weak self] key, authorization in await self?.sendWake(key, authorization: authorization) })
+                                            send: { [weak self] key, report, authorization in
+                                                await self?.sendWake(key, report: report, authorization: authorization)
+                                            })
             reporter.start()
             activityReporter = reporter
         }
@@ -157,17 +163,20 @@ final class Gateway: @unchecked Sendable {
         }
     }
 
-    /// `WakeModelVersion` through the Kubernetes control plane's Admin handler (served here
-    /// while leading, else forwarded to the leader); a failure is logged.
-    private func sendWake(_ key: VersionKey, authorization: String?, through kube: KubeControlPlane? = nil) async {
+    /// `WakeModelVersion` (with `report`: a follower's activity report) through the Kubernetes
+    /// control plane's Admin handler (served here while leading, else forwarded to the leader);
+    /// a failure is logged.
+    private func sendWake(_ key: VersionKey, report: ActivityReport? = nil, authorization: String?,
+                          through kube: KubeControlPlane? = nil) async {
         guard let handler = (kube ?? self.kube)?.adminHandler else { return }
-        let request = WakeModelVersionRequest(model: key.model, version: key.version).serializedBytes()
+        let request = WakeModelVersionRequest(model: key.model, version: key.version, report: report).serializedBytes()
         do {
             _ = try await AdminCallContext.$authorization.withValue(authorization) {
                 try await handler(AdminMethods.wake, request)
             }
         } catch {
-            FileHandle.standardError.write(Data("byoc-gateway: cannot wake \(key): \(error)\n".utf8))
+            let what = report == nil ? "wake" : "report the calls to"
+            FileHandle.standardError.write(Data("byoc-gateway: cannot \(what) \(key): \(error)\n".utf8))
         }
     }
 
@@ -281,7 +290,7 @@ final class Gateway: @unchecked Sendable {
                                    limits: adminLimits(),
                                    tokensChanged: { [weak self] snapshot in await self?.auth?.update(snapshot) },
                                    logs: Self.logSource(runtime),
-                                   wake: { [lifecycle] key in await lifecycle.current?.wake(key) ?? false })
+                                   wake: { [lifecycle] key, activity in await lifecycle.wake(key, activity) })
         self.registry = registry
         self.reconciler = reconciler
         lifecycle.set(makeLifecycle(registry: registry, reconciler: reconciler))
@@ -346,6 +355,7 @@ final class Gateway: @unchecked Sendable {
         }
         let client = KubeClient(config: config)
         let identity = options.podName ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        kubeIdentity = identity
         var kubeOptions = KubeControlPlaneOptions(databasePath: databasePath, identity: identity, namespace: config.namespace)
         kubeOptions.election.leaseName = options.leaseName
         kubeOptions.election.leaseDuration = .seconds(options.leaseDurationS)
@@ -356,8 +366,8 @@ final class Gateway: @unchecked Sendable {
         kubeOptions.campaign = options.role == "all"
         kubeOptions.reconciler = ReconcilerOptions(resyncInterval: .milliseconds(Int64(options.resyncMs)))
         kubeOptions.startedLeading = { [weak self] registry in await self?.auth?.startedLeading(registry: registry) }
-        // The leader runs the lifecycle loop on its own workers' counts (followers do not
-        // report theirs to it yet).
+        // The leader runs the lifecycle loop on its own workers' counts and the followers'
+        // reports (ActivityReporter).
         let limits = adminLimits()
         kubeOptions.startedReconciling = { [weak self] registry, reconciler in
             guard let self else { return }
@@ -373,7 +383,7 @@ final class Gateway: @unchecked Sendable {
                 await gateway?.routesInstalled()
             }, limits: limits, tokensChanged: { [weak gateway] snapshot in await gateway?.auth?.update(snapshot) },
                logs: Gateway.logSource(runtime),
-               wake: { [weak gateway] key in await gateway?.lifecycle.current?.wake(key) ?? false })
+               wake: { [weak gateway] key, activity in await gateway?.lifecycle.wake(key, activity) ?? false })
             return ({ method, request in try await service.call(method: method, request: request) },
                     { method, request in try await service.stream(method: method, request: request) })
         }, publish: { [weak self] table in self?.publish(table) })
@@ -506,6 +516,14 @@ final class LifecycleSlot: @unchecked Sendable {
     var current: LifecycleLoop? { lock.withLock { loop } }
 
     func set(_ new: LifecycleLoop) { lock.withLock { loop = new } }
+
+    /// WakeModelVersion's effect: a wake, or with `activity` a follower's report, to the
+    /// running loop (false when none runs).
+    func wake(_ key: VersionKey, _ activity: FollowerActivity?) async -> Bool {
+        guard let loop = current else { return false }
+        if let activity { return await loop.report(key, activity) }
+        return await loop.wake(key)
+    }
 
     /// The loop, removed (so only one caller stops it).
     func take() -> LifecycleLoop? {

@@ -20,6 +20,12 @@ struct GatewayOptions {
     var maxControlFramesPerSecond = 1_000
     var prefaceTimeoutMs = 3_000
     var clientIdleTimeoutMs = 300_000
+    /// `--first-message-timeout-ms`: a call's first request message must be whole this long
+    /// after its first byte arrived (0: no limit).
+    var firstMessageTimeoutMs = 10_000
+    /// `--first-message-buffer-bytes`: bytes of incomplete first messages one worker buffers
+    /// before their calls reach a model.
+    var firstMessageBufferBytes = 64 << 20
     var maxReplicas = 16
     var resyncMs = 5_000
     var connectTimeoutMs = 1_000
@@ -90,13 +96,14 @@ struct GatewayOptions {
       --grace-period-ms N         how long in-flight calls may finish on SIGTERM (default 10000)
       --max-concurrent-streams N  SETTINGS_MAX_CONCURRENT_STREAMS per client connection (default 256)
       --max-header-list-bytes N   SETTINGS_MAX_HEADER_LIST_SIZE per client connection, enforced:
-                                  a longer header list resets its stream; the same on the
-                                  connections to models (default 16384)
+                                  a longer request header list is answered RESOURCE_EXHAUSTED
+                                  naming the limit (as are more than 100 fields); the same on
+                                  the connections to models (default 16384)
       --max-resets-per-second N   streams a client connection may reset per second after a burst
                                   of 1000; over it: GOAWAY (rapid reset; default 33)
       --max-control-frames-per-second N
-                                  PING, SETTINGS, PRIORITY, WINDOW_UPDATE and empty DATA frames a
-                                  client connection may send per second (burst the same; each
+                                  PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA frames and
+                                  frames of unknown types a client connection may send per second (burst the same; each
                                   HEADERS or DATA frame with bytes, either way, allows 10
                                   more); over it: GOAWAY
                                   ENHANCE_YOUR_CALM (default 1000; 0 = no limit)
@@ -105,6 +112,15 @@ struct GatewayOptions {
       --client-idle-timeout-ms N  a client HTTP/2 connection with no stream and no input for this
                                   long gets GOAWAY, and is closed after as long again
                                   (default 300000; 0 = never)
+      --first-message-timeout-ms N
+                                  a call's first request message must be whole this long after
+                                  its first byte; else DEADLINE_EXCEEDED and its model call is
+                                  cancelled (default 10000; 0 = no limit)
+      --first-message-buffer-bytes N
+                                  bytes of unfinished first messages (up to 4 MiB each) a worker
+                                  buffers so that a call reaches its model only once its first
+                                  message is whole; beyond it a call goes on after 64 KiB
+                                  (default 67108864; 0 = only the 64 KiB)
       --max-replicas N            ceiling for min/max replicas in the Admin API (default 16)
       --resync-ms N               reconciler's periodic resync (default 5000)
       --connect-timeout-ms N      connect timeout to model endpoints, until their HTTP/2 SETTINGS (default 1000)
@@ -149,7 +165,7 @@ struct GatewayOptions {
                                   by an alias, split or shadow (default off; byocctl gc --dry-run)
       --hold-max-calls N          calls held per version (the whole gateway) while a version that
                                   scales to zero wakes; over it UNAVAILABLE "hold queue full"
-                                  (default 1000)
+                                  (default 1000; 0 = hold nothing: wake, answer UNAVAILABLE)
       --wake-timeout-ms N         how long held calls wait for a woken version to become ready,
                                   then UNAVAILABLE (default 60000)
       --access-log PATH|-         one JSON line per call to PATH (appended) or stdout (-)
@@ -170,6 +186,7 @@ struct GatewayOptions {
         let known = ["listen", "db", "runtime", "workers", "max-message-bytes", "state-dir", "routes", "grace-period-ms",
                      "max-concurrent-streams", "max-header-list-bytes", "max-resets-per-second",
                      "max-control-frames-per-second", "preface-timeout-ms", "client-idle-timeout-ms",
+                     "first-message-timeout-ms", "first-message-buffer-bytes",
                      "max-replicas", "resync-ms", "connect-timeout-ms", "idle-timeout-ms", "shadow-max-in-flight",
                      "http-header-timeout-ms", "http-idle-timeout-ms", "stats-interval-ms",
                      "tls-listen", "tls-cert", "tls-key",
@@ -247,6 +264,8 @@ struct GatewayOptions {
         if let value = try int("max-control-frames-per-second", min: 0) { options.maxControlFramesPerSecond = value }
         if let value = try int("preface-timeout-ms") { options.prefaceTimeoutMs = value }
         if let value = try int("client-idle-timeout-ms", min: 0) { options.clientIdleTimeoutMs = value }
+        if let value = try int("first-message-timeout-ms", min: 0) { options.firstMessageTimeoutMs = value }
+        if let value = try int("first-message-buffer-bytes", min: 0) { options.firstMessageBufferBytes = value }
         if let value = try int("max-replicas") { options.maxReplicas = value }
         if let value = try int("resync-ms") { options.resyncMs = value }
         if let value = try int("connect-timeout-ms") { options.connectTimeoutMs = value }

@@ -19,10 +19,9 @@ struct AliasCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let connection = try global.connect()
-        let updated = try await connection.call(RPC.setAlias,
-                                                SetAliasRequest(model: model, alias: alias, version: version ?? ""),
-                                                as: Model.self)
+        let updated = try await global.call(RPC.setAlias,
+                                            SetAliasRequest(model: model, alias: alias, version: version ?? ""),
+                                            as: Model.self)
         Output.emit(global, json: updated.jsonObject(),
                     table: remove ? "\(updated.name): alias \(alias) removed"
                         : "\(updated.name): \(alias) -> \(updated.aliases[alias] ?? version ?? "")")

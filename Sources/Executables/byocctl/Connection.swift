@@ -23,6 +23,14 @@ enum RPC {
     static let collectUnused = "/byoc.v1.Admin/CollectUnused"
 }
 
+extension GlobalOptions {
+    /// One call on a new connection to the server (`connect()`, then `Connection.call`).
+    func call<Response: ProtoMessage>(_ path: String, _ request: some ProtoMessage,
+                                      as _: Response.Type = Response.self) async throws -> Response {
+        try await connect().call(path, request, as: Response.self)
+    }
+}
+
 /// One gateway connection; every call's failure comes out as a `CLIError` with one clear line.
 struct Connection {
     let endpoint: ServerEndpoint

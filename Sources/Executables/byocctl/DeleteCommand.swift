@@ -12,10 +12,9 @@ struct DeleteCommand: AsyncParsableCommand {
     @Argument(help: "The version (default: every version).") var version: String?
 
     func run() async throws {
-        let connection = try global.connect()
-        let response = try await connection.call(RPC.deleteModel,
-                                                 DeleteModelRequest(model: model, version: version ?? ""),
-                                                 as: DeleteModelResponse.self)
+        let response = try await global.call(RPC.deleteModel,
+                                             DeleteModelRequest(model: model, version: version ?? ""),
+                                             as: DeleteModelResponse.self)
         let lines = response.deleted.map { "deleted \(VersionText.name($0))" }
         Output.emit(global, json: ["deleted": response.deleted.map { $0.jsonObject() }] as [String: Any],
                     table: lines.isEmpty ? "nothing deleted" : lines.joined(separator: "\n"))

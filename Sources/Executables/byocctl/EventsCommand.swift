@@ -27,8 +27,7 @@ struct EventsCommand: AsyncParsableCommand {
     func run() async throws {
         var request = ListEventsRequest(model: model ?? "", version: version ?? "", limit: limit)
         if let since { request.sinceUnixMs = try Self.sinceUnixMs(since, now: Date()) }
-        let connection = try global.connect()
-        let response = try await connection.call(RPC.listEvents, request, as: ListEventsResponse.self)
+        let response = try await global.call(RPC.listEvents, request, as: ListEventsResponse.self)
         Output.emit(global, json: response.events.map { $0.jsonObject() },
                     table: response.events.isEmpty ? "no events" : Self.table(response.events).render())
     }

@@ -26,9 +26,8 @@ struct GCCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let connection = try global.connect()
-        let response = try await connection.call(RPC.collectUnused, CollectUnusedRequest(dryRun: dryRun, unusedAfterSeconds: Int64(unusedAfter.flatMap(AutoscalingOptions.seconds) ?? 0)),
-                                                 as: CollectUnusedResponse.self)
+        let response = try await global.call(RPC.collectUnused, CollectUnusedRequest(dryRun: dryRun, unusedAfterSeconds: Int64(unusedAfter.flatMap(AutoscalingOptions.seconds) ?? 0)),
+                                             as: CollectUnusedResponse.self)
         let json: [String: Any] = [
             "unusedAfterSeconds": Int(response.unusedAfterSeconds), "dryRun": dryRun,
             "versions": response.versions.map { v -> [String: Any] in

@@ -10,8 +10,7 @@ struct GetCommand: AsyncParsableCommand {
     @Argument(help: "The model name.") var model: String
 
     func run() async throws {
-        let connection = try global.connect()
-        let found = try await connection.call(RPC.getModel, GetModelRequest(model: model), as: Model.self)
+        let found = try await global.call(RPC.getModel, GetModelRequest(model: model), as: Model.self)
         var text = "model: \(found.name)\ndefault version: \(found.defaultVersion.isEmpty ? "-" : found.defaultVersion)\n"
         text += TrafficText.lines(found)
         text += VersionText.lifecycleLines(found)

@@ -48,25 +48,36 @@ enum JSONText {
     }
 
     private static func scalar(_ value: Any) -> String {
+        if let v = value as? String { return quote(v) }
+        if let text = number(value, nonFinite: (nan: "\"NaN\"", negativeInfinity: "\"-Infinity\"", infinity: "\"Infinity\"")) {
+            return text
+        }
         switch value {
-        case let v as String: return quote(v)
+        case is NSNull, Optional<Any>.none: return "null"
+        default: return quote("\(value)")
+        }
+    }
+
+    /// A boolean or number as `-o json` and `-o yaml` both write it (a Float in its shortest
+    /// round-trip form: 5.1, not 5.099999904632568; "1.0e-05" is valid JSON and YAML), NaN and
+    /// the infinities as `nonFinite` names them; nil for any other value.
+    static func number(_ value: Any, nonFinite: (nan: String, negativeInfinity: String, infinity: String)) -> String? {
+        let double: Double
+        switch value {
         case let v as Bool: return v ? "true" : "false"
         case let v as Int: return String(v)
         case let v as Int32: return String(v)
         case let v as Int64: return String(v)
         case let v as UInt8: return String(v)
-        case let v as Float: return number(v.isFinite ? v.description : nil, v)
-        case let v as Double: return number(v.isFinite ? v.description : nil, Float(v))
-        case is NSNull: return "null"
-        case Optional<Any>.none: return "null"
-        default: return quote("\(value)")
+        case let v as Float:
+            if v.isFinite { return v.description }
+            double = Double(v)
+        case let v as Double:
+            if v.isFinite { return v.description }
+            double = v
+        default: return nil
         }
-    }
-
-    /// A finite number as JSON ("1.0e-05" style from Swift is valid JSON; "5.0" stays "5.0").
-    private static func number(_ text: String?, _ value: Float) -> String {
-        guard let text else { return value.isNaN ? "\"NaN\"" : (value < 0 ? "\"-Infinity\"" : "\"Infinity\"") }
-        return text
+        return double.isNaN ? nonFinite.nan : (double < 0 ? nonFinite.negativeInfinity : nonFinite.infinity)
     }
 
     static func quote(_ s: String) -> String {

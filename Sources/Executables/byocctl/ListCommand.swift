@@ -13,8 +13,7 @@ struct ListCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let connection = try global.connect()
-        let response = try await connection.call(RPC.listModels, ListModelsRequest(), as: ListModelsResponse.self)
+        let response = try await global.call(RPC.listModels, ListModelsRequest(), as: ListModelsResponse.self)
         let models = response.models.sorted { $0.name < $1.name }
         Output.emit(global, json: models.map { $0.jsonObject() },
                     table: models.isEmpty ? "no models registered" : VersionText.listTable(models).render())

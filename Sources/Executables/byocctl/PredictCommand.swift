@@ -90,8 +90,7 @@ struct PredictCommand: AsyncParsableCommand {
 
     func run() async throws {
         let request = try request()
-        let connection = try global.connect()
-        let response = try await connection.call(RPC.predict, request, as: PredictResponse.self)
+        let response = try await global.call(RPC.predict, request, as: PredictResponse.self)
         var object: [String: Any] = [
             "model": response.model, "version": response.version,
             "outputs": response.outputs.mapValues { TensorJSON.outputObject($0) } as [String: Any],

@@ -11,9 +11,8 @@ struct SetDefaultCommand: AsyncParsableCommand {
     @Argument(help: "The version to make the default.") var version: String
 
     func run() async throws {
-        let connection = try global.connect()
-        let updated = try await connection.call(RPC.setDefaultVersion,
-                                                SetDefaultVersionRequest(model: model, version: version), as: Model.self)
+        let updated = try await global.call(RPC.setDefaultVersion,
+                                            SetDefaultVersionRequest(model: model, version: version), as: Model.self)
         Output.emit(global, json: updated.jsonObject(),
                     table: "\(updated.name): default version is now \(updated.defaultVersion)")
     }

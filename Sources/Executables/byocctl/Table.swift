@@ -31,11 +31,17 @@ struct Table {
     }
 }
 
+extension ModelVersion {
+    /// Replicas the version runs at least while awake: its minimum, and 1 for a version that
+    /// scales to zero (min 0); the gateway's `VersionSpec.floorReplicas`.
+    var floorReplicas: Int32 { max(1, minReplicas) }
+}
+
 /// How a model version is shown in tables and progress lines.
 enum VersionText {
-    /// The replicas the version should have: the reconciler's figure, else max(1, min).
+    /// The replicas the version should have: the reconciler's figure, else its floor.
     static func desired(_ v: ModelVersion) -> Int32 {
-        v.desiredReplicas > 0 ? v.desiredReplicas : max(1, v.minReplicas)
+        v.desiredReplicas > 0 ? v.desiredReplicas : v.floorReplicas
     }
 
     static func ready(_ v: ModelVersion) -> String { "\(v.readyReplicas)/\(desired(v))" }

@@ -33,8 +33,7 @@ struct TokenCreateCommand: AsyncParsableCommand {
         if let expires {
             request.expiresUnixMs = try TokenTime.parse(expires, now: Date())
         }
-        let connection = try global.connect()
-        let response = try await connection.call(RPC.createToken, request, as: CreateTokenResponse.self)
+        let response = try await global.call(RPC.createToken, request, as: CreateTokenResponse.self)
         let token = response.token ?? Token()
         Output.emit(global, json: ["token": token.jsonObject(), "secret": response.secret] as [String: Any], table: """
             created \(TokenTime.summary(token))
@@ -52,8 +51,7 @@ struct TokenListCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let connection = try global.connect()
-        let response = try await connection.call(RPC.listTokens, ListTokensRequest(), as: ListTokensResponse.self)
+        let response = try await global.call(RPC.listTokens, ListTokensRequest(), as: ListTokensResponse.self)
         let now = Date()
         var table = Table(["ID", "SCOPE", "MODELS", "STATUS", "EXPIRES", "AGE", "DESCRIPTION"])
         for token in response.tokens {
@@ -78,8 +76,7 @@ struct TokenRevokeCommand: AsyncParsableCommand {
         var id = self.id.trimmingCharacters(in: .whitespacesAndNewlines)
         // Accept the whole token text too.
         if let parsed = TokenText.parse(id) { id = parsed.id }
-        let connection = try global.connect()
-        let token = try await connection.call(RPC.revokeToken, RevokeTokenRequest(id: id), as: Token.self)
+        let token = try await global.call(RPC.revokeToken, RevokeTokenRequest(id: id), as: Token.self)
         Output.emit(global, json: token.jsonObject(), table: "revoked \(TokenTime.summary(token))")
     }
 }

@@ -57,7 +57,7 @@ enum Waiter {
         let desired = VersionText.desired(v)
         guard v.readyReplicas == desired else { return false }
         // The reconciler may not have seen a scale yet: its desired count must fit the bounds.
-        if desired < max(1, v.minReplicas) { return false }
+        if desired < v.floorReplicas { return false }
         if v.maxReplicas > 0 && desired > max(v.maxReplicas, v.minReplicas) { return false }
         return true
     }

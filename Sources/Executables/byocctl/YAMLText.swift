@@ -60,18 +60,9 @@ enum YAMLText {
     }
 
     private static func scalar(_ value: Any) -> String {
-        switch value {
-        case let v as String: return scalarText(v)
-        case let v as Bool: return v ? "true" : "false"
-        case let v as Int: return String(v)
-        case let v as Int32: return String(v)
-        case let v as Int64: return String(v)
-        case let v as UInt8: return String(v)
-        case let v as Float: return v.isFinite ? v.description : (v.isNaN ? ".nan" : (v < 0 ? "-.inf" : ".inf"))
-        case let v as Double: return v.isFinite ? v.description : (v.isNaN ? ".nan" : (v < 0 ? "-.inf" : ".inf"))
-        case is NSNull: return "null"
-        default: return scalarText("\(value)")
-        }
+        if let v = value as? String { return scalarText(v) }
+        if let text = JSONText.number(value, nonFinite: (nan: ".nan", negativeInfinity: "-.inf", infinity: ".inf")) { return text }
+        return value is NSNull ? "null" : scalarText("\(value)")
     }
 
     /// Words YAML 1.1 or 1.2 readers take as booleans, null or special floats.

@@ -89,25 +89,23 @@ public final class HTTPRequestParser {
         return (consumed, .needMore)
     }
 
+    /// The answers to the parser errors a client provokes on purpose (too large, smuggling,
+    /// unsupported framing); `failure(for:)` names any other as a malformed request.
+    private static let knownFailures: [(http_errno, HTTPParseFailure)] = [
+        (HPE_HEADER_OVERFLOW, HTTPParseFailure(431, "request header fields too large")),
+        (HPE_UNEXPECTED_CONTENT_LENGTH,
+         HTTPParseFailure(400, "a request may not carry both Content-Length and Transfer-Encoding, nor conflicting Content-Length headers")),
+        (HPE_INVALID_TRANSFER_ENCODING, HTTPParseFailure(400, "unsupported Transfer-Encoding (only chunked is accepted)")),
+        (HPE_INVALID_CONTENT_LENGTH, HTTPParseFailure(400, "invalid Content-Length")),
+        (HPE_INVALID_VERSION, HTTPParseFailure(505, "unsupported HTTP version")),
+        (HPE_INVALID_METHOD, HTTPParseFailure(400, "invalid or unsupported method")),
+    ]
+
     static func failure(for errno: http_errno) -> HTTPParseFailure {
-        switch errno {
-        case HPE_HEADER_OVERFLOW:
-            return HTTPParseFailure(431, "request header fields too large")
-        case HPE_UNEXPECTED_CONTENT_LENGTH:
-            return HTTPParseFailure(400, "a request may not carry both Content-Length and Transfer-Encoding, nor conflicting Content-Length headers")
-        case HPE_INVALID_TRANSFER_ENCODING:
-            return HTTPParseFailure(400, "unsupported Transfer-Encoding (only chunked is accepted)")
-        case HPE_INVALID_CONTENT_LENGTH:
-            return HTTPParseFailure(400, "invalid Content-Length")
-        case HPE_INVALID_VERSION:
-            return HTTPParseFailure(505, "unsupported HTTP version")
-        case HPE_INVALID_METHOD:
-            return HTTPParseFailure(400, "invalid or unsupported method")
-        default:
-            let name = String(cString: http_errno_name(errno))
-            let description = String(cString: http_errno_description(errno))
-            return HTTPParseFailure(400, "malformed request: \(description) (\(name))")
-        }
+        if let known = knownFailures.first(where: { $0.0 == errno }) { return known.1 }
+        let name = String(cString: http_errno_name(errno))
+        let description = String(cString: http_errno_description(errno))
+        return HTTPParseFailure(400, "malformed request: \(description) (\(name))")
     }
 
     // MARK: Callbacks (called from http_parser_execute)

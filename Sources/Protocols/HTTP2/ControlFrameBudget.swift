@@ -43,3 +43,43 @@ public struct ControlFrameBudget: Sendable {
         tokens = min(perSecond, tokens + Self.creditPerProgress)
     }
 }
+
+/// Client side: an estimate of how many more streams a server lets this connection reset.
+/// Servers limit resets (nghttp2's rapid-reset defence, CVE-2023-44487: a burst of 1,000,
+/// refilled by 33 each whole second; others alike) and end a connection over it with GOAWAY,
+/// refusing the streams in flight. A client that cancels many calls for its callers (a proxy
+/// whose callers hit their deadlines) keeps a smaller bucket of its own and moves to a new
+/// connection once it is spent (issue 18: a deadline storm through the gateway tripped the
+/// model's limit and a refused call was answered UNAVAILABLE).
+public struct PeerResetBudget: Sendable {
+    /// Resets allowed at once, and per whole second after.
+    public let burst: Int
+    public let perSecond: Int
+    private var tokens: Int
+    /// When the bucket was last refilled (monotonic nanoseconds; 0: not yet).
+    private var refilledAt: UInt64 = 0
+
+    public init(burst: Int, perSecond: Int) {
+        self.burst = max(1, burst)
+        self.perSecond = max(0, perSecond)
+        tokens = self.burst
+    }
+
+    /// Tokens left after the last `take`.
+    public var remaining: Int { tokens }
+
+    /// Takes a token for a reset sent at `now`; false when none is left.
+    public mutating func take(now: UInt64) -> Bool {
+        if refilledAt == 0 { refilledAt = now }
+        if now > refilledAt {
+            let seconds = (now - refilledAt) / 1_000_000_000
+            if seconds > 0 {
+                tokens = Int(min(UInt64(burst), UInt64(tokens) + min(seconds, UInt64(burst)) * UInt64(perSecond)))
+                refilledAt += seconds * 1_000_000_000
+            }
+        }
+        guard tokens > 0 else { return false }
+        tokens -= 1
+        return true
+    }
+}

@@ -51,6 +51,11 @@ extension HTTP2Session {
             guard let frame else { return 0 }
             return withOwner(userData) { $0.frameNotSent(frame) }
         }
+        // Frames of the extension types the session registered (unknown types, server side):
+        // their payload is skipped (no chunk callback), each complete frame is counted here.
+        nghttp2_session_callbacks_set_unpack_extension_callback(callbacks) { _, _, _, userData in
+            withOwner(userData) { $0.extensionFrame() }
+        }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
             withOwner(userData) { $0.streamClosed(streamID: streamID, errorCode: errorCode) }
         }

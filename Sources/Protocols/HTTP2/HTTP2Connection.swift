@@ -108,6 +108,9 @@ public final class HTTP2Connection: HTTP2SessionDriver, EventHandler, Flushable 
     public var settings: HTTP2Settings { session.settings }
     /// True once GOAWAY was received or sent: no new streams.
     public var isGoingAway: Bool { session.isGoingAway }
+    /// Client side: this side reset so many streams that it takes no new ones
+    /// (`HTTP2Session.peerResetBudgetSpent`); close it once its streams ended.
+    public var isRetiring: Bool { session.peerResetBudgetSpent }
     /// Monotonic time of the last input or stream activity (or of the connection's start), for
     /// idle timeouts.
     public var lastActive: UInt64 { max(session.lastActive, openedAt) }

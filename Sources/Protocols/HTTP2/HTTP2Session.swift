@@ -77,6 +77,11 @@ public final class HTTP2Session {
     private var refusingInput = false
     /// Server side: what the client may still send of frames that move nothing (nil: no limit).
     private var controlFrames: ControlFrameBudget?
+    /// Client side: the resets the server is estimated to allow still (nil: no limit).
+    private var peerResets: PeerResetBudget?
+    /// Client side: `peerResets` ran out; the session takes no new streams (`hasCapacity`),
+    /// so its owner opens another connection, and this one ends once its streams did.
+    public private(set) var peerResetBudgetSpent = false
     /// Why the session refused the peer's input, when the session itself decided (nghttp2's
     /// own errors say why in their code).
     private var refusal: String?
@@ -107,7 +112,8 @@ public final class HTTP2Session {
     /// True when a new client stream can be opened now.
     @inline(__always)
     public var hasCapacity: Bool {
-        !isClosed && !isGoingAway && openStreamCount < Int(nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS))
+        !isClosed && !isGoingAway && !peerResetBudgetSpent
+            && openStreamCount < Int(nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS))
     }
 
     /// True when nghttp2 has neither input to wait for nor output to send: the session is done.
@@ -125,6 +131,8 @@ public final class HTTP2Session {
             if settings.maxControlFramesPerSecond > 0 {
                 controlFrames = ControlFrameBudget(perSecond: settings.maxControlFramesPerSecond)
             }
+        } else if settings.peerResetBurst > 0 {
+            peerResets = PeerResetBudget(burst: settings.peerResetBurst, perSecond: settings.peerResetRate)
         }
         var option: OpaquePointer?
         nghttp2_option_new(&option)
@@ -138,6 +146,12 @@ public final class HTTP2Session {
         // No RFC 7540 priority tree: every call is as important as any other, and keeping closed
         // streams around for the tree only costs memory and map work (SETTINGS below says so).
         nghttp2_option_set_no_closed_streams(option, 1)
+        if controlFrames != nil {
+            // nghttp2 skips frames of a type it does not know without a callback, so no budget
+            // would see a flood of them: every extension type is taken as ours instead, and
+            // `extensionFrame` counts each one (and drops it, as RFC 9113 section 4.1 asks).
+            for type in UInt8(0x0a)...UInt8(0xff) { nghttp2_option_set_user_recv_extension_type(option, type) }
+        }
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -284,6 +298,10 @@ public final class HTTP2Session {
 
     func submitReset(_ stream: HTTP2Stream, errorCode: HTTP2ErrorCode) {
         guard !isClosed else { return }
+        if peerResets != nil, !peerResetBudgetSpent {
+            _ = peerResets!.take(now: now)
+            peerResetBudgetSpent = peerResets!.remaining == 0
+        }
         nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, errorCode.rawValue)
         hasOutput()
     }
@@ -394,6 +412,7 @@ public final class HTTP2Session {
             stream.receivingHeaders = HeaderBlock()
             stream.receivingHeaders.reserveCapacity(256)
             stream.receivedHeaderBytes = 0
+            stream.receivingRequestHeaders = role == .server && category == NGHTTP2_HCAT_REQUEST
             headerBlockStream = (streamID, Unmanaged.passUnretained(stream))
         } else {
             headerBlockStream = nil
@@ -415,7 +434,24 @@ public final class HTTP2Session {
         return current._withUnsafeGuaranteedRef { stream in
             stream.receivedHeaderBytes += name.count + value.count + 32
             if stream.receivingHeaders.count >= maxCount || stream.receivedHeaderBytes > maxBytes {
-                return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+                // Over the limit the stream is reset (INTERNAL_ERROR; nghttp2 decodes the rest
+                // of the block, as the HPACK state needs, without further callbacks or checks).
+                // Request headers a little over it (up to 4 times the size, or the count) are
+                // cut instead: the later fields are dropped, and the delegate hears of it when
+                // the block ends, to answer with a status naming the limit (nghttp2 marks a
+                // stream it resets as closing at once, so nothing could be sent before its
+                // reset). Further over, as an HPACK bomb is (16 MB from 4 KB), nghttp2 would
+                // check every byte of every dropped field: that costs too much to answer.
+                guard stream.receivingRequestHeaders, stream.receivedHeaderBytes <= 4 * maxBytes,
+                      stream.droppedHeaderFields < 4 * maxCount else {
+                    stream.requestHeadersOverflow = nil
+                    return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+                }
+                if stream.requestHeadersOverflow == nil {
+                    stream.requestHeadersOverflow = stream.receivedHeaderBytes > maxBytes ? .bytes(maxBytes) : .fields(maxCount)
+                }
+                stream.droppedHeaderFields += 1
+                return 0
             }
             stream.receivingHeaders.append(name: name, value: value)
             return 0
@@ -429,11 +465,7 @@ public final class HTTP2Session {
         let endStream = flags & UInt32(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         if controlFrames != nil {
             if Self.movesNothing(frame, type: type, endStream: endStream) {
-                if !controlFrames!.take(now: now) {
-                    refusal = "more than \(settings.maxControlFramesPerSecond) frames a second that move no stream (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA)"
-                    terminate(errorCode: .enhanceYourCalm)
-                    return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
-                }
+                guard takeControlFrameToken() else { return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
             } else if type == Int32(NGHTTP2_HEADERS.rawValue) || type == Int32(NGHTTP2_DATA.rawValue) {
                 controlFrames!.credit()
             }
@@ -452,7 +484,12 @@ public final class HTTP2Session {
             }
             let headers = stream.receivingHeaders
             stream.receivingHeaders = HeaderBlock()
-            stream.delegate?.streamHeaders(stream, headers, kind: kind)
+            if let overflow = stream.requestHeadersOverflow {
+                stream.requestHeadersOverflow = nil
+                stream.delegate?.streamHeadersOverflowed(stream, overflow, received: headers)
+            } else {
+                stream.delegate?.streamHeaders(stream, headers, kind: kind)
+            }
             if endStream, !stream.isClosed {
                 stream.state.remoteEnd()
                 stream.delegate?.streamEnded(stream)
@@ -477,6 +514,24 @@ public final class HTTP2Session {
             break
         }
         return 0
+    }
+
+    /// Takes a token of the control-frame budget for a frame that moves nothing; false when
+    /// none is left: the session is then terminated with GOAWAY ENHANCE_YOUR_CALM, and the
+    /// caller returns a fatal error to nghttp2.
+    private func takeControlFrameToken() -> Bool {
+        guard !controlFrames!.take(now: now) else { return true }
+        refusal = "more than \(settings.maxControlFramesPerSecond) frames a second that move no stream (PING, SETTINGS, PRIORITY, WINDOW_UPDATE, empty DATA, frames of unknown types)"
+        terminate(errorCode: .enhanceYourCalm)
+        return false
+    }
+
+    /// A frame of an extension (unknown) type was read to its end (server side, with the
+    /// control-frame budget on: `init` registers every extension type). It moves nothing, so
+    /// it takes a token; it is then dropped (NGHTTP2_ERR_CANCEL: no frame callback follows).
+    func extensionFrame() -> Int32 {
+        guard controlFrames != nil else { return Int32(NGHTTP2_ERR_CANCEL.rawValue) }
+        return takeControlFrameToken() ? Int32(NGHTTP2_ERR_CANCEL.rawValue) : Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
     }
 
     /// Whether a received frame moves no stream forward (`ControlFrameBudget`).

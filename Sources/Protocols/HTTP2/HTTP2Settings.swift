@@ -20,6 +20,11 @@ public struct HTTP2Settings: Sendable {
     /// WINDOW_UPDATE, empty DATA without END_STREAM) a client may send per second, the burst
     /// too (`ControlFrameBudget`); over it: GOAWAY ENHANCE_YOUR_CALM. 0: no limit.
     public var maxControlFramesPerSecond: Int = 1000
+    /// Client side: the resets this side sends on one connection before it takes no new
+    /// streams (`PeerResetBudget`): a burst, then per second; half of nghttp2's default limit.
+    /// 0: no limit.
+    public var peerResetBurst: Int = 500
+    public var peerResetRate: Int = 33
     /// The most CONTINUATION frames in one header block (CVE-2024-28182).
     public var maxContinuations: Int = 8
     /// Assumed peer MAX_CONCURRENT_STREAMS until its SETTINGS arrive (client side).

@@ -48,6 +48,22 @@ public enum StreamCloseReason: Equatable, Sendable {
     case connectFailed
 }
 
+/// Which limit a received request header block went over (`HTTP2Settings.maxHeaderListSize`
+/// or `maxHeaderCount`).
+public enum HeaderListOverflow: Sendable, Equatable, CustomStringConvertible {
+    /// The list's size (each field counts its name, value and 32 bytes) went over this many bytes.
+    case bytes(Int)
+    /// The block had more than this many fields.
+    case fields(Int)
+
+    public var description: String {
+        switch self {
+        case .bytes(let limit): return "request headers exceed \(limit) bytes (name, value and 32 bytes per field)"
+        case .fields(let limit): return "request headers exceed \(limit) fields"
+        }
+    }
+}
+
 /// What a stream's owner hears from it. All calls happen on the connection's loop.
 public protocol HTTP2StreamDelegate: AnyObject {
     /// A complete header block arrived.
@@ -58,12 +74,21 @@ public protocol HTTP2StreamDelegate: AnyObject {
     func streamEnded(_ stream: HTTP2Stream)
     /// `bytes` of queued outbound body left our queue for nghttp2.
     func streamDrained(_ stream: HTTP2Stream, bytes: Int)
+    /// Server side, instead of `streamHeaders`: the request header block went over `overflow`
+    /// (`received`: its fields up to there; the rest were dropped). The stream stays open for
+    /// the delegate to answer (a status naming the limit) and end; by default it is reset
+    /// (INTERNAL_ERROR, as nghttp2 does for a block it refuses). A block more than 4 times
+    /// over is reset at once instead (an HPACK bomb), without this call.
+    func streamHeadersOverflowed(_ stream: HTTP2Stream, _ overflow: HeaderListOverflow, received: HeaderBlock)
     /// The stream closed; no more calls follow.
     func streamClosed(_ stream: HTTP2Stream, reason: StreamCloseReason)
 }
 
 extension HTTP2StreamDelegate {
     public func streamDrained(_ stream: HTTP2Stream, bytes: Int) {}
+    public func streamHeadersOverflowed(_ stream: HTTP2Stream, _ overflow: HeaderListOverflow, received: HeaderBlock) {
+        stream.reset(.internalError)
+    }
 }
 
 /// One HTTP/2 stream of an `HTTP2Session`: inbound events go to its delegate, outbound
@@ -93,6 +118,12 @@ public final class HTTP2Stream {
 
     var receivingHeaders = HeaderBlock()
     var receivedHeaderBytes = 0
+    /// Server side: the block being received is the request's headers (not trailers).
+    var receivingRequestHeaders = false
+    /// Server side: the request header block went over this limit; its later fields are
+    /// dropped (`droppedHeaderFields` of them so far).
+    var requestHeadersOverflow: HeaderListOverflow?
+    var droppedHeaderFields = 0
     /// Client side: a response header block arrived, so a later block is trailers.
     var sawResponseHeaders = false
     /// nghttp2 could not send one of this stream's header blocks (over the send limit): the

@@ -303,6 +303,18 @@ extension GRPCServerWorker: HTTP2StreamDelegate {
         if let observer = dispatcher.refused(stream, head: head) { stream.delegate = observer }
     }
 
+    /// A request header list over the limit is refused with a status naming it (a bare
+    /// RST_STREAM reads as INTERNAL in gRPC clients); the connection goes on. A gRPC call, or
+    /// a request whose content-type is past the limit, gets RESOURCE_EXHAUSTED, any other 431.
+    public func streamHeadersOverflowed(_ stream: HTTP2Stream, _ overflow: HeaderListOverflow, received: HeaderBlock) {
+        let contentType = RequestFields(received).contentType ?? ""
+        if contentType.isEmpty || contentType.hasPrefix("application/grpc") {
+            GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.resourceExhausted, overflow.description))
+        } else {
+            GRPCResponses.sendHTTPError(stream, status: 431, message: overflow.description)
+        }
+    }
+
     public func streamData(_ stream: HTTP2Stream, _ data: UnsafeRawBufferPointer) {
         stream.consume(data.count)
     }

@@ -145,23 +145,23 @@ public enum Socket {
 
     /// The local address a socket is bound to (to learn the port after binding port 0).
     public static func localAddress(_ fd: Int32) throws -> SocketAddress {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = try withUnsafeMutablePointer(to: &storage) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                try retryingOnInterrupt("getsockname") { getsockname(fd, address, &length) }
-            }
-        }
-        return SocketAddress(storage: storage, length: length)
+        try address(of: fd, "getsockname", getsockname)
     }
 
     /// The remote address of a connected socket (`getpeername`).
     public static func peerAddress(_ fd: Int32) throws -> SocketAddress {
+        try address(of: fd, "getpeername", getpeername)
+    }
+
+    /// The address `call` (getsockname or getpeername, named `name` in errors) reports for `fd`.
+    private static func address(of fd: Int32, _ name: String,
+                                _ call: (Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?) -> Int32) throws
+        -> SocketAddress {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = try withUnsafeMutablePointer(to: &storage) { pointer in
             try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                try retryingOnInterrupt("getpeername") { getpeername(fd, address, &length) }
+                try retryingOnInterrupt(name) { call(fd, address, &length) }
             }
         }
         return SocketAddress(storage: storage, length: length)

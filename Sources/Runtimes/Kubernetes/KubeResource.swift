@@ -1,4 +1,5 @@
-/// A namespaced Kubernetes resource type: where its REST paths are and what RBAC calls it.
+/// A namespaced Kubernetes resource type: where its REST paths are and what RBAC calls it. The
+/// types the runtime uses are the static members (the memberwise init is this module's).
 public struct KubeResource: Sendable, Hashable, CustomStringConvertible {
     /// API group ("" for the core group).
     public var group: String
@@ -6,13 +7,6 @@ public struct KubeResource: Sendable, Hashable, CustomStringConvertible {
     /// The plural resource name in paths and RBAC rules ("deployments").
     public var plural: String
     public var kind: String
-
-    public init(group: String, version: String, plural: String, kind: String) {
-        self.group = group
-        self.version = version
-        self.plural = plural
-        self.kind = kind
-    }
 
     /// `apiVersion` of objects of this type ("apps/v1", "v1").
     public var apiVersion: String { group.isEmpty ? version : "\(group)/\(version)" }

@@ -29,14 +29,10 @@ public struct LeaseRecord: Sendable, Equatable {
     public var leaseDurationSeconds: Int64
     public var renewTime: String
     public var leaseTransitions: Int64
+}
 
-    public init(holderIdentity: String, leaseDurationSeconds: Int64, renewTime: String, leaseTransitions: Int64) {
-        self.holderIdentity = holderIdentity
-        self.leaseDurationSeconds = leaseDurationSeconds
-        self.renewTime = renewTime
-        self.leaseTransitions = leaseTransitions
-    }
-
+extension LeaseRecord {
+    /// The record of a Lease object (in an extension, so the memberwise init stays).
     public init(lease: JSON) {
         holderIdentity = lease[path: "spec", "holderIdentity"]?.string ?? ""
         leaseDurationSeconds = lease[path: "spec", "leaseDurationSeconds"]?.int ?? 15
@@ -215,14 +211,7 @@ public final class LeaderElector: @unchecked Sendable {
         if let deadline, ContinuousClock.now >= deadline { throw RenewDeadlineExceeded() }
         guard let lease = try await client.get(.leases, name: options.leaseName, deadline: deadline) else {
             let object = leaseObject(base: nil, transitions: 0, acquire: true)
-            do {
-                let created = try await client.create(.leases, object, deadline: deadline)
-                remember(created)
-                observe(LeaseRecord(lease: created))
-                return true
-            } catch let error as KubeAPIError where error.isConflict {
-                return false
-            }
+            return try await write { try await client.create(.leases, object, deadline: deadline) }
         }
         remember(lease)
         let record = LeaseRecord(lease: lease)
@@ -239,10 +228,16 @@ public final class LeaderElector: @unchecked Sendable {
             options.log("taking over Lease \(options.leaseName) from \(record.holderIdentity.isEmpty ? "nobody" : record.holderIdentity)")
             object = leaseObject(base: lease, transitions: record.leaseTransitions + 1, acquire: true)
         }
+        return try await write { try await client.update(.leases, object, deadline: deadline) }
+    }
+
+    /// Creates or updates the Lease with `request`: true when it was written (this replica
+    /// holds it now), false when another replica wrote it first (a conflict).
+    private func write(_ request: () async throws -> JSON) async throws -> Bool {
         do {
-            let updated = try await client.update(.leases, object, deadline: deadline)
-            remember(updated)
-            observe(LeaseRecord(lease: updated))
+            let written = try await request()
+            remember(written)
+            observe(LeaseRecord(lease: written))
             return true
         } catch let error as KubeAPIError where error.isConflict {
             return false

@@ -76,12 +76,10 @@ private struct JSONParser {
     }
 
     private mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth <= JSONValue.maxDepth else { throw error("nested deeper than \(JSONValue.maxDepth) levels") }
-        index += 1  // {
+        try open(depth: depth)
         var fields: [String: JSONValue] = [:]
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(fields) }
-        while true {
+        if closesEmpty(UInt8(ascii: "}")) { return .object(fields) }
+        repeat {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let key = try string()
@@ -89,30 +87,46 @@ private struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             fields[key] = try value(depth: depth)
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of the JSON text") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            guard bytes[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
-            index += 1
-            return .object(fields)
-        }
+        } while try !endsContainer(UInt8(ascii: "}"))
+        return .object(fields)
     }
 
     private mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth <= JSONValue.maxDepth else { throw error("nested deeper than \(JSONValue.maxDepth) levels") }
-        index += 1  // [
+        try open(depth: depth)
         var items: [JSONValue] = []
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
-        while true {
+        if closesEmpty(UInt8(ascii: "]")) { return .array(items) }
+        repeat {
             items.append(try value(depth: depth))
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unexpected end of the JSON text") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            guard bytes[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
+        } while try !endsContainer(UInt8(ascii: "]"))
+        return .array(items)
+    }
+
+    /// Steps over the opening bracket of an object or array nested `depth` levels deep.
+    private mutating func open(depth: Int) throws(JSONParseError) {
+        guard depth <= JSONValue.maxDepth else { throw error("nested deeper than \(JSONValue.maxDepth) levels") }
+        index += 1
+    }
+
+    /// Steps over `close` when it comes next (after white space): the object or array is empty.
+    private mutating func closesEmpty(_ close: UInt8) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == close else { return false }
+        index += 1
+        return true
+    }
+
+    /// After an element: steps over ',' (false: another element follows) or `close` (true: the
+    /// object or array ends).
+    private mutating func endsContainer(_ close: UInt8) throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { throw error("unexpected end of the JSON text") }
+        if bytes[index] == UInt8(ascii: ",") {
             index += 1
-            return .array(items)
+            return false
         }
+        guard bytes[index] == close else { throw error("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
+        index += 1
+        return true
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`

@@ -33,6 +33,7 @@ enum GeneratedMessages {
             GetLogsRequest.self,
             LogLine.self,
             WakeModelVersionRequest.self,
+            ActivityReport.self,
             WakeModelVersionResponse.self,
             CollectUnusedRequest.self,
             CollectedVersion.self,

@@ -1641,12 +1641,16 @@ public struct WakeModelVersionRequest: Equatable, Sendable, ProtoMessage {
     public var model: String
     /// `version` (field 2): a concrete version (not an alias)
     public var version: String
+    /// `report` (field 3): absent: a wake for held calls
+    public var report: ActivityReport?
 
     /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
     public init(model: String = "",
-                version: String = "") {
+                version: String = "",
+                report: ActivityReport? = nil) {
         self.model = model
         self.version = version
+        self.report = report
     }
 
     /// Creates a message with every field at its zero value.
@@ -1672,13 +1676,76 @@ extension WakeModelVersionRequest: CMessageBinding {
     init(c: Byoc__V1__WakeModelVersionRequest) {
         self.init(
             model: swiftString(c.model),
-            version: swiftString(c.version))
+            version: swiftString(c.version),
+            report: c.report.map { ActivityReport(c: $0.pointee) })
     }
 
     func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__WakeModelVersionRequest> {
         let m = arena.message(byoc__v1__wake_model_version_request__init)
         m.pointee.model = arena.string(model)
         m.pointee.version = arena.string(version)
+        m.pointee.report = report?.toC(arena)
+        return m
+    }
+}
+
+/// A follower gateway replica's calls to one version, sent to the leader once a second while
+/// it has calls in flight or had calls since its last report (and once more when they drop to
+/// 0), with the credentials of such a call. The leader adds the newest report of every replica
+/// to its own counts for the concurrency autoscaler (a report older than 3 samples counts no
+/// more), keeps the newest last call for last_called_unix_ms and garbage collection, and wakes
+/// (or keeps awake) a version that scales to zero when the report shows calls.
+///
+/// The proto message `byoc.v1.ActivityReport`.
+public struct ActivityReport: Equatable, Sendable, ProtoMessage {
+    /// `reporter` (field 1): the replica's identity (its pod name); 1-253 characters
+    public var reporter: String
+    /// `in_flight` (field 2): its calls to the version in flight now; 0-1000000
+    public var inFlight: Int32
+    /// `last_called_ms_ago` (field 3): how long before the report its newest call arrived; -1 = no call since its previous report
+    public var lastCalledMsAgo: Int64
+
+    /// Creates a message; every field defaults to its zero value (empty, 0, false or nil).
+    public init(reporter: String = "",
+                inFlight: Int32 = 0,
+                lastCalledMsAgo: Int64 = 0) {
+        self.reporter = reporter
+        self.inFlight = inFlight
+        self.lastCalledMsAgo = lastCalledMsAgo
+    }
+
+    /// Creates a message with every field at its zero value.
+    public init() { self.init(reporter: "") }
+
+    /// The full proto name, "byoc.v1.ActivityReport".
+    public static var protoMessageName: String { "byoc.v1.ActivityReport" }
+
+    /// Decodes a byoc.v1.ActivityReport through protobuf-c; throws `ProtoDecodeError` on bad input.
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
+        self = try decodeMessage(bytes)
+    }
+
+    /// Encodes as a byoc.v1.ActivityReport through protobuf-c.
+    public func serializedBytes() -> [UInt8] {
+        encodeMessage(self)
+    }
+}
+
+extension ActivityReport: CMessageBinding {
+    static var cInit: (UnsafeMutablePointer<Byoc__V1__ActivityReport>?) -> Void { byoc__v1__activity_report__init }
+
+    init(c: Byoc__V1__ActivityReport) {
+        self.init(
+            reporter: swiftString(c.reporter),
+            inFlight: c.in_flight,
+            lastCalledMsAgo: c.last_called_ms_ago)
+    }
+
+    func toC(_ arena: CArena) -> UnsafeMutablePointer<Byoc__V1__ActivityReport> {
+        let m = arena.message(byoc__v1__activity_report__init)
+        m.pointee.reporter = arena.string(reporter)
+        m.pointee.in_flight = inFlight
+        m.pointee.last_called_ms_ago = lastCalledMsAgo
         return m
     }
 }
