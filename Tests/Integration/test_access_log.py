@@ -244,3 +244,17 @@ def test_an_access_log_whose_writes_fail_drops_and_counts_lines_and_says_so_once
     time.sleep(2)
     assert _cpu_seconds(gw.pid) - before < 0.5
     assert gw.alive
+
+
+def test_a_call_refused_for_its_header_list_has_a_line(procs, tmp_path):
+    log = tmp_path / "access.log"
+    echo = procs.echo("echo", "1")
+    gw = procs.gateway({"echo": {"default": "1", "versions": {"1": [echo]}}}, extra=["--access-log", str(log)])
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    assert _code(stub.Predict, predict_request("echo", "1"), metadata=[("x-big", "a" * 20_000)]) \
+        == grpc.StatusCode.RESOURCE_EXHAUSTED
+    stub.Predict(predict_request("echo", "1"), timeout=10)
+    lines = _read_lines(log, 2)
+    assert [(line["method"], line["grpc_status"]) for line in lines] == \
+        [("/byoc.v1.Inference/Predict", 8), ("/byoc.v1.Inference/Predict", 0)], lines
+    assert "a" * 100 not in log.read_text(), "the refused headers are not logged"

@@ -298,7 +298,8 @@ extension GRPCServerWorker: HTTP2StreamDelegate {
         next.streamHeaders(stream, headers, kind: kind)
     }
 
-    /// A call refused here, before dispatch: the dispatcher may watch it end (`refused`).
+    /// A call refused here, before dispatch (a malformed `grpc-timeout`, a header list over
+    /// the limit): the dispatcher may watch it end (`refused`).
     private func observeRefused(_ stream: HTTP2Stream, _ head: GRPCRequestHead) {
         if let observer = dispatcher.refused(stream, head: head) { stream.delegate = observer }
     }
@@ -307,9 +308,12 @@ extension GRPCServerWorker: HTTP2StreamDelegate {
     /// RST_STREAM reads as INTERNAL in gRPC clients); the connection goes on. A gRPC call, or
     /// a request whose content-type is past the limit, gets RESOURCE_EXHAUSTED, any other 431.
     public func streamHeadersOverflowed(_ stream: HTTP2Stream, _ overflow: HeaderListOverflow, received: HeaderBlock) {
-        let contentType = RequestFields(received).contentType ?? ""
+        let fields = RequestFields(received)
+        let contentType = fields.contentType ?? ""
         if contentType.isEmpty || contentType.hasPrefix("application/grpc") {
             GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.resourceExhausted, overflow.description))
+            observeRefused(stream, GRPCRequestHead(path: fields.path ?? "", headers: received, deadline: nil, encoding: nil,
+                                                   receivedAt: monotonicNanos()))
         } else {
             GRPCResponses.sendHTTPError(stream, status: 431, message: overflow.description)
         }
