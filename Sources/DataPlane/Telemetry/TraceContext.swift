@@ -35,17 +35,6 @@ public struct TraceContext: Equatable, Sendable {
         self = parsed
     }
 
-    /// The trace id as 32 lowercase hex digits.
-    public var traceID: String { Self.hex(traceHigh) + Self.hex(traceLow) }
-
-    /// The `traceparent` a callee receives when `span` is its parent.
-    public func traceparent(parent span: UInt64) -> String {
-        String(unsafeUninitializedCapacity: Self.traceparentLength) { buffer in
-            writeTraceparent(parent: span, into: buffer.baseAddress!)
-            return Self.traceparentLength
-        }
-    }
-
     /// The length of a version-00 `traceparent`.
     public static let traceparentLength = 55
 
@@ -62,14 +51,6 @@ public struct TraceContext: Equatable, Sendable {
         out[52] = UInt8(ascii: "-")
         out[53] = UInt8(ascii: "0")
         out[54] = sampled ? UInt8(ascii: "1") : UInt8(ascii: "0")
-    }
-
-    /// `value` as 16 lowercase hex digits.
-    public static func hex(_ value: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 16) { buffer in
-            writeHex(value, into: buffer.baseAddress!)
-            return 16
-        }
     }
 
     /// Writes `value` as 16 lowercase hex digits at `out`, two per byte.
