@@ -218,3 +218,43 @@ def test_lines_of_the_last_calls_are_written_when_the_gateway_stops(procs, tmp_p
     assert gw.wait(30) == 0
     lines = _lines(log.read_text())
     assert len(lines) == 20 and all(line["grpc_status"] == 0 for line in lines), lines
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_access_log_whose_writes_fail_drops_and_counts_lines_and_says_so_once(procs, tmp_path):
+    # /dev/full opens for writing and fails every write with ENOSPC.
+    echo = procs.echo("echo", "1")
+    gw = procs.gateway({"echo": {"default": "1", "versions": {"1": [echo]}}}, extra=["--access-log", "/dev/full"])
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    for _ in range(20):
+        stub.Predict(predict_request("echo", "1"), timeout=10)
+    assert wait_until(lambda: _metric(gw.address, "byoc_access_log_dropped_total") >= 20, 20), gw.log_tail()
+    assert _metric(gw.address, "byoc_access_log_lines_total") == 0
+    assert gw.wait_for_log("writing the access log to /dev/full failed: No space left on device", 10), gw.log_tail()
+    for _ in range(20):
+        stub.Predict(predict_request("echo", "1"), timeout=10)
+    assert wait_until(lambda: _metric(gw.address, "byoc_access_log_dropped_total") >= 40, 20)
+    assert gw.count("writing the access log") == 1, "said once, not per batch"
+    # Nothing spins on the failing file: the idle gateway uses (almost) no CPU.
+    before = _cpu_seconds(gw.pid)
+    time.sleep(2)
+    assert _cpu_seconds(gw.pid) - before < 0.5
+    assert gw.alive
+
+
+def test_a_call_refused_for_its_header_list_has_a_line(procs, tmp_path):
+    log = tmp_path / "access.log"
+    echo = procs.echo("echo", "1")
+    gw = procs.gateway({"echo": {"default": "1", "versions": {"1": [echo]}}}, extra=["--access-log", str(log)])
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    assert _code(stub.Predict, predict_request("echo", "1"), metadata=[("x-big", "a" * 20_000)]) \
+        == grpc.StatusCode.RESOURCE_EXHAUSTED
+    stub.Predict(predict_request("echo", "1"), timeout=10)
+    lines = _read_lines(log, 2)
+    assert [(line["method"], line["grpc_status"]) for line in lines] == \
+        [("/byoc.v1.Inference/Predict", 8), ("/byoc.v1.Inference/Predict", 0)], lines
+    assert "a" * 100 not in log.read_text(), "the refused headers are not logged"

@@ -76,12 +76,14 @@ def test_benchmark_quick(tmp_path, bin_dir):
 
 
 @pytest.mark.timeout(180)
-def test_callgrind_counts_instructions_per_call(bin_dir):
+@pytest.mark.parametrize("gateway_args", ["", "--access-log {out}/access.log --otlp-endpoint http://{sink} --trace-sample-ratio 1"],
+                         ids=["plain", "log-and-trace"])
+def test_callgrind_counts_instructions_per_call(bin_dir, gateway_args):
     if shutil.which("valgrind") is None or shutil.which("h2load") is None:
         pytest.skip("valgrind or h2load not installed (Tests/run installs them)")
     script = harness.ROOT / "Tests" / "Benchmarks" / "callgrind"
     proc = subprocess.run([str(script), "gateway", "300"], capture_output=True, text=True, timeout=170,
-                          env=harness.child_env({"BYOC_BIN": str(bin_dir)}))
+                          env=harness.child_env({"BYOC_BIN": str(bin_dir), "GATEWAY_ARGS": gateway_args}))
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr[-4000:])
     assert proc.returncode == 0, f"callgrind exited {proc.returncode}:\n{proc.stderr[-2000:]}"

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
+import time
+import urllib.error
 import urllib.request
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +19,7 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+import h2raw
 from harness import binary, free_port, pb, predict_request, wait_until
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -302,10 +306,179 @@ def test_a_failing_collector_drops_and_counts_spans_and_calls_go_on(procs, tmp_p
             match = re.search(r"^byoc_spans_dropped_total (\d+)$", text, re.M)
             return int(match.group(1)) if match else 0
 
-        assert wait_until(lambda: dropped() == 10, 20), dropped()
+        # (Each scrape of /metrics is a traced request of its own: its span is dropped too.)
+        assert wait_until(lambda: dropped() >= 10, 20), dropped()
         assert gw.wait_for_log("span export to .* failed: HTTP 503", 10), gw.log_tail()
     finally:
         failing.close()
+
+
+def _metric(address: str, name: str) -> float:
+    text = urllib.request.urlopen(f"http://{address}/metrics", timeout=10).read().decode()
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+class SilentCollector:
+    """A collector that accepts connections and never answers (nor reads): counts them."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.accepted = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def close(self):
+        self.stopped.set()
+        self.thread.join(5)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+def test_a_collector_that_refuses_connections_costs_the_calls_nothing(procs, tmp_path, model):
+    refusing = f"http://127.0.0.1:{free_port()}"
+    gw = procs.gateway({"traced": {"default": "1", "versions": {"1": [model.address]}}},
+                       extra=["--otlp-endpoint", refusing])
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    for _ in range(20):
+        stub.Predict(predict_request("traced", "1"), timeout=10)
+    assert wait_until(lambda: _metric(gw.address, "byoc_spans_dropped_total") >= 40, 20), gw.log_tail()
+    assert _metric(gw.address, "byoc_spans_exported_total") == 0
+    assert gw.wait_for_log(r"span export to .* failed: connect: Connection refused", 10), gw.log_tail()
+    # Said once, not per export.
+    assert gw.count("span export to") == 1, gw.log_tail()
+    stub.Predict(predict_request("traced", "1"), timeout=10)
+
+
+def test_a_collector_that_never_answers_times_out_and_is_tried_again(procs, tmp_path, model):
+    silent = SilentCollector()
+    try:
+        gw = procs.gateway({"traced": {"default": "1", "versions": {"1": [model.address]}}},
+                           extra=["--otlp-endpoint", silent.endpoint])
+        stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+        started = time.monotonic()
+        for _ in range(10):
+            stub.Predict(predict_request("traced", "1"), timeout=10)
+        assert time.monotonic() - started < 5, "calls do not wait for the exporter"
+        # The first export waits 5 s for an answer, then its spans are dropped and counted.
+        assert wait_until(lambda: _metric(gw.address, "byoc_spans_dropped_total") >= 20, 20), gw.log_tail()
+        assert gw.wait_for_log(r"span export to .* failed: no answer within 5 s", 5), gw.log_tail()
+        # Spans recorded meanwhile go out on a new connection: the exporter tries again.
+        stub.Predict(predict_request("traced", "1"), timeout=10)
+        assert wait_until(lambda: len(silent.accepted) >= 2, 20), len(silent.accepted)
+        assert _metric(gw.address, "byoc_spans_exported_total") == 0
+    finally:
+        silent.close()
+
+
+def test_a_call_its_client_cancels_has_a_cancelled_span_and_an_access_log_line(procs, tmp_path, collector):
+    slow = procs.echo("slow", "1")
+    gw = procs.gateway({"slow": {"default": "1", "versions": {"1": [slow]}}},
+                       extra=["--otlp-endpoint", collector.endpoint, "--access-log", str(tmp_path / "access.log")])
+    stub = pb.inference_grpc.InferenceStub(procs.channel(gw.address))
+    future = stub.Predict.future(predict_request("slow", "1", delay_ms=5000), timeout=30,
+                                 metadata=[("traceparent", f"00-{TRACE}-{CALLER_SPAN}-01")])
+    time.sleep(0.5)
+    assert future.cancel()
+    spans = _spans(collector, TRACE, 2)
+    server = next(s for s in spans if s["kind"] == 2)
+    assert _attributes(server)["rpc.grpc.status_code"] == "1", server
+    assert server["status"]["code"] == 2 and "cancelled" in server["status"]["message"], server
+    client = next(s for s in spans if s["kind"] == 3)
+    assert client["parentSpanId"] == server["spanId"] and client["status"]["code"] == 2, client
+    (line,) = _access_log(tmp_path, 1)
+    assert line["grpc_status"] == 1 and line["grpc_code"] == "CANCELLED" and line["model"] == "slow", line
+    assert line["trace_id"] == TRACE
+    assert 400 <= line["duration_ms"] < 5000, line
+
+
+def test_every_call_the_gateway_answers_itself_has_a_line_and_a_span(procs, tmp_path, collector):
+    """Admin, health Check/List/Watch, reflection, an unknown method and a REST request: one
+    access-log line each, and a server span with the call's status (`ObservedCall`)."""
+    log = tmp_path / "access.log"
+    gw = procs.registry_gateway(extra=["--otlp-endpoint", collector.endpoint, "--access-log", str(log)])
+    traces = {}
+
+    def traced(name):
+        trace = f"{len(traces) + 1:032x}"
+        traces[name] = trace
+        return [("traceparent", f"00-{trace}-{CALLER_SPAN}-01")]
+
+    gw.admin.ListModels(pb.admin.ListModelsRequest(), timeout=10, metadata=traced("ListModels"))
+    with pytest.raises(grpc.RpcError) as err:
+        gw.admin.GetModel(pb.admin.GetModelRequest(model="nosuch"), timeout=10, metadata=traced("GetModel"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    gw.health.Check(pb.health.HealthCheckRequest(service=""), timeout=10, metadata=traced("Check"))
+    with pytest.raises(grpc.RpcError) as err:
+        gw.health.Check(pb.health.HealthCheckRequest(service="nosuch"), timeout=10, metadata=traced("CheckMissing"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    gw.health.List(pb.health.HealthListRequest(), timeout=10, metadata=traced("List"))
+    watch = gw.health.Watch(pb.health.HealthCheckRequest(service=""), timeout=30, metadata=traced("Watch"))
+    next(watch)
+    watch.cancel()
+    reflection = gw.channel.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+    assert list(reflection(iter([b"\x3a\x00"]), timeout=10, metadata=traced("Reflection")))
+    unknown = gw.channel.unary_unary("/byoc.v1.Nope/Method")
+    with pytest.raises(grpc.RpcError) as err:
+        unknown(b"", timeout=10, metadata=traced("Nope"))
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    # Refused by the server before dispatch (raw HTTP/2: grpcio sets grpc-timeout itself).
+    with h2raw.RawH2(gw.address) as h:
+        sid = h.request("/byoc.v1.Inference/Predict", h2raw.grpc_frame(b""),
+                        extra=[("grpc-timeout", "soon"), *traced("BadTimeout")])
+        assert h.wait(sid, timeout=10).grpc_status == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    rest = urllib.request.Request(f"http://{gw.address}/v2/models/nosuch",
+                                  headers={"traceparent": f"00-{'f' * 32}-{CALLER_SPAN}-01"})
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(rest, timeout=10)
+    assert missing.value.code == 404
+
+    expected = {"ListModels": ("/byoc.v1.Admin/ListModels", 0), "GetModel": ("/byoc.v1.Admin/GetModel", 5),
+                "Check": ("/grpc.health.v1.Health/Check", 0), "CheckMissing": ("/grpc.health.v1.Health/Check", 5),
+                "List": ("/grpc.health.v1.Health/List", 0), "Watch": ("/grpc.health.v1.Health/Watch", 1),
+                "Reflection": ("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", 0),
+                "Nope": ("/byoc.v1.Nope/Method", 12), "BadTimeout": ("/byoc.v1.Inference/Predict", 3)}
+    for name, (path, status) in expected.items():
+        (span,) = _spans(collector, traces[name], 1)
+        assert span["kind"] == 2 and span["parentSpanId"] == CALLER_SPAN, (name, span)
+        assert span["name"] == path[1:], (name, span)
+        assert _attributes(span)["rpc.grpc.status_code"] == str(status), (name, span)
+        assert (span.get("status", {}).get("code") == 2) == (status != 0), (name, span)
+    # The REST request is translated into ModelMetadata through the gateway's own listener,
+    # with the caller's trace context: two server spans.
+    rest_span, metadata_span = sorted(_spans(collector, "f" * 32, 2), key=lambda span: span["name"])
+    assert rest_span["name"] == "GET /v2/models/nosuch" and _attributes(rest_span)["http.response.status_code"] == "404"
+    assert _attributes(rest_span)["url.path"] == "/v2/models/nosuch" and rest_span["parentSpanId"] == CALLER_SPAN
+    assert metadata_span["name"] == "inference.GRPCInferenceService/ModelMetadata"
+
+    assert wait_until(lambda: all(any(json.loads(line).get("trace_id") == t for line in log.read_text().splitlines())
+                                  for t in [*traces.values(), "f" * 32]), 20), log.read_text()
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    for name, (path, status) in expected.items():
+        (line,) = [line for line in lines if line["trace_id"] == traces[name]]
+        assert line["method"] == path and line["grpc_status"] == status, (name, line)
+        assert line["peer"].startswith("127.0.0.1:") and line["duration_ms"] >= 0, line
+    (rest_line,) = [line for line in lines if line["trace_id"] == "f" * 32 and line["method"].startswith("GET ")]
+    assert rest_line["method"] == "GET /v2/models/nosuch" and rest_line["http_status"] == 404, rest_line
 
 
 def test_spans_of_the_last_calls_are_exported_when_the_gateway_stops(procs, tmp_path, collector, model):

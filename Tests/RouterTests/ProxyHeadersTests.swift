@@ -2,12 +2,13 @@ import TestSupport
 import XCTest
 import HTTP2
 @testable import Router
+import Telemetry
 
 final class ProxyHeadersTests: XCTestCase {
     /// What `writeUpstreamRequest` writes, read back from the writer.
     private func upstreamRequest(from client: [HeaderField], path: String, authority: String,
                                  remainingNanos: UInt64?, dropAuthorization: Bool = false,
-                                 traceparent: String? = nil, keepTraceState: Bool = true) -> [HeaderField] {
+                                 traceparent: (trace: TraceContext, parent: UInt64)? = nil, keepTraceState: Bool = true) -> [HeaderField] {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 * 1024, alignment: 16)
         defer { scratch.deallocate() }
         var writer = HeaderListWriter(scratch: scratch)
@@ -59,11 +60,12 @@ final class ProxyHeadersTests: XCTestCase {
         let untraced = upstreamRequest(from: client, path: "/a/b", authority: "h:1", remainingNanos: nil)
         XCTAssertEqual(untraced.filter { !$0.name.hasPrefix(":") && $0.name != "te" }, client, "not tracing: passed through")
         let ours = "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000001234-01"
-        let kept = upstreamRequest(from: client, path: "/a/b", authority: "h:1", remainingNanos: nil, traceparent: ours)
+        let trace = TraceContext(traceHigh: 0x4bf9_2f35_77b3_4da6, traceLow: 0xa3ce_929d_0e0e_4736, spanID: 0x00f0_67aa_0ba9_02b7, sampled: true)
+        let kept = upstreamRequest(from: client, path: "/a/b", authority: "h:1", remainingNanos: nil, traceparent: (trace, 0x1234))
         XCTAssertEqual(kept.filter { $0.name == "traceparent" }.map(\.value), [ours], "one traceparent: the gateway's")
         XCTAssertEqual(kept[field: "tracestate"], "vendor=1")
         XCTAssertEqual(kept[field: "x-other"], "1")
-        let restarted = upstreamRequest(from: client, path: "/a/b", authority: "h:1", remainingNanos: nil, traceparent: ours,
+        let restarted = upstreamRequest(from: client, path: "/a/b", authority: "h:1", remainingNanos: nil, traceparent: (trace, 0x1234),
                                         keepTraceState: false)
         XCTAssertNil(restarted[field: "tracestate"], "a new trace does not carry the old tracestate")
         XCTAssertEqual(restarted[field: "traceparent"], ours)

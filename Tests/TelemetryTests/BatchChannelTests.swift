@@ -6,36 +6,35 @@ final class BatchChannelTests: XCTestCase {
     /// Collects what a channel delivers.
     final class Sink: @unchecked Sendable {
         let lock = NSLock()
-        var bytes: [UInt8] = []
+        var records: [String] = []
         var calls = 0
-        func take(_ batches: [BatchChannel.Batch]) {
+        func take(_ batches: [[String]]) {
             lock.withLock {
                 calls += 1
-                for batch in batches { bytes += batch.bytes }
+                for batch in batches { records += batch }
             }
         }
     }
 
     func testBatchesFromManyThreadsAreDeliveredInOrderPerThreadAndCloseDrains() {
         let sink = Sink()
-        let channel = BatchChannel(name: "test", maxPendingBytes: 1 << 30) { batches in
+        let channel = BatchChannel<String>(name: "test", maxPendingBytes: 1 << 30) { batches in
             sink.take(batches)
             return 0
         }
         channel.start()
         DispatchQueue.concurrentPerform(iterations: 4) { thread in
             for index in 0..<500 {
-                XCTAssertTrue(channel.submit(BatchChannel.Batch(bytes: Array("\(thread):\(index)\n".utf8), records: 1)))
+                XCTAssertTrue(channel.submit(["\(thread):\(index)"], count: 1, bytes: 10))
             }
         }
         channel.close()
         XCTAssertEqual(channel.deliveredRecords, 2_000)
         XCTAssertEqual(channel.droppedRecords, 0)
-        let lines = String(decoding: sink.bytes, as: UTF8.self).split(separator: "\n")
-        XCTAssertEqual(lines.count, 2_000)
+        XCTAssertEqual(sink.records.count, 2_000)
         var last = [Int](repeating: -1, count: 4)
-        for line in lines {
-            let parts = line.split(separator: ":").map { Int($0)! }
+        for record in sink.records {
+            let parts = record.split(separator: ":").map { Int($0)! }
             XCTAssertEqual(parts[1], last[parts[0]] + 1, "each thread's batches arrive in order")
             last[parts[0]] = parts[1]
         }
@@ -45,7 +44,7 @@ final class BatchChannelTests: XCTestCase {
         let delivering = DispatchSemaphore(value: 0)
         let gate = DispatchSemaphore(value: 0)
         let sink = Sink()
-        let channel = BatchChannel(name: "test", maxPendingBytes: 1_000) { batches in
+        let channel = BatchChannel<String>(name: "test", maxPendingBytes: 1_000) { batches in
             delivering.signal()
             gate.wait()
             sink.take(batches)
@@ -53,30 +52,31 @@ final class BatchChannelTests: XCTestCase {
         }
         channel.start()
         // The thread takes the first batch and blocks delivering it.
-        XCTAssertTrue(channel.submit(BatchChannel.Batch(bytes: [UInt8](repeating: 1, count: 100), records: 1)))
+        XCTAssertTrue(channel.submit(["first"], count: 1, bytes: 1_000))
         XCTAssertEqual(delivering.wait(timeout: .now() + 30), .success)
         // Now batches queue up to the bound: ten of 100 bytes, then one is refused.
         var accepted = 0
-        while channel.submit(BatchChannel.Batch(bytes: [UInt8](repeating: 2, count: 100), records: 3)) {
+        while channel.submit(["a", "b", "c"], count: 3, bytes: 100) {
             accepted += 1
             if accepted > 10 { break }
         }
         XCTAssertEqual(accepted, 10, "1,000 bytes may wait")
         XCTAssertEqual(channel.droppedRecords, 3, "the refused batch's records are counted")
-        XCTAssertFalse(channel.submit(BatchChannel.Batch(bytes: [1], records: 2)), "still full")
+        XCTAssertFalse(channel.submit(["d", "e"], count: 2, bytes: 1), "still full")
         XCTAssertEqual(channel.droppedRecords, 5)
         for _ in 0..<20 { gate.signal() }
         channel.close()
         XCTAssertEqual(channel.deliveredRecords, 1 + accepted * 3)
-        XCTAssertEqual(sink.bytes.count, 100 + accepted * 100)
+        XCTAssertEqual(sink.records.count, 1 + accepted * 3)
+        XCTAssertFalse(channel.submit(["late"], count: 1, bytes: 1), "a closed channel takes nothing")
     }
 
     func testRecordsTheDeliveryCouldNotWriteAreCountedAsDropped() {
-        let channel = BatchChannel(name: "test", maxPendingBytes: 1 << 20) { batches in
-            batches.reduce(0) { $0 + $1.records }
+        let channel = BatchChannel<Int>(name: "test", maxPendingBytes: 1 << 20) { batches in
+            batches.reduce(0) { $0 + $1.count }
         }
         channel.start()
-        channel.submit(BatchChannel.Batch(bytes: [1], records: 5))
+        channel.submit([1, 2, 3, 4, 5], count: 5, bytes: 5)
         channel.close()
         XCTAssertEqual(channel.droppedRecords, 5)
         XCTAssertEqual(channel.deliveredRecords, 0)

@@ -7,6 +7,16 @@ final class EncodingTests: XCTestCase {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
     }
 
+    /// A span object's attributes as key: value (string or int, as text).
+    private func attributes(_ span: [String: Any]) throws -> [String: String] {
+        var values: [String: String] = [:]
+        for attribute in try XCTUnwrap(span["attributes"] as? [[String: Any]]) {
+            let value = try XCTUnwrap(attribute["value"] as? [String: String])
+            values[attribute["key"] as! String] = value["stringValue"] ?? value["intValue"]
+        }
+        return values
+    }
+
     func testAnAccessLogEntryIsOneJSONLineWithTheContractsFields() throws {
         var entry = AccessLogEntry()
         entry.startUnixNanos = 1_796_655_742_123_456_789  // 2026-12-07T15:02:22.123Z
@@ -20,7 +30,7 @@ final class EncodingTests: XCTestCase {
         entry.peer = "127.0.0.1:50000"
         entry.upstream = "127.0.0.1:9001"
         entry.attempts = 2
-        entry.traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        entry.trace = TraceContext(traceHigh: 0x4bf9_2f35_77b3_4da6, traceLow: 0xa3ce_929d_0e0e_4736, spanID: 1, sampled: false)
         let out = RecordBuffer()
         entry.encode(into: out)
         XCTAssertEqual(out.bytes.last, UInt8(ascii: "\n"))
@@ -42,12 +52,49 @@ final class EncodingTests: XCTestCase {
         XCTAssertEqual(line["trace_id"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
     }
 
-    func testTheTraceIDIsWrittenFromTheTrace() throws {
+    func testRepeatedFieldsAreCopiedFromTheirFragmentOnlyWhileTheyRepeat() throws {
+        let out = RecordBuffer()
+        var lines: [[String: Any]] = []
+        for (model, peer) in [("a", "p1"), ("a", "p1"), ("b\"", "p1"), ("a", "p2")] {
+            var entry = AccessLogEntry()
+            entry.method = "/s/m"
+            entry.model = model
+            entry.peer = peer
+            out.reset()
+            entry.encode(into: out)
+            lines.append(try object(out.bytes))
+        }
+        XCTAssertEqual(lines.map { $0["model"] as? String }, ["a", "a", "b\"", "a"])
+        XCTAssertEqual(lines.map { $0["peer"] as? String }, ["p1", "p1", "p1", "p2"])
+        let trace = TraceContext(traceHigh: 1, traceLow: 2, spanID: 0, sampled: true)
+        var names: [String] = []
+        for path in ["/a.S/M", "/a.S/M", "/b.T/N"] {
+            var span = SpanRecord(trace: trace, spanID: 3)
+            span.path = path
+            out.reset()
+            span.encode(into: out)
+            names.append(try object(out.bytes)["name"] as! String)
+        }
+        XCTAssertEqual(names, ["a.S/M", "a.S/M", "b.T/N"])
+        var http = SpanRecord(trace: trace, spanID: 4)
+        http.path = "/v2/models/x"
+        http.httpMethod = "GET"
+        out.reset()
+        http.encode(into: out)
+        XCTAssertEqual(try object(out.bytes)["name"] as? String, "GET /v2/models/x", "an HTTP span after a gRPC one")
+    }
+
+    func testAPlainHTTPRequestsMethodIsWrittenBeforeItsPath() throws {
         var entry = AccessLogEntry()
-        entry.trace = TraceContext(traceHigh: 0x4bf9_2f35_77b3_4da6, traceLow: 0xa3ce_929d_0e0e_4736, spanID: 1, sampled: false)
+        entry.httpMethod = "GET"
+        entry.method = "/metrics"
+        entry.httpStatus = 404
         let out = RecordBuffer()
         entry.encode(into: out)
-        XCTAssertEqual(try object(out.bytes)["trace_id"] as? String, "4bf92f3577b34da6a3ce929d0e0e4736")
+        let line = try object(out.bytes)
+        XCTAssertEqual(line["method"] as? String, "GET /metrics")
+        XCTAssertEqual(line["http_status"] as? Int, 404)
+        XCTAssertEqual(line["trace_id"] as? String, "", "no trace: an empty trace id")
     }
 
     func testACallWithoutAStatusHasNullStatus() throws {
@@ -87,9 +134,7 @@ final class EncodingTests: XCTestCase {
         var span = SpanRecord(trace: trace, spanID: 0x00f0_67aa_0ba9_02b7)
         span.parentSpanID = 0x1
         span.traceState = "vendor=x"
-        span.name = "byoc.v1.Inference/Predict"
-        span.service = "byoc.v1.Inference"
-        span.method = "Predict"
+        span.path = "/byoc.v1.Inference/Predict"
         span.kind = .client
         span.startUnixNanos = 1_000
         span.endUnixNanos = 3_000
@@ -106,15 +151,11 @@ final class EncodingTests: XCTestCase {
         XCTAssertEqual(object["spanId"] as? String, "00f067aa0ba902b7")
         XCTAssertEqual(object["parentSpanId"] as? String, "0000000000000001")
         XCTAssertEqual(object["traceState"] as? String, "vendor=x")
+        XCTAssertEqual(object["name"] as? String, "byoc.v1.Inference/Predict", "the path without its leading /")
         XCTAssertEqual(object["kind"] as? Int, 3)
         XCTAssertEqual(object["startTimeUnixNano"] as? String, "1000")
         XCTAssertEqual(object["endTimeUnixNano"] as? String, "3000")
-        let attributes = try XCTUnwrap(object["attributes"] as? [[String: Any]])
-        var values: [String: String] = [:]
-        for attribute in attributes {
-            let value = try XCTUnwrap(attribute["value"] as? [String: String])
-            values[attribute["key"] as! String] = value["stringValue"] ?? value["intValue"]
-        }
+        let values = try attributes(object)
         XCTAssertEqual(values["rpc.system"], "grpc")
         XCTAssertEqual(values["rpc.service"], "byoc.v1.Inference")
         XCTAssertEqual(values["rpc.method"], "Predict")
@@ -131,6 +172,49 @@ final class EncodingTests: XCTestCase {
         let rootObject = try self.object(out.bytes)
         XCTAssertNil(rootObject["parentSpanId"], "a root span names no parent")
         XCTAssertNil(rootObject["status"], "an OK span leaves the status unset")
+    }
+
+    func testAServerSpanWithAChildEncodesTheAttemptAsItsClientSpan() throws {
+        let trace = TraceContext(traceHigh: 1, traceLow: 2, spanID: 0, sampled: true)
+        var server = SpanRecord(trace: trace, spanID: 10)
+        server.path = "/s.S/M"
+        server.model = "m"
+        server.grpcStatus = 0
+        server.child = SpanRecord.Child(spanID: 11, startUnixNanos: 5, endUnixNanos: 7, grpcStatus: 14, error: "reset",
+                                        number: 1, serverHost: "10.0.0.1", serverPort: 9000)
+        XCTAssertEqual(server.spanCount, 2)
+        let out = RecordBuffer()
+        out.raw("[")
+        server.encode(into: out)
+        out.raw("]")
+        let spans = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.bytes)) as? [[String: Any]])
+        XCTAssertEqual(spans.map { $0["spanId"] as? String }, ["000000000000000a", "000000000000000b"])
+        XCTAssertEqual(spans[1]["parentSpanId"] as? String, "000000000000000a")
+        XCTAssertEqual(spans[1]["kind"] as? Int, 3)
+        XCTAssertEqual(spans[1]["startTimeUnixNano"] as? String, "5")
+        XCTAssertEqual((spans[1]["status"] as? [String: Any])?["message"] as? String, "reset")
+        XCTAssertNil(spans[0]["status"])
+        out.reset()
+        server.encodeProtobuf(into: out)
+        XCTAssertEqual(out.bytes.filter { _ in true }.first, 2 << 3 | 2)
+        let first = Int(out.bytes[1] & 0x7f) | Int(out.bytes[2] & 0x7f) << 7 | Int(out.bytes[3]) << 14
+        XCTAssertEqual(out.bytes[4 + first], 2 << 3 | 2, "a second ScopeSpans.spans field follows")
+    }
+
+    func testAPlainHTTPSpanHasHTTPAttributesAndA5xxFailsIt() throws {
+        let trace = TraceContext(traceHigh: 1, traceLow: 2, spanID: 0, sampled: true)
+        var span = SpanRecord(trace: trace, spanID: 3)
+        span.path = "/v2/models/iris/infer"
+        span.httpMethod = "POST"
+        span.httpStatus = 503
+        let out = RecordBuffer()
+        span.encode(into: out)
+        let object = try object(out.bytes)
+        XCTAssertEqual(object["name"] as? String, "POST /v2/models/iris/infer")
+        let values = try attributes(object)
+        XCTAssertEqual(values, ["http.request.method": "POST", "url.path": "/v2/models/iris/infer",
+                                "http.response.status_code": "503"])
+        XCTAssertEqual((object["status"] as? [String: Any])?["code"] as? Int, 2)
     }
 
     func testProtobufVarintsAndReservedLengths() {
@@ -152,7 +236,7 @@ final class EncodingTests: XCTestCase {
     func testASpanInProtobufIsOneScopeSpansField() {
         let trace = TraceContext(traceHigh: 0x0102_0304_0506_0708, traceLow: 0x090a_0b0c_0d0e_0f10, spanID: 0, sampled: true)
         var span = SpanRecord(trace: trace, spanID: 0x1112_1314_1516_1718)
-        span.name = "s/m"
+        span.path = "/s/m"
         let out = RecordBuffer()
         span.encodeProtobuf(into: out)
         let bytes = out.bytes

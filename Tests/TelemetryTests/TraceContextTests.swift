@@ -1,6 +1,23 @@
 import Telemetry
 import XCTest
 
+extension TraceContext {
+    /// The trace id as 32 hex digits (as the access log writes it).
+    var traceID: String {
+        let out = RecordBuffer()
+        out.hex(traceHigh)
+        out.hex(traceLow)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    /// The `traceparent` a callee receives when `span` is its parent (as the proxy writes it).
+    func traceparent(parent span: UInt64) -> String {
+        var bytes = [UInt8](repeating: 0, count: TraceContext.traceparentLength)
+        bytes.withUnsafeMutableBufferPointer { writeTraceparent(parent: span, into: $0.baseAddress!) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
 final class TraceContextTests: XCTestCase {
     func testAValidTraceparentIsParsed() throws {
         let context = try XCTUnwrap(TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))

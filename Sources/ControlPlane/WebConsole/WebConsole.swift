@@ -118,11 +118,11 @@ public final class WebConsole: @unchecked Sendable {
             }
             return .text(status, message)
         }
-        if router.logsAccess {
+        if router.recordsCalls {
             service.completed = { [unowned router] request, response, receivedAt in
-                router.logHTTP(method: request.method, path: request.path, status: response.status, receivedAt: receivedAt,
-                               requestBytes: request.body.count, responseBytes: response.body.count, peer: request.peer,
-                               traceparent: request.header("traceparent"))
+                router.recordHTTP(method: request.method, path: request.path, status: response.status, receivedAt: receivedAt,
+                                  requestBytes: request.body.count, responseBytes: response.body.count, peer: request.peer,
+                                  traceparent: request.header("traceparent"), tracestate: request.header("tracestate"))
             }
         }
         let http1 = HTTP1ServerWorker(loop: loop, service: service, limits: options.limits)

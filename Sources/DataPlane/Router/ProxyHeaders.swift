@@ -1,5 +1,6 @@
 import GRPC
 import HTTP2
+import Telemetry
 
 /// Which headers cross the proxy, and the headers of the upstream request.
 enum ProxyHeaders {
@@ -22,12 +23,13 @@ enum ProxyHeaders {
     /// Writes the upstream request headers: our pseudo-headers, `te: trailers`, the remaining
     /// deadline, and the client's metadata minus hop-by-hop headers (and minus `authorization`
     /// when the gateway checked it itself: the platform's tokens never reach a model). With
-    /// `traceparent` (the gateway traces) the client's own `traceparent` is replaced by it, and
+    /// `traceparent` (the gateway traces: the trace and the attempt's span, written here without
+    /// a `String`) the client's own `traceparent` is replaced by it, and
     /// its `tracestate` kept only with `keepTraceState` (the client's trace goes on). The
     /// client's fields are passed as views of `client`'s bytes, which must outlive the submission.
     static func writeUpstreamRequest(into writer: inout HeaderListWriter, from client: HeaderBlock, path: String,
                                      authority: String, remainingNanos: UInt64?, dropAuthorization: Bool = false,
-                                     traceparent: String? = nil, keepTraceState: Bool = true) {
+                                     traceparent: (trace: TraceContext, parent: UInt64)? = nil, keepTraceState: Bool = true) {
         writer.appendLiteral(":method", "POST")
         writer.appendLiteral(":scheme", "http")
         writer.append(literal: ":authority", authority)
@@ -36,7 +38,12 @@ enum ProxyHeaders {
         if let remainingNanos {
             writer.append(literal: "grpc-timeout", GRPCTimeout.format(nanoseconds: max(remainingNanos, 1_000)))
         }
-        if let traceparent { writer.append(unindexedLiteral: "traceparent", traceparent) }
+        if let traceparent {
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: TraceContext.traceparentLength) { value in
+                traceparent.trace.writeTraceparent(parent: traceparent.parent, into: value.baseAddress!)
+                writer.append(unindexedLiteral: "traceparent", bytes: UnsafeRawBufferPointer(value))
+            }
+        }
         client.visit { name, value in
             if name.first == UInt8(ascii: ":") || isHopByHop(name) { return true }
             if dropAuthorization && HeaderBlock.equal(name, "authorization") { return true }

@@ -336,7 +336,25 @@ public final class RouterWorker: GRPCCallDispatcher {
         if table.generation >= current.generation { authTable = table }
     }
 
+    /// The call's handler. While the access log or tracing is on, every call but a proxied one
+    /// (which records itself) goes through an `ObservedCall`: the one place calls answered
+    /// here and calls refused before routing end, for their access-log line and span.
     public func dispatch(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+        let call = handler(stream, head: head)
+        guard let telemetry, !(call is ProxyCall) else { return call }
+        if call == nil && !stream.headersSent {
+            GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.unimplemented, "unknown method \(head.path)"))
+        }
+        return ObservedCall(telemetry: telemetry, head: head, inner: call)
+    }
+
+    /// A call the server refused before dispatch: it ends in an `ObservedCall` too.
+    public func refused(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
+        telemetry.map { ObservedCall(telemetry: $0, head: head, inner: nil) }
+    }
+
+    /// The delegate that handles the call (nil: it was answered, or is UNIMPLEMENTED).
+    private func handler(_ stream: HTTP2Stream, head: GRPCRequestHead) -> HTTP2StreamDelegate? {
         let kind: PathKind?
         if let last = lastPath, last.path == head.path {
             kind = last.kind
@@ -409,45 +427,26 @@ public final class RouterWorker: GRPCCallDispatcher {
         }
         if case .routed? = kind { return proxy(stream, head: head, readsFields: true) }
         if head.metadata("byoc-model") != nil { return proxy(stream, head: head, readsFields: false) }
-        // The server answers UNIMPLEMENTED.
-        logRefused(stream, head: head, status: .unimplemented)
+        // Answered UNIMPLEMENTED (by `dispatch` or the server).
         return nil
     }
 
-    /// The access log is on (plain HTTP requests are logged through `logHTTP`).
-    public var logsAccess: Bool { telemetry?.logging ?? false }
+    /// The access log or tracing is on (plain HTTP requests are recorded through `recordHTTP`).
+    public var recordsCalls: Bool { telemetry != nil }
 
-    /// The access-log line of a plain HTTP request (UI, JSON API, REST, metrics): `method` is
-    /// `METHOD PATH`, no gRPC status (call on this worker's loop).
-    public func logHTTP(method: String, path: String, status: Int, receivedAt: UInt64, requestBytes: Int,
-                        responseBytes: Int, peer: String, traceparent: String?) {
-        guard let telemetry, telemetry.logging else { return }
-        var entry = AccessLogEntry()
-        let now = monotonicNanos()
-        entry.startUnixNanos = telemetry.unixNanos(monotonic: receivedAt)
-        entry.durationNanos = now > receivedAt ? now - receivedAt : 0
-        entry.method = method + " " + path
-        entry.httpStatus = status
-        entry.requestBytes = requestBytes
-        entry.responseBytes = responseBytes
-        entry.peer = peer
-        entry.traceID = traceparent.flatMap { TraceContext(traceparent: $0)?.traceID } ?? ""
-        telemetry.log(entry)
-    }
-
-    /// The access-log line of a call the gateway refused before a `ProxyCall` took it.
-    private func logRefused(_ stream: HTTP2Stream, head: GRPCRequestHead, status: GRPCStatusCode) {
-        guard let telemetry, telemetry.logging else { return }
-        var entry = AccessLogEntry()
-        let now = monotonicNanos()
-        entry.startUnixNanos = telemetry.unixNanos(monotonic: head.receivedAt)
-        entry.durationNanos = now > head.receivedAt ? now - head.receivedAt : 0
-        entry.method = head.path
-        entry.model = head.metadata("byoc-model") ?? ""
-        entry.grpcStatus = status.rawValue
-        entry.peer = (stream.session.driver as? HTTP2Connection)?.remoteAddress ?? ""
-        entry.traceID = WorkerTelemetry.callerTraceID(head.headers)
-        telemetry.log(entry)
+    /// The access-log line and (sampled) server span of a plain HTTP request (UI, JSON API,
+    /// OIP REST, metrics): no gRPC status; the span continues the request's `traceparent`
+    /// (call on this worker's loop).
+    public func recordHTTP(method: String, path: String, status: Int, receivedAt: UInt64, requestBytes: Int,
+                           responseBytes: Int, peer: String, traceparent: String?, tracestate: String? = nil) {
+        guard let telemetry else { return }
+        var call = FinishedCall(path: path, receivedAt: receivedAt, endedAt: monotonicNanos())
+        call.httpMethod = method
+        call.httpStatus = status
+        call.requestBytes = requestBytes
+        call.responseBytes = responseBytes
+        let trace = telemetry.tracing ? telemetry.startTrace(traceparent: traceparent, tracestate: { tracestate }) : nil
+        telemetry.finished(call, trace: trace, peer: { peer }, callerTrace: { traceparent.flatMap { TraceContext(traceparent: $0) } })
     }
 
     /// Hands a call to a new `ProxyCall`, after authenticating it when auth is on.
@@ -462,7 +461,6 @@ public final class RouterWorker: GRPCCallDispatcher {
                 grant = entry
             case .failure(let failure):
                 noteUnroutedStatus(failure.status.code)
-                logRefused(stream, head: head, status: failure.status.code)
                 GRPCResponses.sendTrailersOnly(stream, failure.status)
                 return nil
             }

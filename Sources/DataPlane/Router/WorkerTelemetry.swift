@@ -5,10 +5,9 @@ import Transport
 /// Where a router's access-log lines and spans go (shared by every worker).
 public struct TelemetryConfig: Sendable {
     /// `--access-log`: the writer's channel (nil: no access log).
-    public var accessLog: BatchChannel?
-    /// `--otlp-endpoint`: the exporter's channel (nil: no tracing), and how it wants spans encoded.
-    public var spans: BatchChannel?
-    public var spanEncoding = OTLPExporter.Encoding.json
+    public var accessLog: BatchChannel<AccessLogEntry>?
+    /// `--otlp-endpoint`: the exporter's channel (nil: no tracing).
+    public var spans: BatchChannel<SpanRecord>?
     /// `--trace-sample-ratio`: the share of new traces recorded (a caller's sampled flag wins).
     public var sampleRatio = 1.0
 
@@ -26,63 +25,79 @@ struct CallTrace {
     var traceState: String
 }
 
-/// One worker's side of the access log and the span export: lines and spans are encoded on
-/// the worker into its own buffers (no lock, no I/O), which go to the writer and exporter
-/// threads when they reach `flushBytes` or `flushNanos` after their first record.
+/// What a finished call records (`WorkerTelemetry.finished`): the access-log entry's and the
+/// server span's fields, filled in by whoever saw the call end.
+struct FinishedCall: ~Copyable {
+    /// The gRPC path (plain HTTP: the request's path, with `httpMethod` and `httpStatus`).
+    var path: String
+    var httpMethod = ""
+    var httpStatus = 200
+    var model = ""
+    var version = ""
+    var grpcStatus: Int?
+    /// The span's error ("" unless the call ended without a status).
+    var error = ""
+    /// Monotonic nanoseconds: the request's headers, and the status (or the end).
+    var receivedAt: UInt64
+    var endedAt: UInt64
+    var requestBytes = 0
+    var responseBytes = 0
+    var upstream = ""
+    var attempts = 0
+    /// The last attempt's span (proxied calls).
+    var child: SpanRecord.Child?
+
+    init(path: String, receivedAt: UInt64, endedAt: UInt64) {
+        self.path = path
+        self.receivedAt = receivedAt
+        self.endedAt = endedAt
+    }
+}
+
+/// One worker's side of the access log and the span export: entries and spans are collected
+/// on the worker as plain records (no formatting, no lock, no I/O) and handed, a batch at a
+/// time, to the writer and exporter threads, which encode them: when a batch reaches
+/// `flushRecords` or `flushNanos` after its first record.
 final class WorkerTelemetry {
-    static let flushBytes = 256 * 1024
+    static let flushRecords = 512
     static let flushNanos: UInt64 = 100_000_000
 
     private let loop: EventLoop
-    private let accessLog: BatchChannel?
-    private let spans: BatchChannel?
-    private let spanEncoding: OTLPExporter.Encoding
+    private let accessLog: BatchChannel<AccessLogEntry>?
+    private let spanChannel: BatchChannel<SpanRecord>?
     /// New traces are sampled when a random 32-bit value is below this.
     private let sampleThreshold: UInt64
     /// Span and trace ids (the same generator as the balancer's, seeded apart).
     private var ids: FastRandom
-    private let lines = RecordBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
-    private var lineCount = 0
-    private let spanBytes = RecordBuffer(capacity: WorkerTelemetry.flushBytes + 4096)
+    private var lines: [AccessLogEntry] = []
+    private var linesBytes = 0
+    private var spans: [SpanRecord] = []
+    /// Spans in `spans` (a record with a child is two).
     private var spanCount = 0
+    private var spansBytes = 0
     /// Unix minus monotonic nanoseconds, read when a flush period starts (the two clocks do
     /// not drift apart measurably within one).
     private var wallOffset: UInt64 = 0
     private var flushTimer: UInt64?
-    /// The last gRPC path, its span name, service and method (calls usually repeat one method).
-    private var lastSpanName = (path: "", name: "", service: "", method: "")
 
     /// Spans are exported: calls get a trace and the model the gateway's `traceparent`.
-    var tracing: Bool { spans != nil }
+    var tracing: Bool { spanChannel != nil }
     var logging: Bool { accessLog != nil }
 
     init?(loop: EventLoop, config: TelemetryConfig, seed: UInt64) {
         guard config.isEnabled else { return nil }
         self.loop = loop
         accessLog = config.accessLog
-        spans = config.spans
-        spanEncoding = config.spanEncoding
+        spanChannel = config.spans
         sampleThreshold = UInt64((min(max(config.sampleRatio, 0), 1) * 4_294_967_296).rounded())
         ids = FastRandom(seed: seed)
         wallOffset = Telemetry.unixNanos() &- monotonicNanos()
+        if logging { lines.reserveCapacity(Self.flushRecords) }
+        if tracing { spans.reserveCapacity(Self.flushRecords) }
     }
 
     /// A monotonic time as Unix nanoseconds.
     func unixNanos(monotonic: UInt64) -> UInt64 { monotonic &+ wallOffset }
-
-    /// Names `span` after the gRPC path: the path without its leading `/`, split at the last `/`
-    /// into service and method.
-    func name(_ span: inout SpanRecord, path: String) {
-        if lastSpanName.path != path {
-            let name = String(path.dropFirst())
-            let slash = name.lastIndex(of: "/")
-            lastSpanName = (path, name, slash.map { String(name[..<$0]) } ?? "",
-                            slash.map { String(name[name.index(after: $0)...]) } ?? "")
-        }
-        span.name = lastSpanName.name
-        span.service = lastSpanName.service
-        span.method = lastSpanName.method
-    }
 
     /// A fresh span id.
     func nextSpanID() -> UInt64 { ids.nextNonZero() }
@@ -90,9 +105,15 @@ final class WorkerTelemetry {
     /// The call's trace from its headers: a valid `traceparent` is kept (its sampled flag
     /// decides), anything else starts a new trace sampled by the ratio.
     func startTrace(_ headers: HeaderBlock) -> CallTrace {
-        let state = headers[literal: "tracestate"] ?? ""
-        if let value = headers[literal: "traceparent"], let caller = TraceContext(traceparent: value) {
-            return CallTrace(context: caller, parentSpanID: caller.spanID, serverSpanID: ids.nextNonZero(), traceState: state)
+        startTrace(traceparent: headers[literal: "traceparent"]) { headers[literal: "tracestate"] }
+    }
+
+    /// The trace of a request with `traceparent` (and `tracestate`, read only when the
+    /// traceparent is kept).
+    func startTrace(traceparent: String?, tracestate: () -> String?) -> CallTrace {
+        if let traceparent, let caller = TraceContext(traceparent: traceparent) {
+            return CallTrace(context: caller, parentSpanID: caller.spanID, serverSpanID: ids.nextNonZero(),
+                             traceState: tracestate() ?? "")
         }
         let sampled = ids.nextNonZero() >> 32 < sampleThreshold
         let context = TraceContext(traceHigh: ids.nextNonZero(), traceLow: ids.nextNonZero(), spanID: 0, sampled: sampled)
@@ -100,36 +121,75 @@ final class WorkerTelemetry {
         return CallTrace(context: context, parentSpanID: 0, serverSpanID: ids.nextNonZero(), traceState: "")
     }
 
-    /// The caller's trace id, for the access log when the gateway does not trace ("": none).
-    static func callerTraceID(_ headers: HeaderBlock) -> String {
-        guard let value = headers[literal: "traceparent"], let caller = TraceContext(traceparent: value) else { return "" }
-        return caller.traceID
+    /// The caller's trace, for the access log when the gateway does not trace (nil: none).
+    static func callerTrace(_ headers: HeaderBlock) -> TraceContext? {
+        headers[literal: "traceparent"].flatMap { TraceContext(traceparent: $0) }
     }
 
-    /// Appends one access-log line.
-    func log(_ entry: AccessLogEntry) {
+    /// Records a finished call (proxied, answered here, or plain HTTP): its server span when
+    /// its trace is sampled and its access-log entry, both from `call`. `peer` and
+    /// `callerTrace` (the trace id logged when the gateway does not trace) are read only when
+    /// the access log is on.
+    func finished(_ call: borrowing FinishedCall, trace: CallTrace?, peer: () -> String, callerTrace: () -> TraceContext?) {
+        let start = unixNanos(monotonic: call.receivedAt)
+        let duration = call.endedAt > call.receivedAt ? call.endedAt - call.receivedAt : 0
+        if let trace, trace.context.sampled {
+            var span = serverSpan(trace, path: call.path, start: start, duration: duration)
+            span.httpMethod = call.httpMethod
+            span.httpStatus = call.httpMethod.isEmpty ? 0 : call.httpStatus
+            span.model = call.model
+            span.version = call.version
+            span.grpcStatus = call.grpcStatus
+            span.error = call.error
+            span.child = call.child
+            record(span)
+        }
+        guard logging else { return }
+        var entry = AccessLogEntry()
+        entry.startUnixNanos = start
+        entry.durationNanos = duration
+        entry.method = call.path
+        entry.httpMethod = call.httpMethod
+        entry.httpStatus = call.httpStatus
+        entry.model = call.model
+        entry.version = call.version
+        entry.grpcStatus = call.grpcStatus
+        entry.requestBytes = call.requestBytes
+        entry.responseBytes = call.responseBytes
+        entry.peer = peer()
+        entry.upstream = call.upstream
+        entry.attempts = call.attempts
+        entry.trace = trace?.context ?? callerTrace()
+        log(entry)
+    }
+
+    /// The server span of a call in `trace` (sampled), named after `path`, from `start` for
+    /// `duration` nanoseconds (Unix time).
+    func serverSpan(_ trace: CallTrace, path: String, start: UInt64, duration: UInt64) -> SpanRecord {
+        SpanRecord(trace: trace.context, spanID: trace.serverSpanID, parent: trace.parentSpanID, traceState: trace.traceState,
+                   path: path, kind: .server, start: start, end: start &+ duration)
+    }
+
+    /// Appends one access-log entry.
+    func log(_ entry: consuming AccessLogEntry) {
         guard accessLog != nil else { return }
-        entry.encode(into: lines)
-        lineCount += 1
+        linesBytes += entry.encodedSizeEstimate
+        // Moved into the batch, not copied (a copy retains every string once more).
+        lines.append(entry)
         recorded(lines.count)
     }
 
-    /// Appends one finished span (only sampled traces' spans are recorded).
-    func record(_ span: SpanRecord) {
-        guard spans != nil, span.trace.sampled else { return }
-        switch spanEncoding {
-        case .protobuf:
-            span.encodeProtobuf(into: spanBytes)
-        case .json:
-            if spanCount > 0 { spanBytes.raw(",") }
-            span.encode(into: spanBytes)
-        }
-        spanCount += 1
-        recorded(spanBytes.count)
+    /// Appends one finished span, with its child when it has one (call only for sampled traces).
+    func record(_ span: consuming SpanRecord) {
+        guard spanChannel != nil else { return }
+        spansBytes += span.encodedSizeEstimate * span.spanCount
+        spanCount += span.spanCount
+        spans.append(span)
+        recorded(spans.count)
     }
 
-    private func recorded(_ bufferBytes: Int) {
-        if bufferBytes >= Self.flushBytes {
+    private func recorded(_ count: Int) {
+        if count >= Self.flushRecords {
             flush()
         } else if flushTimer == nil {
             wallOffset = Telemetry.unixNanos() &- monotonicNanos()
@@ -140,17 +200,20 @@ final class WorkerTelemetry {
         }
     }
 
-    /// Hands both buffers to their threads (a full queue drops and counts them there).
+    /// Hands both batches to their threads (a full queue drops and counts them there).
     func flush() {
-        if lineCount > 0, let accessLog {
-            accessLog.submit(BatchChannel.Batch(bytes: lines.bytes, records: lineCount))
-            lines.reset()
-            lineCount = 0
+        if !lines.isEmpty, let accessLog {
+            accessLog.submit(lines, count: lines.count, bytes: linesBytes)
+            lines = []
+            linesBytes = 0
+            lines.reserveCapacity(Self.flushRecords)
         }
-        if spanCount > 0, let spans {
-            spans.submit(BatchChannel.Batch(bytes: spanBytes.bytes, records: spanCount))
-            spanBytes.reset()
+        if !spans.isEmpty, let spanChannel {
+            spanChannel.submit(spans, count: spanCount, bytes: spansBytes)
+            spans = []
             spanCount = 0
+            spansBytes = 0
+            spans.reserveCapacity(Self.flushRecords)
         }
     }
 

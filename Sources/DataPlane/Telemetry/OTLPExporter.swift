@@ -4,9 +4,11 @@ import Glibc
 import Foundation
 
 /// `--otlp-endpoint`: exports spans over OTLP/HTTP (`POST /v1/traces`,
-/// `ExportTraceServiceRequest`, protobuf or JSON) from the channel's thread: each wake-up sends
-/// what the workers handed over since the last one, in requests of at most `maxRequestBytes`,
-/// with blocking sockets bounded by `timeoutSeconds`.
+/// `ExportTraceServiceRequest`, protobuf or JSON) from the channel's thread: each wake-up
+/// encodes what the workers handed over since the last one and sends it, in requests of about
+/// `maxRequestBytes` at most, with blocking sockets bounded by `timeoutSeconds`. A request
+/// that fails (refused, timed out, not 2xx) drops its spans, counted; the next batch tries
+/// again on a new connection, and what waits meanwhile is bounded by the channel.
 public final class OTLPExporter: @unchecked Sendable {
     /// `--otlp-protocol`: the request body's encoding.
     public enum Encoding: String, Sendable {
@@ -20,7 +22,7 @@ public final class OTLPExporter: @unchecked Sendable {
         public var description: String
     }
 
-    /// Most bytes of span objects waiting for the exporter before spans are dropped.
+    /// Most bytes of spans waiting for the exporter before spans are dropped.
     public static let maxPendingBytes = 16 << 20
     public static let maxRequestBytes = 4 << 20
     public static let timeoutSeconds = 5
@@ -34,6 +36,8 @@ public final class OTLPExporter: @unchecked Sendable {
     private let serviceVersion: String
     /// The last export failed (logged once until one succeeds again).
     private var failing = false
+    /// The spans of the request being built, encoded (the exporter thread's).
+    private let spanBytes = RecordBuffer(capacity: 1 << 20)
 
     /// Parses `http://HOST:PORT[/PATH]` (no PATH or `/`: `/v1/traces`).
     public init(endpoint: String, encoding: Encoding = .json, serviceName: String, serviceVersion: String) throws {
@@ -59,40 +63,60 @@ public final class OTLPExporter: @unchecked Sendable {
     }
 
     /// A started channel exporting through this exporter.
-    public func makeChannel() -> BatchChannel {
-        let channel = BatchChannel(name: "otlp-export", maxPendingBytes: Self.maxPendingBytes) { [self] batches in
+    public func makeChannel() -> BatchChannel<SpanRecord> {
+        let channel = BatchChannel<SpanRecord>(name: "otlp-export", maxPendingBytes: Self.maxPendingBytes) { [self] batches in
             export(batches)
         }
         channel.start()
         return channel
     }
 
-    /// Sends `batches` (each a run of comma-separated span objects); returns the spans not accepted.
-    func export(_ batches: [BatchChannel.Batch]) -> Int {
-        var failed = 0
-        var start = 0
-        while start < batches.count {
-            var end = start
-            var bytes = 0
-            while end < batches.count && (end == start || bytes + batches[end].bytes.count <= Self.maxRequestBytes) {
-                bytes += batches[end].bytes.count
-                end += 1
-            }
-            let group = batches[start..<end]
-            let result = post(group)
-            if let problem = result {
-                failed += group.reduce(0) { $0 + $1.records }
-                if !failing {
-                    failing = true
-                    FileHandle.standardError.write(Data("byoc-gateway: span export to http://\(host):\(port)\(path) failed: \(problem) (spans dropped until it works)\n".utf8))
+    /// Encodes and sends the spans of `batches`; returns how many were not accepted. Once a
+    /// request fails, the rest of this delivery is dropped without trying (a collector that
+    /// does not answer costs one timeout per delivery, not one per request).
+    func export(_ batches: [[SpanRecord]]) -> Int {
+        let total = batches.reduce(0) { $0 + $1.reduce(0) { $0 + $1.spanCount } }
+        var handled = 0
+        var count = 0
+        spanBytes.reset()
+        for batch in batches {
+            for span in batch {
+                switch encoding {
+                case .protobuf:
+                    span.encodeProtobuf(into: spanBytes)
+                case .json:
+                    if count > 0 { spanBytes.raw(",") }
+                    span.encode(into: spanBytes)
                 }
-            } else if failing {
-                failing = false
-                FileHandle.standardError.write(Data("byoc-gateway: span export to http://\(host):\(port)\(path) works again\n".utf8))
+                count += span.spanCount
+                if spanBytes.count >= Self.maxRequestBytes {
+                    guard send(count) else { return total - handled }
+                    handled += count
+                    count = 0
+                    spanBytes.reset()
+                }
             }
-            start = end
         }
-        return failed
+        if count > 0, !send(count) { return count }
+        return 0
+    }
+
+    /// POSTs the `count` spans encoded in `spanBytes`; false when the collector did not take
+    /// them (said once on stderr until an export works again).
+    private func send(_ count: Int) -> Bool {
+        let problem = spanBytes.withBytes { post($0) }
+        if let problem {
+            if !failing {
+                failing = true
+                FileHandle.standardError.write(Data("byoc-gateway: span export to http://\(host):\(port)\(path) failed: \(problem) (spans dropped and counted in byoc_spans_dropped_total until it works)\n".utf8))
+            }
+            return false
+        }
+        if failing {
+            failing = false
+            FileHandle.standardError.write(Data("byoc-gateway: span export to http://\(host):\(port)\(path) works again\n".utf8))
+        }
+        return true
     }
 
     /// The `ExportTraceServiceRequest` before and after `bytes` bytes of spans.
@@ -137,15 +161,11 @@ public final class OTLPExporter: @unchecked Sendable {
         return (out.bytes, Array("]}]}]}".utf8))
     }()
 
-    /// POSTs the spans of `batches` in one request (sent piece by piece: the batches are not
-    /// copied into one body); nil when the collector answered 2xx, else what went wrong.
-    private func post(_ batches: ArraySlice<BatchChannel.Batch>) -> String? {
-        let parts = batches.filter { !$0.bytes.isEmpty }
-        let spanBytes = parts.reduce(0) { $0 + $1.bytes.count }
-        // JSON batches are comma-separated; protobuf ones simply follow each other.
-        let separators = encoding == .json ? max(parts.count - 1, 0) : 0
-        let (prefix, suffix) = envelope(spanBytes: spanBytes)
-        let length = prefix.count + suffix.count + spanBytes + separators
+    /// POSTs `spans` (encoded spans) in one request, the envelope around them; nil when the
+    /// collector answered 2xx, else what went wrong.
+    private func post(_ spans: UnsafeRawBufferPointer) -> String? {
+        let (prefix, suffix) = envelope(spanBytes: spans.count)
+        let length = prefix.count + suffix.count + spans.count
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -163,7 +183,8 @@ public final class OTLPExporter: @unchecked Sendable {
                 setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { break }
-                lastError = "connect: \(String(cString: strerror(errno)))"
+                lastError = errno == EINPROGRESS || errno == EAGAIN ? "connect: no answer within \(Self.timeoutSeconds) s"
+                    : "connect: \(String(cString: strerror(errno)))"
                 Glibc.close(fd)
                 fd = -1
             }
@@ -177,20 +198,21 @@ public final class OTLPExporter: @unchecked Sendable {
         var on: Int32 = 1
         var off: Int32 = 0
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_CORK, &on, socklen_t(MemoryLayout<Int32>.size))
-        var sent = AccessLogFile.writeAll(fd, Array(head.utf8)) && AccessLogFile.writeAll(fd, prefix)
-        for (index, part) in parts.enumerated() where sent {
-            if index > 0 && separators > 0 { sent = AccessLogFile.writeAll(fd, [UInt8(ascii: ",")]) }
-            sent = sent && AccessLogFile.writeAll(fd, part.bytes)
+        var problem: String?
+        for piece in [Array(head.utf8), prefix] where problem == nil {
+            problem = piece.withUnsafeBytes { AccessLogFile.writeAll(fd, $0) }
         }
-        sent = sent && AccessLogFile.writeAll(fd, suffix)
+        if problem == nil { problem = AccessLogFile.writeAll(fd, spans) }
+        if problem == nil { problem = suffix.withUnsafeBytes { AccessLogFile.writeAll(fd, $0) } }
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_CORK, &off, socklen_t(MemoryLayout<Int32>.size))
-        guard sent else { return "send: \(String(cString: strerror(errno)))" }
+        if let problem { return "send: \(problem)" }
         // The status line is all we need; read until it is complete, then drain the rest.
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while !response.contains(UInt8(ascii: "\n")) && response.count < 8192 {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return "no answer within \(Self.timeoutSeconds) s" }
             guard n > 0 else { return n == 0 ? "the collector closed the connection without answering" : "recv: \(String(cString: strerror(errno)))" }
             response += buffer[0..<n]
         }

@@ -4,8 +4,7 @@ import Glibc
 
 /// A growable byte buffer that records are encoded into straight through a pointer (no
 /// `String` per value, no per-byte bounds or uniqueness checks): JSON text (access-log lines,
-/// OTLP/JSON spans) or protobuf (OTLP spans). One per worker and kind, reused after each
-/// hand-over.
+/// OTLP/JSON spans) or protobuf (OTLP spans). One per writer thread, reused for each batch.
 public final class RecordBuffer {
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
@@ -14,6 +13,20 @@ public final class RecordBuffer {
     /// The last second `timestamp` formatted, and its first 20 bytes (`2026-12-07T15:02:22.`).
     private var cachedSecond: UInt64 = .max
     private var cachedPrefix: (UInt64, UInt64, UInt64) = (0, 0, 0)
+
+    /// A fragment encoded once and copied while its inputs repeat (calls repeat one path,
+    /// model, version, peer and endpoint: the thread encoding them copies instead of escaping).
+    private struct Fragment {
+        var a = ""
+        var b = ""
+        var c = ""
+        var n = 0
+        var bytes: [UInt8] = []
+        var valid = false
+    }
+
+    /// Fragment slots, by the caller's tag (0 ..< 8).
+    private var fragments = [Fragment](repeating: Fragment(), count: 8)
 
     public init(capacity: Int = 4096) {
         self.capacity = max(capacity, 64)
@@ -26,6 +39,11 @@ public final class RecordBuffer {
 
     /// A copy of the bytes written.
     public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    /// The bytes written, without a copy (valid only inside `body`).
+    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
 
     /// Forgets what was written (keeps the storage).
     public func reset() {
@@ -69,33 +87,70 @@ public final class RecordBuffer {
         count += bytes.count
     }
 
+    /// Appends what `make` writes for the inputs `a`, `b`, `c`, `n`, from slot `tag`'s copy
+    /// when the slot last saw the same inputs (`make` must depend on nothing else).
+    public func fragment(_ tag: Int, _ a: String, _ b: String = "", _ c: String = "", _ n: Int = 0,
+                         _ make: (RecordBuffer) -> Void) {
+        let hit = fragments.withUnsafeBufferPointer { slots -> Bool in
+            let slot = slots.baseAddress! + tag
+            guard slot.pointee.valid && slot.pointee.n == n && slot.pointee.a == a && slot.pointee.b == b
+                    && slot.pointee.c == c else { return false }
+            slot.pointee.bytes.withUnsafeBytes { append($0) }
+            return true
+        }
+        if hit { return }
+        let start = count
+        make(self)
+        fragments[tag] = Fragment(a: a, b: b, c: c, n: n, bytes: Array(UnsafeBufferPointer(start: base + start, count: count - start)),
+                                  valid: true)
+    }
+
     /// A JSON string: quotes, backslash and control characters escaped.
-    public func string<S: StringProtocol>(_ value: S) {
+    public func string(_ value: String) {
         if value.utf8.withContiguousStorageIfAvailable({ quoted($0) }) == nil {
-            var copy = String(value)
+            var copy = value
             copy.withUTF8 { quoted($0) }
         }
     }
 
-    private func quoted(_ utf8: UnsafeBufferPointer<UInt8>) {
-        byte(UInt8(ascii: "\""))
-        // Nearly always nothing needs escaping: one copy.
-        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            append(UnsafeRawBufferPointer(utf8))
-        } else {
-            for c in utf8 {
-                switch c {
-                case UInt8(ascii: "\""): raw("\\\"")
-                case UInt8(ascii: "\\"): raw("\\\\")
-                case UInt8(ascii: "\n"): raw("\\n")
-                case UInt8(ascii: "\r"): raw("\\r")
-                case UInt8(ascii: "\t"): raw("\\t")
-                case 0..<0x20:
-                    raw("\\u00")
-                    byte(Self.hexDigit(c >> 4))
-                    byte(Self.hexDigit(c & 0xf))
-                default: byte(c)
-                }
+    /// A JSON string of UTF-8 bytes: quotes, backslash and control characters escaped.
+    public func quoted(_ utf8: UnsafeBufferPointer<UInt8>) {
+        let n = utf8.count
+        let out = reserve(n + 2)
+        out[0] = UInt8(ascii: "\"")
+        // Nearly always nothing needs escaping: copied as it is checked.
+        if let source = utf8.baseAddress {
+            var index = 0
+            while index < n {
+                let c = source[index]
+                if c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { break }
+                out[index + 1] = c
+                index += 1
+            }
+            if index < n {
+                count += 1 + index
+                escaped(UnsafeBufferPointer(rebasing: utf8[index...]))
+                return
+            }
+        }
+        out[n + 1] = UInt8(ascii: "\"")
+        count += n + 2
+    }
+
+    /// The rest of a JSON string from its first byte that needs escaping, and the closing quote.
+    private func escaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        for c in utf8 {
+            switch c {
+            case UInt8(ascii: "\""): raw("\\\"")
+            case UInt8(ascii: "\\"): raw("\\\\")
+            case UInt8(ascii: "\n"): raw("\\n")
+            case UInt8(ascii: "\r"): raw("\\r")
+            case UInt8(ascii: "\t"): raw("\\t")
+            case 0..<0x20:
+                raw("\\u00")
+                byte(Self.hexDigit(c >> 4))
+                byte(Self.hexDigit(c & 0xf))
+            default: byte(c)
             }
         }
         byte(UInt8(ascii: "\""))
@@ -111,29 +166,35 @@ public final class RecordBuffer {
         }
     }
 
-    /// "00" ... "99", for writing decimals two digits at a time.
-    private static let digitPairs: [UInt8] = (0..<100).flatMap { [UInt8(ascii: "0") + UInt8($0 / 10), UInt8(ascii: "0") + UInt8($0 % 10)] }
+    /// "00" ... "99" (a literal: no lazy global to check on every use).
+    static let decimalPairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 
-    /// A decimal unsigned integer.
+    /// A decimal unsigned integer (digits written backwards into place, two at a time: at most 20).
     public func unsigned(_ value: UInt64) {
-        var digits = 1
-        var rest = value
-        while rest >= 10 {
-            rest /= 10
-            digits += 1
-        }
-        let out = reserve(digits)
-        var n = value
-        var index = digits
-        Self.digitPairs.withUnsafeBufferPointer { pairs in
-            while n >= 10 {
-                let pair = Int(n % 100) * 2
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        let digits = withUnsafeMutableBytes(of: &scratch) { raw -> Int in
+            let end = raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + 24
+            let pairs = Self.decimalPairs.utf8Start
+            var cursor = end
+            var n = value
+            while n >= 100 {
+                let pair = Int(truncatingIfNeeded: n % 100) &* 2
                 n /= 100
-                index -= 2
-                out[index] = pairs[pair]
-                out[index + 1] = pairs[pair + 1]
+                cursor -= 2
+                cursor[0] = pairs[pair]
+                cursor[1] = pairs[pair + 1]
             }
-            if index > 0 { out[0] = UInt8(ascii: "0") + UInt8(n) }
+            if n >= 10 {
+                cursor -= 2
+                cursor[0] = pairs[Int(n) &* 2]
+                cursor[1] = pairs[Int(n) &* 2 + 1]
+            } else {
+                cursor -= 1
+                cursor[0] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n)
+            }
+            let count = end - cursor
+            reserve(count).update(from: cursor, count: count)
+            return count
         }
         count += digits
     }
@@ -231,10 +292,15 @@ public final class RecordBuffer {
 
     /// A length-delimited field holding `value`'s UTF-8.
     public func protoString(_ number: UInt8, _ value: String) {
-        tag(number, 2)
-        varint(UInt64(value.utf8.count))
         var copy = value
-        copy.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+        copy.withUTF8 { protoBytes(number, $0) }
+    }
+
+    /// A length-delimited field holding `bytes`.
+    public func protoBytes(_ number: UInt8, _ bytes: UnsafeBufferPointer<UInt8>) {
+        tag(number, 2)
+        varint(UInt64(bytes.count))
+        append(UnsafeRawBufferPointer(bytes))
     }
 
     /// A fixed64 field.
@@ -260,9 +326,14 @@ public final class RecordBuffer {
 
     /// A `KeyValue` in field `number` with a string `AnyValue` (its field 1).
     public func keyValue(_ number: UInt8, _ key: StaticString, _ value: String) {
-        let valueSize = value.utf8.count
-        keyValueHead(number, key, anySize: 1 + Self.varintSize(UInt64(valueSize)) + valueSize)
-        protoString(1, value)
+        var copy = value
+        copy.withUTF8 { keyValue(number, key, bytes: $0) }
+    }
+
+    /// A `KeyValue` in field `number` with a string `AnyValue` of UTF-8 `bytes`.
+    public func keyValue(_ number: UInt8, _ key: StaticString, bytes: UnsafeBufferPointer<UInt8>) {
+        keyValueHead(number, key, anySize: 1 + Self.varintSize(UInt64(bytes.count)) + bytes.count)
+        protoBytes(1, bytes)
     }
 
     /// A `KeyValue` in field `number` with an int `AnyValue` (its field 3).

@@ -35,44 +35,36 @@ public struct TraceContext: Equatable, Sendable {
         self = parsed
     }
 
-    /// The trace id as 32 lowercase hex digits.
-    public var traceID: String { Self.hex(traceHigh) + Self.hex(traceLow) }
+    /// The length of a version-00 `traceparent`.
+    public static let traceparentLength = 55
 
-    /// The `traceparent` a callee receives when `span` is its parent.
-    public func traceparent(parent span: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 55) { buffer in
-            let out = buffer.baseAddress!
-            out[0] = UInt8(ascii: "0")
-            out[1] = UInt8(ascii: "0")
-            out[2] = UInt8(ascii: "-")
-            Self.writeHex(traceHigh, into: out + 3)
-            Self.writeHex(traceLow, into: out + 19)
-            out[35] = UInt8(ascii: "-")
-            Self.writeHex(span, into: out + 36)
-            out[52] = UInt8(ascii: "-")
-            out[53] = UInt8(ascii: "0")
-            out[54] = sampled ? UInt8(ascii: "1") : UInt8(ascii: "0")
-            return 55
-        }
+    /// Writes the `traceparent` a callee receives when `span` is its parent at `out`
+    /// (`traceparentLength` bytes).
+    public func writeTraceparent(parent span: UInt64, into out: UnsafeMutablePointer<UInt8>) {
+        out[0] = UInt8(ascii: "0")
+        out[1] = UInt8(ascii: "0")
+        out[2] = UInt8(ascii: "-")
+        Self.writeHex(traceHigh, into: out + 3)
+        Self.writeHex(traceLow, into: out + 19)
+        out[35] = UInt8(ascii: "-")
+        Self.writeHex(span, into: out + 36)
+        out[52] = UInt8(ascii: "-")
+        out[53] = UInt8(ascii: "0")
+        out[54] = sampled ? UInt8(ascii: "1") : UInt8(ascii: "0")
     }
 
-    /// `value` as 16 lowercase hex digits.
-    public static func hex(_ value: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 16) { buffer in
-            writeHex(value, into: buffer.baseAddress!)
-            return 16
-        }
-    }
-
-    /// Writes `value` as 16 lowercase hex digits at `out`.
+    /// Writes `value` as 16 lowercase hex digits at `out`, two per byte.
     static func writeHex(_ value: UInt64, into out: UnsafeMutablePointer<UInt8>) {
-        let digits: StaticString = "0123456789abcdef"
-        digits.withUTF8Buffer { table in
-            for index in 0..<16 {
-                out[index] = table[Int((value >> UInt64(60 - 4 * index)) & 0xf)]
-            }
+        let pairs = hexPairs.utf8Start
+        for index in 0..<8 {
+            let pair = (Int(truncatingIfNeeded: value >> UInt64(56 - 8 * index)) & 0xff) &* 2
+            out[2 * index] = pairs[pair]
+            out[2 * index + 1] = pairs[pair + 1]
         }
     }
+
+    /// "00" ... "ff" (a literal: no lazy global to check on every use).
+    static let hexPairs: StaticString = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"
 
     /// `count` lowercase hex digits at `offset` (at most 16); nil on any other character.
     private static func hex(_ bytes: UnsafeBufferPointer<UInt8>, _ offset: Int, _ count: Int) -> UInt64? {

@@ -216,7 +216,6 @@ final class Gateway: @unchecked Sendable {
                 throw GatewayError(message: "\(error)")
             }
             telemetry.spans = exporter.makeChannel()
-            telemetry.spanEncoding = encoding
             telemetry.sampleRatio = options.traceSampleRatio
             FileHandle.standardError.write(Data("byoc-gateway: tracing, spans to http://\(exporter.host):\(exporter.port)\(exporter.path) (\(encoding.rawValue)), sample ratio \(options.traceSampleRatio)\n".utf8))
         }

@@ -68,8 +68,17 @@ public enum GRPCResponses {
         return message[..<end] + suffix
     }
 
-    /// Sends a trailers-only response (HTTP 200, status in the single HEADERS frame).
+    /// Ends a response whose headers went out with trailers carrying `status` (noted as the
+    /// stream's `sentGRPCStatus`).
+    public static func finish(_ stream: HTTP2Stream, _ status: GRPCStatus) {
+        stream.sentGRPCStatus = status.code.rawValue
+        stream.finish(trailers: trailers(status))
+    }
+
+    /// Sends a trailers-only response (HTTP 200, status in the single HEADERS frame; noted as
+    /// the stream's `sentGRPCStatus`).
     public static func sendTrailersOnly(_ stream: HTTP2Stream, _ status: GRPCStatus) {
+        stream.sentGRPCStatus = status.code.rawValue
         if stream.headersSent {
             stream.finish(trailers: trailers(status))
         } else {

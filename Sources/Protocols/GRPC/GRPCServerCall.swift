@@ -60,7 +60,7 @@ public class GRPCServerCall: HTTP2StreamDelegate {
         guard !finished else { return }
         finish()
         if headersSent {
-            stream.finish(trailers: GRPCResponses.trailers(status))
+            GRPCResponses.finish(stream, status)
         } else {
             GRPCResponses.sendTrailersOnly(stream, status)
         }

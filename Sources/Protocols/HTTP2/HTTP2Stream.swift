@@ -105,6 +105,9 @@ public final class HTTP2Stream {
     public var session: HTTP2Session { sessionReference.takeUnretainedValue() }
     /// Receives this stream's events.
     public var delegate: HTTP2StreamDelegate?
+    /// Server side: the grpc-status this side sent (set by `GRPCResponses`; nil: none yet), for
+    /// the access log and spans of calls the gateway answers itself.
+    public var sentGRPCStatus: Int?
 
     /// Where the stream is in its life (open, half-closed, closed; our headers sent or not).
     public internal(set) var state: HTTP2StreamState

@@ -80,10 +80,13 @@ public struct HeaderListWriter {
     /// context): sent as a literal never indexed, so it does not push reusable entries out of
     /// the peer's HPACK table (nor costs the table insertions).
     public mutating func append(unindexedLiteral name: StaticString, _ value: String) {
-        withUTF8Bytes(value) { value in
-            append(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value,
-                   flags: UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue))
-        }
+        withUTF8Bytes(value) { append(unindexedLiteral: name, bytes: $0) }
+    }
+
+    /// `append(unindexedLiteral:_:)` with the value's bytes (copied).
+    public mutating func append(unindexedLiteral name: StaticString, bytes value: UnsafeRawBufferPointer) {
+        append(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: value,
+               flags: UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue))
     }
 
     /// Appends one field whose bytes outlive the submission (see `append(contentsOf:)`).

@@ -280,6 +280,7 @@ extension GRPCServerWorker: HTTP2StreamDelegate {
         if let timeout = fields.timeout {
             guard let nanos = GRPCTimeout.parse(timeout) else {
                 GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.invalidArgument, "malformed grpc-timeout \"\(timeout)\""))
+                observeRefused(stream, GRPCRequestHead(path: path, headers: headers, deadline: nil, encoding: nil, receivedAt: now))
                 return
             }
             deadline = now &+ min(nanos, UInt64.max - now)
@@ -297,13 +298,22 @@ extension GRPCServerWorker: HTTP2StreamDelegate {
         next.streamHeaders(stream, headers, kind: kind)
     }
 
+    /// A call refused here, before dispatch (a malformed `grpc-timeout`, a header list over
+    /// the limit): the dispatcher may watch it end (`refused`).
+    private func observeRefused(_ stream: HTTP2Stream, _ head: GRPCRequestHead) {
+        if let observer = dispatcher.refused(stream, head: head) { stream.delegate = observer }
+    }
+
     /// A request header list over the limit is refused with a status naming it (a bare
     /// RST_STREAM reads as INTERNAL in gRPC clients); the connection goes on. A gRPC call, or
     /// a request whose content-type is past the limit, gets RESOURCE_EXHAUSTED, any other 431.
     public func streamHeadersOverflowed(_ stream: HTTP2Stream, _ overflow: HeaderListOverflow, received: HeaderBlock) {
-        let contentType = RequestFields(received).contentType ?? ""
+        let fields = RequestFields(received)
+        let contentType = fields.contentType ?? ""
         if contentType.isEmpty || contentType.hasPrefix("application/grpc") {
             GRPCResponses.sendTrailersOnly(stream, GRPCStatus(.resourceExhausted, overflow.description))
+            observeRefused(stream, GRPCRequestHead(path: fields.path ?? "", headers: received, deadline: nil, encoding: nil,
+                                                   receivedAt: monotonicNanos()))
         } else {
             GRPCResponses.sendHTTPError(stream, status: 431, message: overflow.description)
         }
