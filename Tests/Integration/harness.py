@@ -384,6 +384,12 @@ class Processes:
         self.channels.clear()
         for p in self.procs:
             p.stop()
+        # A gateway SIGKILLed above takes its replicas with it (PR_SET_PDEATHSIG), but not the
+        # processes they started themselves (a wrapper script's loop): those carry the local
+        # runtime's BYOC_REPLICA_OF marker, as the runtime's own orphan reaper finds them.
+        state_dirs = [self.dir] + [Path(p.argv[i + 1]) for p in self.procs
+                                   for i, word in enumerate(p.argv[:-1]) if word == "--state-dir"]
+        kill_replica_descendants(state_dirs)
 
     def report(self) -> str:
         parts = []
@@ -450,6 +456,24 @@ def proc_environ(pid: int) -> dict:
             k, _, v = item.partition(b"=")
             env[k.decode(errors="replace")] = v.decode(errors="replace")
     return env
+
+
+def kill_replica_descendants(state_dirs: list[Path]) -> list[int]:
+    """SIGKILLs every process whose BYOC_REPLICA_OF (the local runtime's marker) is one of
+    `state_dirs` or below one; returns their pids."""
+    roots = {os.path.abspath(d) for d in state_dirs} | {os.path.realpath(d) for d in state_dirs}
+    killed = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        marker = proc_environ(int(entry)).get("BYOC_REPLICA_OF")
+        if marker and any(marker == root or marker.startswith(root + "/") for root in roots):
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed.append(int(entry))
+            except ProcessLookupError:
+                pass
+    return killed
 
 
 class Replica:
