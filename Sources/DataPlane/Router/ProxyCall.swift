@@ -293,7 +293,10 @@ final class ProxyCall: HTTP2StreamDelegate {
             fail(GRPCStatus(.notFound, "model \"\(model)\" has no version \"\(version)\""))
         case .found(let route):
             resolved = route
-            if grant != nil { route.stats.lastAuthorization = head.metadata("authorization") }
+            if let grant, route.stats.lastAuthorizationID != grant.id {
+                route.stats.lastAuthorizationID = grant.id
+                route.stats.lastAuthorization = head.metadata("authorization")
+            }
             // A model call (one request message) waits for its message before it reaches a model
             // or a hold, so a caller that sends headers and nothing else costs neither.
             machine.routed(awaitRequest: readsFields && !requestIsReady)

@@ -578,6 +578,9 @@ final class VersionStats {
     /// With auth on, the credentials of the last call to this version (a follower reports its
     /// activity to the leader with them).
     var lastAuthorization: String?
+    /// The token id `lastAuthorization` belongs to: the header is read again only when a call
+    /// comes with another token (not on every call).
+    var lastAuthorizationID: String?
     /// Calls refused because the hold queue was full.
     var holdRejections = 0
     /// First held call -> held calls released, per wake.
