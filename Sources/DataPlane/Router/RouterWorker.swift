@@ -91,6 +91,9 @@ public final class RouterWorker: GRPCCallDispatcher {
     private var lastPath: (path: String, kind: PathKind?)?
     /// Calls held for versions with no ready endpoint, by concrete version.
     private var holds: [StatsKey: HoldQueue] = [:]
+    /// With holding off (`--hold-max-calls 0`): when each version was last asked to wake, so a
+    /// burst of calls to an IDLE version sends one wake a second, not one per call.
+    private var wakesWithoutHold: [StatsKey: UInt64] = [:]
     /// The gateway is stopping: held calls were answered UNAVAILABLE and no new one is held.
     private var shuttingDown = false
     /// Calls that never resolved to a model version share one entry.
@@ -196,7 +199,11 @@ public final class RouterWorker: GRPCCallDispatcher {
         guard budget.take(key) else {
             route.stats.holdRejections += 1
             if budget.limit == 0 {
-                config.wake?(model, route.version, call.head.metadata("authorization"))
+                let now = monotonicNanos()
+                if wakesWithoutHold[key].map({ now &- $0 >= 1_000_000_000 }) ?? true {
+                    wakesWithoutHold[key] = now
+                    config.wake?(model, route.version, call.head.metadata("authorization"))
+                }
                 return GRPCStatus(.unavailable, "holding is disabled (--hold-max-calls 0): \(name) has no ready endpoint; it is waking, retry shortly")
             }
             return GRPCStatus(.unavailable, "hold queue full: \(name) is waking and already holds \(budget.count(key)) calls (--hold-max-calls \(budget.limit))")
