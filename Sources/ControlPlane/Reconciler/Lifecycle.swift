@@ -255,14 +255,12 @@ public actor LifecycleLoop {
     /// was IDLE or on its way.
     @discardableResult
     public func report(_ key: VersionKey, _ activity: FollowerActivity, at now: UInt64 = monotonicNanos()) async -> Bool {
-        var entry = reports[key]?[activity.reporter] ?? Report(inFlight: 0, lastCalledNanos: 0, at: now)
-        entry.inFlight = activity.inFlight
-        entry.at = now
+        var lastCalledNanos = reports[key]?[activity.reporter]?.lastCalledNanos ?? 0
         if let ago = activity.lastCalledAgoMs {
             let agoNanos = UInt64(min(ago, Int64(now / 1_000_000))) * 1_000_000
-            entry.lastCalledNanos = max(entry.lastCalledNanos, max(1, now - agoNanos))
+            lastCalledNanos = max(lastCalledNanos, max(1, now - agoNanos))
         }
-        reports[key, default: [:]][activity.reporter] = entry
+        reports[key, default: [:]][activity.reporter] = Report(inFlight: activity.inFlight, lastCalledNanos: lastCalledNanos, at: now)
         guard activity.inFlight > 0 || activity.lastCalledAgoMs != nil else { return false }
         return await wake(key)
     }
